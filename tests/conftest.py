@@ -1,0 +1,187 @@
+"""Shared fixtures: a hand-built export whose every figure is computed by hand in the tests."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from tests import builders as b
+from tests.builders import ev, tx, utc
+from token_analytics.settings import Settings, load_settings
+from token_analytics.store import Store
+
+# "now" of the edge-case fixture: Sunday 1 Nov 2026, 10:00 in Asia/Shanghai (02:00 UTC).
+NOW = "2026-11-01T10:00:00+08:00"
+
+
+def write_edge_export(root: Path) -> Path:
+    """The edge-case export; the comments give each row's local day in Asia/Shanghai."""
+    b.accounts(
+        root,
+        "accounts/accounts.parquet",
+        [
+            {
+                "account_id": "acct-a",
+                "account_name": "Alpha",
+                "owner_name": "Li Wei",
+                "plan": "pro",
+                "created_at": utc("2026-09-01T00:00:00+00:00"),
+            },
+            {
+                "account_id": "acct-over",
+                "account_name": "Over",
+                "owner_name": "Zhang Min",
+                "plan": "free",
+                "created_at": utc("2026-09-01T00:00:00+00:00"),
+            },
+            {
+                "account_id": "acct-empty",
+                "account_name": "Empty",
+                "owner_name": "Nobody",
+                "plan": "free",
+                "created_at": utc("2026-09-01T00:00:00+00:00"),
+            },
+            {
+                "account_id": "acct-tie",
+                "account_name": "Tie",
+                "owner_name": "Tie Owner",
+                "plan": "pro",
+                "created_at": utc("2026-09-01T00:00:00+00:00"),
+            },
+            {
+                "account_id": None,
+                "account_name": "No id",
+                "owner_name": "x",
+                "plan": "free",
+                "created_at": utc("2026-09-01T00:00:00+00:00"),
+            },
+        ],
+    )
+    b.members(
+        root,
+        "members/members.parquet",
+        [
+            {"user_id": "u1", "account_id": "acct-a", "display_name": "Alice", "email": "a@example.com"},
+            {"user_id": "u2", "account_id": "acct-a", "display_name": "Bob", "email": "b@example.com"},
+            {"user_id": "t-a", "account_id": "acct-tie", "display_name": "Tie A", "email": "ta@example.com"},
+            {"user_id": "t-b", "account_id": "acct-tie", "display_name": "Tie B", "email": "tb@example.com"},
+        ],
+    )
+    # October partition, microsecond timestamps, tz-aware
+    b.events(
+        root,
+        "usage_events/month=2026-10/part-0.parquet",
+        [
+            ev("e1", "acct-a", "u1", "agent", utc("2026-10-31T16:00:00+00:00"), 100),  # 11-01 00:00 local: today
+            ev("e6", "acct-a", "u1", "agent", utc("2026-09-30T15:59:59+00:00"), 5),  # 09-30: all time only
+            ev("e7", "acct-a", "u2", "operator", utc("2026-11-01T02:00:00+00:00"), 10),  # loses to the later file
+            ev("t1", "acct-tie", "t-b", "agent", utc("2026-11-01T01:00:00+00:00"), 40),
+            ev("t2", "acct-tie", "t-a", "agent", utc("2026-11-01T01:00:00+00:00"), 40),
+            ev("t3", "acct-tie", "ghost", "assistant", utc("2026-11-01T01:00:00+00:00"), 20),  # unknown member
+            # bad rows: each quarantined with its reason
+            ev(None, "acct-a", "u1", "agent", utc("2026-11-01T01:00:00+00:00"), 999),
+            ev("bad-svc", "acct-a", "u1", "robot", utc("2026-11-01T01:00:00+00:00"), 999),
+            ev("bad-neg", "acct-a", "u1", "agent", utc("2026-11-01T01:00:00+00:00"), -5),
+            ev("bad-acct", None, "u1", "agent", utc("2026-11-01T01:00:00+00:00"), 999),
+            ev("bad-time", "acct-a", "u1", "agent", None, 999),
+            ev("bad-tokens", "acct-a", "u1", "agent", utc("2026-11-01T01:00:00+00:00"), None),
+        ],
+    )
+    # millisecond unit: 23:59:59.999 local on 31 Oct is still yesterday
+    b.events(
+        root,
+        "usage_events/month=2026-10/part-1-ms.parquet",
+        [ev("e2", "acct-a", "u2", "operator", utc("2026-10-31T15:59:59.999000+00:00"), 50)],
+        overrides={"occurred_at": pa.timestamp("ms", tz="UTC")},
+    )
+    # naive timestamps are UTC: 2026-09-30 16:00 UTC is 1 Oct 00:00 local (last month)
+    b.events(
+        root,
+        "usage_events/month=2026-09/naive.parquet",
+        [ev("e5", "acct-a", "u3", "agent", utc("2026-09-30T16:00:00+00:00"), 1000)],
+        overrides={"occurred_at": pa.timestamp("us")},
+    )
+    # November partition, sorts after October: its e7 wins the conflict; e1 is an exact duplicate
+    b.events(
+        root,
+        "usage_events/month=2026-11/part-0.parquet",
+        [
+            ev("e1", "acct-a", "u1", "agent", utc("2026-10-31T16:00:00+00:00"), 100),
+            ev("e3", "acct-a", "u1", "assistant", utc("2026-11-01T15:59:59+00:00"), 30),  # later today than now
+            ev("e4", "acct-a", "u2", "agent", utc("2026-11-01T16:00:00+00:00"), 7),  # 11-02 local: month only
+            ev("e7", "acct-a", "u2", "operator", utc("2026-11-01T02:00:00+00:00"), 20),
+        ],
+    )
+    # bad files
+    bad = root / "usage_events" / "month=2026-11"
+    (bad / "notes.parquet").write_text("this is not parquet\n")
+    good = (bad / "part-0.parquet").read_bytes()
+    (bad / "truncated.parquet").write_bytes(good[: len(good) // 2])
+    b.events(
+        root,
+        "usage_events/month=2026-11/no-tokens.parquet",
+        [ev("x1", "acct-a", "u1", "agent", utc("2026-11-01T01:00:00+00:00"), 1)],
+        drop=("tokens",),
+    )
+    b.events(
+        root,
+        "usage_events/month=2026-11/tokens-as-text.parquet",
+        [ev("x2", "acct-a", "u1", "agent", utc("2026-11-01T01:00:00+00:00"), None)],
+        overrides={"tokens": pa.string()},
+    )
+
+    b.transactions(
+        root,
+        "transactions/2026-10.parquet",
+        [
+            tx("t-bonus", "acct-a", "BONUS", 1000, utc("2026-10-01T00:00:00+00:00"), description="Sign-up"),
+            tx("t-rech", "acct-a", "RECHARGE", 500, utc("2026-10-15T00:00:00+00:00"), "ALIPAY", "Top-up"),
+            tx("o-bonus", "acct-over", "BONUS", 100, utc("2026-10-01T00:00:00+00:00")),
+            tx("o-use", "acct-over", "CONSUME", -250, utc("2026-10-20T00:00:00+00:00")),
+            # bad rows
+            tx("bad-sign", "acct-a", "CONSUME", 5, utc("2026-10-20T00:00:00+00:00")),
+            tx("bad-type", "acct-a", "GIFT", 5, utc("2026-10-20T00:00:00+00:00")),
+            tx("bad-amount", "acct-a", "BONUS", None, utc("2026-10-20T00:00:00+00:00")),
+        ],
+    )
+    b.transactions(
+        root,
+        "transactions/2026-11.parquet",
+        [
+            tx("t-rech", "acct-a", "RECHARGE", 500, utc("2026-10-15T00:00:00+00:00"), "ALIPAY", "Top-up"),  # dup
+            tx("t-use", "acct-a", "CONSUME", -1212, utc("2026-11-01T01:00:00+00:00"), user_id="u1"),
+            tx("t-ref", "acct-a", "REFUND", 20, utc("2026-11-01T01:00:00+00:00"), description="Refund"),
+            tx("t-adj", "acct-a", "ADJUSTMENT", -8, utc("2026-11-01T01:30:00+00:00"), description="=1+1"),
+        ],
+    )
+    return root
+
+
+def settings_for(tmp: Path, data_dir: Path, **env: str) -> Settings:
+    base = {
+        "ANALYTICS_DATA_DIR": str(data_dir),
+        "ANALYTICS_APP_DB": str(tmp / "app.duckdb"),
+        "ANALYTICS_NOW": NOW,
+        "ANALYTICS_TIMEZONE": "Asia/Shanghai",
+    }
+    base.update(env)
+    return load_settings(base)
+
+
+@pytest.fixture
+def edge_dir(tmp_path: Path) -> Path:
+    return write_edge_export(tmp_path / "export")
+
+
+@pytest.fixture
+def edge_store(tmp_path: Path, edge_dir: Path) -> Store:
+    store = Store.open(settings_for(tmp_path, edge_dir))
+    yield store
+    store.close()
+
+
+def reopen(store: Store, **changes: object) -> Settings:
+    return replace(store.settings, **changes)

@@ -1,0 +1,182 @@
+"""Every figure of SPEC §4 on the hand-built edge-case export, against answers computed by hand."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests import builders as b
+from tests.builders import ev, utc
+from tests.conftest import NOW, settings_for
+from token_analytics.figures import analysis_figures, growth_pct
+from token_analytics.store import Store, query_names
+
+now = datetime.fromisoformat(NOW)
+
+
+def test_account_a_in_shanghai(edge_store: Store) -> None:
+    f = analysis_figures(edge_store, "acct-a", now, "saas")
+    # today 1 Nov local: e1 (00:00 exactly) 100 + e3 (23:59:59, later than now) 30 + e7 (the winning row) 20
+    # yesterday 31 Oct: e2 (23:59:59.999, ms unit) 50
+    assert f["comparison"]["today_vs_yesterday"] == {"tokens": [150, 50], "calls": [3, 1]}
+    # November: 150 + e4 (2 Nov local) 7; October: e2 50 + e5 (naive UTC, 1 Oct 00:00 local) 1000
+    assert f["comparison"]["month_vs_last_month"] == {"tokens": [157, 1050], "calls": [4, 2]}
+    assert f["cards"]["today"] == {"tokens": 150, "previous": 50, "growth_pct": 200.0}
+    assert f["cards"]["month"]["tokens"] == 157
+    assert f["cards"]["month"]["growth_pct"] == pytest.approx((157 - 1050) / 1050 * 100)
+    # all time: 100 + 50 + 30 + 7 + 1000 + 5 + 20 events, 7 calls; bad rows and the losing e7 count nowhere
+    assert f["cards"]["service_calls"] == 7
+    assert f["services"] == [
+        {"service": "agent", "tokens": 107, "calls": 2},
+        {"service": "operator", "tokens": 20, "calls": 1},
+        {"service": "assistant", "tokens": 30, "calls": 1},
+    ]
+    # ledger: bonus 1000 + recharge 500 (duplicate counted once) + refund 20 - adjustment 8; consume 1212
+    assert f["token_usage"] == {
+        "used": 1212,
+        "total": 1512,
+        "remaining": 300,
+        "percent_used": pytest.approx(1212 / 1512 * 100),
+        "unlimited": False,
+    }
+    assert f["cards"]["balance"] == {"tokens": 300, "owner_name": "Li Wei"}
+
+
+def test_leaderboard_shares_and_unknown_members(edge_store: Store) -> None:
+    f = analysis_figures(edge_store, "acct-a", now, "saas")
+    assert [(r["rank"], r["user_id"], r["display_name"], r["tokens"], r["calls"]) for r in f["leaderboard"]] == [
+        (1, "u1", "Alice", 130, 2),
+        (2, "u2", "Bob", 27, 2),
+    ]
+    assert [r["share_pct"] for r in f["leaderboard"]] == [pytest.approx(130 / 157 * 100), pytest.approx(27 / 157 * 100)]
+
+
+def test_leaderboard_ties_by_user_id(edge_store: Store) -> None:
+    board = analysis_figures(edge_store, "acct-tie", now, "saas")["leaderboard"]
+    assert [(r["rank"], r["user_id"], r["display_name"], r["tokens"]) for r in board] == [
+        (1, "t-a", "Tie A", 40),
+        (2, "t-b", "Tie B", 40),
+        (3, "ghost", "ghost", 20),  # an unknown member shows as its user_id
+    ]
+    assert [r["share_pct"] for r in board] == [pytest.approx(40.0), pytest.approx(40.0), pytest.approx(20.0)]
+
+
+def test_recent_transactions_newest_first_ties_by_txn_id(edge_store: Store) -> None:
+    recent = analysis_figures(edge_store, "acct-a", now, "saas")["recent_transactions"]
+    assert [r["txn_id"] for r in recent] == ["t-adj", "t-use", "t-ref", "t-rech", "t-bonus"]
+    first = recent[0]
+    assert first == {
+        "txn_id": "t-adj",
+        "type": "ADJUSTMENT",
+        "amount": -8,
+        "created_at": "2026-11-01T09:30:00+08:00",
+        "payment_method": None,
+        "description": "=1+1",
+    }
+    assert recent[3]["payment_method"] == "ALIPAY"
+
+
+def test_overdrawn_account(edge_store: Store) -> None:
+    usage = analysis_figures(edge_store, "acct-over", now, "saas")["token_usage"]
+    assert usage == {"used": 250, "total": 100, "remaining": -150, "percent_used": 250.0, "unlimited": False}
+
+
+def test_empty_account(edge_store: Store) -> None:
+    f = analysis_figures(edge_store, "acct-empty", now, "saas")
+    assert f["token_usage"] == {"used": 0, "total": 0, "remaining": 0, "percent_used": None, "unlimited": False}
+    assert f["cards"]["today"] == {"tokens": 0, "previous": 0, "growth_pct": 0.0}  # "same"
+    assert f["cards"]["balance"] == {"tokens": 0, "owner_name": "Nobody"}
+    assert f["services"] == [{"service": s, "tokens": 0, "calls": 0} for s in ("agent", "operator", "assistant")]
+    assert f["leaderboard"] == [] and f["recent_transactions"] == []
+
+
+def test_unknown_account_shows_nothing_of_others(edge_store: Store) -> None:
+    f = analysis_figures(edge_store, "acct-nope", now, "saas")
+    assert f["cards"]["service_calls"] == 0 and f["cards"]["balance"]["owner_name"] is None
+    assert f["token_usage"]["total"] == 0
+
+
+def test_utc_zone_moves_the_day_boundaries(tmp_path: Path, edge_dir: Path) -> None:
+    store = Store.open(settings_for(tmp_path, edge_dir, ANALYTICS_TIMEZONE="UTC"))
+    f = analysis_figures(store, "acct-a", now, "saas")
+    # now = 02:00 UTC on 1 Nov. Today (UTC): e3 30 + e4 7 + e7 20; yesterday: e1 100 + e2 50
+    assert f["comparison"]["today_vs_yesterday"] == {"tokens": [57, 150], "calls": [3, 2]}
+    # November UTC = today; October UTC = e1 + e2; e5 (naive 30 Sep 16:00) is September in UTC
+    assert f["comparison"]["month_vs_last_month"] == {"tokens": [57, 150], "calls": [3, 2]}
+    store.close()
+
+
+def test_month_edge_in_january(tmp_path: Path) -> None:
+    root = tmp_path / "export"
+    b.events(
+        root,
+        "usage_events/e.parquet",
+        [
+            ev("d1", "acct-j", "u", "agent", utc("2025-12-31T15:59:59+00:00"), 1),  # 31 Dec 23:59:59 local
+            ev("d2", "acct-j", "u", "agent", utc("2025-12-31T16:00:00+00:00"), 2),  # 1 Jan 00:00 local
+            ev("d3", "acct-j", "u", "agent", utc("2025-12-01T00:00:00+00:00"), 4),  # 1 Dec local
+            ev("d4", "acct-j", "u", "agent", utc("2025-11-30T15:59:00+00:00"), 8),  # 30 Nov local
+        ],
+    )
+    store = Store.open(settings_for(tmp_path, root))
+    f = analysis_figures(store, "acct-j", datetime.fromisoformat("2026-01-01T08:00:00+08:00"), "saas")
+    assert f["comparison"]["today_vs_yesterday"]["tokens"] == [2, 1]
+    assert f["comparison"]["month_vs_last_month"]["tokens"] == [2, 5]
+    store.close()
+
+
+def test_dst_day_has_25_hours(tmp_path: Path) -> None:
+    root = tmp_path / "export"
+    b.events(
+        root,
+        "usage_events/e.parquet",
+        [
+            ev("n0", "acct-d", "u", "agent", utc("2026-11-01T03:59:00+00:00"), 1),  # 31 Oct 23:59 EDT
+            ev("n1", "acct-d", "u", "agent", utc("2026-11-01T04:00:00+00:00"), 2),  # 1 Nov 00:00 EDT
+            ev("n2", "acct-d", "u", "agent", utc("2026-11-02T04:30:00+00:00"), 4),  # 1 Nov 23:30 EST
+            ev("n3", "acct-d", "u", "agent", utc("2026-11-02T05:00:00+00:00"), 8),  # 2 Nov 00:00 EST
+        ],
+    )
+    store = Store.open(settings_for(tmp_path, root, ANALYTICS_TIMEZONE="America/New_York"))
+    f = analysis_figures(store, "acct-d", datetime.fromisoformat("2026-11-01T12:00:00-05:00"), "saas")
+    assert f["comparison"]["today_vs_yesterday"]["tokens"] == [6, 1]
+    store.close()
+
+
+def test_self_hosted_without_transactions(tmp_path: Path) -> None:
+    root = tmp_path / "export"
+    b.events(root, "usage_events/e.parquet", [ev("s1", "acct-s", "u", "agent", utc("2026-10-01T00:00:00+00:00"), 70)])
+    store = Store.open(settings_for(tmp_path, root, ANALYTICS_MODE="self-hosted"))
+    f = analysis_figures(store, "acct-s", now, "self-hosted")
+    assert f["token_usage"] == {"used": 70, "total": None, "remaining": None, "percent_used": None, "unlimited": True}
+    assert all(f[key] is None for key in ("cards", "comparison", "services", "recent_transactions", "leaderboard"))
+    assert not store.has_ledger("acct-s")
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("current", "previous", "expected"),
+    [(150, 50, 200.0), (25, 50, -50.0), (10, 10, 0.0), (0, 0, 0.0), (10, 0, None), (0, 10, -100.0)],
+)
+def test_growth(current: int, previous: int, expected: float | None) -> None:
+    assert growth_pct(current, previous) == expected
+
+
+def test_growth_new_on_the_card(tmp_path: Path) -> None:
+    root = tmp_path / "export"
+    b.events(root, "usage_events/e.parquet", [ev("g1", "acct-g", "u", "agent", utc("2026-11-01T01:00:00+00:00"), 9)])
+    store = Store.open(settings_for(tmp_path, root))
+    f = analysis_figures(store, "acct-g", now, "saas")
+    assert f["cards"]["today"] == {"tokens": 9, "previous": 0, "growth_pct": None}
+    assert f["cards"]["month"] == {"tokens": 9, "previous": 0, "growth_pct": None}
+    store.close()
+
+
+def test_every_query_file_is_used() -> None:
+    """Each queries/*.sql is named by the code that runs it (no dead SQL)."""
+    sources = "".join(p.read_text() for p in (Path(__file__).parent.parent / "token_analytics").glob("*.py"))
+    sources += "".join(p.read_text() for p in (Path(__file__).parent.parent / "app_pages").glob("*.py"))
+    unused = [name for name in query_names() if f'"{name}"' not in sources]
+    assert unused == []

@@ -1,0 +1,1 @@
+"""Token Analytics Center: DuckDB figures over an AI-agent platform's usage exports."""

@@ -1,0 +1,125 @@
+"""Command line (SPEC §7): generate, ingest, check, report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from token_analytics.settings import MODES, Settings, SettingsError, load_settings, parse_instant
+from token_analytics.store import Store, StoreError
+
+
+def _progress(fraction: float, message: str) -> None:
+    print(f"[{fraction:6.1%}] {message}", file=sys.stderr, flush=True)
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from token_analytics.generate import generate
+
+    now = parse_instant(args.now, "--now") if args.now else settings.now()
+    summary = generate(
+        Path(args.out),
+        accounts=args.accounts,
+        events=args.events,
+        seed=args.seed,
+        now=now,
+        progress=lambda message: print(message, file=sys.stderr, flush=True),
+    )
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    store = Store.open(settings, ingest=False)
+    summary = store.ingest(progress=_progress)
+    print(
+        f"read {len(summary.read)} files ({summary.rows_read:,} rows), {summary.unchanged} unchanged, "
+        f"{len(summary.removed)} removed, {len(summary.retry_later)} changing (retried next time) "
+        f"in {summary.seconds:.2f} s"
+    )
+    return 0
+
+
+def print_health(store: Store) -> bool:
+    """Print the data-health report; True when nothing was quarantined."""
+    health = store.health()
+    files = health.files
+    print(
+        f"{len(files)} files: {health.files_read} read, {health.bad_files} rejected; "
+        f"{health.quarantined_rows:,} rows quarantined; latest event {health.latest_event_at}"
+    )
+    for row in files.itertuples():
+        line = (
+            f"  {row.status:8} {row.path}: {row.rows_read:,} rows, {row.accepted:,} accepted, "
+            f"{row.quarantined:,} quarantined, {row.duplicates:,} duplicates, {row.conflicts:,} conflicts"
+        )
+        print(line + (f" -- {row.error}" if row.status != "ok" else ""))
+    for row in health.reasons.itertuples():
+        print(f"  quarantined {row.rows:,} rows of {row.path}: {row.reason}")
+    return health.clean
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    data_dir = Path(args.dir).resolve()
+    if not data_dir.is_dir():
+        print(f"check: {data_dir} is not a folder.", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch_settings = replace(
+            settings, data_dir=data_dir, cache_db=Path(scratch) / "cache.duckdb", app_db=Path(scratch) / "app.duckdb"
+        )
+        store = Store.open(scratch_settings, progress=_progress if args.progress else None)
+        clean = print_health(store)
+        store.close()
+    return 0 if clean else 1
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from token_analytics.figures import analysis_figures
+
+    if args.mode:
+        settings = replace(settings, mode=args.mode)
+    now = parse_instant(args.as_of, "--as-of") if args.as_of else settings.now()
+    store = Store.open(settings)
+    figures = analysis_figures(store, args.account, now, settings.mode)
+    print(json.dumps(figures, indent=2, ensure_ascii=False))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m token_analytics", description="Token Analytics Center")
+    commands = top.add_subparsers(dest="command", required=True)
+    gen = commands.add_parser("generate", help="write realistic sample exports")
+    gen.add_argument("--out", required=True)
+    gen.add_argument("--accounts", type=int, default=12)
+    gen.add_argument("--events", type=int, default=200_000)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--now", help="ISO-8601 with offset; default ANALYTICS_NOW or the wall clock")
+    gen.set_defaults(func=cmd_generate)
+    ing = commands.add_parser("ingest", help="bring the cache up to date with ANALYTICS_DATA_DIR")
+    ing.set_defaults(func=cmd_ingest)
+    chk = commands.add_parser("check", help="data-health report; exit 1 when anything was quarantined")
+    chk.add_argument("dir")
+    chk.add_argument("--progress", action="store_true")
+    chk.set_defaults(func=cmd_check)
+    rep = commands.add_parser("report", help="every figure of /analysis for one account, as JSON")
+    rep.add_argument("--account", required=True)
+    rep.add_argument("--as-of", help="ISO-8601 with offset; default ANALYTICS_NOW or the wall clock")
+    rep.add_argument("--mode", choices=MODES)
+    rep.set_defaults(func=cmd_report)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args, load_settings())
+    except (SettingsError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

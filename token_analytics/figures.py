@@ -1,0 +1,127 @@
+"""Every figure of /analysis (SPEC §4), computed once for the page and for `report`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from token_analytics.periods import Windows
+from token_analytics.store import Store
+
+RECENT_LIMIT = 10
+LEADERBOARD_LIMIT = 10
+
+
+def growth_pct(current: int, previous: int) -> float | None:
+    """SPEC §4 growth: null for "new" (previous 0), 0 for "same", else the change in percent."""
+    if current == previous:
+        return 0.0
+    if previous <= 0:
+        return None
+    return (current - previous) / previous * 100
+
+
+def percent_used(used: int, total: int) -> float | None:
+    return used / total * 100 if total > 0 else None
+
+
+def _iso(value: Any, zone: ZoneInfo) -> str | None:
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(value).to_pydatetime().astimezone(zone).isoformat()
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
+
+
+def token_usage(store: Store, account_id: str, mode: str, all_time_tokens: int) -> dict[str, Any]:
+    if mode == "self-hosted":
+        return {"used": all_time_tokens, "total": None, "remaining": None, "percent_used": None, "unlimited": True}
+    row = store.run("token_usage", account_id=account_id).iloc[0]
+    used, total, remaining = int(row["used"]), int(row["total"]), int(row["remaining"])
+    return {
+        "used": used,
+        "total": total,
+        "remaining": remaining,
+        "percent_used": percent_used(used, total),
+        "unlimited": False,
+    }
+
+
+def analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -> dict[str, Any]:
+    """The JSON object of SPEC §7 for one account at `now` (self-hosted: only token_usage)."""
+    zone = store.settings.zone
+    windows = Windows.at(now, zone)
+    usage = store.run("usage_by_period", account_id=account_id, **windows.params()).iloc[0]
+    usage = {key: int(value) for key, value in usage.items()}
+    figures: dict[str, Any] = {
+        "token_usage": token_usage(store, account_id, mode, usage["all_tokens"]),
+        "cards": None,
+        "comparison": None,
+        "services": None,
+        "recent_transactions": None,
+        "leaderboard": None,
+    }
+    if mode == "self-hosted":
+        return figures
+
+    profile = store.run("account_profile", account_id=account_id)
+    month = {"account_id": account_id, "start_day": windows.month_start, "end_day": windows.next_month_start}
+    figures["cards"] = {
+        "balance": {
+            "tokens": figures["token_usage"]["remaining"],
+            "owner_name": _text(profile["owner_name"].iloc[0]) if len(profile) else None,
+        },
+        "today": {
+            "tokens": usage["today_tokens"],
+            "previous": usage["yesterday_tokens"],
+            "growth_pct": growth_pct(usage["today_tokens"], usage["yesterday_tokens"]),
+        },
+        "month": {
+            "tokens": usage["month_tokens"],
+            "previous": usage["last_month_tokens"],
+            "growth_pct": growth_pct(usage["month_tokens"], usage["last_month_tokens"]),
+        },
+        "service_calls": usage["all_calls"],
+    }
+    figures["comparison"] = {
+        "today_vs_yesterday": {
+            "tokens": [usage["today_tokens"], usage["yesterday_tokens"]],
+            "calls": [usage["today_calls"], usage["yesterday_calls"]],
+        },
+        "month_vs_last_month": {
+            "tokens": [usage["month_tokens"], usage["last_month_tokens"]],
+            "calls": [usage["month_calls"], usage["last_month_calls"]],
+        },
+    }
+    figures["services"] = [
+        {"service": row.service, "tokens": int(row.tokens), "calls": int(row.calls)}
+        for row in store.run("tokens_by_service", **month).itertuples()
+    ]
+    figures["recent_transactions"] = [
+        {
+            "txn_id": row.txn_id,
+            "type": row.type,
+            "amount": int(row.amount),
+            "created_at": _iso(row.created_at, zone),
+            "payment_method": _text(row.payment_method),
+            "description": _text(row.description),
+        }
+        for row in store.run("recent_transactions", account_id=account_id, limit=RECENT_LIMIT).itertuples()
+    ]
+    figures["leaderboard"] = [
+        {
+            "rank": int(row.rank),
+            "user_id": _text(row.user_id),
+            "display_name": _text(row.display_name),
+            "tokens": int(row.tokens),
+            "calls": int(row.calls),
+            "share_pct": None if pd.isna(row.share_pct) else float(row.share_pct),
+        }
+        for row in store.run("top_members", limit=LEADERBOARD_LIMIT, **month).itertuples()
+    ]
+    return figures

@@ -1,0 +1,429 @@
+"""Ingest (SPEC §3): screen each file, read it, quarantine bad rows, de-duplicate, roll up.
+
+The exports are copied into the cache database once; only new, changed or vanished
+files are read again. Everything derived (canonical tables, the daily rollup the
+figures read) is rebuilt in the same transaction, so a reader sees either the old
+state or the new one, never half of a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from token_analytics.schema import KINDS, TIMESTAMP, USAGE_EVENTS, Kind, compatible, type_name
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "3"
+BATCH_ROWS = 1_000_000
+
+Progress = Callable[[float, str], None]
+
+# Cache tables. Raw tables keep every accepted row with the file and row it came
+# from, so that "the file whose path sorts last wins" can be re-decided whenever a
+# file arrives, changes or vanishes.
+CREATE_TABLES = """
+create table if not exists meta (key varchar primary key, value varchar);
+create table if not exists files (
+    file_id integer primary key, kind varchar, path varchar, size bigint, mtime_ns bigint,
+    status varchar, error varchar, rows_read bigint, accepted bigint, quarantined bigint,
+    latest_at timestamptz, read_at timestamptz
+);
+create table if not exists quarantine (file_id integer, reason varchar, rows bigint);
+create table if not exists raw_accounts (
+    file_id integer, row_no bigint, account_id varchar, account_name varchar, owner_name varchar,
+    plan varchar, created_at timestamptz
+);
+create table if not exists raw_members (
+    file_id integer, row_no bigint, user_id varchar, account_id varchar, display_name varchar, email varchar
+);
+create table if not exists raw_events (
+    file_id integer, row_no bigint, event_id varchar, account_id varchar, user_id varchar, service varchar,
+    occurred_at timestamptz, tokens bigint, input_tokens bigint, output_tokens bigint, model varchar
+);
+create table if not exists raw_transactions (
+    file_id integer, row_no bigint, txn_id varchar, account_id varchar, user_id varchar, type varchar,
+    amount bigint, created_at timestamptz, payment_method varchar, description varchar
+);
+"""
+
+DROP_TABLES = """
+drop table if exists meta; drop table if exists files; drop table if exists quarantine;
+drop table if exists raw_accounts; drop table if exists raw_members; drop table if exists raw_events;
+drop table if exists raw_transactions; drop table if exists accounts; drop table if exists members;
+drop table if exists transactions; drop table if exists transaction_losers; drop table if exists event_losers;
+drop table if exists usage_daily;
+"""
+
+# Each statement reads the registered arrow batch `batch` (the file's rows already
+# cast to the export types) and adds `reason`, null for a valid row.
+STAGE = {
+    "accounts": """
+        create or replace temp table staged as
+        select *, case
+            when account_id is null or account_id = '' then 'missing account_id'
+        end as reason
+        from batch
+    """,
+    "members": """
+        create or replace temp table staged as
+        select *, case
+            when user_id is null or user_id = '' then 'missing user_id'
+            when account_id is null or account_id = '' then 'missing account_id'
+        end as reason
+        from batch
+    """,
+    "usage_events": """
+        create or replace temp table staged as
+        select *, case
+            when event_id is null or event_id = '' then 'missing event_id'
+            when account_id is null or account_id = '' then 'missing account_id'
+            when occurred_at is null then 'missing occurred_at'
+            when tokens is null then 'missing tokens'
+            when service is null or service not in ('agent', 'operator', 'assistant') then 'unknown service'
+            when tokens < 0 then 'negative tokens'
+        end as reason
+        from batch
+    """,
+    "transactions": """
+        create or replace temp table staged as
+        select *, case
+            when txn_id is null or txn_id = '' then 'missing txn_id'
+            when account_id is null or account_id = '' then 'missing account_id'
+            when created_at is null then 'missing created_at'
+            when amount is null then 'missing amount'
+            when type is null or type not in ('CONSUME', 'RECHARGE', 'BONUS', 'REFUND', 'ADJUSTMENT')
+                then 'unknown type'
+            when (type = 'CONSUME' and amount >= 0)
+                or (type in ('RECHARGE', 'BONUS', 'REFUND') and amount <= 0)
+                or (type = 'ADJUSTMENT' and amount = 0) then 'amount of the wrong sign'
+        end as reason
+        from batch
+    """,
+}
+
+INSERT_VALID = {
+    "accounts": """
+        insert into raw_accounts
+        select $file_id, $first_row + row_number() over () - 1,
+            account_id, account_name, owner_name, plan, created_at
+        from staged where reason is null
+    """,
+    "members": """
+        insert into raw_members
+        select $file_id, $first_row + row_number() over () - 1, user_id, account_id, display_name, email
+        from staged where reason is null
+    """,
+    "usage_events": """
+        insert into raw_events
+        select $file_id, $first_row + row_number() over () - 1, event_id, account_id, user_id, service,
+            occurred_at, tokens, input_tokens, output_tokens, model
+        from staged where reason is null
+    """,
+    "transactions": """
+        insert into raw_transactions
+        select $file_id, $first_row + row_number() over () - 1, txn_id, account_id, user_id, type, amount,
+            created_at, payment_method, description
+        from staged where reason is null
+    """,
+}
+
+RAW_TABLE = {
+    "accounts": "raw_accounts",
+    "members": "raw_members",
+    "usage_events": "raw_events",
+    "transactions": "raw_transactions",
+}
+
+DELETE_FILE_ROWS = (
+    "delete from raw_accounts where file_id = $file_id",
+    "delete from raw_members where file_id = $file_id",
+    "delete from raw_events where file_id = $file_id",
+    "delete from raw_transactions where file_id = $file_id",
+    "delete from quarantine where file_id = $file_id",
+    "delete from files where file_id = $file_id",
+)
+
+# Everything the figures read, rebuilt from the raw tables. De-duplication:
+# per id the row from the path that sorts last wins (then the later row in it).
+REBUILD = """
+create or replace table accounts as
+select account_id, account_name, owner_name, plan, created_at from (
+    select r.*, row_number() over (partition by account_id order by f.path desc, r.row_no desc) as pick
+    from raw_accounts r join files f using (file_id)
+) where pick = 1;
+
+create or replace table members as
+select user_id, account_id, display_name, email from (
+    select r.*, row_number() over (partition by user_id order by f.path desc, r.row_no desc) as pick
+    from raw_members r join files f using (file_id)
+) where pick = 1;
+
+create or replace table transactions as
+select txn_id, account_id, user_id, type, amount, created_at, payment_method, description from (
+    select r.*, row_number() over (partition by txn_id order by f.path desc, r.row_no desc) as pick
+    from raw_transactions r join files f using (file_id)
+) where pick = 1;
+
+create or replace table transaction_losers as
+with dup_ids as (select txn_id from raw_transactions group by txn_id having count(*) > 1),
+ranked as (
+    select r.file_id, r.txn_id,
+        hash(r.account_id, r.user_id, r.type, r.amount, r.created_at, r.payment_method, r.description) as h,
+        row_number() over w as pick, first_value(h) over w as winner_h
+    from raw_transactions r semi join dup_ids using (txn_id) join files f using (file_id)
+    window w as (partition by r.txn_id order by f.path desc, r.row_no desc)
+)
+select file_id, txn_id, h <> winner_h as is_conflict from ranked where pick > 1;
+
+create or replace table event_losers as
+with dup_ids as (select event_id from raw_events group by event_id having count(*) > 1),
+ranked as (
+    select r.file_id, r.row_no, r.event_id,
+        hash(r.account_id, r.user_id, r.service, r.occurred_at, r.tokens, r.input_tokens, r.output_tokens,
+            r.model) as h,
+        row_number() over w as pick, first_value(h) over w as winner_h
+    from raw_events r semi join dup_ids using (event_id) join files f using (file_id)
+    window w as (partition by r.event_id order by f.path desc, r.row_no desc)
+)
+select file_id, row_no, event_id, h <> winner_h as is_conflict from ranked where pick > 1;
+
+create or replace table usage_daily as
+select account_id, user_id, service, timezone($tz, occurred_at)::date as day,
+    sum(tokens)::bigint as tokens, count(*)::bigint as calls, max(occurred_at) as latest_at
+from raw_events r anti join event_losers l using (file_id, row_no)
+group by all;
+"""
+
+
+@dataclass
+class FileReport:
+    """What happened to one export file."""
+
+    kind: str
+    path: str
+    status: str  # ok | rejected
+    error: str | None = None
+    rows_read: int = 0
+    accepted: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+    latest_at: datetime | None = None
+
+
+@dataclass
+class IngestSummary:
+    read: list[FileReport] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    retry_later: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    rebuilt: bool = False
+    seconds: float = 0.0
+
+    @property
+    def rows_read(self) -> int:
+        return sum(r.rows_read for r in self.read)
+
+
+def discover(data_dir: Path) -> list[tuple[Kind, str, os.stat_result]]:
+    """Every export file under the data folder: (kind, path relative to it, stat)."""
+    found = []
+    for kind in KINDS:
+        folder = data_dir / kind.name
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*.parquet")):
+            if path.is_file():
+                found.append((kind, path.relative_to(data_dir).as_posix(), path.stat()))
+    return found
+
+
+class FileRejected(Exception):
+    """The whole file is skipped; the message is the one-line reason."""
+
+
+def screen(path: Path, kind: Kind) -> pq.ParquetFile:
+    """Open the footer and check the schema, before any row is read."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+        handle.seek(max(0, path.stat().st_size - 4))
+        tail = handle.read(4)
+    if head != b"PAR1":
+        raise FileRejected("not a parquet file")
+    if tail != b"PAR1":
+        raise FileRejected("truncated (no parquet footer); if it is still being written it is read once complete")
+    try:
+        parquet = pq.ParquetFile(path)
+        arrow_schema = parquet.schema_arrow
+    except Exception as exc:  # pyarrow raises several types for a damaged footer
+        raise FileRejected(f"unreadable parquet footer ({type(exc).__name__})") from exc
+    for column in kind.columns:
+        index = arrow_schema.get_field_index(column.name)
+        if index < 0:
+            if column.required:
+                raise FileRejected(f"missing required column {column.name}")
+            continue
+        actual = arrow_schema.field(index).type
+        if not compatible(actual, column.type):
+            raise FileRejected(f"column {column.name} is {actual}, expected {type_name(column.type)}")
+    return parquet
+
+
+def normalise(batch: pa.RecordBatch, kind: Kind) -> pa.Table:
+    """Cast a batch to the export types; naive timestamps are UTC; missing optional columns are null."""
+    arrays = []
+    for column in kind.columns:
+        index = batch.schema.get_field_index(column.name)
+        if index < 0:
+            arrays.append(pa.nulls(batch.num_rows, column.type))
+            continue
+        array = batch.column(index)
+        if column.type == TIMESTAMP and array.type.tz not in (None, "UTC", "+00:00"):
+            # an aware timestamp stores UTC instants already; only the label changes
+            array = array.cast(pa.timestamp(array.type.unit, tz="UTC"))
+        arrays.append(array.cast(column.type, safe=False) if array.type != column.type else array)
+    return pa.Table.from_arrays(arrays, schema=kind.schema)
+
+
+def read_file(
+    cur: duckdb.DuckDBPyConnection, data_dir: Path, kind: Kind, rel: str, file_id: int, stat: os.stat_result
+) -> FileReport:
+    """Screen and load one file inside the caller's transaction."""
+    path = data_dir / rel
+    report = FileReport(kind=kind.name, path=rel, status="ok")
+    try:
+        parquet = screen(path, kind)
+        present = [c.name for c in kind.columns if parquet.schema_arrow.get_field_index(c.name) >= 0]
+        first_row = 0
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=present, use_threads=True):
+            cur.register("batch", normalise(batch, kind))
+            cur.execute(STAGE[kind.name])
+            cur.execute(INSERT_VALID[kind.name], {"file_id": file_id, "first_row": first_row})
+            for reason, rows in cur.execute(
+                "select reason, count(*) from staged where reason is not null group by reason"
+            ).fetchall():
+                report.quarantined[reason] = report.quarantined.get(reason, 0) + rows
+            if kind is USAGE_EVENTS:
+                latest = cur.execute("select max(occurred_at) from staged where reason is null").fetchall()[0][0]
+                if latest is not None and (report.latest_at is None or latest > report.latest_at):
+                    report.latest_at = latest
+            cur.unregister("batch")
+            first_row += batch.num_rows
+        report.rows_read = first_row
+    except FileRejected as exc:
+        report.status, report.error = "rejected", str(exc)
+    except (OSError, pa.ArrowException) as exc:
+        log.exception("reading %s failed", path)
+        report.status, report.error = "rejected", f"unreadable ({type(exc).__name__}: {str(exc)[:120]})"
+    if report.status == "rejected":
+        for statement in DELETE_FILE_ROWS[:4]:
+            cur.execute(statement, {"file_id": file_id})
+        report.rows_read = 0
+        report.quarantined = {}
+        report.latest_at = None
+    report.accepted = report.rows_read - sum(report.quarantined.values())
+    cur.execute(
+        """
+        insert into files values ($file_id, $kind, $path, $size, $mtime_ns, $status, $error, $rows_read,
+            $accepted, $quarantined, $latest_at, now())
+        """,
+        {
+            "file_id": file_id,
+            "kind": kind.name,
+            "path": rel,
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "status": report.status,
+            "error": report.error,
+            "rows_read": report.rows_read,
+            "accepted": report.accepted,
+            "quarantined": sum(report.quarantined.values()),
+            "latest_at": report.latest_at,
+        },
+    )
+    for reason, rows in report.quarantined.items():
+        cur.execute(
+            "insert into quarantine values ($file_id, $reason, $rows)",
+            {"file_id": file_id, "reason": reason, "rows": rows},
+        )
+    return report
+
+
+def ensure_schema(cur: duckdb.DuckDBPyConnection) -> None:
+    version = None
+    if cur.execute("select count(*) from duckdb_tables() where table_name = 'meta'").fetchall()[0][0]:
+        rows = cur.execute("select value from meta where key = 'schema_version'").fetchall()
+        version = rows[0][0] if rows else None
+    if version != SCHEMA_VERSION:
+        # an older cache layout: the cache is derived data, so start it again
+        cur.execute(DROP_TABLES)
+    cur.execute(CREATE_TABLES)
+    cur.execute("insert or replace into meta values ('schema_version', $v)", {"v": SCHEMA_VERSION})
+
+
+def ingest(
+    cur: duckdb.DuckDBPyConnection, data_dir: Path, timezone: str, progress: Progress | None = None
+) -> IngestSummary:
+    """Bring the cache up to date with the files under data_dir, in one transaction."""
+    started = time.perf_counter()
+    summary = IngestSummary()
+    ensure_schema(cur)
+    known = {
+        path: (file_id, size, mtime_ns)
+        for file_id, path, size, mtime_ns in cur.execute("select file_id, path, size, mtime_ns from files").fetchall()
+    }
+    found = discover(data_dir) if data_dir.is_dir() else []
+    todo = [
+        (k, rel, st) for k, rel, st in found if known.get(rel, (None, None, None))[1:] != (st.st_size, st.st_mtime_ns)
+    ]
+    gone = set(known) - {rel for _, rel, _ in found}
+    summary.unchanged = len(found) - len(todo)
+    tz_rows = cur.execute("select value from meta where key = 'timezone'").fetchall()
+    tz_row = tz_rows[0] if tz_rows else None
+    if not todo and not gone and tz_row and tz_row[0] == timezone:
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    total_bytes = sum(st.st_size for _, _, st in todo) or 1
+    done_bytes = 0
+    cur.execute("begin transaction")
+    try:
+        for rel in sorted(gone | {rel for _, rel, _ in todo if rel in known}):
+            for statement in DELETE_FILE_ROWS:
+                cur.execute(statement, {"file_id": known[rel][0]})
+        summary.removed = sorted(gone)
+        next_id = cur.execute("select coalesce(max(file_id), 0) + 1 from files").fetchall()[0][0]
+        for kind, rel, stat in todo:
+            if progress:
+                progress(done_bytes / total_bytes, f"Reading {rel}")
+            report = read_file(cur, data_dir, kind, rel, next_id, stat)
+            after = (data_dir / rel).stat() if (data_dir / rel).exists() else None
+            if after is None or (after.st_size, after.st_mtime_ns) != (stat.st_size, stat.st_mtime_ns):
+                # the file changed while it was read: forget this read, take it next time
+                for statement in DELETE_FILE_ROWS:
+                    cur.execute(statement, {"file_id": next_id})
+                summary.retry_later.append(rel)
+            else:
+                summary.read.append(report)
+            next_id += 1
+            done_bytes += stat.st_size
+        if progress:
+            progress(1.0, "Building rollups")
+        cur.execute(REBUILD, {"tz": timezone})
+        cur.execute("insert or replace into meta values ('timezone', $tz)", {"tz": timezone})
+        cur.execute("commit")
+    except BaseException:
+        cur.execute("rollback")
+        raise
+    summary.rebuilt = True
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,116 @@
+"""Settings (SPEC §2): every value has a default and an environment variable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MODES = ("saas", "self-hosted")
+
+# name -> (default, meaning); the README's settings table is checked against this.
+VARIABLES: dict[str, tuple[str, str]] = {
+    "ANALYTICS_MODE": ("saas", "`saas` or `self-hosted`"),
+    "ANALYTICS_DATA_DIR": ("data/sample", "root of the exported files; generated on first run when missing"),
+    "ANALYTICS_TIMEZONE": ("Asia/Shanghai", "IANA zone that defines today and this month"),
+    "ANALYTICS_NOW": ("", "fixed clock, ISO-8601 with offset; empty means the wall clock"),
+    "ANALYTICS_AUTH_FILE": ("auth/demo_users.yaml", "streamlit-authenticator YAML with `account_id` per user"),
+    "ANALYTICS_APP_DB": ("data/app.duckdb", "the app's own DuckDB file (orders, adjustments, requests)"),
+    "ANALYTICS_CACHE_DB": ("", "DuckDB file holding the ingested exports; empty means beside ANALYTICS_APP_DB"),
+    "ANALYTICS_COOKIE_KEY": ("", "secret that signs the sign-in cookie; empty means a random key per process"),
+    "ANALYTICS_PRICES_FILE": ("config/prices.yaml", "token packages, prices and plans"),
+}
+
+
+class SettingsError(ValueError):
+    """A setting is wrong; the message is one line that names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str
+    data_dir: Path
+    timezone: str
+    now_override: datetime | None
+    auth_file: Path
+    app_db: Path
+    cache_db: Path
+    cookie_key: str
+    prices_file: Path
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def saas(self) -> bool:
+        return self.mode == "saas"
+
+    @property
+    def data_dir_is_default(self) -> bool:
+        return self.data_dir == _path(VARIABLES["ANALYTICS_DATA_DIR"][0])
+
+    def now(self) -> datetime:
+        """The clock in the configured zone (ANALYTICS_NOW when pinned)."""
+        moment = self.now_override or datetime.now(tz=self.zone)
+        return moment.astimezone(self.zone)
+
+
+def _path(value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else ROOT / path
+
+
+def parse_instant(value: str, variable: str) -> datetime:
+    """Parse ISO-8601 with an offset; a naive or unparseable value is an error."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise SettingsError(
+            f"{variable}={value!r} is not an ISO-8601 time such as 2026-11-29T10:00:00+08:00."
+        ) from None
+    if moment.tzinfo is None:
+        raise SettingsError(f"{variable}={value!r} has no UTC offset; add one such as +08:00.")
+    return moment
+
+
+def check_zone(name: str, variable: str = "ANALYTICS_TIMEZONE") -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{variable}={name!r} is not an IANA time zone such as Asia/Shanghai or UTC.") from None
+    return name
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Read the settings from the environment; raise SettingsError on a bad value."""
+    env = dict(os.environ if env is None else env)
+
+    def get(name: str) -> str:
+        value = env.get(name, "").strip()
+        return value or VARIABLES[name][0]
+
+    mode = get("ANALYTICS_MODE").lower()
+    if mode not in MODES:
+        raise SettingsError(f"ANALYTICS_MODE={mode!r} is not one of: saas, self-hosted.")
+    timezone = check_zone(get("ANALYTICS_TIMEZONE"))
+    now_text = get("ANALYTICS_NOW")
+    now_override = parse_instant(now_text, "ANALYTICS_NOW") if now_text else None
+    app_db = _path(get("ANALYTICS_APP_DB"))
+    cache_text = get("ANALYTICS_CACHE_DB")
+    cache_db = _path(cache_text) if cache_text else app_db.with_name(app_db.name.split(".")[0] + "_exports.duckdb")
+    return Settings(
+        mode=mode,
+        data_dir=_path(get("ANALYTICS_DATA_DIR")),
+        timezone=timezone,
+        now_override=now_override,
+        auth_file=_path(get("ANALYTICS_AUTH_FILE")),
+        app_db=app_db,
+        cache_db=cache_db,
+        cookie_key=get("ANALYTICS_COOKIE_KEY"),
+        prices_file=_path(get("ANALYTICS_PRICES_FILE")),
+    )

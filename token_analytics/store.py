@@ -1,0 +1,207 @@
+"""The one module that owns DuckDB: connection, cursors, ingest, and `run(query_name, **params)`."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from token_analytics import ingest as ingest_module
+from token_analytics.settings import ROOT, Settings
+
+log = logging.getLogger(__name__)
+
+QUERIES_DIR = ROOT / "queries"
+QUERY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# The ledger of SPEC §4: the exported transactions plus the app's own entries,
+# counted once per txn_id (an export that later carries an app entry's txn_id
+# replaces it instead of doubling it).
+LEDGER_VIEW = """
+create or replace view ledger as
+select txn_id, account_id, user_id, type, amount, created_at, payment_method, description, 'export' as source
+from transactions
+union all
+select e.txn_id, e.account_id, e.user_id, e.type, e.amount, e.created_at, e.payment_method, e.description, 'app'
+from app.ledger_entries e
+where not exists (select 1 from transactions t where t.txn_id = e.txn_id)
+"""
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened; the message is one line for a person."""
+
+
+@cache
+def query_text(name: str) -> str:
+    """The SQL of queries/<name>.sql; names come from code, never from input."""
+    if not QUERY_NAME.match(name):
+        raise ValueError(f"bad query name {name!r}")
+    return (QUERIES_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def query_names() -> list[str]:
+    return sorted(path.stem for path in QUERIES_DIR.glob("*.sql"))
+
+
+@dataclass(frozen=True)
+class Health:
+    """The data-health report: one row per file, plus totals."""
+
+    files: pd.DataFrame  # kind, path, status, error, rows_read, accepted, quarantined, duplicates, conflicts, latest_at
+    reasons: pd.DataFrame  # kind, path, reason, rows
+
+    @property
+    def files_read(self) -> int:
+        return int((self.files["status"] == "ok").sum()) if len(self.files) else 0
+
+    @property
+    def bad_files(self) -> int:
+        return int((self.files["status"] != "ok").sum()) if len(self.files) else 0
+
+    @property
+    def quarantined_rows(self) -> int:
+        return int(self.files["quarantined"].sum()) if len(self.files) else 0
+
+    @property
+    def latest_event_at(self) -> datetime | None:
+        if not len(self.files) or self.files["latest_at"].isna().all():
+            return None
+        return self.files["latest_at"].max().to_pydatetime()
+
+    def problems(self, kinds: tuple[str, ...] | None = None) -> tuple[int, int]:
+        """(quarantined rows, bad files), optionally only for some kinds of export."""
+        files = self.files if kinds is None else self.files[self.files["kind"].isin(kinds)]
+        if not len(files):
+            return 0, 0
+        return int(files["quarantined"].sum()), int((files["status"] != "ok").sum())
+
+    @property
+    def clean(self) -> bool:
+        return self.quarantined_rows == 0 and self.bad_files == 0
+
+
+class Store:
+    """One DuckDB connection per process; every thread gets its own cursor."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+        self.settings = settings
+        self._con = con
+        self._local = threading.local()
+        self._ingest_lock = threading.Lock()
+        self._refresh_thread: threading.Thread | None = None
+        self.generation = 0  # bumps after every ingest that changed something
+        self.last_summary: ingest_module.IngestSummary | None = None
+        self.progress: tuple[float, str] | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, *, ingest: bool = True, progress: ingest_module.Progress | None = None) -> Store:
+        """Connect to the cache, attach the app database, bring the cache up to date."""
+        for path in (settings.cache_db, settings.app_db):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(settings.cache_db))
+            con.execute("set global TimeZone = 'UTC'")
+            con.execute("attach $path as app", {"path": str(settings.app_db)})
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreError(
+                    f"The database {settings.cache_db.name} or {settings.app_db.name} is in use by another process "
+                    "(probably the running dashboard); stop it or point ANALYTICS_APP_DB elsewhere."
+                ) from exc
+            raise StoreError(f"Cannot open the database: {str(exc).splitlines()[0]}") from exc
+        from token_analytics.appdb import AppDB  # the app's own tables live in the attached file
+
+        AppDB(con)
+        store = cls(con, settings)
+        if ingest:
+            store.ingest(progress=progress)
+        return store
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor (DuckDB: one connection per process, a cursor per thread)."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self._con.cursor()
+        return cur
+
+    def run(self, query_name: str, **params: object) -> pd.DataFrame:
+        """Run queries/<query_name>.sql with bound `$named` parameters."""
+        return self.cursor().execute(query_text(query_name), params).df()
+
+    def ingest(self, progress: ingest_module.Progress | None = None) -> ingest_module.IngestSummary:
+        """Read what changed under the data folder; readers keep answering meanwhile."""
+        with self._ingest_lock:
+            cur = self._con.cursor()
+            try:
+                summary = ingest_module.ingest(
+                    cur, self.settings.data_dir, self.settings.timezone, progress=progress or self._track
+                )
+                cur.execute(LEDGER_VIEW)
+            finally:
+                cur.close()
+                self.progress = None
+            if summary.rebuilt:
+                self.generation += 1
+            self.last_summary = summary
+            return summary
+
+    def _track(self, fraction: float, message: str) -> None:
+        self.progress = (fraction, message)
+
+    def refresh_in_background(self) -> bool:
+        """Start an ingest in a thread unless one runs; True when one was started."""
+        if self._refresh_thread is not None and self._refresh_thread.is_alive():
+            return False
+
+        def work() -> None:
+            try:
+                self.ingest()
+            except Exception:  # a bad export must never take the app down
+                log.exception("background ingest failed")
+
+        self._refresh_thread = threading.Thread(target=work, name="ingest", daemon=True)
+        self._refresh_thread.start()
+        return True
+
+    @property
+    def refreshing(self) -> bool:
+        return self._refresh_thread is not None and self._refresh_thread.is_alive()
+
+    def accounts(self) -> pd.DataFrame:
+        return self.run("accounts")
+
+    def account_ids(self) -> list[str]:
+        return self.accounts()["account_id"].tolist()
+
+    def has_ledger(self, account_id: str) -> bool:
+        return bool(self.run("ledger_exists", account_id=account_id)["exists"].iloc[0])
+
+    def health(self) -> Health:
+        return Health(files=self.run("data_health_files"), reasons=self.run("data_health_reasons"))
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def open_store(settings: Settings, **kwargs: object) -> Store:
+    return Store.open(settings, **kwargs)  # type: ignore[arg-type]
+
+
+def data_dir_ready(settings: Settings) -> Path:
+    """The data folder; the default sample is generated on first run when missing."""
+    if settings.data_dir.is_dir():
+        return settings.data_dir
+    if settings.data_dir_is_default:
+        from token_analytics.generate import generate
+
+        generate(settings.data_dir, now=settings.now())
+        return settings.data_dir
+    raise StoreError(f"ANALYTICS_DATA_DIR={settings.data_dir} does not exist; point it at an export folder.")
