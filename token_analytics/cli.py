@@ -54,11 +54,13 @@ def print_health(store: Store) -> bool:
         f"{health.quarantined_rows:,} rows quarantined; latest event {health.latest_event_at}"
     )
     for row in files.itertuples():
-        line = (
-            f"  {row.status:8} {row.path}: {row.rows_read:,} rows, {row.accepted:,} accepted, "
-            f"{row.quarantined:,} quarantined, {row.duplicates:,} duplicates, {row.conflicts:,} conflicts"
+        if row.status != "ok":
+            print(f"  rejected {row.path}: {row.error}")
+            continue
+        print(
+            f"  ok       {row.path}: {row.rows_read:,} rows, {row.accepted:,} accepted, {row.quarantined:,} quarantined,"
+            f" {row.duplicates:,} duplicates, {row.conflicts:,} conflicts"
         )
-        print(line + (f" -- {row.error}" if row.status != "ok" else ""))
     for row in health.reasons.itertuples():
         print(f"  quarantined {row.rows:,} rows of {row.path}: {row.reason}")
     return health.clean

@@ -1,0 +1,216 @@
+"""Ingest, data health, incremental refresh and the command line (SPEC §2, §3, §7)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests import builders as b
+from tests.builders import ev, tx, utc
+from tests.conftest import NOW, settings_for, write_edge_export
+from token_analytics.figures import analysis_figures
+from token_analytics.settings import SettingsError, load_settings
+from token_analytics.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+now = datetime.fromisoformat(NOW)
+
+
+def rows(health_files, path: str) -> dict:
+    return health_files.set_index("path").loc[path].to_dict()
+
+
+def test_health_counts_every_row_and_file(edge_store: Store) -> None:
+    health = edge_store.health()
+    oct_file = rows(health.files, "usage_events/month=2026-10/part-0.parquet")
+    assert (oct_file["status"], oct_file["rows_read"], oct_file["accepted"], oct_file["quarantined"]) == (
+        "ok",
+        12,
+        6,
+        6,
+    )
+    # October's e1 and e7 lose to November's (path sorts last); only e7 differs (10 vs 20 tokens)
+    assert (oct_file["duplicates"], oct_file["conflicts"]) == (2, 1)
+    nov_file = rows(health.files, "usage_events/month=2026-11/part-0.parquet")
+    assert (nov_file["duplicates"], nov_file["conflicts"]) == (0, 0)
+    reasons = {
+        (r.path, r.reason): r.rows
+        for r in health.reasons.itertuples()
+        if r.path.startswith("usage_events/month=2026-10")
+    }
+    assert reasons == {
+        ("usage_events/month=2026-10/part-0.parquet", reason): 1
+        for reason in (
+            "missing event_id",
+            "unknown service",
+            "negative tokens",
+            "missing account_id",
+            "missing occurred_at",
+            "missing tokens",
+        )
+    }
+    rejected = {r.path: r.error for r in health.files.itertuples() if r.status == "rejected"}
+    assert set(rejected) == {
+        "usage_events/month=2026-11/notes.parquet",
+        "usage_events/month=2026-11/truncated.parquet",
+        "usage_events/month=2026-11/no-tokens.parquet",
+        "usage_events/month=2026-11/tokens-as-text.parquet",
+    }
+    assert rejected["usage_events/month=2026-11/notes.parquet"] == "not a parquet file"
+    assert rejected["usage_events/month=2026-11/truncated.parquet"].startswith("truncated")
+    assert rejected["usage_events/month=2026-11/no-tokens.parquet"] == "missing required column tokens"
+    assert rejected["usage_events/month=2026-11/tokens-as-text.parquet"].startswith("column tokens is string")
+    assert health.bad_files == 4
+    # 6 bad events + 3 bad transactions + 1 account without id
+    assert health.quarantined_rows == 10
+    assert health.problems(("transactions",)) == (3, 0)
+    # the latest valid event: e4 at 16:00 UTC on 1 Nov
+    assert health.latest_event_at == utc("2026-11-01T16:00:00+00:00")
+    txn = rows(health.files, "transactions/2026-10.parquet")
+    assert (txn["duplicates"], txn["conflicts"]) == (1, 0)  # t-rech again in 2026-11, identical
+
+
+def test_accounts_lists_every_account_once(edge_store: Store) -> None:
+    assert edge_store.account_ids() == ["acct-a", "acct-empty", "acct-over", "acct-tie"]
+
+
+def test_incremental_add_equals_full_rebuild(tmp_path: Path, edge_dir: Path) -> None:
+    store = Store.open(settings_for(tmp_path / "inc", edge_dir))
+    before = analysis_figures(store, "acct-a", now, "saas")
+    # a later export overlapping the old ones: e3 re-sent with other tokens (wins: path sorts last),
+    # e1 re-sent identical, one new event today, one new ledger entry
+    b.events(
+        edge_dir,
+        "usage_events/month=2026-11/part-9.parquet",
+        [
+            ev("e3", "acct-a", "u1", "assistant", utc("2026-11-01T15:59:59+00:00"), 300),
+            ev("e1", "acct-a", "u1", "agent", utc("2026-10-31T16:00:00+00:00"), 100),
+            ev("e8", "acct-a", "u2", "operator", utc("2026-11-01T03:00:00+00:00"), 11),
+        ],
+    )
+    b.transactions(edge_dir, "transactions/2026-12.parquet", [tx("t-more", "acct-a", "RECHARGE", 1000, utc(NOW))])
+    summary = store.ingest()
+    assert [r.path for r in summary.read] == [
+        "usage_events/month=2026-11/part-9.parquet",
+        "transactions/2026-12.parquet",
+    ]
+    after = analysis_figures(store, "acct-a", now, "saas")
+    full = Store.open(settings_for(tmp_path / "full", edge_dir))
+    assert after == analysis_figures(full, "acct-a", now, "saas")
+    assert after["cards"]["today"]["tokens"] == before["cards"]["today"]["tokens"] - 30 + 300 + 11
+    assert after["token_usage"]["remaining"] == before["token_usage"]["remaining"] + 1000
+    assert store.health().files.equals(full.health().files.assign(latest_at=store.health().files["latest_at"]))
+    store.close()
+    full.close()
+
+
+def test_changed_and_removed_files(tmp_path: Path, edge_dir: Path) -> None:
+    store = Store.open(settings_for(tmp_path, edge_dir))
+    path = edge_dir / "usage_events/month=2026-11/part-0.parquet"
+    path.unlink()
+    store.ingest()
+    f = analysis_figures(store, "acct-a", now, "saas")
+    # without November's file: e1 (still in October's), October's e7 (10) is the only e7 now
+    assert f["comparison"]["today_vs_yesterday"]["tokens"] == [110, 50]
+    # the half-written file is completed: it is read once whole
+    truncated = edge_dir / "usage_events/month=2026-11/truncated.parquet"
+    b.events(edge_dir, "usage_events/month=2026-11/truncated.parquet", [ev("e9", "acct-a", "u1", "agent", utc(NOW), 5)])
+    os.utime(truncated, ns=(1, 2))
+    summary = store.ingest()
+    assert [r.path for r in summary.read] == ["usage_events/month=2026-11/truncated.parquet"]
+    assert analysis_figures(store, "acct-a", now, "saas")["cards"]["today"]["tokens"] == 115
+    assert store.ingest().rebuilt is False  # nothing changed: nothing read
+    store.close()
+
+
+def test_changing_the_zone_rebuilds_without_rereading(tmp_path: Path, edge_dir: Path) -> None:
+    Store.open(settings_for(tmp_path, edge_dir)).close()
+    store = Store.open(settings_for(tmp_path, edge_dir, ANALYTICS_TIMEZONE="UTC"))
+    assert store.last_summary.read == [] and store.last_summary.rebuilt
+    assert analysis_figures(store, "acct-a", now, "saas")["cards"]["today"]["tokens"] == 57
+    store.close()
+
+
+def test_empty_data_dir(tmp_path: Path) -> None:
+    (tmp_path / "export").mkdir()
+    store = Store.open(settings_for(tmp_path, tmp_path / "export"))
+    assert store.account_ids() == []
+    assert store.health().latest_event_at is None
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        ("ANALYTICS_MODE", "cloud", "ANALYTICS_MODE"),
+        ("ANALYTICS_TIMEZONE", "Mars/Base", "ANALYTICS_TIMEZONE"),
+        ("ANALYTICS_NOW", "yesterday", "ANALYTICS_NOW"),
+        ("ANALYTICS_NOW", "2026-11-01T10:00:00", "ANALYTICS_NOW"),
+    ],
+)
+def test_bad_settings_name_the_variable(variable: str, value: str, fragment: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings({variable: value})
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_defaults() -> None:
+    s = load_settings({})
+    assert (s.mode, s.timezone, s.now_override) == ("saas", "Asia/Shanghai", None)
+    assert s.data_dir == ROOT / "data/sample" and s.app_db == ROOT / "data/app.duckdb"
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "token_analytics", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_report_is_the_page_function(tmp_path: Path, edge_dir: Path) -> None:
+    env = {"ANALYTICS_DATA_DIR": str(edge_dir), "ANALYTICS_APP_DB": str(tmp_path / "cli" / "app.duckdb")}
+    done = cli("report", "--account", "acct-a", "--as-of", NOW, env=env)
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    store = Store.open(settings_for(tmp_path, edge_dir))
+    assert printed == json.loads(json.dumps(analysis_figures(store, "acct-a", now, "saas")))
+    assert set(printed) == {"token_usage", "cards", "comparison", "services", "recent_transactions", "leaderboard"}
+    assert set(printed["cards"]) == {"balance", "today", "month", "service_calls"}
+    assert printed["cards"]["today"] == {"tokens": 150, "previous": 50, "growth_pct": 200.0}
+    hosted = json.loads(cli("report", "--account", "acct-a", "--as-of", NOW, "--mode", "self-hosted", env=env).stdout)
+    assert hosted["token_usage"]["used"] == 1212 and hosted["token_usage"]["unlimited"] is True
+    store.close()
+
+
+def test_report_bad_clock_is_one_line(tmp_path: Path, edge_dir: Path) -> None:
+    done = cli("report", "--account", "acct-a", env={"ANALYTICS_NOW": "soon", "ANALYTICS_DATA_DIR": str(edge_dir)})
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "ANALYTICS_NOW" in done.stderr
+
+
+def test_check_names_each_file_and_reason(tmp_path: Path) -> None:
+    root = write_edge_export(tmp_path / "export")
+    done = cli("check", str(root), env={})
+    assert done.returncode == 1
+    for expected in (
+        "rejected usage_events/month=2026-11/notes.parquet: not a parquet file",
+        "rejected usage_events/month=2026-11/no-tokens.parquet: missing required column tokens",
+        "quarantined 1 rows of usage_events/month=2026-10/part-0.parquet: unknown service",
+        "quarantined 1 rows of transactions/2026-10.parquet: amount of the wrong sign",
+    ):
+        assert expected in done.stdout
+
+
+def test_check_clean_export_exits_0(tmp_path: Path) -> None:
+    b.events(tmp_path / "ok", "usage_events/e.parquet", [ev("c1", "acct", "u", "agent", utc(NOW), 1)])
+    assert cli("check", str(tmp_path / "ok"), env={}).returncode == 0
