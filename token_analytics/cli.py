@@ -58,8 +58,8 @@ def print_health(store: Store) -> bool:
             print(f"  rejected {row.path}: {row.error}")
             continue
         print(
-            f"  ok       {row.path}: {row.rows_read:,} rows, {row.accepted:,} accepted, {row.quarantined:,} quarantined,"
-            f" {row.duplicates:,} duplicates, {row.conflicts:,} conflicts"
+            f"  ok       {row.path}: {row.rows_read:,} rows, {row.accepted:,} accepted, "
+            f"{row.quarantined:,} quarantined, {row.duplicates:,} duplicates, {row.conflicts:,} conflicts"
         )
     for row in health.reasons.itertuples():
         print(f"  quarantined {row.rows:,} rows of {row.path}: {row.reason}")

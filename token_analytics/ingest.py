@@ -20,12 +20,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from token_analytics.schema import KINDS, TIMESTAMP, USAGE_EVENTS, Kind, compatible, type_name
+from token_analytics.schema import KINDS, USAGE_EVENTS, Kind, compatible, type_name
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "3"
-BATCH_ROWS = 1_000_000
+SCHEMA_VERSION = "4"
 
 Progress = Callable[[float, str], None]
 
@@ -48,7 +47,8 @@ create table if not exists raw_members (
     file_id integer, row_no bigint, user_id varchar, account_id varchar, display_name varchar, email varchar
 );
 create table if not exists raw_events (
-    file_id integer, row_no bigint, event_id varchar, account_id varchar, user_id varchar, service varchar,
+    file_id integer, row_no bigint, id_hash ubigint, event_id varchar, account_id varchar, user_id varchar,
+    service varchar,
     occurred_at timestamptz, tokens bigint, input_tokens bigint, output_tokens bigint, model varchar
 );
 create table if not exists raw_transactions (
@@ -65,75 +65,110 @@ drop table if exists transactions; drop table if exists transaction_losers; drop
 drop table if exists usage_daily;
 """
 
-# Each statement reads the registered arrow batch `batch` (the file's rows already
-# cast to the export types) and adds `reason`, null for a valid row.
-STAGE = {
+# The file is read where it lies (no copy): a view over it, with null optional
+# columns appended by name so the statements below stay constant whatever optional
+# columns a file has. The path is a session variable because a view takes no parameters.
+SET_PATH = "set variable ingest_path = $path"
+LAND = {
     "accounts": """
-        create or replace temp table staged as
-        select *, case
-            when account_id is null or account_id = '' then 'missing account_id'
-        end as reason
-        from batch
+        create or replace temp view landing as
+        select * from read_parquet(getvariable('ingest_path'), hive_partitioning = false, file_row_number = true)
     """,
     "members": """
-        create or replace temp table staged as
-        select *, case
-            when user_id is null or user_id = '' then 'missing user_id'
-            when account_id is null or account_id = '' then 'missing account_id'
-        end as reason
-        from batch
+        create or replace temp view landing as
+        select * from read_parquet(getvariable('ingest_path'), hive_partitioning = false, file_row_number = true)
     """,
     "usage_events": """
-        create or replace temp table staged as
-        select *, case
-            when event_id is null or event_id = '' then 'missing event_id'
-            when account_id is null or account_id = '' then 'missing account_id'
-            when occurred_at is null then 'missing occurred_at'
-            when tokens is null then 'missing tokens'
-            when service is null or service not in ('agent', 'operator', 'assistant') then 'unknown service'
-            when tokens < 0 then 'negative tokens'
-        end as reason
-        from batch
+        create or replace temp view landing as
+        select * from read_parquet(getvariable('ingest_path'), hive_partitioning = false, file_row_number = true)
+        union all by name
+        select null::bigint as input_tokens, null::bigint as output_tokens, null::varchar as model where false
     """,
     "transactions": """
-        create or replace temp table staged as
-        select *, case
-            when txn_id is null or txn_id = '' then 'missing txn_id'
-            when account_id is null or account_id = '' then 'missing account_id'
-            when created_at is null then 'missing created_at'
-            when amount is null then 'missing amount'
-            when type is null or type not in ('CONSUME', 'RECHARGE', 'BONUS', 'REFUND', 'ADJUSTMENT')
-                then 'unknown type'
-            when (type = 'CONSUME' and amount >= 0)
-                or (type in ('RECHARGE', 'BONUS', 'REFUND') and amount <= 0)
-                or (type = 'ADJUSTMENT' and amount = 0) then 'amount of the wrong sign'
-        end as reason
-        from batch
+        create or replace temp view landing as
+        select * from read_parquet(getvariable('ingest_path'), hive_partitioning = false, file_row_number = true)
+        union all by name
+        select null::varchar as payment_method, null::varchar as description where false
+    """,
+}
+
+# Each view casts the landed rows to the export types (a naive timestamp is UTC:
+# the session zone is UTC) and adds `reason`, null for a valid row.
+STAGE = {
+    "accounts": """
+        create or replace temp view staged as
+        select file_row_number as row_no, account_id::varchar as account_id, account_name::varchar as account_name,
+            owner_name::varchar as owner_name, plan::varchar as plan, created_at::timestamptz as created_at,
+            case when account_id is null or account_id = '' then 'missing account_id' end as reason
+        from landing
+    """,
+    "members": """
+        create or replace temp view staged as
+        select file_row_number as row_no, user_id::varchar as user_id, account_id::varchar as account_id,
+            display_name::varchar as display_name, email::varchar as email,
+            case
+                when user_id is null or user_id = '' then 'missing user_id'
+                when account_id is null or account_id = '' then 'missing account_id'
+            end as reason
+        from landing
+    """,
+    "usage_events": """
+        create or replace temp view staged as
+        select file_row_number as row_no, event_id::varchar as event_id, account_id::varchar as account_id,
+            user_id::varchar as user_id, service::varchar as service, occurred_at::timestamptz as occurred_at,
+            tokens::bigint as tokens, input_tokens::bigint as input_tokens, output_tokens::bigint as output_tokens,
+            model::varchar as model,
+            case
+                when event_id is null or event_id = '' then 'missing event_id'
+                when account_id is null or account_id = '' then 'missing account_id'
+                when occurred_at is null then 'missing occurred_at'
+                when tokens is null then 'missing tokens'
+                when service is null or service not in ('agent', 'operator', 'assistant') then 'unknown service'
+                when tokens < 0 then 'negative tokens'
+            end as reason
+        from landing
+    """,
+    "transactions": """
+        create or replace temp view staged as
+        select file_row_number as row_no, txn_id::varchar as txn_id, account_id::varchar as account_id,
+            user_id::varchar as user_id, type::varchar as type, amount::bigint as amount,
+            created_at::timestamptz as created_at, payment_method::varchar as payment_method,
+            description::varchar as description,
+            case
+                when txn_id is null or txn_id = '' then 'missing txn_id'
+                when account_id is null or account_id = '' then 'missing account_id'
+                when created_at is null then 'missing created_at'
+                when amount is null then 'missing amount'
+                when type is null or type not in ('CONSUME', 'RECHARGE', 'BONUS', 'REFUND', 'ADJUSTMENT')
+                    then 'unknown type'
+                when (type = 'CONSUME' and amount >= 0)
+                    or (type in ('RECHARGE', 'BONUS', 'REFUND') and amount <= 0)
+                    or (type = 'ADJUSTMENT' and amount = 0) then 'amount of the wrong sign'
+            end as reason
+        from landing
     """,
 }
 
 INSERT_VALID = {
     "accounts": """
         insert into raw_accounts
-        select $file_id, $first_row + row_number() over () - 1,
-            account_id, account_name, owner_name, plan, created_at
+        select $file_id, row_no, account_id, account_name, owner_name, plan, created_at
         from staged where reason is null
     """,
     "members": """
         insert into raw_members
-        select $file_id, $first_row + row_number() over () - 1, user_id, account_id, display_name, email
+        select $file_id, row_no, user_id, account_id, display_name, email
         from staged where reason is null
     """,
     "usage_events": """
         insert into raw_events
-        select $file_id, $first_row + row_number() over () - 1, event_id, account_id, user_id, service,
-            occurred_at, tokens, input_tokens, output_tokens, model
+        select $file_id, row_no, hash(event_id), event_id, account_id, user_id, service, occurred_at, tokens,
+            input_tokens, output_tokens, model
         from staged where reason is null
     """,
     "transactions": """
         insert into raw_transactions
-        select $file_id, $first_row + row_number() over () - 1, txn_id, account_id, user_id, type, amount,
-            created_at, payment_method, description
+        select $file_id, row_no, txn_id, account_id, user_id, type, amount, created_at, payment_method, description
         from staged where reason is null
     """,
 }
@@ -187,7 +222,10 @@ ranked as (
 select file_id, txn_id, h <> winner_h as is_conflict from ranked where pick > 1;
 
 create or replace table event_losers as
-with dup_ids as (select event_id from raw_events group by event_id having count(*) > 1),
+with dup_hashes as (select id_hash from raw_events group by id_hash having count(*) > 1),
+dup_ids as (
+    select event_id from raw_events semi join dup_hashes using (id_hash) group by event_id having count(*) > 1
+),
 ranked as (
     select r.file_id, r.row_no, r.event_id,
         hash(r.account_id, r.user_id, r.service, r.occurred_at, r.tokens, r.input_tokens, r.output_tokens,
@@ -251,7 +289,7 @@ class FileRejected(Exception):
     """The whole file is skipped; the message is the one-line reason."""
 
 
-def screen(path: Path, kind: Kind) -> pq.ParquetFile:
+def screen(path: Path, kind: Kind) -> None:
     """Open the footer and check the schema, before any row is read."""
     with open(path, "rb") as handle:
         head = handle.read(4)
@@ -275,50 +313,35 @@ def screen(path: Path, kind: Kind) -> pq.ParquetFile:
         actual = arrow_schema.field(index).type
         if not compatible(actual, column.type):
             raise FileRejected(f"column {column.name} is {actual}, expected {type_name(column.type)}")
-    return parquet
-
-
-def normalise(batch: pa.RecordBatch, kind: Kind) -> pa.Table:
-    """Cast a batch to the export types; naive timestamps are UTC; missing optional columns are null."""
-    arrays = []
-    for column in kind.columns:
-        index = batch.schema.get_field_index(column.name)
-        if index < 0:
-            arrays.append(pa.nulls(batch.num_rows, column.type))
-            continue
-        array = batch.column(index)
-        if column.type == TIMESTAMP and array.type.tz not in (None, "UTC", "+00:00"):
-            # an aware timestamp stores UTC instants already; only the label changes
-            array = array.cast(pa.timestamp(array.type.unit, tz="UTC"))
-        arrays.append(array.cast(column.type, safe=False) if array.type != column.type else array)
-    return pa.Table.from_arrays(arrays, schema=kind.schema)
 
 
 def read_file(
-    cur: duckdb.DuckDBPyConnection, data_dir: Path, kind: Kind, rel: str, file_id: int, stat: os.stat_result
+    cur: duckdb.DuckDBPyConnection,
+    data_dir: Path,
+    kind: Kind,
+    rel: str,
+    file_id: int,
+    stat: os.stat_result,
+    known_error: str | None = None,
 ) -> FileReport:
     """Screen and load one file inside the caller's transaction."""
     path = data_dir / rel
     report = FileReport(kind=kind.name, path=rel, status="ok")
     try:
-        parquet = screen(path, kind)
-        present = [c.name for c in kind.columns if parquet.schema_arrow.get_field_index(c.name) >= 0]
-        first_row = 0
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=present, use_threads=True):
-            cur.register("batch", normalise(batch, kind))
-            cur.execute(STAGE[kind.name])
-            cur.execute(INSERT_VALID[kind.name], {"file_id": file_id, "first_row": first_row})
-            for reason, rows in cur.execute(
-                "select reason, count(*) from staged where reason is not null group by reason"
-            ).fetchall():
-                report.quarantined[reason] = report.quarantined.get(reason, 0) + rows
-            if kind is USAGE_EVENTS:
-                latest = cur.execute("select max(occurred_at) from staged where reason is null").fetchall()[0][0]
-                if latest is not None and (report.latest_at is None or latest > report.latest_at):
-                    report.latest_at = latest
-            cur.unregister("batch")
-            first_row += batch.num_rows
-        report.rows_read = first_row
+        if known_error:
+            raise FileRejected(known_error)
+        screen(path, kind)
+        cur.execute(SET_PATH, {"path": str(path)})
+        cur.execute(LAND[kind.name])
+        cur.execute(STAGE[kind.name])
+        cur.execute(INSERT_VALID[kind.name], {"file_id": file_id})
+        for reason, rows in cur.execute("select reason, count(*) from staged group by reason").fetchall():
+            report.rows_read += rows
+            if reason is not None:
+                report.quarantined[reason] = rows
+        if kind is USAGE_EVENTS:
+            report.latest_at = cur.execute("select max(occurred_at) from staged where reason is null").fetchall()[0][0]
+        cur.execute("drop view staged; drop view landing")
     except FileRejected as exc:
         report.status, report.error = "rejected", str(exc)
     except (OSError, pa.ArrowException) as exc:
@@ -370,10 +393,34 @@ def ensure_schema(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute("insert or replace into meta values ('schema_version', $v)", {"v": SCHEMA_VERSION})
 
 
+class PoisonedFile(Exception):
+    """DuckDB failed on a file that passed screening; the transaction must start again without it."""
+
+    def __init__(self, rel: str, message: str) -> None:
+        super().__init__(message)
+        self.rel = rel
+
+
 def ingest(
     cur: duckdb.DuckDBPyConnection, data_dir: Path, timezone: str, progress: Progress | None = None
 ) -> IngestSummary:
     """Bring the cache up to date with the files under data_dir, in one transaction."""
+    poisoned: dict[str, str] = {}
+    while True:
+        try:
+            return _ingest(cur, data_dir, timezone, progress, poisoned)
+        except PoisonedFile as exc:
+            log.warning("skipping %s: %s", exc.rel, exc)
+            poisoned[exc.rel] = f"unreadable ({str(exc).splitlines()[0][:160]})"
+
+
+def _ingest(
+    cur: duckdb.DuckDBPyConnection,
+    data_dir: Path,
+    timezone: str,
+    progress: Progress | None,
+    poisoned: dict[str, str],
+) -> IngestSummary:
     started = time.perf_counter()
     summary = IngestSummary()
     ensure_schema(cur)
@@ -405,7 +452,10 @@ def ingest(
         for kind, rel, stat in todo:
             if progress:
                 progress(done_bytes / total_bytes, f"Reading {rel}")
-            report = read_file(cur, data_dir, kind, rel, next_id, stat)
+            try:
+                report = read_file(cur, data_dir, kind, rel, next_id, stat, poisoned.get(rel))
+            except duckdb.Error as exc:
+                raise PoisonedFile(rel, str(exc)) from exc
             after = (data_dir / rel).stat() if (data_dir / rel).exists() else None
             if after is None or (after.st_size, after.st_mtime_ns) != (stat.st_size, stat.st_mtime_ns):
                 # the file changed while it was read: forget this read, take it next time
