@@ -1,0 +1,128 @@
+"""Token Analytics Center: the entry point and the only router (SPEC §1, §5).
+
+Order matters (FIELD-NOTES): who is signed in is known from session state or the signed
+cookie *before* `st.navigation`, so a reloaded deep link stays on its page; the
+authenticator runs once, after navigation; no page runs for a signed-out visitor.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import streamlit as st
+
+from token_analytics import auth, ui
+from token_analytics.i18n import t
+from token_analytics.settings import VARIABLES, Settings, SettingsError, load_settings
+
+PAGE_DIR = Path(__file__).parent / "app_pages"
+DEMO_AUTH_FILE = Path(__file__).parent / VARIABLES["ANALYTICS_AUTH_FILE"][0]
+
+log = logging.getLogger("token_analytics.dashboard")
+
+
+def start() -> tuple[Settings, auth.AuthConfig]:
+    """Settings and users, or a one-line error and a stop."""
+    try:
+        settings = load_settings()
+        config = auth.load_auth(settings.auth_file)
+    except (SettingsError, auth.AuthConfigError) as exc:
+        log.error("start-up stopped: %s", exc)
+        st.error(str(exc))
+        st.stop()
+    return settings, config
+
+
+def known_accounts(settings: Settings, config: auth.AuthConfig) -> list[str]:
+    """The accounts an admin may switch to."""
+    try:
+        from token_analytics.store import account_ids  # PLACEHOLDER(store): the data engine's accounts
+    except ImportError:
+        return list(config.account_ids)  # PLACEHOLDER: the auth file's accounts until the store provides them
+    return list(account_ids(settings))
+
+
+def ledger_exists(settings: Settings, account_id: str) -> bool:
+    """Whether the account has a token ledger (decides /token-history in self-hosted mode)."""
+    try:
+        from token_analytics.store import has_ledger  # PLACEHOLDER(store): store.has_ledger(account_id)
+    except ImportError:
+        return True  # PLACEHOLDER: assume a ledger until the store can say
+    return has_ledger(settings, account_id)
+
+
+def st_pages(specs: list[ui.PageSpec]) -> list[st.Page]:
+    """The registered pages, plus a hidden root page that sends "/" to /analysis."""
+    pages = {
+        spec.key: st.Page(PAGE_DIR / spec.file, title=t(spec.title_key), icon=spec.icon, url_path=spec.url_path)
+        for spec in specs
+    }
+
+    def landing() -> None:
+        st.switch_page(pages[ui.LANDING])
+
+    root = st.Page(landing, title=t(f"page.{ui.LANDING}"), url_path="home", default=True, visibility="hidden")
+    return [root, *pages.values()]
+
+
+def sign_in_and_stop(settings: Settings, config: auth.AuthConfig, key: str) -> None:
+    """Signed out: the mode's pages registered hidden (the URL is kept), the form, and nothing else."""
+    st.navigation(st_pages(ui.allowed_pages(settings.mode, None)), position="hidden")
+    ui.publish_session(None)
+    authenticator = auth.make_authenticator(config, key)
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        st.title(t("app.title"))
+        st.caption(t("login.intro"))
+        try:
+            authenticator.login(location="main", fields=auth.login_fields(), key="nav_login")
+        except Exception as exc:  # the library's LoginError and friends: say it in one line
+            ui.show_error(exc, t("login.expired"))
+            auth.sign_out_session()
+        status = st.session_state.get("authentication_status")
+        if status is False:
+            st.error(t("login.failed"))
+        elif status:
+            # No st.rerun() here: it would discard the iframe that sets the cookie. That iframe
+            # reruns the script itself, and the next run registers the user's pages.
+            st.success(t("login.signing_in"))
+        if settings.auth_file == DEMO_AUTH_FILE:
+            st.caption(t("login.demo_hint"))
+    st.stop()
+
+
+def main() -> None:
+    st.set_page_config(page_title=t("app.title"), page_icon="📊", layout="wide")
+    settings, config = start()
+    key = auth.cookie_key(settings)
+    user = auth.resolve_user(config, key)
+    if user is None:
+        sign_in_and_stop(settings, config, key)
+        return
+
+    account_ids = known_accounts(settings, config)
+    account = ui.account_for(user, ui.requested_account(), account_ids)
+    specs = ui.allowed_pages(settings.mode, user, lambda: ledger_exists(settings, account))
+    page = st.navigation(st_pages(specs), position="sidebar")
+
+    authenticator = auth.make_authenticator(config, key)  # once per run: it draws the cookie component
+    with st.sidebar:
+        st.markdown(t("sidebar.signed_in_as", name=user.name))
+        st.caption(t("sidebar.role", role=t(f"role.{user.role}"), mode=t(f"mode.{settings.mode}")))
+        ui.account_switcher(user, account_ids)
+        authenticator.logout(button_name=t("sidebar.logout"), location="sidebar", key="nav_logout")
+    if not st.session_state.get("authentication_status"):
+        # Just signed out; the cookie-deleting iframe reruns the script into the sign-in form.
+        ui.publish_session(None)
+        st.info(t("login.signed_out"))
+        st.stop()
+
+    ui.publish_session(user, account_ids)
+    try:
+        page.run()
+    except Exception as exc:  # st.stop / st.switch_page are BaseExceptions and pass through
+        ui.show_error(exc)
+
+
+main()

@@ -1,0 +1,95 @@
+"""Numbers and times formatted for people (pages format; they never compute)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from token_analytics.i18n import DEFAULT_LANGUAGE, t
+
+MISSING = "—"
+
+Direction = Literal["up", "down", "same", "new"]
+
+_COMPACT_UNITS = ((1, ""), (1_000, "K"), (1_000_000, "M"), (1_000_000_000, "B"), (1_000_000_000_000, "T"))
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def tokens(n: float | None) -> str:
+    """Exact count with thousands separators: 1234567 -> "1,234,567"."""
+    if _missing(n):
+        return MISSING
+    return f"{round(n):,}"
+
+
+def compact(n: float | None) -> str:
+    """Short form with one decimal: 1_234_567 -> "1.2M", 12_345 -> "12.3K", -4_500 -> "-4.5K", 999 -> "999"."""
+    if _missing(n):
+        return MISSING
+    sign = "-" if n < 0 else ""
+    size = abs(n)
+    index = max(i for i, (unit_size, _) in enumerate(_COMPACT_UNITS) if i == 0 or size >= unit_size)
+    if index == 0:
+        if round(size) < 1000:
+            return f"{sign}{round(size)}" if round(size) else "0"
+        index = 1  # 999.6 rounds up to a thousand
+    shown = round(size / _COMPACT_UNITS[index][0], 1)
+    if shown >= 1000 and index + 1 < len(_COMPACT_UNITS):
+        index += 1  # 999_950 reads "1.0M", not "1000.0K"
+        shown = round(size / _COMPACT_UNITS[index][0], 1)
+    return f"{sign}{shown:.1f}{_COMPACT_UNITS[index][1]}"
+
+
+def pct(x: float | None, decimals: int = 1) -> str:
+    """A percentage that is already ×100: 12.345 -> "12.3%"."""
+    if _missing(x):
+        return MISSING
+    return f"{x:.{decimals}f}%"
+
+
+def signed(n: float | None) -> str:
+    """Signed exact count: 1000 -> "+1,000", -500 -> "-500", 0 -> "0"."""
+    if _missing(n):
+        return MISSING
+    value = round(n)
+    return f"{value:+,}" if value else "0"
+
+
+def when(dt: datetime | None, zone: str | ZoneInfo, with_zone: bool = True) -> str:
+    """A moment in `zone` to the minute: "2026-11-29 14:05 (Asia/Shanghai)"; a naive time is UTC."""
+    if dt is None:
+        return MISSING
+    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    text = dt.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    return f"{text} ({tz.key})" if with_zone else text
+
+
+def growth_label(
+    growth_pct: float | None,
+    previous: float,
+    current: float,
+    period: Literal["day", "month"],
+    lang: str = DEFAULT_LANGUAGE,
+) -> tuple[str, Direction]:
+    """The delta text and arrow of a growth card (SPEC §4).
+
+    "+12.3%"/"up" and "-4.5%"/"down" when there was a previous value; "Same as yesterday" /
+    "Same as last month" when nothing changed (also 0 -> 0); "new"/"new" when the previous value
+    was 0. `growth_pct` (as the figures give it) is used for the number when present.
+    """
+    if period not in ("day", "month"):
+        raise ValueError(f"period must be 'day' or 'month', not {period!r}")
+    if current == previous:
+        return t("growth.same_day" if period == "day" else "growth.same_month", lang), "same"
+    if previous <= 0:
+        # No base to divide by: an up arrow without a percentage (a fall below 0 does not occur for tokens).
+        return (t("growth.new", lang), "new") if current > previous else (MISSING, "down")
+    value = growth_pct if not _missing(growth_pct) else (current - previous) / previous * 100
+    return f"{value:+.1f}%", "up" if current > previous else "down"

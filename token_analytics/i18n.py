@@ -1,0 +1,156 @@
+"""Every user-facing string, in one translation table.
+
+`STRINGS[message_id][language]`. English ("en") is complete and is the fallback; a
+Simplified Chinese ("zh") column is added later by filling in the same ids. Pages hold
+no prose of their own: they call `t("message.id", **values)`.
+"""
+
+from __future__ import annotations
+
+DEFAULT_LANGUAGE = "en"
+LANGUAGES: dict[str, str] = {"en": "English"}
+
+STRINGS: dict[str, dict[str, str]] = {
+    # --- app and pages ---------------------------------------------------------------
+    "app.title": {"en": "Token Analytics Center"},
+    "page.analysis": {"en": "Analytics Center"},
+    "page.token_history": {"en": "Token History"},
+    "page.recharge": {"en": "Recharge"},
+    "page.subscription": {"en": "Subscription"},
+    "page.admin": {"en": "Admin"},
+    # --- sign-in ---------------------------------------------------------------------
+    "login.form_name": {"en": "Sign in"},
+    "login.intro": {"en": "Sign in to see your team's token usage."},
+    "login.username": {"en": "Username"},
+    "login.password": {"en": "Password"},
+    "login.submit": {"en": "Sign in"},
+    "login.failed": {"en": "The username or password is incorrect; check them and try again."},
+    "login.demo_hint": {"en": "Demo users (admin, manager, analyst, manager2) are listed in the README."},
+    "login.signing_in": {"en": "Signed in; opening the page…"},
+    "login.signed_out": {"en": "You have been signed out."},
+    "login.expired": {"en": "Your sign-in is no longer valid; please sign in again."},
+    # --- sidebar ---------------------------------------------------------------------
+    "sidebar.signed_in_as": {"en": "Signed in as **{name}**"},
+    "sidebar.role": {"en": "Role: {role} · {mode}"},
+    "sidebar.account": {"en": "Account"},
+    "sidebar.account_value": {"en": "Account: {account}"},
+    "sidebar.logout": {"en": "Sign out"},
+    "mode.saas": {"en": "SaaS"},
+    "mode.self-hosted": {"en": "Self-hosted"},
+    "role.admin": {"en": "Administrator"},
+    "role.manager": {"en": "Manager"},
+    "role.analyst": {"en": "Analyst"},
+    # --- errors (one sentence: what is wrong and what to do) -------------------------
+    "error.unexpected": {
+        "en": "Something went wrong while showing this page; reload it, and if it happens again check the server log."
+    },
+    "error.sign_in_required": {"en": "Please sign in to see this page."},
+    "error.permission.buy": {"en": "Only managers and administrators can buy tokens or change the plan."},
+    "error.permission.admin": {"en": "Only administrators can open this page."},
+    "error.auth.missing_file": {
+        "en": "The sign-in file {path} does not exist; set ANALYTICS_AUTH_FILE to a streamlit-authenticator YAML file."
+    },
+    "error.auth.unreadable": {"en": "The sign-in file {path} is not valid YAML ({reason}); fix the file."},
+    "error.auth.no_users": {
+        "en": "The sign-in file {path} has no credentials.usernames section; add at least one user."
+    },
+    "error.auth.bad_user": {"en": "User {user!r} in {path} is not a mapping of name, password, roles and account_id."},
+    "error.auth.no_account": {"en": "User {user!r} in {path} has no account_id; add the account the user belongs to."},
+    "error.auth.bad_role": {
+        "en": "User {user!r} in {path} has role {role!r}; use one or more of: {allowed}.",
+    },
+    "error.auth.no_roles": {"en": "User {user!r} in {path} has no roles; use one or more of: {allowed}."},
+    "error.auth.no_password": {
+        "en": "User {user!r} in {path} has no bcrypt-hashed password; hash one with bcrypt and put it in the file."
+    },
+    "error.auth.bad_cookie": {
+        "en": "The cookie section of {path} needs a name and a positive expiry_days; fix the file."
+    },
+    # --- Analytics Center: token usage -----------------------------------------------
+    "section.token_usage": {"en": "Token Usage"},
+    "usage.used": {"en": "Used"},
+    "usage.total": {"en": "Total"},
+    "usage.remaining": {"en": "Remaining"},
+    "usage.used_of_total": {"en": "{used} of {total} tokens used"},
+    "usage.percent_used": {"en": "{percent} used"},
+    "usage.no_total": {"en": "No tokens have been credited to this account yet."},
+    "button.recharge": {"en": "Recharge Tokens"},
+    "usage.beta_notice": {
+        "en": "Token billing is in beta: figures are computed from the latest export and may change as data arrives."
+    },
+    "section.enterprise": {"en": "Enterprise Privileges"},
+    "usage.unlimited": {"en": "Unlimited"},
+    "usage.enterprise_note": {"en": "Self-hosted deployment: usage is unlimited and not billed."},
+    # --- upgrade options -------------------------------------------------------------
+    "section.upgrade": {"en": "Upgrade Options"},
+    "button.upgrade_pro": {"en": "Upgrade to Pro"},
+    "button.contact_enterprise": {"en": "Contact for Enterprise"},
+    # --- billing cards ---------------------------------------------------------------
+    "card.balance": {"en": "Token Balance"},
+    "card.today": {"en": "Today's Usage"},
+    "card.month": {"en": "Monthly Usage"},
+    "card.services": {"en": "Service Usage"},
+    "card.owner": {"en": "Owner: {name}"},
+    "card.calls_all_time": {"en": "calls, all time"},
+    "growth.same_day": {"en": "Same as yesterday"},
+    "growth.same_month": {"en": "Same as last month"},
+    "growth.new": {"en": "new"},
+    # --- comparison ------------------------------------------------------------------
+    "section.comparison": {"en": "Usage Comparison"},
+    "comparison.today_vs_yesterday": {"en": "Today vs Yesterday"},
+    "comparison.month_vs_last_month": {"en": "This Month vs Last Month"},
+    "metric.tokens": {"en": "Tokens"},
+    "metric.calls": {"en": "Calls"},
+    "period.today": {"en": "Today"},
+    "period.yesterday": {"en": "Yesterday"},
+    "period.this_month": {"en": "This Month"},
+    "period.last_month": {"en": "Last Month"},
+    # --- service details -------------------------------------------------------------
+    "section.services": {"en": "Service Usage Details"},
+    "service.agent": {"en": "Agent"},
+    "service.operator": {"en": "Operator"},
+    "service.assistant": {"en": "Assistant"},
+    # --- recent transactions ---------------------------------------------------------
+    "section.recent": {"en": "Recent Transactions"},
+    "button.view_all": {"en": "View All"},
+    "column.type": {"en": "Type"},
+    "column.amount": {"en": "Amount"},
+    "column.time": {"en": "Time"},
+    "column.method": {"en": "Method"},
+    "column.description": {"en": "Description"},
+    "recent.empty": {"en": "No transactions yet."},
+    "txn.CONSUME": {"en": "Consume"},
+    "txn.RECHARGE": {"en": "Recharge"},
+    "txn.BONUS": {"en": "Bonus"},
+    "txn.REFUND": {"en": "Refund"},
+    "txn.ADJUSTMENT": {"en": "Adjustment"},
+    "method.WECHAT": {"en": "WeChat Pay"},
+    "method.ALIPAY": {"en": "Alipay"},
+    "method.BANK_TRANSFER": {"en": "Bank transfer"},
+    "method.none": {"en": "—"},
+    # --- leaderboard -----------------------------------------------------------------
+    "section.leaderboard": {"en": "Usage Leaderboard"},
+    "column.rank": {"en": "Rank"},
+    "column.member": {"en": "Member"},
+    "column.tokens": {"en": "Tokens"},
+    "column.calls": {"en": "Calls"},
+    "column.share": {"en": "Share"},
+    "leaderboard.empty": {"en": "No usage this month yet."},
+    # --- data freshness and health ---------------------------------------------------
+    "data.freshness": {"en": "Data as of {time} ({zone}) · {files} files read"},
+    "data.no_events": {"en": "No usage events have been read yet · {files} files read"},
+    "data.quarantine": {
+        "en": "{rows} rows and {files} files were quarantined; figures may be incomplete. See data health."
+    },
+}
+
+
+def t(key: str, lang: str = DEFAULT_LANGUAGE, **fmt: object) -> str:
+    """The message `key` in `lang` (English when not translated), with `{placeholders}` filled in.
+
+    An unknown `key`, or a placeholder left without a value, raises KeyError: a typo must fail a
+    test, not show an id to a person.
+    """
+    entry = STRINGS[key]
+    text = entry.get(lang) or entry[DEFAULT_LANGUAGE]
+    return text.format(**fmt)

@@ -1,0 +1,146 @@
+"""Shared page helpers: the page table, who is signed in, account scoping, page guards.
+
+The router (dashboard.py) decides the user and the known accounts on every run, before any
+page runs, and publishes them with `publish_session`; pages read them with `current_user()`
+and `current_account()`. Scoping lives in `account_for`: only an admin ever gets an account
+other than their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import streamlit as st
+
+from token_analytics.auth import User
+from token_analytics.i18n import t
+
+log = logging.getLogger(__name__)
+
+USER_KEY = "nav_user"
+ACCOUNT_IDS_KEY = "nav_account_ids"
+SWITCHER_KEY = "nav_account"  # the admin's selectbox
+CHOICE_KEY = "nav_account_choice"  # survives runs in which the selectbox is not drawn
+
+PERMISSIONS = ("signed_in", "buy", "admin")
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    key: str
+    file: str  # in app_pages/
+    title_key: str  # i18n id
+    icon: str
+    url_path: str
+
+
+# The landing page. Streamlit serves a `default=True` page at "/" and never at its url_path,
+# so the router makes a hidden root page that switches to this one: the landing URL is /analysis.
+LANDING = "analysis"
+
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("analysis", "analysis.py", "page.analysis", ":material/analytics:", "analysis"),
+    PageSpec("token_history", "token_history.py", "page.token_history", ":material/receipt_long:", "token-history"),
+    PageSpec("recharge", "recharge.py", "page.recharge", ":material/add_card:", "recharge"),
+    PageSpec("subscription", "subscription.py", "page.subscription", ":material/workspace_premium:", "subscription"),
+    PageSpec("admin", "admin.py", "page.admin", ":material/admin_panel_settings:", "admin"),
+)
+SAAS_ONLY = frozenset({"recharge", "subscription"})
+BUYER_ONLY = frozenset({"recharge", "subscription"})
+ADMIN_ONLY = frozenset({"admin"})
+
+
+def allowed_pages(mode: str, user: User | None, ledger_exists: Callable[[], bool] = lambda: True) -> list[PageSpec]:
+    """The pages to register for `mode` and `user` (SPEC §5).
+
+    Signed out: every page of the mode (the router registers them hidden so a deep link keeps
+    its URL, and runs none). Self-hosted: no recharge or subscription; token history only when
+    `ledger_exists()`. Analysts: no recharge or subscription. Admin page: role admin only.
+    """
+    saas = mode == "saas"
+    pages = [page for page in PAGES if saas or page.key not in SAAS_ONLY]
+    if user is None:
+        return pages
+    if not user.can_buy:
+        pages = [page for page in pages if page.key not in BUYER_ONLY]
+    if not user.can_admin:
+        pages = [page for page in pages if page.key not in ADMIN_ONLY]
+    if not saas and any(page.key == "token_history" for page in pages) and not ledger_exists():
+        pages = [page for page in pages if page.key != "token_history"]
+    return pages
+
+
+def account_for(user: User, requested: str | None, known: Sequence[str] = ()) -> str:
+    """THE scoping rule: the account whose data `user` sees.
+
+    An admin gets `requested` when it is one of the `known` accounts, otherwise their own
+    (or the first known one when their own is not among them). Everyone else gets their own
+    account, whatever the URL, query parameters or widget state asked for.
+    """
+    if not user.is_admin:
+        return user.account_id
+    if requested and requested in known:
+        return requested
+    if not known or user.account_id in known:
+        return user.account_id
+    return known[0]
+
+
+def publish_session(user: User | None, account_ids: Sequence[str] = ()) -> None:
+    """Called by the router on every run, before a page runs."""
+    st.session_state[USER_KEY] = user
+    st.session_state[ACCOUNT_IDS_KEY] = tuple(account_ids)
+
+
+def current_user() -> User | None:
+    """The signed-in user of this session, as the router decided it on this run."""
+    user = st.session_state.get(USER_KEY)
+    return user if isinstance(user, User) else None
+
+
+def requested_account() -> str | None:
+    """The admin's latest choice (the selectbox value is updated before the run starts)."""
+    return st.session_state.get(SWITCHER_KEY) or st.session_state.get(CHOICE_KEY)
+
+
+def current_account(user: User | None = None) -> str:
+    """The account the current page must show; stops the page when nobody is signed in."""
+    user = require(user or current_user())
+    return account_for(user, requested_account(), st.session_state.get(ACCOUNT_IDS_KEY, ()))
+
+
+def account_switcher(user: User, account_ids: Sequence[str]) -> str:
+    """Sidebar account picker for admins (others just see their account); returns the scoped account."""
+    ids = list(dict.fromkeys(account_ids))
+    current = account_for(user, requested_account(), ids)
+    if not user.is_admin:
+        st.sidebar.caption(t("sidebar.account_value", account=current))
+        return current
+    options = ids if current in ids else [current, *ids]
+    if st.session_state.get(SWITCHER_KEY) not in options:
+        st.session_state[SWITCHER_KEY] = current  # before the widget exists, so no value/index clash
+    choice = st.sidebar.selectbox(t("sidebar.account"), options, key=SWITCHER_KEY)
+    st.session_state[CHOICE_KEY] = choice
+    return account_for(user, choice, ids)
+
+
+def require(user: User | None, permission: str = "signed_in") -> User:
+    """Page guard: the user when they hold `permission`, else a one-line error and `st.stop()`."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}; use one of {PERMISSIONS}")
+    if user is None:
+        st.error(t("error.sign_in_required"))
+        st.stop()
+    allowed = {"signed_in": True, "buy": user.can_buy, "admin": user.can_admin}[permission]
+    if not allowed:
+        st.error(t(f"error.permission.{permission}"))
+        st.stop()
+    return user
+
+
+def show_error(exc: BaseException, message: str | None = None) -> None:
+    """One sentence for the person (`message` or a generic one); the traceback goes to the log."""
+    log.error("error shown to the user: %s", exc, exc_info=exc)
+    st.error(message or t("error.unexpected"))
