@@ -12,9 +12,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from token_analytics import auth, ui
+from token_analytics import auth, data, ui
 from token_analytics.i18n import t
 from token_analytics.settings import VARIABLES, Settings, SettingsError, load_settings
+from token_analytics.store import StoreError
 
 PAGE_DIR = Path(__file__).parent / "app_pages"
 DEMO_AUTH_FILE = Path(__file__).parent / VARIABLES["ANALYTICS_AUTH_FILE"][0]
@@ -34,22 +35,14 @@ def start() -> tuple[Settings, auth.AuthConfig]:
     return settings, config
 
 
-def known_accounts(settings: Settings, config: auth.AuthConfig) -> list[str]:
-    """The accounts an admin may switch to."""
-    try:
-        from token_analytics.store import account_ids  # PLACEHOLDER(store): the data engine's accounts
-    except ImportError:
-        return list(config.account_ids)  # PLACEHOLDER: the auth file's accounts until the store provides them
-    return list(account_ids(settings))
+def known_accounts() -> list[str]:
+    """The accounts an admin may switch to: every account in the exports."""
+    return data.store().account_ids()
 
 
-def ledger_exists(settings: Settings, account_id: str) -> bool:
+def ledger_exists(account_id: str) -> bool:
     """Whether the account has a token ledger (decides /token-history in self-hosted mode)."""
-    try:
-        from token_analytics.store import has_ledger  # PLACEHOLDER(store): store.has_ledger(account_id)
-    except ImportError:
-        return True  # PLACEHOLDER: assume a ledger until the store can say
-    return has_ledger(settings, account_id)
+    return data.store().has_ledger(account_id)
 
 
 def st_pages(specs: list[ui.PageSpec]) -> list[st.Page]:
@@ -101,9 +94,14 @@ def main() -> None:
         sign_in_and_stop(settings, config, key)
         return
 
-    account_ids = known_accounts(settings, config)
+    try:
+        account_ids = known_accounts()
+    except StoreError as exc:
+        log.error("data unavailable: %s", exc)
+        st.error(str(exc))
+        st.stop()
     account = ui.account_for(user, ui.requested_account(), account_ids)
-    specs = ui.allowed_pages(settings.mode, user, lambda: ledger_exists(settings, account))
+    specs = ui.allowed_pages(settings.mode, user, lambda: ledger_exists(account))
     page = st.navigation(st_pages(specs), position="sidebar")
 
     authenticator = auth.make_authenticator(config, key)  # once per run: it draws the cookie component

@@ -114,6 +114,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "section.recent": {"en": "Recent Transactions"},
     "button.view_all": {"en": "View All"},
     "column.type": {"en": "Type"},
+    "column.service": {"en": "Service"},
+    "column.time_in": {"en": "Time ({zone})"},
     "column.amount": {"en": "Amount"},
     "column.time": {"en": "Time"},
     "column.method": {"en": "Method"},
