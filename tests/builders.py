@@ -11,6 +11,9 @@ import pyarrow.parquet as pq
 
 from token_analytics.schema import ACCOUNTS, MEMBERS, TRANSACTIONS, USAGE_EVENTS, Kind
 
+# "now" of the generated sample used by the app tests
+SAMPLE_NOW = "2026-11-29T10:00:00+08:00"
+
 
 def utc(text: str) -> datetime:
     """An aware instant from ISO text with an offset."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from tests import builders as b
-from tests.builders import ev, tx, utc
+from tests.apptest import app_env  # noqa: F401, E402  (a fixture for the AppTest suites)
+from tests.builders import SAMPLE_NOW, ev, tx, utc
 from token_analytics.settings import Settings, load_settings
 from token_analytics.store import Store
 
@@ -185,3 +187,13 @@ def edge_store(tmp_path: Path, edge_dir: Path) -> Store:
 
 def reopen(store: Store, **changes: object) -> Settings:
     return replace(store.settings, **changes)
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small generated sample exports (acct-001.. acct-004), shared read-only by the app tests."""
+    from token_analytics.generate import generate
+
+    out = tmp_path_factory.mktemp("sample")
+    generate(out, accounts=4, events=3000, seed=1, now=datetime.fromisoformat(SAMPLE_NOW))
+    return out

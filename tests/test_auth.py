@@ -11,19 +11,13 @@ import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest import DEMO_PASSWORDS, KEY, _app, _sign_in, _signed_in
 from token_analytics import auth, ui
 from token_analytics.auth import AuthConfigError, User
 from token_analytics.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_FILE = ROOT / "auth" / "demo_users.yaml"
-KEY = "test-cookie-key-" + "x" * 48
-DEMO_PASSWORDS = {
-    "admin": "admin-demo",
-    "manager": "manager-demo",
-    "analyst": "analyst-demo",
-    "manager2": "manager2-demo",
-}
 HASH = bcrypt.hashpw(b"secret-pass", bcrypt.gensalt(rounds=4)).decode()
 
 ADMIN = User("admin", "Admin", ("admin",), "acct-001")
@@ -237,37 +231,6 @@ def test_cookie_key_sources(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- the router, driven in-process ----------------------------------------------------------
 
 
-@pytest.fixture
-def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("ANALYTICS_APP_DB", str(tmp_path / "app.duckdb"))
-    monkeypatch.setenv("ANALYTICS_COOKIE_KEY", KEY)
-    monkeypatch.setenv("ANALYTICS_MODE", "saas")
-    monkeypatch.delenv("ANALYTICS_AUTH_FILE", raising=False)
-    monkeypatch.setattr(auth, "_request_cookie", lambda name: None)  # AppTest has no browser cookies
-    return monkeypatch
-
-
-def _app() -> AppTest:
-    return AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=30)
-
-
-def _sign_in(at: AppTest, username: str, password: str) -> AppTest:
-    at.run()
-    at.text_input[0].input(username)
-    at.text_input[1].input(password)
-    at.button[0].click()
-    at.run()
-    return at
-
-
-def _signed_in(username: str) -> AppTest:
-    at = _sign_in(_app(), username, DEMO_PASSWORDS[username])
-    at.run()  # in a browser the cookie iframe triggers this rerun
-    assert not at.exception
-    return at
-
-
 def _titles(at: AppTest) -> list[str]:
     return [element.value for element in at.title]
 
@@ -327,7 +290,7 @@ def test_admin_switches_accounts(app_env: pytest.MonkeyPatch) -> None:
     at = _signed_in("admin")
     switcher = at.sidebar.selectbox(key="nav_account")
     assert switcher.value == "acct-001"
-    assert list(switcher.options) == ["acct-001", "acct-002"]
+    assert list(switcher.options) == ["acct-001", "acct-002", "acct-003", "acct-004"]  # every exported account
     switcher.select("acct-002").run()
     assert at.session_state["nav_account_choice"] == "acct-002"
     at.switch_page("app_pages/admin.py").run()
