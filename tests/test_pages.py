@@ -1,0 +1,119 @@
+"""The Analytics Center page in-process (AppTest): the figures shown are the engine's, per role and mode."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.apptest import _signed_in
+from tests.builders import SAMPLE_NOW
+from token_analytics import fmt
+from token_analytics.figures import analysis_figures
+from token_analytics.settings import load_settings
+from token_analytics.store import Store
+
+
+def engine_figures(sample_dir: Path, tmp_path: Path, account: str, mode: str = "saas") -> dict:
+    """The figures the page must show, computed by the engine on its own copy of the cache."""
+    settings = load_settings(
+        {"ANALYTICS_DATA_DIR": str(sample_dir), "ANALYTICS_APP_DB": str(tmp_path / "engine" / "app.duckdb")}
+    )
+    store = Store.open(settings)
+    figures = analysis_figures(store, account, datetime.fromisoformat(SAMPLE_NOW), mode)
+    store.close()
+    return figures
+
+
+def metrics(at) -> dict[str, object]:  # noqa: ANN001 - AppTest
+    return {m.label: m for m in at.metric}
+
+
+def test_manager_sees_the_engine_figures(app_env: pytest.MonkeyPatch, sample_dir: Path, tmp_path: Path) -> None:
+    expected = engine_figures(sample_dir, tmp_path, "acct-001")
+    at = _signed_in("manager")
+    shown = metrics(at)
+    cards = expected["cards"]
+    assert shown["Token Balance"].value == fmt.compact(cards["balance"]["tokens"])
+    assert shown["Token Balance"].help == fmt.tokens(cards["balance"]["tokens"])  # exact on hover
+    assert shown["Today's Usage"].value == fmt.compact(cards["today"]["tokens"])
+    assert shown["Today's Usage"].help == fmt.tokens(cards["today"]["tokens"])
+    assert shown["Monthly Usage"].value == fmt.compact(cards["month"]["tokens"])
+    assert shown["Service Usage"].value == fmt.compact(cards["service_calls"])
+    today_delta, _ = fmt.growth_label(
+        cards["today"]["growth_pct"], cards["today"]["previous"], cards["today"]["tokens"], "day"
+    )
+    assert shown["Today's Usage"].delta == today_delta
+    captions = [c.value for c in at.caption]
+    assert f"Owner: {cards['balance']['owner_name']}" in captions
+    usage = expected["token_usage"]
+    assert f"{fmt.tokens(usage['used'])} of {fmt.tokens(usage['total'])} tokens used" in [m.value for m in at.markdown]
+    assert any(c.startswith("Data as of 2026-11-29") and "(Asia/Shanghai)" in c for c in captions)
+    # the leaderboard and recent transactions tables hold the engine's rows
+    board, recent = at.dataframe[-1].value, at.dataframe[-2].value
+    assert board["tokens"].tolist() == [r["tokens"] for r in expected["leaderboard"]]
+    assert board["display_name"].tolist() == [r["display_name"] for r in expected["leaderboard"]]
+    assert len(recent) == len(expected["recent_transactions"]) == 10
+    services = at.dataframe[0].value
+    assert services["tokens"].tolist() == [s["tokens"] for s in expected["services"]]
+    assert services["calls"].tolist() == [s["calls"] for s in expected["services"]]
+
+
+@pytest.mark.parametrize(
+    ("button", "title"),
+    [
+        ("Recharge Tokens", "Recharge"),
+        ("Upgrade to Pro", "Subscription"),
+        ("Contact for Enterprise", "Subscription"),
+        ("View All", "Token History"),
+    ],
+)
+def test_buttons_lead_to_their_pages(app_env: pytest.MonkeyPatch, button: str, title: str) -> None:
+    at = _signed_in("manager")
+    next(b for b in at.button if b.label == button).click().run()
+    assert not at.exception
+    assert at.title[0].value == title
+
+
+def test_analyst_gets_no_buying_buttons(app_env: pytest.MonkeyPatch) -> None:
+    at = _signed_in("analyst")
+    labels = {b.label for b in at.button}
+    assert "View All" in labels
+    assert not labels & {"Recharge Tokens", "Upgrade to Pro", "Contact for Enterprise"}
+    assert "Token Balance" in metrics(at)
+
+
+def test_manager2_sees_only_acct_002(app_env: pytest.MonkeyPatch, sample_dir: Path, tmp_path: Path) -> None:
+    own = engine_figures(sample_dir, tmp_path, "acct-002")
+    other = engine_figures(sample_dir, tmp_path, "acct-001")
+    at = _signed_in("manager2")
+    at.query_params["account"] = "acct-001"
+    at.session_state["nav_account"] = "acct-001"
+    at.run()
+    assert metrics(at)["Token Balance"].help == fmt.tokens(own["cards"]["balance"]["tokens"])
+    assert metrics(at)["Token Balance"].help != fmt.tokens(other["cards"]["balance"]["tokens"])
+    assert f"Owner: {own['cards']['balance']['owner_name']}" in [c.value for c in at.caption]
+
+
+def test_admin_switches_to_another_account(app_env: pytest.MonkeyPatch, sample_dir: Path, tmp_path: Path) -> None:
+    expected = engine_figures(sample_dir, tmp_path, "acct-003")
+    at = _signed_in("admin")
+    at.sidebar.selectbox(key="nav_account").select("acct-003").run()
+    assert metrics(at)["Token Balance"].help == fmt.tokens(expected["cards"]["balance"]["tokens"])
+    assert metrics(at)["Monthly Usage"].help == fmt.tokens(expected["cards"]["month"]["tokens"])
+
+
+def test_self_hosted_shows_only_the_token_usage_card(
+    app_env: pytest.MonkeyPatch, sample_dir: Path, tmp_path: Path
+) -> None:
+    app_env.setenv("ANALYTICS_MODE", "self-hosted")
+    expected = engine_figures(sample_dir, tmp_path, "acct-001", mode="self-hosted")
+    at = _signed_in("manager")
+    assert not at.exception
+    assert [s.value for s in at.subheader] == ["Enterprise Privileges"]
+    shown = metrics(at)
+    assert set(shown) == {"Total", "Used"}
+    assert shown["Total"].value == "Unlimited"
+    assert shown["Used"].help == fmt.tokens(expected["token_usage"]["used"])
+    assert not at.main.button and not at.dataframe  # the sidebar keeps only "Sign out"
