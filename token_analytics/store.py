@@ -100,6 +100,7 @@ class Store:
         self.generation = 0  # bumps after every ingest that changed something
         self.last_summary: ingest_module.IngestSummary | None = None
         self.progress: tuple[float, str] | None = None
+        self._ledger_view_ready = False
 
     @classmethod
     def open(cls, settings: Settings, *, ingest: bool = True, progress: ingest_module.Progress | None = None) -> Store:
@@ -144,7 +145,9 @@ class Store:
                 summary = ingest_module.ingest(
                     cur, self.settings.data_dir, self.settings.timezone, progress=progress or self._track
                 )
-                cur.execute(LEDGER_VIEW)
+                if summary.rebuilt or not self._ledger_view_ready:
+                    cur.execute(LEDGER_VIEW)  # binds to the rebuilt tables; a no-op refresh skips this write
+                    self._ledger_view_ready = True
             finally:
                 cur.close()
                 self.progress = None
