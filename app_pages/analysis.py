@@ -86,6 +86,8 @@ with calls.container(border=True):
     st.metric(t("card.services"), fmt.compact(cards["service_calls"]), help=fmt.tokens(cards["service_calls"]))
     st.caption(t("card.calls_all_time"))
 st.caption(freshness)
+if store.refreshing:
+    st.caption(t("data.refreshing"))
 quarantine_note(("usage_events",))
 
 st.subheader(t("section.comparison"))

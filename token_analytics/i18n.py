@@ -140,6 +140,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "leaderboard.empty": {"en": "No usage this month yet."},
     # --- data freshness and health ---------------------------------------------------
     "data.freshness": {"en": "Data as of {time} ({zone}) · {files} files read"},
+    "data.refreshing": {"en": "Reading new export files in the background; figures update when it is done."},
     "data.no_events": {"en": "No usage events have been read yet · {files} files read"},
     "data.quarantine": {
         "en": "{rows} rows and {files} files were quarantined; figures may be incomplete. See data health."
