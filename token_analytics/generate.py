@@ -24,52 +24,30 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from numpy.typing import ArrayLike
 
+from token_analytics.schema import (
+    ACCOUNTS,
+    INT,
+    MEMBERS,
+    PAYMENT_METHODS,
+    SERVICES,
+    STRING,
+    TIMESTAMP,
+    TRANSACTIONS,
+    USAGE_EVENTS,
+)
+
 ZONE = ZoneInfo("Asia/Shanghai")  # the local day and hour rhythm of the synthetic users
 DAYS = 120  # local days with events: today and the 119 before it
 CHUNK_ROWS = 2_000_000
 MIN_EVENTS = 100
 FOLDERS = ("accounts", "members", "usage_events", "transactions")
 
-STRING = pa.string()
-INT = pa.int64()
-TIMESTAMP = pa.timestamp("us", tz="UTC")
-ACCOUNTS_SCHEMA = pa.schema(
-    [
-        ("account_id", STRING),
-        ("account_name", STRING),
-        ("owner_name", STRING),
-        ("plan", STRING),
-        ("created_at", TIMESTAMP),
-    ]
-)
-MEMBERS_SCHEMA = pa.schema([("user_id", STRING), ("account_id", STRING), ("display_name", STRING), ("email", STRING)])
-EVENTS_SCHEMA = pa.schema(
-    [
-        ("event_id", STRING),
-        ("account_id", STRING),
-        ("user_id", STRING),
-        ("service", STRING),
-        ("occurred_at", TIMESTAMP),
-        ("tokens", INT),
-        ("input_tokens", INT),
-        ("output_tokens", INT),
-        ("model", STRING),
-    ]
-)
-TRANSACTIONS_SCHEMA = pa.schema(
-    [
-        ("txn_id", STRING),
-        ("account_id", STRING),
-        ("user_id", STRING),
-        ("type", STRING),
-        ("amount", INT),
-        ("created_at", TIMESTAMP),
-        ("payment_method", STRING),
-        ("description", STRING),
-    ]
-)
+# the export format is defined once, in schema.py
+ACCOUNTS_SCHEMA = ACCOUNTS.schema
+MEMBERS_SCHEMA = MEMBERS.schema
+EVENTS_SCHEMA = USAGE_EVENTS.schema
+TRANSACTIONS_SCHEMA = TRANSACTIONS.schema
 
-SERVICES = ("agent", "operator", "assistant")
 SERVICE_SHARES = np.array([0.50, 0.18, 0.32])
 TOKEN_MEDIAN = np.array([2600.0, 1200.0, 1800.0])  # per service; overall median about 2,000
 TOKEN_SIGMA = np.array([1.1, 0.9, 1.0])
@@ -92,7 +70,6 @@ WEEKEND_FACTOR = 0.4
 
 PLANS = ("free", "pro", "enterprise")
 PLAN_BONUS = {"free": 100_000, "pro": 1_000_000, "enterprise": 10_000_000}
-PAYMENT_METHODS = ("WECHAT", "ALIPAY", "BANK_TRANSFER")
 TXN_TYPES = ("BONUS", "RECHARGE", "CONSUME", "REFUND", "ADJUSTMENT")  # also the tie order within one instant
 BONUS, RECHARGE, CONSUME, REFUND, ADJUSTMENT = range(5)
 # Ledger descriptions by index: 1..7 CONSUME by bit mask of the services used that day (agent=1, operator=2,

@@ -173,13 +173,6 @@ INSERT_VALID = {
     """,
 }
 
-RAW_TABLE = {
-    "accounts": "raw_accounts",
-    "members": "raw_members",
-    "usage_events": "raw_events",
-    "transactions": "raw_transactions",
-}
-
 DELETE_FILE_ROWS = (
     "delete from raw_accounts where file_id = $file_id",
     "delete from raw_members where file_id = $file_id",
