@@ -1,0 +1,84 @@
+"""CSV of a filtered ledger that a spreadsheet opens safely.
+
+A text cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return would run as a
+formula in Excel, LibreOffice or Google Sheets; it is written with a leading `'` so it stays
+text. Numeric columns (amount, running balance) are written as plain numbers, so a negative
+amount stays `-500`, a number; text cells are quoted. Times are ISO-8601 with the offset of
+the configured zone (`2026-11-01T09:30:00+08:00`, microseconds only when there are some).
+
+Formatting is vectorised with Arrow compute and written by Arrow's CSV writer batch by batch:
+a million rows take seconds, not a minute of Python loops.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from token_analytics import ledger
+from token_analytics.store import Store
+
+HEADER = ("created_at", "txn_id", "type", "amount", "running_balance", "user_id", "payment_method", "description")
+NUMERIC = frozenset({"amount", "running_balance"})
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = r"^[=+\-@\t\r]"
+SCHEMA = pa.schema([pa.field(name, pa.int64() if name in NUMERIC else pa.string()) for name in HEADER])
+
+
+def neutralise(value: object) -> str:
+    """A text cell that cannot run as a formula; None becomes an empty cell."""
+    if value is None:
+        return ""
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _neutralised(column: pa.Array) -> pa.Array:
+    text = pc.cast(column, pa.string())
+    risky = pc.fill_null(pc.match_substring_regex(text, _FORMULA_START), False)
+    return pc.if_else(risky, pc.binary_join_element_wise("'", text, ""), text)
+
+
+def _iso(column: pa.Array, zone: ZoneInfo) -> pa.Array:
+    local = pc.cast(column, pa.timestamp("us", tz=zone.key))
+    text = pc.strftime(local, format="%Y-%m-%dT%H:%M:%S%z")  # %S carries the microseconds: 09:30:00.000000
+    text = pc.replace_substring_regex(text, r"\.000000([+-])", r"\1")
+    return pc.replace_substring_regex(text, r"([+-]\d\d)(\d\d)$", r"\1:\2")
+
+
+def format_batch(batch: pa.RecordBatch, zone: ZoneInfo) -> pa.RecordBatch:
+    """The export columns of a ledger batch: ISO times, plain numbers, neutralised text."""
+    columns = []
+    for name in HEADER:
+        column = batch.column(name)
+        if name == "created_at":
+            columns.append(_iso(column, zone))
+        elif name in NUMERIC:
+            columns.append(pc.cast(column, pa.int64()))
+        else:
+            columns.append(_neutralised(column))
+    return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
+
+
+def write_csv(batches: Iterable[pa.RecordBatch], zone: ZoneInfo, out: io.RawIOBase | io.BufferedIOBase) -> int:
+    """Write the header and every batch's rows to the binary stream `out`; returns the number of rows."""
+    count = 0
+    with pa_csv.CSVWriter(out, SCHEMA, write_options=pa_csv.WriteOptions(quoting_style="needed")) as writer:
+        for batch in batches:
+            if batch.num_rows:
+                writer.write_batch(format_batch(batch, zone))
+                count += batch.num_rows
+    return count
+
+
+def ledger_csv(store: Store, account_id: str, flt: ledger.LedgerFilter) -> bytes:
+    """The filtered ledger of one account as UTF-8 CSV (with a BOM, so Excel reads the encoding)."""
+    out = io.BytesIO()
+    out.write("\ufeff".encode())
+    write_csv(ledger.batches(store, account_id, flt), store.settings.zone, out)
+    return out.getvalue()
