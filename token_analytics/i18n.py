@@ -145,6 +145,30 @@ STRINGS: dict[str, dict[str, str]] = {
     "data.quarantine": {
         "en": "{rows} rows and {files} files were quarantined; figures may be incomplete. See data health."
     },
+    # --- token history ---------------------------------------------------------------
+    "history.intro": {"en": "Every token credited to or used by account {account}, newest first; times in {zone}."},
+    "history.filter_types": {"en": "Types"},
+    "history.any_type": {"en": "All types"},
+    "history.filter_period": {"en": "Period"},
+    "history.filter_member": {"en": "Member"},
+    "history.any_member": {"en": "All members"},
+    "history.filter_method": {"en": "Payment method"},
+    "history.any_method": {"en": "All methods"},
+    "history.totals": {"en": "Totals of the {count} matching entries"},
+    "history.net": {"en": "Net"},
+    "history.entries": {"en": "Entries: {count}"},
+    "history.column_balance": {"en": "Balance after"},
+    "history.column_txn": {"en": "Transaction ID"},
+    "history.empty": {"en": "No ledger entries match these filters; widen the period or clear a filter."},
+    "history.previous": {"en": "Previous"},
+    "history.next": {"en": "Next"},
+    "history.page": {"en": "Page"},
+    "history.page_of": {"en": "of {pages} · {count} entries"},
+    "history.download": {"en": "Download CSV"},
+    "history.download_help": {
+        "en": "The matching entries as CSV. Text that a spreadsheet would run as a formula starts with an apostrophe."
+    },
+    "history.bad_filter": {"en": "The period starts after it ends; pick the start date first."},
 }
 
 
