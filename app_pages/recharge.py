@@ -1,7 +1,87 @@
-"""PLACEHOLDER: only a title, so the router can be tested; the real page replaces this file."""
+"""Recharge (/recharge, SaaS, managers and admins): buy tokens by WeChat Pay, Alipay or bank transfer."""
 
 import streamlit as st
 
+from token_analytics import checkout, data, fmt, ui
+from token_analytics.appdb import METHODS, AppDBError
+from token_analytics.figures import token_usage
 from token_analytics.i18n import t
+from token_analytics.payments import get_provider
+
+CUSTOM = 0  # the "custom amount" choice among the package sizes
+
+user = ui.require(ui.current_user(), "buy")
+account = ui.current_account(user)
+settings = data.settings()
+store = data.store()
+appdb = data.app_db()
+provider = get_provider()
+money = checkout.prices(settings.prices_file)
 
 st.title(t("page.recharge"))
+if provider.is_sandbox:
+    st.warning(t("recharge.sandbox_banner", provider=provider.name), icon=":material/science:")
+balance = token_usage(store, account, settings.mode, 0)["remaining"]
+st.metric(t("recharge.balance", account=account), fmt.tokens(balance))
+
+# --- what to buy ---------------------------------------------------------------------------
+st.subheader(t("recharge.choose"))
+rule = money.custom
+choice = st.radio(
+    t("recharge.package"),
+    [package.tokens for package in money.packages] + [CUSTOM],
+    format_func=lambda tokens: (
+        t("recharge.custom")
+        if tokens == CUSTOM
+        else t("recharge.package_label", tokens=fmt.tokens(tokens), price=money.format_price(money.price_for(tokens)))
+    ),
+    horizontal=True,
+    key="recharge_package",
+)
+tokens = choice
+if choice == CUSTOM:
+    tokens = st.number_input(
+        t("recharge.custom_tokens", step=fmt.tokens(rule.step_tokens)),
+        min_value=rule.min_tokens,
+        max_value=rule.max_tokens,
+        step=rule.step_tokens,
+        key="recharge_custom",
+    )
+method = st.radio(
+    t("recharge.method"), METHODS, format_func=lambda m: t(f"method.{m}"), horizontal=True, key="recharge_method"
+)
+try:
+    price = money.price_for(int(tokens))
+except ValueError as exc:
+    ui.show_error(exc, t("recharge.bad_amount", low=fmt.tokens(rule.min_tokens), step=fmt.tokens(rule.step_tokens)))
+    st.stop()
+st.metric(t("recharge.price"), money.format_price(price), help=t("recharge.price_help", tokens=fmt.tokens(tokens)))
+
+# A second click on the same, still unpaid order shows that order instead of making another.
+current = checkout.open_order(appdb, account)
+already = checkout.is_open(current, "recharge", int(tokens), method)
+if st.button(t("recharge.create"), type="primary", disabled=already, key="recharge_create"):
+    try:
+        current = checkout.start_order(appdb, account, user, "recharge", int(tokens), price, method, money.currency)
+    except AppDBError as exc:
+        ui.show_error(exc, str(exc))
+if already:
+    st.caption(t("recharge.already_open"))
+
+# --- the order being paid -------------------------------------------------------------------
+if current is not None:
+    st.subheader(t("recharge.your_order"))
+    with st.container(border=True):
+        checkout.payment_panel(current, appdb, provider, user, money)
+
+# --- every order of the account -------------------------------------------------------------
+st.subheader(t("recharge.orders"))
+orders = appdb.orders_for(account)
+if orders.empty:
+    st.info(t("recharge.no_orders"))
+else:
+    st.dataframe(
+        checkout.orders_frame(orders, money, settings.zone),
+        hide_index=True,
+        column_config=checkout.orders_column_config(settings.timezone),
+    )

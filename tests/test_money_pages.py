@@ -1,0 +1,248 @@
+"""The money pages in-process (AppTest): recharge by each method, admin tools, token history, roles and modes.
+
+Runs on the small generated sample (tests/conftest.py `sample_dir`); each test has its own
+app database (ANALYTICS_APP_DB under tmp_path), so orders and adjustments start empty.
+"""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.apptest import ROOT, _signed_in
+from token_analytics.auth import User
+from token_analytics.i18n import t
+
+ANALYST = User("analyst", "Analyst", ("analyst",), "acct-001")
+MANAGER = User("manager", "Manager", ("manager",), "acct-001")
+PACKAGE = 100_000  # the first package of config/prices.yaml, selected by default
+
+
+def number(text: str) -> int:
+    return int(text.replace(",", "").replace("+", ""))
+
+
+def balance(at: AppTest) -> int:
+    """The balance metric of /recharge."""
+    (metric,) = [m for m in at.metric if m.label.startswith("Token balance of")]
+    return number(metric.value)
+
+
+def recharge_page(at: AppTest) -> AppTest:
+    at.switch_page("app_pages/recharge.py").run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == []
+    return at
+
+
+def orders(at: AppTest):  # noqa: ANN201 - DataFrame
+    """The orders table of /recharge (the last table on the page)."""
+    return at.dataframe[-1].value
+
+
+def create_order(at: AppTest, method: str) -> AppTest:
+    at.radio(key="recharge_method").set_value(method).run()
+    at.button(key="recharge_create").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def history_rows(at: AppTest, types: list[str] | None = None):  # noqa: ANN201 - DataFrame
+    at.switch_page("app_pages/token_history.py").run()
+    if types:
+        at.multiselect(key="history_type").set_value(types).run()
+    assert not at.exception, at.exception
+    return at.dataframe[0].value
+
+
+@pytest.mark.parametrize("method", ["WECHAT", "ALIPAY"])
+def test_manager_pays_a_wallet_order_in_the_sandbox_and_is_credited_once(
+    app_env: pytest.MonkeyPatch, method: str
+) -> None:
+    at = recharge_page(_signed_in("manager"))
+    before = balance(at)
+    assert any("SANDBOX" in w.value for w in at.warning)
+    create_order(at, method)
+    at.run()  # a rerun (or a second click) does not create another order
+    assert len(orders(at)) == 1
+    assert at.button(key="recharge_create").disabled  # the same unpaid order is already open
+    assert len(at.get("image")) == 1  # the payment QR code
+    assert any(code.value.startswith(f"sandbox://pay/{method.lower()}/") for code in at.code)
+    assert balance(at) == before
+
+    at.button(key="recharge_simulate").click().run()
+    assert not at.exception
+    assert balance(at) == before + PACKAGE
+    assert [s.value for s in at.success] == [t("recharge.paid", tokens="100,000")]
+    assert orders(at)["status"].tolist() == ["Paid"]
+    at.run()
+    assert balance(at) == before + PACKAGE  # reruns do not credit again
+
+    rows = history_rows(at, ["RECHARGE"])
+    order_id = rows["txn_id"].iloc[0]
+    assert order_id.startswith("app-order-")
+    assert rows["txn_id"].tolist().count(order_id) == 1
+    assert rows["amount"].iloc[0] == PACKAGE
+    assert rows["running_balance"].iloc[0] == before + PACKAGE
+
+
+def test_bank_transfer_waits_for_the_admin_then_credits_once(app_env: pytest.MonkeyPatch) -> None:
+    manager = recharge_page(_signed_in("manager"))
+    before = balance(manager)
+    create_order(manager, "BANK_TRANSFER")
+    instructions = manager.table[0].value
+    reference = instructions.loc[t("recharge.bank_reference")].iloc[0]
+    assert reference.startswith("TAC-")
+    assert not manager.get("image")
+    assert orders(manager)["status"].tolist() == ["Pending"]
+    assert orders(manager)["reference"].tolist() == [reference]
+    assert "recharge_simulate" not in [b.key for b in manager.button]  # only an admin confirms a transfer
+
+    admin = _signed_in("admin")
+    admin.switch_page("app_pages/admin.py").run()
+    assert any(reference in m.value for m in admin.markdown)
+    (confirm,) = [b for b in admin.button if b.key and b.key.startswith("admin_confirm_")]
+    confirm.click().run()
+    assert not admin.exception
+    assert admin.info[0].value == t("admin.no_transfers")
+
+    manager.run()
+    assert balance(manager) == before + PACKAGE
+    assert orders(manager)["status"].tolist() == ["Paid"]
+    manager.run()
+    assert balance(manager) == before + PACKAGE
+
+
+def test_admin_rejects_a_transfer_with_a_note(app_env: pytest.MonkeyPatch) -> None:
+    manager = recharge_page(_signed_in("manager"))
+    before = balance(manager)
+    create_order(manager, "BANK_TRANSFER")
+    admin = _signed_in("admin")
+    admin.switch_page("app_pages/admin.py").run()
+    (reject,) = [b for b in admin.button if b.key and b.key.startswith("admin_reject_")]
+    reject.click().run()
+    assert [e.value for e in admin.error] == [t("admin.note_required")]  # a note is required
+    (note,) = [n for n in admin.text_input if n.key and n.key.startswith("admin_note_")]
+    note.input("no money arrived")
+    (reject,) = [b for b in admin.button if b.key and b.key.startswith("admin_reject_")]
+    reject.click().run()
+    assert admin.info[0].value == t("admin.no_transfers")
+    manager.run()
+    assert orders(manager)["status"].tolist() == ["Cancelled"]
+    assert balance(manager) == before
+
+
+def test_admin_posts_an_adjustment_once_and_it_shows_in_the_history(app_env: pytest.MonkeyPatch) -> None:
+    admin = _signed_in("admin")
+    admin.switch_page("app_pages/admin.py").run()
+    before = int(history_rows(admin)["running_balance"].iloc[0])
+    admin.switch_page("app_pages/admin.py").run()
+    submit = next(b for b in admin.button if b.label == t("admin.adjust_post"))
+    submit.click().run()
+    assert [e.value for e in admin.error] == [t("admin.adjust_invalid")]  # amount 0, no reason
+
+    for _ in range(2):  # the same adjustment submitted twice is posted once
+        admin.selectbox(key="admin_adjust_account").set_value("acct-001")
+        admin.number_input(key="admin_adjust_amount").set_value(-777)
+        admin.text_input(key="admin_adjust_reason").input("=1+1 goodwill")
+        next(b for b in admin.button if b.label == t("admin.adjust_post")).click().run()
+        assert not admin.exception
+    assert "app-adj-" in admin.success[0].value
+
+    rows = history_rows(admin, ["ADJUSTMENT"])
+    posted = rows[rows["description"] == "=1+1 goodwill (adjustment by admin)"]
+    assert len(posted) == 1
+    assert posted["amount"].iloc[0] == -777
+    everything = history_rows(admin)
+    assert everything["running_balance"].iloc[0] == before - 777
+
+
+def test_manager2_sees_only_their_account(app_env: pytest.MonkeyPatch) -> None:
+    at = recharge_page(_signed_in("manager2"))
+    assert at.metric[0].label == t("recharge.balance", account="acct-002")
+    rows = history_rows(at)
+    assert len(rows) > 0
+    assert "acct-002" in at.caption[0].value
+
+
+def test_history_pages_filters_and_totals(app_env: pytest.MonkeyPatch) -> None:
+    at = _signed_in("analyst")
+    rows = history_rows(at)
+    assert len(rows) == 50
+    shown = {m.label: number(m.value) for m in at.metric}
+    assert shown["Net"] == rows["running_balance"].iloc[0]  # no filter: net = the balance
+    assert at.number_input(key="history_page").value == 1
+    assert at.button(key="history_previous").disabled
+    at.button(key="history_next").click().run()
+    assert at.number_input(key="history_page").value == 2
+    second = at.dataframe[0].value
+    assert set(second["txn_id"]).isdisjoint(rows["txn_id"])
+    assert second["running_balance"].iloc[0] == rows["running_balance"].iloc[-1] - rows["amount"].iloc[-1]
+    at.multiselect(key="history_type").set_value(["BONUS"]).run()
+    assert at.number_input(key="history_page").value == 1  # a new filter starts at page 1
+    bonus = at.dataframe[0].value
+    assert set(bonus["type"]) == {"Bonus"}
+    shown = {m.label: number(m.value) for m in at.metric}
+    assert shown["Bonus"] == shown["Net"] == bonus["amount"].sum()
+    assert shown["Consume"] == 0
+    assert at.get("download_button")
+
+
+def test_analyst_cannot_reach_admin_or_buy(app_env: pytest.MonkeyPatch) -> None:
+    at = _signed_in("analyst")
+    for page in ("admin", "recharge", "subscription"):
+        with pytest.raises(ValueError):
+            at.switch_page(f"app_pages/{page}.py")
+
+
+@pytest.mark.parametrize(
+    ("page", "user", "permission"),
+    [("recharge", ANALYST, "buy"), ("admin", ANALYST, "admin"), ("admin", MANAGER, "admin")],
+)
+def test_pages_guard_themselves(app_env: pytest.MonkeyPatch, page: str, user: User, permission: str) -> None:
+    """Even if the router registered it, the page refuses: one error line, no buttons, nothing created."""
+    at = AppTest.from_file(str(ROOT / "app_pages" / f"{page}.py"), default_timeout=30)
+    at.session_state["nav_user"] = user
+    at.session_state["nav_account_ids"] = ("acct-001",)
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [t(f"error.permission.{permission}")]
+    assert not at.button
+
+
+def test_self_hosted_has_no_saas_pages_and_admin_shows_only_data_health(app_env: pytest.MonkeyPatch) -> None:
+    app_env.setenv("ANALYTICS_MODE", "self-hosted")
+    for username in ("manager", "admin"):
+        at = _signed_in(username)
+        for page in ("recharge", "subscription"):
+            with pytest.raises(ValueError):
+                at.switch_page(f"app_pages/{page}.py")
+    at.switch_page("app_pages/admin.py").run()
+    assert not at.exception
+    assert not at.tabs
+    assert [m.label for m in at.metric] == [t("admin.files_read"), t("admin.bad_files"), t("admin.quarantined_rows")]
+    assert not [b for b in at.button if b.key and b.key.startswith("admin_")]
+
+
+def test_admin_upgrades_a_free_account_to_pro_and_contacts_sales(app_env: pytest.MonkeyPatch) -> None:
+    at = _signed_in("admin")
+    at.sidebar.selectbox(key="nav_account").select("acct-003").run()
+    at.switch_page("app_pages/subscription.py").run()
+    assert not at.exception
+    assert at.markdown[0].value == t("plans.current", account="acct-003", plan="Free")
+    at.radio(key="plans_method").set_value("ALIPAY").run()
+    at.button(key="plans_upgrade").click().run()
+    assert len(at.get("image")) == 1
+    at.button(key="recharge_simulate").click().run()
+    assert not at.exception
+    assert at.markdown[0].value == t("plans.current", account="acct-003", plan="Pro")
+    assert "plans_upgrade" not in [b.key for b in at.button]  # already on Pro
+
+    at.text_input(key="plans_contact").input("cto@example.com")
+    next(b for b in at.button if b.label == t("button.contact_enterprise")).click().run()
+    assert at.success[-1].value.startswith("Thank you: request ")
+    at.switch_page("app_pages/admin.py").run()
+    (requests,) = [df.value for df in at.dataframe if "contact" in df.value.columns]
+    assert requests["contact"].tolist() == ["cto@example.com"]
+    rows = history_rows(at, ["RECHARGE"])
+    assert rows["description"].iloc[0].startswith("Pro plan: 1,200,000 included tokens")

@@ -1,0 +1,174 @@
+"""The payment flow shared by /recharge and /subscription (SPEC §6).
+
+A session pays one order at a time: `start_order` stores it and remembers its id in the
+session, and a repeat of the same order while it is still PENDING (a double click, a rerun)
+returns that order instead of creating a second one. `payment_panel` draws how to pay it:
+a QR code and payment link for WECHAT/ALIPAY, with the sandbox's "Simulate payment" button;
+transfer instructions with the unique reference for BANK_TRANSFER, which stays PENDING until
+an admin confirms it. Crediting is AppDB.mark_paid's job: exactly once per order.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import streamlit as st
+
+from token_analytics import fmt, ui
+from token_analytics.appdb import AppDB, AppDBError, Order
+from token_analytics.auth import User
+from token_analytics.i18n import t
+from token_analytics.payments import WALLET_METHODS, PaymentProvider
+from token_analytics.pricing import Prices, PricesError, load_prices
+
+ORDER_KEY = "recharge_order"  # session state: the id of the order this session is paying
+
+
+@cache
+def _prices(path: Path, mtime: float) -> Prices:
+    return load_prices(path)
+
+
+def prices(path: Path) -> Prices:
+    """The prices file (re-read when it changes); a broken file stops the page with one line."""
+    try:
+        return _prices(path, path.stat().st_mtime if path.exists() else 0.0)
+    except PricesError as exc:
+        ui.show_error(exc, str(exc))
+        st.stop()
+        raise  # st.stop() raises; this line is for type checkers
+
+
+def open_order(appdb: AppDB, account_id: str) -> Order | None:
+    """The order this session is paying, when it belongs to `account_id` (an admin may have switched)."""
+    order_id = st.session_state.get(ORDER_KEY)
+    order = appdb.order(order_id) if order_id else None
+    return order if order is not None and order.account_id == account_id else None
+
+
+def is_open(order: Order | None, kind: str, tokens: int, method: str, plan: str | None = None) -> bool:
+    """Whether `order` is a still-PENDING order with exactly this content."""
+    return (
+        order is not None
+        and order.status == "PENDING"
+        and (order.kind, order.tokens, order.method, order.plan) == (kind, tokens, method, plan)
+    )
+
+
+def start_order(
+    appdb: AppDB,
+    account_id: str,
+    user: User,
+    kind: str,
+    tokens: int,
+    price_cents: int,
+    method: str,
+    currency: str,
+    plan: str | None = None,
+) -> Order:
+    """Create the order, unless this session's open order is the same one (then return that)."""
+    current = open_order(appdb, account_id)
+    if is_open(current, kind, tokens, method, plan):
+        return current  # type: ignore[return-value]
+    order = appdb.create_order(
+        account_id, user.username, kind, tokens, price_cents, method, plan=plan, currency=currency
+    )
+    st.session_state[ORDER_KEY] = order.order_id
+    return order
+
+
+def payment_panel(order: Order, appdb: AppDB, provider: PaymentProvider, user: User, money: Prices) -> None:
+    """How to pay `order`, or what became of it."""
+    what = t("recharge.what_plan", plan=(order.plan or "").capitalize()) if order.kind == "plan" else ""
+    st.markdown(
+        t(
+            "recharge.order_summary",
+            order=order.order_id,
+            tokens=fmt.tokens(order.tokens),
+            price=money.format_price(order.price_cents),
+            method=t(f"method.{order.method}"),
+        )
+        + what
+    )
+    if order.status == "PAID":
+        st.success(t("recharge.paid", tokens=fmt.tokens(order.tokens)), icon=":material/check_circle:")
+        return
+    if order.status == "CANCELLED":
+        st.warning(t("recharge.cancelled", note=order.status_note or t("method.none")))
+        return
+    if order.method in WALLET_METHODS:
+        link = provider.payment_link(order)
+        qr, how = st.columns([1, 2])
+        qr.image(provider.qr_png(order), caption=t("recharge.scan", method=t(f"method.{order.method}")), width=220)
+        how.code(link, language=None)
+        if provider.is_sandbox:
+            how.warning(t("recharge.sandbox_qr"), icon=":material/science:")
+            if how.button(t("recharge.simulate"), type="primary", key="recharge_simulate"):
+                try:
+                    provider.simulate_payment(appdb, order.order_id, actor=user.username)  # type: ignore[attr-defined]
+                except AppDBError as exc:
+                    ui.show_error(exc, str(exc))
+                else:
+                    st.rerun()  # so the balance above shows the credit
+    else:
+        instructions = provider.bank_instructions(order)
+        st.info(t("recharge.bank_pending"), icon=":material/account_balance:")
+        st.table(
+            pd.DataFrame(
+                {
+                    "field": [t(f"recharge.bank_{key}") for key in ("bank_name", "account_name", "account_number")]
+                    + [t("recharge.bank_reference"), t("recharge.bank_amount")],
+                    "value": [
+                        str(instructions["bank_name"]),
+                        str(instructions["account_name"]),
+                        str(instructions["account_number"]),
+                        str(instructions["reference"]),
+                        money.format_price(order.price_cents),
+                    ],
+                }
+            ).set_index("field")
+        )
+    if st.button(t("recharge.cancel"), key="recharge_cancel"):
+        try:
+            appdb.cancel(order.order_id, user.username, note=t("recharge.cancelled_by_buyer"))
+        except AppDBError as exc:
+            ui.show_error(exc, str(exc))
+        else:
+            st.rerun()
+
+
+def orders_frame(orders: pd.DataFrame, money: Prices, zone: ZoneInfo) -> pd.DataFrame:
+    """An account's orders as people read them (AppDB.orders_for's rows, newest first)."""
+    return pd.DataFrame(
+        {
+            "created_at": [fmt.when(at, zone, with_zone=False) for at in orders["created_at"]],
+            "order_id": orders["order_id"],
+            "kind": [
+                t("recharge.kind_plan", plan=str(plan).capitalize()) if kind == "plan" else t("recharge.kind_recharge")
+                for kind, plan in zip(orders["kind"], orders["plan"], strict=True)
+            ],
+            "tokens": orders["tokens"].astype("int64"),
+            "price": [money.format_price(int(cents)) for cents in orders["price_cents"]],
+            "method": [t(f"method.{method}") for method in orders["method"]],
+            "reference": orders["reference"],
+            "status": [t(f"recharge.status_{status}") for status in orders["status"]],
+            "created_by": orders["created_by"],
+        }
+    )
+
+
+def orders_column_config(zone_name: str) -> dict[str, object]:
+    return {
+        "created_at": t("column.time_in", zone=zone_name),
+        "order_id": t("recharge.column_order"),
+        "kind": t("column.type"),
+        "tokens": st.column_config.NumberColumn(t("column.tokens"), format="localized"),
+        "price": t("recharge.column_price"),
+        "method": t("column.method"),
+        "reference": t("recharge.column_reference"),
+        "status": t("recharge.column_status"),
+        "created_by": t("recharge.column_by"),
+    }
