@@ -6,6 +6,9 @@ app database (ANALYTICS_APP_DB under tmp_path), so orders and adjustments start 
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -246,3 +249,19 @@ def test_admin_upgrades_a_free_account_to_pro_and_contacts_sales(app_env: pytest
     assert requests["contact"].tolist() == ["cto@example.com"]
     rows = history_rows(at, ["RECHARGE"])
     assert rows["description"].iloc[0].startswith("Pro plan: 1,200,000 included tokens")
+
+
+def test_self_hosted_history_exists_only_with_a_ledger(
+    app_env: pytest.MonkeyPatch, sample_dir: Path, tmp_path: Path
+) -> None:
+    app_env.setenv("ANALYTICS_MODE", "self-hosted")
+    at = _signed_in("admin")
+    at.switch_page("app_pages/token_history.py").run()  # the sample has a ledger
+    assert not at.exception
+    no_ledger = tmp_path / "no-ledger"
+    shutil.copytree(sample_dir, no_ledger, ignore=shutil.ignore_patterns("transactions"))
+    app_env.setenv("ANALYTICS_DATA_DIR", str(no_ledger))
+    app_env.setenv("ANALYTICS_APP_DB", str(tmp_path / "self-hosted-app.duckdb"))
+    at = _signed_in("admin")
+    with pytest.raises(ValueError):
+        at.switch_page("app_pages/token_history.py")
