@@ -1,0 +1,37 @@
+# One way to run everything (STYLE habit 10). Each target does its own set-up on a fresh machine.
+#   make run     install the requirements, then start the dashboard (sample data is generated on first run)
+#   make test    install the dev requirements and Debian's chromium when missing, then run every test
+#   make lint    ruff check and ruff format --check
+#   make bench   the data-engine benchmark (not a test; see docs/BENCHMARK.md)
+
+PYTHON ?= python
+CHROMIUM ?= /usr/bin/chromium
+# apt-get needs root; use sudo when the caller is not root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint bench install install-run chromium
+
+install-run:
+	$(PYTHON) -m pip install -q -r requirements.txt
+
+install:
+	$(PYTHON) -m pip install -q -r requirements-dev.txt
+
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		echo "$(CHROMIUM) is missing: installing Debian's chromium"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	fi
+
+run: install-run
+	$(PYTHON) -m streamlit run dashboard.py --browser.gatherUsageStats false
+
+test: install chromium
+	$(PYTHON) -m pytest -q
+
+lint: install
+	$(PYTHON) -m ruff check . && $(PYTHON) -m ruff format --check .
+
+bench: install-run
+	$(PYTHON) benchmarks/bench.py
