@@ -24,7 +24,7 @@ from token_analytics.schema import KINDS, USAGE_EVENTS, Kind, compatible, type_n
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
 Progress = Callable[[float, str], None]
 
@@ -47,7 +47,7 @@ create table if not exists raw_members (
     file_id integer, row_no bigint, user_id varchar, account_id varchar, display_name varchar, email varchar
 );
 create table if not exists raw_events (
-    file_id integer, row_no bigint, id_hash ubigint, event_id varchar, account_id varchar, user_id varchar,
+    file_id integer, row_no bigint, id_hash ubigint, id_hash2 ubigint, account_id varchar, user_id varchar,
     service varchar,
     occurred_at timestamptz, tokens bigint, input_tokens bigint, output_tokens bigint, model varchar
 );
@@ -162,8 +162,8 @@ INSERT_VALID = {
     """,
     "usage_events": """
         insert into raw_events
-        select $file_id, row_no, hash(event_id), event_id, account_id, user_id, service, occurred_at, tokens,
-            input_tokens, output_tokens, model
+        select $file_id, row_no, hash(event_id), hash('#' || event_id), account_id, user_id, service, occurred_at,
+            tokens, input_tokens, output_tokens, model
         from staged where reason is null
     """,
     "transactions": """
@@ -217,17 +217,18 @@ select file_id, txn_id, h <> winner_h as is_conflict from ranked where pick > 1;
 create or replace table event_losers as
 with dup_hashes as (select id_hash from raw_events group by id_hash having count(*) > 1),
 dup_ids as (
-    select event_id from raw_events semi join dup_hashes using (id_hash) group by event_id having count(*) > 1
+    select id_hash, id_hash2 from raw_events semi join dup_hashes using (id_hash)
+    group by id_hash, id_hash2 having count(*) > 1
 ),
 ranked as (
-    select r.file_id, r.row_no, r.event_id,
+    select r.file_id, r.row_no,
         hash(r.account_id, r.user_id, r.service, r.occurred_at, r.tokens, r.input_tokens, r.output_tokens,
             r.model) as h,
         row_number() over w as pick, first_value(h) over w as winner_h
-    from raw_events r semi join dup_ids using (event_id) join files f using (file_id)
-    window w as (partition by r.event_id order by f.path desc, r.row_no desc)
+    from raw_events r semi join dup_ids using (id_hash, id_hash2) join files f using (file_id)
+    window w as (partition by r.id_hash, r.id_hash2 order by f.path desc, r.row_no desc)
 )
-select file_id, row_no, event_id, h <> winner_h as is_conflict from ranked where pick > 1;
+select file_id, row_no, h <> winner_h as is_conflict from ranked where pick > 1;
 
 create or replace table usage_daily as
 select account_id, user_id, service, timezone($tz, occurred_at)::date as day,
@@ -282,8 +283,8 @@ class FileRejected(Exception):
     """The whole file is skipped; the message is the one-line reason."""
 
 
-def screen(path: Path, kind: Kind) -> None:
-    """Open the footer and check the schema, before any row is read."""
+def screen(path: Path, kind: Kind) -> int:
+    """Open the footer and check the schema, before any row is read; the file's row count."""
     with open(path, "rb") as handle:
         head = handle.read(4)
         handle.seek(max(0, path.stat().st_size - 4))
@@ -295,6 +296,7 @@ def screen(path: Path, kind: Kind) -> None:
     try:
         parquet = pq.ParquetFile(path)
         arrow_schema = parquet.schema_arrow
+        rows = parquet.metadata.num_rows
     except Exception as exc:  # pyarrow raises several types for a damaged footer
         raise FileRejected(f"unreadable parquet footer ({type(exc).__name__})") from exc
     for column in kind.columns:
@@ -306,6 +308,7 @@ def screen(path: Path, kind: Kind) -> None:
         actual = arrow_schema.field(index).type
         if not compatible(actual, column.type):
             raise FileRejected(f"column {column.name} is {actual}, expected {type_name(column.type)}")
+    return rows
 
 
 def read_file(
@@ -323,17 +326,20 @@ def read_file(
     try:
         if known_error:
             raise FileRejected(known_error)
-        screen(path, kind)
+        report.rows_read = screen(path, kind)
         cur.execute(SET_PATH, {"path": str(path)})
         cur.execute(LAND[kind.name])
         cur.execute(STAGE[kind.name])
-        cur.execute(INSERT_VALID[kind.name], {"file_id": file_id})
-        for reason, rows in cur.execute("select reason, count(*) from staged group by reason").fetchall():
-            report.rows_read += rows
-            if reason is not None:
+        accepted = cur.execute(INSERT_VALID[kind.name], {"file_id": file_id}).fetchall()[0][0]
+        if accepted < report.rows_read:  # a second pass only for files with bad rows
+            for reason, rows in cur.execute(
+                "select reason, count(*) from staged where reason is not null group by reason"
+            ).fetchall():
                 report.quarantined[reason] = rows
         if kind is USAGE_EVENTS:
-            report.latest_at = cur.execute("select max(occurred_at) from staged where reason is null").fetchall()[0][0]
+            report.latest_at = cur.execute(
+                "select max(occurred_at) from raw_events where file_id = $file_id", {"file_id": file_id}
+            ).fetchall()[0][0]
         cur.execute("drop view staged; drop view landing")
     except FileRejected as exc:
         report.status, report.error = "rejected", str(exc)
