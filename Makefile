@@ -6,6 +6,8 @@
 
 PYTHON ?= python
 CHROMIUM ?= /usr/bin/chromium
+# Extra streamlit options for `make run`, e.g. make run ARGS="--server.port 8502"
+ARGS ?=
 # apt-get needs root; use sudo when the caller is not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -25,7 +27,7 @@ chromium:
 	fi
 
 run: install-run
-	$(PYTHON) -m streamlit run dashboard.py --browser.gatherUsageStats false
+	$(PYTHON) -m streamlit run dashboard.py --browser.gatherUsageStats false $(ARGS)
 
 test: install chromium
 	$(PYTHON) -m pytest -q
