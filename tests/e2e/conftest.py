@@ -115,6 +115,7 @@ def screenshot(request: pytest.FixtureRequest, page: Page, artifacts: Path) -> I
     yield
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name).strip("_")[:120]
     try:
+        page.mouse.move(0, 0)  # no tooltip left over from hovering a card
         height = int(page.evaluate(CONTENT_HEIGHT))
         size = page.viewport_size or {"width": 1440, "height": 1000}
         if height > size["height"]:
