@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from token_analytics import charts, data, fmt, ui
+from token_analytics import charts, data, fmt, tables, ui
 from token_analytics.figures import analysis_figures
 from token_analytics.i18n import t
 
@@ -125,13 +125,11 @@ if recent.empty:
     st.info(t("recent.empty"))
 else:
     recent["created_at"] = recent["created_at"].map(lambda v: fmt.when(pd.Timestamp(v), settings.zone, with_zone=False))
-    recent["type"] = recent["type"].map(lambda v: t(f"txn.{v}"))
+    recent["label"] = recent["type"].map(lambda v: t(f"txn.{v}"))
     recent["payment_method"] = recent["payment_method"].map(lambda v: t(f"method.{v}") if v else t("method.none"))
-    shown = recent[["type", "amount", "created_at", "payment_method", "description"]]
+    shown = recent[["label", "amount", "created_at", "payment_method", "description"]].rename(columns={"label": "type"})
     st.dataframe(
-        shown.style.map(lambda v: f"color: {'#16a34a' if v > 0 else '#dc2626'}", subset=["amount"]).format(
-            {"amount": fmt.signed}
-        ),
+        tables.style_ledger(shown, recent["type"]),
         hide_index=True,
         column_config={
             "type": t("column.type"),

@@ -3,16 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from token_analytics import csv_export, data, fmt, ledger, ui
+from token_analytics import csv_export, data, fmt, ledger, tables, ui
 from token_analytics.i18n import t
-
-TYPE_COLOURS = {
-    "CONSUME": "#dc2626",
-    "RECHARGE": "#16a34a",
-    "BONUS": "#7c3aed",
-    "REFUND": "#0891b2",
-    "ADJUSTMENT": "#d97706",
-}
 
 user = ui.require(ui.current_user())
 account = ui.current_account(user)
@@ -61,7 +53,10 @@ except ValueError as exc:
 # --- totals of the filtered set ------------------------------------------------------------
 totals = ledger.totals(store, account, flt)
 st.subheader(t("history.totals", count=fmt.tokens(totals.count)))
-for column, kind in zip(st.columns(len(ledger.TYPES) + 1), (*ledger.TYPES, None), strict=True):
+kinds = (*ledger.TYPES, None)  # None: the net of all types
+# three to a row, so exact signed totals of many digits stay readable
+columns = [column for _ in range(0, len(kinds), 3) for column in st.columns(3)]
+for column, kind in zip(columns, kinds, strict=True):
     if kind is None:
         column.metric(t("history.net"), fmt.signed(totals.net))
     else:
@@ -92,12 +87,7 @@ else:
             "txn_id": rows["txn_id"],
         }
     )
-    type_styles = [f"color: {TYPE_COLOURS[kind]}; font-weight: 600" for kind in rows["type"]]
-    styled = (
-        shown.style.apply(lambda _: type_styles, subset=["type"])
-        .map(lambda v: f"color: {'#16a34a' if v > 0 else '#dc2626'}", subset=["amount"])
-        .format({"amount": fmt.signed, "running_balance": fmt.tokens})
-    )
+    styled = tables.style_ledger(shown, rows["type"])
     st.dataframe(
         styled,
         hide_index=True,
