@@ -56,6 +56,8 @@ LEADERBOARD_LIMIT = 10
 SERVICES = ("agent", "operator", "assistant")
 TXN_TYPES = ("CONSUME", "RECHARGE", "BONUS", "REFUND", "ADJUSTMENT")
 KINDS = ("accounts", "members", "usage_events", "transactions")
+# The modules the measured code paths run (Store.open, ingest, analysis_figures, generate).
+ENGINE_MODULES = ("store", "ingest", "figures", "periods", "settings", "schema", "appdb", "generate")
 
 # Targets of issue 2, defined at 10M events.
 TARGET_SIZE = 10_000_000
@@ -1143,13 +1145,20 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}){ram}; Python {sys.version.split()[0]}, {', '.join(versions)}"
 
 
-def engine_version() -> str:
-    """The commit and a digest of the engine's sources (token_analytics/*.py, queries/*.sql) as measured."""
+def engine_digest() -> str:
+    """A digest of the sources this benchmark exercises (the data engine and queries/*.sql): what was measured."""
     import hashlib
 
     digest = hashlib.sha256()
-    for path in sorted([*(ROOT / "token_analytics").glob("*.py"), *(ROOT / "queries").glob("*.sql")]):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    modules = [ROOT / "token_analytics" / f"{name}.py" for name in ENGINE_MODULES]
+    for path in sorted([*modules, *(ROOT / "queries").glob("*.sql")]):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def engine_version() -> str:
+    """The commit, whether the engine has uncommitted changes, and the digest of its sources."""
     try:
         commit = subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
@@ -1162,9 +1171,7 @@ def engine_version() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = "unknown", ""
-    return (
-        f"commit {commit}{' + uncommitted engine changes' if dirty else ''}, engine sources {digest.hexdigest()[:10]}"
-    )
+    return f"commit {commit}{' + uncommitted engine changes' if dirty else ''}, engine sources {engine_digest()}"
 
 
 def load_average() -> str:
@@ -1229,6 +1236,7 @@ def run_all(size: int, args: argparse.Namespace, self_check: bool = False) -> di
         "budget": args.budget,
     }
     results: dict[str, Any] = {"load_before": load_average(), "data": data, "engine_version": engine_version()}
+    digest = engine_digest()
     try:
         link_farm(data_dir, farm)
         if self_check:
@@ -1257,7 +1265,7 @@ def run_all(size: int, args: argparse.Namespace, self_check: bool = False) -> di
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["load_after"] = load_average()
-    if engine_version() != results["engine_version"]:
+    if engine_digest() != digest:
         results["engine_changed"] = True
         log(f"{size:,} events: the engine's sources changed during the run; the numbers mix two versions")
     return results
