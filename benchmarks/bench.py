@@ -248,20 +248,6 @@ def windows(now: datetime, zone: Any) -> dict[str, date]:
     }
 
 
-def iso(value: Any, zone: Any) -> str | None:
-    import pandas as pd
-
-    if value is None or pd.isna(value):
-        return None
-    return pd.Timestamp(value).to_pydatetime().astimezone(zone).isoformat()
-
-
-def text(value: Any) -> str | None:
-    import pandas as pd
-
-    return None if value is None or pd.isna(value) else str(value)
-
-
 def differences(a: Any, b: Any, path: str = "") -> list[str]:
     """Where two figure dicts differ (floats within 1e-9 relative)."""
     if isinstance(a, dict) and isinstance(b, dict):
@@ -436,6 +422,8 @@ def part_pandas(spec: dict[str, Any]) -> dict[str, Any]:
 
     import pandas as pd
 
+    from token_analytics.figures import iso_time, optional_text  # the same JSON form as the engine
+
     data_dir = Path(spec["data_dir"])
     zone = ZoneInfo(TIMEZONE)
 
@@ -505,8 +493,8 @@ def part_pandas(spec: dict[str, Any]) -> dict[str, Any]:
         leaders = [
             {
                 "rank": rank,
-                "user_id": text(row.user_id),
-                "display_name": text(row.user_id if pd.isna(names.get(row.user_id)) else names[row.user_id]),
+                "user_id": optional_text(row.user_id),
+                "display_name": optional_text(row.user_id if pd.isna(names.get(row.user_id)) else names[row.user_id]),
                 "tokens": int(row.tokens),
                 "calls": int(row.calls),
                 "share_pct": int(row.tokens) * 100.0 / month_total if month_total > 0 else None,
@@ -522,14 +510,14 @@ def part_pandas(spec: dict[str, Any]) -> dict[str, Any]:
                 "txn_id": row.txn_id,
                 "type": row.type,
                 "amount": int(row.amount),
-                "created_at": iso(row.created_at, zone),
-                "payment_method": text(row.payment_method),
-                "description": text(row.description),
+                "created_at": iso_time(row.created_at, zone),
+                "payment_method": optional_text(row.payment_method),
+                "description": optional_text(row.description),
             }
             for row in latest.itertuples(index=False)
         ]
         owners = accounts.loc[accounts["account_id"] == account, "owner_name"]
-        owner = text(owners.iloc[0]) if len(owners) else None
+        owner = optional_text(owners.iloc[0]) if len(owners) else None
         return assemble(usage, used, total, owner, services, recent, leaders)
 
     out: dict[str, Any] = {"load_s": load_s, "events": len(events), "views": {}}
@@ -663,6 +651,8 @@ def part_raw(spec: dict[str, Any]) -> dict[str, Any]:
 
     import duckdb
 
+    from token_analytics.figures import iso_time, optional_text  # the same JSON form as the engine
+
     data_dir = Path(spec["data_dir"])
     zone = ZoneInfo(TIMEZONE)
     days = windows(datetime.fromisoformat(NOW), zone)
@@ -682,8 +672,8 @@ def part_raw(spec: dict[str, Any]) -> dict[str, Any]:
         leaders = [
             {
                 "rank": int(rank),
-                "user_id": text(user),
-                "display_name": text(name),
+                "user_id": optional_text(user),
+                "display_name": optional_text(name),
                 "tokens": int(tokens),
                 "calls": int(calls),
                 "share_pct": None if share is None else float(share),
@@ -697,16 +687,16 @@ def part_raw(spec: dict[str, Any]) -> dict[str, Any]:
                 "txn_id": txn_id,
                 "type": kind,
                 "amount": int(amount),
-                "created_at": iso(created_at, zone),
-                "payment_method": text(method),
-                "description": text(description),
+                "created_at": iso_time(created_at, zone),
+                "payment_method": optional_text(method),
+                "description": optional_text(description),
             }
             for txn_id, kind, amount, created_at, method, description in con.execute(
                 RAW_LEDGER + RAW_RECENT, {**ledger, "limit": RECENT_LIMIT}
             ).fetchall()
         ]
         owners = con.execute(RAW_PROFILE, {"accounts": files["accounts"], "account_id": account}).fetchall()
-        owner = text(owners[0][0]) if owners else None
+        owner = optional_text(owners[0][0]) if owners else None
         return assemble(usage, int(used), int(total), owner, services, recent, leaders)
 
     out: dict[str, Any] = {"views": {}}

@@ -28,13 +28,13 @@ def percent_used(used: int, total: int) -> float | None:
     return used / total * 100 if total > 0 else None
 
 
-def _iso(value: Any, zone: ZoneInfo) -> str | None:
+def iso_time(value: Any, zone: ZoneInfo) -> str | None:
     if value is None or pd.isna(value):
         return None
     return pd.Timestamp(value).to_pydatetime().astimezone(zone).isoformat()
 
 
-def _text(value: Any) -> str | None:
+def optional_text(value: Any) -> str | None:
     return None if value is None or pd.isna(value) else str(value)
 
 
@@ -74,7 +74,7 @@ def analysis_figures(store: Store, account_id: str, now: datetime, mode: str) ->
     figures["cards"] = {
         "balance": {
             "tokens": figures["token_usage"]["remaining"],
-            "owner_name": _text(profile["owner_name"].iloc[0]) if len(profile) else None,
+            "owner_name": optional_text(profile["owner_name"].iloc[0]) if len(profile) else None,
         },
         "today": {
             "tokens": usage["today_tokens"],
@@ -107,17 +107,17 @@ def analysis_figures(store: Store, account_id: str, now: datetime, mode: str) ->
             "txn_id": row.txn_id,
             "type": row.type,
             "amount": int(row.amount),
-            "created_at": _iso(row.created_at, zone),
-            "payment_method": _text(row.payment_method),
-            "description": _text(row.description),
+            "created_at": iso_time(row.created_at, zone),
+            "payment_method": optional_text(row.payment_method),
+            "description": optional_text(row.description),
         }
         for row in store.run("recent_transactions", account_id=account_id, limit=RECENT_LIMIT).itertuples()
     ]
     figures["leaderboard"] = [
         {
             "rank": int(row.rank),
-            "user_id": _text(row.user_id),
-            "display_name": _text(row.display_name),
+            "user_id": optional_text(row.user_id),
+            "display_name": optional_text(row.display_name),
             "tokens": int(row.tokens),
             "calls": int(row.calls),
             "share_pct": None if pd.isna(row.share_pct) else float(row.share_pct),
