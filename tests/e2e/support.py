@@ -197,6 +197,16 @@ def sign_in(page: Page, server: Server, username: str, path: str = "/") -> None:
     """Open `path` signed out, sign in as a demo user and wait for the Analytics Center."""
     page.goto(server.url + path)
     fill_sign_in(page, username, PASSWORDS[username])
-    expect(page).to_have_url(re.compile(r"/analysis(\?.*)?$"))
+    landed = re.compile(r"/analysis(\?.*)?$")
+    try:
+        expect(page).to_have_url(landed, timeout=10_000)
+    except AssertionError:
+        # Known race (see the closing note of issue 3): under load a click that lands during the
+        # cookie component's own rerun can be lost, leaving the filled form. A person clicks again;
+        # so does the test, once, and only when the form is still there.
+        if not sign_in_form(page).is_visible():
+            raise
+        fill_sign_in(page, username, PASSWORDS[username])
+    expect(page).to_have_url(landed)
     expect(page.get_by_text(t("sidebar.signed_in_as", name="").replace("**", "").strip())).to_be_visible()
     expect(page.locator('[data-testid="stSidebarNav"]')).to_be_visible()
