@@ -719,9 +719,12 @@ def part_diag(spec: dict[str, Any]) -> dict[str, Any]:
     files = [str(p) for p in export_files(data_dir, "usage_events")]
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
-    columns = "event_id, account_id, user_id, service, occurred_at, tokens, input_tokens, output_tokens, model"
     t0 = time.perf_counter()
-    con.execute(f"select count(*), sum(hash({columns})) from read_parquet($f, hive_partitioning = false)", {"f": files})
+    con.execute(
+        "select count(*), sum(hash(event_id, account_id, user_id, service, occurred_at, tokens, input_tokens,"
+        " output_tokens, model)) from read_parquet($f, hive_partitioning = false)",
+        {"f": files},
+    )
     scan_s = time.perf_counter() - t0
     con.close()
 
