@@ -6,8 +6,6 @@ per-user state); every figure function takes the account as an argument.
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from token_analytics.appdb import AppDB
@@ -27,7 +25,6 @@ def _open(settings: Settings) -> Store:
 
     store = Store.open(settings, progress=progress)
     bar.empty()
-    store.checked_at = time.monotonic()  # type: ignore[attr-defined]
     return store
 
 
@@ -38,9 +35,7 @@ def settings() -> Settings:
 def store() -> Store:
     """The process's store; new or changed export files are picked up in the background."""
     current = _open(settings())
-    if time.monotonic() - getattr(current, "checked_at", 0.0) > REFRESH_EVERY_S:
-        current.checked_at = time.monotonic()  # type: ignore[attr-defined]
-        current.refresh_in_background()
+    current.refresh_if_due(REFRESH_EVERY_S)
     return current
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -102,7 +103,8 @@ class Store:
         self._refresh_thread: threading.Thread | None = None
         self.generation = 0  # bumps after every ingest that changed something
         self.last_summary: ingest_module.IngestSummary | None = None
-        self.progress: tuple[float, str] | None = None
+        self._checked_at = time.monotonic()
+        self._account_ids: tuple[int, list[str]] | None = None  # (generation, ids)
         self._ledger_view_ready = False
 
     @classmethod
@@ -150,22 +152,23 @@ class Store:
         with self._ingest_lock:
             cur = self._con.cursor()
             try:
-                summary = ingest_module.ingest(
-                    cur, self.settings.data_dir, self.settings.timezone, progress=progress or self._track
-                )
+                summary = ingest_module.ingest(cur, self.settings.data_dir, self.settings.timezone, progress=progress)
                 if summary.rebuilt or not self._ledger_view_ready:
                     cur.execute(LEDGER_VIEW)  # binds to the rebuilt tables; a no-op refresh skips this write
                     self._ledger_view_ready = True
             finally:
                 cur.close()
-                self.progress = None
             if summary.rebuilt:
                 self.generation += 1
             self.last_summary = summary
             return summary
 
-    def _track(self, fraction: float, message: str) -> None:
-        self.progress = (fraction, message)
+    def refresh_if_due(self, every_s: float) -> bool:
+        """Look for new or changed export files at most every `every_s` seconds, in the background."""
+        if time.monotonic() - self._checked_at <= every_s:
+            return False
+        self._checked_at = time.monotonic()
+        return self.refresh_in_background()
 
     def refresh_in_background(self) -> bool:
         """Start an ingest in a thread unless one runs; True when one was started."""
@@ -190,7 +193,11 @@ class Store:
         return self.run("accounts")
 
     def account_ids(self) -> list[str]:
-        return self.accounts()["account_id"].tolist()
+        """Every account id; asked on every page run, so kept until the next ingest changes the data."""
+        cached = self._account_ids
+        if cached is None or cached[0] != self.generation:
+            cached = self._account_ids = (self.generation, self.accounts()["account_id"].tolist())
+        return list(cached[1])
 
     def has_ledger(self, account_id: str) -> bool:
         return bool(self.run("ledger_exists", account_id=account_id)["exists"].iloc[0])
@@ -200,10 +207,6 @@ class Store:
 
     def close(self) -> None:
         self._con.close()
-
-
-def open_store(settings: Settings, **kwargs: object) -> Store:
-    return Store.open(settings, **kwargs)  # type: ignore[arg-type]
 
 
 def data_dir_ready(settings: Settings) -> Path:
