@@ -12,10 +12,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from token_analytics import auth, data, ui
-from token_analytics.i18n import t
+from token_analytics.engine.store import StoreError
 from token_analytics.settings import VARIABLES, Settings, SettingsError, load_settings
-from token_analytics.store import StoreError
+from token_analytics.web import auth, data, ui
+from token_analytics.web.i18n import t
 
 PAGE_DIR = Path(__file__).parent / "app_pages"
 DEMO_AUTH_FILE = Path(__file__).parent / VARIABLES["ANALYTICS_AUTH_FILE"][0]

@@ -7,9 +7,9 @@ new entry, never edited.
 
 import streamlit as st
 
-from token_analytics import checkout, data, fmt, ui
-from token_analytics.appdb import AppDBError, new_id
-from token_analytics.i18n import t
+from token_analytics.billing.appdb import AppDBError, new_id
+from token_analytics.web import data, fmt, payment_panel, ui
+from token_analytics.web.i18n import t
 
 user = ui.require(ui.current_user(), "admin")
 settings = data.settings()
@@ -25,7 +25,7 @@ def labels(*names: str) -> dict[str, str]:
 
 if settings.saas:
     appdb = data.app_db()
-    money = checkout.prices(settings.prices_file)
+    money = payment_panel.prices(settings.prices_file)
     transfers_tab, adjust_tab, requests_tab, health_tab = st.tabs(
         [t("admin.tab_transfers"), t("admin.tab_adjustments"), t("admin.tab_requests"), t("admin.tab_health")]
     )

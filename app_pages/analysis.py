@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from token_analytics import charts, data, fmt, tables, ui
-from token_analytics.figures import analysis_figures
-from token_analytics.i18n import t
+from token_analytics.engine.figures import analysis_figures
+from token_analytics.web import charts, data, fmt, tables, ui
+from token_analytics.web.i18n import t
 
 user = ui.require(ui.current_user())
 account = ui.current_account(user)

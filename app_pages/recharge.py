@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from token_analytics import checkout, data, fmt, ui
-from token_analytics.appdb import METHODS, AppDBError
-from token_analytics.figures import token_usage
-from token_analytics.i18n import t
-from token_analytics.payments import get_provider
+from token_analytics.billing.appdb import METHODS, AppDBError
+from token_analytics.billing.payments import get_provider
+from token_analytics.engine.figures import token_usage
+from token_analytics.web import data, fmt, payment_panel, ui
+from token_analytics.web.i18n import t
 
 CUSTOM = 0  # the "custom amount" choice among the package sizes
 
@@ -16,7 +16,7 @@ settings = data.settings()
 store = data.store()
 appdb = data.app_db()
 provider = get_provider()
-money = checkout.prices(settings.prices_file)
+money = payment_panel.prices(settings.prices_file)
 
 st.title(t("page.recharge"))
 if provider.is_sandbox:
@@ -58,11 +58,13 @@ except ValueError as exc:
 st.metric(t("recharge.price"), money.format_price(price), help=t("recharge.price_help", tokens=fmt.tokens(tokens)))
 
 # A second click on the same, still unpaid order shows that order instead of making another.
-current = checkout.open_order(appdb, account)
-already = checkout.is_open(current, "recharge", int(tokens), method)
+current = payment_panel.open_order(appdb, account)
+already = payment_panel.is_open(current, "recharge", int(tokens), method)
 if st.button(t("recharge.create"), type="primary", disabled=already, key="recharge_create"):
     try:
-        current = checkout.start_order(appdb, account, user, "recharge", int(tokens), price, method, money.currency)
+        current = payment_panel.start_order(
+            appdb, account, user, "recharge", int(tokens), price, method, money.currency
+        )
     except AppDBError as exc:
         ui.show_error(exc, str(exc))
 if already:
@@ -72,7 +74,7 @@ if already:
 if current is not None:
     st.subheader(t("recharge.your_order"))
     with st.container(border=True):
-        checkout.payment_panel(current, appdb, provider, user, money)
+        payment_panel.show(current, appdb, provider, user, money)
 
 # --- every order of the account -------------------------------------------------------------
 st.subheader(t("recharge.orders"))
@@ -81,7 +83,7 @@ if orders.empty:
     st.info(t("recharge.no_orders"))
 else:
     st.dataframe(
-        checkout.orders_frame(orders, money, settings.zone),
+        payment_panel.orders_frame(orders, money, settings.zone),
         hide_index=True,
-        column_config=checkout.orders_column_config(settings.timezone),
+        column_config=payment_panel.orders_column_config(settings.timezone),
     )

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from token_analytics import checkout, data, fmt, ui
-from token_analytics.appdb import METHODS, AppDBError
-from token_analytics.i18n import t
-from token_analytics.payments import get_provider
-from token_analytics.pricing import PLAN_IDS
+from token_analytics.billing.appdb import METHODS, AppDBError
+from token_analytics.billing.payments import get_provider
+from token_analytics.billing.prices import PLAN_IDS
+from token_analytics.web import data, fmt, payment_panel, ui
+from token_analytics.web.i18n import t
 
 user = ui.require(ui.current_user())
 account = ui.current_account(user)
@@ -14,7 +14,7 @@ settings = data.settings()
 store = data.store()
 appdb = data.app_db()
 provider = get_provider()
-money = checkout.prices(settings.prices_file)
+money = payment_panel.prices(settings.prices_file)
 
 profile = store.run("account_profile", account_id=account)
 exported_plan = str(profile["plan"].iloc[0]) if len(profile) and profile["plan"].notna().iloc[0] else "free"
@@ -42,24 +42,26 @@ for column, plan in zip(st.columns(len(money.plans)), money.plans, strict=True):
         for feature in plan.features:
             st.text(f"✓ {feature}")
 
-current = checkout.open_order(appdb, account)
+current = payment_panel.open_order(appdb, account)
 pro = money.plan("pro")
 if user.can_buy and plan_now == "free":
     st.subheader(t("button.upgrade_pro"))
     method = st.radio(
         t("recharge.method"), METHODS, format_func=lambda m: t(f"method.{m}"), horizontal=True, key="plans_method"
     )
-    already = checkout.is_open(current, "plan", pro.included_tokens or 0, method, "pro")
+    already = payment_panel.is_open(current, "plan", pro.included_tokens or 0, method, "pro")
     if st.button(t("button.upgrade_pro"), type="primary", disabled=already, key="plans_upgrade"):
         try:
             price = pro.monthly_price_cents or 0
             tokens = pro.included_tokens or 0
-            current = checkout.start_order(appdb, account, user, "plan", tokens, price, method, money.currency, "pro")
+            current = payment_panel.start_order(
+                appdb, account, user, "plan", tokens, price, method, money.currency, "pro"
+            )
         except AppDBError as exc:
             ui.show_error(exc, str(exc))
 if current is not None and current.kind == "plan":
     with st.container(border=True):
-        checkout.payment_panel(current, appdb, provider, user, money)
+        payment_panel.show(current, appdb, provider, user, money)
 
 if user.can_buy and plan_now != "enterprise":
     st.subheader(t("button.contact_enterprise"))

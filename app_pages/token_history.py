@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from token_analytics import csv_export, data, fmt, ledger, tables, ui
-from token_analytics.i18n import t
+from token_analytics.engine import ledger, ledger_csv
+from token_analytics.web import data, fmt, tables, ui
+from token_analytics.web.i18n import t
 
 user = ui.require(ui.current_user())
 account = ui.current_account(user)
@@ -116,7 +117,7 @@ of.caption(t("history.page_of", pages=fmt.tokens(pages), count=fmt.tokens(totals
 following.button(t("history.next"), on_click=step, args=(1,), disabled=current >= pages, key="history_next")
 download.download_button(
     t("history.download"),
-    data=lambda: csv_export.ledger_csv(store, account, flt),  # built only when clicked
+    data=lambda: ledger_csv.ledger_csv(store, account, flt),  # built only when clicked
     file_name=f"token-history-{account}.csv",
     mime="text/csv",
     on_click="ignore",

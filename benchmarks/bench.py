@@ -57,7 +57,16 @@ SERVICES = ("agent", "operator", "assistant")
 TXN_TYPES = ("CONSUME", "RECHARGE", "BONUS", "REFUND", "ADJUSTMENT")
 KINDS = ("accounts", "members", "usage_events", "transactions")
 # The modules the measured code paths run (Store.open, ingest, analysis_figures, generate).
-ENGINE_MODULES = ("store", "ingest", "figures", "periods", "settings", "schema", "appdb", "generate")
+ENGINE_MODULES = (
+    "engine/store",
+    "engine/ingest",
+    "engine/figures",
+    "engine/periods",
+    "settings",
+    "engine/schema",
+    "billing/appdb",
+    "engine/sample",
+)
 
 # Targets of issue 2, defined at 10M events.
 TARGET_SIZE = 10_000_000
@@ -270,7 +279,7 @@ def differences(a: Any, b: Any, path: str = "") -> list[str]:
 
 
 def part_generate(spec: dict[str, Any]) -> dict[str, Any]:
-    from token_analytics.generate import generate
+    from token_analytics.engine.sample import generate
 
     last = [0.0]
 
@@ -296,7 +305,7 @@ def part_baseline(spec: dict[str, Any]) -> dict[str, Any]:
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
 
-    import token_analytics.figures  # noqa: F401
+    import token_analytics.engine.figures  # noqa: F401
 
     return {}
 
@@ -328,8 +337,8 @@ class Phases:
 
 def part_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     """A fresh cache: Store.open(settings) ingests everything; phases come from the progress callback."""
+    from token_analytics.engine.store import Store
     from token_analytics.settings import load_settings
-    from token_analytics.store import Store
 
     settings = load_settings(settings_env(Path(spec["data_dir"]), Path(spec["work"])))
     if settings.cache_db.exists() or settings.app_db.exists():
@@ -358,9 +367,9 @@ def part_ingest(spec: dict[str, Any]) -> dict[str, Any]:
 
 def part_engine(spec: dict[str, Any]) -> dict[str, Any]:
     """The figure set of one page view, for the largest and the median account, on the ingested cache."""
-    from token_analytics.figures import analysis_figures
+    from token_analytics.engine.figures import analysis_figures
+    from token_analytics.engine.store import Store
     from token_analytics.settings import load_settings
-    from token_analytics.store import Store
 
     settings = load_settings(settings_env(Path(spec["data_dir"]), Path(spec["work"])))
     now = datetime.fromisoformat(NOW)
@@ -395,7 +404,7 @@ def part_engine(spec: dict[str, Any]) -> dict[str, Any]:
 def query_breakdown(store: Any, account: str, now: datetime, spec: dict[str, Any]) -> dict[str, float]:
     """Median ms of each query of the figure set (diagnostic; skipped if the engine's API moved)."""
     try:
-        from token_analytics.periods import Windows
+        from token_analytics.engine.periods import Windows
 
         windows = Windows.at(now, store.settings.zone)
         month = {"account_id": account, "start_day": windows.month_start, "end_day": windows.next_month_start}
@@ -422,7 +431,7 @@ def part_pandas(spec: dict[str, Any]) -> dict[str, Any]:
 
     import pandas as pd
 
-    from token_analytics.figures import iso_time, optional_text  # the same JSON form as the engine
+    from token_analytics.engine.figures import iso_time, optional_text  # the same JSON form as the engine
 
     data_dir = Path(spec["data_dir"])
     zone = ZoneInfo(TIMEZONE)
@@ -651,7 +660,7 @@ def part_raw(spec: dict[str, Any]) -> dict[str, Any]:
 
     import duckdb
 
-    from token_analytics.figures import iso_time, optional_text  # the same JSON form as the engine
+    from token_analytics.engine.figures import iso_time, optional_text  # the same JSON form as the engine
 
     data_dir = Path(spec["data_dir"])
     zone = ZoneInfo(TIMEZONE)
@@ -713,7 +722,7 @@ def part_diag(spec: dict[str, Any]) -> dict[str, Any]:
     """Where ingest time goes: decoding the parquet, a plain copy into a DuckDB file, each rebuild statement."""
     import duckdb
 
-    from token_analytics import ingest as ingest_module
+    from token_analytics.engine import ingest as ingest_module
 
     data_dir, work = Path(spec["data_dir"]), Path(spec["work"])
     files = [str(p) for p in export_files(data_dir, "usage_events")]
@@ -816,8 +825,8 @@ def part_incr(spec: dict[str, Any]) -> dict[str, Any]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    from token_analytics.engine.store import Store
     from token_analytics.settings import load_settings
-    from token_analytics.store import Store
 
     farm, work = Path(spec["farm"]), Path(spec["work"])
     last = export_files(farm, "usage_events")[-1]

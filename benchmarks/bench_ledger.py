@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from token_analytics import csv_export, ledger  # noqa: E402
-from token_analytics.ledger import LedgerFilter  # noqa: E402
+from token_analytics.engine import ledger, ledger_csv  # noqa: E402
+from token_analytics.engine.ledger import LedgerFilter  # noqa: E402
+from token_analytics.engine.store import Store  # noqa: E402
 from token_analytics.settings import load_settings  # noqa: E402
-from token_analytics.store import Store  # noqa: E402
 
 ACCOUNT = "acct-bench"
 NOW = "2026-11-29T10:00:00+08:00"
@@ -151,8 +151,8 @@ def main() -> None:
         print(f"\n{'CSV export':<22} {'rows':>9} {'ms':>8} {'MB':>8}")
         for name in ("one month", "type CONSUME", "no filter"):
             flt = filters[name]
-            data = csv_export.ledger_csv(store, ACCOUNT, flt)
-            ms = median_ms(lambda flt=flt: csv_export.ledger_csv(store, ACCOUNT, flt), max(1, args.runs // 2))
+            data = ledger_csv.ledger_csv(store, ACCOUNT, flt)
+            ms = median_ms(lambda flt=flt: ledger_csv.ledger_csv(store, ACCOUNT, flt), max(1, args.runs // 2))
             lines = data.count(b"\n") - 1  # minus the header
             print(f"{name:<22} {lines:>9,} {ms:>8.0f} {len(data) / 1e6:>8.1f}")
         store.close()

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.builders import SAMPLE_NOW
-from token_analytics import auth
+from token_analytics.web import auth
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "test-cookie-key-" + "x" * 48

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from token_analytics.schema import ACCOUNTS, MEMBERS, TRANSACTIONS, USAGE_EVENTS, Kind
+from token_analytics.engine.schema import ACCOUNTS, MEMBERS, TRANSACTIONS, USAGE_EVENTS, Kind
 
 # "now" of the generated sample used by the app tests
 SAMPLE_NOW = "2026-11-29T10:00:00+08:00"

@@ -12,8 +12,8 @@ import pytest
 from tests import builders as b
 from tests.apptest import app_env  # noqa: F401, E402  (a fixture for the AppTest suites)
 from tests.builders import SAMPLE_NOW, ev, tx, utc
+from token_analytics.engine.store import Store
 from token_analytics.settings import Settings, load_settings
-from token_analytics.store import Store
 
 # "now" of the edge-case fixture: Sunday 1 Nov 2026, 10:00 in Asia/Shanghai (02:00 UTC).
 NOW = "2026-11-01T10:00:00+08:00"
@@ -192,7 +192,7 @@ def reopen(store: Store, **changes: object) -> Settings:
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Small generated sample exports (acct-001.. acct-004), shared read-only by the app tests."""
-    from token_analytics.generate import generate
+    from token_analytics.engine.sample import generate
 
     out = tmp_path_factory.mktemp("sample")
     generate(out, accounts=4, events=3000, seed=1, now=datetime.fromisoformat(SAMPLE_NOW))

@@ -14,11 +14,11 @@ import duckdb
 import pytest
 import segno
 
-from token_analytics import appdb as appdb_module
-from token_analytics import payments as payments_module
-from token_analytics.appdb import AppDB, AppDBError, OrderStateError, UnknownOrderError, open_app_db
-from token_analytics.payments import PaymentError, SandboxProvider, get_provider
-from token_analytics.pricing import PricesError, load_prices
+from token_analytics.billing import appdb as appdb_module
+from token_analytics.billing import payments as payments_module
+from token_analytics.billing.appdb import AppDB, AppDBError, OrderStateError, UnknownOrderError, open_app_db
+from token_analytics.billing.payments import PaymentError, SandboxProvider, get_provider
+from token_analytics.billing.prices import PricesError, load_prices
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=timezone(timedelta(hours=8)))

@@ -12,9 +12,9 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import DEMO_PASSWORDS, KEY, _app, _sign_in, _signed_in
-from token_analytics import auth, ui
-from token_analytics.auth import AuthConfigError, User
 from token_analytics.settings import load_settings
+from token_analytics.web import auth, ui
+from token_analytics.web.auth import AuthConfigError, User
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_FILE = ROOT / "auth" / "demo_users.yaml"
@@ -366,8 +366,8 @@ def test_require_guards_a_page() -> None:
     def page() -> None:
         import streamlit as st
 
-        from token_analytics import ui
-        from token_analytics.auth import User
+        from token_analytics.web import ui
+        from token_analytics.web.auth import User
 
         ui.require(User("analyst", "Analyst", ("analyst",), "acct-001"), "buy")
         st.write("secret")

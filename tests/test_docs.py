@@ -9,8 +9,9 @@ import bcrypt
 import pytest
 import yaml
 
-from token_analytics import cli, ui
+from token_analytics import cli
 from token_analytics.settings import VARIABLES
+from token_analytics.web import ui
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

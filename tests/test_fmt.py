@@ -1,4 +1,4 @@
-"""Formatting for people (token_analytics.fmt) and the translation table."""
+"""Formatting for people (token_analytics.web.fmt) and the translation table."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from token_analytics import fmt
-from token_analytics.i18n import DEFAULT_LANGUAGE, STRINGS, t
+from token_analytics.web import fmt
+from token_analytics.web.i18n import DEFAULT_LANGUAGE, STRINGS, t
 
 
 @pytest.mark.parametrize(

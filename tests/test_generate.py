@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from token_analytics import generate as gen
+from token_analytics.engine import sample as gen
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=SHANGHAI)

@@ -14,9 +14,9 @@ import pytest
 from tests import builders as b
 from tests.builders import ev, tx, utc
 from tests.conftest import NOW, settings_for, write_edge_export
-from token_analytics.figures import analysis_figures
+from token_analytics.engine.figures import analysis_figures
+from token_analytics.engine.store import Store
 from token_analytics.settings import SettingsError, load_settings
-from token_analytics.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 now = datetime.fromisoformat(NOW)

@@ -25,10 +25,10 @@ import pytest
 
 from tests import builders as b
 from tests.builders import tx, utc
-from token_analytics import csv_export, figures, ledger
-from token_analytics.appdb import AppDB
-from token_analytics.ledger import LedgerFilter
-from token_analytics.store import Store
+from token_analytics.billing.appdb import AppDB
+from token_analytics.engine import figures, ledger, ledger_csv
+from token_analytics.engine.ledger import LedgerFilter
+from token_analytics.engine.store import Store
 
 ANY = LedgerFilter()
 NEWEST_FIRST = ["t-adj", "t-use", "t-ref", "t-rech", "t-bonus"]
@@ -221,7 +221,7 @@ def test_app_entries_appear_once_and_a_re_export_does_not_double_them(edge_store
 
 
 def _csv(store: Store, account_id: str, flt: LedgerFilter = ANY) -> list[list[str]]:
-    data = csv_export.ledger_csv(store, account_id, flt)
+    data = ledger_csv.ledger_csv(store, account_id, flt)
     assert data.startswith("\ufeff".encode())
     return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
 
@@ -232,7 +232,7 @@ def test_csv_neutralises_formulas_and_keeps_numbers(edge_store: Store) -> None:
     for n, reason in enumerate(FORMULAS):
         app.post_adjustment("acct-a", -(n + 1), reason, "admin", now=NOW, adjustment_id=f"f{n}")
     header, *rows = _csv(edge_store, "acct-a")
-    assert header == list(csv_export.HEADER)
+    assert header == list(ledger_csv.HEADER)
     by_id = {row[1]: dict(zip(header, row, strict=True)) for row in rows}
     assert len(rows) == 9
     assert by_id["t-adj"]["description"] == "'=1+1"
@@ -247,7 +247,7 @@ def test_csv_neutralises_formulas_and_keeps_numbers(edge_store: Store) -> None:
     for row in rows:
         int(row[3]), int(row[4])  # numeric columns parse as whole numbers
         for index in (1, 2, 5, 6, 7):
-            assert not row[index].startswith(csv_export.FORMULA_STARTS)
+            assert not row[index].startswith(ledger_csv.FORMULA_STARTS)
 
 
 def test_csv_is_the_filtered_set_in_ledger_order(edge_store: Store) -> None:
@@ -269,5 +269,5 @@ def test_csv_batches_cover_every_row_once(edge_store: Store) -> None:
     [("=1+1", "'=1+1"), ("@x", "'@x"), ("+x", "'+x"), ("-x", "'-x"), ("\tx", "'\tx"), ("\rx", "'\rx"), ("a=b", "a=b")],
 )
 def test_neutralise(value: str, expected: str) -> None:
-    assert csv_export.neutralise(value) == expected
-    assert csv_export.neutralise(None) == ""
+    assert ledger_csv.neutralise(value) == expected
+    assert ledger_csv.neutralise(None) == ""

@@ -13,8 +13,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import ROOT, _signed_in
-from token_analytics.auth import User
-from token_analytics.i18n import t
+from token_analytics.web.auth import User
+from token_analytics.web.i18n import t
 
 ANALYST = User("analyst", "Analyst", ("analyst",), "acct-001")
 MANAGER = User("manager", "Manager", ("manager",), "acct-001")

@@ -9,10 +9,10 @@ import pytest
 
 from tests.apptest import _signed_in
 from tests.builders import SAMPLE_NOW
-from token_analytics import fmt
-from token_analytics.figures import analysis_figures
+from token_analytics.engine.figures import analysis_figures
+from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
-from token_analytics.store import Store
+from token_analytics.web import fmt
 
 
 def engine_figures(sample_dir: Path, tmp_path: Path, account: str, mode: str = "saas") -> dict:

@@ -10,8 +10,8 @@ import pytest
 from tests import builders as b
 from tests.builders import ev, utc
 from tests.conftest import NOW, settings_for
-from token_analytics.figures import analysis_figures, growth_pct
-from token_analytics.store import Store, query_names
+from token_analytics.engine.figures import analysis_figures, growth_pct
+from token_analytics.engine.store import Store, query_names
 
 now = datetime.fromisoformat(NOW)
 
@@ -176,7 +176,7 @@ def test_growth_new_on_the_card(tmp_path: Path) -> None:
 
 def test_every_query_file_is_used() -> None:
     """Each queries/*.sql is named by the code that runs it (no dead SQL)."""
-    sources = "".join(p.read_text() for p in (Path(__file__).parent.parent / "token_analytics").glob("*.py"))
+    sources = "".join(p.read_text() for p in (Path(__file__).parent.parent / "token_analytics").rglob("*.py"))
     sources += "".join(p.read_text() for p in (Path(__file__).parent.parent / "app_pages").glob("*.py"))
     unused = [name for name in query_names() if f'"{name}"' not in sources]
     assert unused == []

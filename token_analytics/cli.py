@@ -10,8 +10,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from token_analytics.engine.store import Store, StoreError
 from token_analytics.settings import MODES, Settings, SettingsError, load_settings, parse_instant
-from token_analytics.store import Store, StoreError
 
 
 def _progress(fraction: float, message: str) -> None:
@@ -19,7 +19,7 @@ def _progress(fraction: float, message: str) -> None:
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
-    from token_analytics.generate import generate
+    from token_analytics.engine.sample import generate
 
     now = parse_instant(args.now, "--now") if args.now else settings.now()
     summary = generate(
@@ -82,7 +82,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from token_analytics.figures import analysis_figures
+    from token_analytics.engine.figures import analysis_figures
 
     if args.mode:
         settings = replace(settings, mode=args.mode)

@@ -27,9 +27,9 @@ from tests.e2e.support import (
     start_server,
     stop_server,
 )
-from token_analytics import fmt
-from token_analytics.i18n import t
-from token_analytics.pricing import Package, Prices, load_prices
+from token_analytics.billing.prices import Package, Prices, load_prices
+from token_analytics.web import fmt
+from token_analytics.web.i18n import t
 
 pytestmark = pytest.mark.e2e
 

@@ -27,8 +27,8 @@ import jwt
 import streamlit as st
 import yaml
 
-from token_analytics.i18n import t
 from token_analytics.settings import Settings
+from token_analytics.web.i18n import t
 
 if TYPE_CHECKING:
     import streamlit_authenticator as stauth

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from token_analytics import ingest as ingest_module
+from token_analytics.engine import ingest as ingest_module
 from token_analytics.settings import ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class Store:
                     "(probably the running dashboard); stop it or point ANALYTICS_APP_DB elsewhere."
                 ) from exc
             raise StoreError(f"Cannot open the database: {str(exc).splitlines()[0]}") from exc
-        from token_analytics.appdb import AppDB  # the app's own tables live in the attached file
+        from token_analytics.billing.appdb import AppDB  # the app's own tables live in the attached file
 
         AppDB(con)
         store = cls(con, settings)
@@ -214,7 +214,7 @@ def data_dir_ready(settings: Settings) -> Path:
     if settings.data_dir.is_dir():
         return settings.data_dir
     if settings.data_dir_is_default:
-        from token_analytics.generate import generate
+        from token_analytics.engine.sample import generate
 
         generate(settings.data_dir, now=settings.now())
         return settings.data_dir

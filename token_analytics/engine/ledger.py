@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pyarrow as pa
 
-from token_analytics.periods import local_midnight
-from token_analytics.store import Store, query_text
+from token_analytics.engine.periods import local_midnight
+from token_analytics.engine.store import Store, query_text
 
 TYPES = ("CONSUME", "RECHARGE", "BONUS", "REFUND", "ADJUSTMENT")
 METHODS = ("WECHAT", "ALIPAY", "BANK_TRANSFER")

@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from token_analytics import fmt, ui
-from token_analytics.appdb import AppDB, AppDBError, Order
-from token_analytics.auth import User
-from token_analytics.i18n import t
-from token_analytics.payments import WALLET_METHODS, PaymentProvider
-from token_analytics.pricing import Prices, PricesError, load_prices
+from token_analytics.billing.appdb import AppDB, AppDBError, Order
+from token_analytics.billing.payments import WALLET_METHODS, PaymentProvider
+from token_analytics.billing.prices import Prices, PricesError, load_prices
+from token_analytics.web import fmt, ui
+from token_analytics.web.auth import User
+from token_analytics.web.i18n import t
 
 ORDER_KEY = "recharge_order"  # session state: the id of the order this session is paying
 
@@ -80,7 +80,7 @@ def start_order(
     return order
 
 
-def payment_panel(order: Order, appdb: AppDB, provider: PaymentProvider, user: User, money: Prices) -> None:
+def show(order: Order, appdb: AppDB, provider: PaymentProvider, user: User, money: Prices) -> None:
     """How to pay `order`, or what became of it."""
     what = t("recharge.what_plan", plan=(order.plan or "").capitalize()) if order.kind == "plan" else ""
     st.markdown(

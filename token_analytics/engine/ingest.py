@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from token_analytics.schema import KINDS, USAGE_EVENTS, Kind, compatible, type_name
+from token_analytics.engine.schema import KINDS, USAGE_EVENTS, Kind, compatible, type_name
 
 log = logging.getLogger(__name__)
 

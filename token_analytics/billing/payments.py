@@ -15,7 +15,7 @@ from typing import Protocol
 
 import segno
 
-from token_analytics.appdb import AppDB, AppDBError, Order, UnknownOrderError
+from token_analytics.billing.appdb import AppDB, AppDBError, Order, UnknownOrderError
 
 WALLET_METHODS = ("WECHAT", "ALIPAY")
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from token_analytics.i18n import DEFAULT_LANGUAGE, t
+from token_analytics.web.i18n import DEFAULT_LANGUAGE, t
 
 MISSING = "—"
 

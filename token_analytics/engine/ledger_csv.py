@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from token_analytics import ledger
-from token_analytics.store import Store
+from token_analytics.engine import ledger
+from token_analytics.engine.store import Store
 
 HEADER = ("created_at", "txn_id", "type", "amount", "running_balance", "user_id", "payment_method", "description")
 NUMERIC = frozenset({"amount", "running_balance"})

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from numpy.typing import ArrayLike
 
-from token_analytics.schema import (
+from token_analytics.engine.schema import (
     ACCOUNTS,
     INT,
     MEMBERS,

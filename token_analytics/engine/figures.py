@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from token_analytics.periods import Windows
-from token_analytics.store import Store
+from token_analytics.engine.periods import Windows
+from token_analytics.engine.store import Store
 
 RECENT_LIMIT = 10
 LEADERBOARD_LIMIT = 10

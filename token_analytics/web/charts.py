@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from token_analytics import fmt
-from token_analytics.i18n import t
+from token_analytics.web import fmt
+from token_analytics.web.i18n import t
 
 CURRENT, PREVIOUS = "#2563eb", "#94a3b8"
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from token_analytics.appdb import AppDB
+from token_analytics.billing.appdb import AppDB
+from token_analytics.engine.store import Store, data_dir_ready
 from token_analytics.settings import Settings, load_settings
-from token_analytics.store import Store, data_dir_ready
 
 REFRESH_EVERY_S = 30.0
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from token_analytics.auth import User
-from token_analytics.i18n import t
+from token_analytics.web.auth import User
+from token_analytics.web.i18n import t
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from token_analytics import fmt
+from token_analytics.web import fmt
 
 TYPE_COLOURS = {
     "CONSUME": "#dc2626",
