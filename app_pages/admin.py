@@ -7,7 +7,7 @@ new entry, never edited.
 
 import streamlit as st
 
-from token_analytics.billing.appdb import AppDBError, new_id
+from token_analytics.billing.core import AppDBError
 from token_analytics.web import data, fmt, payment_panel, ui
 from token_analytics.web.i18n import t
 
@@ -80,7 +80,7 @@ if settings.saas:
             content = (account, int(amount), reason.strip())
             last_id, *last_content = st.session_state.get("admin_adjust_last", (None,))
             repeat = tuple(last_content) == content
-            adjustment_id = last_id if repeat else new_id()
+            adjustment_id = last_id if repeat else appdb.new_id()
             try:
                 txn_id = appdb.post_adjustment(account, int(amount), reason, user.username, adjustment_id=adjustment_id)
             except AppDBError as exc:

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from token_analytics.billing.appdb import METHODS, AppDBError
+from token_analytics.billing.core import AppDBError
+from token_analytics.billing.orders import METHODS
 from token_analytics.billing.payments import get_provider
 from token_analytics.billing.prices import PLAN_IDS
 from token_analytics.web import data, fmt, payment_panel, ui

@@ -9,13 +9,19 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
 import segno
 
+from token_analytics.billing import adjustments as adjustments_module
 from token_analytics.billing import appdb as appdb_module
+from token_analytics.billing import core as core_module
+from token_analytics.billing import ledger_entries as ledger_entries_module
+from token_analytics.billing import orders as orders_module
 from token_analytics.billing import payments as payments_module
+from token_analytics.billing import plan_requests as plan_requests_module
 from token_analytics.billing.appdb import AppDB, AppDBError, OrderStateError, UnknownOrderError, open_app_db
 from token_analytics.billing.payments import PaymentError, SandboxProvider, get_provider
 from token_analytics.billing.prices import PricesError, load_prices
@@ -128,7 +134,7 @@ class _NoLock:
 
 def test_keys_alone_credit_once_without_the_lock(db: AppDB, monkeypatch: pytest.MonkeyPatch) -> None:
     # The lock is a convenience; the primary keys must hold on their own.
-    monkeypatch.setattr(appdb_module, "_WRITE_LOCK", _NoLock())
+    monkeypatch.setattr(core_module, "WRITE_LOCK", _NoLock())
     order_id = recharge(db)
     results, errors = _race(50, lambda: db.mark_paid(order_id, "sandbox"))
     assert errors == []
@@ -250,7 +256,7 @@ def test_references_unique_across_1000_orders() -> None:
 
 def test_colliding_reference_is_drawn_again(db: AppDB, monkeypatch: pytest.MonkeyPatch) -> None:
     draws = iter(["TAC-AAAAAAAA", "TAC-AAAAAAAA", "TAC-BBBBBBBB"])
-    monkeypatch.setattr(appdb_module, "new_reference", lambda: next(draws))
+    monkeypatch.setattr(orders_module, "new_reference", lambda: next(draws))
     first = db.create_order("acct-001", "manager", "recharge", 1000, 10, "BANK_TRANSFER")
     second = db.create_order("acct-001", "manager", "recharge", 1000, 10, "BANK_TRANSFER")
     assert (first.reference, second.reference) == ("TAC-AAAAAAAA", "TAC-BBBBBBBB")
@@ -356,6 +362,63 @@ def test_schema_is_applied_once_per_version(db: AppDB) -> None:
     assert versions == [(appdb_module.SCHEMA_VERSION,)]
 
 
+def test_schema_parts_are_recorded_once_each(db: AppDB) -> None:
+    AppDB(db.connection)
+    parts = db.connection.execute("select part, version from app.schema_parts order by part").fetchall()
+    assert parts == [("adjustments", 1), ("ledger_entries", 1), ("orders", 1), ("plan_requests", 1)]
+
+
+def test_a_new_module_registers_its_tables_with_one_line(
+    db: AppDB, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The hook other modules (sessions, audit, ...) use: a SCHEMA part and their name in SCHEMA_MODULES.
+    module = tmp_path / "extra_part_for_test.py"
+    module.write_text(
+        "from token_analytics.billing.core import SchemaPart\n"
+        "SCHEMA = SchemaPart(version=1, statements=("
+        "'create table if not exists app.extra_things (thing_id varchar primary key)',))\n",
+        encoding="utf-8",
+    )
+    import token_analytics.billing as billing_package
+
+    monkeypatch.setattr(billing_package, "__path__", [*billing_package.__path__, str(tmp_path)])
+    monkeypatch.setattr(core_module, "SCHEMA_MODULES", (*core_module.SCHEMA_MODULES, "extra_part_for_test"))
+    AppDB(db.connection)
+    AppDB(db.connection)
+    assert db.connection.execute("select count(*) from app.extra_things").fetchone() == (0,)
+    recorded = db.connection.execute("select version from app.schema_parts where part = 'extra_part_for_test'")
+    assert recorded.fetchall() == [(1,)]
+
+
+def test_first_release_file_gets_its_parts_recorded(tmp_path: Path) -> None:
+    # A file written before schema parts existed has schema_versions only; opening it records the parts.
+    path = tmp_path / "old.duckdb"
+    old = open_app_db(path)
+    recharge(old)
+    old.connection.execute("drop table app.schema_parts")  # what a first-release file lacks
+    old.close()
+    again = open_app_db(path)
+    assert len(again.orders_for("acct-001")) == 1
+    assert again.connection.execute("select count(*) from app.schema_parts").fetchone() == (4,)
+    again.close()
+
+
+def test_ids_are_dated_in_the_business_zone(tmp_path: Path) -> None:
+    # 2026-11-30T17:46Z is 01:46 on 1 December in Shanghai: the order belongs to 1 December there.
+    now = datetime(2026, 11, 30, 17, 46, tzinfo=UTC)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert appdb_module.new_id(now, shanghai).startswith("20261201-")
+    db = open_app_db(tmp_path / "app.duckdb", zone=shanghai)
+    assert db.create_order("acct-001", "manager", "recharge", 1000, 10, "WECHAT", now=now).order_id.startswith(
+        "20261201-"
+    )
+    assert db.request_plan("acct-001", "manager", "pro", "upgrade", now=now).startswith("20261201-")
+    txn = db.post_adjustment("acct-001", 5, "Goodwill", "admin", now=now)
+    assert txn.startswith("app-adj-20261201-")
+    assert db.new_id(now).startswith("20261201-")
+    db.close()
+
+
 def test_appdb_needs_the_app_attachment() -> None:
     with pytest.raises(ValueError, match="not attached"):
         AppDB(duckdb.connect())
@@ -384,13 +447,27 @@ def _sql_strings(path: Path) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("module", [appdb_module, payments_module])
+BILLING_MODULES = [
+    appdb_module,
+    core_module,
+    orders_module,
+    ledger_entries_module,
+    adjustments_module,
+    plan_requests_module,
+    payments_module,
+]
+
+
+@pytest.mark.parametrize("module", BILLING_MODULES)
 def test_module_sql_is_append_only(module: object) -> None:
     strings = _sql_strings(Path(module.__file__))  # type: ignore[attr-defined]
     offending = [text for text in strings if FORBIDDEN_SQL.search(text)]
     assert offending == []
-    if module is appdb_module:
-        assert sum("insert into app." in text for text in strings) >= 5  # the scan does see the SQL
+
+
+def test_append_only_scan_sees_the_sql() -> None:
+    strings = [text for module in BILLING_MODULES for text in _sql_strings(Path(module.__file__))]
+    assert sum("insert into app." in text for text in strings) >= 5
 
 
 # Prices -------------------------------------------------------------------------

@@ -15,7 +15,9 @@ from typing import Protocol
 
 import segno
 
-from token_analytics.billing.appdb import AppDB, AppDBError, Order, UnknownOrderError
+from token_analytics.billing.appdb import AppDB
+from token_analytics.billing.core import AppDBError, UnknownOrderError
+from token_analytics.billing.orders import Order
 
 WALLET_METHODS = ("WECHAT", "ALIPAY")
 

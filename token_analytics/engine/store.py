@@ -126,7 +126,7 @@ class Store:
             raise StoreError(f"Cannot open the database: {str(exc).splitlines()[0]}") from exc
         from token_analytics.billing.appdb import AppDB  # the app's own tables live in the attached file
 
-        AppDB(con)
+        AppDB(con, zone=settings.zone)
         store = cls(con, settings)
         if ingest:
             store.ingest(progress=progress)

@@ -41,4 +41,4 @@ def store() -> Store:
 
 def app_db() -> AppDB:
     """What the app writes, on the store's connection (the file is attached there as `app`)."""
-    return AppDB(store().cursor())
+    return AppDB(store().cursor(), zone=settings().zone)

@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from token_analytics.billing.appdb import AppDB, AppDBError, Order
+from token_analytics.billing.appdb import AppDB
+from token_analytics.billing.core import AppDBError
+from token_analytics.billing.orders import Order
 from token_analytics.billing.payments import WALLET_METHODS, PaymentProvider
 from token_analytics.billing.prices import Prices, PricesError, load_prices
 from token_analytics.web import fmt, ui

@@ -1,0 +1,123 @@
+"""Adjustments: an admin's signed correction of an account's tokens, with its ADJUSTMENT ledger entry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from token_analytics.billing import core
+from token_analytics.billing.core import AppDBError, AppFile, SchemaPart
+from token_analytics.billing.ledger_entries import insert_entry
+
+ADJUSTMENT_TXN_PREFIX = "app-adj-"
+
+SCHEMA = SchemaPart(
+    version=1,
+    statements=(
+        """
+        create table if not exists app.adjustments (
+            adjustment_id varchar primary key,
+            account_id varchar not null,
+            amount bigint not null check (amount <> 0),
+            reason varchar not null check (trim(reason) <> ''),
+            created_by varchar not null,
+            created_at timestamptz not null
+        )
+        """,
+    ),
+)
+
+_INSERT_ADJUSTMENT = """
+    insert into app.adjustments (adjustment_id, account_id, amount, reason, created_by, created_at)
+    values ($adjustment_id, $account_id, $amount, $reason, $created_by, $created_at)
+"""
+
+_ADJUSTMENTS = """
+    select
+        a.*,
+        l.txn_id
+    from app.adjustments as a
+    left join app.ledger_entries as l on l.txn_id = 'app-adj-' || a.adjustment_id
+    where $account_id is null or a.account_id = $account_id
+    order by a.created_at desc, a.adjustment_id desc
+"""
+
+_ADJUSTMENT = "select * from app.adjustments where adjustment_id = $adjustment_id"
+
+
+def adjustment_txn_id(adjustment_id: str) -> str:
+    """The ledger `txn_id` derived from an adjustment id."""
+    return ADJUSTMENT_TXN_PREFIX + adjustment_id
+
+
+class Adjustments:
+    """Posts and lists adjustments."""
+
+    def __init__(self, file: AppFile) -> None:
+        self._file = file
+
+    def post_adjustment(
+        self,
+        account_id: str,
+        amount: int,
+        reason: str,
+        created_by: str,
+        now: datetime | None = None,
+        adjustment_id: str | None = None,
+    ) -> str:
+        """Record an admin's signed adjustment and its ADJUSTMENT ledger entry; returns the `txn_id`.
+
+        Pass the same `adjustment_id` on a retry (e.g. one per rendered form) to post it only once.
+        """
+        at = core.moment(now)
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
+            raise AppDBError("An adjustment needs a non-zero whole number of tokens.")
+        if not isinstance(reason, str) or not reason.strip():
+            raise AppDBError("An adjustment needs a reason.")
+        account_id = core.text(account_id, "account_id")
+        created_by = core.text(created_by, "created_by")
+        reason = reason.strip()
+        with core.WRITE_LOCK:
+            for _ in range(core.ATTEMPTS):
+                key = adjustment_id or self._file.new_id(at)
+                existing = self._file.rows(_ADJUSTMENT, {"adjustment_id": key})
+                if existing:
+                    if adjustment_id is None:
+                        continue  # a random id collided
+                    row = existing[0]
+                    if (row["account_id"], row["amount"], row["reason"]) != (account_id, amount, reason):
+                        raise AppDBError(f"Adjustment {key} was already posted with different values.")
+                    return adjustment_txn_id(key)
+                entry = {
+                    "txn_id": adjustment_txn_id(key),
+                    "account_id": account_id,
+                    "user_id": None,  # the admin is not a member of the account; who is in the description
+                    "type": "ADJUSTMENT",
+                    "amount": amount,
+                    "created_at": at,
+                    "payment_method": None,
+                    "description": f"{reason} (adjustment by {created_by})",
+                    "source": "adjustment",
+                }
+                adjustment = {
+                    "adjustment_id": key,
+                    "account_id": account_id,
+                    "amount": amount,
+                    "reason": reason,
+                    "created_by": created_by,
+                    "created_at": at,
+                }
+                try:
+                    with self._file.cursor() as cur, core.transaction(cur):
+                        cur.execute(_INSERT_ADJUSTMENT, adjustment)
+                        insert_entry(cur, entry)
+                except (duckdb.ConstraintException, duckdb.TransactionException):
+                    continue  # stored meanwhile; the next pass sees it
+                return adjustment_txn_id(key)
+        raise AppDBError("Could not store the adjustment; please try again.")
+
+    def adjustments(self, account_id: str | None = None) -> pd.DataFrame:
+        """Adjustments (one account, or all), newest first, with who, when and the ledger `txn_id`."""
+        return self._file.frame(_ADJUSTMENTS, {"account_id": account_id})

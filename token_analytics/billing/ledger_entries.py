@@ -1,0 +1,79 @@
+"""The app's own ledger entries: what paid orders and adjustments add to the exported ledger.
+
+The store reads `app.ledger_entries` in its ledger view (`exports ∪ app entries`,
+de-duplicated by `txn_id`). An order's entry has `user_id` = the username who placed
+the order and `payment_method` = the order's method; an adjustment's entry has
+`user_id` null (the admin is not a member of the account) and names the admin in
+`description`. Entries are written only inside the order's or adjustment's own
+transaction (`insert_entry`), so an entry never exists without what caused it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from token_analytics.billing.core import AppFile, SchemaPart
+
+LEDGER_COLUMNS = (
+    "txn_id",
+    "account_id",
+    "user_id",
+    "type",
+    "amount",
+    "created_at",
+    "payment_method",
+    "description",
+    "source",
+)
+
+SCHEMA = SchemaPart(
+    version=1,
+    statements=(
+        """
+        create table if not exists app.ledger_entries (
+            txn_id varchar primary key,
+            account_id varchar not null,
+            user_id varchar,
+            type varchar not null check (type in ('RECHARGE', 'ADJUSTMENT')),
+            amount bigint not null check (amount <> 0),
+            created_at timestamptz not null,
+            payment_method varchar,
+            description varchar,
+            source varchar not null check (source in ('order', 'adjustment')),
+            check (type <> 'RECHARGE' or amount > 0)
+        )
+        """,
+    ),
+)
+
+_INSERT_LEDGER = """
+    insert into app.ledger_entries
+        (txn_id, account_id, user_id, type, amount, created_at, payment_method, description, source)
+    values
+        ($txn_id, $account_id, $user_id, $type, $amount, $created_at, $payment_method, $description, $source)
+"""
+
+_LEDGER_ENTRIES = """
+    select * from app.ledger_entries
+    where $account_id is null or account_id = $account_id
+    order by created_at desc, txn_id desc
+"""
+
+
+def insert_entry(cur: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> None:
+    """Insert one entry (keys: LEDGER_COLUMNS) inside the caller's transaction."""
+    cur.execute(_INSERT_LEDGER, entry)
+
+
+class LedgerEntries:
+    """Reads of the app's ledger entries."""
+
+    def __init__(self, file: AppFile) -> None:
+        self._file = file
+
+    def ledger_entries(self, account_id: str | None = None) -> pd.DataFrame:
+        """The app's own ledger entries (one account, or all), newest first."""
+        return self._file.frame(_LEDGER_ENTRIES, {"account_id": account_id})

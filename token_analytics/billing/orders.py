@@ -1,0 +1,365 @@
+"""Orders and their events: PENDING -> PAID or PENDING -> CANCELLED, a paid order credited once.
+
+Each move is a new row in `order_events`. The current status is the latest event
+(highest `step`); `step` is 0 for PENDING and 1 for the one final move, and
+`(order_id, step)` is the primary key, so at most one final move can ever be stored,
+even by racing writers.
+
+A PAID order credits the ledger once: its entry's `txn_id` is `app-order-<order_id>`,
+the primary key of `ledger_entries`, and it is inserted in the same transaction as
+the PAID event. Writes also take the process-wide lock; the keys are what guarantee it.
+
+Plan orders ("Upgrade to Pro" through the same payment flow): `tokens` holds the
+plan's included monthly tokens at the time of the order. When paid, the order
+records the plan change (`current_plan` reads the latest paid plan order) and, if
+`tokens` > 0, credits those tokens as one RECHARGE entry with the same derived
+`txn_id`; a plan without included tokens records no ledger entry (`mark_paid`
+returns None). The plan then stays until a later paid plan order; monthly renewal
+and expiry are not modelled yet (one paid order = one month's included tokens).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from token_analytics.billing import core
+from token_analytics.billing.core import (
+    AppDBError,
+    AppFile,
+    OrderStateError,
+    SchemaPart,
+    UnknownOrderError,
+    new_reference,
+)
+from token_analytics.billing.ledger_entries import insert_entry
+
+KINDS = ("recharge", "plan")
+METHODS = ("WECHAT", "ALIPAY", "BANK_TRANSFER")
+STATUSES = ("PENDING", "PAID", "CANCELLED")
+PLANS = ("free", "pro", "enterprise")
+
+ORDER_TXN_PREFIX = "app-order-"
+
+SCHEMA = SchemaPart(
+    version=1,
+    statements=(
+        """
+        create table if not exists app.orders (
+            order_id varchar primary key,
+            account_id varchar not null,
+            created_by varchar not null,
+            kind varchar not null check (kind in ('recharge', 'plan')),
+            tokens bigint not null check (tokens >= 0),
+            price_cents bigint not null check (price_cents >= 0),
+            currency varchar not null,
+            method varchar not null check (method in ('WECHAT', 'ALIPAY', 'BANK_TRANSFER')),
+            plan varchar,
+            reference varchar not null unique,
+            created_at timestamptz not null,
+            check ((kind = 'plan') = (plan is not null))
+        )
+        """,
+        """
+        create table if not exists app.order_events (
+            order_id varchar not null,
+            step integer not null check (step in (0, 1)),
+            status varchar not null check (status in ('PENDING', 'PAID', 'CANCELLED')),
+            actor varchar not null,
+            note varchar,
+            event_at timestamptz not null,
+            primary key (order_id, step),
+            check ((step = 0) = (status = 'PENDING'))
+        )
+        """,
+        # Replaced (not `if not exists`) so a changed definition reaches existing files.
+        """
+        create or replace view app.order_status as
+        with latest_event as (
+            select *
+            from app.order_events
+            qualify row_number() over (partition by order_id order by step desc) = 1
+        ),
+
+        final as (
+            select
+                o.order_id,
+                o.account_id,
+                o.created_by,
+                o.kind,
+                o.tokens,
+                o.price_cents,
+                o.currency,
+                o.method,
+                o.plan,
+                o.reference,
+                o.created_at,
+                e.status,
+                e.event_at as status_at,
+                e.actor as status_by,
+                e.note as status_note,
+                l.txn_id
+            from app.orders as o
+            inner join latest_event as e on e.order_id = o.order_id
+            left join app.ledger_entries as l on l.txn_id = 'app-order-' || o.order_id
+        )
+
+        select * from final
+        """,
+    ),
+)
+
+_INSERT_ORDER = """
+    insert into app.orders
+        (order_id, account_id, created_by, kind, tokens, price_cents, currency, method, plan, reference, created_at)
+    values
+        ($order_id, $account_id, $created_by, $kind, $tokens, $price_cents, $currency, $method, $plan, $reference,
+         $created_at)
+"""
+
+_INSERT_EVENT = """
+    insert into app.order_events (order_id, step, status, actor, note, event_at)
+    values ($order_id, $step, $status, $actor, $note, $event_at)
+"""
+
+_ORDER = "select * from app.order_status where order_id = $order_id"
+
+_ORDERS_FOR = """
+    select * from app.order_status
+    where account_id = $account_id
+    order by created_at desc, order_id desc
+"""
+
+# Oldest first: the admin works the queue in the order transfers arrived.
+_PENDING_TRANSFERS = """
+    select * from app.order_status
+    where method = 'BANK_TRANSFER' and status = 'PENDING'
+    order by created_at, order_id
+"""
+
+_CURRENT_PLAN = """
+    select plan from app.order_status
+    where account_id = $account_id and kind = 'plan' and status = 'PAID'
+    order by status_at desc, order_id desc
+    limit 1
+"""
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order with its current status (the latest of its events)."""
+
+    order_id: str
+    account_id: str
+    created_by: str
+    kind: str
+    tokens: int
+    price_cents: int
+    currency: str
+    method: str
+    plan: str | None
+    reference: str
+    created_at: datetime
+    status: str
+    status_at: datetime
+    status_by: str
+    status_note: str | None
+
+    @property
+    def txn_id(self) -> str:
+        """The ledger `txn_id` this order credits when paid (SPEC §6)."""
+        return order_txn_id(self.order_id)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status != "PENDING"
+
+
+def order_txn_id(order_id: str) -> str:
+    """The ledger `txn_id` derived from an order id."""
+    return ORDER_TXN_PREFIX + order_id
+
+
+class Orders:
+    """Places orders, records their one final move, and lists them."""
+
+    def __init__(self, file: AppFile) -> None:
+        self._file = file
+
+    def create_order(
+        self,
+        account_id: str,
+        created_by: str,
+        kind: str,
+        tokens: int,
+        price_cents: int,
+        method: str,
+        plan: str | None = None,
+        now: datetime | None = None,
+        currency: str = "CNY",
+    ) -> Order:
+        """Store a new PENDING order with a unique id and bank-transfer reference."""
+        at = core.moment(now)
+        account_id = core.text(account_id, "account_id")
+        created_by = core.text(created_by, "created_by")
+        kind = core.choice(kind, "kind", KINDS)
+        method = core.choice(method, "method", METHODS)
+        currency = core.text(currency, "currency")
+        tokens = core.count(tokens, "tokens", 1 if kind == "recharge" else 0)
+        price_cents = core.count(price_cents, "price_cents", 0)
+        if kind == "plan":
+            plan = core.choice(plan, "plan", PLANS)
+        elif plan is not None:
+            raise AppDBError("plan is only given for plan orders.")
+        with core.WRITE_LOCK:
+            for _ in range(core.ATTEMPTS):
+                order_id = self._file.new_id(at)
+                params = {
+                    "order_id": order_id,
+                    "account_id": account_id,
+                    "created_by": created_by,
+                    "kind": kind,
+                    "tokens": tokens,
+                    "price_cents": price_cents,
+                    "currency": currency,
+                    "method": method,
+                    "plan": plan,
+                    "reference": new_reference(),
+                    "created_at": at,
+                }
+                event = {
+                    "order_id": order_id,
+                    "step": 0,
+                    "status": "PENDING",
+                    "actor": created_by,
+                    "note": None,
+                    "event_at": at,
+                }
+                try:
+                    with self._file.cursor() as cur, core.transaction(cur):
+                        cur.execute(_INSERT_ORDER, params)
+                        cur.execute(_INSERT_EVENT, event)
+                except duckdb.ConstraintException:
+                    continue  # an id or reference collided; draw new ones
+                return Order(
+                    **{k: v for k, v in params.items() if k != "created_at"},
+                    created_at=at,
+                    status="PENDING",
+                    status_at=at,
+                    status_by=created_by,
+                    status_note=None,
+                )
+        raise AppDBError("Could not store the order; please try again.")
+
+    def order(self, order_id: str) -> Order | None:
+        """The order with its current status, or None when unknown."""
+        rows = self._file.rows(_ORDER, {"order_id": order_id})
+        if not rows:
+            return None
+        return Order(**{field.name: rows[0][field.name] for field in fields(Order)})
+
+    def _require(self, order_id: str) -> Order:
+        order = self.order(order_id)
+        if order is None:
+            raise UnknownOrderError(f"There is no order {order_id!r}.")
+        return order
+
+    def orders_for(self, account_id: str) -> pd.DataFrame:
+        """The account's orders, newest first, with status and the credited `txn_id` (null until paid)."""
+        return self._file.frame(_ORDERS_FOR, {"account_id": account_id})
+
+    def pending_transfers(self) -> pd.DataFrame:
+        """PENDING bank-transfer orders of every account, oldest first (the admin's queue)."""
+        return self._file.frame(_PENDING_TRANSFERS, {})
+
+    def current_plan(self, account_id: str, default: str) -> str:
+        """The plan of the account's latest paid plan order, else `default` (the export's plan)."""
+        rows = self._file.rows(_CURRENT_PLAN, {"account_id": account_id})
+        return str(rows[0]["plan"]) if rows else default
+
+    def _finish(self, order_id: str, status: str, actor: str, note: str | None, now: datetime | None) -> str | None:
+        """Record the one final move of an order; PAID also credits the ledger, in the same transaction."""
+        at = core.moment(now)
+        actor = core.text(actor, "actor")
+        with core.WRITE_LOCK:
+            for attempt in range(core.ATTEMPTS):
+                order = self._require(order_id)
+                if order.status == "PAID" and status == "PAID":
+                    return order.txn_id if order.tokens > 0 else None  # a repeat is a no-op
+                if order.is_final:
+                    verb = "paid" if status == "PAID" else "cancelled"
+                    raise OrderStateError(
+                        f"Order {order_id} is already {order.status.lower()} and cannot be {verb}; "
+                        "place a new order instead."
+                    )
+                event = {
+                    "order_id": order_id,
+                    "step": 1,
+                    "status": status,
+                    "actor": actor,
+                    "note": note,
+                    "event_at": at,
+                }
+                credit = status == "PAID" and order.tokens > 0
+                try:
+                    with self._file.cursor() as cur, core.transaction(cur):
+                        cur.execute(_INSERT_EVENT, event)
+                        if credit:
+                            insert_entry(cur, _order_entry(order, at))
+                except (duckdb.ConstraintException, duckdb.TransactionException):
+                    # Another writer got there first (the keys, not the lock, are the final
+                    # guarantee); look again at what it stored.
+                    time.sleep(0.005 * (attempt + 1))
+                    continue
+                return order.txn_id if credit else None
+        raise AppDBError(f"Could not record the status of order {order_id}; please try again.")
+
+    def mark_paid(self, order_id: str, actor: str, now: datetime | None = None) -> str | None:
+        """Mark the order PAID and credit it once; returns its `txn_id` (None: nothing to credit).
+
+        Idempotent: paying a PAID order again returns the same `txn_id` and stores nothing.
+        """
+        return self._finish(order_id, "PAID", actor, None, now)
+
+    def cancel(self, order_id: str, actor: str, note: str | None = None, now: datetime | None = None) -> None:
+        """Cancel a PENDING order (final); a PAID or CANCELLED order is refused."""
+        self._finish(order_id, "CANCELLED", actor, note, now)
+
+    def _require_transfer(self, order_id: str) -> None:
+        if self._require(order_id).method != "BANK_TRANSFER":
+            raise OrderStateError(f"Order {order_id} is not a bank transfer.")
+
+    def confirm_transfer(self, order_id: str, admin: str, now: datetime | None = None) -> str | None:
+        """An admin confirms receipt of a bank transfer: the order becomes PAID (see mark_paid)."""
+        self._require_transfer(order_id)
+        return self.mark_paid(order_id, admin, now=now)
+
+    def reject_transfer(self, order_id: str, admin: str, note: str | None = None, now: datetime | None = None) -> None:
+        """An admin rejects a bank transfer: the order becomes CANCELLED with the admin's note."""
+        self._require_transfer(order_id)
+        self.cancel(order_id, admin, note, now=now)
+
+
+def _order_entry(order: Order, at: datetime) -> dict[str, Any]:
+    """The RECHARGE ledger entry of a paid order."""
+    if order.kind == "plan":
+        title = (order.plan or "").capitalize()
+        description = f"{title} plan: {order.tokens:,} included tokens (order {order.order_id})"
+    else:
+        description = f"Recharge {order.tokens:,} tokens (order {order.order_id})"
+    return {
+        "txn_id": order.txn_id,
+        "account_id": order.account_id,
+        "user_id": order.created_by,  # who placed the order; the ledger's member column
+        "type": "RECHARGE",
+        "amount": order.tokens,
+        "created_at": at,
+        "payment_method": order.method,
+        "description": description,
+        "source": "order",
+    }

@@ -1,0 +1,88 @@
+"""Plan requests: an upgrade asked for, or an enterprise contact left, on /subscription."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from token_analytics.billing import core
+from token_analytics.billing.core import AppDBError, AppFile, SchemaPart
+
+PLAN_REQUEST_PLANS = ("pro", "enterprise")
+PLAN_REQUEST_KINDS = ("upgrade", "enterprise_contact")
+
+SCHEMA = SchemaPart(
+    version=1,
+    statements=(
+        """
+        create table if not exists app.plan_requests (
+            request_id varchar primary key,
+            account_id varchar not null,
+            requested_by varchar not null,
+            plan varchar not null check (plan in ('pro', 'enterprise')),
+            kind varchar not null check (kind in ('upgrade', 'enterprise_contact')),
+            contact varchar,
+            message varchar,
+            created_at timestamptz not null
+        )
+        """,
+    ),
+)
+
+_INSERT_PLAN_REQUEST = """
+    insert into app.plan_requests (request_id, account_id, requested_by, plan, kind, contact, message, created_at)
+    values ($request_id, $account_id, $requested_by, $plan, $kind, $contact, $message, $created_at)
+"""
+
+_PLAN_REQUESTS = """
+    select * from app.plan_requests
+    where $account_id is null or account_id = $account_id
+    order by created_at desc, request_id desc
+"""
+
+
+class PlanRequests:
+    """Stores and lists plan requests."""
+
+    def __init__(self, file: AppFile) -> None:
+        self._file = file
+
+    def request_plan(
+        self,
+        account_id: str,
+        requested_by: str,
+        plan: str,
+        kind: str,
+        contact: str | None = None,
+        message: str | None = None,
+        now: datetime | None = None,
+    ) -> str:
+        """Store a plan request (an upgrade, or an enterprise contact); returns its id."""
+        at = core.moment(now)
+        params = {
+            "account_id": core.text(account_id, "account_id"),
+            "requested_by": core.text(requested_by, "requested_by"),
+            "plan": core.choice(plan, "plan", PLAN_REQUEST_PLANS),
+            "kind": core.choice(kind, "kind", PLAN_REQUEST_KINDS),
+            "contact": (contact or "").strip() or None,
+            "message": (message or "").strip() or None,
+            "created_at": at,
+        }
+        if params["kind"] == "enterprise_contact" and params["plan"] != "enterprise":
+            raise AppDBError("An enterprise contact request is for the enterprise plan.")
+        with core.WRITE_LOCK:
+            for _ in range(core.ATTEMPTS):
+                request_id = self._file.new_id(at)
+                try:
+                    with self._file.cursor() as cur:
+                        cur.execute(_INSERT_PLAN_REQUEST, {**params, "request_id": request_id})
+                except duckdb.ConstraintException:
+                    continue
+                return request_id
+        raise AppDBError("Could not store the request; please try again.")
+
+    def plan_requests(self, account_id: str | None = None) -> pd.DataFrame:
+        """Plan requests (one account, or all), newest first."""
+        return self._file.frame(_PLAN_REQUESTS, {"account_id": account_id})
