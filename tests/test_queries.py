@@ -127,6 +127,63 @@ def test_month_edge_in_january(tmp_path: Path) -> None:
     store.close()
 
 
+def test_windows_use_the_local_date_between_local_midnight_and_utc_midnight(tmp_path: Path) -> None:
+    # now = 1 Dec 01:30 in Shanghai = 30 Nov 17:30 UTC: the local and the UTC date differ (issue 8).
+    root = tmp_path / "export"
+    b.events(
+        root,
+        "usage_events/e.parquet",
+        [
+            ev("w1", "acct-w", "u1", "agent", utc("2026-11-30T16:30:00+00:00"), 1),  # 1 Dec 00:30 local
+            ev("w2", "acct-w", "u2", "operator", utc("2026-11-30T15:00:00+00:00"), 2),  # 30 Nov 23:00 local
+            ev("w3", "acct-w", "u2", "operator", utc("2026-11-29T17:00:00+00:00"), 4),  # 30 Nov 01:00 local
+            ev("w4", "acct-w", "u2", "agent", utc("2026-11-29T15:00:00+00:00"), 8),  # 29 Nov 23:00 local
+            ev("w5", "acct-w", "u2", "agent", utc("2026-11-01T00:00:00+00:00"), 16),  # 1 Nov 08:00 local
+            ev("w6", "acct-w", "u2", "agent", utc("2026-10-31T17:00:00+00:00"), 32),  # 1 Nov 01:00 local
+            ev("w7", "acct-w", "u2", "agent", utc("2026-10-31T15:00:00+00:00"), 64),  # 31 Oct 23:00 local
+        ],
+    )
+    store = Store.open(settings_for(tmp_path, root))
+    f = analysis_figures(store, "acct-w", datetime.fromisoformat("2026-12-01T01:30:00+08:00"), "saas")
+    # today 1 Dec: w1; yesterday 30 Nov: w2 + w3; December: w1; November: w2 + w3 + w4 + w5 + w6
+    assert f["comparison"]["today_vs_yesterday"] == {"tokens": [1, 6], "calls": [1, 2]}
+    assert f["comparison"]["month_vs_last_month"] == {"tokens": [1, 62], "calls": [1, 5]}
+    assert f["services"] == [
+        {"service": "agent", "tokens": 1, "calls": 1},
+        {"service": "operator", "tokens": 0, "calls": 0},
+        {"service": "assistant", "tokens": 0, "calls": 0},
+    ]
+    assert [(r["user_id"], r["tokens"]) for r in f["leaderboard"]] == [("u1", 1)]
+    store.close()
+
+
+def test_month_window_ends_before_the_first_of_next_month(tmp_path: Path) -> None:
+    # An event exactly at 1 Dec 00:00 local belongs to December: not to November's card,
+    # services or leaderboard (each query's window is half-open, `day < end`).
+    root = tmp_path / "export"
+    b.events(
+        root,
+        "usage_events/e.parquet",
+        [
+            ev("m1", "acct-m", "u1", "agent", utc("2026-11-30T15:59:59+00:00"), 10),  # 30 Nov 23:59:59 local
+            ev("m2", "acct-m", "u2", "operator", utc("2026-11-30T16:00:00+00:00"), 1000),  # 1 Dec 00:00 local
+            ev("m3", "acct-m", "u1", "assistant", utc("2026-10-31T16:00:00+00:00"), 5),  # 1 Nov 00:00 local
+        ],
+    )
+    store = Store.open(settings_for(tmp_path, root))
+    f = analysis_figures(store, "acct-m", datetime.fromisoformat("2026-11-29T10:00:00+08:00"), "saas")
+    assert f["cards"]["month"]["tokens"] == 15
+    assert f["comparison"]["month_vs_last_month"] == {"tokens": [15, 0], "calls": [2, 0]}
+    assert f["services"] == [
+        {"service": "agent", "tokens": 10, "calls": 1},
+        {"service": "operator", "tokens": 0, "calls": 0},
+        {"service": "assistant", "tokens": 5, "calls": 1},
+    ]
+    assert [(r["rank"], r["user_id"], r["tokens"]) for r in f["leaderboard"]] == [(1, "u1", 15)]
+    assert f["leaderboard"][0]["share_pct"] == pytest.approx(100.0)
+    store.close()
+
+
 def test_dst_day_has_25_hours(tmp_path: Path) -> None:
     root = tmp_path / "export"
     b.events(
