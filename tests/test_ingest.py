@@ -9,6 +9,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from tests import builders as b
@@ -24,6 +25,9 @@ now = datetime.fromisoformat(NOW)
 
 def rows(health_files, path: str) -> dict:
     return health_files.set_index("path").loc[path].to_dict()
+
+
+rows_of = rows  # `rows` is also a common local name
 
 
 def test_health_counts_every_row_and_file(edge_store: Store) -> None:
@@ -74,6 +78,33 @@ def test_health_counts_every_row_and_file(edge_store: Store) -> None:
     assert health.latest_event_at == utc("2026-11-01T16:00:00+00:00")
     txn = rows(health.files, "transactions/2026-10.parquet")
     assert (txn["duplicates"], txn["conflicts"]) == (1, 0)  # t-rech again in 2026-11, identical
+
+
+def test_file_with_corrupt_data_pages_is_rejected_whole(tmp_path: Path) -> None:
+    # Header, footer and schema are valid, so screening passes; the damage is only found while
+    # DuckDB decodes the pages. That file is rejected with a one-line reason, every other file counts.
+    root = tmp_path / "export"
+    rows = [ev(f"c{i}", "acct-c", "u1", "agent", utc("2026-11-01T01:00:00+00:00"), 1) for i in range(2000)]
+    bad = b.events(root, "usage_events/bad.parquet", rows)
+    chunk = pq.ParquetFile(bad).metadata.row_group(0).column(0)  # event_id, snappy-compressed
+    with open(bad, "r+b") as handle:
+        handle.seek((chunk.dictionary_page_offset or chunk.data_page_offset) + chunk.total_compressed_size // 2)
+        handle.write(b"\xff" * 64)
+    b.events(
+        root, "usage_events/good.parquet", [ev("g1", "acct-c", "u1", "agent", utc("2026-11-01T01:00:00+00:00"), 7)]
+    )
+
+    store = Store.open(settings_for(tmp_path, root))
+    health = store.health()
+    bad_row = rows_of(health.files, "usage_events/bad.parquet")
+    assert (bad_row["status"], bad_row["accepted"]) == ("rejected", 0)
+    assert bad_row["error"].startswith("unreadable (") and "\n" not in bad_row["error"]
+    assert rows_of(health.files, "usage_events/good.parquet")["status"] == "ok"
+    assert health.bad_files == 1
+    f = analysis_figures(store, "acct-c", now, "saas")
+    assert f["cards"]["today"]["tokens"] == 7
+    assert f["cards"]["service_calls"] == 1
+    store.close()
 
 
 def test_accounts_lists_every_account_once(edge_store: Store) -> None:
