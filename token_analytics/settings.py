@@ -11,6 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 ROOT = Path(__file__).resolve().parent.parent
 
 MODES = ("saas", "self-hosted")
+# Each mode has its own app database by default, so SaaS sandbox orders never show in
+# self-hosted mode and one server per mode can run side by side (DuckDB: one process per file).
+SELF_HOSTED_APP_DB = "data/app-self-hosted.duckdb"
 
 # name -> (default, meaning); the README's settings table is checked against this.
 VARIABLES: dict[str, tuple[str, str]] = {
@@ -19,7 +22,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ANALYTICS_TIMEZONE": ("Asia/Shanghai", "IANA zone that defines today and this month"),
     "ANALYTICS_NOW": ("", "fixed clock, ISO-8601 with offset; empty means the wall clock"),
     "ANALYTICS_AUTH_FILE": ("auth/demo_users.yaml", "streamlit-authenticator YAML with `account_id` per user"),
-    "ANALYTICS_APP_DB": ("data/app.duckdb", "the app's own DuckDB file (orders, adjustments, requests)"),
+    "ANALYTICS_APP_DB": (
+        "data/app.duckdb",
+        "the app's own DuckDB file (orders, adjustments, requests); self-hosted default data/app-self-hosted.duckdb",
+    ),
     "ANALYTICS_CACHE_DB": ("", "DuckDB file holding the ingested exports; empty means beside ANALYTICS_APP_DB"),
     "ANALYTICS_COOKIE_KEY": ("", "secret that signs the sign-in cookie; empty means a random key per process"),
     "ANALYTICS_PRICES_FILE": ("config/prices.yaml", "token packages, prices and plans"),
@@ -100,7 +106,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     timezone = check_zone(get("ANALYTICS_TIMEZONE"))
     now_text = get("ANALYTICS_NOW")
     now_override = parse_instant(now_text, "ANALYTICS_NOW") if now_text else None
-    app_db = _path(get("ANALYTICS_APP_DB"))
+    app_db_text = env.get("ANALYTICS_APP_DB", "").strip()
+    if not app_db_text:
+        app_db_text = VARIABLES["ANALYTICS_APP_DB"][0] if mode == "saas" else SELF_HOSTED_APP_DB
+    app_db = _path(app_db_text)
     cache_text = get("ANALYTICS_CACHE_DB")
     cache_db = _path(cache_text) if cache_text else app_db.with_name(app_db.name.split(".")[0] + "_exports.duckdb")
     return Settings(
