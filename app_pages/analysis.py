@@ -131,13 +131,16 @@ else:
     st.dataframe(
         tables.style_ledger(shown, recent["type"]),
         hide_index=True,
-        column_config={
-            "type": t("column.type"),
-            "amount": t("column.amount"),
-            "created_at": t("column.time_in", zone=settings.timezone),
-            "payment_method": t("column.method"),
-            "description": t("column.description"),
-        },
+        column_config=tables.ledger_columns(
+            shown,
+            {
+                "type": t("column.type"),
+                "amount": t("column.amount"),
+                "created_at": t("column.time_in", zone=settings.timezone),
+                "payment_method": t("column.method"),
+                "description": t("column.description"),
+            },
+        ),
     )
 if st.button(t("button.view_all"), key="analysis_view_all"):
     st.switch_page("app_pages/token_history.py")

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from token_analytics.engine import ledger, ledger_csv
-from token_analytics.web import data, fmt, tables, ui
+from token_analytics.web import auth, data, fmt, tables, ui
 from token_analytics.web.i18n import t
 
 user = ui.require(ui.current_user())
@@ -19,34 +19,64 @@ if rows_out or files_out:
     st.warning(t("data.quarantine", rows=fmt.tokens(rows_out), files=files_out), icon=":material/warning:")
 
 # --- filters: every choice is a constant from an allowlist or a bound value -----------------
-people = ledger.members(store, account)
-names = dict(zip(people["user_id"], people["display_name"], strict=True))
-if st.session_state.get("history_member") not in (None, *names):
-    del st.session_state["history_member"]  # a member of the account shown before an admin switched
-types_col, period_col, member_col, method_col = st.columns([3, 2, 2, 2])
-types = types_col.multiselect(
+ANY = ""  # "all" in the selectboxes; not None, which Streamlit shows as "Choose an option"
+PERIOD_WIDTH_PX = 270  # fits "2026-11-01 – 2026-11-30" and the calendar icon (measured in Chromium)
+PAGE_BOX_WIDTH_PX = 150  # five digits beside the - and + steppers
+
+
+def user_names() -> dict[str, str]:
+    """Sign-in username -> person's name: the app's own ledger entries carry the username."""
+    try:
+        config = auth.load_auth(settings.auth_file)
+    except auth.AuthConfigError as exc:  # the router has read it this run; a file changed since
+        ui.show_error(exc, t("history.no_names"))
+        return {}
+    return {user.username: user.name for user in config.users.values()}
+
+
+saas = settings.saas
+if not saas:
+    st.caption(t("history.not_billed"))
+usernames = user_names()
+names = ledger.member_names(store, account, usernames)
+methods = ledger.METHODS if saas else ()
+for key, choices in (("history_member", (ANY, *names)), ("history_method", (ANY, *methods))):
+    # a member of the account shown before an admin switched, or None from an older session
+    if key in st.session_state and st.session_state[key] not in choices:
+        del st.session_state[key]
+filters = st.columns([3, 3, 2, 2] if saas else [3, 3, 2])
+types = filters[0].multiselect(
     t("history.filter_types"),
-    ledger.TYPES,
+    ledger.types_for(saas),
     format_func=lambda kind: t(f"txn.{kind}"),
     placeholder=t("history.any_type"),
     key="history_type",
 )
-period = period_col.date_input(t("history.filter_period"), value=(), format="YYYY-MM-DD", key="history_period")
-member = member_col.selectbox(
+period = filters[1].date_input(
+    t("history.filter_period"), value=(), format="YYYY-MM-DD", width=PERIOD_WIDTH_PX, key="history_period"
+)
+member = filters[2].selectbox(
     t("history.filter_member"),
-    [None, *names],
-    format_func=lambda user_id: t("history.any_member") if user_id is None else f"{names[user_id]} ({user_id})",
+    [ANY, *names],
+    format_func=lambda user_id: t("history.any_member") if user_id == ANY else f"{names[user_id]} ({user_id})",
     key="history_member",
 )
-method = method_col.selectbox(
-    t("history.filter_method"),
-    [None, *ledger.METHODS],
-    format_func=lambda m: t("history.any_method") if m is None else t(f"method.{m}"),
-    key="history_method",
-)
+method = ANY
+if saas:
+    method = filters[3].selectbox(
+        t("history.filter_method"),
+        [ANY, *methods],
+        format_func=lambda m: t("history.any_method") if m == ANY else t(f"method.{m}"),
+        key="history_method",
+    )
 start, end = (*period, None, None)[:2]  # while a range is being picked only its start is set
 try:
-    flt = ledger.LedgerFilter(types=tuple(types), start_day=start, end_day=end, user_id=member, payment_method=method)
+    flt = ledger.for_mode(
+        ledger.LedgerFilter(
+            types=tuple(types), start_day=start, end_day=end, user_id=member or None, payment_method=method or None
+        ),
+        saas,
+    )
 except ValueError as exc:
     ui.show_error(exc, t("history.bad_filter"))
     st.stop()
@@ -54,10 +84,10 @@ except ValueError as exc:
 # --- totals of the filtered set ------------------------------------------------------------
 totals = ledger.totals(store, account, flt)
 st.subheader(t("history.totals", count=fmt.tokens(totals.count)))
-kinds = (*ledger.TYPES, None)  # None: the net of all types
+kinds = (*ledger.types_for(saas), None)  # None: the net of all types
 # three to a row, so exact signed totals of many digits stay readable
 columns = [column for _ in range(0, len(kinds), 3) for column in st.columns(3)]
-for column, kind in zip(columns, kinds, strict=True):
+for column, kind in zip(columns, kinds, strict=False):
     if kind is None:
         column.metric(t("history.net"), fmt.signed(totals.net))
     else:
@@ -88,20 +118,23 @@ else:
             "txn_id": rows["txn_id"],
         }
     )
-    styled = tables.style_ledger(shown, rows["type"])
+    if not saas:  # not billed: no balance to run down, no way of paying
+        shown = shown.drop(columns=["running_balance", "payment_method"])
+    labels = {
+        "created_at": t("column.time_in", zone=settings.timezone),
+        "type": t("column.type"),
+        "amount": t("column.amount"),
+        "running_balance": t("history.column_balance"),
+        "member": t("column.member"),
+        "payment_method": t("column.method"),
+        "description": t("column.description"),
+        "txn_id": t("history.column_txn"),
+    }
     st.dataframe(
-        styled,
+        tables.style_ledger(shown, rows["type"]),
         hide_index=True,
-        column_config={
-            "created_at": t("column.time_in", zone=settings.timezone),
-            "type": t("column.type"),
-            "amount": t("column.amount"),
-            "running_balance": t("history.column_balance"),
-            "member": t("column.member"),
-            "payment_method": t("column.method"),
-            "description": t("column.description"),
-            "txn_id": t("history.column_txn"),
-        },
+        height="content",  # the whole page of rows, no scroll box inside the page
+        column_config=tables.ledger_columns(shown, labels),
     )
 
 
@@ -109,19 +142,21 @@ def step(by: int) -> None:
     st.session_state["history_page"] = min(max(st.session_state["history_page"] + by, 1), pages)
 
 
-previous, number, of, following, download = st.columns([1, 1, 2, 1, 2], vertical_alignment="bottom")
 current = st.session_state["history_page"]
-previous.button(t("history.previous"), on_click=step, args=(-1,), disabled=current <= 1, key="history_previous")
-number.number_input(t("history.page"), min_value=1, max_value=pages, step=1, key="history_page")
-of.caption(t("history.page_of", pages=fmt.tokens(pages), count=fmt.tokens(totals.count)))
-following.button(t("history.next"), on_click=step, args=(1,), disabled=current >= pages, key="history_next")
-download.download_button(
-    t("history.download"),
-    data=lambda: ledger_csv.ledger_csv(store, account, flt),  # built only when clicked
-    file_name=f"token-history-{account}.csv",
-    mime="text/csv",
-    on_click="ignore",
-    help=t("history.download_help"),
-    icon=":material/download:",
-    key="history_csv",
-)
+with st.container(horizontal=True, vertical_alignment="bottom"):
+    st.button(t("history.previous"), on_click=step, args=(-1,), disabled=current <= 1, key="history_previous")
+    st.number_input(
+        t("history.page"), min_value=1, max_value=pages, step=1, width=PAGE_BOX_WIDTH_PX, key="history_page"
+    )
+    st.caption(t("history.page_of", pages=fmt.tokens(pages), count=fmt.tokens(totals.count)), width="content")
+    st.button(t("history.next"), on_click=step, args=(1,), disabled=current >= pages, key="history_next")
+    st.download_button(
+        t("history.download"),
+        data=lambda: ledger_csv.ledger_csv(store, account, flt, usernames),  # built only when clicked
+        file_name=f"token-history-{account}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        help=t("history.download_help"),
+        icon=":material/download:",
+        key="history_csv",
+    )

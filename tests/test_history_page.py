@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import ROOT, _signed_in
+from tests.apptest import ROOT
 from tests.builders import SAMPLE_NOW
 from token_analytics.billing.appdb import open_app_db
 from token_analytics.settings import load_settings

@@ -25,6 +25,7 @@ import pytest
 
 from tests import builders as b
 from tests.builders import tx, utc
+from tests.conftest import reopen
 from token_analytics.billing.appdb import AppDB
 from token_analytics.engine import figures, ledger, ledger_csv
 from token_analytics.engine.ledger import LedgerFilter
@@ -186,6 +187,25 @@ def test_members_include_ids_seen_only_in_the_ledger(edge_store: Store) -> None:
     ]
 
 
+def test_app_users_are_named_from_the_sign_in_file_and_members_keep_their_exported_name(edge_store: Store) -> None:
+    """Failed before the fix (members() took no names): the app's entries showed the username."""
+    app = AppDB(edge_store.cursor())
+    order = app.create_order("acct-a", "manager", "recharge", 1000, 100, "WECHAT", now=NOW)
+    app.mark_paid(order.order_id, "sandbox", now=NOW)
+    names = {"manager": "Demo Manager", "u1": "Not Alice", "nobody": "Never Seen"}
+    people = ledger.members(edge_store, "acct-a", names)
+    assert list(zip(people["user_id"], people["display_name"], strict=True)) == [
+        ("u1", "Alice"),  # the export's display_name wins
+        ("u2", "Bob"),
+        ("manager", "Demo Manager"),  # ordered by the name shown
+    ]
+    assert ledger.member_names(edge_store, "acct-a", {"manager": "  "}) == {
+        "u1": "Alice",
+        "u2": "Bob",
+        "manager": "manager",  # a blank name falls back to the id
+    }
+
+
 # --- the app's own entries ------------------------------------------------------------------
 
 
@@ -240,14 +260,59 @@ def test_csv_neutralises_formulas_and_keeps_numbers(edge_store: Store) -> None:
     assert by_id["t-adj"]["running_balance"] == "300"
     assert by_id["t-adj"]["created_at"] == "2026-11-01T09:30:00+08:00"
     assert by_id["t-rech"]["payment_method"] == "ALIPAY"
-    assert by_id["t-bonus"]["user_id"] == ""
+    assert by_id["t-bonus"]["user_id"] == by_id["t-bonus"]["member_name"] == ""
     for n, reason in enumerate(FORMULAS):
         assert by_id[f"app-adj-f{n}"]["description"] == f"'{reason} (adjustment by admin)"
         assert by_id[f"app-adj-f{n}"]["amount"] == str(-(n + 1))
+    numeric = [header.index(name) for name in ("amount", "running_balance")]
     for row in rows:
-        int(row[3]), int(row[4])  # numeric columns parse as whole numbers
-        for index in (1, 2, 5, 6, 7):
-            assert not row[index].startswith(ledger_csv.FORMULA_STARTS)
+        for index, cell in enumerate(row):
+            if index in numeric:
+                int(cell)  # numeric columns parse as whole numbers
+            elif index:  # created_at starts with a digit
+                assert not cell.startswith(ledger_csv.FORMULA_STARTS)
+
+
+def test_csv_names_each_member_and_keeps_the_codes(edge_store: Store) -> None:
+    """Failed before the fix: the CSV had user_id but no member_name column."""
+    app = AppDB(edge_store.cursor())
+    order = app.create_order("acct-a", "manager", "recharge", 1000, 100, "BANK_TRANSFER", now=NOW)
+    txn = app.mark_paid(order.order_id, "sandbox", now=NOW)
+    order = app.create_order("acct-a", "mallory", "recharge", 7, 100, "WECHAT", now=NOW)
+    evil = app.mark_paid(order.order_id, "sandbox", now=NOW)
+    data = ledger_csv.ledger_csv(edge_store, "acct-a", ANY, {"manager": "Demo Manager", "mallory": "=HYPERLINK(1)"})
+    header, *rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert header == [
+        "created_at",
+        "txn_id",
+        "type",
+        "amount",
+        "running_balance",
+        "user_id",
+        "member_name",
+        "payment_method",
+        "description",
+    ]
+    by_id = {row[1]: dict(zip(header, row, strict=True)) for row in rows}
+    assert (by_id["t-use"]["user_id"], by_id["t-use"]["member_name"]) == ("u1", "Alice")
+    assert (by_id[txn]["user_id"], by_id[txn]["member_name"]) == ("manager", "Demo Manager")
+    assert (by_id[txn]["type"], by_id[txn]["payment_method"]) == ("RECHARGE", "BANK_TRANSFER")  # codes, not labels
+    assert by_id[evil]["member_name"] == "'=HYPERLINK(1)"  # a name is neutralised like any text
+    # without a sign-in file the username is the name, as on the page
+    _, *plain = _csv(edge_store, "acct-a")
+    assert {row[1]: row[6] for row in plain}[txn] == "manager"
+
+
+def test_self_hosted_csv_has_no_billing_columns_or_recharges(edge_store: Store) -> None:
+    """Failed before the fix: the self-hosted CSV had running_balance, payment_method and the recharge."""
+    edge_store.settings = reopen(edge_store, mode="self-hosted")  # the same data, read by a self-hosted server
+    header, *rows = _csv(edge_store, "acct-a")
+    assert header == ["created_at", "txn_id", "type", "amount", "user_id", "member_name", "description"]
+    assert [row[1] for row in rows] == ["t-adj", "t-use", "t-ref", "t-bonus"]
+    _, *bonus = _csv(edge_store, "acct-a", LedgerFilter(types=("BONUS", "RECHARGE")))
+    assert [row[1] for row in bonus] == ["t-bonus"]
+    with pytest.raises(ValueError):
+        ledger_csv.ledger_csv(edge_store, "acct-a", LedgerFilter(types=("RECHARGE",)))
 
 
 def test_csv_is_the_filtered_set_in_ledger_order(edge_store: Store) -> None:

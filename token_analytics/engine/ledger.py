@@ -14,8 +14,8 @@ methods must be members of the allowlists below: nothing a person types reaches 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,8 @@ from token_analytics.engine.periods import local_midnight
 from token_analytics.engine.store import Store, query_text
 
 TYPES = ("CONSUME", "RECHARGE", "BONUS", "REFUND", "ADJUSTMENT")
+# Self-hosted deployments are not billed: their ledger has no recharges (DECISIONS.md).
+BILLING_TYPES = frozenset({"RECHARGE"})
 METHODS = ("WECHAT", "ALIPAY", "BANK_TRANSFER")
 PAGE_SIZE = 50
 EXPORT_BATCH_ROWS = 50_000
@@ -144,9 +146,42 @@ def batches(
         cur.close()
 
 
-def members(store: Store, account_id: str) -> pd.DataFrame:
-    """user_id and display_name of everyone the ledger can be filtered by."""
-    return store.run("ledger_members", account_id=account_id)
+def types_for(saas: bool) -> tuple[str, ...]:
+    """The transaction types a ledger shows in a mode: every type in SaaS, no recharges self-hosted."""
+    return TYPES if saas else tuple(kind for kind in TYPES if kind not in BILLING_TYPES)
+
+
+def for_mode(flt: LedgerFilter, saas: bool) -> LedgerFilter:
+    """`flt` as a mode allows it: self-hosted, "any type" means every type but the billing ones."""
+    if saas:
+        return flt
+    allowed = types_for(saas)
+    kept = tuple(kind for kind in (flt.types or allowed) if kind in allowed)
+    if not kept:
+        raise ValueError("a self-hosted ledger has no recharges; pick another type")
+    return replace(flt, types=kept)
+
+
+def members(store: Store, account_id: str, user_names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """user_id and display_name of everyone the ledger can be filtered by.
+
+    The name is the member's display_name from the export, else `user_names[user_id]` (the
+    sign-in username -> person's name of the auth file: the app's own entries carry the
+    username), else the user_id.
+    """
+    user_names = dict(user_names or {})
+    return store.run(
+        "ledger_members",
+        account_id=account_id,
+        app_user_ids=list(user_names),
+        app_user_names=list(user_names.values()),
+    )
+
+
+def member_names(store: Store, account_id: str, user_names: Mapping[str, str] | None = None) -> dict[str, str]:
+    """user_id -> the name to show, for every user id in the account's ledger and members (see `members`)."""
+    people = members(store, account_id, user_names)
+    return dict(zip(people["user_id"].tolist(), people["display_name"].tolist(), strict=True))
 
 
 def balance(store: Store, account_id: str) -> int:

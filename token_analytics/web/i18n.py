@@ -169,6 +169,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "The matching entries as CSV. Text that a spreadsheet would run as a formula starts with an apostrophe."
     },
     "history.bad_filter": {"en": "The period starts after it ends; pick the start date first."},
+    "history.not_billed": {
+        "en": "Self-hosted: usage is not billed, so there are no recharges, payment methods or balances here."
+    },
+    "history.no_names": {"en": "The sign-in file could not be read again, so app entries show usernames."},
     # --- recharge ------------------------------------------------------------------------
     "recharge.sandbox_banner": {
         "en": "SANDBOX: payments go to {provider}. No money moves; use the simulate button to mark an order paid."

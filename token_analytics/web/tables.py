@@ -1,8 +1,18 @@
-"""How ledger rows look in a table: each type in its own colour, signed amounts green or red."""
+"""How ledger rows look in a table (/token-history and /analysis's recent transactions).
+
+Each type in its own colour, signed amounts green or red, and every column as wide as its widest
+cell or label: the grid's own sizing measures the raw number (100000000) rather than the styled
+text (+100,000,000), and cut the sign and digits so that a recharge read like a deduction.
+"""
 
 from __future__ import annotations
 
+import math
+import unicodedata
+from collections.abc import Callable, Mapping
+
 import pandas as pd
+import streamlit as st
 from pandas.io.formats.style import Styler
 
 from token_analytics.web import fmt
@@ -16,13 +26,49 @@ TYPE_COLOURS = {
 }
 GAIN, LOSS = "#16a34a", "#dc2626"
 
+# The grid draws 14px Source Sans: measured in Chromium (docs/DECISIONS.md), its widest digits,
+# capitals and bold type names stay within 8 px a character; a CJK character is two.
+CHAR_PX = 8
+# Left and right cell padding plus room for the header's sort arrow.
+CELL_PADDING_PX = 28
+# Free text may be cut (the full text shows on hover); codes, ids and numbers never are.
+MAX_TEXT_PX = {"description": 420, "member": 260}
+
+FORMATS: dict[str, Callable[[object], str]] = {"amount": fmt.signed, "running_balance": fmt.tokens}
+
+
+def _cell_text(column: str, value: object) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return FORMATS[column](value) if column in FORMATS else str(value)
+
+
+def text_columns(text: str) -> int:
+    """How many character cells `text` takes: wide (CJK) characters count twice."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def column_widths(shown: pd.DataFrame, labels: Mapping[str, str]) -> dict[str, int]:
+    """Pixel width per column of `shown`: its widest shown cell (as formatted) or its label."""
+    widths = {}
+    for column in shown.columns:
+        cells = [text_columns(_cell_text(column, value)) for value in shown[column].tolist()]
+        chars = max([text_columns(labels.get(column, column)), *cells])
+        width = math.ceil(chars * CHAR_PX) + CELL_PADDING_PX
+        widths[column] = min(width, MAX_TEXT_PX.get(column, width))
+    return widths
+
+
+def ledger_columns(shown: pd.DataFrame, labels: Mapping[str, str]) -> dict[str, st.column_config.Column]:
+    """The `column_config` of a ledger table: each column's label and a width that fits its content."""
+    widths = column_widths(shown, labels)
+    return {column: st.column_config.Column(labels.get(column, column), width=widths[column]) for column in shown}
+
 
 def style_ledger(shown: pd.DataFrame, types: pd.Series) -> Styler:
     """`shown` has the columns `type` (a label) and `amount`; `types` holds the raw type of each row."""
     type_styles = [f"color: {TYPE_COLOURS[kind]}; font-weight: 600" for kind in types]
-    formats = {"amount": fmt.signed}
-    if "running_balance" in shown:
-        formats["running_balance"] = fmt.tokens
+    formats = {column: FORMATS[column] for column in FORMATS if column in shown}
     return (
         shown.style.apply(lambda _: type_styles, subset=["type"])
         .map(lambda v: f"color: {GAIN if v > 0 else LOSS}", subset=["amount"])
