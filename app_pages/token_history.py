@@ -114,8 +114,8 @@ else:
             "payment_method": rows["payment_method"].map(
                 lambda m: t("method.none") if pd.isna(m) else t(f"method.{m}")
             ),
-            "description": rows["description"].fillna(""),
             "txn_id": rows["txn_id"],
+            "description": rows["description"].fillna(""),  # last: free text is what may be cut
         }
     )
     if not saas:  # not billed: no balance to run down, no way of paying

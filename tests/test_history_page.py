@@ -140,14 +140,18 @@ def test_column_widths_fit_the_widest_cell_and_the_label() -> None:
         "description": "Description",
     }
     widths = tables.column_widths(shown, labels)
-    char, pad = tables.CHAR_PX, tables.CELL_PADDING_PX
+    narrow, capital, wide, pad = tables.NARROW_PX, tables.CAPITAL_PX, tables.WIDE_PX, tables.CELL_PADDING_PX
     assert widths == {
-        "type": 8 * char + pad,  # "Recharge"
-        "amount": 12 * char + pad,  # "+100,000,000": the signed, formatted text, not the raw 9 digits
-        "payment_method": 13 * char + pad,  # "Bank transfer"
-        "txn_id": 27 * char + pad,
-        "description": 11 * char + pad,  # "Description" (11) beats five CJK characters (10 columns wide)
+        "type": capital + 7 * narrow + pad,  # "Recharge"
+        "amount": 12 * narrow + pad,  # "+100,000,000": the signed, formatted text, not the raw 9 digits
+        "payment_method": capital + 12 * narrow + pad,  # "Bank transfer"
+        "txn_id": 27 * narrow + pad,
+        "description": capital + 10 * narrow + pad,  # "Description" (79 px) beats five CJK characters (70 px)
     }
+    assert tables.text_px("张伟的充值") == 5 * wide
+    long = pd.DataFrame({"description": ["x" * 200], "txn_id": ["y" * 200]})
+    capped = tables.column_widths(long, {})
+    assert capped == {"description": tables.MAX_TEXT_PX["description"], "txn_id": 200 * narrow + pad}
 
 
 def test_the_page_sizes_the_amount_to_a_signed_hundred_million(app_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -155,6 +159,6 @@ def test_the_page_sizes_the_amount_to_a_signed_hundred_million(app_env: pytest.M
     _paid_order(tmp_path / "app.duckdb", "acct-001", "manager", 100_000_000)
     at = deep_link(ANALYST)
     widths = _widths(at)
-    assert widths["amount"] >= len("+100,000,000") * tables.CHAR_PX + tables.CELL_PADDING_PX
+    assert widths["amount"] >= tables.text_px("+100,000,000") + tables.CELL_PADDING_PX
     txn_ids = at.dataframe[0].value["txn_id"]
-    assert widths["txn_id"] >= max(map(len, txn_ids)) * tables.CHAR_PX + tables.CELL_PADDING_PX
+    assert widths["txn_id"] == max(map(tables.text_px, txn_ids)) + tables.CELL_PADDING_PX

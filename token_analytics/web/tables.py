@@ -7,7 +7,6 @@ text (+100,000,000), and cut the sign and digits so that a recharge read like a 
 
 from __future__ import annotations
 
-import math
 import unicodedata
 from collections.abc import Callable, Mapping
 
@@ -26,13 +25,14 @@ TYPE_COLOURS = {
 }
 GAIN, LOSS = "#16a34a", "#dc2626"
 
-# The grid draws 14px Source Sans: measured in Chromium (docs/DECISIONS.md), its widest digits,
-# capitals and bold type names stay within 8 px a character; a CJK character is two.
-CHAR_PX = 8
-# Left and right cell padding plus room for the header's sort arrow.
-CELL_PADDING_PX = 28
+# The grid draws 14px Source Sans. Measured in Chromium 156 (docs/DECISIONS.md): "+100,000,000"
+# is 76 px, digits and lower case stay within 7 px a character, capitals within 9, a CJK
+# character is 14.
+NARROW_PX, CAPITAL_PX, WIDE_PX = 7, 9, 14
+# Left and right cell padding (8 px each) plus room for the header's sort arrow.
+CELL_PADDING_PX = 24
 # Free text may be cut (the full text shows on hover); codes, ids and numbers never are.
-MAX_TEXT_PX = {"description": 420, "member": 260}
+MAX_TEXT_PX = {"description": 280, "member": 220}
 
 FORMATS: dict[str, Callable[[object], str]] = {"amount": fmt.signed, "running_balance": fmt.tokens}
 
@@ -43,18 +43,23 @@ def _cell_text(column: str, value: object) -> str:
     return FORMATS[column](value) if column in FORMATS else str(value)
 
 
-def text_columns(text: str) -> int:
-    """How many character cells `text` takes: wide (CJK) characters count twice."""
-    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+def char_px(char: str) -> int:
+    if unicodedata.east_asian_width(char) in "WF":
+        return WIDE_PX
+    return CAPITAL_PX if "A" <= char <= "Z" else NARROW_PX
+
+
+def text_px(text: str) -> int:
+    """The width `text` takes in the grid, by the character classes measured above."""
+    return sum(char_px(char) for char in text)
 
 
 def column_widths(shown: pd.DataFrame, labels: Mapping[str, str]) -> dict[str, int]:
     """Pixel width per column of `shown`: its widest shown cell (as formatted) or its label."""
     widths = {}
     for column in shown.columns:
-        cells = [text_columns(_cell_text(column, value)) for value in shown[column].tolist()]
-        chars = max([text_columns(labels.get(column, column)), *cells])
-        width = math.ceil(chars * CHAR_PX) + CELL_PADDING_PX
+        cells = [text_px(_cell_text(column, value)) for value in shown[column].tolist()]
+        width = max([text_px(labels.get(column, column)), *cells]) + CELL_PADDING_PX
         widths[column] = min(width, MAX_TEXT_PX.get(column, width))
     return widths
 
