@@ -210,3 +210,9 @@ def sign_in(page: Page, server: Server, username: str, path: str = "/") -> None:
     expect(page).to_have_url(landed)
     expect(page.get_by_text(t("sidebar.signed_in_as", name="").replace("**", "").strip())).to_be_visible()
     expect(page.locator('[data-testid="stSidebarNav"]')).to_be_visible()
+
+
+def sign_out(page: Page) -> None:
+    """Click "Sign out" in the sidebar once and wait for the sign-in form."""
+    page.locator('[data-testid="stSidebar"]').get_by_role("button", name=t("sidebar.logout")).click()
+    expect(sign_in_form(page)).to_be_visible()
