@@ -37,13 +37,13 @@ ACTIONS = (
     "plan.request",
     "adjustment.post",
 )
-COLUMNS = ("at", "actor", "address", "action", "account_id", "target", "detail")
+COLUMNS = ("event_at", "actor", "address", "action", "account_id", "target", "detail")
 MAX_TEXT = 500  # a typed username or user agent is cut here: the log is not a place to store essays
 
 SCHEMA = (
     """
     create table if not exists app.audit_log (
-        at timestamptz not null,
+        event_at timestamptz not null,
         actor varchar,
         address varchar,
         action varchar not null,
@@ -55,20 +55,20 @@ SCHEMA = (
 )
 
 _INSERT = """
-    insert into app.audit_log (at, actor, address, action, account_id, target, detail)
-    values ($at, $actor, $address, $action, $account_id, $target, $detail)
+    insert into app.audit_log (event_at, actor, address, action, account_id, target, detail)
+    values ($event_at, $actor, $address, $action, $account_id, $target, $detail)
 """
 
 # Newest first; every filter is optional (null matches everything).
 _ENTRIES = """
-    select at, actor, address, action, account_id, target, detail
+    select event_at, actor, address, action, account_id, target, detail
     from app.audit_log
-    where ($since is null or at >= $since)
-        and ($until is null or at < $until)
+    where ($since is null or event_at >= $since)
+        and ($until is null or event_at < $until)
         and ($actor is null or lower(actor) = lower($actor))
         and ($action is null or action = $action)
         and ($account_id is null or account_id = $account_id)
-    order by at desc
+    order by event_at desc, rowid desc  -- rowid: the order of appending, for equal times
     limit $limit
 """
 
@@ -113,7 +113,7 @@ def record(
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
     params = {
-        "at": now or datetime.now(tz=UTC),
+        "event_at": now or datetime.now(tz=UTC),
         "actor": clip(actor),
         "address": clip(address if address is not None else current_address()),
         "action": action,

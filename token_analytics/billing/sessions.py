@@ -74,7 +74,7 @@ _END = """
 _END_ALL = """
     update app.sessions set ended_at = $now, ended_by = $ended_by, end_reason = $reason
     where lower(username) = lower($username) and ended_at is null
-    returning session_key
+    returning session_key, username
 """
 # Idle and expired sessions are filtered here as well: they end for good only when next used.
 _ACTIVE = """
@@ -144,9 +144,7 @@ class Sessions:
         with self._cursor() as cur:
             return cur.sql(sql, params=params).to_arrow_table().to_pylist()
 
-    def start(
-        self, username: str, fingerprint: str, user_agent: str | None, address: str | None, now: datetime
-    ) -> str:
+    def start(self, username: str, fingerprint: str, user_agent: str | None, address: str | None, now: datetime) -> str:
         """A new session for a person who just proved who they are; returns the id for the cookie.
 
         A new id on every sign-in (never one the browser brought), so a planted id is useless.
@@ -230,7 +228,12 @@ class Sessions:
                 ended = cur.execute(_END_ALL, params).fetchall()
                 if ended:
                     audit.record(
-                        cur, "session.end", by, target=username, detail=f"admin_all: {len(ended)} session(s)", now=now
+                        cur,
+                        "session.end",
+                        by,
+                        target=ended[0][1],
+                        detail=f"admin_all: {len(ended)} session(s)",
+                        now=now,
                     )
                 cur.execute("commit")
             except BaseException:
@@ -256,9 +259,8 @@ class Sessions:
                     actor = username if reason == "sign_out" else by
                     # The session's own address for automatic ends; the acting person's otherwise.
                     where = address if by == "system" else None
-                    audit.record(
-                        cur, "session.end", actor, target=username, detail=f"{reason} {key[:12]}", address=where, now=now
-                    )
+                    detail = f"{reason} {key[:12]}"
+                    audit.record(cur, "session.end", actor, target=username, detail=detail, address=where, now=now)
                 cur.execute("commit")
             except BaseException:
                 cur.execute("rollback")

@@ -8,8 +8,8 @@ separately:
 * after that, the next attempt must wait `delay * 2**(n - free)` seconds after the latest
   failure (1, 2, 4, 8, ... capped at `max_delay`); an attempt that comes sooner is refused
   without looking at the password;
-* at `lock_after` failures the name (or address) is locked until `window` has passed since
-  the latest failure. Attempts while locked or waiting are not counted as failures: a person
+* the `lock_after`-th failure inside one window locks the name (or address) for `window`
+  from that failure. Attempts while locked or waiting are not counted as failures: a person
   clicking twice does not lock themselves out for longer.
 
 Unknown usernames are counted exactly like real ones, so neither the delays nor the lock tell
@@ -58,22 +58,24 @@ _INSERT_FAILURE = """
 _INSERT_UNLOCK = """
     insert into app.sign_in_unlocks (scope, value, unlocked_at, unlocked_by) values ($scope, $value, $now, $by)
 """
-# Failures of one username (or one address) inside the window and after its latest unlock.
-_COUNT_USERNAME = """
+# Failure times of one username (or one address) after its latest unlock, oldest first.
+_FAILURES_USERNAME = """
     with last_unlock as (
         select max(unlocked_at) as at from app.sign_in_unlocks where scope = 'username' and value = $value
     )
-    select count(*) as failures, max(failed_at) as latest
+    select failed_at
     from app.sign_in_failures, last_unlock
     where username = $value and failed_at > $since and (last_unlock.at is null or failed_at > last_unlock.at)
+    order by failed_at
 """
-_COUNT_ADDRESS = """
+_FAILURES_ADDRESS = """
     with last_unlock as (
         select max(unlocked_at) as at from app.sign_in_unlocks where scope = 'address' and value = $value
     )
-    select count(*) as failures, max(failed_at) as latest
+    select failed_at
     from app.sign_in_failures, last_unlock
     where address = $value and failed_at > $since and (last_unlock.at is null or failed_at > last_unlock.at)
+    order by failed_at
 """
 # Every username and address with failures that still count, for the admin page.
 _CURRENT = """
@@ -172,27 +174,36 @@ class Throttle:
         finally:
             cur.close()
 
-    def _count(self, scope: str, value: str, now: datetime) -> tuple[int, datetime | None]:
-        sql = _COUNT_USERNAME if scope == "username" else _COUNT_ADDRESS
+    def _failures(self, scope: str, value: str, now: datetime) -> list[datetime]:
+        # Two windows back: a lock set by failures spread over the window before lasts one more.
+        sql = _FAILURES_USERNAME if scope == "username" else _FAILURES_ADDRESS
         with self._cursor() as cur:
-            row = cur.sql(sql, params={"value": value, "since": now - self.policy.window}).to_arrow_table()
-        failures, latest = row.to_pylist()[0].values()
-        return int(failures), latest
+            table = cur.sql(sql, params={"value": value, "since": now - 2 * self.policy.window}).to_arrow_table()
+        return [row["failed_at"] for row in table.to_pylist()]
 
-    def _judge(self, failures: int, latest: datetime | None, lock_after: int) -> Verdict:
-        if latest is None:
+    def _judge(self, failures: list[datetime], now: datetime, lock_after: int) -> Verdict:
+        """The verdict at `now` for one scope's failure times (oldest first)."""
+        window = self.policy.window
+        # Locked: some failure in the last window was the lock_after-th inside a window ending at it.
+        for index in range(len(failures) - 1, lock_after - 2, -1):
+            latest = failures[index]
+            if latest <= now - window:
+                break
+            if sum(1 for moment in failures[: index + 1] if moment > latest - window) >= lock_after:
+                return Verdict(False, locked=True, until=latest + window)
+        recent = [moment for moment in failures if moment > now - window]
+        wait = self.policy.wait(len(recent))
+        if not recent or not wait or recent[-1] + wait <= now:
             return Verdict(True)
-        if failures >= lock_after:
-            return Verdict(False, locked=True, until=latest + self.policy.window)
-        wait = self.policy.wait(failures)
-        return Verdict(True) if not wait else Verdict(False, until=latest + wait)
+        return Verdict(False, until=recent[-1] + wait)
 
     def check(self, username: str, address: str | None, now: datetime) -> Verdict:
         """May this attempt check its password at `now`? The stricter of the username's and the address's."""
-        verdicts = [self._judge(*self._count("username", normalise(username), now), self.policy.lock_after)]
+        verdicts = [self._judge(self._failures("username", normalise(username), now), now, self.policy.lock_after)]
         if address:
-            verdicts.append(self._judge(*self._count("address", address, now), self.policy.lock_after_address))
-        refused = [verdict for verdict in verdicts if not verdict.allowed and verdict.until and verdict.until > now]
+            failures = self._failures("address", address, now)
+            verdicts.append(self._judge(failures, now, self.policy.lock_after_address))
+        refused = [verdict for verdict in verdicts if not verdict.allowed]
         if not refused:
             return Verdict(True)
         locked = [verdict for verdict in refused if verdict.locked]
@@ -220,7 +231,8 @@ class Throttle:
     def succeeded(self, username: str, now: datetime) -> None:
         """A successful sign-in clears its username's failures (not its address's)."""
         with _LOCK, self._cursor() as cur:
-            cur.execute(_INSERT_UNLOCK, {"scope": "username", "value": normalise(username), "now": now, "by": "sign-in"})
+            params = {"scope": "username", "value": normalise(username), "now": now, "by": "sign-in"}
+            cur.execute(_INSERT_UNLOCK, params)
 
     def unlock(self, scope: str, value: str, by: str, now: datetime) -> None:
         """An admin clears the failures of a username or an address."""
@@ -240,22 +252,21 @@ class Throttle:
     def current(self, now: datetime) -> list[Entry]:
         """Usernames and addresses whose failures still count, latest first, with whether they are locked."""
         with self._cursor() as cur:
-            rows: list[dict[str, Any]] = cur.sql(
-                _CURRENT, params={"since": now - self.policy.window}
-            ).to_arrow_table().to_pylist()
+            rows: list[dict[str, Any]] = (
+                cur.sql(_CURRENT, params={"since": now - self.policy.window}).to_arrow_table().to_pylist()
+            )
         entries = []
         for row in rows:
             lock_after = self.policy.lock_after if row["scope"] == "username" else self.policy.lock_after_address
-            verdict = self._judge(int(row["failures"]), row["latest"], lock_after)
-            waiting = not verdict.allowed and verdict.until is not None and verdict.until > now
+            verdict = self._judge(self._failures(row["scope"], row["value"], now), now, lock_after)
             entries.append(
                 Entry(
                     scope=row["scope"],
                     value=row["value"],
                     failures=int(row["failures"]),
                     latest=row["latest"],
-                    locked=waiting and verdict.locked,
-                    until=verdict.until if waiting else None,
+                    locked=verdict.locked,
+                    until=verdict.until,
                 )
             )
         return entries
