@@ -1,8 +1,8 @@
 """Token Analytics Center: the entry point and the only router (SPEC §1, §5).
 
 Order matters (FIELD-NOTES): who is signed in is known from session state or the signed
-cookie *before* `st.navigation`, so a reloaded deep link stays on its page; the
-authenticator runs once, after navigation; no page runs for a signed-out visitor.
+cookie, checked against the server-side session, *before* `st.navigation`, so a reloaded
+deep link stays on its page; no page runs for a signed-out visitor.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from token_analytics.billing import audit
 from token_analytics.engine.store import StoreError
 from token_analytics.settings import VARIABLES, Settings, SettingsError, load_settings
 from token_analytics.web import auth, data, ui
@@ -63,23 +64,15 @@ def sign_in_and_stop(settings: Settings, config: auth.AuthConfig, key: str) -> N
     """Signed out: the mode's pages registered hidden (the URL is kept), the form, and nothing else."""
     st.navigation(st_pages(ui.allowed_pages(settings.mode, None)), position="hidden")
     ui.publish_session(None)
-    authenticator = auth.make_authenticator(config, key)
     _, middle, _ = st.columns([1, 2, 1])
     with middle:
         st.title(t("app.title"))
         st.caption(t("login.intro"))
         try:
-            authenticator.login(location="main", fields=auth.login_fields(), key="nav_login")
-        except Exception as exc:  # the library's LoginError and friends: say it in one line
-            ui.show_error(exc, t("login.expired"))
-            auth.sign_out_session()
-        status = st.session_state.get("authentication_status")
-        if status is False:
-            st.error(t("login.failed"))
-        elif status:
-            # No st.rerun() here: it would discard the iframe that sets the cookie. That iframe
-            # reruns the script itself, and the next run registers the user's pages.
-            st.success(t("login.signing_in"))
+            auth.sign_in_form(settings, config, key)  # a successful sign-in reruns into the user's pages
+        except StoreError as exc:
+            log.error("sign-in unavailable: %s", exc)
+            st.error(str(exc))
         if settings.auth_file == DEMO_AUTH_FILE:
             st.caption(t("login.demo_hint"))
     st.stop()
@@ -89,7 +82,13 @@ def main() -> None:
     st.set_page_config(page_title=t("app.title"), page_icon="📊", layout="wide")
     settings, config = start()
     key = auth.cookie_key(settings)
-    user = auth.resolve_user(config, key)
+    audit.set_address(auth.client_address(settings))  # "from where" of whatever this run writes
+    try:
+        user = auth.resolve_user(settings, config, key)
+    except StoreError as exc:
+        log.error("data unavailable: %s", exc)
+        st.error(str(exc))
+        st.stop()
     if user is None:
         sign_in_and_stop(settings, config, key)
         return
@@ -104,17 +103,14 @@ def main() -> None:
     specs = ui.allowed_pages(settings.mode, user, lambda: ledger_exists(account))
     page = st.navigation(st_pages(specs), position="sidebar")
 
-    authenticator = auth.make_authenticator(config, key)  # once per run: it draws the cookie component
     with st.sidebar:
         st.markdown(t("sidebar.signed_in_as", name=user.name))
         st.caption(t("sidebar.role", role=t(f"role.{user.role}"), mode=t(f"mode.{settings.mode}")))
         ui.account_switcher(user, account_ids)
-        authenticator.logout(button_name=t("sidebar.logout"), location="sidebar", key="nav_logout")
-    if not st.session_state.get("authentication_status"):
-        # Just signed out; the cookie-deleting iframe reruns the script into the sign-in form.
-        ui.publish_session(None)
-        st.info(t("login.signed_out"))
-        st.stop()
+        if st.button(t("sidebar.logout"), key="nav_logout"):
+            auth.sign_out(settings, config, user)  # ends the session on the server, then the sign-in form
+            st.rerun()
+        auth.remember_cookie(config, key)
 
     ui.publish_session(user, account_ids)
     try:

@@ -8,7 +8,7 @@ new entry, never edited.
 import streamlit as st
 
 from token_analytics.billing.core import AppDBError
-from token_analytics.web import data, fmt, payment_panel, ui
+from token_analytics.web import auth, data, fmt, payment_panel, security_panel, ui
 from token_analytics.web.i18n import t
 
 user = ui.require(ui.current_user(), "admin")
@@ -26,11 +26,19 @@ def labels(*names: str) -> dict[str, str]:
 if settings.saas:
     appdb = data.app_db()
     money = payment_panel.prices(settings.prices_file)
-    transfers_tab, adjust_tab, requests_tab, health_tab = st.tabs(
+    transfers_tab, adjust_tab, requests_tab, health_tab, sessions_tab, audit_tab = st.tabs(
         [t("admin.tab_transfers"), t("admin.tab_adjustments"), t("admin.tab_requests"), t("admin.tab_health")]
+        + [t("admin.tab_sessions"), t("admin.tab_audit")]
     )
 else:
-    health_tab = st.container()
+    health_tab, sessions_tab, audit_tab = st.tabs(
+        [t("admin.tab_health"), t("admin.tab_sessions"), t("admin.tab_audit")]
+    )
+
+with sessions_tab:
+    security_panel.sessions_tab(settings, auth.load_auth(settings.auth_file), user)
+with audit_tab:
+    security_panel.audit_tab(settings)
 
 if settings.saas:
     with transfers_tab:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import bcrypt
@@ -183,38 +184,34 @@ def test_every_page_file_is_registered() -> None:
 # --- the cookie -----------------------------------------------------------------------------
 
 
-def test_cookie_token_accepted_with_the_key() -> None:
-    assert auth.verify_cookie_token(auth.encode_cookie_token("analyst", KEY), KEY) == "analyst"
+def test_signed_cookie_round_trip_and_tampering() -> None:
+    value = auth.sign_cookie("abc_DEF-123", KEY)
+    assert auth.unsign_cookie(value, KEY) == "abc_DEF-123"
+    assert auth.unsign_cookie(value, "another-key-" + "y" * 40) is None
+    assert auth.unsign_cookie("other" + value[5:], KEY) is None  # another id under the same signature
+    assert auth.unsign_cookie(value[:-1] + ("A" if value[-1] != "A" else "B"), KEY) is None
+    for junk in (None, "", "no-dot", ".sig", "x.", jwt.encode({"username": "admin"}, KEY, algorithm="HS256")):
+        assert auth.unsign_cookie(junk, KEY) is None  # the library's old JWT cookie signs nobody in
 
 
-def test_cookie_token_rejected_with_a_wrong_key_expired_or_malformed() -> None:
-    assert auth.verify_cookie_token(auth.encode_cookie_token("analyst", KEY), "another-key-" + "y" * 40) is None
-    expired = jwt.encode({"username": "analyst", "exp_date": time.time() - 1}, KEY, algorithm="HS256")
-    assert auth.verify_cookie_token(expired, KEY) is None
-    token = auth.encode_cookie_token("analyst", KEY, expiry_days=1)
-    assert auth.verify_cookie_token(token, KEY, now=time.time() + 2 * 86400) is None
-    assert auth.verify_cookie_token("not-a-jwt", KEY) is None
-    no_date = jwt.encode({"username": "analyst"}, KEY, algorithm="HS256")
-    assert auth.verify_cookie_token(no_date, KEY) is None
-    text_date = jwt.encode({"username": "analyst", "exp_date": "tomorrow"}, KEY, algorithm="HS256")
-    assert auth.verify_cookie_token(text_date, KEY) is None
-    with_exp = jwt.encode({"username": "analyst", "exp_date": time.time() + 99, "exp": 1}, KEY, algorithm="HS256")
-    assert auth.verify_cookie_token(with_exp, KEY) is None
-    none_alg = jwt.encode({"username": "admin", "exp_date": time.time() + 99}, None, algorithm="none")
-    assert auth.verify_cookie_token(none_alg, KEY) is None
+def test_fingerprint_changes_with_password_roles_or_account(tmp_path: Path) -> None:
+    base = auth.fingerprint(auth.load_auth(_write(tmp_path, {"ann": _user()})), "ann")
+    assert base == auth.fingerprint(auth.load_auth(_write(tmp_path, {"ann": _user(name="Ann B")})), "ann")
+    other_hash = bcrypt.hashpw(b"secret-pass", bcrypt.gensalt(rounds=4)).decode()
+    for change in ({"password": other_hash}, {"roles": ["admin"]}, {"account_id": "acct-002"}):
+        assert auth.fingerprint(auth.load_auth(_write(tmp_path, {"ann": _user(**change)})), "ann") != base
+    assert auth.fingerprint(auth.load_auth(_write(tmp_path, {"ann": _user()})), "bob") is None
 
 
-def test_cookie_token_matches_the_library() -> None:
-    from streamlit_authenticator.models.cookie_model import CookieModel
+def test_client_address_from_the_trusted_header_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Context:
+        headers = {"X-Forwarded-For": "6.6.6.6, 203.0.113.9"}
+        ip_address = "127.0.0.1"
 
-    model = CookieModel.__new__(CookieModel)  # skip __init__: it draws a cookie component
-    model.cookie_key = KEY
-    model.token = auth.encode_cookie_token("manager", KEY)
-    decoded = model._token_decode()
-    assert decoded["username"] == "manager"
-    assert decoded["exp_date"] > time.time()
-    library_token = jwt.encode({"username": "manager", "exp_date": time.time() + 60}, KEY, algorithm="HS256")
-    assert auth.verify_cookie_token(library_token, KEY) == "manager"
+    monkeypatch.setattr(auth.st, "context", Context())
+    assert auth.client_address(load_settings({})) == "127.0.0.1"  # no trusted header: the socket's address
+    trusted = load_settings({"ANALYTICS_TRUSTED_PROXY_HEADER": "X-Forwarded-For"})
+    assert auth.client_address(trusted) == "203.0.113.9"  # the hop the proxy saw, not what the client wrote
 
 
 def test_cookie_key_sources(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -310,37 +307,134 @@ def test_self_hosted_serves_no_saas_pages(app_env: pytest.MonkeyPatch) -> None:
     assert _titles(at) == ["Admin"]
 
 
-def test_a_valid_cookie_signs_in_a_fresh_session(app_env: pytest.MonkeyPatch) -> None:
-    token = auth.encode_cookie_token("manager2", KEY)
-    app_env.setattr(auth, "_request_cookie", lambda name: token if name == "tac_auth" else None)
+def _fresh_with_cookie(app_env: pytest.MonkeyPatch, value: str | None) -> AppTest:
+    """A new browser session (a reload, a new tab, another computer) sending `value` as the cookie."""
+    app_env.setattr(auth, "_request_cookie", lambda name: value if name == "tac_auth" else None)
     at = _app()
     at.run()
     assert not at.exception
-    assert _titles(at) == ["Analytics Center"]
-    assert at.session_state["nav_user"].username == "manager2"
-    assert "Account: acct-002" in [caption.value for caption in at.sidebar.caption]
+    return at
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [
-        {"username": "admin", "exp_date": time.time() + 3600, "key": "wrong"},
-        {"username": "admin", "exp_date": time.time() - 1},
-        {"username": "ghost", "exp_date": time.time() + 3600},
-        {"username": "admin", "exp_date": time.time() + 3600, "exp": 1},  # the library alone would crash
-        {"username": "admin", "exp_date": "soon"},  # the library alone would crash
-    ],
-    ids=["wrong-key", "expired", "unknown-user", "exp-claim", "text-date"],
-)
-def test_a_bad_cookie_shows_the_form(app_env: pytest.MonkeyPatch, payload: dict) -> None:
-    key = "wrong-key-" + "z" * 48 if payload.pop("key", None) else KEY
-    token = jwt.encode(payload, key, algorithm="HS256")
-    app_env.setattr(auth, "_request_cookie", lambda name: token)
-    at = _app()
-    at.run()
-    assert not at.exception
+def _signed_in_user(at: AppTest) -> str | None:
+    user = at.session_state["nav_user"]
+    return None if user is None else user.username
+
+
+def test_the_session_cookie_signs_in_a_fresh_session_until_sign_out(app_env: pytest.MonkeyPatch) -> None:
+    first = _signed_in("manager2")
+    cookie = auth.sign_cookie(first.session_state[auth.SESSION_KEY], KEY)
+    other = _fresh_with_cookie(app_env, cookie)
+    assert _titles(other) == ["Analytics Center"]
+    assert _signed_in_user(other) == "manager2"
+    assert "Account: acct-002" in [caption.value for caption in other.sidebar.caption]
+
+    first.sidebar.button(key="nav_logout").click().run()
+    other.run()  # its next page: the session ended on the server
+    assert _signed_in_user(other) is None
+    assert [field.label for field in other.text_input] == ["Username", "Password"]
+    assert _signed_in_user(_fresh_with_cookie(app_env, cookie)) is None  # the copied cookie
+
+
+@pytest.mark.parametrize("which", ["wrong-key", "unknown-id", "old-jwt", "garbage"])
+def test_a_bad_cookie_shows_the_form(app_env: pytest.MonkeyPatch, which: str) -> None:
+    value = {
+        "wrong-key": auth.sign_cookie("some-id", "wrong-key-" + "z" * 48),
+        "unknown-id": auth.sign_cookie("no-such-session", KEY),
+        "old-jwt": jwt.encode({"username": "admin", "exp_date": time.time() + 3600}, KEY, algorithm="HS256"),
+        "garbage": "%%%.;",
+    }[which]
+    at = _fresh_with_cookie(app_env, value)
     assert [field.label for field in at.text_input] == ["Username", "Password"]
-    assert at.session_state["nav_user"] is None
+    assert _signed_in_user(at) is None
+
+
+def test_idle_sessions_end_and_say_so(app_env: pytest.MonkeyPatch) -> None:
+    app_env.setenv("ANALYTICS_SESSION_IDLE_HOURS", "2")
+    start = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    app_env.setattr(auth, "clock", lambda: start)
+    at = _signed_in("analyst")
+    app_env.setattr(auth, "clock", lambda: start + timedelta(hours=1, minutes=59))
+    at.run()
+    assert _signed_in_user(at) == "analyst"  # used again: idle counts from here
+    app_env.setattr(auth, "clock", lambda: start + timedelta(hours=3, minutes=58))
+    at.run()
+    assert _signed_in_user(at) == "analyst"
+    app_env.setattr(auth, "clock", lambda: start + timedelta(hours=6))  # 2 h 2 min unused
+    at.run()
+    assert _signed_in_user(at) is None
+    assert [info.value for info in at.info] == ["Your sign-in is no longer valid; please sign in again."]
+    assert [field.label for field in at.text_input] == ["Username", "Password"]
+
+
+def test_a_role_change_in_the_auth_file_ends_the_session(app_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    document = yaml.safe_load(DEMO_FILE.read_text())
+    path = tmp_path / "users.yaml"
+    path.write_text(yaml.safe_dump(document))
+    app_env.setenv("ANALYTICS_AUTH_FILE", str(path))
+    at = _signed_in("manager")
+    at.run()
+    assert _signed_in_user(at) == "manager"
+    document["credentials"]["usernames"]["manager"]["roles"] = ["analyst"]
+    path.write_text(yaml.safe_dump(document))
+    at.run()
+    assert _signed_in_user(at) is None  # not silently an analyst: signed out, to sign in again
+    _sign_in(at, "manager", DEMO_PASSWORDS["manager"]).run()
+    assert at.session_state["nav_user"].roles == ("analyst",)
+
+
+def test_an_admin_ends_a_session_and_it_is_signed_out_at_its_next_page(app_env: pytest.MonkeyPatch) -> None:
+    analyst = _signed_in("analyst")
+    other_analyst = _signed_in("analyst")
+    admin = _signed_in("admin")
+    admin.switch_page("app_pages/admin.py").run()
+    assert not admin.exception
+    key = analyst.session_state[auth.SESSION_KEY]
+    from token_analytics.billing.sessions import session_key
+
+    admin.selectbox(key="admin_session").set_value(session_key(key)).run()
+    admin.button(key="admin_end_session").click().run()
+    assert not admin.exception
+    assert "Ended a session of analyst; it is signed out at its next page." in [s.value for s in admin.success]
+    analyst.run()
+    assert _signed_in_user(analyst) is None
+    other_analyst.run()
+    assert _signed_in_user(other_analyst) == "analyst"  # only that session ended
+
+    admin.selectbox(key="admin_session").set_value(session_key(other_analyst.session_state[auth.SESSION_KEY])).run()
+    admin.button(key="admin_end_all").click().run()
+    other_analyst.run()
+    assert _signed_in_user(other_analyst) is None
+    admin.run()
+    assert _signed_in_user(admin) == "admin"
+    (log,) = [frame.value for frame in admin.dataframe if "Action" in frame.value.columns]
+    ends = log[log["Action"] == "Session ended"]
+    assert list(zip(ends["Who"], ends["What"], strict=True)) == [("admin", "analyst"), ("admin", "analyst")]
+    assert list(log["Action"]).count("Signed in") == 3
+
+
+def test_thirty_wrong_guesses_lock_and_the_lock_does_not_tell_who_exists(app_env: pytest.MonkeyPatch) -> None:
+    moments = iter(datetime(2026, 11, 30, 2, 0, tzinfo=UTC) + timedelta(seconds=20 * n) for n in range(200))
+    now = {"at": next(moments)}
+    app_env.setattr(auth, "clock", lambda: now["at"])
+    locked = (
+        "Sign-in is paused after too many failed attempts; "
+        "try again in 15 minutes or ask an administrator to unlock it."
+    )
+    answers: dict[str, list[str]] = {}
+    for username in ("analyst", "no-such-user"):
+        at = _app()
+        at.run()
+        answers[username] = []
+        for _ in range(30):
+            now["at"] = next(moments)  # a guess every 20 s: waits out the first delays, not the lock
+            _sign_in(at, username, "wrong-password")
+            answers[username].append(at.error[0].value)
+        assert answers[username][-1] == locked
+        _sign_in(at, username, DEMO_PASSWORDS.get(username, "anything"))
+        assert [error.value for error in at.error] == [locked]  # the right password too
+        assert _signed_in_user(at) is None
+    assert answers["analyst"] == answers["no-such-user"]  # the same sentences, in the same order
 
 
 def test_bad_settings_stop_with_one_line(app_env: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ANALYTICS_CACHE_DB": ("", "DuckDB file holding the ingested exports; empty means beside ANALYTICS_APP_DB"),
     "ANALYTICS_COOKIE_KEY": ("", "secret that signs the sign-in cookie; empty means a random key per process"),
     "ANALYTICS_PRICES_FILE": ("config/prices.yaml", "token packages, prices and plans"),
+    "ANALYTICS_SESSION_IDLE_HOURS": ("8", "a sign-in session unused for this many hours ends"),
+    "ANALYTICS_TRUSTED_PROXY_HEADER": ("", "header with the client address set by your reverse proxy; empty: none"),
 }
 
 
@@ -47,6 +50,8 @@ class Settings:
     cache_db: Path
     cookie_key: str
     prices_file: Path
+    session_idle_hours: float = 8.0
+    trusted_proxy_header: str = ""
 
     @property
     def zone(self) -> ZoneInfo:
@@ -106,6 +111,16 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     timezone = check_zone(get("ANALYTICS_TIMEZONE"))
     now_text = get("ANALYTICS_NOW")
     now_override = parse_instant(now_text, "ANALYTICS_NOW") if now_text else None
+    idle_text = get("ANALYTICS_SESSION_IDLE_HOURS")
+    try:
+        idle_hours = float(idle_text)
+    except ValueError:
+        idle_hours = -1.0
+    if not 0 < idle_hours <= 24 * 365:
+        raise SettingsError(f"ANALYTICS_SESSION_IDLE_HOURS={idle_text!r} is not a number of hours such as 8.")
+    header = get("ANALYTICS_TRUSTED_PROXY_HEADER")
+    if header and not re.fullmatch(r"[A-Za-z0-9-]+", header):
+        raise SettingsError(f"ANALYTICS_TRUSTED_PROXY_HEADER={header!r} is not a header name such as X-Forwarded-For.")
     app_db_text = env.get("ANALYTICS_APP_DB", "").strip()
     if not app_db_text:
         app_db_text = VARIABLES["ANALYTICS_APP_DB"][0] if mode == "saas" else SELF_HOSTED_APP_DB
@@ -122,4 +137,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         cache_db=cache_db,
         cookie_key=get("ANALYTICS_COOKIE_KEY"),
         prices_file=_path(get("ANALYTICS_PRICES_FILE")),
+        session_idle_hours=idle_hours,
+        trusted_proxy_header=header,
     )

@@ -1,37 +1,48 @@
-"""Sign-in (SPEC §5): the auth YAML, the signed cookie, who is signed in.
+"""Sign-in (SPEC §5, issue 9): the auth YAML, server-side sessions, throttled sign-in, who is signed in.
 
 The YAML is streamlit-authenticator's standard `credentials.usernames` format (bcrypt
 hashes, `roles`) plus `account_id` per user. The cookie key never lives in that file: it
 comes from ANALYTICS_COOKIE_KEY, `.streamlit/secrets.toml` (`cookie_key`) or, for the demo,
 a random key made once per process.
 
+The library's own login and cookie are not used: its cookie is a stateless token that still
+signs in after sign-out, its attempt limit is per process, and its cookie component reruns
+the script, which lost clicks (issues 8, 9). Instead: a plain form, bcrypt checked here
+(against a dummy hash for unknown users, so both take as long), throttling and sessions in
+the app database (billing/throttle.py, billing/sessions.py), and a cookie holding only the
+signed session id.
+
 Who is signed in is worked out *before* `st.navigation` (from session state, or on a fresh
-session from the signed cookie, verified exactly as streamlit-authenticator verifies it), so
-the router can register the right pages and a reloaded deep link stays on its page
-(FIELD-NOTES). The library then runs once per run to draw the form and manage the cookie.
+session from the cookie), and checked against the session record on every run, so the
+router registers the right pages, a reloaded deep link stays on its page (FIELD-NOTES), and
+an ended session is signed out at its next page.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
+import hmac
+import json
 import logging
 import re
 import secrets
 import threading
-import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import jwt
+import bcrypt
 import streamlit as st
 import yaml
 
+from token_analytics.billing.sessions import Sessions
+from token_analytics.billing.throttle import Throttle, normalise
 from token_analytics.settings import Settings
+from token_analytics.web import data
 from token_analytics.web.i18n import t
-
-if TYPE_CHECKING:
-    import streamlit_authenticator as stauth
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +50,6 @@ ROLES = ("admin", "manager", "analyst")  # most to least privileged
 DEFAULT_COOKIE_NAME = "tac_auth"
 DEFAULT_COOKIE_EXPIRY_DAYS = 1.0
 _BCRYPT_HASH = re.compile(r"^\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}$")
-# streamlit-authenticator's own session-state keys (it does not namespace them).
-_LIBRARY_KEYS = ("name", "username", "authentication_status", "email", "roles")
 
 _random_key: str | None = None
 _random_key_lock = threading.Lock()
@@ -195,67 +204,71 @@ def _secrets_cookie_key() -> str:
     return str(value).strip() if value else ""
 
 
-# --- the cookie, exactly as streamlit_authenticator.models.cookie_model does it ----------
+# --- the cookie: a signed session id ------------------------------------------------------
 
 
-def encode_cookie_token(username: str, key: str, expiry_days: float = DEFAULT_COOKIE_EXPIRY_DAYS) -> str:
-    """A cookie value as the library writes it: HS256 JWT of `username` and `exp_date` (epoch seconds)."""
-    exp_date = time.time() + expiry_days * 86400
-    return jwt.encode({"username": username, "exp_date": exp_date}, key, algorithm="HS256")
+def sign_cookie(session_id: str, key: str) -> str:
+    """The cookie value: the session id and its HMAC-SHA256 under the cookie key (Django's signed cookie)."""
+    return f"{session_id}.{_signature(session_id, key)}"
 
 
-def verify_cookie_token(token: str, key: str, now: float | None = None) -> str | None:
-    """The username in a cookie signed with `key` and not yet expired, else None (never raises)."""
-    try:
-        payload = jwt.decode(token, key, algorithms=["HS256"])
-    except jwt.PyJWTError:
+def unsign_cookie(value: str | None, key: str) -> str | None:
+    """The session id of a cookie signed with `key`, else None (never raises)."""
+    if not value or "." not in value:
         return None
-    username, exp_date = payload.get("username"), payload.get("exp_date")
-    if not isinstance(username, str) or isinstance(exp_date, bool) or not isinstance(exp_date, int | float):
+    session_id, _, signature = value.rpartition(".")
+    if not session_id or not hmac.compare_digest(signature, _signature(session_id, key)):
         return None
-    if exp_date <= (time.time() if now is None else now):
-        return None
-    return username
+    return session_id
 
 
-# --- who is signed in ---------------------------------------------------------------------
+def _signature(session_id: str, key: str) -> str:
+    digest = hmac.new(key.encode("utf-8"), b"tac-session:" + session_id.encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def resolve_user(config: AuthConfig, key: str) -> User | None:
-    """Who is signed in, known before `st.navigation` and before the library runs.
+def fingerprint(config: AuthConfig, username: str) -> str | None:
+    """What a session remembers of its user: a hash of the password hash, roles and account; None when unknown.
 
-    Session state first (signed in during this session); after a logout in this session the
-    cookie is ignored, as the library does (`st.context.cookies` is frozen at connect time);
-    otherwise the signed cookie of a fresh session or reload, which then signs the session in.
+    A changed password, role or account in the auth file changes it, which ends the user's sessions.
     """
-    state = st.session_state
-    if state.get("authentication_status"):
-        user = config.user(state.get("username"))
-        if user is None:  # removed from the auth file since signing in
-            sign_out_session()
-        return user
-    if state.get("logout"):
+    entry = config.credentials["usernames"].get(username)
+    user = config.user(username)
+    if entry is None or user is None:
         return None
-    token = _request_cookie(config.cookie_name)
-    if not token:
-        return None
-    user = config.user(verify_cookie_token(token, key))
-    if user is None:
-        # The library would raise on some of these (unknown user, an `exp` claim, a malformed
-        # exp_date) before drawing the form; its `logout` flag makes it skip the cookie.
-        state["logout"] = True
-        return None
-    # What the library's own cookie login writes, so its login() has nothing left to do.
-    state["name"], state["username"], state["email"] = user.name, user.username, user.email
-    state["roles"], state["authentication_status"] = list(user.roles), True
-    return user
+    material = "\0".join([str(entry.get("password")), ",".join(sorted(user.roles)), user.account_id])
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-def sign_out_session() -> None:
-    """Forget the sign-in of this session without touching the browser's cookie."""
-    for name in _LIBRARY_KEYS:
-        st.session_state[name] = None
-    st.session_state["logout"] = True
+# --- the request ----------------------------------------------------------------------------
+
+
+def clock() -> datetime:
+    """The wall clock for sessions and throttling (never ANALYTICS_NOW: a pinned demo clock must not freeze expiry)."""
+    return datetime.now(tz=UTC)
+
+
+def client_address(settings: Settings) -> str | None:
+    """The client's address: the right-most entry of the trusted proxy header when one is set, else the socket's."""
+    try:
+        if settings.trusted_proxy_header:
+            forwarded = st.context.headers.get(settings.trusted_proxy_header)
+            hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()] if isinstance(forwarded, str) else []
+            if hops:
+                return hops[-1][:100]  # the address the proxy itself saw; earlier entries are client-supplied
+        address = st.context.ip_address
+        return address if isinstance(address, str) else None  # AppTest's context is a mock
+    except Exception:  # no request context (bare mode, AppTest)
+        log.debug("no client address", exc_info=True)
+        return None
+
+
+def user_agent() -> str | None:
+    try:
+        agent = st.context.headers.get("User-Agent")
+    except Exception:  # no request context
+        return None
+    return agent if isinstance(agent, str) else None
 
 
 def _request_cookie(name: str) -> str | None:
@@ -267,29 +280,177 @@ def _request_cookie(name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def make_authenticator(config: AuthConfig, key: str) -> stauth.Authenticate:
-    """The one `Authenticate` of this run (a second one in the same run raises a duplicate key error).
+# --- signing in and out ---------------------------------------------------------------------
 
-    `login_sleep_time=0`: the library waits 0.7 s on every signed-out run for a cookie component
-    it no longer reads (it reads `st.context.cookies`), so the wait buys nothing.
-    """
-    import streamlit_authenticator as stauth  # importing it has side effects; keep it out of the CLI
+SESSION_KEY = "auth_session"  # this Streamlit session's sign-in session id
+IGNORE_COOKIE_KEY = "auth_ignore_cookie"  # st.context.cookies is frozen at connect time: after a sign-out, ignore it
+NOTICE_KEY = "auth_notice"  # one message for the next sign-in form (i18n id)
 
-    return stauth.Authenticate(
-        config.credentials_copy(),
-        cookie_name=config.cookie_name,
-        cookie_key=key,
-        cookie_expiry_days=config.cookie_expiry_days,
-        auto_hash=False,
-        login_sleep_time=0,
+_dummy_hashes: dict[int, bytes] = {}
+_dummy_lock = threading.Lock()
+
+
+def sessions_for(settings: Settings, config: AuthConfig) -> Sessions:
+    """The app database's sessions with this deployment's idle time and the auth file's cookie lifetime."""
+    return Sessions(
+        data.app_db().connection,
+        idle=timedelta(hours=settings.session_idle_hours),
+        lifetime=timedelta(days=config.cookie_expiry_days),
     )
 
 
-def login_fields(lang: str = "en") -> dict[str, str]:
-    """The labels of the library's login form."""
-    return {
-        "Form name": t("login.form_name", lang),
-        "Username": t("login.username", lang),
-        "Password": t("login.password", lang),
-        "Login": t("login.submit", lang),
-    }
+def throttle_for() -> Throttle:
+    return Throttle(data.app_db().connection)
+
+
+def _dummy_hash(config: AuthConfig) -> bytes:
+    """A bcrypt hash as costly as the file's own, checked for unknown users so they take as long as real ones."""
+    costs = [int(str(entry["password"])[4:6]) for entry in config.credentials["usernames"].values()]
+    rounds = max(costs) if costs else 12
+    with _dummy_lock:
+        if rounds not in _dummy_hashes:
+            _dummy_hashes[rounds] = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=rounds))
+        return _dummy_hashes[rounds]
+
+
+def _password_matches(password: str, hashed: bytes) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode("utf-8"), hashed)
+    except ValueError:  # e.g. longer than bcrypt takes: not the password
+        return False
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What a sign-in attempt came to: a session id, or the one sentence to show."""
+
+    session_id: str | None = None
+    message: str | None = None
+
+
+def authenticate(
+    config: AuthConfig,
+    sessions: Sessions,
+    throttle: Throttle,
+    username: str,
+    password: str,
+    address: str | None,
+    agent: str | None,
+    now: datetime,
+) -> Attempt:
+    """Check a typed username and password, throttled; on success start a session.
+
+    Unknown users and wrong passwords are treated alike: the same bcrypt work, the same
+    sentence, the same counting and locking.
+    """
+    name = normalise(username)
+    if not name or not password:
+        return Attempt(message=t("login.missing"))
+    verdict = throttle.check(name, address, now)
+    if not verdict.allowed:
+        throttle.refused(name, address, verdict, now)
+        if verdict.locked:
+            return Attempt(message=t("login.locked", minutes=int(throttle.policy.window.total_seconds() // 60)))
+        return Attempt(message=t("login.wait", seconds=verdict.seconds(now)))
+    entry = config.credentials["usernames"].get(name)
+    hashed = str(entry["password"]).encode("utf-8") if entry else _dummy_hash(config)
+    if not _password_matches(password, hashed) or entry is None:
+        throttle.failed(name, address, now)
+        return Attempt(message=t("login.failed"))
+    throttle.succeeded(name, now)
+    session_id = sessions.start(name, fingerprint(config, name) or "", agent, address, now)
+    return Attempt(session_id=session_id)
+
+
+def resolve_user(settings: Settings, config: AuthConfig, key: str) -> User | None:
+    """Who is signed in, known before `st.navigation`: the live server-side session of this browser.
+
+    The session id comes from session state (signed in during this session) or, on a fresh
+    session or reload, from the signed cookie. Every run asks the app database whether the
+    session still holds (not signed out, not ended by an admin, not idle or expired, and the
+    user's password, roles and account unchanged); if not, the person is signed out here.
+    """
+    state = st.session_state
+    session_id = state.get(SESSION_KEY)
+    if session_id is None and not state.get(IGNORE_COOKIE_KEY):
+        session_id = unsign_cookie(_request_cookie(config.cookie_name), key)
+        state[IGNORE_COOKIE_KEY] = True  # read once: a rejected cookie is not asked about on every run
+    if session_id is None:
+        return None
+    sessions = sessions_for(settings, config)
+    record = sessions.get(session_id)
+    if record is not None and sessions.validate(session_id, fingerprint(config, record.username), clock()):
+        state[SESSION_KEY] = session_id
+        return config.user(record.username)
+    if state.get(SESSION_KEY):
+        state[NOTICE_KEY] = "login.expired"
+    state[SESSION_KEY] = None
+    return None
+
+
+def sign_in_form(settings: Settings, config: AuthConfig, key: str) -> None:
+    """The sign-in form; a successful submit starts a session and reruns into the user's pages.
+
+    A plain st.form: no component iframe reruns the script while a person types or clicks, so
+    a click is never lost (issue 8), and `st.rerun()` is safe here.
+    """
+    notice = st.session_state.pop(NOTICE_KEY, None)
+    if notice:
+        st.info(t(notice))
+    with st.form("nav_login"):
+        st.subheader(t("login.form_name"))
+        username = st.text_input(t("login.username"), key="nav_login_username")
+        password = st.text_input(t("login.password"), type="password", key="nav_login_password")
+        submitted = st.form_submit_button(t("login.submit"), type="primary")
+    forget_cookie(config)
+    if not submitted:
+        return
+    attempt = authenticate(
+        config,
+        sessions_for(settings, config),
+        throttle_for(),
+        username,
+        password,
+        client_address(settings),
+        user_agent(),
+        clock(),
+    )
+    if attempt.session_id is None:
+        st.error(attempt.message or t("login.failed"))
+        return
+    st.session_state[SESSION_KEY] = attempt.session_id
+    st.session_state[IGNORE_COOKIE_KEY] = True
+    st.rerun()
+
+
+def sign_out(settings: Settings, config: AuthConfig, user: User) -> None:
+    """End this browser's session on the server (a copied cookie then signs nobody in) and forget it here."""
+    session_id = st.session_state.get(SESSION_KEY)
+    if session_id:
+        sessions_for(settings, config).revoke(session_id, user.username, clock())
+    st.session_state[SESSION_KEY] = None
+    st.session_state[IGNORE_COOKIE_KEY] = True
+    st.session_state[NOTICE_KEY] = "login.signed_out"
+
+
+# The browser keeps the session id in a cookie written by script: Streamlit has no way to send
+# Set-Cookie from a page. SameSite=Strict keeps it off cross-site requests; Secure under https.
+_COOKIE_SCRIPT = """<script>
+document.cookie = {cookie} + "; Path=/; SameSite=Strict" + (location.protocol === "https:" ? "; Secure" : "");
+</script>"""
+
+
+def remember_cookie(config: AuthConfig, key: str) -> None:
+    """Write this session's signed id into the browser's cookie (drawn on every signed-in run; idempotent)."""
+    session_id = st.session_state.get(SESSION_KEY)
+    if not session_id:
+        return
+    max_age = int(config.cookie_expiry_days * 86400)
+    cookie = f"{config.cookie_name}={sign_cookie(session_id, key)}; Max-Age={max_age}"
+    st.html(_COOKIE_SCRIPT.format(cookie=json.dumps(cookie)), unsafe_allow_javascript=True)
+
+
+def forget_cookie(config: AuthConfig) -> None:
+    """Delete the browser's cookie (drawn with the sign-in form; the session it named has ended anyway)."""
+    cookie = f"{config.cookie_name}=; Max-Age=0"
+    st.html(_COOKIE_SCRIPT.format(cookie=json.dumps(cookie)), unsafe_allow_javascript=True)
