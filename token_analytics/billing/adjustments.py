@@ -7,7 +7,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from token_analytics.billing import core
+from token_analytics.billing import audit, core
 from token_analytics.billing.core import AppDBError, AppFile, SchemaPart
 from token_analytics.billing.ledger_entries import insert_entry
 
@@ -113,6 +113,10 @@ class Adjustments:
                     with self._file.cursor() as cur, core.transaction(cur):
                         cur.execute(_INSERT_ADJUSTMENT, adjustment)
                         insert_entry(cur, entry)
+                        audit.record(
+                            cur, "adjustment.post", created_by, account_id=account_id, target=entry["txn_id"],
+                            detail=f"{amount:+,} tokens: {reason}", now=at,
+                        )  # fmt: skip
                 except (duckdb.ConstraintException, duckdb.TransactionException):
                     continue  # stored meanwhile; the next pass sees it
                 return adjustment_txn_id(key)

@@ -22,6 +22,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from token_analytics.billing.core import SchemaPart
+
 # The actions, in the order the admin's filter lists them.
 ACTIONS = (
     "sign_in.success",
@@ -40,8 +42,10 @@ ACTIONS = (
 COLUMNS = ("event_at", "actor", "address", "action", "account_id", "target", "detail")
 MAX_TEXT = 500  # a typed username or user agent is cut here: the log is not a place to store essays
 
-SCHEMA = (
-    """
+SCHEMA = SchemaPart(
+    1,
+    (
+        """
     create table if not exists app.audit_log (
         event_at timestamptz not null,
         actor varchar,
@@ -52,6 +56,7 @@ SCHEMA = (
         detail varchar
     )
     """,
+    ),
 )
 
 _INSERT = """
@@ -74,12 +79,6 @@ _ENTRIES = """
 
 _address: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_address", default=None)
 _LOCK = threading.Lock()
-
-
-def create_tables(cur: duckdb.DuckDBPyConnection) -> None:
-    """Create the audit table when missing (called where the app database sets up its schema)."""
-    for statement in SCHEMA:
-        cur.execute(statement)
 
 
 def set_address(address: str | None) -> None:

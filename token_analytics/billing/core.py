@@ -36,7 +36,9 @@ APP_SCHEMA = "app"  # the name the file is attached under; fixed, never from inp
 
 # The modules of token_analytics.billing that keep tables in the app database, in the
 # order their schema is applied. A new module adds its name here (the one-line hook).
-SCHEMA_MODULES: tuple[str, ...] = ("ledger_entries", "orders", "adjustments", "plan_requests")
+SCHEMA_MODULES: tuple[str, ...] = (
+    "ledger_entries", "orders", "adjustments", "plan_requests", "sessions", "throttle", "audit"
+)  # fmt: skip
 
 REFERENCE_PREFIX = "TAC-"
 # No 0/O/1/I: references are typed by hand into a bank transfer's memo.

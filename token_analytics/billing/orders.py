@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from token_analytics.billing import core
+from token_analytics.billing import audit, core
 from token_analytics.billing.core import (
     AppDBError,
     AppFile,
@@ -282,7 +282,9 @@ class Orders:
         rows = self._file.rows(_CURRENT_PLAN, {"account_id": account_id})
         return str(rows[0]["plan"]) if rows else default
 
-    def _finish(self, order_id: str, status: str, actor: str, note: str | None, now: datetime | None) -> str | None:
+    def _finish(
+        self, order_id: str, status: str, actor: str, note: str | None, now: datetime | None, action: str | None = None
+    ) -> str | None:
         """Record the one final move of an order; PAID also credits the ledger, in the same transaction."""
         at = core.moment(now)
         actor = core.text(actor, "actor")
@@ -311,6 +313,8 @@ class Orders:
                         cur.execute(_INSERT_EVENT, event)
                         if credit:
                             insert_entry(cur, _order_entry(order, at))
+                        what = action or _order_action(order, status)
+                        audit.record(cur, what, actor, **_order_audit(order, note), now=at)
                 except (duckdb.ConstraintException, duckdb.TransactionException):
                     # Another writer got there first (the keys, not the lock, are the final
                     # guarantee); look again at what it stored.
@@ -337,12 +341,26 @@ class Orders:
     def confirm_transfer(self, order_id: str, admin: str, now: datetime | None = None) -> str | None:
         """An admin confirms receipt of a bank transfer: the order becomes PAID (see mark_paid)."""
         self._require_transfer(order_id)
-        return self.mark_paid(order_id, admin, now=now)
+        return self._finish(order_id, "PAID", admin, None, now, action="transfer.confirm")
 
     def reject_transfer(self, order_id: str, admin: str, note: str | None = None, now: datetime | None = None) -> None:
         """An admin rejects a bank transfer: the order becomes CANCELLED with the admin's note."""
         self._require_transfer(order_id)
-        self.cancel(order_id, admin, note, now=now)
+        self._finish(order_id, "CANCELLED", admin, note, now, action="transfer.reject")
+
+
+def _order_action(order: Order, status: str) -> str:
+    """The audit action of an order's final move when the caller names none."""
+    if status == "PAID":
+        return "plan.change" if order.kind == "plan" else "order.paid"
+    return "order.cancel"
+
+
+def _order_audit(order: Order, note: str | None) -> dict[str, Any]:
+    """What the audit log says about an order: its account, id, and what it bought how."""
+    what = f"{order.plan} plan" if order.kind == "plan" else f"{order.tokens:,} tokens"
+    detail = f"{what} by {order.method}, reference {order.reference}" + (f"; note: {note}" if note else "")
+    return {"account_id": order.account_id, "target": order.order_id, "detail": detail}
 
 
 def _order_entry(order: Order, at: datetime) -> dict[str, Any]:

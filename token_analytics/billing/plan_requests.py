@@ -7,7 +7,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from token_analytics.billing import core
+from token_analytics.billing import audit, core
 from token_analytics.billing.core import AppDBError, AppFile, SchemaPart
 
 PLAN_REQUEST_PLANS = ("pro", "enterprise")
@@ -76,8 +76,12 @@ class PlanRequests:
             for _ in range(core.ATTEMPTS):
                 request_id = self._file.new_id(at)
                 try:
-                    with self._file.cursor() as cur:
+                    with self._file.cursor() as cur, core.transaction(cur):
                         cur.execute(_INSERT_PLAN_REQUEST, {**params, "request_id": request_id})
+                        audit.record(
+                            cur, "plan.request", params["requested_by"], account_id=params["account_id"],
+                            target=request_id, detail=f"{params['kind']} {params['plan']}", now=at,
+                        )  # fmt: skip
                 except duckdb.ConstraintException:
                     continue
                 return request_id

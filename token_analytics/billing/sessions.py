@@ -29,6 +29,7 @@ from typing import Any
 import duckdb
 
 from token_analytics.billing import audit
+from token_analytics.billing.core import SchemaPart
 
 DEFAULT_IDLE = timedelta(hours=8)
 DEFAULT_LIFETIME = timedelta(days=1)
@@ -38,8 +39,10 @@ TOUCH_EVERY = timedelta(minutes=1)
 # Why a session ended (end_reason); the admin page shows a label for each.
 END_REASONS = ("sign_out", "admin", "admin_all", "credentials", "idle", "expired", "unknown_user")
 
-SCHEMA = (
-    """
+SCHEMA = SchemaPart(
+    1,
+    (
+        """
     create table if not exists app.sessions (
         session_key varchar primary key,
         username varchar not null,
@@ -54,6 +57,7 @@ SCHEMA = (
         end_reason varchar
     )
     """,
+    ),
 )
 
 _INSERT = """
@@ -102,12 +106,6 @@ class Session:
     ended_at: datetime | None
     ended_by: str | None
     end_reason: str | None
-
-
-def create_tables(cur: duckdb.DuckDBPyConnection) -> None:
-    """Create the sessions table when missing (called where the app database sets up its schema)."""
-    for statement in SCHEMA:
-        cur.execute(statement)
 
 
 def session_key(session_id: str) -> str:

@@ -30,19 +30,22 @@ from typing import Any
 import duckdb
 
 from token_analytics.billing import audit
+from token_analytics.billing.core import SchemaPart
 
 SCOPES = ("username", "address")
 MAX_NAME = 200  # what is stored of a typed username
 
-SCHEMA = (
-    """
+SCHEMA = SchemaPart(
+    1,
+    (
+        """
     create table if not exists app.sign_in_failures (
         username varchar not null,
         address varchar,
         failed_at timestamptz not null
     )
     """,
-    """
+        """
     create table if not exists app.sign_in_unlocks (
         scope varchar not null check (scope in ('username', 'address')),
         value varchar not null,
@@ -50,6 +53,7 @@ SCHEMA = (
         unlocked_by varchar not null
     )
     """,
+    ),
 )
 
 _INSERT_FAILURE = """
@@ -146,12 +150,6 @@ class Entry:
     latest: datetime
     locked: bool
     until: datetime | None
-
-
-def create_tables(cur: duckdb.DuckDBPyConnection) -> None:
-    """Create the throttle tables when missing (called where the app database sets up its schema)."""
-    for statement in SCHEMA:
-        cur.execute(statement)
 
 
 def normalise(username: str) -> str:
