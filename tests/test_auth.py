@@ -381,6 +381,10 @@ def test_a_role_change_in_the_auth_file_ends_the_session(app_env: pytest.MonkeyP
     assert _signed_in_user(at) is None  # not silently an analyst: signed out, to sign in again
     _sign_in(at, "manager", DEMO_PASSWORDS["manager"]).run()
     assert at.session_state["nav_user"].roles == ("analyst",)
+    del document["credentials"]["usernames"]["manager"]
+    path.write_text(yaml.safe_dump(document))
+    at.run()
+    assert _signed_in_user(at) is None  # removed from the file: signed out at the next page
 
 
 def test_an_admin_ends_a_session_and_it_is_signed_out_at_its_next_page(app_env: pytest.MonkeyPatch) -> None:

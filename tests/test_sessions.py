@@ -228,3 +228,19 @@ def test_audit_filters(db: AppDB, sessions: Sessions) -> None:
     assert list(window["action"]) == ["sign_in.failure"]
     assert list(window["address"]) == ["10.0.0.2"]
     assert log.entries(account_id="acct-001").empty
+
+
+def test_the_audit_csv_keeps_typed_text_from_running_as_a_formula(db: AppDB) -> None:
+    import csv
+    import io
+
+    from token_analytics.settings import load_settings
+    from token_analytics.web.security_panel import audit_csv
+
+    Throttle(db.connection).failed('=HYPERLINK("http://x")', "10.0.0.2", T0)  # a "username" typed into the form
+    rows = AuditLog(db.connection).entries()
+    parsed = list(csv.reader(io.StringIO(audit_csv(rows, load_settings({})).decode())))
+    assert parsed == [
+        ["event_at", "actor", "address", "action", "account_id", "target", "detail"],
+        ["2026-11-30T10:00:00+08:00", '\'=hyperlink("http://x")', "10.0.0.2", "sign_in.failure", "", "", ""],
+    ]

@@ -379,13 +379,32 @@ def resolve_user(settings: Settings, config: AuthConfig, key: str) -> User | Non
         return None
     sessions = sessions_for(settings, config)
     record = sessions.get(session_id)
-    if record is not None and sessions.validate(session_id, fingerprint(config, record.username), clock()):
-        state[SESSION_KEY] = session_id
-        return config.user(record.username)
+    if record is not None:
+        user, current = session_user(config, record.username)
+        # validate() ends the session for good when `current` is None (the user was removed).
+        if sessions.validate(session_id, current, clock()) and user is not None:
+            state[SESSION_KEY] = session_id
+            return user
     if state.get(SESSION_KEY):
         state[NOTICE_KEY] = "login.expired"
     state[SESSION_KEY] = None
     return None
+
+
+def session_user(config: AuthConfig, username: str) -> tuple[User | None, str | None]:
+    """The user a session belongs to and their current fingerprint; (None, None) when no longer known.
+
+    The one place that maps a session's username to a person: another sign-in method (single
+    sign-on) extends this lookup and starts sessions with `begin_session`.
+    """
+    user = config.user(username)
+    return (user, fingerprint(config, username)) if user is not None else (None, None)
+
+
+def begin_session(session_id: str) -> None:
+    """This Streamlit session is now signed in with `session_id` (from `Sessions.start`); rerun to show the pages."""
+    st.session_state[SESSION_KEY] = session_id
+    st.session_state[IGNORE_COOKIE_KEY] = True
 
 
 def sign_in_form(settings: Settings, config: AuthConfig, key: str) -> None:
@@ -418,8 +437,7 @@ def sign_in_form(settings: Settings, config: AuthConfig, key: str) -> None:
     if attempt.session_id is None:
         st.error(attempt.message or t("login.failed"))
         return
-    st.session_state[SESSION_KEY] = attempt.session_id
-    st.session_state[IGNORE_COOKIE_KEY] = True
+    begin_session(attempt.session_id)
     st.rerun()
 
 
