@@ -365,7 +365,15 @@ def test_schema_is_applied_once_per_version(db: AppDB) -> None:
 def test_schema_parts_are_recorded_once_each(db: AppDB) -> None:
     AppDB(db.connection)
     parts = db.connection.execute("select part, version from app.schema_parts order by part").fetchall()
-    assert parts == [("adjustments", 1), ("ledger_entries", 1), ("orders", 1), ("plan_requests", 1)]
+    assert parts == [
+        ("adjustments", 1),
+        ("audit", 1),
+        ("ledger_entries", 1),
+        ("orders", 1),
+        ("plan_requests", 1),
+        ("sessions", 1),
+        ("throttle", 1),
+    ]
 
 
 def test_a_new_module_registers_its_tables_with_one_line(
@@ -399,7 +407,7 @@ def test_first_release_file_gets_its_parts_recorded(tmp_path: Path) -> None:
     old.close()
     again = open_app_db(path)
     assert len(again.orders_for("acct-001")) == 1
-    assert again.connection.execute("select count(*) from app.schema_parts").fetchone() == (4,)
+    assert again.connection.execute("select count(*) from app.schema_parts").fetchone() == (7,)
     again.close()
 
 
