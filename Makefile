@@ -27,7 +27,7 @@ chromium:
 	fi
 
 run: install-run
-	$(PYTHON) -m streamlit run dashboard.py --browser.gatherUsageStats false $(ARGS)
+	$(PYTHON) -m streamlit run serve.py --browser.gatherUsageStats false $(ARGS)
 
 test: install chromium
 	$(PYTHON) -m pytest -q

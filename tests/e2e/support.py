@@ -105,7 +105,7 @@ class Server:
 
 
 def start_server(mode: str, sample: Sample, root: Path) -> Server:
-    """`streamlit run dashboard.py` with the FIELD-NOTES flags; a busy port (exit 1) gets another try."""
+    """`streamlit run serve.py` (what `make run` serves) with the FIELD-NOTES flags; a busy port (exit 1) gets another try."""
     env = clean_env() | {
         "ANALYTICS_MODE": mode,
         "ANALYTICS_DATA_DIR": str(sample.data_dir),
@@ -118,7 +118,7 @@ def start_server(mode: str, sample: Sample, root: Path) -> Server:
         port = _free_port()
         log = root / f"streamlit-{attempt}.log"
         command = [
-            sys.executable, "-m", "streamlit", "run", "dashboard.py",
+            sys.executable, "-m", "streamlit", "run", "serve.py",
             "--server.headless", "true",
             "--server.address", "127.0.0.1",
             "--server.port", str(port),

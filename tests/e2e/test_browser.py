@@ -196,6 +196,14 @@ def test_analyst_routes(page: Page, saas: Server, sample: Sample) -> None:
     expect_ledger_net(page, sample.report("acct-001")["token_usage"]["remaining"])
 
 
+def test_nested_paths_are_unknown_routes(page: Page, saas: Server) -> None:
+    """Issue 8: /analysis/acct-001 was a blank white page (its scripts resolved under /analysis/)."""
+    sign_in(page, saas, "manager")
+    for route in ("analysis/acct-001", "token-history/2026/11", "no-such/page"):
+        expect_not_served(page, saas, route)
+        expect(card(page, CARD_TITLES["balance"])).to_be_visible()
+
+
 def test_a_manager_cannot_reach_another_account(page: Page, saas: Server, sample: Sample) -> None:
     """manager2 (acct-002) asks for acct-001 by URL: still acct-002's figures, nothing of acct-001."""
     mine, theirs = sample.report("acct-002"), sample.report("acct-001")
