@@ -8,6 +8,7 @@ deep link stays on its page; no page runs for a signed-out visitor.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import streamlit as st
@@ -41,23 +42,36 @@ def known_accounts() -> list[str]:
     return data.store().account_ids()
 
 
+def known_names() -> dict[str, str]:
+    """Account id -> name, for labels such as "Acme Corp (acct-001)"."""
+    return ui.account_names(data.store().accounts())
+
+
 def ledger_exists(account_id: str) -> bool:
     """Whether the account has a token ledger (decides /token-history in self-hosted mode)."""
     return data.store().has_ledger(account_id)
 
 
-def st_pages(specs: list[ui.PageSpec]) -> list[st.Page]:
-    """The registered pages, plus a hidden root page that sends "/" to /analysis."""
+def st_pages(specs: list[ui.PageSpec], denied: Sequence[ui.PageSpec] = ()) -> list[st.Page]:
+    """The registered pages, plus a hidden root page that sends "/" to /analysis.
+
+    `denied` pages (the role may not open them) are registered hidden, so their URL answers
+    "no access" instead of "page not found"; `main` never runs them.
+    """
     pages = {
         spec.key: st.Page(PAGE_DIR / spec.file, title=t(spec.title_key), icon=spec.icon, url_path=spec.url_path)
         for spec in specs
     }
+    hidden = [
+        st.Page(PAGE_DIR / spec.file, title=t(spec.title_key), url_path=spec.url_path, visibility="hidden")
+        for spec in denied
+    ]
 
     def landing() -> None:
         st.switch_page(pages[ui.LANDING])
 
     root = st.Page(landing, title=t(f"page.{ui.LANDING}"), url_path="home", default=True, visibility="hidden")
-    return [root, *pages.values()]
+    return [root, *pages.values(), *hidden]
 
 
 def sign_in_and_stop(settings: Settings, config: auth.AuthConfig, key: str) -> None:
@@ -99,20 +113,26 @@ def main() -> None:
         log.error("data unavailable: %s", exc)
         st.error(str(exc))
         st.stop()
+    names = known_names()
     account = ui.account_for(user, ui.requested_account(), account_ids)
     specs = ui.allowed_pages(settings.mode, user, lambda: ledger_exists(account))
-    page = st.navigation(st_pages(specs), position="sidebar")
+    denied = ui.denied_pages(settings.mode, user)
+    pages = st_pages(specs, denied)
+    page = st.navigation(pages, position="sidebar")
 
     with st.sidebar:
         st.markdown(t("sidebar.signed_in_as", name=user.name))
         st.caption(t("sidebar.role", role=t(f"role.{user.role}"), mode=t(f"mode.{settings.mode}")))
-        ui.account_switcher(user, account_ids)
+        ui.account_switcher(user, account_ids, names)
         if st.button(t("sidebar.logout"), key="nav_logout"):
             auth.sign_out(settings, config, user)  # ends the session on the server, then the sign-in form
             st.rerun()
         auth.remember_cookie(config, key)
 
-    ui.publish_session(user, account_ids)
+    ui.publish_session(user, account_ids, names)
+    if page.url_path in {spec.url_path for spec in denied}:
+        ui.no_access(next(p for p in pages if p.url_path == ui.LANDING))
+        return
     try:
         page.run()
     except Exception as exc:  # st.stop / st.switch_page are BaseExceptions and pass through

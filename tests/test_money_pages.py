@@ -191,11 +191,21 @@ def test_history_pages_filters_and_totals(app_env: pytest.MonkeyPatch) -> None:
     assert at.get("download_button")
 
 
-def test_analyst_cannot_reach_admin_or_buy(app_env: pytest.MonkeyPatch) -> None:
-    at = _signed_in("analyst")
-    for page in ("admin", "recharge", "subscription"):
-        with pytest.raises(ValueError):
-            at.switch_page(f"app_pages/{page}.py")
+def expect_no_access(at: AppTest) -> None:
+    """Issue 8: a signed-in person is told they have no access (not "page not found"), with a way back."""
+    assert not at.exception
+    assert [w.value for w in at.warning] == [t("error.no_access")]
+    assert not at.main.button and not at.metric and not at.dataframe and not at.title  # the page never ran
+    (link,) = at.get("page_link")
+    assert link.proto.label == t("error.no_access_back")
+    assert link.proto.page.endswith("analysis")
+
+
+@pytest.mark.parametrize(("username", "page"), [("analyst", "admin"), ("analyst", "recharge"), ("manager", "admin")])
+def test_a_role_without_access_is_told_so(app_env: pytest.MonkeyPatch, username: str, page: str) -> None:
+    at = _signed_in(username)
+    at.switch_page(f"app_pages/{page}.py").run()
+    expect_no_access(at)
 
 
 @pytest.mark.parametrize(
@@ -218,8 +228,9 @@ def test_self_hosted_has_no_saas_pages_and_admin_shows_only_data_health(app_env:
     for username in ("manager", "admin"):
         at = _signed_in(username)
         for page in ("recharge", "subscription"):
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError):  # not in this mode: unknown, not "no access"
                 at.switch_page(f"app_pages/{page}.py")
+    expect_no_access(_signed_in("manager").switch_page("app_pages/admin.py").run())
     at.switch_page("app_pages/admin.py").run()
     assert not at.exception
     assert [tab.label for tab in at.tabs] == [t("admin.tab_health"), t("admin.tab_sessions"), t("admin.tab_audit")]

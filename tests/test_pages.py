@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apptest import _signed_in
+from tests.apptest import DEMO_PASSWORDS, _app, _sign_in, _signed_in
 from tests.builders import SAMPLE_NOW
 from token_analytics.engine.figures import analysis_figures
 from token_analytics.engine.store import Store
@@ -82,6 +82,57 @@ def test_analyst_gets_no_buying_buttons(app_env: pytest.MonkeyPatch) -> None:
     assert "View All" in labels
     assert not labels & {"Recharge Tokens", "Upgrade to Pro", "Contact for Enterprise"}
     assert "Token Balance" in metrics(at)
+
+
+def test_the_sidebar_names_the_account(app_env: pytest.MonkeyPatch) -> None:
+    """Issue 8: "Lingxi Technology (acct-001)", not a bare id."""
+    at = _signed_in("manager")
+    assert "Account: Lingxi Technology \\(acct\\-001\\)" in [c.value for c in at.sidebar.caption]
+    admin = _signed_in("admin")
+    switcher = admin.sidebar.selectbox(key="nav_account")
+    assert switcher.value == "acct-001"
+    assert switcher.format_func("acct-003") == "Northwind Labs (acct-003)"
+    assert switcher.options[:2] == ["Lingxi Technology (acct-001)", "Beacon Studio (acct-002)"]
+
+
+def test_the_admins_account_is_in_the_url(app_env: pytest.MonkeyPatch, sample_dir: Path, tmp_path: Path) -> None:
+    """Issue 8: ?account=acct-004 opens that account for an admin (a reload, a shared link) and follows the switcher."""
+    expected = engine_figures(sample_dir, tmp_path, "acct-004")
+    at = _app()
+    at.query_params["account"] = "acct-004"  # the link the admin opened, signed out
+    _sign_in(at, "admin", DEMO_PASSWORDS["admin"]).run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="nav_account").value == "acct-004"
+    assert metrics(at)["Token Balance"].help == fmt.tokens(expected["cards"]["balance"]["tokens"])
+    assert at.query_params["account"] == "acct-004"
+    at.sidebar.selectbox(key="nav_account").select("acct-002").run()
+    assert at.query_params["account"] == "acct-002"
+
+
+def test_an_unknown_account_in_the_url_shows_the_admins_own(app_env: pytest.MonkeyPatch) -> None:
+    at = _app()
+    at.query_params["account"] = "acct-999"
+    _sign_in(at, "admin", DEMO_PASSWORDS["admin"]).run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="nav_account").value == "acct-001"
+    assert at.query_params["account"] == "acct-001"
+
+
+def test_the_url_parameter_is_ignored_for_a_manager(
+    app_env: pytest.MonkeyPatch, sample_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 8: a manager of acct-001 with ?account=acct-002 sees acct-001, and nothing of acct-002 is shown."""
+    own = engine_figures(sample_dir, tmp_path, "acct-001")
+    other = engine_figures(sample_dir, tmp_path, "acct-002")
+    at = _app()
+    at.query_params["account"] = "acct-002"
+    _sign_in(at, "manager", DEMO_PASSWORDS["manager"]).run()
+    assert not at.exception
+    assert metrics(at)["Token Balance"].help == fmt.tokens(own["cards"]["balance"]["tokens"])
+    shown = " ".join(str(e.value) for e in [*at.markdown, *at.caption, *at.metric])
+    assert other["cards"]["balance"]["owner_name"] not in shown
+    assert "Beacon Studio" not in shown and "acct-002" not in shown
+    assert not at.sidebar.selectbox
 
 
 def test_manager2_sees_only_acct_002(app_env: pytest.MonkeyPatch, sample_dir: Path, tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ class Server:
 
 
 def start_server(mode: str, sample: Sample, root: Path) -> Server:
-    """`streamlit run serve.py` (what `make run` serves) with the FIELD-NOTES flags; a busy port (exit 1) gets another try."""
+    """`streamlit run serve.py` (as `make run`) with the FIELD-NOTES flags; a busy port (exit 1) gets another try."""
     env = clean_env() | {
         "ANALYTICS_MODE": mode,
         "ANALYTICS_DATA_DIR": str(sample.data_dir),

@@ -132,12 +132,14 @@ def expect_signed_out(page: Page) -> None:
 
 
 def expect_account_shown(page: Page, account: str, switcher: bool = False) -> None:
-    """The sidebar names the account: a caption for managers and analysts, the switcher for admins."""
+    """The sidebar names the account with its id: a caption for managers and analysts, the switcher for admins."""
     sidebar = page.locator('[data-testid="stSidebar"]')
+    label = re.compile(rf"^.+ \({re.escape(account)}\)$")  # "Account name (acct-001)" (issue 8)
     if switcher:
-        expect(sidebar.get_by_role("combobox", name=t("sidebar.account"))).to_have_value(account)
+        expect(sidebar.get_by_role("combobox", name=t("sidebar.account"))).to_have_value(label)
     else:
-        expect(sidebar).to_contain_text(t("sidebar.account_value", account=account))
+        caption = t("sidebar.account_value", account=f"{label.pattern[1:-1]}")
+        expect(sidebar).to_contain_text(re.compile(caption))
 
 
 @pytest.mark.parametrize("username", ["admin", "manager", "analyst", "manager2"])
@@ -177,12 +179,23 @@ def expect_ledger_net(page: Page, remaining: int) -> None:
     expect(net).to_have_text(f"{remaining:+,}" if remaining else "0")
 
 
+def expect_no_access(page: Page, server: Server, route: str) -> None:
+    """Issue 8: a signed-in person is told they have no access (not "page not found"), with a link back."""
+    page.goto(f"{server.url}/{route}")
+    expect(main_area(page)).to_contain_text(t("error.no_access"))
+    expect(page).to_have_url(f"{server.url}/{route}")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(main_area(page).locator('[data-testid="stMetric"]')).to_have_count(0)
+    main_area(page).get_by_role("link", name=t("error.no_access_back")).click()
+    expect(page).to_have_url(f"{server.url}/analysis")
+    expect(card(page, CARD_TITLES["balance"])).to_be_visible()
+
+
 def test_analyst_routes(page: Page, saas: Server, sample: Sample) -> None:
-    """An analyst: buying and admin routes are not served; View All -> /token-history, which survives a reload."""
+    """An analyst: buying and admin routes say "no access"; View All -> /token-history, which survives a reload."""
     sign_in(page, saas, "analyst")
     for route in ("recharge", "subscription", "admin"):
-        expect_not_served(page, saas, route)
-        expect(card(page, CARD_TITLES["balance"])).to_be_visible()
+        expect_no_access(page, saas, route)
         for title in ("page.recharge", "page.subscription", "page.admin"):
             expect(main_area(page).get_by_role("heading", name=t(title), exact=True)).to_have_count(0)
             expect(page.locator('[data-testid="stSidebarNav"]')).not_to_contain_text(t(title))
@@ -229,7 +242,12 @@ def test_admin_switches_account(page: Page, saas: Server, sample: Sample) -> Non
     sign_in(page, saas, "admin")
     expect_cards(page, sample.report("acct-001"))
     page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').click()
-    page.get_by_role("option", name="acct-002", exact=True).click()
+    page.get_by_role("option", name=re.compile(r" \(acct-002\)$")).click()
+    expect_account_shown(page, "acct-002", switcher=True)
+    expect_cards(page, sample.report("acct-002"))
+    # Issue 8: the choice is in the URL, so a reload (or the link, shared) keeps it.
+    expect(page).to_have_url(f"{saas.url}/analysis?account=acct-002")
+    page.reload()
     expect_account_shown(page, "acct-002", switcher=True)
     expect_cards(page, sample.report("acct-002"))
 

@@ -20,6 +20,20 @@ def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+# CommonMark lets a backslash escape any ASCII punctuation; Streamlit's directives (`:red[...]`,
+# `:material/x:`) and LaTeX (`$`) are punctuation too, so escaping all of it leaves plain text.
+_MARKDOWN_SPECIAL = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def plain(text: str) -> str:
+    """`text` from the data, safe inside Markdown (titles, captions, labels): every special character escaped.
+
+    Line breaks become spaces, so a name cannot start a heading or a list of its own.
+    """
+    flat = " ".join(str(text).split())
+    return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in flat)
+
+
 def tokens(n: float | None) -> str:
     """Exact count with thousands separators: 1234567 -> "1,234,567"."""
     if _missing(n):

@@ -353,6 +353,11 @@ STRINGS: dict[str, dict[str, str]] = {
     "admin.column_conflicts": {"en": "Conflicts"},
     "admin.column_latest_at": {"en": "Latest time"},
     "admin.column_rows": {"en": "Rows"},
+    # --- issue 8: routes, accounts, plans, admin history (engineer "pages") -----------------
+    "error.no_access": {"en": "You don't have access to this page."},
+    "error.no_access_hint": {"en": "Your role does not include it; ask an administrator if you need it."},
+    "error.no_access_back": {"en": "Back to the Analytics Center"},
+    "sidebar.unknown_account": {"en": "There is no account {account}; showing your own account instead."},
 }
 
 

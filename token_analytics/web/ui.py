@@ -3,17 +3,20 @@
 The router (dashboard.py) decides the user and the known accounts on every run, before any
 page runs, and publishes them with `publish_session`; pages read them with `current_user()`
 and `current_account()`. Scoping lives in `account_for`: only an admin ever gets an account
-other than their own.
+other than their own. The admin's choice is also kept in the URL (`?account=acct-004`) so a
+reload or a shared link opens the same account; everyone else's URL parameter is ignored.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import pandas as pd
 import streamlit as st
 
+from token_analytics.web import fmt
 from token_analytics.web.auth import User
 from token_analytics.web.i18n import t
 
@@ -23,6 +26,8 @@ USER_KEY = "nav_user"
 ACCOUNT_IDS_KEY = "nav_account_ids"
 SWITCHER_KEY = "nav_account"  # the admin's selectbox
 CHOICE_KEY = "nav_account_choice"  # survives runs in which the selectbox is not drawn
+NAMES_KEY = "nav_account_names"  # account id -> name, as the router read them on this run
+ACCOUNT_PARAM = "account"  # the admin's account in the URL: ?account=acct-004
 
 PERMISSIONS = ("signed_in", "buy", "admin")
 
@@ -72,6 +77,28 @@ def allowed_pages(mode: str, user: User | None, ledger_exists: Callable[[], bool
     return pages
 
 
+def denied_pages(mode: str, user: User) -> list[PageSpec]:
+    """The pages of `mode` that `user`'s role may not open (answered "no access", never run).
+
+    Only role limits count: a page the mode does not have (SaaS pages in self-hosted mode, a
+    history without a ledger) stays unknown, as SPEC §5 asks.
+    """
+    saas = mode == "saas"
+    denied = set()
+    if not user.can_buy:
+        denied |= BUYER_ONLY
+    if not user.can_admin:
+        denied |= ADMIN_ONLY
+    return [page for page in PAGES if page.key in denied and (saas or page.key not in SAAS_ONLY)]
+
+
+def no_access(back: object) -> None:
+    """What a signed-in person sees on a page their role may not open, with the way back (`back`: a page)."""
+    st.warning(t("error.no_access"), icon=":material/lock:")
+    st.caption(t("error.no_access_hint"))
+    st.page_link(back, label=t("error.no_access_back"), icon=":material/arrow_back:")  # type: ignore[arg-type]
+
+
 def account_for(user: User, requested: str | None, known: Sequence[str] = ()) -> str:
     """THE scoping rule: the account whose data `user` sees.
 
@@ -88,10 +115,33 @@ def account_for(user: User, requested: str | None, known: Sequence[str] = ()) ->
     return known[0]
 
 
-def publish_session(user: User | None, account_ids: Sequence[str] = ()) -> None:
+def publish_session(user: User | None, account_ids: Sequence[str] = (), names: Mapping[str, str] | None = None) -> None:
     """Called by the router on every run, before a page runs."""
     st.session_state[USER_KEY] = user
     st.session_state[ACCOUNT_IDS_KEY] = tuple(account_ids)
+    st.session_state[NAMES_KEY] = dict(names or {})
+
+
+def account_names(accounts: pd.DataFrame) -> dict[str, str]:
+    """account_id -> account_name from `Store.accounts()`; accounts without a name are left out."""
+    names = {}
+    for account_id, name in zip(accounts["account_id"], accounts["account_name"], strict=True):
+        if pd.isna(account_id) or pd.isna(name) or not str(name).strip():
+            continue
+        names[str(account_id)] = str(name).strip()
+    return names
+
+
+def account_label(account_id: str, names: Mapping[str, str] | None = None) -> str:
+    """ "Acme Corp (acct-001)", or the bare id when the account has no name. Plain text, not Markdown."""
+    names = st.session_state.get(NAMES_KEY, {}) if names is None else names
+    name = names.get(account_id)
+    return f"{name} ({account_id})" if name else account_id
+
+
+def account_markdown(account_id: str) -> str:
+    """`account_label` escaped for Markdown (titles, captions, metric labels)."""
+    return fmt.plain(account_label(account_id))
 
 
 def current_user() -> User | None:
@@ -101,8 +151,13 @@ def current_user() -> User | None:
 
 
 def requested_account() -> str | None:
-    """The admin's latest choice (the selectbox value is updated before the run starts)."""
-    return st.session_state.get(SWITCHER_KEY) or st.session_state.get(CHOICE_KEY)
+    """The admin's latest choice: the switcher in this session, else the URL's `?account=`.
+
+    The selectbox value is updated before the run starts. `account_for` ignores the answer
+    for everyone but an admin.
+    """
+    chosen = st.session_state.get(SWITCHER_KEY) or st.session_state.get(CHOICE_KEY)
+    return chosen or st.query_params.get(ACCOUNT_PARAM)
 
 
 def current_account(user: User | None = None) -> str:
@@ -111,19 +166,27 @@ def current_account(user: User | None = None) -> str:
     return account_for(user, requested_account(), st.session_state.get(ACCOUNT_IDS_KEY, ()))
 
 
-def account_switcher(user: User, account_ids: Sequence[str]) -> str:
+def account_switcher(user: User, account_ids: Sequence[str], names: Mapping[str, str]) -> str:
     """Sidebar account picker for admins (others just see their account); returns the scoped account."""
     ids = list(dict.fromkeys(account_ids))
     current = account_for(user, requested_account(), ids)
     if not user.is_admin:
-        st.sidebar.caption(t("sidebar.account_value", account=current))
+        st.sidebar.caption(t("sidebar.account_value", account=fmt.plain(account_label(current, names))))
         return current
+    asked = st.query_params.get(ACCOUNT_PARAM)
+    if asked and asked not in ids:
+        st.sidebar.warning(t("sidebar.unknown_account", account=fmt.plain(asked)))
     options = ids if current in ids else [current, *ids]
     if st.session_state.get(SWITCHER_KEY) not in options:
         st.session_state[SWITCHER_KEY] = current  # before the widget exists, so no value/index clash
-    choice = st.sidebar.selectbox(t("sidebar.account"), options, key=SWITCHER_KEY)
+    choice = st.sidebar.selectbox(
+        t("sidebar.account"), options, format_func=lambda account: account_label(account, names), key=SWITCHER_KEY
+    )
     st.session_state[CHOICE_KEY] = choice
-    return account_for(user, choice, ids)
+    scoped = account_for(user, choice, ids)
+    if st.query_params.get(ACCOUNT_PARAM) != scoped:
+        st.query_params[ACCOUNT_PARAM] = scoped  # a reload or a shared link opens the same account
+    return scoped
 
 
 def require(user: User | None, permission: str = "signed_in") -> User:
