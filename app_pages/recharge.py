@@ -23,7 +23,7 @@ st.title(t("page.recharge"))
 if provider.is_sandbox:
     st.warning(t("recharge.sandbox_banner", provider=provider.name), icon=":material/science:")
 balance = token_usage(store, account, settings.mode, 0)["remaining"]
-st.metric(t("recharge.balance", account=account), fmt.tokens(balance))
+st.metric(t("recharge.balance", account=ui.account_markdown(account)), fmt.tokens(balance))
 
 # --- what to buy ---------------------------------------------------------------------------
 st.subheader(t("recharge.choose"))
@@ -58,8 +58,9 @@ except ValueError as exc:
     st.stop()
 st.metric(t("recharge.price"), money.format_price(price), help=t("recharge.price_help", tokens=fmt.tokens(tokens)))
 
-# A second click on the same, still unpaid order shows that order instead of making another.
-current = payment_panel.open_order(appdb, account)
+# A second click on the same, still unpaid order shows that order instead of making another; an
+# order left unpaid in an earlier visit is shown again, so it can be paid or cancelled.
+current = payment_panel.open_order(appdb, account, "recharge")
 already = payment_panel.is_open(current, "recharge", int(tokens), method)
 if st.button(t("recharge.create"), type="primary", disabled=already, key="recharge_create"):
     try:

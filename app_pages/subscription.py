@@ -1,13 +1,31 @@
-"""Subscription (/subscription, SaaS): compare plans, upgrade to Pro through the payment flow, contact sales."""
+"""Subscription (/subscription, SaaS): the current plan, the plans, and only the moves that fit the current plan.
+
+Free: upgrade to Pro (through the payment flow) and the Enterprise contact form. Pro: the
+Enterprise contact form. Enterprise: nothing to buy here, and the page says so.
+"""
 
 import streamlit as st
 
+from token_analytics.billing.appdb import AppDB
 from token_analytics.billing.core import AppDBError
 from token_analytics.billing.orders import METHODS
 from token_analytics.billing.payments import get_provider
 from token_analytics.billing.prices import PLAN_IDS
+from token_analytics.engine.store import Store
 from token_analytics.web import data, fmt, payment_panel, ui
 from token_analytics.web.i18n import t
+
+
+def plan_of(store: Store, appdb: AppDB, account_id: str) -> str:
+    """The account's plan: its latest paid plan order, else the export's plan; unknown or missing reads as Free."""
+    # One rule for the whole app is coming (issue 8: a shared current_plan in engine/figures.py);
+    # until then this is the only copy, so /subscription and its offers agree with each other.
+    profile = store.run("account_profile", account_id=account_id)
+    exported = profile["plan"].iloc[0] if len(profile) else None
+    exported = "free" if exported is None or not isinstance(exported, str) else exported
+    plan = appdb.current_plan(account_id, default=exported)
+    return plan if plan in PLAN_IDS else "free"
+
 
 user = ui.require(ui.current_user())
 account = ui.current_account(user)
@@ -16,16 +34,15 @@ store = data.store()
 appdb = data.app_db()
 provider = get_provider()
 money = payment_panel.prices(settings.prices_file)
-
-profile = store.run("account_profile", account_id=account)
-exported_plan = str(profile["plan"].iloc[0]) if len(profile) and profile["plan"].notna().iloc[0] else "free"
-plan_now = appdb.current_plan(account, default=exported_plan)
-plan_now = plan_now if plan_now in PLAN_IDS else "free"  # an unknown plan in the export reads as Free
+plan_now = plan_of(store, appdb, account)
 
 st.title(t("page.subscription"))
-st.markdown(t("plans.current", account=account, plan=money.plan(plan_now).name))
+st.markdown(t("plans.current", account=ui.account_markdown(account), plan=money.plan(plan_now).name))
 if not user.can_buy:
     st.info(t("plans.read_only"))
+elif plan_now == "enterprise":
+    st.info(t("plans.enterprise_nothing_to_buy"), icon=":material/workspace_premium:")
+    st.page_link("app_pages/recharge.py", label=t("plans.enterprise_recharge"), icon=":material/add_card:")
 
 for column, plan in zip(st.columns(len(money.plans)), money.plans, strict=True):
     with column.container(border=True):
@@ -43,7 +60,8 @@ for column, plan in zip(st.columns(len(money.plans)), money.plans, strict=True):
         for feature in plan.features:
             st.text(f"✓ {feature}")
 
-current = payment_panel.open_order(appdb, account)
+# The account's open plan order (also one started in an earlier visit), so it can be paid or cancelled.
+current = payment_panel.open_order(appdb, account, "plan")
 pro = money.plan("pro")
 if user.can_buy and plan_now == "free":
     st.subheader(t("button.upgrade_pro"))
@@ -60,24 +78,40 @@ if user.can_buy and plan_now == "free":
             )
         except AppDBError as exc:
             ui.show_error(exc, str(exc))
-if current is not None and current.kind == "plan":
+if current is not None:
     with st.container(border=True):
         payment_panel.show(current, appdb, provider, user, money)
 
-if user.can_buy and plan_now != "enterprise":
+
+def send_contact() -> None:
+    """The form's callback: validate, store the request, and clear the form only when it was sent."""
+    contact = st.session_state.get("plans_contact", "").strip()
+    if not contact:
+        st.session_state["plans_outcome"] = ("error", t("plans.contact_required"))
+        return
+    if not payment_panel.valid_contact(contact):
+        st.session_state["plans_outcome"] = ("error", t("plans.contact_invalid"))
+        return
+    try:
+        request_id = appdb.request_plan(
+            account, user.username, "enterprise", "enterprise_contact", contact, st.session_state.get("plans_message")
+        )
+    except AppDBError as exc:
+        ui.show_error(exc, str(exc))
+        return
+    st.session_state["plans_outcome"] = ("success", t("plans.request_sent", request=request_id))
+    st.session_state["plans_contact"] = ""
+    st.session_state["plans_message"] = ""
+
+
+if user.can_buy and plan_now in ("free", "pro"):
     st.subheader(t("button.contact_enterprise"))
-    with st.form("plans_enterprise_form", clear_on_submit=True):
-        contact = st.text_input(t("plans.contact"), key="plans_contact")
-        message = st.text_area(t("plans.message"), key="plans_message")
-        sent = st.form_submit_button(t("button.contact_enterprise"))
-    if sent and not contact.strip():
-        st.error(t("plans.contact_required"))
-    elif sent:
-        try:
-            request_id = appdb.request_plan(
-                account, user.username, "enterprise", "enterprise_contact", contact, message
-            )
-        except AppDBError as exc:
-            ui.show_error(exc, str(exc))
-        else:
-            st.success(t("plans.request_sent", request=request_id), icon=":material/mark_email_read:")
+    with st.form("plans_enterprise_form"):
+        st.text_input(t("plans.contact"), key="plans_contact", placeholder=t("plans.contact_placeholder"))
+        st.text_area(t("plans.message"), key="plans_message")
+        st.form_submit_button(t("button.contact_enterprise"), on_click=send_contact)
+    outcome = st.session_state.pop("plans_outcome", None)
+    if outcome is not None and outcome[0] == "error":
+        st.error(outcome[1])
+    elif outcome is not None:
+        st.success(outcome[1], icon=":material/mark_email_read:")

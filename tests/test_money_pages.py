@@ -13,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import ROOT, _signed_in
+from token_analytics.web import payment_panel
 from token_analytics.web.auth import User
 from token_analytics.web.i18n import t
 
@@ -162,7 +163,7 @@ def test_admin_posts_an_adjustment_once_and_it_shows_in_the_history(app_env: pyt
 
 def test_manager2_sees_only_their_account(app_env: pytest.MonkeyPatch) -> None:
     at = recharge_page(_signed_in("manager2"))
-    assert at.metric[0].label == t("recharge.balance", account="acct-002")
+    assert at.metric[0].label == t("recharge.balance", account="Beacon Studio \\(acct\\-002\\)")
     rows = history_rows(at)
     assert len(rows) > 0
     assert "acct-002" in at.caption[0].value
@@ -244,13 +245,13 @@ def test_admin_upgrades_a_free_account_to_pro_and_contacts_sales(app_env: pytest
     at.sidebar.selectbox(key="nav_account").select("acct-003").run()
     at.switch_page("app_pages/subscription.py").run()
     assert not at.exception
-    assert at.markdown[0].value == t("plans.current", account="acct-003", plan="Free")
+    assert at.markdown[0].value == t("plans.current", account="Northwind Labs \\(acct\\-003\\)", plan="Free")
     at.radio(key="plans_method").set_value("ALIPAY").run()
     at.button(key="plans_upgrade").click().run()
     assert len(at.get("image")) == 1
     at.button(key="recharge_simulate").click().run()
     assert not at.exception
-    assert at.markdown[0].value == t("plans.current", account="acct-003", plan="Pro")
+    assert at.markdown[0].value == t("plans.current", account="Northwind Labs \\(acct\\-003\\)", plan="Pro")
     assert "plans_upgrade" not in [b.key for b in at.button]  # already on Pro
 
     at.text_input(key="plans_contact").input("cto@example.com")
@@ -277,3 +278,108 @@ def test_self_hosted_history_exists_only_with_a_ledger(
     at = _signed_in("admin")
     with pytest.raises(ValueError):
         at.switch_page("app_pages/token_history.py")
+
+
+def subscription_page(username: str, account: str | None = None) -> AppTest:
+    at = _signed_in(username)
+    if account:
+        at.sidebar.selectbox(key="nav_account").select(account).run()
+    at.switch_page("app_pages/subscription.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize(
+    ("username", "account", "plan", "upgrade", "contact"),
+    [
+        ("admin", "acct-003", "Free", True, True),
+        ("manager2", None, "Pro", False, True),  # acct-002 exports plan "pro"
+        ("manager", None, "Enterprise", False, False),  # acct-001 exports plan "enterprise"
+    ],
+)
+def test_subscription_offers_what_fits_the_plan(
+    app_env: pytest.MonkeyPatch, username: str, account: str | None, plan: str, upgrade: bool, contact: bool
+) -> None:
+    """Issue 8: Pro is not offered Pro, Enterprise is offered nothing and is told so; the current plan is shown."""
+    at = subscription_page(username, account)
+    assert f"is on the **{plan}** plan." in at.markdown[0].value
+    keys = {widget.key for widget in [*at.button, *at.text_input]}
+    assert ("plans_upgrade" in keys) is upgrade
+    assert ("plans_contact" in keys) is contact
+    nothing = t("plans.enterprise_nothing_to_buy")
+    assert (nothing in [i.value for i in at.info]) is (plan == "Enterprise")
+    assert [e.value for e in at.error] == []
+
+
+def test_enterprise_contact_needs_an_email_or_phone(app_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Issue 8: "not-an-email" was accepted; now it is refused with one line and nothing is stored."""
+    at = subscription_page("manager2")
+    at.text_input(key="plans_contact").input("not-an-email")
+    next(b for b in at.button if b.label == t("button.contact_enterprise")).click().run()
+    assert [e.value for e in at.error] == [t("plans.contact_invalid")]
+    assert at.text_input(key="plans_contact").value == "not-an-email"  # kept, to be corrected
+    assert not at.success
+    admin = _signed_in("admin")
+    admin.switch_page("app_pages/admin.py").run()
+    assert t("admin.no_requests") in [i.value for i in admin.info]
+
+    at.text_input(key="plans_contact").input("+86 138 0000 0000")
+    next(b for b in at.button if b.label == t("button.contact_enterprise")).click().run()
+    assert [e.value for e in at.error] == []
+    assert at.success[-1].value.startswith("Thank you: request ")
+    assert at.text_input(key="plans_contact").value == ""  # sent: the form starts empty again
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("cto@example.com", True),
+        ("li.wei+sales@mail.example.cn", True),
+        ("+86 138 0000 0000", True),
+        ("(021) 5555-0100", True),
+        ("not-an-email", False),
+        ("a@b", False),
+        ("@example.com", False),
+        ("12345", False),  # too short for a phone number
+        ("1234567890123456", False),  # too long
+        ("call me maybe", False),
+    ],
+)
+def test_valid_contact(text: str, ok: bool) -> None:
+    assert payment_panel.valid_contact(text) is ok
+
+
+@pytest.mark.parametrize("method", ["WECHAT", "ALIPAY"])
+def test_a_pending_wallet_order_is_shown_again_and_can_be_cancelled(app_env: pytest.MonkeyPatch, method: str) -> None:
+    """Issue 8: an unpaid WeChat/Alipay order left behind (another visit, a reload) comes back with its QR."""
+    first = recharge_page(_signed_in("manager"))
+    create_order(first, method)
+    assert orders(first)["status"].tolist() == ["Pending"]
+
+    again = recharge_page(_signed_in("manager"))  # a new session: nothing of the first one's state
+    assert len(again.get("image")) == 1
+    assert any(code.value.startswith(f"sandbox://pay/{method.lower()}/") for code in again.code)
+    again.button(key="recharge_cancel").click().run()
+    assert not again.exception
+    assert orders(again)["status"].tolist() == ["Cancelled"]
+    assert not again.get("image")
+    assert any(w.value.startswith("This order was cancelled") for w in again.warning)
+
+    third = recharge_page(_signed_in("manager"))
+    assert not third.get("image") and "recharge_cancel" not in [b.key for b in third.button]
+
+
+def test_a_pending_plan_order_is_shown_again_on_subscription(app_env: pytest.MonkeyPatch) -> None:
+    at = subscription_page("admin", "acct-003")
+    at.radio(key="plans_method").set_value("WECHAT").run()
+    at.button(key="plans_upgrade").click().run()
+    assert len(at.get("image")) == 1
+
+    again = subscription_page("admin", "acct-003")
+    assert len(again.get("image")) == 1
+    assert again.button(key="plans_upgrade").disabled  # the same order is already waiting
+    again.button(key="recharge_cancel").click().run()
+    assert not again.exception
+    assert any(w.value.startswith("This order was cancelled") for w in again.warning)
+    other = subscription_page("admin")  # acct-001 has no open order
+    assert not other.get("image")

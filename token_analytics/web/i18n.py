@@ -229,7 +229,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "recharge.column_status": {"en": "Status"},
     "recharge.column_by": {"en": "Ordered by"},
     # --- subscription ----------------------------------------------------------------
-    "plans.current": {"en": "Account {account} is on the **{plan}** plan."},
+    "plans.current": {"en": "{account} is on the **{plan}** plan."},
     "plans.read_only": {"en": "Only managers and administrators can change the plan."},
     "plans.current_badge": {"en": "Current plan"},
     "plans.price": {"en": "Price"},
@@ -357,6 +357,15 @@ STRINGS: dict[str, dict[str, str]] = {
     "error.no_access": {"en": "You don't have access to this page."},
     "error.no_access_hint": {"en": "Your role does not include it; ask an administrator if you need it."},
     "error.no_access_back": {"en": "Back to the Analytics Center"},
+    "plans.enterprise_nothing_to_buy": {
+        "en": "Enterprise is the highest plan: there is nothing to upgrade here. "
+        "Your account manager handles changes to the contract."
+    },
+    "plans.enterprise_recharge": {"en": "Need more tokens? Recharge"},
+    "plans.contact_placeholder": {"en": "name@example.com or +86 138 0000 0000"},
+    "plans.contact_invalid": {
+        "en": "Enter a valid e-mail address (name@example.com) or phone number (7 to 15 digits)."
+    },
     "sidebar.unknown_account": {"en": "There is no account {account}; showing your own account instead."},
 }
 

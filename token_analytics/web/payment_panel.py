@@ -10,6 +10,7 @@ an admin confirms it. Crediting is AppDB.mark_paid's job: exactly once per order
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -44,11 +45,41 @@ def prices(path: Path) -> Prices:
         raise  # st.stop() raises; this line is for type checkers
 
 
-def open_order(appdb: AppDB, account_id: str) -> Order | None:
-    """The order this session is paying, when it belongs to `account_id` (an admin may have switched)."""
+def open_order(appdb: AppDB, account_id: str, kind: str) -> Order | None:
+    """The order of `kind` ("recharge" or "plan") that the page shows for `account_id`.
+
+    This session's order while it is PENDING; else the account's newest PENDING order of that
+    kind, so an order started in an earlier visit (or another tab) can still be paid or
+    cancelled; else this session's finished order, so its outcome is shown. An admin who
+    switched account sees that account's orders only.
+    """
     order_id = st.session_state.get(ORDER_KEY)
-    order = appdb.order(order_id) if order_id else None
-    return order if order is not None and order.account_id == account_id else None
+    mine = appdb.order(order_id) if order_id else None
+    if mine is not None and (mine.account_id != account_id or mine.kind != kind):
+        mine = None
+    if mine is not None and mine.status == "PENDING":
+        return mine
+    orders = appdb.orders_for(account_id)  # newest first
+    pending = orders[(orders["status"] == "PENDING") & (orders["kind"] == kind)]
+    if len(pending):
+        adopted = str(pending["order_id"].iloc[0])
+        st.session_state[ORDER_KEY] = adopted  # from now on this session's order: its outcome stays shown
+        return appdb.order(adopted)
+    return mine
+
+
+# What the Enterprise contact field accepts: an e-mail address, or a phone number of 7 to 15
+# digits written with the usual separators (+86 138-0000-0000, (021) 5555 0100).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]{2,}")
+_PHONE = re.compile(r"\+?[\d\s().-]+")
+
+
+def valid_contact(text: str) -> bool:
+    """Whether `text` is an e-mail address or a phone number someone can be reached at."""
+    value = text.strip()
+    if _EMAIL.fullmatch(value):
+        return True
+    return bool(_PHONE.fullmatch(value)) and 7 <= sum(char.isdigit() for char in value) <= 15
 
 
 def is_open(order: Order | None, kind: str, tokens: int, method: str, plan: str | None = None) -> bool:
@@ -72,7 +103,7 @@ def start_order(
     plan: str | None = None,
 ) -> Order:
     """Create the order, unless this session's open order is the same one (then return that)."""
-    current = open_order(appdb, account_id)
+    current = open_order(appdb, account_id, kind)
     if is_open(current, kind, tokens, method, plan):
         return current  # type: ignore[return-value]
     order = appdb.create_order(
