@@ -1,132 +1,260 @@
 """Admin (/admin, role admin): bank transfers, adjustments, plan requests and the data-health report.
 
-Self-hosted deployments have no payments and no ledger to adjust: only data health is shown.
+Self-hosted deployments have no payments and no ledger to adjust: data health, sessions and audit.
 Everything here is append-only: a confirmed transfer or a posted adjustment is corrected by a
-new entry, never edited.
+new entry, never edited. Each tab is one function in TABS; a new tab is one more entry.
 """
 
+from collections.abc import Callable
+
+import pandas as pd
 import streamlit as st
 
 from token_analytics.billing.core import AppDBError
 from token_analytics.web import auth, data, fmt, payment_panel, security_panel, ui
-from token_analytics.web.i18n import t
+from token_analytics.web.i18n import STRINGS, t
+
+FLASH_KEY = "admin_flash"  # what the last confirm / reject did, shown after the rerun
 
 user = ui.require(ui.current_user(), "admin")
 settings = data.settings()
 store = data.store()
+zone = settings.zone
 
 st.title(t("page.admin"))
 
 
-def labels(*names: str) -> dict[str, str]:
-    """Column headers of a table, from the translation table."""
-    return {name: t(f"admin.column_{name}") for name in names}
+def labels(*names: str) -> dict[str, object]:
+    """Column headers of a table, from the translation table; times name the business zone."""
+    return {
+        name: t("column.time_in", zone=settings.timezone) if name.endswith("_at") else t(f"admin.column_{name}")
+        for name in names
+    }
 
 
-if settings.saas:
+def counts(*names: str) -> dict[str, object]:
+    """Count columns shown with thousands separators."""
+    return {name: st.column_config.NumberColumn(t(f"admin.column_{name}"), format="localized") for name in names}
+
+
+def code_label(prefix: str, code: object) -> str:
+    """A code as people read it (`enterprise_contact` -> "Enterprise contact"); blank when missing."""
+    if code is None or pd.isna(code):
+        return ""
+    key = f"{prefix}.{code}"
+    return t(key) if key in STRINGS else str(code).replace("_", " ").capitalize()
+
+
+def text(value: object) -> str:
+    """A nullable text cell: blank, never "None" or "nan"."""
+    return "" if value is None or pd.isna(value) else str(value)
+
+
+def when(value: object) -> str:
+    """A moment in the business zone, without the zone (the column header names it)."""
+    return "" if value is None or pd.isna(value) else fmt.when(value, zone, with_zone=False)
+
+
+def transfers() -> None:
     appdb = data.app_db()
     money = payment_panel.prices(settings.prices_file)
-    transfers_tab, adjust_tab, requests_tab, health_tab, sessions_tab, audit_tab = st.tabs(
-        [t("admin.tab_transfers"), t("admin.tab_adjustments"), t("admin.tab_requests"), t("admin.tab_health")]
-        + [t("admin.tab_sessions"), t("admin.tab_audit")]
-    )
-else:
-    health_tab, sessions_tab, audit_tab = st.tabs(
-        [t("admin.tab_health"), t("admin.tab_sessions"), t("admin.tab_audit")]
-    )
-
-with sessions_tab:
-    security_panel.sessions_tab(settings, auth.load_auth(settings.auth_file), user)
-with audit_tab:
-    security_panel.audit_tab(settings)
-
-if settings.saas:
-    with transfers_tab:
-        pending = appdb.pending_transfers()
-        if pending.empty:
-            st.info(t("admin.no_transfers"))
-        for order in pending.itertuples():
-            with st.container(border=True):
-                st.markdown(
-                    t(
-                        "admin.transfer",
-                        reference=order.reference,
-                        account=order.account_id,
-                        tokens=fmt.tokens(order.tokens),
-                        price=money.format_price(order.price_cents),
-                        by=order.created_by,
-                        at=fmt.when(order.created_at, settings.zone),
-                    )
+    flash = st.session_state.pop(FLASH_KEY, None)
+    if flash is not None:
+        st.success(flash, icon=":material/task_alt:")
+    pending = appdb.pending_transfers()
+    if pending.empty:
+        st.info(t("admin.no_transfers"))
+    for order in pending.itertuples():
+        price = money.format_price(order.price_cents)
+        done = {
+            "reference": order.reference,
+            "tokens": fmt.tokens(order.tokens),
+            "price": price,
+            "account": ui.account_markdown(order.account_id),
+        }
+        with st.container(border=True):
+            st.markdown(
+                t(
+                    "admin.transfer",
+                    reference=order.reference,
+                    account=ui.account_markdown(order.account_id),
+                    tokens=fmt.tokens(order.tokens),
+                    price=price,
+                    by=fmt.plain(order.created_by),
+                    at=fmt.when(order.created_at, zone),
                 )
-                note = st.text_input(t("admin.note"), key=f"admin_note_{order.order_id}")
-                confirm, reject, _ = st.columns([1, 1, 3])
-                try:
-                    if confirm.button(t("admin.confirm"), type="primary", key=f"admin_confirm_{order.order_id}"):
-                        appdb.confirm_transfer(order.order_id, user.username)
-                        st.rerun()
-                    if reject.button(t("admin.reject"), key=f"admin_reject_{order.order_id}"):
-                        if not note.strip():
-                            st.error(t("admin.note_required"))
-                        else:
-                            appdb.reject_transfer(order.order_id, user.username, note=note)
-                            st.rerun()
-                except AppDBError as exc:
-                    ui.show_error(exc, str(exc))
-
-    with adjust_tab:
-        accounts = store.account_ids()
-        with st.form("admin_adjust_form", clear_on_submit=True):
-            account = st.selectbox(t("admin.adjust_account"), accounts, key="admin_adjust_account")
-            amount = st.number_input(t("admin.adjust_amount"), step=1, value=0, key="admin_adjust_amount")
-            reason = st.text_input(t("admin.adjust_reason"), key="admin_adjust_reason")
-            posted = st.form_submit_button(t("admin.adjust_post"), type="primary")
-        if posted and (not amount or not reason.strip()):
-            st.error(t("admin.adjust_invalid"))
-        elif posted:
-            # One adjustment id per form content: a double submit (or a rerun) of what was just
-            # posted reuses its id, and AppDB posts an id once.
-            content = (account, int(amount), reason.strip())
-            last_id, *last_content = st.session_state.get("admin_adjust_last", (None,))
-            repeat = tuple(last_content) == content
-            adjustment_id = last_id if repeat else appdb.new_id()
+            )
+            note = st.text_input(t("admin.note"), key=f"admin_note_{order.order_id}")
+            confirm, reject, _ = st.columns([1, 1, 3])
             try:
-                txn_id = appdb.post_adjustment(account, int(amount), reason, user.username, adjustment_id=adjustment_id)
+                if confirm.button(t("admin.confirm"), type="primary", key=f"admin_confirm_{order.order_id}"):
+                    appdb.confirm_transfer(order.order_id, user.username)
+                    st.session_state[FLASH_KEY] = t("admin.confirmed", **done)
+                    st.rerun()
+                if reject.button(t("admin.reject"), key=f"admin_reject_{order.order_id}"):
+                    if not note.strip():
+                        st.error(t("admin.note_required"))
+                    else:
+                        appdb.reject_transfer(order.order_id, user.username, note=note)
+                        st.session_state[FLASH_KEY] = t("admin.rejected", note=fmt.plain(note.strip()), **done)
+                        st.rerun()
             except AppDBError as exc:
                 ui.show_error(exc, str(exc))
-            else:
-                st.session_state["admin_adjust_last"] = (adjustment_id, *content)
-                done = "admin.adjust_repeat" if repeat else "admin.adjust_done"
-                st.success(t(done, amount=fmt.signed(amount), account=account, txn=txn_id))
-        adjustments = appdb.adjustments()
-        if not adjustments.empty:
-            shown = ("created_at", "account_id", "amount", "reason", "created_by", "txn_id")
-            st.dataframe(adjustments[list(shown)], hide_index=True, column_config=labels(*shown))
 
-    with requests_tab:
-        requests = appdb.plan_requests()
-        if requests.empty:
-            st.info(t("admin.no_requests"))
+    st.subheader(t("admin.transfer_history"))
+    # Every account the app knows; AppDB has no all-accounts order query yet (billing is being split).
+    frames = [appdb.orders_for(account) for account in store.account_ids()]
+    orders = pd.concat([frame for frame in frames if len(frame)], ignore_index=True) if any(map(len, frames)) else None
+    if orders is not None:
+        orders = orders[(orders["method"] == "BANK_TRANSFER") & (orders["status"] != "PENDING")]
+    if orders is None or orders.empty:
+        st.caption(t("admin.no_transfer_history"))
+        return
+    orders = orders.sort_values(["status_at", "order_id"], ascending=False)
+    history = pd.DataFrame(
+        {
+            "status_at": [when(at) for at in orders["status_at"]],
+            "decision": [t(f"admin.decision_{status}") for status in orders["status"]],
+            "status_by": [text(by) for by in orders["status_by"]],
+            "reference": orders["reference"].tolist(),
+            "account_id": [ui.account_label(account) for account in orders["account_id"]],
+            "tokens": orders["tokens"].astype("int64").tolist(),
+            "price": [money.format_price(int(cents)) for cents in orders["price_cents"]],
+            "created_by": [text(by) for by in orders["created_by"]],
+            "status_note": [text(note) for note in orders["status_note"]],
+        }
+    )
+    config = labels("status_at", "decision", "status_by", "reference", "account_id", "price", "created_by")
+    config |= counts("tokens") | {"status_note": t("admin.column_note"), "created_by": t("admin.column_ordered_by")}
+    st.dataframe(history, hide_index=True, column_config=config)
+
+
+def adjustments() -> None:
+    appdb = data.app_db()
+    accounts = store.account_ids()
+    names = ui.known_names()  # AppTest calls format_func outside the run: it must not read session state
+    with st.form("admin_adjust_form", clear_on_submit=True):
+        account = st.selectbox(
+            t("admin.adjust_account"),
+            accounts,
+            format_func=lambda account: ui.account_label(account, names),
+            key="admin_adjust_account",
+        )
+        amount = st.number_input(t("admin.adjust_amount"), step=1, value=0, key="admin_adjust_amount")
+        reason = st.text_input(t("admin.adjust_reason"), key="admin_adjust_reason")
+        posted = st.form_submit_button(t("admin.adjust_post"), type="primary")
+    if posted and (not amount or not reason.strip()):
+        st.error(t("admin.adjust_invalid"))
+    elif posted:
+        # One adjustment id per form content: a double submit (or a rerun) of what was just
+        # posted reuses its id, and AppDB posts an id once.
+        content = (account, int(amount), reason.strip())
+        last_id, *last_content = st.session_state.get("admin_adjust_last", (None,))
+        repeat = tuple(last_content) == content
+        adjustment_id = last_id if repeat else appdb.new_id()
+        try:
+            txn_id = appdb.post_adjustment(account, int(amount), reason, user.username, adjustment_id=adjustment_id)
+        except AppDBError as exc:
+            ui.show_error(exc, str(exc))
         else:
-            shown = ("created_at", "account_id", "requested_by", "plan", "kind", "contact", "message")
-            st.dataframe(requests[list(shown)], hide_index=True, column_config=labels(*shown))
+            st.session_state["admin_adjust_last"] = (adjustment_id, *content)
+            done = "admin.adjust_repeat" if repeat else "admin.adjust_done"
+            st.success(t(done, amount=fmt.signed(amount), account=ui.account_markdown(account), txn=txn_id))
+    posted_rows = appdb.adjustments()
+    if posted_rows.empty:
+        return
+    table = pd.DataFrame(
+        {
+            "created_at": [when(at) for at in posted_rows["created_at"]],
+            "account_id": [ui.account_label(account) for account in posted_rows["account_id"]],
+            "amount": [fmt.signed(amount) for amount in posted_rows["amount"]],
+            "reason": [text(reason) for reason in posted_rows["reason"]],
+            "created_by": [text(by) for by in posted_rows["created_by"]],
+            "txn_id": [text(txn) for txn in posted_rows["txn_id"]],
+        }
+    )
+    st.dataframe(table, hide_index=True, column_config=labels(*table.columns))
 
-with health_tab:
-    health = store.health()
-    files, bad, rows = st.columns(3)
-    files.metric(t("admin.files_read"), fmt.tokens(health.files_read))
-    bad.metric(t("admin.bad_files"), fmt.tokens(health.bad_files))
-    rows.metric(t("admin.quarantined_rows"), fmt.tokens(health.quarantined_rows))
-    if health.clean:
+
+def requests() -> None:
+    appdb = data.app_db()
+    money = payment_panel.prices(settings.prices_file)
+    rows = appdb.plan_requests()
+    if rows.empty:
+        st.info(t("admin.no_requests"))
+        return
+    plan_names = {plan.plan_id: plan.name for plan in money.plans}
+    table = pd.DataFrame(
+        {
+            "created_at": [when(at) for at in rows["created_at"]],
+            "account_id": [ui.account_label(account) for account in rows["account_id"]],
+            "requested_by": [text(by) for by in rows["requested_by"]],
+            "plan": [plan_names.get(plan, text(plan)) for plan in rows["plan"]],
+            "kind": [code_label("admin.kind", kind) for kind in rows["kind"]],
+            "contact": [text(contact) for contact in rows["contact"]],
+            "message": [text(message) for message in rows["message"]],
+        }
+    )
+    st.dataframe(table, hide_index=True, column_config=labels(*table.columns))
+
+
+def health() -> None:
+    report = store.health()
+    files, bad, quarantined = st.columns(3)
+    files.metric(t("admin.files_read"), fmt.tokens(report.files_read))
+    bad.metric(t("admin.bad_files"), fmt.tokens(report.bad_files))
+    quarantined.metric(t("admin.quarantined_rows"), fmt.tokens(report.quarantined_rows))
+    if report.clean:
         st.success(t("admin.health_clean"))
-    rejected = health.files[health.files["status"] != "ok"]
+    shown = report.files.assign(
+        kind=[code_label("admin.export", kind) for kind in report.files["kind"]],
+        status=[code_label("admin.file_status", status) for status in report.files["status"]],
+        error=[text(error) for error in report.files["error"]],
+        latest_at=[when(at) for at in report.files["latest_at"]],
+    )
+    rejected = shown[report.files["status"] != "ok"]
     if len(rejected):
         st.subheader(t("admin.rejected_files"))
         st.dataframe(
             rejected[["kind", "path", "error"]], hide_index=True, column_config=labels("kind", "path", "error")
         )
-    if len(health.reasons):
+    if len(report.reasons):
         st.subheader(t("admin.reasons"))
-        st.dataframe(health.reasons, hide_index=True, column_config=labels(*health.reasons.columns))
+        reasons = report.reasons.assign(kind=[code_label("admin.export", kind) for kind in report.reasons["kind"]])
+        numeric = [name for name in reasons.columns if name == "rows"]
+        config = labels(*[name for name in reasons.columns if name not in numeric]) | counts(*numeric)
+        st.dataframe(reasons, hide_index=True, column_config=config)
     st.subheader(t("admin.files"))
-    shown = ("kind", "path", "status", "rows_read", "accepted", "quarantined", "duplicates", "conflicts", "latest_at")
-    st.dataframe(health.files[list(shown)], hide_index=True, column_config=labels(*shown))
+    numbers = ("rows_read", "accepted", "quarantined", "duplicates", "conflicts")
+    columns = ["kind", "path", "status", *numbers, "latest_at"]
+    st.dataframe(
+        shown[columns], hide_index=True, column_config=labels("kind", "path", "status", "latest_at") | counts(*numbers)
+    )
+
+
+def sessions() -> None:
+    security_panel.sessions_tab(settings, auth.load_auth(settings.auth_file), user)
+
+
+def audit() -> None:
+    security_panel.audit_tab(settings)
+
+
+# (label id, draw function); self-hosted deployments have no payments and no ledger to adjust.
+TABS: list[tuple[str, Callable[[], None]]] = [
+    ("admin.tab_transfers", transfers),
+    ("admin.tab_adjustments", adjustments),
+    ("admin.tab_requests", requests),
+    ("admin.tab_health", health),
+    ("admin.tab_sessions", sessions),
+    ("admin.tab_audit", audit),
+]
+SAAS_ONLY_TABS = frozenset({"admin.tab_transfers", "admin.tab_adjustments", "admin.tab_requests"})
+
+shown_tabs = [(label, draw) for label, draw in TABS if settings.saas or label not in SAAS_ONLY_TABS]
+if len(shown_tabs) == 1:
+    shown_tabs[0][1]()
+else:
+    for tab, (_, draw) in zip(st.tabs([t(label) for label, _ in shown_tabs]), shown_tabs, strict=True):
+        with tab:
+            draw()

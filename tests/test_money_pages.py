@@ -7,19 +7,21 @@ app database (ANALYTICS_APP_DB under tmp_path), so orders and adjustments start 
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import ROOT, _signed_in
-from token_analytics.web import payment_panel
+from token_analytics.web import fmt, payment_panel
 from token_analytics.web.auth import User
 from token_analytics.web.i18n import t
 
 ANALYST = User("analyst", "Analyst", ("analyst",), "acct-001")
 MANAGER = User("manager", "Manager", ("manager",), "acct-001")
 PACKAGE = 100_000  # the first package of config/prices.yaml, selected by default
+LINGXI = "Lingxi Technology \\(acct\\-001\\)"  # acct-001 of the sample, as Markdown-escaped text
 
 
 def number(text: str) -> int:
@@ -383,3 +385,67 @@ def test_a_pending_plan_order_is_shown_again_on_subscription(app_env: pytest.Mon
     assert any(w.value.startswith("This order was cancelled") for w in again.warning)
     other = subscription_page("admin")  # acct-001 has no open order
     assert not other.get("image")
+
+
+def minutes_around_now(zone: str) -> set[str]:
+    """How fmt.when writes "now" (or one minute ago) in `zone`, as the admin tables show times."""
+    now = datetime.now(UTC)
+    return {fmt.when(now - timedelta(minutes=m), zone, with_zone=False) for m in (0, 1)}
+
+
+def test_admin_confirm_and_reject_say_what_happened_and_the_history_keeps_them(app_env: pytest.MonkeyPatch) -> None:
+    """Issue 8: confirm and reject say what happened; a history of decided transfers, who and when, local times."""
+    manager = recharge_page(_signed_in("manager"))
+    create_order(manager, "BANK_TRANSFER")
+    first = manager.table[0].value.loc[t("recharge.bank_reference")].iloc[0]
+    manager.radio(key="recharge_package").set_value(PACKAGE * 5).run()  # a second, different order
+    create_order(manager, "BANK_TRANSFER")
+    second = manager.table[0].value.loc[t("recharge.bank_reference")].iloc[0]
+    price = orders(manager).set_index("reference")["price"]
+
+    admin = _signed_in("admin")
+    admin.switch_page("app_pages/admin.py").run()
+    (confirm, _) = [b for b in admin.button if b.key and b.key.startswith("admin_confirm_")]
+    confirm.click().run()
+    assert [s.value for s in admin.tabs[0].success] == [
+        t("admin.confirmed", reference=first, tokens="100,000", price=price[first], account=LINGXI)
+    ]
+    (note,) = [n for n in admin.text_input if n.key and n.key.startswith("admin_note_")]
+    note.input("no money arrived")
+    (reject,) = [b for b in admin.button if b.key and b.key.startswith("admin_reject_")]
+    reject.click().run()
+    assert not admin.exception
+    NOTE = "no money arrived"  # noqa: N806
+    assert [s.value for s in admin.tabs[0].success] == [
+        t("admin.rejected", reference=second, tokens="500,000", price=price[second], account=LINGXI, note=NOTE)
+    ]
+    history = admin.dataframe[0].value
+    assert history["reference"].tolist() == [second, first]  # newest decision first
+    assert history["decision"].tolist() == ["Rejected", "Confirmed"]
+    assert history["status_by"].tolist() == ["admin", "admin"]
+    assert history["created_by"].tolist() == ["manager", "manager"]
+    assert history["account_id"].tolist() == ["Lingxi Technology (acct-001)"] * 2
+    assert history["tokens"].tolist() == [500_000, 100_000]
+    assert history["status_note"].tolist() == ["no money arrived", ""]  # never "None"
+    assert set(history["status_at"]) <= minutes_around_now("Asia/Shanghai")  # the business zone, not UTC
+
+
+def test_admin_tables_show_labels_local_times_and_no_none(app_env: pytest.MonkeyPatch) -> None:
+    """Issue 8: `enterprise_contact` reads "Enterprise contact"; an empty message is blank, never "None"."""
+    at = subscription_page("manager2")
+    at.text_input(key="plans_contact").input("cto@example.com")
+    next(b for b in at.button if b.label == t("button.contact_enterprise")).click().run()
+    admin = _signed_in("admin")
+    admin.switch_page("app_pages/admin.py").run()
+    (requests,) = [df.value for df in admin.dataframe if "contact" in df.value.columns]
+    row = requests.iloc[0].to_dict()
+    assert row["kind"] == "Enterprise contact"
+    assert row["plan"] == "Enterprise"
+    assert row["account_id"] == "Beacon Studio (acct-002)"
+    assert row["message"] == ""
+    assert row["created_at"] in minutes_around_now("Asia/Shanghai")
+    cells = [str(v) for df in admin.dataframe for v in df.value.to_numpy().ravel()]
+    assert not {"None", "nan", "NaT", "enterprise_contact", "usage_events"} & set(cells)
+    files = next(df.value for df in admin.dataframe if "rows_read" in df.value.columns)
+    assert set(files["kind"]) == {"Accounts", "Members", "Usage events", "Transactions"}
+    assert set(files["status"]) == {"Read"}

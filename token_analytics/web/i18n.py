@@ -366,6 +366,27 @@ STRINGS: dict[str, dict[str, str]] = {
     "plans.contact_invalid": {
         "en": "Enter a valid e-mail address (name@example.com) or phone number (7 to 15 digits)."
     },
+    "admin.confirmed": {"en": "Confirmed {reference}: {tokens} tokens ({price}) credited to {account}."},
+    "admin.rejected": {"en": "Rejected {reference} ({tokens} tokens, {price}) of {account}: {note}."},
+    "admin.transfer_history": {"en": "Confirmed and rejected transfers"},
+    "admin.no_transfer_history": {"en": "No transfer has been confirmed or rejected yet."},
+    "admin.decision_PAID": {"en": "Confirmed"},
+    "admin.decision_CANCELLED": {"en": "Rejected"},
+    "admin.column_decision": {"en": "Decision"},
+    "admin.column_status_by": {"en": "Decided by"},
+    "admin.column_reference": {"en": "Reference"},
+    "admin.column_tokens": {"en": "Tokens"},
+    "admin.column_price": {"en": "Amount paid"},
+    "admin.column_note": {"en": "Note"},
+    "admin.column_ordered_by": {"en": "Ordered by"},
+    "admin.kind.enterprise_contact": {"en": "Enterprise contact"},
+    "admin.kind.upgrade": {"en": "Upgrade"},
+    "admin.export.accounts": {"en": "Accounts"},
+    "admin.export.members": {"en": "Members"},
+    "admin.export.usage_events": {"en": "Usage events"},
+    "admin.export.transactions": {"en": "Transactions"},
+    "admin.file_status.ok": {"en": "Read"},
+    "admin.file_status.rejected": {"en": "Rejected"},
     "sidebar.unknown_account": {"en": "There is no account {account}; showing your own account instead."},
 }
 

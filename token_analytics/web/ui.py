@@ -132,6 +132,11 @@ def account_names(accounts: pd.DataFrame) -> dict[str, str]:
     return names
 
 
+def known_names() -> dict[str, str]:
+    """The account names the router published for this run (a copy: safe to capture in a format_func)."""
+    return dict(st.session_state.get(NAMES_KEY, {}))
+
+
 def account_label(account_id: str, names: Mapping[str, str] | None = None) -> str:
     """ "Acme Corp (acct-001)", or the bare id when the account has no name. Plain text, not Markdown."""
     names = st.session_state.get(NAMES_KEY, {}) if names is None else names
