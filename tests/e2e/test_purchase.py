@@ -78,7 +78,11 @@ def metric(page: Page, label: str) -> Locator:
 
 
 def balance_value(page: Page) -> Locator:
-    return metric(page, t("recharge.balance", account=ACCOUNT)).locator('[data-testid="stMetricValue"]')
+    """The balance metric of /recharge, labelled with the account's name and id ("Acme (acct-001)")."""
+    label = re.compile(f"^{re.escape(t('recharge.balance', account=''))}.+ \\({re.escape(ACCOUNT)}\\)$")
+    title = page.locator('[data-testid="stMetricLabel"]').filter(has_text=label)
+    balance = main_area(page).locator('[data-testid="stMetric"]').filter(has=title)
+    return balance.locator('[data-testid="stMetricValue"]')
 
 
 def expect_balance(page: Page, tokens: int) -> None:
@@ -229,7 +233,9 @@ def test_a_manager_buys_tokens_by_each_method(page: Page, shop: Server, sample: 
         expect(transfer).to_contain_text(fragment)
     transfer.get_by_role("button", name=t("admin.confirm"), exact=True).dblclick()
     expect(main_area(page)).to_contain_text(t("admin.no_transfers"))
-    expect(main_area(page)).not_to_contain_text(reference)
+    # It left the pending list; the admin is told what happened, and the history keeps it (issue 8).
+    expect(main_area(page)).to_contain_text(f"Confirmed {reference}: {fmt.tokens(bank.tokens)} tokens")
+    expect(main_area(page).locator('[data-testid="stVerticalBlock"]').filter(has=confirm)).to_have_count(0)
     snap(page, "4_admin_confirmed")
     page.reload()
     expect(main_area(page)).to_contain_text(t("admin.no_transfers"))
