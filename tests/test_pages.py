@@ -13,6 +13,7 @@ from token_analytics.engine.figures import analysis_figures
 from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
 from token_analytics.web import fmt
+from token_analytics.web.i18n import t
 
 
 def engine_figures(sample_dir: Path, tmp_path: Path, account: str, mode: str = "saas") -> dict:
@@ -116,6 +117,7 @@ def test_an_unknown_account_in_the_url_shows_the_admins_own(app_env: pytest.Monk
     assert not at.exception
     assert at.sidebar.selectbox(key="nav_account").value == "acct-001"
     assert at.query_params["account"] == "acct-001"
+    assert [w.value for w in at.sidebar.warning] == [t("sidebar.unknown_account", account="acct\\-999")]
 
 
 def test_the_url_parameter_is_ignored_for_a_manager(

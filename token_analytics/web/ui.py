@@ -28,6 +28,7 @@ SWITCHER_KEY = "nav_account"  # the admin's selectbox
 CHOICE_KEY = "nav_account_choice"  # survives runs in which the selectbox is not drawn
 NAMES_KEY = "nav_account_names"  # account id -> name, as the router read them on this run
 ACCOUNT_PARAM = "account"  # the admin's account in the URL: ?account=acct-004
+UNKNOWN_KEY = "nav_account_unknown"  # an unknown ?account= the admin asked for, until they pick one
 
 PERMISSIONS = ("signed_in", "buy", "admin")
 
@@ -180,12 +181,18 @@ def account_switcher(user: User, account_ids: Sequence[str], names: Mapping[str,
         return current
     asked = st.query_params.get(ACCOUNT_PARAM)
     if asked and asked not in ids:
-        st.sidebar.warning(t("sidebar.unknown_account", account=fmt.plain(asked)))
+        st.session_state[UNKNOWN_KEY] = asked  # said until the admin picks an account (the URL is replaced below)
+    if st.session_state.get(UNKNOWN_KEY):
+        st.sidebar.warning(t("sidebar.unknown_account", account=fmt.plain(st.session_state[UNKNOWN_KEY])))
     options = ids if current in ids else [current, *ids]
     if st.session_state.get(SWITCHER_KEY) not in options:
         st.session_state[SWITCHER_KEY] = current  # before the widget exists, so no value/index clash
     choice = st.sidebar.selectbox(
-        t("sidebar.account"), options, format_func=lambda account: account_label(account, names), key=SWITCHER_KEY
+        t("sidebar.account"),
+        options,
+        format_func=lambda account: account_label(account, names),
+        key=SWITCHER_KEY,
+        on_change=lambda: st.session_state.pop(UNKNOWN_KEY, None),
     )
     st.session_state[CHOICE_KEY] = choice
     scoped = account_for(user, choice, ids)
