@@ -42,9 +42,14 @@ def known_accounts() -> list[str]:
     return data.store().account_ids()
 
 
-def known_names() -> dict[str, str]:
-    """Account id -> name, for labels such as "Acme Corp (acct-001)"."""
+@st.cache_data(show_spinner=False, max_entries=2)
+def _names(generation: int) -> dict[str, str]:
     return ui.account_names(data.store().accounts())
+
+
+def known_names() -> dict[str, str]:
+    """Account id -> name, for labels such as "Acme Corp (acct-001)"; read again after each ingest."""
+    return _names(data.store().generation)
 
 
 def ledger_exists(account_id: str) -> bool:
