@@ -112,7 +112,8 @@ def button(page: Page, name: str) -> Locator:
 def expect_not_served(page: Page, server: Server, route: str) -> None:
     """`route` is not registered: Streamlit says so in a dialog and runs the landing page (SPEC §5)."""
     page.goto(f"{server.url}/{route}")
-    expect(page).to_have_url(f"{server.url}/analysis")
+    # An admin's landing URL names the account they see (issue 8): /analysis?account=acct-001.
+    expect(page).to_have_url(re.compile(rf"^{re.escape(server.url)}/analysis(\?account=[\w-]+)?$"))
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text(re.compile("page not found", re.IGNORECASE))
     page.keyboard.press("Escape")  # the dialog makes the page inert until it is closed
