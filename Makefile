@@ -1,6 +1,8 @@
 # One way to run everything (STYLE habit 10). Each target does its own set-up on a fresh machine.
-#   make run     install the requirements, then start the dashboard (sample data is generated on first run)
-#   make test    install the dev requirements and Debian's chromium when missing, then run every test
+#   make run     install the runtime requirements at the lock's versions, then start the dashboard
+#                (sample data is generated on first run)
+#   make test    install the whole lock (runtime + dev) and Debian's chromium when missing, then run every test
+#   make lock    recompile requirements.lock from requirements-dev.txt (uv; a dev tool, never a runtime one)
 #   make lint    ruff check and ruff format --check
 #   make bench   the data-engine benchmark (not a test; see docs/BENCHMARK.md)
 
@@ -11,13 +13,19 @@ ARGS ?=
 # apt-get needs root; use sudo when the caller is not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench install install-run chromium
+.PHONY: run test lint bench install install-run chromium lock
 
+# requirements.txt keeps the ranges; requirements.lock pins what the tests ran on (Python 3.11, linux).
+# `make run` installs only the runtime requirements, constrained to the lock's versions.
 install-run:
-	$(PYTHON) -m pip install -q -r requirements.txt
+	$(PYTHON) -m pip install -q -r requirements.txt -c requirements.lock
 
 install:
-	$(PYTHON) -m pip install -q -r requirements-dev.txt
+	$(PYTHON) -m pip install -q -r requirements.lock
+
+lock:
+	uv pip compile requirements-dev.txt --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+		--upgrade -o requirements.lock
 
 chromium:
 	@if [ ! -x "$(CHROMIUM)" ]; then \
