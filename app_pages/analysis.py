@@ -1,11 +1,14 @@
 """Analytics Center (/analysis): every figure of SPEC §4 for the signed-in user's account."""
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
-from token_analytics.engine.figures import analysis_figures
-from token_analytics.web import charts, data, fmt, tables, ui
-from token_analytics.web.i18n import t
+from token_analytics.engine.figures import LEADERBOARD_LIMIT, RECENT_LIMIT, analysis_figures, current_plan
+from token_analytics.engine.periods import Windows
+from token_analytics.web import charts, data, fmt, payment_panel, tables, ui
+from token_analytics.web.i18n import STRINGS, t
 
 user = ui.require(ui.current_user())
 account = ui.current_account(user)
@@ -14,6 +17,34 @@ store = data.store()
 figures = analysis_figures(store, account, settings.now(), settings.mode)
 health = store.health()
 usage = figures["token_usage"]
+zone = settings.timezone
+windows = Windows.at(settings.now(), settings.zone)
+day, month_name = windows.today.isoformat(), windows.month_start.strftime("%B %Y")
+
+
+def method_label(code: str | None) -> str:
+    """A payment method's label; "—" for none, the code itself when the export has one we do not know."""
+    if code is None:
+        return t("method.none")
+    return t(f"method.{code}") if f"method.{code}" in STRINGS else code
+
+
+def recent_rows(entries: list[dict[str, Any]]) -> pd.DataFrame:
+    """The recent-transactions table, formatted from the figures' Python values (None, never NaN)."""
+    return pd.DataFrame(
+        [
+            {
+                "type": t(f"txn.{entry['type']}"),
+                "amount": entry["amount"],
+                "created_at": fmt.when(pd.Timestamp(entry["created_at"]), settings.zone, with_zone=False),
+                "payment_method": method_label(entry["payment_method"]),
+                "description": entry["description"] or "",
+            }
+            for entry in entries
+        ],
+        columns=["type", "amount", "created_at", "payment_method", "description"],
+    )
+
 
 st.title(t("page.analysis"))
 latest = health.latest_event_at
@@ -40,11 +71,13 @@ with st.container(border=True):
         st.subheader(t("section.enterprise"))
         left, right = st.columns(2)
         left.metric(t("usage.total"), t("usage.unlimited"))
-        right.metric(t("usage.used"), fmt.compact(usage["used"]), help=fmt.tokens(usage["used"]))
+        right.metric(t("usage.used"), fmt.compact(usage["used"]), help=t("help.self_hosted_used"))
+        right.caption(t("card.exact_all_time", tokens=fmt.tokens(usage["used"])))
         st.caption(t("usage.enterprise_note") + " · " + freshness)
         quarantine_note(("usage_events",))
         st.stop()
     st.subheader(t("section.token_usage"))
+    st.caption(t("scope.usage"))
     st.markdown(t("usage.used_of_total", used=fmt.tokens(usage["used"]), total=fmt.tokens(usage["total"])))
     if usage["percent_used"] is None:
         st.progress(0.0, text=t("usage.no_total"))
@@ -52,26 +85,41 @@ with st.container(border=True):
         st.progress(
             min(usage["percent_used"] / 100, 1.0), text=t("usage.percent_used", percent=fmt.pct(usage["percent_used"]))
         )
+    if usage["remaining"] < 0:
+        overdrawn = "usage.overdrawn.buyer" if user.can_buy else "usage.overdrawn.reader"
+        st.warning(t(overdrawn, balance=fmt.tokens(usage["remaining"])), icon=":material/warning:")
     if user.can_buy and st.button(t("button.recharge"), type="primary", key="analysis_recharge"):
         st.switch_page("app_pages/recharge.py")
     st.caption(t("usage.beta_notice"))
     quarantine_note(("transactions",))
 
-if user.can_buy:
-    st.subheader(t("section.upgrade"))
-    pro, enterprise, _ = st.columns([1, 1, 2])
-    if pro.button(t("button.upgrade_pro"), key="analysis_upgrade"):
-        st.switch_page("app_pages/subscription.py")
-    if enterprise.button(t("button.contact_enterprise"), key="analysis_enterprise"):
-        st.switch_page("app_pages/subscription.py")
+# Offer only the next step up from the plan the account is on now (the same source as /subscription).
+plan = current_plan(store, data.app_db(), account)
+offer = {
+    "free": ("button.upgrade_pro", "analysis_upgrade"),
+    "pro": ("button.contact_enterprise", "analysis_enterprise"),
+}
+st.subheader(t("section.upgrade"))
+plan_text, plan_button, _ = st.columns([1, 1, 2], vertical_alignment="center")
+plan_text.markdown(t("plan.current", plan=payment_panel.prices(settings.prices_file).plan(plan).name))
+if plan == "enterprise":
+    plan_button.caption(t("plan.top"))
+elif user.can_buy and plan_button.button(t(offer[plan][0]), key=offer[plan][1]):
+    st.switch_page("app_pages/subscription.py")
 
 cards = figures["cards"]
 balance, today, month, calls = st.columns(4)
 with balance.container(border=True):
-    st.metric(t("card.balance"), fmt.compact(cards["balance"]["tokens"]), help=fmt.tokens(cards["balance"]["tokens"]))
-    st.caption(t("card.owner", name=cards["balance"]["owner_name"] or "—"))
+    st.metric(t("card.balance"), fmt.compact(cards["balance"]["tokens"]), help=t("help.balance"))
+    st.caption(t("card.exact_all_time", tokens=fmt.tokens(cards["balance"]["tokens"])))
+    st.caption(t("card.owner", name=fmt.plain(cards["balance"]["owner_name"])))
 for column, key, period in ((today, "today", "day"), (month, "month", "month")):
     card = cards[key]
+    exact = (
+        t("card.exact_day", tokens=fmt.tokens(card["tokens"]), day=day, zone=zone)
+        if period == "day"
+        else t("card.exact_month", tokens=fmt.tokens(card["tokens"]), month=month_name, zone=zone)
+    )
     text, direction = fmt.growth_label(card["growth_pct"], card["previous"], card["tokens"], period)
     with column.container(border=True):
         st.metric(
@@ -80,17 +128,29 @@ for column, key, period in ((today, "today", "day"), (month, "month", "month")):
             delta=text,
             delta_color="off" if direction == "same" else "normal",
             delta_arrow={"same": "off", "new": "up"}.get(direction, "auto"),
-            help=fmt.tokens(card["tokens"]),
+            help=t(f"help.{key}", day=day, month=month_name, zone=zone),
         )
+        st.caption(exact)
 with calls.container(border=True):
-    st.metric(t("card.services"), fmt.compact(cards["service_calls"]), help=fmt.tokens(cards["service_calls"]))
-    st.caption(t("card.calls_all_time"))
+    st.metric(t("card.services"), fmt.compact(cards["service_calls"]), help=t("help.calls"))
+    st.caption(t("card.calls_all_time", calls=fmt.tokens(cards["service_calls"])))
 st.caption(freshness)
 if store.refreshing:
     st.caption(t("data.refreshing"))
 quarantine_note(("usage_events",))
 
 st.subheader(t("section.comparison"))
+last_month_name = windows.last_month_start.strftime("%B %Y")
+st.caption(
+    t(
+        "scope.comparison",
+        today=day,
+        yesterday=windows.yesterday.isoformat(),
+        month=month_name,
+        last_month=last_month_name,
+        zone=zone,
+    )
+)
 comparison = figures["comparison"]
 cols = st.columns(4)
 for col, (key, labels) in zip(
@@ -104,6 +164,7 @@ for col, (key, labels) in zip(
     col.plotly_chart(charts.pair(title, labels, comparison[pair][metric]), key=f"analysis_{pair}_{metric}")
 
 st.subheader(t("section.services"))
+st.caption(t("scope.month", month=month_name, zone=zone))
 chart_tokens, chart_calls, table = st.columns([2, 2, 3])
 chart_tokens.plotly_chart(charts.services(figures["services"], "tokens"), key="analysis_services_tokens")
 chart_calls.plotly_chart(charts.services(figures["services"], "calls"), key="analysis_services_calls")
@@ -120,23 +181,21 @@ table.dataframe(
 )
 
 st.subheader(t("section.recent"))
-recent = pd.DataFrame(figures["recent_transactions"])
-if recent.empty:
+st.caption(t("scope.recent", limit=RECENT_LIMIT, zone=zone))
+entries = figures["recent_transactions"]
+if not entries:
     st.info(t("recent.empty"))
 else:
-    recent["created_at"] = recent["created_at"].map(lambda v: fmt.when(pd.Timestamp(v), settings.zone, with_zone=False))
-    recent["label"] = recent["type"].map(lambda v: t(f"txn.{v}"))
-    recent["payment_method"] = recent["payment_method"].map(lambda v: t(f"method.{v}") if v else t("method.none"))
-    shown = recent[["label", "amount", "created_at", "payment_method", "description"]].rename(columns={"label": "type"})
+    shown = recent_rows(entries)
     st.dataframe(
-        tables.style_ledger(shown, recent["type"]),
+        tables.style_ledger(shown, pd.Series([entry["type"] for entry in entries])),
         hide_index=True,
         column_config=tables.ledger_columns(
             shown,
             {
                 "type": t("column.type"),
                 "amount": t("column.amount"),
-                "created_at": t("column.time_in", zone=settings.timezone),
+                "created_at": t("column.time_in", zone=zone),
                 "payment_method": t("column.method"),
                 "description": t("column.description"),
             },
@@ -146,6 +205,7 @@ if st.button(t("button.view_all"), key="analysis_view_all"):
     st.switch_page("app_pages/token_history.py")
 
 st.subheader(t("section.leaderboard"))
+st.caption(t("scope.leaderboard", limit=LEADERBOARD_LIMIT, month=month_name, zone=zone))
 board = pd.DataFrame(figures["leaderboard"])
 if board.empty:
     st.info(t("leaderboard.empty"))

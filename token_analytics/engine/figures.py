@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from token_analytics.billing.appdb import PLANS, AppDB
 from token_analytics.engine.periods import Windows
 from token_analytics.engine.store import Store
 
@@ -36,6 +37,18 @@ def iso_time(value: Any, zone: ZoneInfo) -> str | None:
 
 def optional_text(value: Any) -> str | None:
     return None if value is None or pd.isna(value) else str(value)
+
+
+def current_plan(store: Store, appdb: AppDB, account_id: str) -> str:
+    """The account's plan now: its latest paid plan order in the app, else the exported plan, else free.
+
+    One source for every page that shows or sells a plan (/analysis, /subscription). A missing,
+    null or unknown exported plan reads as free.
+    """
+    profile = store.run("account_profile", account_id=account_id)
+    exported = optional_text(profile["plan"].iloc[0]) if len(profile) else None
+    plan = appdb.current_plan(account_id, default=exported or "free")
+    return plan if plan in PLANS else "free"
 
 
 def token_usage(store: Store, account_id: str, mode: str, all_time_tokens: int) -> dict[str, Any]:

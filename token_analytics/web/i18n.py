@@ -88,7 +88,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "usage.unlimited": {"en": "Unlimited"},
     "usage.enterprise_note": {"en": "Self-hosted deployment: usage is unlimited and not billed."},
     # --- upgrade options -------------------------------------------------------------
-    "section.upgrade": {"en": "Upgrade Options"},
+    "section.upgrade": {"en": "Plan"},
     "button.upgrade_pro": {"en": "Upgrade to Pro"},
     "button.contact_enterprise": {"en": "Contact for Enterprise"},
     # --- billing cards ---------------------------------------------------------------
@@ -97,7 +97,41 @@ STRINGS: dict[str, dict[str, str]] = {
     "card.month": {"en": "Monthly Usage"},
     "card.services": {"en": "Service Usage"},
     "card.owner": {"en": "Owner: {name}"},
-    "card.calls_all_time": {"en": "calls, all time"},
+    "card.calls_all_time": {"en": "{calls} calls · all time"},
+    # --- /analysis: what each card and section covers (issue 8) -----------------------
+    "card.exact_all_time": {"en": "{tokens} tokens · all time"},
+    "card.exact_day": {"en": "{tokens} tokens · {day} ({zone})"},
+    "card.exact_month": {"en": "{tokens} tokens · {month} ({zone})"},
+    "help.balance": {
+        "en": "Tokens left on the account, all time: everything credited (recharges, bonuses, refunds, "
+        "adjustments) minus everything consumed."
+    },
+    "help.today": {
+        "en": "Tokens used by the account's members today ({day}, from local midnight in {zone}), "
+        "compared with yesterday."
+    },
+    "help.month": {
+        "en": "Tokens used by the account's members this month ({month}, from the 1st in {zone}), "
+        "compared with last month."
+    },
+    "help.self_hosted_used": {"en": "Tokens used by the account's members, all time (not billed)."},
+    "help.calls": {"en": "Service calls (agent, operator and assistant) of the account's members, all time."},
+    "scope.usage": {"en": "All time: every ledger entry of the account."},
+    "scope.comparison": {
+        "en": "Today ({today}) vs yesterday ({yesterday}); {month} vs {last_month}; days and months in {zone}."
+    },
+    "scope.month": {"en": "This month: {month}, days in {zone}."},
+    "scope.leaderboard": {"en": "Top {limit} members this month: {month}, days in {zone}."},
+    "scope.recent": {"en": "The {limit} latest ledger entries, all time; times in {zone}."},
+    "usage.overdrawn.buyer": {
+        "en": "This account is overdrawn: its balance is {balance} tokens. Recharge tokens to bring it above zero."
+    },
+    "usage.overdrawn.reader": {
+        "en": "This account is overdrawn: its balance is {balance} tokens. Ask a manager of the account to "
+        "recharge tokens."
+    },
+    "plan.current": {"en": "Current plan: {plan}"},
+    "plan.top": {"en": "Enterprise is the highest plan: nothing to upgrade."},
     "growth.same_day": {"en": "Same as yesterday"},
     "growth.same_month": {"en": "Same as last month"},
     "growth.new": {"en": "new"},
