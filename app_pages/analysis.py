@@ -206,12 +206,17 @@ if st.button(t("button.view_all"), key="analysis_view_all"):
 
 st.subheader(t("section.leaderboard"))
 st.caption(t("scope.leaderboard", limit=LEADERBOARD_LIMIT, month=month_name, zone=zone))
-board = pd.DataFrame(figures["leaderboard"])
-if board.empty:
+leaders = figures["leaderboard"]
+if not leaders:
     st.info(t("leaderboard.empty"))
 else:
+    # Usage without a user_id has no name: "—", never "None".
+    board = pd.DataFrame(
+        [{**row, "display_name": row["display_name"] or fmt.MISSING} for row in leaders],
+        columns=["rank", "display_name", "tokens", "calls", "share_pct"],
+    )
     st.dataframe(
-        board[["rank", "display_name", "tokens", "calls", "share_pct"]],
+        board,
         hide_index=True,
         column_config={
             "rank": t("column.rank"),

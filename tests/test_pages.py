@@ -37,16 +37,18 @@ def test_manager_sees_the_engine_figures(app_env: pytest.MonkeyPatch, sample_dir
     shown = metrics(at)
     cards = expected["cards"]
     assert shown["Token Balance"].value == fmt.compact(cards["balance"]["tokens"])
-    assert shown["Token Balance"].help == fmt.tokens(cards["balance"]["tokens"])  # exact on hover
+    captions = [c.value for c in at.caption]
+    assert f"{fmt.tokens(cards['balance']['tokens'])} tokens · all time" in captions  # exact under the card
     assert shown["Today's Usage"].value == fmt.compact(cards["today"]["tokens"])
-    assert shown["Today's Usage"].help == fmt.tokens(cards["today"]["tokens"])
+    assert f"{fmt.tokens(cards['today']['tokens'])} tokens · 2026-11-29 (Asia/Shanghai)" in captions
+    assert f"{fmt.tokens(cards['month']['tokens'])} tokens · November 2026 (Asia/Shanghai)" in captions
+    assert f"{fmt.tokens(cards['service_calls'])} calls · all time" in captions
     assert shown["Monthly Usage"].value == fmt.compact(cards["month"]["tokens"])
     assert shown["Service Usage"].value == fmt.compact(cards["service_calls"])
     today_delta, _ = fmt.growth_label(
         cards["today"]["growth_pct"], cards["today"]["previous"], cards["today"]["tokens"], "day"
     )
     assert shown["Today's Usage"].delta == today_delta
-    captions = [c.value for c in at.caption]
     assert f"Owner: {cards['balance']['owner_name']}" in captions
     usage = expected["token_usage"]
     assert f"{fmt.tokens(usage['used'])} of {fmt.tokens(usage['total'])} tokens used" in [m.value for m in at.markdown]
@@ -65,8 +67,6 @@ def test_manager_sees_the_engine_figures(app_env: pytest.MonkeyPatch, sample_dir
     ("button", "title"),
     [
         ("Recharge Tokens", "Recharge"),
-        ("Upgrade to Pro", "Subscription"),
-        ("Contact for Enterprise", "Subscription"),
         ("View All", "Token History"),
     ],
 )
@@ -144,8 +144,9 @@ def test_manager2_sees_only_acct_002(app_env: pytest.MonkeyPatch, sample_dir: Pa
     at.query_params["account"] = "acct-001"
     at.session_state["nav_account"] = "acct-001"
     at.run()
-    assert metrics(at)["Token Balance"].help == fmt.tokens(own["cards"]["balance"]["tokens"])
-    assert metrics(at)["Token Balance"].help != fmt.tokens(other["cards"]["balance"]["tokens"])
+    captions = [c.value for c in at.caption]
+    assert f"{fmt.tokens(own['cards']['balance']['tokens'])} tokens · all time" in captions
+    assert f"{fmt.tokens(other['cards']['balance']['tokens'])} tokens · all time" not in captions
     assert f"Owner: {own['cards']['balance']['owner_name']}" in [c.value for c in at.caption]
 
 
@@ -153,8 +154,9 @@ def test_admin_switches_to_another_account(app_env: pytest.MonkeyPatch, sample_d
     expected = engine_figures(sample_dir, tmp_path, "acct-003")
     at = _signed_in("admin")
     at.sidebar.selectbox(key="nav_account").select("acct-003").run()
-    assert metrics(at)["Token Balance"].help == fmt.tokens(expected["cards"]["balance"]["tokens"])
-    assert metrics(at)["Monthly Usage"].help == fmt.tokens(expected["cards"]["month"]["tokens"])
+    captions = [c.value for c in at.caption]
+    assert f"{fmt.tokens(expected['cards']['balance']['tokens'])} tokens · all time" in captions
+    assert f"{fmt.tokens(expected['cards']['month']['tokens'])} tokens · November 2026 (Asia/Shanghai)" in captions
 
 
 def test_self_hosted_shows_only_the_token_usage_card(
@@ -168,5 +170,5 @@ def test_self_hosted_shows_only_the_token_usage_card(
     shown = metrics(at)
     assert set(shown) == {"Total", "Used"}
     assert shown["Total"].value == "Unlimited"
-    assert shown["Used"].help == fmt.tokens(expected["token_usage"]["used"])
+    assert f"{fmt.tokens(expected['token_usage']['used'])} tokens · all time" in [c.value for c in at.caption]
     assert not at.main.button and not at.dataframe  # the sidebar keeps only "Sign out"
