@@ -1,5 +1,6 @@
 """Analytics Center (/analysis): every figure of SPEC §4 for the signed-in user's account."""
 
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -36,7 +37,8 @@ def recent_rows(entries: list[dict[str, Any]]) -> pd.DataFrame:
             {
                 "type": t(f"txn.{entry['type']}"),
                 "amount": entry["amount"],
-                "created_at": fmt.when(pd.Timestamp(entry["created_at"]), settings.zone, with_zone=False),
+                # fromisoformat, not pd.Timestamp: a time before 1901 has a seconds offset (+08:05:43, LMT)
+                "created_at": fmt.when(datetime.fromisoformat(entry["created_at"]), settings.zone, with_zone=False),
                 "payment_method": method_label(entry["payment_method"]),
                 "description": entry["description"] or "",
             }

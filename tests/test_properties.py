@@ -30,7 +30,7 @@ from tests.strategies import ACCOUNT, World, worlds, write_app_state, write_expo
 from token_analytics.engine.figures import analysis_figures
 from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
-from token_analytics.web import auth, fmt
+from token_analytics.web import auth, data, fmt
 from token_analytics.web.i18n import t
 
 pytestmark = pytest.mark.slow
@@ -154,6 +154,17 @@ def environment(root: Path, world: World, mode: str) -> dict[str, str]:
     }
 
 
+# One signed-in session per role for the whole layer: signing in costs seconds, and a session whose
+# data, clock and mode change under it between runs is something the app must survive anyway.
+_SESSIONS: dict[str, AppTest] = {}
+
+
+def session(role: str) -> AppTest:
+    if role not in _SESSIONS:
+        _SESSIONS[role] = _signed_in(role)
+    return _SESSIONS[role]
+
+
 @pytest.fixture
 def no_browser_cookies(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setattr(auth, "_request_cookie", lambda name: None)  # AppTest has no browser cookies
@@ -174,7 +185,7 @@ def test_every_page_holds_for_every_role_in_both_modes(no_browser_cookies: pytes
             for name, value in env.items():
                 no_browser_cookies.setenv(name, value)
             for role, pages in ROLE_PAGES.items():
-                at = _signed_in(role)
+                at = session(role)
                 for page in pages:
                     if mode == "self-hosted" and (
                         page in SAAS_ONLY or (page == "token_history" and not world.has_ledger)
@@ -185,3 +196,4 @@ def test_every_page_holds_for_every_role_in_both_modes(no_browser_cookies: pytes
                     check_page(at, where)
                     if page == "analysis":
                         check_analysis(at, expected, mode, where)
+        data._open.clear()  # the stores of this example's files: closed with them
