@@ -61,3 +61,16 @@ def test_every_requirement_is_pinned_inside_its_range(source: str) -> None:
 def test_the_lock_says_how_it_was_made() -> None:
     header = (ROOT / "requirements.lock").read_text().splitlines()[:3]
     assert any("uv pip compile requirements-dev.txt" in line for line in header)
+
+
+def test_the_readme_and_makefile_give_the_same_upgrade_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8").replace("\\\n\t\t", "")
+    command = (
+        "uv pip compile requirements-dev.txt --python-version 3.11 --python-platform x86_64-unknown-linux-gnu "
+        "--upgrade -o requirements.lock"
+    )
+    assert command in readme
+    assert command in makefile
+    assert "-r requirements.lock" in makefile and "-c requirements.lock" in makefile
+    assert "-r requirements.lock" in (ROOT / ".ci" / "run").read_text()
