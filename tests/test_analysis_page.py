@@ -67,7 +67,8 @@ def open_analysis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN
 
 def table(at: AppTest, first_column: str, value: str):  # noqa: ANN201 - a DataFrame
     """The main-area dataframe whose `first_column` holds `value`."""
-    return next(f.value for f in at.main.dataframe if value in f.value[first_column].tolist())
+    frames = [f.value for f in at.main.dataframe]
+    return next(f for f in frames if first_column in f and value in f[first_column].tolist())
 
 
 MIXED = [
@@ -193,7 +194,7 @@ def test_markdown_looking_owner_names_show_as_typed(open_analysis) -> None:  # n
     given = world(MIXED)
     given.accounts[0]["owner_name"] = "![x](http://127.0.0.1:9/x.png) <b>"
     at = open_analysis(given)
-    owner = next(c.value for c in at.main.caption if c.startswith("Owner: "))
+    owner = next(c.value for c in at.main.caption if str(c.value).startswith("Owner: "))
     assert owner == "Owner: " + fmt.plain("![x](http://127.0.0.1:9/x.png) <b>")
     assert "\\!\\[x\\]\\(http\\://127\\.0\\.0\\.1\\:9/x\\.png\\) \\<b\\>" in owner
 
