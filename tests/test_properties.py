@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import KEY, _signed_in
@@ -197,3 +197,20 @@ def test_every_page_holds_for_every_role_in_both_modes(no_browser_cookies: pytes
                     if page == "analysis":
                         check_analysis(at, expected, mode, where)
         data._open.clear()  # the stores of this example's files: closed with them
+
+
+def paypal_shown(world: World) -> bool:
+    """The world has an entry paid by the unknown code PAYPAL, and its export keeps the method column."""
+    kept = "payment_method" not in world.drop_txn_columns
+    return kept and any(row["payment_method"] == "PAYPAL" for row in world.transactions)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 8, /token-history (another engineer's area): a payment method code outside SPEC §3 "
+    "(e.g. PAYPAL, kept by ingest) raises KeyError 'method.PAYPAL' in app_pages/token_history.py",
+)
+@settings(PROFILE, max_examples=3, phases=[Phase.generate])  # no shrinking: the failure is known
+@given(world=worlds(unknown_method=True).filter(paypal_shown))
+def test_unknown_payment_method_codes_on_every_page(no_browser_cookies: pytest.MonkeyPatch, world: World) -> None:
+    test_every_page_holds_for_every_role_in_both_modes.hypothesis.inner_test(no_browser_cookies, world)
