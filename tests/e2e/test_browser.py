@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
@@ -52,15 +53,12 @@ def card(page: Page, title: str) -> Locator:
 
 
 def expect_tokens(page: Page, metric: Locator, value: int) -> None:
-    """The metric shows `value` exactly, or in compact form with the exact value on hover (issue 3)."""
+    """The metric shows `value` exactly or in compact form, and its card's caption the exact value (issue 8)."""
     exact, short = f"{value:,}", fmt.compact(value)
     shown = metric.locator('[data-testid="stMetricValue"]')
     expect(shown).to_have_text(re.compile(f"^({re.escape(exact)}|{re.escape(short)})$"))
-    if shown.inner_text().strip() == exact:
-        return
-    metric.get_by_role("button", name=re.compile("^Help for")).hover()
-    # filter, not to_contain_text: the previous card's tooltip may still be fading out
-    expect(page.get_by_role("tooltip").filter(has_text=re.compile(f"^{re.escape(exact)}$"))).to_be_visible()
+    captions = main_area(page).locator('[data-testid="stCaptionContainer"]')
+    expect(captions.filter(has_text=re.compile(f"^{re.escape(exact)} (tokens|calls) · ")).first).to_be_visible()
 
 
 def expected_delta(figure: dict[str, Any], period: str) -> tuple[str, str]:
@@ -151,19 +149,29 @@ def test_each_role_sees_its_accounts_cards(page: Page, saas: Server, sample: Sam
     expect_token_usage(page, report["token_usage"])
     expect_cards(page, report)
     buyer = username != "analyst"
-    for name in ("button.recharge", "button.upgrade_pro", "button.contact_enterprise"):
-        expect(button(page, t(name))).to_have_count(1 if buyer else 0)
+    expect(button(page, t("button.recharge"))).to_have_count(1 if buyer else 0)
+    # only the next plan up is offered (issue 8): free -> Upgrade to Pro, pro -> Contact for Enterprise
+    plan = exported_plan(sample, ACCOUNTS[username])
+    offer = {"free": "button.upgrade_pro", "pro": "button.contact_enterprise"}.get(plan)
+    for name in ("button.upgrade_pro", "button.contact_enterprise"):
+        expect(button(page, t(name))).to_have_count(1 if buyer and name == offer else 0)
     expect(button(page, t("button.view_all"))).to_have_count(1)
     for section in ("section.comparison", "section.services", "section.recent", "section.leaderboard"):
         expect(main_area(page).get_by_role("heading", name=t(section))).to_be_visible()
 
 
-def test_buttons_lead_to_their_routes(page: Page, saas: Server) -> None:
-    """SPEC §5: Recharge Tokens -> /recharge, Upgrade to Pro and Contact for Enterprise -> /subscription."""
-    sign_in(page, saas, "manager")
+def exported_plan(sample: Sample, account: str) -> str:
+    """The account's plan in the sample's accounts export (no app orders change it in these tests)."""
+    rows = pq.read_table(sample.data_dir / "accounts").to_pylist()
+    return next(row["plan"] for row in rows if row["account_id"] == account)
+
+
+def test_buttons_lead_to_their_routes(page: Page, saas: Server, sample: Sample) -> None:
+    """SPEC §5: Recharge Tokens -> /recharge; the plan offer (Pro: Contact for Enterprise) -> /subscription."""
+    assert exported_plan(sample, ACCOUNTS["manager2"]) == "pro"
+    sign_in(page, saas, "manager2")
     for label, route, title in [
         ("button.recharge", "recharge", "page.recharge"),
-        ("button.upgrade_pro", "subscription", "page.subscription"),
         ("button.contact_enterprise", "subscription", "page.subscription"),
     ]:
         if not page.url.endswith("/analysis"):
