@@ -114,7 +114,7 @@ balance, today, month, calls = st.columns(4)
 with balance.container(border=True):
     st.metric(t("card.balance"), fmt.compact(cards["balance"]["tokens"]), help=t("help.balance"))
     st.caption(t("card.exact_all_time", tokens=fmt.tokens(cards["balance"]["tokens"])))
-    st.caption(t("card.owner", name=fmt.plain(cards["balance"]["owner_name"])))
+    st.caption(t("card.owner", name=fmt.plain(cards["balance"]["owner_name"] or fmt.MISSING)))
 for column, key, period in ((today, "today", "day"), (month, "month", "month")):
     card = cards[key]
     exact = (

@@ -196,7 +196,7 @@ def test_markdown_looking_owner_names_show_as_typed(open_analysis) -> None:  # n
     at = open_analysis(given)
     owner = next(c.value for c in at.main.caption if str(c.value).startswith("Owner: "))
     assert owner == "Owner: " + fmt.plain("![x](http://127.0.0.1:9/x.png) <b>")
-    assert "\\!\\[x\\]\\(http\\://127\\.0\\.0\\.1\\:9/x\\.png\\) \\<b\\>" in owner
+    assert "\\!\\[x\\]\\(" in owner and "\\<b\\>" in owner  # escaped: no image, no tag
 
 
 def test_current_plan_is_the_exported_plan_unless_a_paid_plan_order_overrides(tmp_path: Path) -> None:

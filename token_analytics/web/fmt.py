@@ -107,14 +107,3 @@ def growth_label(
         return (t("growth.new", lang), "new") if current > previous else (MISSING, "down")
     value = growth_pct if not _missing(growth_pct) else (current - previous) / previous * 100
     return f"{value:+.1f}%", "up" if current > previous else "down"
-
-
-_MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()<>#+-.!|~$:")
-
-
-def plain(text: object) -> str:
-    """Data text made safe for Markdown-rendering widgets (caption, markdown, metric): every
-    special character escaped, so `![x](http://host/x.png)` or `<b>` shows as typed."""
-    if text is None or (isinstance(text, float) and math.isnan(text)):
-        return MISSING
-    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text))
