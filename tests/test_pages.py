@@ -104,7 +104,7 @@ def test_the_admins_account_is_in_the_url(app_env: pytest.MonkeyPatch, sample_di
     _sign_in(at, "admin", DEMO_PASSWORDS["admin"]).run()
     assert not at.exception
     assert at.sidebar.selectbox(key="nav_account").value == "acct-004"
-    assert metrics(at)["Token Balance"].help == fmt.tokens(expected["cards"]["balance"]["tokens"])
+    assert f"{fmt.tokens(expected['cards']['balance']['tokens'])} tokens · all time" in [c.value for c in at.caption]
     assert at.query_params["account"] == "acct-004"
     at.sidebar.selectbox(key="nav_account").select("acct-002").run()
     assert at.query_params["account"] == "acct-002"
@@ -130,7 +130,7 @@ def test_the_url_parameter_is_ignored_for_a_manager(
     at.query_params["account"] = "acct-002"
     _sign_in(at, "manager", DEMO_PASSWORDS["manager"]).run()
     assert not at.exception
-    assert metrics(at)["Token Balance"].help == fmt.tokens(own["cards"]["balance"]["tokens"])
+    assert f"{fmt.tokens(own['cards']['balance']['tokens'])} tokens · all time" in [c.value for c in at.caption]
     shown = " ".join(str(e.value) for e in [*at.markdown, *at.caption, *at.metric])
     assert other["cards"]["balance"]["owner_name"] not in shown
     assert "Beacon Studio" not in shown and "acct-002" not in shown
