@@ -42,14 +42,19 @@ def known_accounts() -> list[str]:
     return data.store().account_ids()
 
 
-@st.cache_data(show_spinner=False, max_entries=2)
-def _names(generation: int) -> dict[str, str]:
+@st.cache_data(show_spinner=False, max_entries=4)
+def _names(cache_db: str, generation: int) -> dict[str, str]:
     return ui.account_names(data.store().accounts())
 
 
 def known_names() -> dict[str, str]:
-    """Account id -> name, for labels such as "Acme Corp (acct-001)"; read again after each ingest."""
-    return _names(data.store().generation)
+    """Account id -> name, for labels such as "Acme Corp (acct-001)"; read again after each ingest.
+
+    Keyed by the cache file as well as the generation: two stores (another data folder, a test) both
+    start at generation 0, and must not share names.
+    """
+    store = data.store()
+    return _names(str(store.settings.cache_db), store.generation)
 
 
 def ledger_exists(account_id: str) -> bool:
