@@ -9,7 +9,7 @@ import streamlit as st
 from token_analytics.engine.figures import LEADERBOARD_LIMIT, RECENT_LIMIT, analysis_figures, current_plan
 from token_analytics.engine.periods import Windows
 from token_analytics.web import charts, data, fmt, payment_panel, tables, ui
-from token_analytics.web.i18n import STRINGS, t
+from token_analytics.web.i18n import t
 
 user = ui.require(ui.current_user())
 account = ui.current_account(user)
@@ -23,13 +23,6 @@ windows = Windows.at(settings.now(), settings.zone)
 day, month_name = windows.today.isoformat(), windows.month_start.strftime("%B %Y")
 
 
-def method_label(code: str | None) -> str:
-    """A payment method's label; "—" for none, the code itself when the export has one we do not know."""
-    if code is None:
-        return t("method.none")
-    return t(f"method.{code}") if f"method.{code}" in STRINGS else code
-
-
 def recent_rows(entries: list[dict[str, Any]]) -> pd.DataFrame:
     """The recent-transactions table, formatted from the figures' Python values (None, never NaN)."""
     return pd.DataFrame(
@@ -39,7 +32,7 @@ def recent_rows(entries: list[dict[str, Any]]) -> pd.DataFrame:
                 "amount": entry["amount"],
                 # fromisoformat, not pd.Timestamp: a time before 1901 has a seconds offset (+08:05:43, LMT)
                 "created_at": fmt.when(datetime.fromisoformat(entry["created_at"]), settings.zone, with_zone=False),
-                "payment_method": method_label(entry["payment_method"]),
+                "payment_method": fmt.method_label(entry["payment_method"]),
                 "description": entry["description"] or "",
             }
             for entry in entries

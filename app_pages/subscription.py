@@ -6,26 +6,12 @@ Enterprise contact form. Enterprise: nothing to buy here, and the page says so.
 
 import streamlit as st
 
-from token_analytics.billing.appdb import AppDB
 from token_analytics.billing.core import AppDBError
 from token_analytics.billing.orders import METHODS
 from token_analytics.billing.payments import get_provider
-from token_analytics.billing.prices import PLAN_IDS
-from token_analytics.engine.store import Store
+from token_analytics.engine.figures import current_plan
 from token_analytics.web import data, fmt, payment_panel, ui
 from token_analytics.web.i18n import t
-
-
-def plan_of(store: Store, appdb: AppDB, account_id: str) -> str:
-    """The account's plan: its latest paid plan order, else the export's plan; unknown or missing reads as Free."""
-    # One rule for the whole app is coming (issue 8: a shared current_plan in engine/figures.py);
-    # until then this is the only copy, so /subscription and its offers agree with each other.
-    profile = store.run("account_profile", account_id=account_id)
-    exported = profile["plan"].iloc[0] if len(profile) else None
-    exported = "free" if exported is None or not isinstance(exported, str) else exported
-    plan = appdb.current_plan(account_id, default=exported)
-    return plan if plan in PLAN_IDS else "free"
-
 
 user = ui.require(ui.current_user())
 account = ui.current_account(user)
@@ -34,7 +20,7 @@ store = data.store()
 appdb = data.app_db()
 provider = get_provider()
 money = payment_panel.prices(settings.prices_file)
-plan_now = plan_of(store, appdb, account)
+plan_now = current_plan(store, appdb, account)
 
 st.title(t("page.subscription"))
 st.markdown(t("plans.current", account=ui.account_markdown(account), plan=money.plan(plan_now).name))

@@ -66,7 +66,7 @@ if saas:
     method = filters[3].selectbox(
         t("history.filter_method"),
         [ANY, *methods],
-        format_func=lambda m: t("history.any_method") if m == ANY else t(f"method.{m}"),
+        format_func=lambda m: t("history.any_method") if m == ANY else fmt.method_label(m),
         key="history_method",
     )
 start, end = (*period, None, None)[:2]  # while a range is being picked only its start is set
@@ -111,9 +111,7 @@ else:
             "amount": rows["amount"],
             "running_balance": rows["running_balance"],
             "member": rows["user_id"].map(lambda u: t("method.none") if pd.isna(u) else names.get(u, u)),
-            "payment_method": rows["payment_method"].map(
-                lambda m: t("method.none") if pd.isna(m) else t(f"method.{m}")
-            ),
+            "payment_method": rows["payment_method"].map(fmt.method_label),
             "txn_id": rows["txn_id"],
             "description": rows["description"].fillna(""),  # last: free text is what may be cut
         }

@@ -199,12 +199,7 @@ def paypal_shown(world: World) -> bool:
     return kept and any(row["payment_method"] == "PAYPAL" for row in world.transactions)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 8, /token-history (another engineer's area): a payment method code outside SPEC §3 "
-    "(e.g. PAYPAL, kept by ingest) raises KeyError 'method.PAYPAL' in app_pages/token_history.py",
-)
-@settings(PROFILE, max_examples=3, phases=[Phase.generate])  # no shrinking: the failure is known
+@settings(PROFILE, max_examples=3, phases=[Phase.generate])
 @given(world=worlds(unknown_method=True).filter(paypal_shown))
 def test_unknown_payment_method_codes_on_every_page(no_browser_cookies: pytest.MonkeyPatch, world: World) -> None:
     test_every_page_holds_for_every_role_in_both_modes.hypothesis.inner_test(no_browser_cookies, world)

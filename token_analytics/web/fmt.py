@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from token_analytics.web.i18n import DEFAULT_LANGUAGE, t
+from token_analytics.web.i18n import DEFAULT_LANGUAGE, STRINGS, t
 
 MISSING = "—"
 
@@ -107,3 +107,11 @@ def growth_label(
         return (t("growth.new", lang), "new") if current > previous else (MISSING, "down")
     value = growth_pct if not _missing(growth_pct) else (current - previous) / previous * 100
     return f"{value:+.1f}%", "up" if current > previous else "down"
+
+
+def method_label(code: object) -> str:
+    """A payment method's label: "—" for none (None or a pandas NaN), the code itself when we do not know it."""
+    if code is None or (isinstance(code, float) and math.isnan(code)):
+        return t("method.none")
+    key = f"method.{code}"
+    return t(key) if key in STRINGS else str(code)

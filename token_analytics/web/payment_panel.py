@@ -122,7 +122,7 @@ def show(order: Order, appdb: AppDB, provider: PaymentProvider, user: User, mone
             order=order.order_id,
             tokens=fmt.tokens(order.tokens),
             price=money.format_price(order.price_cents),
-            method=t(f"method.{order.method}"),
+            method=fmt.method_label(order.method),
         )
         + what
     )
@@ -135,7 +135,7 @@ def show(order: Order, appdb: AppDB, provider: PaymentProvider, user: User, mone
     if order.method in WALLET_METHODS:
         link = provider.payment_link(order)
         qr, how = st.columns([1, 2])
-        qr.image(provider.qr_png(order), caption=t("recharge.scan", method=t(f"method.{order.method}")), width=220)
+        qr.image(provider.qr_png(order), caption=t("recharge.scan", method=fmt.method_label(order.method)), width=220)
         how.code(link, language=None)
         if provider.is_sandbox:
             how.warning(t("recharge.sandbox_qr"), icon=":material/science:")
@@ -185,7 +185,7 @@ def orders_frame(orders: pd.DataFrame, money: Prices, zone: ZoneInfo) -> pd.Data
             ],
             "tokens": orders["tokens"].astype("int64"),
             "price": [money.format_price(int(cents)) for cents in orders["price_cents"]],
-            "method": [t(f"method.{method}") for method in orders["method"]],
+            "method": [fmt.method_label(method) for method in orders["method"]],
             "reference": orders["reference"],
             "status": [t(f"recharge.status_{status}") for status in orders["status"]],
             "created_by": orders["created_by"],
