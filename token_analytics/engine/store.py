@@ -92,6 +92,47 @@ class Health:
         return self.quarantined_rows == 0 and self.bad_files == 0
 
 
+# DuckDB shares one database instance between the connections of a process to the same file,
+# and with it the attached `app`: a connection left open by an interrupted first load made the
+# next open fail with "already attached" (FIELD-NOTES). Opening is serialised and idempotent.
+_OPEN_LOCK = threading.Lock()
+
+
+def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A connection to the cache with the app database attached as `app`, or StoreError (one line)."""
+    try:
+        con = duckdb.connect(str(settings.cache_db))
+    except duckdb.Error as exc:
+        raise _store_error(settings, exc) from exc
+    try:
+        con.execute("set global TimeZone = 'UTC'")
+        con.execute("set global memory_limit = $limit", {"limit": MEMORY_LIMIT})
+        attached = con.execute("select path from duckdb_databases() where database_name = 'app'").fetchall()
+        if not attached:
+            con.execute("attach $path as app", {"path": str(settings.app_db)})
+        elif Path(attached[0][0]).resolve() != settings.app_db.resolve():
+            raise StoreError(
+                f"Another app database ({attached[0][0]}) is already open with {settings.cache_db.name}; "
+                "give each ANALYTICS_APP_DB its own ANALYTICS_CACHE_DB."
+            )
+    except duckdb.Error as exc:
+        con.close()
+        raise _store_error(settings, exc) from exc
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _store_error(settings: Settings, exc: duckdb.Error) -> StoreError:
+    if "lock" in str(exc).lower():
+        return StoreError(
+            f"The database {settings.cache_db.name} or {settings.app_db.name} is in use by another process "
+            "(probably the running dashboard); stop it or point ANALYTICS_APP_DB elsewhere."
+        )
+    return StoreError(f"Cannot open the database: {str(exc).splitlines()[0]}")
+
+
 class Store:
     """One DuckDB connection per process; every thread gets its own cursor."""
 
@@ -109,28 +150,28 @@ class Store:
 
     @classmethod
     def open(cls, settings: Settings, *, ingest: bool = True, progress: ingest_module.Progress | None = None) -> Store:
-        """Connect to the cache, attach the app database, bring the cache up to date."""
+        """Connect to the cache, attach the app database, bring the cache up to date.
+
+        Safe to call again after any failure and from several threads at once: opening holds a
+        process-wide lock, attaches the app database only when it is not attached yet, and
+        closes the connection on any failure, BaseException included (a Streamlit script thread
+        that is stopped or rerun mid-load raises one), so nothing half-open is left behind.
+        """
         for path in (settings.cache_db, settings.app_db):
             path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            con = duckdb.connect(str(settings.cache_db))
-            con.execute("set global TimeZone = 'UTC'")
-            con.execute("set global memory_limit = $limit", {"limit": MEMORY_LIMIT})
-            con.execute("attach $path as app", {"path": str(settings.app_db)})
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise StoreError(
-                    f"The database {settings.cache_db.name} or {settings.app_db.name} is in use by another process "
-                    "(probably the running dashboard); stop it or point ANALYTICS_APP_DB elsewhere."
-                ) from exc
-            raise StoreError(f"Cannot open the database: {str(exc).splitlines()[0]}") from exc
-        from token_analytics.billing.appdb import AppDB  # the app's own tables live in the attached file
+        with _OPEN_LOCK:
+            con = _connect(settings)
+            try:
+                from token_analytics.billing.appdb import AppDB  # the app's own tables live in the attached file
 
-        AppDB(con, zone=settings.zone)
-        store = cls(con, settings)
-        if ingest:
-            store.ingest(progress=progress)
-        return store
+                AppDB(con, zone=settings.zone)
+                store = cls(con, settings)
+                if ingest:
+                    store.ingest(progress=progress)
+            except BaseException:
+                con.close()
+                raise
+            return store
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor (DuckDB: one connection per process, a cursor per thread)."""

@@ -2,9 +2,19 @@
 
 `st.cache_resource` is shared by every session, so it holds only the Store (no
 per-user state); every figure function takes the account as an argument.
+
+The first load runs in a worker thread, not in the script thread of the session that
+asked first: Streamlit stops a script thread when its client leaves and interrupts it on a
+rerun (StopException / RerunException), and an interrupted first load used to leave a
+half-open database behind (issue 9). Sessions only wait for the worker and draw its progress;
+one that leaves stops waiting, the load goes on, and the next session gets the store.
 """
 
 from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -12,18 +22,73 @@ from token_analytics.billing.appdb import AppDB
 from token_analytics.engine.store import Store, data_dir_ready
 from token_analytics.settings import Settings, load_settings
 
+log = logging.getLogger(__name__)
+
 REFRESH_EVERY_S = 30.0
+FIRST_LOAD_TEXT = "Reading the exports for the first time…"
+
+
+class _Opening:
+    """One first load of the store for one set of settings, run by a worker thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.done = threading.Event()
+        self.fraction = 0.0
+        self.message = FIRST_LOAD_TEXT
+        self.store: Store | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="store-open", daemon=True)
+
+    def _progress(self, fraction: float, message: str) -> None:
+        self.fraction, self.message = min(max(fraction, 0.0), 1.0), message
+
+    def _run(self) -> None:
+        try:
+            data_dir_ready(self.settings)
+            self.store = Store.open(self.settings, progress=self._progress)
+        except BaseException as exc:  # handed to every waiting session; the next call tries again
+            log.exception("opening the store failed")
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+_openings: dict[Settings, _Opening] = {}
+_openings_lock = threading.Lock()
+
+
+def _opening(settings: Settings) -> _Opening:
+    """The first load for these settings: the one running or done, or a new one after a failure."""
+    with _openings_lock:
+        current = _openings.get(settings)
+        if current is None or current.error is not None:
+            current = _openings[settings] = _Opening(settings)
+            current.thread.start()
+        return current
+
+
+def open_store(
+    settings: Settings, on_progress: Callable[[float, str], None] | None = None, poll_s: float = 0.1
+) -> Store:
+    """The process's store for `settings`, opened once; waits for the first load, reporting its progress.
+
+    Anything `on_progress` raises (Streamlit's stop or rerun) ends only this wait, never the load.
+    """
+    current = _opening(settings)
+    while not current.done.wait(poll_s):
+        if on_progress is not None:
+            on_progress(current.fraction, current.message)
+    if current.error is not None:
+        raise current.error
+    assert current.store is not None  # set whenever the load ended without an error
+    return current.store
 
 
 @st.cache_resource(show_spinner=False)
 def _open(settings: Settings) -> Store:
-    data_dir_ready(settings)
-    bar = st.progress(0.0, text="Reading the exports for the first time…")
-
-    def progress(fraction: float, message: str) -> None:
-        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
-
-    store = Store.open(settings, progress=progress)
+    bar = st.progress(0.0, text=FIRST_LOAD_TEXT)
+    store = open_store(settings, lambda fraction, message: bar.progress(fraction, text=message))
     bar.empty()
     return store
 

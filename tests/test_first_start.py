@@ -1,0 +1,154 @@
+"""A safe first start: opening the store survives failures, interruptions and concurrent first loads (issue 9)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import settings_for
+from token_analytics.engine import ingest as ingest_module
+from token_analytics.engine.store import Store
+from token_analytics.web import data
+
+
+class Interrupted(BaseException):  # noqa: N818  (stands in for Streamlit's StopException / RerunException)
+    """What Streamlit raises in a script thread that is stopped or rerun: not an Exception."""
+
+
+def _tokens_of_acct_a(store: Store) -> int:
+    # The edge export's acct-a has 100 + 5 + 50 + 1000 + 30 + 7 + 20 tokens in valid, de-duplicated events.
+    return int(store.cursor().execute("select sum(tokens) from usage_daily where account_id = 'acct-a'").fetchone()[0])
+
+
+@pytest.mark.parametrize("error", [RuntimeError("disk on fire"), Interrupted()])
+def test_a_failed_open_leaves_nothing_behind(
+    tmp_path: Path, edge_dir: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    settings = settings_for(tmp_path, edge_dir)
+    real_ingest = ingest_module.ingest
+    calls = {"n": 0}
+
+    def failing(cur, data_dir, timezone, progress=None):  # type: ignore[no-untyped-def]
+        def progress_that_breaks(fraction: float, message: str) -> None:
+            calls["n"] += 1
+            if calls["n"] == 3:  # part-way: some files are already read inside the transaction
+                raise error
+
+        return real_ingest(cur, data_dir, timezone, progress=progress_that_breaks)
+
+    monkeypatch.setattr(ingest_module, "ingest", failing)
+    with pytest.raises(type(error)) as raised:
+        Store.open(settings)
+    assert calls["n"] == 3
+    monkeypatch.setattr(ingest_module, "ingest", real_ingest)
+
+    # `raised` keeps the failed open's frames (and so its connection object) alive, as a
+    # Streamlit script thread's traceback does: the second open must still work.
+    store = Store.open(settings)
+    try:
+        assert _tokens_of_acct_a(store) == 1212
+        assert store.run("ledger_exists", account_id="acct-a")["exists"].iloc[0]
+    finally:
+        store.close()
+    del raised
+
+
+def test_a_failure_before_the_ingest_closes_the_connection(
+    tmp_path: Path, edge_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AppDB's schema step failing after the attach must not leave `app` attached."""
+    from token_analytics.billing import appdb
+
+    settings = settings_for(tmp_path, edge_dir)
+    real_init = appdb.AppDB.__init__
+
+    def broken(self, con):  # type: ignore[no-untyped-def]
+        raise Interrupted()
+
+    monkeypatch.setattr(appdb.AppDB, "__init__", broken)
+    with pytest.raises(Interrupted) as raised:
+        Store.open(settings)
+    monkeypatch.setattr(appdb.AppDB, "__init__", real_init)
+    store = Store.open(settings)
+    try:
+        assert _tokens_of_acct_a(store) == 1212
+    finally:
+        store.close()
+    del raised
+
+
+def test_concurrent_opens_of_one_file_all_succeed(tmp_path: Path, edge_dir: Path) -> None:
+    settings = settings_for(tmp_path, edge_dir)
+    start = threading.Barrier(6)
+    stores: list[Store] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        start.wait()
+        try:
+            stores.append(Store.open(settings))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    try:
+        assert errors == []
+        assert len(stores) == 6
+        assert {_tokens_of_acct_a(store) for store in stores} == {1212}
+        # one ingest did the work; the others found nothing new to read
+        assert sum(bool(store.last_summary and store.last_summary.rebuilt) for store in stores) == 1
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_the_data_layer_opens_one_store_for_concurrent_sessions(tmp_path: Path, edge_dir: Path) -> None:
+    settings = settings_for(tmp_path, edge_dir)
+    start = threading.Barrier(5)
+    got: list[Store] = []
+
+    def session() -> None:
+        start.wait()
+        got.append(data.open_store(settings))
+
+    threads = [threading.Thread(target=session) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(got) == 5 and len({id(store) for store in got}) == 1
+    assert _tokens_of_acct_a(got[0]) == 1212
+
+
+def test_a_session_that_leaves_mid_load_does_not_stop_the_first_load(tmp_path: Path, edge_dir: Path) -> None:
+    """The script thread is stopped while it waits; the load goes on and the next session gets the store."""
+    settings = settings_for(tmp_path, edge_dir)
+
+    def leaving(fraction: float, message: str) -> None:
+        raise Interrupted()
+
+    with pytest.raises(Interrupted):
+        data.open_store(settings, on_progress=leaving, poll_s=0.0)
+    store = data.open_store(settings)
+    assert _tokens_of_acct_a(store) == 1212
+    assert data.open_store(settings) is store
+
+
+def test_a_failed_first_load_is_tried_again(tmp_path: Path, edge_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_for(tmp_path, edge_dir)
+    real_ingest = ingest_module.ingest
+
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(ingest_module, "ingest", failing)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        data.open_store(settings)
+    monkeypatch.setattr(ingest_module, "ingest", real_ingest)
+    assert _tokens_of_acct_a(data.open_store(settings)) == 1212
