@@ -104,15 +104,19 @@ class Server:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
 
-def start_server(mode: str, sample: Sample, root: Path) -> Server:
+def start_server(mode: str, sample: Sample, root: Path, extra_env: dict[str, str] | None = None) -> Server:
     """`streamlit run serve.py` (as `make run`) with the FIELD-NOTES flags; a busy port (exit 1) gets another try."""
-    env = clean_env() | {
-        "ANALYTICS_MODE": mode,
-        "ANALYTICS_DATA_DIR": str(sample.data_dir),
-        "ANALYTICS_APP_DB": str(root / "app.duckdb"),
-        "ANALYTICS_NOW": NOW,
-        "ANALYTICS_COOKIE_KEY": secrets.token_hex(32),
-    }
+    env = (
+        clean_env()
+        | {
+            "ANALYTICS_MODE": mode,
+            "ANALYTICS_DATA_DIR": str(sample.data_dir),
+            "ANALYTICS_APP_DB": str(root / "app.duckdb"),
+            "ANALYTICS_NOW": NOW,
+            "ANALYTICS_COOKIE_KEY": secrets.token_hex(32),
+        }
+        | (extra_env or {})
+    )
     last_error = ""
     for attempt in range(3):
         port = _free_port()
