@@ -16,7 +16,7 @@ import streamlit as st
 from token_analytics.billing import audit
 from token_analytics.engine.store import StoreError
 from token_analytics.settings import VARIABLES, Settings, SettingsError, load_settings
-from token_analytics.web import auth, data, ui
+from token_analytics.web import auth, data, fmt, oidc, ui
 from token_analytics.web.i18n import t
 
 PAGE_DIR = Path(__file__).parent / "app_pages"
@@ -30,7 +30,9 @@ def start() -> tuple[Settings, auth.AuthConfig]:
     try:
         settings = load_settings()
         config = auth.load_auth(settings.auth_file)
-    except (SettingsError, auth.AuthConfigError) as exc:
+        if settings.oidc_mapping_file is not None:
+            oidc.load_mapping(settings.oidc_mapping_file)  # a broken mapping stops start-up, in one line
+    except (SettingsError, auth.AuthConfigError, oidc.OidcMappingError) as exc:
         log.error("start-up stopped: %s", exc)
         st.error(str(exc))
         st.stop()
@@ -97,6 +99,8 @@ def sign_in_and_stop(settings: Settings, config: auth.AuthConfig, key: str) -> N
         except StoreError as exc:
             log.error("sign-in unavailable: %s", exc)
             st.error(str(exc))
+        if oidc.enabled(settings):
+            oidc.login_button()
         if settings.auth_file == DEMO_AUTH_FILE:
             st.caption(t("login.demo_hint"))
     st.stop()
@@ -107,8 +111,12 @@ def main() -> None:
     settings, config = start()
     key = auth.cookie_key(settings)
     audit.set_address(auth.client_address(settings))  # "from where" of whatever this run writes
+    # A session that ends (signed out elsewhere, ended by an admin, idle) also ends the provider's sign-in.
+    had_session = bool(st.session_state.get(auth.SESSION_KEY) or auth._request_cookie(config.cookie_name))
     try:
         user = auth.resolve_user(settings, config, key)
+        if user is None:  # single sign-on: a provider's identity starts a session here, or is refused
+            oidc.sign_in(settings, config, ended=had_session)
     except StoreError as exc:
         log.error("data unavailable: %s", exc)
         st.error(str(exc))
@@ -131,11 +139,13 @@ def main() -> None:
     page = st.navigation(pages, position="sidebar")
 
     with st.sidebar:
-        st.markdown(t("sidebar.signed_in_as", name=user.name))
+        st.markdown(t("sidebar.signed_in_as", name=fmt.plain(user.name)))
         st.caption(t("sidebar.role", role=t(f"role.{user.role}"), mode=t(f"mode.{settings.mode}")))
         ui.account_switcher(user, account_ids, names)
         if st.button(t("sidebar.logout"), key="nav_logout"):
             auth.sign_out(settings, config, user)  # ends the session on the server, then the sign-in form
+            if oidc.identity() is not None:
+                oidc.logout()  # and the provider's sign-in, which would otherwise start a new session
             st.rerun()
         auth.remember_cookie(config, key)
 

@@ -30,6 +30,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ANALYTICS_CACHE_DB": ("", "DuckDB file holding the ingested exports; empty means beside ANALYTICS_APP_DB"),
     "ANALYTICS_COOKIE_KEY": ("", "secret that signs the sign-in cookie; empty means a random key per process"),
     "ANALYTICS_PRICES_FILE": ("config/prices.yaml", "token packages, prices and plans"),
+    "ANALYTICS_OIDC_MAPPING_FILE": ("", "single sign-on: identity claims to role and account; empty means off"),
     "ANALYTICS_SESSION_IDLE_HOURS": ("8", "a sign-in session unused for this many hours ends"),
     "ANALYTICS_TRUSTED_PROXY_HEADER": ("", "header with the client address set by your reverse proxy; empty: none"),
 }
@@ -50,6 +51,7 @@ class Settings:
     cache_db: Path
     cookie_key: str
     prices_file: Path
+    oidc_mapping_file: Path | None = None  # single sign-on (st.login) is on when set
     session_idle_hours: float = 8.0
     trusted_proxy_header: str = ""
 
@@ -137,6 +139,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         cache_db=cache_db,
         cookie_key=get("ANALYTICS_COOKIE_KEY"),
         prices_file=_path(get("ANALYTICS_PRICES_FILE")),
+        oidc_mapping_file=_path(get("ANALYTICS_OIDC_MAPPING_FILE")) if get("ANALYTICS_OIDC_MAPPING_FILE") else None,
         session_idle_hours=idle_hours,
         trusted_proxy_header=header,
     )

@@ -33,6 +33,7 @@ SESSIONS = 10
 LEAVING = 5
 EXTRA_FILES = 150  # many small files: the first load lasts a few seconds, with progress after each file
 WAIT_S = 90.0
+loading_since = [0.0]  # when a session first drew the first load's progress
 
 
 @dataclass
@@ -87,7 +88,7 @@ class Session:
             ws.send(rerun.SerializeToString())
             deadline = time.monotonic() + WAIT_S
             while time.monotonic() < deadline:
-                if self.leave and loading.is_set():
+                if self.leave and loading.is_set() and time.monotonic() - loading_since[0] > 3.0:
                     self.left = True  # leave mid-load also when another session draws the progress
                     return
                 try:
@@ -102,7 +103,9 @@ class Session:
                 kind = element.WhichOneof("type")
                 if kind == "progress":
                     self.saw_progress = True
-                    loading.set()
+                    if not loading.is_set():
+                        loading_since[0] = time.monotonic()
+                        loading.set()
                     if self.leave:
                         self.left = True
                         return  # closing the socket: Streamlit stops this session's script

@@ -29,6 +29,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "login.signing_in": {"en": "Signed in; opening the page…"},
     "login.signed_out": {"en": "You have been signed out."},
     "login.expired": {"en": "Your sign-in is no longer valid; please sign in again."},
+    "sso.sign_in": {"en": "Sign in with single sign-on"},
+    "sso.refused": {"en": "{who} has no access to Token Analytics Center; ask an administrator to add you."},
+    "sso.not_configured": {"en": "Single sign-on is not set up on this server; sign in with a username instead."},
     "login.missing": {"en": "Enter your username and password, then sign in."},
     "login.wait": {"en": "Too many failed sign-ins; wait {seconds} seconds, then try again."},
     "login.locked": {

@@ -1,0 +1,188 @@
+"""Single sign-on (issue 9): Streamlit's own `st.login` (OpenID Connect) as an alternative to the YAML users.
+
+Enabled by ANALYTICS_OIDC_MAPPING_FILE plus Streamlit's `[auth]` section in secrets.toml. The
+mapping file says which identities may sign in, and as whom:
+
+    emails:                       # exact address, case-insensitive; wins over groups
+      li.wei@example.com: {roles: [manager], account_id: acct-001}
+    groups:                       # the first rule (file order) naming one of the identity's groups
+      - {group: analytics-admins, roles: [admin], account_id: acct-001}
+    group_claim: groups           # optional: the claim that lists groups (default `groups`)
+
+An identity is resolved into the same `User` the YAML path yields, so roles and account scoping
+are the same code. An e-mail whose provider says `email_verified: false` is not matched by
+address. Unmapped identities are refused with one sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+import yaml
+
+from token_analytics.settings import Settings
+from token_analytics.web.auth import ROLES, User
+from token_analytics.web.i18n import t
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GROUP_CLAIM = "groups"
+
+
+class OidcMappingError(ValueError):
+    """The mapping file is wrong; the message is one line that names the file and what to fix."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a mapped identity becomes: its roles and its account."""
+
+    roles: tuple[str, ...]
+    account_id: str
+
+
+@dataclass(frozen=True)
+class IdentityMap:
+    path: Path
+    emails: dict[str, Grant]
+    groups: tuple[tuple[str, Grant], ...]
+    group_claim: str = DEFAULT_GROUP_CLAIM
+
+    def grant_for(self, claims: Mapping[str, Any]) -> Grant | None:
+        """The grant for an identity's claims, or None when it is not mapped."""
+        email = _text(claims.get("email")).lower()
+        if email and claims.get("email_verified") is not False and email in self.emails:
+            return self.emails[email]
+        groups = claims.get(self.group_claim)
+        if isinstance(groups, str):
+            groups = [groups]
+        member_of = {_text(group) for group in groups} if isinstance(groups, list | tuple) else set()
+        for group, grant in self.groups:
+            if group in member_of:
+                return grant
+        return None
+
+    def user_for(self, claims: Mapping[str, Any]) -> User | None:
+        """The `User` an identity signs in as (username: its e-mail, else `sso:<sub>`), or None."""
+        grant = self.grant_for(claims)
+        if grant is None:
+            return None
+        email = _text(claims.get("email")).lower() or None
+        sub = _text(claims.get("sub"))
+        username = email or f"sso:{sub}"
+        name = _text(claims.get("name")) or email or sub
+        return User(username=username, name=name, roles=grant.roles, account_id=grant.account_id, email=email)
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _grant(entry: object, where: str, path: Path) -> Grant:
+    if not isinstance(entry, dict):
+        raise OidcMappingError(f"{path}: {where} needs `roles` and `account_id`.")
+    roles = entry.get("roles")
+    if isinstance(roles, str):
+        roles = [roles]
+    if not isinstance(roles, list) or not roles or any(role not in ROLES for role in roles):
+        raise OidcMappingError(f"{path}: {where} needs `roles` from: {', '.join(ROLES)}.")
+    account_id = entry.get("account_id")
+    if not isinstance(account_id, str) or not account_id.strip():
+        raise OidcMappingError(f"{path}: {where} needs an `account_id`.")
+    return Grant(roles=tuple(roles), account_id=account_id.strip())
+
+
+def load_mapping(path: Path | str) -> IdentityMap:
+    """Read and check the mapping file; raise OidcMappingError (one line) when it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise OidcMappingError(f"ANALYTICS_OIDC_MAPPING_FILE={path} does not exist; point it at the mapping file.")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+        raise OidcMappingError(f"{path} is not readable YAML: {' '.join(str(exc).split())[:200]}") from None
+    if not isinstance(document, dict):
+        raise OidcMappingError(f"{path}: expected `emails` and/or `groups` at the top level.")
+    raw_emails = document.get("emails") or {}
+    raw_groups = document.get("groups") or []
+    if not isinstance(raw_emails, dict) or not isinstance(raw_groups, list):
+        raise OidcMappingError(f"{path}: `emails` is a mapping of address to grant, `groups` a list of rules.")
+    emails = {str(email).strip().lower(): _grant(entry, f"e-mail {email}", path) for email, entry in raw_emails.items()}
+    groups: list[tuple[str, Grant]] = []
+    for n, rule in enumerate(raw_groups, start=1):
+        group = rule.get("group") if isinstance(rule, dict) else None
+        if not isinstance(group, str) or not group.strip():
+            raise OidcMappingError(f"{path}: group rule {n} needs a `group`.")
+        groups.append((group.strip(), _grant(rule, f"group rule {n} ({group})", path)))
+    if not emails and not groups:
+        raise OidcMappingError(f"{path} maps nobody; add `emails` or `groups`.")
+    claim = document.get("group_claim", DEFAULT_GROUP_CLAIM)
+    if not isinstance(claim, str) or not claim.strip():
+        raise OidcMappingError(f"{path}: `group_claim` is the name of a claim, such as groups.")
+    return IdentityMap(path=path, emails=emails, groups=tuple(groups), group_claim=claim.strip())
+
+
+# --- the Streamlit side -------------------------------------------------------------------
+
+
+def enabled(settings: Settings) -> bool:
+    return settings.oidc_mapping_file is not None
+
+
+def identity() -> dict[str, Any] | None:
+    """The claims of the identity signed in through `st.login`, or None."""
+    try:
+        if not st.user.is_logged_in:
+            return None
+        return dict(st.user.to_dict())
+    except Exception:  # no request context, or auth not configured: nobody is signed in this way
+        log.debug("no st.user", exc_info=True)
+        return None
+
+
+def signed_in_user(settings: Settings) -> User | None:
+    """The mapped user of this session's single sign-on, or None when nobody signed in that way.
+
+    An identity that signed in but is not mapped is refused here: one sentence and a way out.
+    """
+    if not enabled(settings):
+        return None
+    claims = identity()
+    if claims is None:
+        return None
+    assert settings.oidc_mapping_file is not None
+    user = load_mapping(settings.oidc_mapping_file).user_for(claims)
+    if user is None:
+        shown = _text(claims.get("email")) or _text(claims.get("sub"))
+        log.warning("single sign-on refused for unmapped identity %r", shown)
+        st.info(t("sso.refused", who=shown))
+        st.button(t("sidebar.logout"), key="sso_refused_logout", on_click=st.logout)
+        st.stop()
+    start_session(user)
+    return user
+
+
+def start_session(user: User) -> None:
+    """Where a single sign-on starts its server-side session (the sessions API of issue 9)."""
+    # The one call site for billing/sessions.py once it lands on main; until then st.login's
+    # own signed cookie (Streamlit's `[auth]` cookie_secret) is the session.
+    return None
+
+
+def login_button() -> None:
+    """The sign-in form's way to single sign-on."""
+    if st.button(t("sso.sign_in"), key="sso_login", type="secondary"):
+        try:
+            st.login()
+        except Exception as exc:  # StreamlitAuthError: no or a broken [auth] section in secrets
+            log.error("st.login failed: %s", exc)
+            st.error(t("sso.not_configured"))
+
+
+def logout_button() -> None:
+    st.button(t("sidebar.logout"), key="sso_logout", on_click=st.logout)
