@@ -136,6 +136,8 @@ def test_sessions_leaving_during_the_first_load_break_nothing(fresh: Fresh, page
         assert session.problems == []
         assert t("card.balance") in session.metrics
 
+    log = fresh.server.log_tail(500_000)
+    assert "already attached" not in log, log[-3000:]
     sign_in(page, fresh.server, "manager")  # a new session in a real browser, after it all
     labels = main_area(page).locator('[data-testid="stMetricLabel"]')
     expect(labels.filter(has_text=t("card.balance")).first).to_be_visible()
