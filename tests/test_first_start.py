@@ -64,7 +64,7 @@ def test_a_failure_before_the_ingest_closes_the_connection(
     settings = settings_for(tmp_path, edge_dir)
     real_init = appdb.AppDB.__init__
 
-    def broken(self, con):  # type: ignore[no-untyped-def]
+    def broken(self, con, **kwargs):  # type: ignore[no-untyped-def]
         raise Interrupted()
 
     monkeypatch.setattr(appdb.AppDB, "__init__", broken)
