@@ -25,13 +25,24 @@ def _missing(value: object) -> bool:
 _MARKDOWN_SPECIAL = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
+# Streamlit's Markdown turns bare addresses (`http://…`, `www.…`, `a@b.c`) into links even when every
+# character is escaped (checked in chromium, 1.67); an invisible WORD JOINER before `:`, `.` and `@`
+# breaks those patterns without changing what a person reads.
+_NO_AUTOLINK = frozenset(":.@")
+WORD_JOINER = "\u2060"
+
+
 def plain(text: str) -> str:
     """`text` from the data, safe inside Markdown (titles, captions, labels): every special character escaped.
 
-    Line breaks become spaces, so a name cannot start a heading or a list of its own.
+    Line breaks become spaces, so a name cannot start a heading or a list of its own; addresses in it
+    are not turned into links.
     """
     flat = " ".join(str(text).split())
-    return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in flat)
+    return "".join(
+        (WORD_JOINER if char in _NO_AUTOLINK else "") + (f"\\{char}" if char in _MARKDOWN_SPECIAL else char)
+        for char in flat
+    )
 
 
 def tokens(n: float | None) -> str:
