@@ -169,3 +169,17 @@ def _user(username: str) -> User:
     user = load_auth(ROOT / VARIABLES["ANALYTICS_AUTH_FILE"][0]).user(username)
     assert user is not None
     return user
+
+
+def test_plain_leaves_no_live_markup_and_reads_the_same() -> None:
+    from token_analytics.web.fmt import WORD_JOINER, plain
+
+    shown = plain(HOSTILE + "\n# heading www.example.com li.wei@example.com")
+    assert [piece for piece in MARKUP if piece in _live(shown)] == []
+    # what a person reads: the text itself (escapes and word joiners are not drawn), lines joined
+    assert re.sub(r"\\(.)", r"\1", shown.replace(WORD_JOINER, "")) == (
+        HOSTILE + " # heading www.example.com li.wei@example.com"
+    )
+    # no bare address is left for the autolinker: every `:`, `.` and `@` follows a word joiner
+    assert all(shown[i - 2 : i] == WORD_JOINER + "\\" for i, char in enumerate(shown) if char in ":.@")
+    assert plain("acct-001") == r"acct\-001"
