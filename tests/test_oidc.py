@@ -87,3 +87,83 @@ def test_the_setting_turns_it_on(tmp_path: Path) -> None:
     assert on.oidc_mapping_file == tmp_path / "sso.yaml"
     with pytest.raises(OidcMappingError, match="ANALYTICS_OIDC_MAPPING_FILE=.* does not exist"):
         load_mapping(on.oidc_mapping_file)
+
+
+# --- the same sessions, roles and scoping, in the app (AppTest; st.user is the mock's claims) ---
+
+
+@pytest.fixture
+def sso_app(app_env: pytest.MonkeyPatch, mapping_file: Path) -> dict[str, object]:
+    """The app with single sign-on on; `claims` is who the provider says is signed in, `logouts` counts st.logout."""
+    from token_analytics.web import oidc
+
+    state: dict[str, object] = {"claims": None, "logouts": 0}
+    app_env.setenv("ANALYTICS_OIDC_MAPPING_FILE", str(mapping_file))
+    app_env.setattr(oidc, "identity", lambda: state["claims"])
+
+    def logout() -> None:
+        state["logouts"] = int(state["logouts"]) + 1  # type: ignore[call-overload]
+        state["claims"] = None
+
+    app_env.setattr(oidc, "logout", logout)
+    return state
+
+
+def _sessions():  # noqa: ANN202
+    from datetime import timedelta
+
+    from token_analytics.billing.sessions import Sessions
+    from token_analytics.web import data
+
+    store = data.open_store(load_settings())
+    return Sessions(store.cursor(), idle=timedelta(hours=8))
+
+
+def test_a_mapped_identity_gets_a_server_side_session_and_its_account(sso_app: dict[str, object]) -> None:
+    from datetime import UTC, datetime
+
+    from tests.apptest import _app
+
+    at = _app().run()
+    assert any(button.label == "Sign in with single sign-on" for button in at.button)
+    sso_app["claims"] = {"sub": "u-1", "email": "li.wei@example.com", "name": "Li Wei"}
+    at.run()
+    assert not at.exception
+    assert "Account: acct-001" in [caption.value for caption in at.sidebar.caption]
+    assert "Token Balance" in [metric.label for metric in at.metric]
+    active = _sessions().active(datetime.now(tz=UTC), "li.wei@example.com")
+    assert len(active) == 1
+    # an admin signs the user out everywhere: the next page signs out here and at the provider
+    _sessions().revoke_all("li.wei@example.com", "admin", datetime.now(tz=UTC))
+    at.run()
+    assert sso_app["logouts"] == 1
+    assert "Token Balance" not in [metric.label for metric in at.metric]
+
+
+def test_an_unmapped_identity_is_refused_in_one_sentence(sso_app: dict[str, object]) -> None:
+    from datetime import UTC, datetime
+
+    from tests.apptest import _app
+
+    sso_app["claims"] = {"sub": "x", "email": "stranger@example.com"}
+    at = _app().run()
+    assert [info.value for info in at.info] == [
+        "stranger@example.com has no access to Token Analytics Center; ask an administrator to add you."
+    ]
+    assert not at.metric
+    assert _sessions().active(datetime.now(tz=UTC), "stranger@example.com") == []
+
+
+def test_the_sign_out_button_ends_the_session_and_the_providers_sign_in(sso_app: dict[str, object]) -> None:
+    from datetime import UTC, datetime
+
+    from tests.apptest import _app
+
+    sso_app["claims"] = {"sub": "g", "groups": ["analytics-admins"], "name": "Grace"}
+    at = _app().run()
+    at.run()
+    assert "Role: Administrator · SaaS" in [caption.value for caption in at.sidebar.caption]
+    at.sidebar.button(key="nav_logout").click().run()
+    assert sso_app["logouts"] == 1
+    assert _sessions().active(datetime.now(tz=UTC), "sso:g") == []
+    assert any(button.label == "Sign in with single sign-on" for button in at.button)

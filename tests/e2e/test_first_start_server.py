@@ -26,6 +26,10 @@ from websockets.sync.client import connect
 
 from tests import builders as b
 from tests.e2e.support import NOW, Sample, Server, clean_env, main_area, run_cli, sign_in, start_server, stop_server
+from token_analytics.billing.appdb import AppDB
+from token_analytics.billing.sessions import Sessions
+from token_analytics.engine.store import Store
+from token_analytics.settings import load_settings
 from token_analytics.web import auth
 from token_analytics.web.i18n import t
 
@@ -39,7 +43,7 @@ loading_since = [0.0]  # when a session first drew the first load's progress
 @dataclass
 class Fresh:
     server: Server
-    cookie_key: str
+    cookie: str  # the Cookie header of a signed-in browser
 
 
 @pytest.fixture
@@ -53,18 +57,32 @@ def fresh(tmp_path: Path) -> Iterator[Fresh]:
         b.events(data_dir, f"usage_events/month=2026-06/extra-{n:03d}.parquet",
                  [b.ev(f"extra-{n}", "acct-003", "user-003-01", "agent", at, 1)])  # fmt: skip
     key = secrets.token_hex(32)
-    (tmp_path / "server").mkdir()
-    server = start_server("saas", Sample(data_dir=data_dir, reports={}), tmp_path / "server",
-                          {"ANALYTICS_COOKIE_KEY": key})  # fmt: skip
+    root = tmp_path / "server"
+    root.mkdir()
+    cookie = signed_in_cookie(data_dir, root, key, "manager")
+    server = start_server("saas", Sample(data_dir=data_dir, reports={}), root, {"ANALYTICS_COOKIE_KEY": key})
     try:
-        yield Fresh(server, key)
+        yield Fresh(server, cookie)
     finally:
         stop_server(server)
 
 
-def signed_in_cookie(fresh: Fresh, username: str) -> str:
-    """The Cookie header of a browser signed in as `username` (the one place that knows its format)."""
-    return f"{auth.DEFAULT_COOKIE_NAME}={auth.encode_cookie_token(username, fresh.cookie_key)}"
+def signed_in_cookie(data_dir: Path, root: Path, key: str, username: str) -> str:
+    """The Cookie header of a browser signed in as `username`: a server-side session made before the server starts.
+
+    The store is opened without an ingest, so the server's first load still reads every file.
+    """
+    settings = load_settings(
+        clean_env() | {"ANALYTICS_DATA_DIR": str(data_dir), "ANALYTICS_APP_DB": str(root / "app.duckdb")}
+    )
+    config = auth.load_auth(settings.auth_file)
+    store = Store.open(settings, ingest=False)
+    try:
+        sessions = Sessions(AppDB(store.cursor()).connection)
+        session_id = sessions.start(username, auth.fingerprint(config, username) or "", None, None, auth.clock())
+    finally:
+        store.close()
+    return f"{config.cookie_name}={auth.sign_cookie(session_id, key)}"
 
 
 @dataclass
@@ -79,7 +97,7 @@ class Session:
 
     def run(self, fresh: Fresh, start: threading.Barrier, loading: threading.Event) -> None:
         url = fresh.server.url.replace("http://", "ws://") + "/_stcore/stream"
-        headers = {"Cookie": signed_in_cookie(fresh, "manager")}
+        headers = {"Cookie": fresh.cookie}
         start.wait()
         with connect(url, subprotocols=["streamlit"], additional_headers=headers, open_timeout=30) as ws:
             rerun = BackMsg()

@@ -398,7 +398,11 @@ def session_user(config: AuthConfig, username: str) -> tuple[User | None, str | 
     sign-on) extends this lookup and starts sessions with `begin_session`.
     """
     user = config.user(username)
-    return (user, fingerprint(config, username)) if user is not None else (None, None)
+    if user is None:
+        from token_analytics.web import oidc  # single sign-on's users live in its mapping file, not here
+
+        return oidc.session_user(username)
+    return user, fingerprint(config, username)
 
 
 def begin_session(session_id: str) -> None:

@@ -16,6 +16,7 @@ address. Unmapped identities are refused with one sentence.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from typing import Any
 import streamlit as st
 import yaml
 
-from token_analytics.settings import Settings
+from token_analytics.settings import Settings, load_settings
+from token_analytics.web import auth
 from token_analytics.web.auth import ROLES, User
 from token_analytics.web.i18n import t
 
@@ -145,33 +147,60 @@ def identity() -> dict[str, Any] | None:
         return None
 
 
-def signed_in_user(settings: Settings) -> User | None:
-    """The mapped user of this session's single sign-on, or None when nobody signed in that way.
+def fingerprint(user: User) -> str:
+    """What a single sign-on session remembers: the mapped roles and account (a changed mapping ends it)."""
+    material = "\0".join(["sso", ",".join(sorted(user.roles)), user.account_id])
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
-    An identity that signed in but is not mapped is refused here: one sentence and a way out.
+
+def mapped_user(settings: Settings) -> User | None:
+    """The mapped user of the identity this browser signed in with, or None (not on, nobody, or unmapped)."""
+    claims = identity() if enabled(settings) else None
+    if claims is None or settings.oidc_mapping_file is None:
+        return None
+    return load_mapping(settings.oidc_mapping_file).user_for(claims)
+
+
+def session_user(username: str) -> tuple[User | None, str | None]:
+    """For `auth.session_user`: a session's single sign-on user, while this browser is still that identity."""
+    settings = load_settings()
+    user = mapped_user(settings)
+    if user is None or user.username != username:
+        return None, None
+    return user, fingerprint(user)
+
+
+def sign_in(settings: Settings, config: auth.AuthConfig, ended: bool) -> None:
+    """No session here yet: a browser signed in with the provider gets one, or is refused in one sentence.
+
+    `ended`: this Streamlit session had a session that has just ended (revoked by an admin, idle,
+    a changed mapping): the provider's sign-in is ended too, so it does not start a new one by itself.
     """
-    if not enabled(settings):
-        return None
-    claims = identity()
+    claims = identity() if enabled(settings) else None
     if claims is None:
-        return None
+        return
+    if ended:
+        logout()
+        st.stop()
     assert settings.oidc_mapping_file is not None
     user = load_mapping(settings.oidc_mapping_file).user_for(claims)
     if user is None:
         shown = _text(claims.get("email")) or _text(claims.get("sub"))
         log.warning("single sign-on refused for unmapped identity %r", shown)
         st.info(t("sso.refused", who=shown))
-        st.button(t("sidebar.logout"), key="sso_refused_logout", on_click=st.logout)
+        st.button(t("sidebar.logout"), key="sso_refused_logout", on_click=logout)
         st.stop()
-    start_session(user)
-    return user
+    sessions = auth.sessions_for(settings, config)
+    session_id = sessions.start(
+        user.username, fingerprint(user), auth.user_agent(), auth.client_address(settings), auth.clock()
+    )
+    auth.begin_session(session_id)
+    st.rerun()
 
 
-def start_session(user: User) -> None:
-    """Where a single sign-on starts its server-side session (the sessions API of issue 9)."""
-    # The one call site for billing/sessions.py once it lands on main; until then st.login's
-    # own signed cookie (Streamlit's `[auth]` cookie_secret) is the session.
-    return None
+def logout() -> None:
+    """End the provider's sign-in in this browser (Streamlit's own cookie and the provider's session)."""
+    st.logout()
 
 
 def login_button() -> None:
@@ -182,7 +211,3 @@ def login_button() -> None:
         except Exception as exc:  # StreamlitAuthError: no or a broken [auth] section in secrets
             log.error("st.login failed: %s", exc)
             st.error(t("sso.not_configured"))
-
-
-def logout_button() -> None:
-    st.button(t("sidebar.logout"), key="sso_logout", on_click=st.logout)
