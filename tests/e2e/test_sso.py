@@ -20,6 +20,7 @@ import werkzeug.serving
 from playwright.sync_api import Page, expect
 
 from tests.e2e.support import Sample, Server, main_area, start_server, stop_server
+from token_analytics.web.fmt import WORD_JOINER
 from token_analytics.web.i18n import t
 
 MAPPING = """
@@ -104,6 +105,9 @@ def test_a_mapped_identity_lands_on_analysis_with_its_account(
 
 def test_an_unmapped_identity_is_refused_in_one_sentence(sso_server: Server, provider: Provider, page: Page) -> None:
     _sign_in_with_sso(page, sso_server, provider, "stranger")
-    expect(main_area(page)).to_contain_text(t("sso.refused", who="stranger@example.com"))
+    refusal = main_area(page).locator('[data-testid="stAlert"]')
+    expect(refusal).to_be_visible()
+    assert refusal.inner_text().replace(WORD_JOINER, "").strip() == t("sso.refused", who="stranger@example.com")
+    expect(refusal.locator("a")).to_have_count(0)  # the address is text, not a mailto link
     expect(page.locator('[data-testid="stSidebarNav"]')).to_have_count(0)
     expect(page.locator('[data-testid="stMetric"]')).to_have_count(0)

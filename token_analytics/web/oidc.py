@@ -27,7 +27,7 @@ import streamlit as st
 import yaml
 
 from token_analytics.settings import Settings, load_settings
-from token_analytics.web import auth
+from token_analytics.web import auth, fmt
 from token_analytics.web.auth import ROLES, User
 from token_analytics.web.i18n import t
 
@@ -187,7 +187,7 @@ def sign_in(settings: Settings, config: auth.AuthConfig, ended: bool) -> None:
     if user is None:
         shown = _text(claims.get("email")) or _text(claims.get("sub"))
         log.warning("single sign-on refused for unmapped identity %r", shown)
-        st.info(t("sso.refused", who=shown))
+        st.info(t("sso.refused", who=fmt.plain(shown)))  # from the provider: plain text
         st.button(t("sidebar.logout"), key="sso_refused_logout", on_click=logout)
         st.stop()
     sessions = auth.sessions_for(settings, config)
