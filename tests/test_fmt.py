@@ -113,8 +113,9 @@ def test_t_fills_placeholders_and_fails_loudly() -> None:
 def test_plain_escapes_markdown_from_the_data() -> None:
     """Issue 8: account names go into titles and labels; Markdown in them stays text."""
     assert fmt.plain("Acme Corp (acct-001)") == "Acme Corp \\(acct\\-001\\)"
-    assert fmt.plain("![x](http://h/x.png)") == "\\!\\[x\\]\\(http\\:\\/\\/h\\/x\\.png\\)"
-    assert fmt.plain("**bold** :red[x] $y$") == "\\*\\*bold\\*\\* \\:red\\[x\\] \\$y\\$"
+    # a word joiner before `:` and `.`: Streamlit links bare addresses even when they are escaped
+    assert fmt.plain("![x](http://h/x.png)") == "\\!\\[x\\]\\(http\u2060\\:\\/\\/h\\/x\u2060\\.png\\)"
+    assert fmt.plain("**bold** :red[x] $y$") == "\\*\\*bold\\*\\* \u2060\\:red\\[x\\] \\$y\\$"
     assert fmt.plain("a\\b") == "a\\\\b"
     assert fmt.plain("# Title\n- item") == "\\# Title \\- item"  # no heading or list of its own
     assert fmt.plain("灵犀科技 🚀 שלום") == "灵犀科技 🚀 שלום"
