@@ -245,3 +245,96 @@ def test_check_names_each_file_and_reason(tmp_path: Path) -> None:
 def test_check_clean_export_exits_0(tmp_path: Path) -> None:
     b.events(tmp_path / "ok", "usage_events/e.parquet", [ev("c1", "acct", "u", "agent", utc(NOW), 1)])
     assert cli("check", str(tmp_path / "ok"), env={}).returncode == 0
+
+
+def write_zone_export(root: Path) -> Path:
+    """Events around the New York fall-back (1 Nov 2026, 01:00-01:59 twice) and Kolkata's midnight."""
+
+    def event(event_id: str, account: str, at: str, tokens: int, **extra: object) -> dict:
+        return {**ev(event_id, account, "u1", "agent", utc(at), tokens), **extra}
+
+    b.events(
+        root,
+        "usage_events/a.parquet",
+        [
+            event("n5", "acct-z", "2026-11-01T03:59:59.999999+00:00", 1000),  # 23:59:59.999999 EDT, 31 Oct
+            event("n4", "acct-z", "2026-11-01T04:00:00+00:00", 100),  # 00:00 EDT, 1 Nov: the month's first
+            event("n1", "acct-z", "2026-11-01T05:10:00+00:00", 10, model="m-a", input_tokens=6, output_tokens=4),
+            event("n3", "acct-z", "2026-11-01T05:50:00+00:00", 20, model="m-a"),  # 01:50 EDT, same hour as n1
+            event("n2", "acct-z", "2026-11-01T06:20:00+00:00", 40),  # 01:20 EST: the repeated hour
+            event("n6", "acct-z", "2026-11-02T04:59:59+00:00", 10000),  # 23:59:59 EST, still 1 Nov
+            event("k1", "acct-k", "2026-10-31T18:29:59+00:00", 1),  # 23:59:59 IST, 31 Oct
+            event("k2", "acct-k", "2026-10-31T18:30:00+00:00", 2),  # 00:00 IST, 1 Nov
+            event("k3", "acct-k", "2026-10-31T19:00:00+00:00", 4),  # 00:30 IST: the same local hour as k2
+        ],
+    )
+    # a later file re-sends n4 with other tokens: it wins (path sorts last)
+    b.events(root, "usage_events/b.parquet", [event("n4", "acct-z", "2026-11-01T04:00:00+00:00", 200)])
+    return root
+
+
+def table_rows(store: Store, sql: str, **params: object) -> list[tuple]:
+    return store.cursor().execute(sql, params).fetchall()
+
+
+HOURLY_SQL = """
+select hour, day, model, tokens, input_tokens, output_tokens, calls, io_calls from usage_hourly
+where account_id = $account_id order by hour, model nulls first
+"""
+DAILY_SQL = """
+select day, model, tokens, input_tokens, output_tokens, calls, io_calls from usage_daily
+where account_id = $account_id order by day, model nulls first
+"""
+
+
+def test_rollups_by_local_hour_across_fall_back(tmp_path: Path) -> None:
+    root = write_zone_export(tmp_path / "export")
+    store = Store.open(settings_for(tmp_path, root, ANALYTICS_TIMEZONE="America/New_York"))
+    d = datetime.fromisoformat
+    assert table_rows(store, HOURLY_SQL, account_id="acct-z") == [
+        (utc("2026-11-01T03:00:00+00:00"), d("2026-10-31").date(), None, 1000, 0, 0, 1, 0),
+        (utc("2026-11-01T04:00:00+00:00"), d("2026-11-01").date(), None, 200, 0, 0, 1, 0),
+        # first 01:00 (EDT): n1 carries input/output, n3 does not
+        (utc("2026-11-01T05:00:00+00:00"), d("2026-11-01").date(), "m-a", 30, 6, 4, 2, 1),
+        # second 01:00 (EST) is its own bucket
+        (utc("2026-11-01T06:00:00+00:00"), d("2026-11-01").date(), None, 40, 0, 0, 1, 0),
+        # 23:00 EST on 1 Nov: the day has 25 hours, this is its last
+        (utc("2026-11-02T04:00:00+00:00"), d("2026-11-01").date(), None, 10000, 0, 0, 1, 0),
+    ]
+    assert table_rows(store, DAILY_SQL, account_id="acct-z") == [
+        (d("2026-10-31").date(), None, 1000, 0, 0, 1, 0),
+        (d("2026-11-01").date(), None, 200 + 40 + 10000, 0, 0, 3, 0),
+        (d("2026-11-01").date(), "m-a", 30, 6, 4, 2, 1),
+    ]
+    latest = table_rows(store, "select max(latest_at) from usage_daily where account_id = 'acct-z'")
+    assert latest == [(utc("2026-11-02T04:59:59+00:00"),)]
+    store.close()
+
+
+def test_rollups_by_local_hour_in_a_half_hour_zone(tmp_path: Path) -> None:
+    root = write_zone_export(tmp_path / "export")
+    store = Store.open(settings_for(tmp_path, root, ANALYTICS_TIMEZONE="Asia/Kolkata"))
+    d = datetime.fromisoformat
+    # a local hour of Kolkata starts at :30 UTC; k2 (18:30 UTC) and k3 (19:00 UTC) share one
+    assert table_rows(store, HOURLY_SQL, account_id="acct-k") == [
+        (utc("2026-10-31T17:30:00+00:00"), d("2026-10-31").date(), None, 1, 0, 0, 1, 0),
+        (utc("2026-10-31T18:30:00+00:00"), d("2026-11-01").date(), None, 6, 0, 0, 2, 0),
+    ]
+    assert table_rows(store, DAILY_SQL, account_id="acct-k") == [
+        (d("2026-10-31").date(), None, 1, 0, 0, 1, 0),
+        (d("2026-11-01").date(), None, 6, 0, 0, 2, 0),
+    ]
+    store.close()
+
+
+def test_older_cache_version_is_rebuilt(tmp_path: Path) -> None:
+    root = write_zone_export(tmp_path / "export")
+    settings = settings_for(tmp_path, root)
+    store = Store.open(settings)
+    store.cursor().execute("update meta set value = '5' where key = 'schema_version'")
+    store.cursor().execute("drop table usage_hourly")
+    store.close()
+    store = Store.open(settings)
+    assert len(store.last_summary.read) == 2
+    assert table_rows(store, "select sum(tokens) from usage_hourly") == [(1000 + 200 + 30 + 40 + 10000 + 7,)]
+    store.close()

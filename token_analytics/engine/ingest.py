@@ -24,7 +24,7 @@ from token_analytics.engine.schema import KINDS, USAGE_EVENTS, Kind, compatible,
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 
 Progress = Callable[[float, str], None]
 
@@ -62,7 +62,7 @@ drop table if exists meta; drop table if exists files; drop table if exists quar
 drop table if exists raw_accounts; drop table if exists raw_members; drop table if exists raw_events;
 drop table if exists raw_transactions; drop table if exists accounts; drop table if exists members;
 drop table if exists transactions; drop table if exists transaction_losers; drop table if exists event_losers;
-drop table if exists usage_daily;
+drop table if exists usage_daily; drop table if exists usage_hourly;
 """
 
 # The file is read where it lies (no copy): a view over it, with null optional
@@ -230,12 +230,39 @@ ranked as (
 )
 select file_id, row_no, h <> winner_h as is_conflict from ranked where pick > 1;
 
-create or replace table usage_daily as
-select account_id, user_id, service, timezone($tz, occurred_at)::date as day,
-    sum(tokens)::bigint as tokens, count(*)::bigint as calls, max(occurred_at) as latest_at
-from raw_events r anti join event_losers l using (file_id, row_no)
-group by all;
 """
+
+ROLLUPS = (
+    """
+-- The hourly rollup first (one pass over the events), the daily one from it. `hour` is the instant the
+-- local hour starts: the event's instant minus its minutes and seconds past the local hour, so a
+-- half-hour zone (Asia/Kolkata) gets its own hours and the repeated hour of a DST fall-back stays two
+-- buckets. Both are written ordered by (account_id, day) so one account's rows sit in few row groups.
+create or replace table usage_hourly as
+with located as (
+    select account_id, user_id, service, model, occurred_at, tokens, input_tokens, output_tokens,
+        timezone($tz, occurred_at) as local_at
+    from raw_events r anti join event_losers l using (file_id, row_no)
+)
+select account_id, occurred_at - (local_at - date_trunc('hour', local_at)) as hour, local_at::date as day,
+    user_id, service, model, sum(tokens)::bigint as tokens, coalesce(sum(input_tokens), 0)::bigint as input_tokens,
+    coalesce(sum(output_tokens), 0)::bigint as output_tokens, count(*)::bigint as calls,
+    count(input_tokens is not null or output_tokens is not null or null)::bigint as io_calls,
+    max(occurred_at) as latest_at
+from located
+group by all
+order by account_id, day, hour
+    """,
+    """
+create or replace table usage_daily as
+select account_id, day, user_id, service, model, sum(tokens)::bigint as tokens,
+    sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens,
+    sum(calls)::bigint as calls, sum(io_calls)::bigint as io_calls, max(latest_at) as latest_at
+from usage_hourly
+group by all
+order by account_id, day
+    """,
+)
 
 
 @dataclass
@@ -467,7 +494,9 @@ def _ingest(
             done_bytes += stat.st_size
         if progress:
             progress(1.0, "Building rollups")
-        cur.execute(REBUILD, {"tz": timezone})
+        cur.execute(REBUILD)
+        cur.execute(ROLLUPS[0], {"tz": timezone})
+        cur.execute(ROLLUPS[1])
         cur.execute("insert or replace into meta values ('timezone', $tz)", {"tz": timezone})
         cur.execute("commit")
     except BaseException:
