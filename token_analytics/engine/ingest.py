@@ -51,6 +51,17 @@ create table if not exists raw_events (
     service varchar,
     occurred_at timestamptz, tokens bigint, input_tokens bigint, output_tokens bigint, model varchar
 );
+create table if not exists event_losers (
+    file_id integer, row_no bigint, id_hash ubigint, id_hash2 ubigint, is_conflict boolean
+);
+create table if not exists usage_hourly (
+    account_id varchar, hour timestamptz, day date, user_id varchar, service varchar, model varchar, tokens bigint,
+    input_tokens bigint, output_tokens bigint, calls bigint, io_calls bigint, latest_at timestamptz
+);
+create table if not exists usage_daily (
+    account_id varchar, day date, user_id varchar, service varchar, model varchar, tokens bigint,
+    input_tokens bigint, output_tokens bigint, calls bigint, io_calls bigint, latest_at timestamptz
+);
 create table if not exists raw_transactions (
     file_id integer, row_no bigint, txn_id varchar, account_id varchar, user_id varchar, type varchar,
     amount bigint, created_at timestamptz, payment_method varchar, description varchar
@@ -182,87 +193,176 @@ DELETE_FILE_ROWS = (
     "delete from files where file_id = $file_id",
 )
 
-# Everything the figures read, rebuilt from the raw tables. De-duplication:
-# per id the row from the path that sorts last wins (then the later row in it).
-REBUILD = """
-create or replace table accounts as
-select account_id, account_name, owner_name, plan, created_at from (
-    select r.*, row_number() over (partition by account_id order by f.path desc, r.row_no desc) as pick
-    from raw_accounts r join files f using (file_id)
-) where pick = 1;
+# The canonical tables, rebuilt whole when a file of their kind arrived, changed or vanished (they
+# are small next to the events). Per id the row from the path that sorts last wins (then the later
+# row in that file).
+CANONICAL = {
+    "accounts": (
+        """
+        create or replace table accounts as
+        select account_id, account_name, owner_name, plan, created_at from (
+            select r.*, row_number() over (partition by account_id order by f.path desc, r.row_no desc) as pick
+            from raw_accounts r join files f using (file_id)
+        ) where pick = 1
+        """,
+    ),
+    "members": (
+        """
+        create or replace table members as
+        select user_id, account_id, display_name, email from (
+            select r.*, row_number() over (partition by user_id order by f.path desc, r.row_no desc) as pick
+            from raw_members r join files f using (file_id)
+        ) where pick = 1
+        """,
+    ),
+    "transactions": (
+        """
+        create or replace table transactions as
+        select txn_id, account_id, user_id, type, amount, created_at, payment_method, description from (
+            select r.*, row_number() over (partition by txn_id order by f.path desc, r.row_no desc) as pick
+            from raw_transactions r join files f using (file_id)
+        ) where pick = 1
+        order by account_id, created_at
+        """,
+        """
+        create or replace table transaction_losers as
+        with dup_ids as (select txn_id from raw_transactions group by txn_id having count(*) > 1),
+        ranked as (
+            select r.file_id, r.txn_id,
+                hash(r.account_id, r.user_id, r.type, r.amount, r.created_at, r.payment_method, r.description) as h,
+                row_number() over w as pick, first_value(h) over w as winner_h
+            from raw_transactions r semi join dup_ids using (txn_id) join files f using (file_id)
+            window w as (partition by r.txn_id order by f.path desc, r.row_no desc)
+        )
+        select file_id, txn_id, h <> winner_h as is_conflict from ranked where pick > 1
+        """,
+    ),
+}
 
-create or replace table members as
-select user_id, account_id, display_name, email from (
-    select r.*, row_number() over (partition by user_id order by f.path desc, r.row_no desc) as pick
-    from raw_members r join files f using (file_id)
-) where pick = 1;
-
-create or replace table transactions as
-select txn_id, account_id, user_id, type, amount, created_at, payment_method, description from (
-    select r.*, row_number() over (partition by txn_id order by f.path desc, r.row_no desc) as pick
-    from raw_transactions r join files f using (file_id)
-) where pick = 1;
-
-create or replace table transaction_losers as
-with dup_ids as (select txn_id from raw_transactions group by txn_id having count(*) > 1),
+# The event-derived tables are kept up to date slice by slice. One statement each derives them from
+# a temp relation the caller points at either everything (a full derivation) or only what a change
+# touched, so an incremental and a full derivation share every line that computes a number.
+#
+# `candidates`: every raw row of the ids in question. The losers are all but the winning row of
+# each id seen more than once; a conflict is a loser whose content differs from the winner's.
+INSERT_EVENT_LOSERS = """
+insert into event_losers
+with dup_ids as (select id_hash, id_hash2 from candidates group by all having count(*) > 1),
 ranked as (
-    select r.file_id, r.txn_id,
-        hash(r.account_id, r.user_id, r.type, r.amount, r.created_at, r.payment_method, r.description) as h,
+    select c.file_id, c.row_no, c.id_hash, c.id_hash2,
+        hash(c.account_id, c.user_id, c.service, c.occurred_at, c.tokens, c.input_tokens, c.output_tokens,
+            c.model) as h,
         row_number() over w as pick, first_value(h) over w as winner_h
-    from raw_transactions r semi join dup_ids using (txn_id) join files f using (file_id)
-    window w as (partition by r.txn_id order by f.path desc, r.row_no desc)
+    from candidates c semi join dup_ids using (id_hash, id_hash2) join files f using (file_id)
+    window w as (partition by c.id_hash, c.id_hash2 order by f.path desc, c.row_no desc)
 )
-select file_id, txn_id, h <> winner_h as is_conflict from ranked where pick > 1;
-
-create or replace table event_losers as
-with dup_hashes as (select id_hash from raw_events group by id_hash having count(*) > 1),
-dup_ids as (
-    select id_hash, id_hash2 from raw_events semi join dup_hashes using (id_hash)
-    group by id_hash, id_hash2 having count(*) > 1
-),
-ranked as (
-    select r.file_id, r.row_no,
-        hash(r.account_id, r.user_id, r.service, r.occurred_at, r.tokens, r.input_tokens, r.output_tokens,
-            r.model) as h,
-        row_number() over w as pick, first_value(h) over w as winner_h
-    from raw_events r semi join dup_ids using (id_hash, id_hash2) join files f using (file_id)
-    window w as (partition by r.id_hash, r.id_hash2 order by f.path desc, r.row_no desc)
-)
-select file_id, row_no, h <> winner_h as is_conflict from ranked where pick > 1;
-
+select file_id, row_no, id_hash, id_hash2, h <> winner_h as is_conflict from ranked where pick > 1
+"""
+# Only ids whose first hash repeats can be duplicates: finding those first is far cheaper than
+# ranking every event.
+ALL_CANDIDATES = """
+create or replace temp view candidates as
+with dup_hashes as (select id_hash from raw_events group by id_hash having count(*) > 1)
+select r.* from raw_events r semi join dup_hashes using (id_hash)
 """
 
-ROLLUPS = (
-    """
--- The hourly rollup first (one pass over the events), the daily one from it. `hour` is the instant the
--- local hour starts: the event's instant minus its minutes and seconds past the local hour, so a
--- half-hour zone (Asia/Kolkata) gets its own hours and the repeated hour of a DST fall-back stays two
--- buckets. Both are written ordered by (account_id, day) so one account's rows sit in few row groups.
-create or replace table usage_hourly as
-with located as (
-    select account_id, user_id, service, model, occurred_at, tokens, input_tokens, output_tokens,
-        timezone($tz, occurred_at) as local_at
-    from raw_events r anti join event_losers l using (file_id, row_no)
-)
+# `rollup_source`: the winning events to roll up. `hour` is the instant the local hour starts: the
+# event's instant minus its minutes and seconds past the local hour, so a half-hour zone
+# (Asia/Kolkata) gets its own hours and the repeated hour of a DST fall-back stays two buckets.
+# Rows are written ordered by (account_id, day) so one account's rows sit in few row groups.
+INSERT_HOURLY = """
+insert into usage_hourly
 select account_id, occurred_at - (local_at - date_trunc('hour', local_at)) as hour, local_at::date as day,
     user_id, service, model, sum(tokens)::bigint as tokens, coalesce(sum(input_tokens), 0)::bigint as input_tokens,
     coalesce(sum(output_tokens), 0)::bigint as output_tokens, count(*)::bigint as calls,
     count(input_tokens is not null or output_tokens is not null or null)::bigint as io_calls,
     max(occurred_at) as latest_at
-from located
+from (select *, timezone($tz, occurred_at) as local_at from rollup_source)
 group by all
 order by account_id, day, hour
-    """,
-    """
-create or replace table usage_daily as
+"""
+ALL_ROLLUP_SOURCE = """
+create or replace temp view rollup_source as
+select r.* from raw_events r anti join event_losers l using (file_id, row_no)
+"""
+# `daily_source`: the hourly rows of the days to roll up.
+INSERT_DAILY = """
+insert into usage_daily
 select account_id, day, user_id, service, model, sum(tokens)::bigint as tokens,
     sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens,
     sum(calls)::bigint as calls, sum(io_calls)::bigint as io_calls, max(latest_at) as latest_at
-from usage_hourly
+from daily_source
 group by all
 order by account_id, day
+"""
+ALL_DAILY_SOURCE = "create or replace temp view daily_source as select * from usage_hourly"
+
+# Incremental: what a change touches. Before the rows of changed or vanished files go, their ids and
+# (account, local day) slices are kept; after the new files are read, their ids join them.
+DROPPED_FILES = "create or replace temp table dropped_files as select unnest($file_ids::integer[]) as file_id"
+TOUCHED_BEFORE = (
+    """
+    create or replace temp table touched_ids as
+    select distinct id_hash, id_hash2 from raw_events semi join dropped_files using (file_id)
+    """,
+    """
+    create or replace temp table slices as
+    select distinct account_id, timezone($tz, occurred_at)::date as day
+    from raw_events semi join dropped_files using (file_id)
     """,
 )
+TOUCHED_AFTER = (
+    """
+    insert into touched_ids
+    select distinct id_hash, id_hash2 from raw_events where file_id >= $first_new_file
+    """,
+    # every row of a touched id, in any file: the rows whose winner may have changed
+    """
+    create or replace temp table candidates_rows as
+    select r.* from raw_events r
+    semi join (select distinct id_hash, id_hash2 from touched_ids) using (id_hash, id_hash2)
+    """,
+    "create or replace temp view candidates as select * from candidates_rows",
+    "delete from event_losers using dropped_files d where event_losers.file_id = d.file_id",
+    """
+    delete from event_losers using touched_ids t
+    where event_losers.id_hash = t.id_hash and event_losers.id_hash2 = t.id_hash2
+    """,
+    INSERT_EVENT_LOSERS,
+    """
+    insert into slices select distinct account_id, timezone($tz, occurred_at)::date as day from candidates_rows
+    """,
+    "create or replace temp table slices as select distinct account_id, day from slices",
+)
+# The winning events of the touched slices. The instant bounds (a local day lies within a day of its
+# UTC date) let the scan skip the row groups of other times: raw_events is stored in file order.
+SLICE_SOURCE = (
+    """
+    create or replace temp table slice_events as
+    select r.* from raw_events r
+    semi join slices s on r.account_id = s.account_id and timezone($tz, r.occurred_at)::date = s.day
+    anti join event_losers l on r.file_id = l.file_id and r.row_no = l.row_no
+    where r.occurred_at >= (select min(day) - 1 from slices)::timestamp::timestamptz
+        and r.occurred_at < (select max(day) + 2 from slices)::timestamp::timestamptz
+    """,
+    "create or replace temp view rollup_source as select * from slice_events",
+    "delete from usage_hourly using slices s where usage_hourly.account_id = s.account_id and usage_hourly.day = s.day",
+)
+SLICE_DAILY = (
+    "delete from usage_daily using slices s where usage_daily.account_id = s.account_id and usage_daily.day = s.day",
+    """
+    create or replace temp view daily_source as
+    select h.* from usage_hourly h semi join slices s using (account_id, day)
+    """,
+)
+# Appended slices sit after the sorted rows; once they are a tenth of a table it is rewritten in
+# (account, day) order again, so an account's figures keep reading few row groups.
+RESORT = {
+    "usage_hourly": "create or replace table usage_hourly as select * from usage_hourly order by account_id, day, hour",
+    "usage_daily": "create or replace table usage_daily as select * from usage_daily order by account_id, day",
+}
+RESORT_FRACTION = 0.1
+COUNT_ROWS = {"usage_hourly": "select count(*) from usage_hourly", "usage_daily": "select count(*) from usage_daily"}
 
 
 @dataclass
@@ -451,30 +551,45 @@ def _ingest(
     summary = IngestSummary()
     ensure_schema(cur)
     known = {
-        path: (file_id, size, mtime_ns)
-        for file_id, path, size, mtime_ns in cur.execute("select file_id, path, size, mtime_ns from files").fetchall()
+        path: (file_id, size, mtime_ns, kind)
+        for file_id, path, size, mtime_ns, kind in cur.execute(
+            "select file_id, path, size, mtime_ns, kind from files"
+        ).fetchall()
     }
     found = discover(data_dir) if data_dir.is_dir() else []
     todo = [
-        (k, rel, st) for k, rel, st in found if known.get(rel, (None, None, None))[1:] != (st.st_size, st.st_mtime_ns)
+        (k, rel, st)
+        for k, rel, st in found
+        if known.get(rel, (None, None, None, None))[1:3] != (st.st_size, st.st_mtime_ns)
     ]
     gone = set(known) - {rel for _, rel, _ in found}
     summary.unchanged = len(found) - len(todo)
     tz_rows = cur.execute("select value from meta where key = 'timezone'").fetchall()
-    tz_row = tz_rows[0] if tz_rows else None
-    if not todo and not gone and tz_row and tz_row[0] == timezone:
+    derived_zone = tz_rows[0][0] if tz_rows else None
+    if not todo and not gone and derived_zone == timezone:
         summary.seconds = time.perf_counter() - started
         return summary
 
+    dropped = sorted(gone | {rel for _, rel, _ in todo if rel in known})
+    kinds = {known[rel][3] for rel in dropped} | {kind.name for kind, _, _ in todo}
+    # the first ingest and a new zone derive everything; otherwise only what the change touches
+    full = derived_zone != timezone
     total_bytes = sum(st.st_size for _, _, st in todo) or 1
     done_bytes = 0
     cur.execute("begin transaction")
     try:
-        for rel in sorted(gone | {rel for _, rel, _ in todo if rel in known}):
+        dropped_ids = [known[rel][0] for rel in dropped]
+        if not full and "usage_events" in kinds:
+            cur.execute(DROPPED_FILES, {"file_ids": dropped_ids})
+            cur.execute(TOUCHED_BEFORE[0])
+            cur.execute(TOUCHED_BEFORE[1], {"tz": timezone})
+        for file_id in dropped_ids:
             for statement in DELETE_FILE_ROWS:
-                cur.execute(statement, {"file_id": known[rel][0]})
+                cur.execute(statement, {"file_id": file_id})
         summary.removed = sorted(gone)
-        next_id = cur.execute("select coalesce(max(file_id), 0) + 1 from files").fetchall()[0][0]
+        first_new = next_id = cur.execute("select coalesce(max(file_id), 0) + 1 from files").fetchall()[0][0]
+        if dropped_ids:
+            first_new = next_id = max(next_id, max(dropped_ids) + 1)
         for kind, rel, stat in todo:
             if progress:
                 progress(done_bytes / total_bytes, f"Reading {rel}")
@@ -494,9 +609,7 @@ def _ingest(
             done_bytes += stat.st_size
         if progress:
             progress(1.0, "Building rollups")
-        cur.execute(REBUILD)
-        cur.execute(ROLLUPS[0], {"tz": timezone})
-        cur.execute(ROLLUPS[1])
+        derive(cur, timezone, full=full, kinds=kinds, first_new_file=first_new)
         cur.execute("insert or replace into meta values ('timezone', $tz)", {"tz": timezone})
         cur.execute("commit")
     except BaseException:
@@ -505,3 +618,50 @@ def _ingest(
     summary.rebuilt = True
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def derive(cur: duckdb.DuckDBPyConnection, timezone: str, *, full: bool, kinds: set[str], first_new_file: int) -> None:
+    """Bring the derived tables up to date inside the caller's transaction (see the SQL above)."""
+    for kind, statements in CANONICAL.items():
+        if full or kind in kinds:
+            for statement in statements:
+                cur.execute(statement)
+    if full:
+        cur.execute("delete from event_losers")
+        cur.execute(ALL_CANDIDATES)
+        cur.execute(INSERT_EVENT_LOSERS)
+        cur.execute("delete from usage_hourly")
+        cur.execute(ALL_ROLLUP_SOURCE)
+        cur.execute(INSERT_HOURLY, {"tz": timezone})
+        cur.execute("delete from usage_daily")
+        cur.execute(ALL_DAILY_SOURCE)
+        cur.execute(INSERT_DAILY)
+        appended = {"usage_hourly": 0, "usage_daily": 0}
+    elif "usage_events" in kinds:
+        values = {"tz": timezone, "first_new_file": first_new_file}
+        for statement in (*TOUCHED_AFTER, *SLICE_SOURCE):
+            cur.execute(statement, {name: value for name, value in values.items() if f"${name}" in statement})
+        appended = _appended(cur)
+        appended["usage_hourly"] += cur.execute(INSERT_HOURLY, {"tz": timezone}).fetchall()[0][0]
+        for statement in SLICE_DAILY:
+            cur.execute(statement)
+        appended["usage_daily"] += cur.execute(INSERT_DAILY).fetchall()[0][0]
+        for table, rows in appended.items():
+            total = cur.execute(COUNT_ROWS[table]).fetchall()[0][0]
+            if rows > RESORT_FRACTION * total:
+                cur.execute(RESORT[table])
+                appended[table] = 0
+    else:
+        return
+    cur.execute(
+        "insert or replace into meta values ('appended', $v)",
+        {"v": f"{appended['usage_hourly']},{appended['usage_daily']}"},
+    )
+    cur.execute("drop view if exists candidates; drop view if exists rollup_source; drop view if exists daily_source")
+
+
+def _appended(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows appended to each rollup since it was last written in order."""
+    rows = cur.execute("select value from meta where key = 'appended'").fetchall()
+    hourly, daily = (int(v) for v in rows[0][0].split(",")) if rows else (0, 0)
+    return {"usage_hourly": hourly, "usage_daily": daily}
