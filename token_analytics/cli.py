@@ -10,7 +10,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from token_analytics.engine.store import Store, StoreError
+from token_analytics.engine import service
+from token_analytics.engine.store import Store, StoreError, StoreLocked
 from token_analytics.settings import MODES, Settings, SettingsError, load_settings, parse_instant
 
 
@@ -35,13 +36,13 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    store = Store.open(settings, ingest=False)
-    summary = store.ingest(progress=_progress)
-    print(
-        f"read {len(summary.read)} files ({summary.rows_read:,} rows), {summary.unchanged} unchanged, "
-        f"{len(summary.removed)} removed, {len(summary.retry_later)} changing (retried next time) "
-        f"in {summary.seconds:.2f} s"
-    )
+    try:
+        store = Store.open(settings, ingest=False)
+    except StoreLocked:  # the dashboard holds the files: it runs the ingest (engine.service)
+        print(service.request(settings, {"op": "ingest"})["summary"])
+        return 0
+    print(service.summary_line(store.ingest(progress=_progress)))
+    store.close()
     return 0
 
 
@@ -87,8 +88,14 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     if args.mode:
         settings = replace(settings, mode=args.mode)
     now = parse_instant(args.as_of, "--as-of") if args.as_of else settings.now()
-    store = Store.open(settings)
-    figures = analysis_figures(store, args.account, now, settings.mode)
+    try:
+        store = Store.open(settings)
+    except StoreLocked:  # the dashboard holds the files: it computes the figures (engine.service)
+        payload = {"op": "report", "account": args.account, "as_of": now.isoformat(), "mode": settings.mode}
+        figures = service.request(settings, payload)["figures"]
+    else:
+        figures = analysis_figures(store, args.account, now, settings.mode)
+        store.close()
     print(json.dumps(figures, indent=2, ensure_ascii=False))
     return 0
 

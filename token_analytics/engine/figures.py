@@ -67,6 +67,11 @@ def token_usage(store: Store, account_id: str, mode: str, all_time_tokens: int) 
 
 def analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -> dict[str, Any]:
     """The JSON object of SPEC §7 for one account at `now` (self-hosted: only token_usage)."""
+    with store.snapshot():  # one committed state for every figure, even while an ingest commits
+        return _analysis_figures(store, account_id, now, mode)
+
+
+def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -> dict[str, Any]:
     zone = store.settings.zone
     windows = Windows.at(now, zone)
     usage = store.run("usage_by_period", account_id=account_id, **windows.params()).iloc[0]

@@ -6,6 +6,8 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -41,6 +43,10 @@ where not exists (select 1 from transactions t where t.txn_id = e.txn_id)
 
 class StoreError(RuntimeError):
     """The store cannot be opened; the message is one line for a person."""
+
+
+class StoreLocked(StoreError):
+    """Another process holds the database files (the running dashboard); ask it instead (engine.service)."""
 
 
 @cache
@@ -126,7 +132,7 @@ def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
 
 def _store_error(settings: Settings, exc: duckdb.Error) -> StoreError:
     if "lock" in str(exc).lower():
-        return StoreError(
+        return StoreLocked(
             f"The database {settings.cache_db.name} or {settings.app_db.name} is in use by another process "
             "(probably the running dashboard); stop it or point ANALYTICS_APP_DB elsewhere."
         )
@@ -179,6 +185,21 @@ class Store:
         if cur is None:
             cur = self._local.cursor = self._con.cursor()
         return cur
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every query in the block reads one committed state: an ingest commits before or after all of them."""
+        if getattr(self._local, "in_snapshot", False):
+            yield
+            return
+        cur = self.cursor()
+        cur.execute("begin transaction")
+        self._local.in_snapshot = True
+        try:
+            yield
+        finally:
+            self._local.in_snapshot = False
+            cur.execute("commit")
 
     def run(self, query_name: str, **params: object) -> pd.DataFrame:
         """Run queries/<query_name>.sql with bound `$named` parameters."""

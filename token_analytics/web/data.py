@@ -19,6 +19,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from token_analytics.billing.appdb import AppDB
+from token_analytics.engine import service
 from token_analytics.engine.store import Store, data_dir_ready
 from token_analytics.settings import Settings, load_settings
 
@@ -47,6 +48,7 @@ class _Opening:
         try:
             data_dir_ready(self.settings)
             self.store = Store.open(self.settings, progress=self._progress)
+            service.start(self.store)  # a cron `ingest` or a `report` asks this process (it holds the DuckDB files)
         except BaseException as exc:  # handed to every waiting session; the next call tries again
             log.exception("opening the store failed")
             self.error = exc
