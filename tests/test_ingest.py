@@ -338,3 +338,13 @@ def test_older_cache_version_is_rebuilt(tmp_path: Path) -> None:
     assert len(store.last_summary.read) == 2
     assert table_rows(store, "select sum(tokens) from usage_hourly") == [(1000 + 200 + 30 + 40 + 10000 + 7,)]
     store.close()
+
+
+def test_hourly_rollup_keeps_a_recent_window(tmp_path: Path) -> None:
+    root = write_zone_export(tmp_path / "export")
+    env = {"ANALYTICS_TIMEZONE": "America/New_York", "ANALYTICS_NOW": "2026-12-06T12:00:00-05:00"}
+    store = Store.open(settings_for(tmp_path, root, **env))
+    # 35 local days before 6 Dec is 1 Nov: 31 Oct (n5) rolls up by day only
+    assert [row[0] for row in table_rows(store, HOURLY_SQL, account_id="acct-z")][0] == utc("2026-11-01T04:00:00+00:00")
+    assert table_rows(store, DAILY_SQL, account_id="acct-z")[0][:3] == (datetime(2026, 10, 31).date(), None, 1000)
+    store.close()

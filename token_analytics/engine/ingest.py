@@ -13,8 +13,11 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
@@ -266,36 +269,48 @@ with dup_hashes as (select id_hash from raw_events group by id_hash having count
 select r.* from raw_events r semi join dup_hashes using (id_hash)
 """
 
-# `rollup_source`: the winning events to roll up. `hour` is the instant the local hour starts: the
-# event's instant minus its minutes and seconds past the local hour, so a half-hour zone
-# (Asia/Kolkata) gets its own hours and the repeated hour of a DST fall-back stays two buckets.
-# Rows are written ordered by (account_id, day) so one account's rows sit in few row groups.
+# `rollup_source`: the winning events to roll up, by local day in ANALYTICS_TIMEZONE.
+INSERT_DAILY = """
+insert into usage_daily
+select account_id, timezone($tz, occurred_at)::date as day, user_id, service, model, sum(tokens)::bigint as tokens,
+    coalesce(sum(input_tokens), 0)::bigint as input_tokens, coalesce(sum(output_tokens), 0)::bigint as output_tokens,
+    count(*)::bigint as calls, count(input_tokens is not null or output_tokens is not null or null)::bigint as io_calls,
+    max(occurred_at) as latest_at
+from rollup_source
+group by all
+order by account_id, day
+"""
+# The same by local hour, for the local days from $hourly_from on (a recent window: the hourly rollup
+# is about two thirds the size of the events). `hour` is the instant the local hour starts: the local
+# hour minus the event's UTC offset, so a half-hour zone (Asia/Kolkata) gets its own hours and the
+# repeated hour of a DST fall-back (two offsets) stays two buckets. The instant is computed once per
+# bucket, after grouping: instant arithmetic per event is the slow part. $hourly_from_at, a day
+# before the window, lets the scan skip older row groups.
 INSERT_HOURLY = """
 insert into usage_hourly
-select account_id, occurred_at - (local_at - date_trunc('hour', local_at)) as hour, local_at::date as day,
-    user_id, service, model, sum(tokens)::bigint as tokens, coalesce(sum(input_tokens), 0)::bigint as input_tokens,
-    coalesce(sum(output_tokens), 0)::bigint as output_tokens, count(*)::bigint as calls,
-    count(input_tokens is not null or output_tokens is not null or null)::bigint as io_calls,
-    max(occurred_at) as latest_at
-from (select *, timezone($tz, occurred_at) as local_at from rollup_source)
-group by all
+select account_id, to_timestamp((epoch_us(local_hour) - offset_us) / 1000000) as hour, day, user_id, service, model,
+    tokens, input_tokens, output_tokens, calls, io_calls, latest_at
+from (
+    select account_id, date_trunc('hour', local_at) as local_hour,
+        epoch_us(local_at) - epoch_us(occurred_at) as offset_us, local_at::date as day, user_id, service, model,
+        sum(tokens)::bigint as tokens, coalesce(sum(input_tokens), 0)::bigint as input_tokens,
+        coalesce(sum(output_tokens), 0)::bigint as output_tokens, count(*)::bigint as calls,
+        count(input_tokens is not null or output_tokens is not null or null)::bigint as io_calls,
+        max(occurred_at) as latest_at
+    from (select *, timezone($tz, occurred_at) as local_at from rollup_source where occurred_at >= $hourly_from_at)
+    where local_at::date >= $hourly_from
+    group by all
+)
 order by account_id, day, hour
 """
+PRUNE_HOURLY = "delete from usage_hourly where day < $hourly_from"
+# Local days before today the hourly rollup keeps: the month-to-date comparison needs the same day
+# last month (at most 31 days back); the explore page offers hours within this window.
+HOURLY_DAYS = 35
 ALL_ROLLUP_SOURCE = """
 create or replace temp view rollup_source as
 select r.* from raw_events r anti join event_losers l using (file_id, row_no)
 """
-# `daily_source`: the hourly rows of the days to roll up.
-INSERT_DAILY = """
-insert into usage_daily
-select account_id, day, user_id, service, model, sum(tokens)::bigint as tokens,
-    sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens,
-    sum(calls)::bigint as calls, sum(io_calls)::bigint as io_calls, max(latest_at) as latest_at
-from daily_source
-group by all
-order by account_id, day
-"""
-ALL_DAILY_SOURCE = "create or replace temp view daily_source as select * from usage_hourly"
 
 # Incremental: what a change touches. Before the rows of changed or vanished files go, their ids and
 # (account, local day) slices are kept; after the new files are read, their ids join them.
@@ -350,10 +365,6 @@ SLICE_SOURCE = (
 )
 SLICE_DAILY = (
     "delete from usage_daily using slices s where usage_daily.account_id = s.account_id and usage_daily.day = s.day",
-    """
-    create or replace temp view daily_source as
-    select h.* from usage_hourly h semi join slices s using (account_id, day)
-    """,
 )
 # Appended slices sit after the sorted rows; once they are a tenth of a table it is rewritten in
 # (account, day) order again, so an account's figures keep reading few row groups.
@@ -528,13 +539,21 @@ class PoisonedFile(Exception):
 
 
 def ingest(
-    cur: duckdb.DuckDBPyConnection, data_dir: Path, timezone: str, progress: Progress | None = None
+    cur: duckdb.DuckDBPyConnection,
+    data_dir: Path,
+    timezone: str,
+    progress: Progress | None = None,
+    now: datetime | None = None,
 ) -> IngestSummary:
-    """Bring the cache up to date with the files under data_dir, in one transaction."""
+    """Bring the cache up to date with the files under data_dir, in one transaction.
+
+    `now` (default: the wall clock) only places the window of the hourly rollup.
+    """
     poisoned: dict[str, str] = {}
+    window = hourly_window(now or datetime.now(UTC), timezone)
     while True:
         try:
-            return _ingest(cur, data_dir, timezone, progress, poisoned)
+            return _ingest(cur, data_dir, timezone, progress, poisoned, window)
         except PoisonedFile as exc:
             log.warning("skipping %s: %s", exc.rel, exc)
             poisoned[exc.rel] = f"unreadable ({str(exc).splitlines()[0][:160]})"
@@ -546,6 +565,7 @@ def _ingest(
     timezone: str,
     progress: Progress | None,
     poisoned: dict[str, str],
+    window: dict[str, Any],
 ) -> IngestSummary:
     started = time.perf_counter()
     summary = IngestSummary()
@@ -572,8 +592,10 @@ def _ingest(
 
     dropped = sorted(gone | {rel for _, rel, _ in todo if rel in known})
     kinds = {known[rel][3] for rel in dropped} | {kind.name for kind, _, _ in todo}
-    # the first ingest and a new zone derive everything; otherwise only what the change touches
-    full = derived_zone != timezone
+    # the first ingest, a new zone and an hourly window that moved back (a clock set back) derive
+    # everything; otherwise only what the change touches
+    window_rows = cur.execute("select value from meta where key = 'hourly_from'").fetchall()
+    full = derived_zone != timezone or not window_rows or window_rows[0][0] > window["hourly_from"].isoformat()
     total_bytes = sum(st.st_size for _, _, st in todo) or 1
     done_bytes = 0
     cur.execute("begin transaction")
@@ -609,8 +631,9 @@ def _ingest(
             done_bytes += stat.st_size
         if progress:
             progress(1.0, "Building rollups")
-        derive(cur, timezone, full=full, kinds=kinds, first_new_file=first_new)
+        derive(cur, timezone, window, full=full, kinds=kinds, first_new_file=first_new)
         cur.execute("insert or replace into meta values ('timezone', $tz)", {"tz": timezone})
+        cur.execute("insert or replace into meta values ('hourly_from', $d)", {"d": window["hourly_from"].isoformat()})
         cur.execute("commit")
     except BaseException:
         cur.execute("rollback")
@@ -620,7 +643,21 @@ def _ingest(
     return summary
 
 
-def derive(cur: duckdb.DuckDBPyConnection, timezone: str, *, full: bool, kinds: set[str], first_new_file: int) -> None:
+def hourly_window(now: datetime, timezone: str) -> dict[str, Any]:
+    """The first local day the hourly rollup keeps, and an instant a day before it (for the scan)."""
+    first = now.astimezone(ZoneInfo(timezone)).date() - timedelta(days=HOURLY_DAYS)
+    return {"hourly_from": first, "hourly_from_at": datetime.combine(first - timedelta(days=1), dt_time(), UTC)}
+
+
+def derive(
+    cur: duckdb.DuckDBPyConnection,
+    timezone: str,
+    window: dict[str, Any],
+    *,
+    full: bool,
+    kinds: set[str],
+    first_new_file: int,
+) -> None:
     """Bring the derived tables up to date inside the caller's transaction (see the SQL above)."""
     for kind, statements in CANONICAL.items():
         if full or kind in kinds:
@@ -632,32 +669,32 @@ def derive(cur: duckdb.DuckDBPyConnection, timezone: str, *, full: bool, kinds: 
         cur.execute(INSERT_EVENT_LOSERS)
         cur.execute("delete from usage_hourly")
         cur.execute(ALL_ROLLUP_SOURCE)
-        cur.execute(INSERT_HOURLY, {"tz": timezone})
+        cur.execute(INSERT_HOURLY, {"tz": timezone, **window})
         cur.execute("delete from usage_daily")
-        cur.execute(ALL_DAILY_SOURCE)
-        cur.execute(INSERT_DAILY)
+        cur.execute(INSERT_DAILY, {"tz": timezone})
         appended = {"usage_hourly": 0, "usage_daily": 0}
     elif "usage_events" in kinds:
         values = {"tz": timezone, "first_new_file": first_new_file}
         for statement in (*TOUCHED_AFTER, *SLICE_SOURCE):
             cur.execute(statement, {name: value for name, value in values.items() if f"${name}" in statement})
         appended = _appended(cur)
-        appended["usage_hourly"] += cur.execute(INSERT_HOURLY, {"tz": timezone}).fetchall()[0][0]
+        appended["usage_hourly"] += cur.execute(INSERT_HOURLY, {"tz": timezone, **window}).fetchall()[0][0]
         for statement in SLICE_DAILY:
             cur.execute(statement)
-        appended["usage_daily"] += cur.execute(INSERT_DAILY).fetchall()[0][0]
+        appended["usage_daily"] += cur.execute(INSERT_DAILY, {"tz": timezone}).fetchall()[0][0]
         for table, rows in appended.items():
             total = cur.execute(COUNT_ROWS[table]).fetchall()[0][0]
             if rows > RESORT_FRACTION * total:
                 cur.execute(RESORT[table])
                 appended[table] = 0
     else:
-        return
+        appended = _appended(cur)
+    cur.execute(PRUNE_HOURLY, {"hourly_from": window["hourly_from"]})  # the window moves with the clock
     cur.execute(
         "insert or replace into meta values ('appended', $v)",
         {"v": f"{appended['usage_hourly']},{appended['usage_daily']}"},
     )
-    cur.execute("drop view if exists candidates; drop view if exists rollup_source; drop view if exists daily_source")
+    cur.execute("drop view if exists candidates; drop view if exists rollup_source")
 
 
 def _appended(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -214,7 +214,9 @@ class Store:
         with self._ingest_lock:
             cur = self._con.cursor()
             try:
-                summary = ingest_module.ingest(cur, self.settings.data_dir, self.settings.timezone, progress=progress)
+                summary = ingest_module.ingest(
+                    cur, self.settings.data_dir, self.settings.timezone, progress=progress, now=self.settings.now()
+                )
                 if summary.rebuilt or not self._ledger_view_ready:
                     cur.execute(LEDGER_VIEW)  # binds to the rebuilt tables; a no-op refresh skips this write
                     self._ledger_view_ready = True
