@@ -237,3 +237,43 @@ def test_every_query_file_is_used() -> None:
     sources += "".join(p.read_text() for p in (Path(__file__).parent.parent / "app_pages").glob("*.py"))
     unused = [name for name in query_names() if f'"{name}"' not in sources]
     assert unused == []
+
+
+def test_usage_and_recent_list_from_the_per_account_sums(tmp_path: Path) -> None:
+    """token_usage adds the app's entries to the exported sums; the recent list is bounded by the 10th newest."""
+    from tests.builders import tx
+    from token_analytics.billing.ledger_entries import insert_entry
+
+    root = tmp_path / "export"
+    base = utc("2026-10-01T00:00:00+00:00").timestamp()
+    at = [datetime.fromtimestamp(base + 3600 * i, tz=utc(NOW).tzinfo) for i in range(14)]
+    b.transactions(
+        root,
+        "transactions/t.parquet",
+        [tx(f"r{i:02d}", "acct-l", "RECHARGE", 100 + i, at[i]) for i in range(12)]
+        + [tx("c1", "acct-l", "CONSUME", -50, at[12]), tx("other", "acct-m", "BONUS", 7, at[13])],
+    )
+    store = Store.open(settings_for(tmp_path, root))
+    entry = {
+        "txn_id": "app-adj-1",
+        "account_id": "acct-l",
+        "user_id": None,
+        "type": "ADJUSTMENT",
+        "amount": -5,
+        "created_at": at[13],
+        "payment_method": None,
+        "description": "admin",
+        "source": "adjustment",
+    }
+    insert_entry(store.cursor(), entry)
+    # exported: recharges 100..111 (sum 1266), consume 50; the app's adjustment -5 is a credit of -5
+    usage = store.run("token_usage", account_id="acct-l").iloc[0].to_dict()
+    assert usage == {"used": 50, "total": 1266 - 5, "remaining": 1266 - 5 - 50}
+    # newest first: the app entry, c1, then r11 .. r04 (10 rows); r03 and older lie before the bound
+    recent = store.run("recent_transactions", account_id="acct-l", limit=10)["txn_id"].tolist()
+    assert recent == ["app-adj-1", "c1", *[f"r{i:02d}" for i in range(11, 3, -1)]]
+    # a longer list is not bounded
+    assert len(store.run("recent_transactions", account_id="acct-l", limit=20)) == 14
+    assert store.run("token_usage", account_id="acct-m").iloc[0].to_dict() == {"used": 0, "total": 7, "remaining": 7}
+    assert store.run("token_usage", account_id="nobody").iloc[0].to_dict() == {"used": 0, "total": 0, "remaining": 0}
+    store.close()

@@ -76,7 +76,7 @@ drop table if exists meta; drop table if exists files; drop table if exists quar
 drop table if exists raw_accounts; drop table if exists raw_members; drop table if exists raw_events;
 drop table if exists raw_transactions; drop table if exists accounts; drop table if exists members;
 drop table if exists transactions; drop table if exists transaction_losers; drop table if exists event_losers;
-drop table if exists usage_daily; drop table if exists usage_hourly;
+drop table if exists usage_daily; drop table if exists usage_hourly; drop table if exists ledger_sums;
 """
 
 # The file is read where it lies (no copy): a view over it, with null optional
@@ -239,8 +239,26 @@ CANONICAL = {
         )
         select file_id, txn_id, h <> winner_h as is_conflict from ranked where pick > 1
         """,
+        # Per account: the exported ledger's sums (the usage card reads these instead of the whole ledger)
+        # and the time of its RECENT_BOUND-th newest entry, before which the recent list never reaches.
+        """
+        create or replace table ledger_sums as
+        with sums as (
+            select account_id, coalesce(-sum(case when type = 'CONSUME' then amount end), 0)::bigint as used,
+                coalesce(sum(case when type <> 'CONSUME' then amount end), 0)::bigint as total
+            from transactions group by account_id
+        ),
+        recent as (
+            select account_id, created_at as recent_from from transactions
+            qualify row_number() over (partition by account_id order by created_at desc, txn_id desc) = 10
+        )
+        select s.account_id, s.used, s.total, r.recent_from from sums s left join recent r using (account_id)
+        order by account_id
+        """,
     ),
 }
+# ledger_sums.recent_from bounds a recent list of at most this many entries (queries/recent_transactions.sql)
+RECENT_BOUND = 10
 
 # The event-derived tables are kept up to date slice by slice. One statement each derives them from
 # a temp relation the caller points at either everything (a full derivation) or only what a change
