@@ -122,7 +122,7 @@ def part_engine(spec: dict[str, Any]) -> dict[str, Any]:
     )
     if not ranking:
         raise BenchError("no usage in the cache")
-    picks = {"largest": ranking[0], "median": ranking[len(ranking) // 2]}
+    picks = {"largest": ranking[0], "median": ranking[len(ranking) // 2], "smallest": ranking[-1]}
     out: dict[str, Any] = {"reopen_s": reopen, "accounts": len(ranking), "views": {}}
     for label, (account, events) in picks.items():
         log(f"  engine: {label} account {account} ({events:,} events)")

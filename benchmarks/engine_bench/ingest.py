@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import INCREMENT_EVENTS, TIMEZONE, BenchError, log
+from .common import INCREMENT_FRACTION, BenchError, log
 from .data import export_files, settings_env
 
 
@@ -51,6 +51,7 @@ def part_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     accepted = sum(r.accepted for r in summary.read if r.kind == "usage_events")
     quarantined = sum(sum(r.quarantined.values()) for r in summary.read)
     rows = store.cursor().execute("select count(*) from usage_daily").fetchall()[0][0]
+    hourly_rows = store.cursor().execute("select count(*) from usage_hourly").fetchall()[0][0]
     store.close()
     return {
         "wall_s": wall,
@@ -61,15 +62,19 @@ def part_ingest(spec: dict[str, Any]) -> dict[str, Any]:
         "rows_read": summary.rows_read,
         "phases": phases.split(wall),
         "usage_daily_rows": rows,
+        "usage_hourly_rows": hourly_rows,
+        "engine_phases": summary.phases,
         "cache_mb": settings.cache_db.stat().st_size / 1e6,
     }
 
 
 def part_diag(spec: dict[str, Any]) -> dict[str, Any]:
-    """Where ingest time goes: decoding the parquet, a plain copy into a DuckDB file, each rebuild statement."""
-    import duckdb
+    """Where the read phase goes: decoding the parquet, a plain copy into a DuckDB file, the same with identity hashes.
 
-    from token_analytics.engine import ingest as ingest_module
+    The derive phases (duplicates, rollups, re-sort) and the commit are timed by the ingest itself
+    (IngestSummary.phases) and printed with the ingest row.
+    """
+    import duckdb
 
     data_dir, work = Path(spec["data_dir"]), Path(spec["work"])
     files = [str(p) for p in export_files(data_dir, "usage_events")]
@@ -84,56 +89,77 @@ def part_diag(spec: dict[str, Any]) -> dict[str, Any]:
     scan_s = time.perf_counter() - t0
     con.close()
 
-    copy_db = work / "copy.duckdb"
-    con = duckdb.connect(str(copy_db))
-    t0 = time.perf_counter()
-    con.execute(
-        "create table raw as select * from read_parquet($f, hive_partitioning = false, file_row_number = true)",
-        {"f": files},
-    )
-    con.execute("checkpoint")
-    copy_s = time.perf_counter() - t0
-    con.close()
-    copy_db.unlink(missing_ok=True)
-
-    con = duckdb.connect(str(work / "cache.duckdb"))
-    con.execute("set TimeZone = 'UTC'")
-    rebuild: dict[str, float] = {}
-    con.execute("begin transaction")
-    try:
-        for statement in (s.strip() for s in ingest_module.REBUILD.split(";\n")):
-            if not statement:
-                continue
-            name = statement.split()[4] if statement.startswith("create or replace table") else statement[:30]
-            t0 = time.perf_counter()
-            con.execute(statement, {"tz": TIMEZONE} if "$tz" in statement else None)
-            rebuild[name] = time.perf_counter() - t0
-    finally:
-        con.execute("rollback")
+    timings = {}
+    for name, statement in (
+        ("copy_s", "create table raw as select * from read_parquet($f, hive_partitioning = false)"),
+        (
+            "copy_hashed_s",
+            "create table raw as select * exclude (event_id), hash(event_id) as h1, hash('#' || event_id) as h2"
+            " from read_parquet($f, hive_partitioning = false)",
+        ),
+    ):
+        copy_db = work / "copy.duckdb"
+        con = duckdb.connect(str(copy_db))
+        con.execute("set memory_limit = '512MB'")
+        t0 = time.perf_counter()
+        con.execute(statement, {"f": files})
+        con.execute("checkpoint")
+        timings[name] = time.perf_counter() - t0
         con.close()
-    return {"scan_s": scan_s, "copy_s": copy_s, "rebuild_s": rebuild}
+        copy_db.unlink(missing_ok=True)
+    return {"scan_s": scan_s, **timings}
 
 
-def part_incr(spec: dict[str, Any]) -> dict[str, Any]:
-    """Add one small events file to the ingested tree and time the incremental ingest."""
+def next_day_export(farm: Path) -> tuple[Path, int]:
+    """The next day's export: the newest events (INCREMENT_FRACTION of all), a day later, with new ids."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    files = export_files(farm, "usage_events")
+    total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    wanted = int(total * INCREMENT_FRACTION)
+    newest: list[pa.Table] = []
+    for path in reversed(files):  # files sort by month, so the newest events are in the last ones
+        newest.append(pq.read_table(path))
+        if sum(t.num_rows for t in newest) >= wanted:
+            break
+    table = pa.concat_tables(newest, promote_options="default")
+    table = table.sort_by([("occurred_at", "descending")]).slice(0, wanted)
+    shifted = pc.add(table["occurred_at"], pa.scalar(86_400_000_000, pa.duration("us")))
+    table = table.set_column(table.schema.get_field_index("occurred_at"), "occurred_at", shifted)
+    ids = pc.binary_join_element_wise("bench-next-day-", pc.cast(pa.array(range(table.num_rows)), pa.string()), "")
+    table = table.set_column(table.schema.get_field_index("event_id"), "event_id", ids)
+    target = files[-1].parent / "zz-bench-next-day.parquet"
+    pq.write_table(table.sort_by([("occurred_at", "ascending")]), target)
+    return target, table.num_rows
+
+
+def part_incr(spec: dict[str, Any]) -> dict[str, Any]:
+    """A refresh that finds nothing new, then the next day's export (1% of the events) ingested incrementally."""
     from token_analytics.engine.store import Store
     from token_analytics.settings import load_settings
 
     farm, work = Path(spec["farm"]), Path(spec["work"])
-    last = export_files(farm, "usage_events")[-1]
-    table = pq.read_table(last).slice(0, INCREMENT_EVENTS)
-    ids = pc.binary_join_element_wise("bench-extra-", pc.cast(pa.array(range(table.num_rows)), pa.string()), "")
-    table = table.set_column(table.schema.get_field_index("event_id"), "event_id", ids)
-    target = last.with_name("part-9999-bench-extra.parquet")
-    pq.write_table(table, target)
     settings = load_settings(settings_env(farm, work))
-    phases = Phases("incremental ingest")
-    store = Store.open(settings, progress=phases)
-    wall = time.perf_counter() - phases.started
-    summary = store.last_summary
+    store = Store.open(settings, ingest=False)
+    noop = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        if store.ingest().rebuilt:
+            raise BenchError("the no-op refresh found files to ingest; the ingest part should have read them all")
+        noop.append(time.perf_counter() - t0)
+    target, events = next_day_export(farm)
+    t0 = time.perf_counter()
+    summary = store.ingest()
+    wall = time.perf_counter() - t0
     store.close()
-    return {"wall_s": wall, "files_read": len(summary.read), "events": table.num_rows, "phases": phases.split(wall)}
+    target.unlink()
+    return {
+        "wall_s": wall,
+        "files_read": len(summary.read),
+        "full": summary.full,
+        "events": events,
+        "engine_phases": summary.phases,
+        "noop_s": sorted(noop)[1],
+    }

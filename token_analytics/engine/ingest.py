@@ -384,13 +384,15 @@ SLICE_SOURCE = (
 SLICE_DAILY = (
     "delete from usage_daily using slices s where usage_daily.account_id = s.account_id and usage_daily.day = s.day",
 )
-# Appended slices sit after the sorted rows; once they are a tenth of a table it is rewritten in
-# (account, day) order again, so an account's figures keep reading few row groups.
+# Appended slices sit after the sorted rows, each ingest's in (account, day) order but in row groups
+# every account reads. Once they are a quarter of a table, or 16 ingests have appended, the table is
+# rewritten in order, so an account's figures keep reading few row groups.
 RESORT = {
     "usage_hourly": "create or replace table usage_hourly as select * from usage_hourly order by account_id, day, hour",
     "usage_daily": "create or replace table usage_daily as select * from usage_daily order by account_id, day",
 }
-RESORT_FRACTION = 0.1
+RESORT_FRACTION = 0.25
+RESORT_INGESTS = 16
 COUNT_ROWS = {"usage_hourly": "select count(*) from usage_hourly", "usage_daily": "select count(*) from usage_daily"}
 
 
@@ -416,6 +418,8 @@ class IngestSummary:
     unchanged: int = 0
     rebuilt: bool = False
     seconds: float = 0.0
+    full: bool = False  # every derived table derived again (first ingest, new zone), not only the touched slices
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: read, canonical, duplicates, ..., commit
 
     @property
     def rows_read(self) -> int:
@@ -616,6 +620,8 @@ def _ingest(
     full = derived_zone != timezone or not window_rows or window_rows[0][0] > window["hourly_from"].isoformat()
     total_bytes = sum(st.st_size for _, _, st in todo) or 1
     done_bytes = 0
+    summary.full = full
+    clock = Phases(summary.phases)
     cur.execute("begin transaction")
     try:
         dropped_ids = [known[rel][0] for rel in dropped]
@@ -649,10 +655,13 @@ def _ingest(
             done_bytes += stat.st_size
         if progress:
             progress(1.0, "Building rollups")
-        derive(cur, timezone, window, full=full, kinds=kinds, first_new_file=first_new)
+        clock.lap("read")
+        derive(cur, timezone, window, full=full, kinds=kinds, first_new_file=first_new, phases=summary.phases)
         cur.execute("insert or replace into meta values ('timezone', $tz)", {"tz": timezone})
         cur.execute("insert or replace into meta values ('hourly_from', $d)", {"d": window["hourly_from"].isoformat()})
+        clock.last = time.perf_counter()
         cur.execute("commit")
+        clock.lap("commit")
     except BaseException:
         cur.execute("rollback")
         raise
@@ -675,48 +684,78 @@ def derive(
     full: bool,
     kinds: set[str],
     first_new_file: int,
+    phases: dict[str, float] | None = None,
 ) -> None:
     """Bring the derived tables up to date inside the caller's transaction (see the SQL above)."""
+    clock = Phases(phases)
     for kind, statements in CANONICAL.items():
         if full or kind in kinds:
             for statement in statements:
                 cur.execute(statement)
+    clock.lap("canonical")
     if full:
         cur.execute("delete from event_losers")
         cur.execute(ALL_CANDIDATES)
         cur.execute(INSERT_EVENT_LOSERS)
+        clock.lap("duplicates")
         cur.execute("delete from usage_hourly")
         cur.execute(ALL_ROLLUP_SOURCE)
         cur.execute(INSERT_HOURLY, {"tz": timezone, **window})
+        clock.lap("hourly")
         cur.execute("delete from usage_daily")
         cur.execute(INSERT_DAILY, {"tz": timezone})
-        appended = {"usage_hourly": 0, "usage_daily": 0}
+        clock.lap("daily")
+        appended = {"usage_hourly": 0, "usage_daily": 0, "ingests": 0}
     elif "usage_events" in kinds:
         values = {"tz": timezone, "first_new_file": first_new_file}
-        for statement in (*TOUCHED_AFTER, *SLICE_SOURCE):
+        for statement in TOUCHED_AFTER:
             cur.execute(statement, {name: value for name, value in values.items() if f"${name}" in statement})
+        clock.lap("duplicates")
+        for statement in SLICE_SOURCE:
+            cur.execute(statement, {name: value for name, value in values.items() if f"${name}" in statement})
+        clock.lap("slices")
         appended = _appended(cur)
         appended["usage_hourly"] += cur.execute(INSERT_HOURLY, {"tz": timezone, **window}).fetchall()[0][0]
+        clock.lap("hourly")
         for statement in SLICE_DAILY:
             cur.execute(statement)
         appended["usage_daily"] += cur.execute(INSERT_DAILY, {"tz": timezone}).fetchall()[0][0]
-        for table, rows in appended.items():
+        appended["ingests"] += 1
+        clock.lap("daily")
+        for table in RESORT:
             total = cur.execute(COUNT_ROWS[table]).fetchall()[0][0]
-            if rows > RESORT_FRACTION * total:
+            if appended[table] > RESORT_FRACTION * total or appended["ingests"] >= RESORT_INGESTS:
                 cur.execute(RESORT[table])
                 appended[table] = 0
+        if not appended["usage_hourly"] and not appended["usage_daily"]:
+            appended["ingests"] = 0
+        clock.lap("resort")
     else:
         appended = _appended(cur)
     cur.execute(PRUNE_HOURLY, {"hourly_from": window["hourly_from"]})  # the window moves with the clock
     cur.execute(
         "insert or replace into meta values ('appended', $v)",
-        {"v": f"{appended['usage_hourly']},{appended['usage_daily']}"},
+        {"v": f"{appended['usage_hourly']},{appended['usage_daily']},{appended['ingests']}"},
     )
     cur.execute("drop view if exists candidates; drop view if exists rollup_source")
+    clock.lap("hourly")
 
 
 def _appended(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Rows appended to each rollup since it was last written in order."""
+    """Rows appended to each rollup since it was last written in order, and the ingests that appended them."""
     rows = cur.execute("select value from meta where key = 'appended'").fetchall()
-    hourly, daily = (int(v) for v in rows[0][0].split(",")) if rows else (0, 0)
-    return {"usage_hourly": hourly, "usage_daily": daily}
+    hourly, daily, ingests = (int(v) for v in rows[0][0].split(",")) if rows else (0, 0, 0)
+    return {"usage_hourly": hourly, "usage_daily": daily, "ingests": ingests}
+
+
+class Phases:
+    """Adds the seconds since the last lap to a named phase (where ingest time goes; the benchmark prints it)."""
+
+    def __init__(self, into: dict[str, float] | None) -> None:
+        self.into = into if into is not None else {}
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.into[name] = self.into.get(name, 0.0) + now - self.last
+        self.last = now
