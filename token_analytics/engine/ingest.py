@@ -349,12 +349,23 @@ TOUCHED_AFTER = (
     insert into touched_ids
     select distinct id_hash, id_hash2 from raw_events where file_id >= $first_new_file
     """,
-    # every row of a touched id, in any file: the rows whose winner may have changed
+    # the older rows of a touched id: found on the id columns alone (the one pass over every event)...
     """
-    create or replace temp table candidates_rows as
-    select r.* from raw_events r
-    semi join (select distinct id_hash, id_hash2 from touched_ids) using (id_hash, id_hash2)
+    create or replace temp table old_hits as
+    select r.file_id, r.row_no from raw_events r semi join touched_ids t using (id_hash, id_hash2)
+    where r.file_id < $first_new_file
     """,
+)
+# ...then read whole, within the files they lie in (zone maps on file_id skip the others). With the new
+# files' rows these are every row whose winner may have changed.
+CANDIDATE_ROWS = """
+create or replace temp table candidates_rows as
+select * from raw_events where file_id >= $first_new_file
+union all
+select r.* from raw_events r semi join old_hits h using (file_id, row_no)
+where r.file_id between $first_hit_file and $last_hit_file
+"""
+LOSERS_AGAIN = (
     "create or replace temp view candidates as select * from candidates_rows",
     "delete from event_losers using dropped_files d where event_losers.file_id = d.file_id",
     """
@@ -707,8 +718,15 @@ def derive(
         clock.lap("daily")
         appended = {"usage_hourly": 0, "usage_daily": 0, "ingests": 0}
     elif "usage_events" in kinds:
-        values = {"tz": timezone, "first_new_file": first_new_file}
+        values: dict[str, Any] = {"tz": timezone, "first_new_file": first_new_file}
         for statement in TOUCHED_AFTER:
+            cur.execute(statement, {name: value for name, value in values.items() if f"${name}" in statement})
+        first_hit, last_hit = cur.execute("select min(file_id), max(file_id) from old_hits").fetchall()[0]
+        cur.execute(
+            CANDIDATE_ROWS,
+            {"first_new_file": first_new_file, "first_hit_file": first_hit or 0, "last_hit_file": last_hit or -1},
+        )
+        for statement in LOSERS_AGAIN:
             cur.execute(statement, {name: value for name, value in values.items() if f"${name}" in statement})
         clock.lap("duplicates")
         for statement in SLICE_SOURCE:
@@ -744,7 +762,8 @@ def derive(
 def _appended(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Rows appended to each rollup since it was last written in order, and the ingests that appended them."""
     rows = cur.execute("select value from meta where key = 'appended'").fetchall()
-    hourly, daily, ingests = (int(v) for v in rows[0][0].split(",")) if rows else (0, 0, 0)
+    values = [int(v) for v in rows[0][0].split(",")] if rows else []
+    hourly, daily, ingests = (values + [0, 0, 0])[:3]
     return {"usage_hourly": hourly, "usage_daily": daily, "ingests": ingests}
 
 
