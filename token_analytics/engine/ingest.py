@@ -65,6 +65,7 @@ create table if not exists usage_daily (
     account_id varchar, day date, user_id varchar, service varchar, model varchar, tokens bigint,
     input_tokens bigint, output_tokens bigint, calls bigint, io_calls bigint, latest_at timestamptz
 );
+create table if not exists usage_totals (account_id varchar, tokens bigint, calls bigint);
 create table if not exists raw_transactions (
     file_id integer, row_no bigint, txn_id varchar, account_id varchar, user_id varchar, type varchar,
     amount bigint, created_at timestamptz, payment_method varchar, description varchar
@@ -77,6 +78,7 @@ drop table if exists raw_accounts; drop table if exists raw_members; drop table 
 drop table if exists raw_transactions; drop table if exists accounts; drop table if exists members;
 drop table if exists transactions; drop table if exists transaction_losers; drop table if exists event_losers;
 drop table if exists usage_daily; drop table if exists usage_hourly; drop table if exists ledger_sums;
+drop table if exists usage_totals;
 """
 
 # The file is read where it lies (no copy): a view over it, with null optional
@@ -322,6 +324,22 @@ from (
 order by account_id, day, hour
 """
 PRUNE_HOURLY = "delete from usage_hourly where day < $hourly_from"
+# All-time tokens and calls per account (the usage card's all-time figures), from the daily rollup: for
+# every account in a full derivation, for the touched accounts otherwise.
+ALL_TOTALS = """
+create or replace table usage_totals as
+select account_id, sum(tokens)::bigint as tokens, sum(calls)::bigint as calls from usage_daily
+group by account_id order by account_id
+"""
+TOUCHED_TOTALS = (
+    "delete from usage_totals where account_id in (select account_id from slices)",
+    """
+    insert into usage_totals
+    select account_id, sum(tokens)::bigint as tokens, sum(calls)::bigint as calls
+    from usage_daily where account_id in (select account_id from slices)
+    group by account_id
+    """,
+)
 # Local days before today the hourly rollup keeps: the month-to-date comparison needs the same day
 # last month (at most 31 days back); the explore page offers hours within this window.
 HOURLY_DAYS = 35
@@ -715,6 +733,7 @@ def derive(
         clock.lap("hourly")
         cur.execute("delete from usage_daily")
         cur.execute(INSERT_DAILY, {"tz": timezone})
+        cur.execute(ALL_TOTALS)
         clock.lap("daily")
         appended = {"usage_hourly": 0, "usage_daily": 0, "ingests": 0}
     elif "usage_events" in kinds:
@@ -738,6 +757,8 @@ def derive(
         for statement in SLICE_DAILY:
             cur.execute(statement)
         appended["usage_daily"] += cur.execute(INSERT_DAILY, {"tz": timezone}).fetchall()[0][0]
+        for statement in TOUCHED_TOTALS:
+            cur.execute(statement)
         appended["ingests"] += 1
         clock.lap("daily")
         for table in RESORT:
