@@ -100,7 +100,12 @@ class Service:
                 log.warning("the command line left before its answer")
 
     def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the serving thread (close alone does not)
+        except OSError:
+            pass
         self.sock.close()
+        self._thread.join(timeout=5)
 
 
 def _read_line(conn: socket.socket) -> bytes:
