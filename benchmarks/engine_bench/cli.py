@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         help="first check the three implementations agree on small messy exports",
     )
     parser.add_argument(
-        "--diag", action=argparse.BooleanOptionalAction, default=True, help="time the read-phase breakdown (slow at 100M)"
+        "--diag", action=argparse.BooleanOptionalAction, default=True, help="time the read-phase breakdown (slow)"
     )
     parser.add_argument("--json", type=Path, help="also write every measurement (without the figures) to this file")
     args = parser.parse_args(argv)
