@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         help="first check the three implementations agree on small messy exports",
     )
     parser.add_argument(
+        "--raw", action=argparse.BooleanOptionalAction, default=True, help="run DuckDB over the raw parquet (slow)"
+    )
+    parser.add_argument(
         "--diag", action=argparse.BooleanOptionalAction, default=True, help="time the read-phase breakdown (slow)"
     )
     parser.add_argument("--json", type=Path, help="also write every measurement (without the figures) to this file")

@@ -109,8 +109,9 @@ def run_all(size: int, args: argparse.Namespace, self_check: bool = False) -> di
         else:
             log(f"{size:,} events: pandas baseline")
             results["pandas"] = run_part("pandas", {**spec, "accounts": accounts}, work)
-        log(f"{size:,} events: DuckDB over the raw parquet")
-        results["raw"] = run_part("raw", {**spec, "accounts": accounts}, work)
+        if getattr(args, "raw", True):
+            log(f"{size:,} events: DuckDB over the raw parquet")
+            results["raw"] = run_part("raw", {**spec, "accounts": accounts}, work)
         if not self_check and getattr(args, "diag", True):
             log(f"{size:,} events: ingest breakdown")
             results["diag"] = run_part("diag", spec, work)
