@@ -12,6 +12,7 @@ after the cache file, and only a process of the same user is answered (SO_PEERCR
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -75,6 +76,7 @@ class Service:
         self.sock.listen(8)
         self._thread = threading.Thread(target=self._serve, name="cli-service", daemon=True)
         self._thread.start()
+        atexit.register(self.close)  # a thread left blocked in accept() would outlive the DuckDB connection
 
     def _serve(self) -> None:
         while True:
@@ -100,6 +102,8 @@ class Service:
                 log.warning("the command line left before its answer")
 
     def close(self) -> None:
+        if self.sock.fileno() < 0:
+            return
         try:
             self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the serving thread (close alone does not)
         except OSError:
