@@ -115,6 +115,7 @@ def run_all(size: int, args: argparse.Namespace, self_check: bool = False) -> di
         if not self_check and getattr(args, "diag", True):
             log(f"{size:,} events: ingest breakdown")
             results["diag"] = run_part("diag", spec, work)
+        if not self_check:
             log(f"{size:,} events: incremental ingest")
             results["incr"] = run_part("incr", {**spec, "farm": str(farm)}, work)
     finally:
