@@ -30,13 +30,13 @@ def test_a_failed_open_leaves_nothing_behind(
     real_ingest = ingest_module.ingest
     calls = {"n": 0}
 
-    def failing(cur, data_dir, timezone, progress=None):  # type: ignore[no-untyped-def]
+    def failing(cur, data_dir, timezone, progress=None, now=None):  # type: ignore[no-untyped-def]
         def progress_that_breaks(fraction: float, message: str) -> None:
             calls["n"] += 1
             if calls["n"] == 3:  # part-way: some files are already read inside the transaction
                 raise error
 
-        return real_ingest(cur, data_dir, timezone, progress=progress_that_breaks)
+        return real_ingest(cur, data_dir, timezone, progress=progress_that_breaks, now=now)
 
     monkeypatch.setattr(ingest_module, "ingest", failing)
     with pytest.raises(type(error)) as raised:
