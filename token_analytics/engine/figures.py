@@ -9,20 +9,13 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from token_analytics.billing.appdb import PLANS, AppDB
+from token_analytics.engine import explore
+from token_analytics.engine.explore import growth_pct
 from token_analytics.engine.periods import Windows
 from token_analytics.engine.store import Store
 
 RECENT_LIMIT = 10
 LEADERBOARD_LIMIT = 10
-
-
-def growth_pct(current: int, previous: int) -> float | None:
-    """SPEC §4 growth: null for "new" (previous 0), 0 for "same", else the change in percent."""
-    if current == previous:
-        return 0.0
-    if previous <= 0:
-        return None
-    return (current - previous) / previous * 100
 
 
 def percent_used(used: int, total: int) -> float | None:
@@ -83,6 +76,8 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
         "services": None,
         "recent_transactions": None,
         "leaderboard": None,
+        "runway": None,
+        "month_to_date": None,
     }
     if mode == "self-hosted":
         return figures
@@ -142,4 +137,6 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
         }
         for row in store.run("top_members", limit=LEADERBOARD_LIMIT, **month).itertuples()
     ]
+    figures["runway"] = explore.runway(store, account_id, figures["token_usage"]["remaining"], now)
+    figures["month_to_date"] = explore.month_to_date(store, account_id, now)
     return figures

@@ -1,0 +1,53 @@
+-- one account's usage per local hour (the instant it starts) and group key in a period [$start, $end) of local
+-- days; a DST day has 23 or 25 hours. Group and filters as in explore_totals.sql
+with usage as (
+    select
+        hour,
+        service,
+        coalesce(user_id, 'unknown') as member,
+        coalesce(model, 'unknown') as model,
+        tokens,
+        calls,
+        input_tokens,
+        output_tokens,
+        io_calls
+    from usage_hourly
+    where account_id = $account_id and day >= $start and day < $end
+),
+
+filtered as (
+    select * from usage
+    where
+        ($services is null or list_contains($services, service))
+        and ($members is null or list_contains($members, member))
+        and ($models is null or list_contains($models, model))
+),
+
+keyed as (
+    select
+        hour as bucket,
+        case $group when 'service' then service when 'member' then member when 'model' then model else 'all' end
+            as key,
+        tokens,
+        calls,
+        input_tokens,
+        output_tokens,
+        io_calls
+    from filtered
+),
+
+final as (
+    select
+        bucket,
+        key,
+        sum(tokens)::bigint as tokens,
+        sum(calls)::bigint as calls,
+        coalesce(sum(input_tokens), 0)::bigint as input_tokens,
+        coalesce(sum(output_tokens), 0)::bigint as output_tokens,
+        sum(io_calls)::bigint as io_calls
+    from keyed
+    group by bucket, key
+)
+
+select * from final
+order by bucket, key

@@ -1,0 +1,449 @@
+"""Explore, rankings, runway and month to date (SPEC §8) on a hand-built export, answers computed by hand.
+
+The zone is America/New_York: daylight saving time ends on Sunday 1 Nov 2026 (01:00-02:00 happens
+twice) and starts on Sunday 8 Mar 2026 (02:00-03:00 never happens). "Now" is Tuesday 3 Nov 2026,
+10:30 local (15:30 UTC); today is 3 Nov, a Tuesday; Monday 2 Nov starts the ISO week.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests import builders as b
+from tests.builders import tx, utc
+from tests.conftest import settings_for
+from token_analytics.engine import explore as ex
+from token_analytics.engine.explore import Period, View
+from token_analytics.engine.figures import analysis_figures
+from token_analytics.engine.store import Store
+
+NY_NOW = "2026-11-03T10:30:00-05:00"
+now = datetime.fromisoformat(NY_NOW)
+TODAY = date(2026, 11, 3)
+
+
+def e(
+    event_id: str,
+    account: str,
+    user: str | None,
+    service: str,
+    at: str,
+    tokens: int,
+    model: str | None = "m1",
+    io: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    row = {
+        "event_id": event_id,
+        "account_id": account,
+        "user_id": user,
+        "service": service,
+        "occurred_at": utc(at),
+        "tokens": tokens,
+        "model": model,
+    }
+    if io:
+        row["input_tokens"], row["output_tokens"] = io
+    return row
+
+
+def write_export(root: Path) -> Path:
+    b.members(
+        root,
+        "members/members.parquet",
+        [
+            {"user_id": "u1", "account_id": "acct-a", "display_name": "Alice", "email": "a@example.com"},
+            {"user_id": "u2", "account_id": "acct-a", "display_name": "=Bob", "email": "b@example.com"},
+        ],
+    )
+    b.events(
+        root,
+        "usage_events/part-0.parquet",
+        [
+            # 1 Nov 01:30 EDT and 01:30 EST: the same local hour twice, two buckets
+            e("a1", "acct-a", "u1", "agent", "2026-11-01T01:30:00-04:00", 10),
+            e("a2", "acct-a", "u1", "agent", "2026-11-01T01:30:00-05:00", 20),
+            # 23:59:59 on Monday 2 Nov is yesterday; 00:00 on 3 Nov is today
+            e("a3", "acct-a", "u2", "operator", "2026-11-02T23:59:59-05:00", 100, "m2"),
+            e("a4", "acct-a", "u2", "operator", "2026-11-03T00:00:00-05:00", 200, "m2"),
+            # today in the partial hour before now; this copy loses to the later file's
+            e("a5", "acct-a", None, "assistant", "2026-11-03T10:15:00-05:00", 999, None, (900, 99)),
+            # today after now: in today's total, not in the month to date
+            e("a12", "acct-a", "u2", "operator", "2026-11-03T10:40:00-05:00", 4000, "m2"),
+            # 31 Oct 23:30 local is already 1 Nov in UTC: still October here
+            e("a6", "acct-a", "u1", "agent", "2026-10-31T23:30:00-04:00", 40),
+            # October, for the month to date: 2 Oct (a whole day), 3 Oct 09:00 (a whole hour),
+            # 10:10 (the partial hour, before 10:30), 10:45 (after the same time of day)
+            e("a13", "acct-a", "u2", "operator", "2026-10-02T12:00:00-04:00", 60, "m2"),
+            e("a7", "acct-a", "u3", "agent", "2026-10-03T09:00:00-04:00", 1000),
+            e("a14", "acct-a", "u1", "agent", "2026-10-03T10:10:00-04:00", 6),
+            e("a8", "acct-a", "u3", "agent", "2026-10-03T10:45:00-04:00", 500),
+            # 31 Dec 2025 23:00 local is 1 Jan 2026 in UTC: last year here
+            e("a9", "acct-a", "u1", "agent", "2025-12-31T23:00:00-05:00", 3),
+            e("a10", "acct-a", "u1", "agent", "2026-01-01T00:30:00-05:00", 5),
+            # another account: never in acct-a's figures
+            e("b1", "acct-b", "u9", "agent", "2026-11-03T01:00:00-05:00", 99999),
+            # many members on Monday 2 Nov (ties at 50 and at 40), and Sunday 1 Nov before them
+            *[
+                e(f"n{i}", "acct-many", f"m{i}", "agent", "2026-11-02T12:00:00-05:00", tokens)
+                for i, tokens in enumerate((70, 60, 50, 50, 40, 40, 20), start=1)
+            ],
+            e("p6", "acct-many", "m6", "agent", "2026-11-01T12:00:00-05:00", 100),
+            e("p8", "acct-many", "m8", "agent", "2026-11-01T12:00:00-05:00", 10),
+            e("p1", "acct-many", "m1", "agent", "2026-11-01T12:00:00-05:00", 5),
+            # the end of March: last month (February) is shorter
+            e("c1", "acct-clip", "u1", "agent", "2026-02-28T23:00:00-05:00", 11),
+            e("c2", "acct-clip", "u1", "agent", "2026-03-30T12:00:00-04:00", 5),
+        ],
+    )
+    b.events(
+        root,
+        "usage_events/part-1.parquet",
+        [e("a5", "acct-a", None, "assistant", "2026-11-03T10:15:00-05:00", 7, None, (3, 4))],
+    )
+    b.transactions(
+        root,
+        "transactions/t.parquet",
+        [
+            tx("r-bonus", "acct-a", "BONUS", 10000, utc("2026-10-01T00:00:00-04:00")),
+            tx("r-today", "acct-a", "CONSUME", -999, utc("2026-11-03T09:00:00-05:00")),  # today: no burn
+            tx("r-7", "acct-a", "CONSUME", -700, utc("2026-11-02T12:00:00-05:00")),
+            tx("r-7-first", "acct-a", "CONSUME", -50, utc("2026-10-27T00:00:00-04:00")),  # first instant of 7 days
+            tx("r-30", "acct-a", "CONSUME", -1, utc("2026-10-26T23:59:59-04:00")),  # in 30 days, not 7
+            tx("r-30b", "acct-a", "CONSUME", -1500, utc("2026-10-10T12:00:00-04:00")),
+            tx("r-old", "acct-a", "CONSUME", -8, utc("2026-10-03T23:59:59-04:00")),  # before the 30 days
+            tx("n-bonus", "acct-neg", "BONUS", 100, utc("2026-10-01T00:00:00-04:00")),
+            tx("n-use", "acct-neg", "CONSUME", -300, utc("2026-11-01T12:00:00-05:00")),
+            tx("z-bonus", "acct-zero", "BONUS", 100, utc("2026-10-01T00:00:00-04:00")),
+            tx("z-use", "acct-zero", "CONSUME", -100, utc("2026-11-01T12:00:00-05:00")),
+            tx("i-bonus", "acct-idle", "BONUS", 100, utc("2026-10-01T00:00:00-04:00")),
+        ],
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    tmp = tmp_path_factory.mktemp("explore")
+    data = write_export(tmp / "export")
+    opened = Store.open(settings_for(tmp, data, ANALYTICS_TIMEZONE="America/New_York", ANALYTICS_NOW=NY_NOW))
+    yield opened
+    opened.close()
+
+
+def plain(frame: pd.DataFrame) -> list[list[Any]]:
+    """Rows as Python values, a missing one as None (pandas shows it as NaN or NA)."""
+    return [[None if pd.isna(v) else v for v in row] for row in frame.astype(object).values.tolist()]
+
+
+def total(store: Store, account: str, **view: Any) -> int:
+    return ex.explore(store, account, View(**view), TODAY).total
+
+
+# --- periods --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("preset", "start", "end", "tokens", "previous_tokens"),
+    [
+        # today: a4 at 00:00 200 + a5 7 (the winning copy) + a12 4000 (later than now still counts)
+        ("today", date(2026, 11, 3), date(2026, 11, 4), 4207, 100),
+        ("yesterday", date(2026, 11, 2), date(2026, 11, 3), 100, 30),  # the day before: 1 Nov, a1 + a2
+        # 28 Oct - 3 Nov: a6 40 + a1 10 + a2 20 + a3 100 + today 4207; before: 21-27 Oct nothing
+        ("last_7_days", date(2026, 10, 28), date(2026, 11, 4), 4377, 0),
+        # 5 Oct - 3 Nov; before: 5 Sep - 4 Oct: a13 60 + a7 1000 + a14 6 + a8 500
+        ("last_30_days", date(2026, 10, 5), date(2026, 11, 4), 4377, 1566),
+        # November: a1 a2 a3 a4 a5 a12; before: the 30 days 2-31 Oct: a13 a7 a14 a8 a6
+        ("this_month", date(2026, 11, 1), date(2026, 12, 1), 4337, 1606),
+        ("last_month", date(2026, 10, 1), date(2026, 11, 1), 1606, 0),
+        # 2026: all but a9 (31 Dec 2025 local); before: 2025, a9 alone
+        ("this_year", date(2026, 1, 1), date(2027, 1, 1), 4337 + 1606 + 5, 3),
+    ],
+)
+def test_presets_in_local_days(
+    store: Store, preset: str, start: date, end: date, tokens: int, previous_tokens: int
+) -> None:
+    result = ex.explore(store, "acct-a", View(period=preset, group="none"), TODAY)
+    assert (result.period.start, result.period.end) == (start, end)
+    assert result.previous.end == start and result.previous.days == result.period.days
+    assert (result.total, result.previous_total) == (tokens, previous_tokens)
+    assert result.table[["key", "value", "previous", "change"]].to_dict("records") == [
+        {"key": "all", "value": tokens, "previous": previous_tokens, "change": tokens - previous_tokens}
+    ]
+
+
+def test_custom_period_is_inclusive_and_checked(store: Store) -> None:
+    view = View(period="custom", start=date(2026, 11, 2), end=date(2026, 11, 3), group="none")
+    assert total(store, "acct-a", **vars(view)) == 100 + 4207
+    with pytest.raises(ValueError, match="first day"):
+        ex.period_for("custom", TODAY, date(2026, 11, 3), date(2026, 11, 2))
+
+
+# --- buckets --------------------------------------------------------------------------------
+
+
+def test_dst_day_has_25_hours_and_the_repeated_hour_is_two_buckets(store: Store) -> None:
+    view = View(period="custom", start=date(2026, 11, 1), end=date(2026, 11, 1), granularity="hour", group="none")
+    series = ex.explore(store, "acct-a", view, TODAY).series
+    assert len(series) == 25
+    values = dict(zip(series["bucket"], series["value"], strict=True))
+    assert values[datetime(2026, 11, 1, 5, 0, tzinfo=UTC)] == 10  # 01:00 EDT
+    assert values[datetime(2026, 11, 1, 6, 0, tzinfo=UTC)] == 20  # 01:00 EST, an hour later
+    assert sum(values.values()) == 30
+    spring = ex.bucket_starts(Period(date(2026, 3, 8), date(2026, 3, 9)), "hour", store.settings.zone)
+    assert len(spring) == 23
+
+
+def test_hour_buckets_of_today(store: Store) -> None:
+    view = View(period="today", granularity="hour", group="service")
+    result = ex.explore(store, "acct-a", view, TODAY)
+    by = {(row.bucket.astimezone(store.settings.zone).hour, row.key): row.value for row in result.series.itertuples()}
+    assert len(result.series) == 24 * 2  # operator and assistant, every hour
+    assert by[(0, "operator")] == 200 and by[(10, "operator")] == 4000 and by[(10, "assistant")] == 7
+    assert sum(result.series["value"]) == result.total == 4207
+
+
+def test_iso_weeks_start_on_monday(store: Store) -> None:
+    view = View(period="custom", start=date(2026, 10, 28), end=date(2026, 11, 3), granularity="week", group="none")
+    result = ex.explore(store, "acct-a", view, TODAY)
+    # Wed 28 Oct - Sun 1 Nov is in the week of Monday 26 Oct: a6 40 + a1 10 + a2 20; Monday 2 Nov: 100 + 4207
+    assert list(zip(result.series["bucket"], result.series["value"], strict=True)) == [
+        (date(2026, 10, 26), 70),
+        (date(2026, 11, 2), 4307),
+    ]
+    start, end = ex.bucket_range(date(2026, 10, 26), "week", result.period, store.settings.zone)
+    assert (start.isoformat(), end.isoformat()) == ("2026-10-28T00:00:00-04:00", "2026-11-02T00:00:00-05:00")
+
+
+def test_month_buckets_of_the_year(store: Store) -> None:
+    result = ex.explore(store, "acct-a", View(period="this_year", granularity="month", group="none"), TODAY)
+    values = dict(zip(result.series["bucket"], result.series["value"], strict=True))
+    assert len(values) == 12
+    assert values[date(2026, 1, 1)] == 5 and values[date(2026, 10, 1)] == 1606 and values[date(2026, 11, 1)] == 4337
+    assert sum(values.values()) == result.total
+
+
+def test_hour_granularity_only_up_to_14_days() -> None:
+    view, notices = ex.clean_view(View(period="last_30_days", granularity="hour"), TODAY)
+    assert view.granularity == "day" and notices == ["hour_too_long"]
+    assert ex.clean_view(View(period="last_7_days", granularity="hour"), TODAY) == (
+        View(period="last_7_days", granularity="hour"),
+        [],
+    )
+
+
+# --- groups, top N + Other, filters, metrics ---------------------------------------------------
+
+
+def test_top_n_plus_other_adds_up_with_ties_by_key(store: Store) -> None:
+    view = View(period="custom", start=date(2026, 11, 2), end=date(2026, 11, 2), group="member", top=5)
+    result = ex.explore(store, "acct-many", view, TODAY)
+    rows = result.table[["key", "value", "previous", "change"]].to_dict("records")
+    # m3/m4 tie at 50 and m5/m6 at 40: key ascending; Other = m6 40 + m7 20; previous day (1 Nov): m6 100,
+    # m8 10 (no usage on 2 Nov, so only in Other's previous) and m1 5
+    assert rows == [
+        {"key": "m1", "value": 70, "previous": 5, "change": 65},
+        {"key": "m2", "value": 60, "previous": 0, "change": 60},
+        {"key": "m3", "value": 50, "previous": 0, "change": 50},
+        {"key": "m4", "value": 50, "previous": 0, "change": 50},
+        {"key": "m5", "value": 40, "previous": 0, "change": 40},
+        {"key": None, "value": 60, "previous": 110, "change": -50},
+    ]
+    assert sum(r["value"] for r in rows) == result.total == 330
+    assert sum(r["previous"] for r in rows) == result.previous_total == 115
+    assert result.table["share_pct"].tolist() == pytest.approx([v * 100 / 330 for v in (70, 60, 50, 50, 40, 60)])
+    assert result.table["change_pct"].tolist()[0] == pytest.approx(1300.0)
+    assert pd.isna(result.table["change_pct"].tolist()[1])  # new: no percentage
+    sums: dict[str | None, int] = {}
+    for key, value in zip(result.series["key"], result.series["value"], strict=True):
+        sums[key] = sums.get(key, 0) + value
+    assert sums == {"m1": 70, "m2": 60, "m3": 50, "m4": 50, "m5": 40, None: 60}
+
+
+def test_group_by_member_labels_and_unknown(store: Store) -> None:
+    result = ex.explore(store, "acct-a", View(period="this_month", group="member"), TODAY)
+    # u2: a3 100 + a4 200 + a12 4000; u1: a1 10 + a2 20; the null user_id of a5 is 'unknown'
+    assert result.table[["key", "label", "value", "previous"]].values.tolist() == [
+        ["u2", "=Bob", 4300, 60],
+        ["u1", "Alice", 30, 46],
+        ["unknown", "unknown", 7, 0],
+        ["u3", "u3", 0, 1500],  # only in the previous period (a7, a8): shown with its drop
+    ]
+
+
+def test_filters_by_service_member_and_model(store: Store) -> None:
+    assert total(store, "acct-a", period="this_month", group="none", members=("u2",)) == 4300
+    assert total(store, "acct-a", period="this_month", group="none", models=("unknown",)) == 7
+    assert total(store, "acct-a", period="this_month", group="none", services=("agent", "assistant")) == 37
+    assert total(store, "acct-a", period="this_month", group="none", services=("agent",), members=("u2",)) == 0
+    assert total(store, "acct-b", period="today", group="none") == 99999  # each account alone
+
+
+def test_calls_and_input_output_metrics(store: Store) -> None:
+    calls = ex.explore(store, "acct-a", View(period="this_month", metric="calls", group="none"), TODAY)
+    assert (calls.total, calls.previous_total) == (6, 5)
+    io = ex.explore(store, "acct-a", View(period="this_month", metric="input_tokens", group="none"), TODAY)
+    assert (io.available, io.total, io.io_calls, io.calls) == (True, 3, 1, 6)  # only a5 (the winner) carries it
+    out = ex.explore(store, "acct-a", View(period="today", metric="output_tokens", group="none"), TODAY)
+    assert out.total == 4
+    missing = ex.explore(store, "acct-many", View(period="this_month", metric="input_tokens", group="none"), TODAY)
+    assert missing.available is False  # "not in the exports", never a zero that looks measured
+
+
+def test_sparkline_days(store: Store) -> None:
+    assert ex.daily_tokens(store, "acct-a", date(2026, 10, 31), TODAY) == [40, 30, 100, 4207]
+
+
+# --- the view in the URL ------------------------------------------------------------------------
+
+KEYS = {"service": ["agent", "operator"], "member": ["u1", "u2"], "model": ["m1"]}
+
+
+def test_view_round_trips_through_query_params() -> None:
+    view = View(
+        period="custom",
+        start=date(2026, 10, 1),
+        end=date(2026, 10, 5),
+        granularity="hour",
+        metric="calls",
+        group="model",
+        top=20,
+        services=("agent",),
+        members=("u1", "u2"),
+        models=("m1",),
+    )
+    params = {k: v if isinstance(v, list) else [v] for k, v in ex.view_to_params(view).items()}
+    assert ex.view_from_params(params, KEYS, TODAY) == (view, [])
+    assert "account" not in params
+
+
+@pytest.mark.parametrize(
+    ("params", "notices"),
+    [
+        ({"group": ["user_id; drop table usage_daily"]}, ["bad_group"]),
+        ({"metric": ["tokens) from accounts --"]}, ["bad_metric"]),
+        ({"period": ["forever"]}, ["bad_period"]),
+        ({"period": ["custom"], "start": ["2026-13-01"], "end": ["x"]}, ["bad_custom"]),
+        ({"period": ["custom"], "start": ["2026-11-05"], "end": ["2026-11-01"]}, ["bad_custom"]),
+        ({"top": ["1000000"]}, ["bad_top"]),
+        ({"member": ["u1", "u9-of-another-account", "' or 1=1 --"]}, ["bad_member"]),
+        ({"account": ["acct-b"], "granularity": ["hour"]}, ["hour_too_long"]),
+    ],
+)
+def test_hostile_query_params_fall_back(params: dict[str, list[str]], notices: list[str]) -> None:
+    view, got = ex.view_from_params(params, KEYS, TODAY)
+    assert got == notices
+    assert view.group in ex.GROUPS and view.metric in ex.METRICS and view.period in ex.PRESETS
+    assert set(view.members) <= {"u1"}
+
+
+# --- rankings ---------------------------------------------------------------------------------------
+
+
+def test_rankings_with_rank_change_and_new(store: Store) -> None:
+    ranks = ex.rankings(store, "acct-many", Period(date(2026, 11, 2), date(2026, 11, 3)))
+    # the day before: m6 100 (1st), m8 10 (2nd), m1 5 (3rd)
+    assert plain(ranks[["rank", "user_id", "tokens", "previous_rank", "rank_change", "is_new"]]) == [
+        [1, "m1", 70, 3, 2, False],
+        [2, "m2", 60, None, None, True],
+        [3, "m3", 50, None, None, True],
+        [4, "m4", 50, None, None, True],
+        [5, "m5", 40, None, None, True],
+        [6, "m6", 40, 1, -5, False],
+        [7, "m7", 20, None, None, True],
+    ]
+    assert ranks["share_pct"].sum() == pytest.approx(100.0)
+
+
+def test_rankings_names_and_unknown(store: Store) -> None:
+    ranks = ex.rankings(store, "acct-a", Period(date(2026, 11, 1), date(2026, 11, 4)))
+    # 1-3 Nov: u2 4300, u1 30, unknown 7; 29-31 Oct: u1 40 alone
+    assert plain(ranks[["rank", "user_id", "display_name", "tokens", "rank_change"]]) == [
+        [1, "u2", "=Bob", 4300, None],
+        [2, "u1", "Alice", 30, -1],
+        [3, "unknown", "unknown", 7, None],
+    ]
+
+
+# --- runway ---------------------------------------------------------------------------------------
+
+
+def test_runway_dates(store: Store) -> None:
+    # balance 10000 - 999 - 700 - 50 - 1 - 1500 - 8 = 6742; 7 complete days 27 Oct 00:00 EDT - 3 Nov 00:00 EST:
+    # 700 + 50 = 750; 30 days from 4 Oct: 750 + 1 + 1500 = 2251
+    run = ex.runway(store, "acct-a", 6742, now)
+    assert run == {
+        "balance": 6742,
+        "burn_7d": pytest.approx(750 / 7),
+        "burn_30d": pytest.approx(2251 / 30),
+        "status_7d": "ok",
+        "status_30d": "ok",
+        "days_left_7d": 62,  # 6742 * 7 / 750 = 62.9
+        "days_left_30d": 89,  # 6742 * 30 / 2251 = 89.85
+        "runs_out_on_7d": "2027-01-04",
+        "runs_out_on_30d": "2027-01-31",
+    }
+
+
+def test_runway_overdrawn_zero_and_idle(store: Store) -> None:
+    negative = analysis_figures(store, "acct-neg", now, "saas")["runway"]
+    assert (negative["balance"], negative["status_7d"], negative["days_left_7d"], negative["runs_out_on_7d"]) == (
+        -200,
+        "overdrawn",
+        0,
+        None,
+    )
+    zero = analysis_figures(store, "acct-zero", now, "saas")["runway"]
+    assert (zero["balance"], zero["status_30d"], zero["days_left_30d"]) == (0, "overdrawn", 0)
+    idle = analysis_figures(store, "acct-idle", now, "saas")["runway"]
+    assert idle["burn_7d"] == 0 and idle["status_7d"] == idle["status_30d"] == "not_running_out"
+    assert idle["days_left_7d"] is None and idle["runs_out_on_30d"] is None
+    assert analysis_figures(store, "acct-idle", now, "self-hosted")["runway"] is None
+
+
+# --- month to date and contributors ------------------------------------------------------------------
+
+
+def test_month_to_date_exact_to_the_token(store: Store) -> None:
+    mtd = analysis_figures(store, "acct-a", now, "saas")["month_to_date"]
+    # [1 Nov 00:00, 3 Nov 10:30): a1 10 + a2 20 + a3 100 + a4 200 (whole hour) + a5 7 (partial hour, winning copy);
+    # a12 at 10:40 is after now. [1 Oct 00:00, 3 Oct 10:30): a13 60 + a7 1000 (whole hour) + a14 6 (partial hour);
+    # a8 at 10:45 is later in the day
+    assert (mtd["tokens"], mtd["previous"]) == (337, 1066)
+    assert mtd["growth_pct"] == pytest.approx((337 - 1066) / 1066 * 100)
+    assert mtd["contributors"] == {
+        "member": [
+            {"key": "u3", "label": "u3", "change": -1000},
+            {"key": "u2", "label": "=Bob", "change": 240},
+            {"key": "u1", "label": "Alice", "change": 24},
+        ],
+        "service": [
+            {"key": "agent", "label": "agent", "change": -976},
+            {"key": "operator", "label": "operator", "change": 240},
+            {"key": "assistant", "label": "assistant", "change": 7},
+        ],
+        "model": [
+            {"key": "m1", "label": "m1", "change": -976},
+            {"key": "m2", "label": "m2", "change": 240},
+            {"key": "unknown", "label": "unknown", "change": 7},
+        ],
+    }
+
+
+def test_contributions_sum_to_the_change(store: Store) -> None:
+    rows = ex._month_to_date_rows(store, "acct-a", now)
+    for dimension in ("member", "service", "model"):
+        assert sum(c["change"] for c in ex.contributions(rows, dimension)) == 337 - 1066
+
+
+def test_month_to_date_on_a_longer_month_compares_with_all_of_the_shorter_one(store: Store) -> None:
+    end_of_march = datetime.fromisoformat("2026-03-31T12:00:00-04:00")
+    assert ex.previous_month_to_date_end(end_of_march, store.settings.zone).isoformat() == "2026-03-01T00:00:00-05:00"
+    mtd = ex.month_to_date(store, "acct-clip", end_of_march)
+    assert (mtd["tokens"], mtd["previous"]) == (5, 11)  # all of February, to 28 Feb 23:00
+    first = ex.month_to_date(store, "acct-clip", datetime.fromisoformat("2026-03-01T00:00:00-05:00"))
+    assert (first["tokens"], first["previous"], first["growth_pct"]) == (0, 0, 0.0)

@@ -1,0 +1,553 @@
+"""The explore figures (SPEC §8): periods, buckets, top N + Other, previous period, rankings.
+
+One function per figure, used by the /explore page, `report` and the benchmark. Every choice a
+person makes (period, granularity, metric, group, filters) is checked against the allowlists
+below; the SQL receives only bound values, never text that names a column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from token_analytics.engine.periods import local_midnight, month_start, next_month, previous_month
+from token_analytics.engine.store import Store
+
+PRESETS = ("today", "yesterday", "last_7_days", "last_30_days", "this_month", "last_month", "this_year", "custom")
+RANKING_PRESETS = ("this_month", "last_month", "last_30_days", "custom")
+GRANULARITIES = ("hour", "day", "week", "month")
+METRICS = ("tokens", "calls", "input_tokens", "output_tokens")
+IO_METRICS = frozenset({"input_tokens", "output_tokens"})
+GROUPS = ("none", "service", "member", "model")
+DIMENSIONS = ("service", "member", "model")
+TOP_NS = (5, 10, 20)
+HOUR_MAX_DAYS = 14  # hour buckets only for periods up to this many days
+CUSTOM_MAX_DAYS = 3660
+UNKNOWN = "unknown"  # the key of a null user_id or model (SPEC §8)
+OTHER = None  # the key of the "Other" row: None, so it never collides with a real key
+TOTAL_KEY = "all"  # the one key when nothing is grouped
+# query-parameter names of the view (st.query_params); the account is never one of them
+PARAMS = ("period", "start", "end", "granularity", "metric", "group", "top", "service", "member", "model")
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole local days [start, end)."""
+
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+    @property
+    def last(self) -> date:
+        return self.end - timedelta(days=1)
+
+    def previous(self) -> Period:
+        """The same number of local days just before the start (SPEC §8)."""
+        return Period(self.start - timedelta(days=self.days), self.start)
+
+
+def period_for(preset: str, today: date, first: date | None = None, last: date | None = None) -> Period:
+    """The local days of a preset on `today`; custom is [first, last] inclusive."""
+    if preset == "today":
+        return Period(today, today + timedelta(days=1))
+    if preset == "yesterday":
+        return Period(today - timedelta(days=1), today)
+    if preset == "last_7_days":
+        return Period(today - timedelta(days=6), today + timedelta(days=1))
+    if preset == "last_30_days":
+        return Period(today - timedelta(days=29), today + timedelta(days=1))
+    if preset == "this_month":
+        return Period(month_start(today), next_month(today))
+    if preset == "last_month":
+        return Period(previous_month(today), month_start(today))
+    if preset == "this_year":
+        return Period(date(today.year, 1, 1), date(today.year + 1, 1, 1))
+    if preset == "custom":
+        if first is None or last is None or last < first:
+            raise ValueError("a custom period needs a first day on or before its last day")
+        return Period(first, last + timedelta(days=1))
+    raise ValueError(f"unknown period {preset!r}")
+
+
+@dataclass(frozen=True)
+class View:
+    """One explore view; every field holds an allowlisted value (see `clean_view`)."""
+
+    period: str = "last_30_days"
+    start: date | None = None  # custom only: first day
+    end: date | None = None  # custom only: last day (inclusive)
+    granularity: str = "day"
+    metric: str = "tokens"
+    group: str = "service"
+    top: int = 10
+    services: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+
+    def dates(self, today: date) -> Period:
+        return period_for(self.period, today, self.start, self.end)
+
+    def filters(self) -> dict[str, list[str] | None]:
+        """The bound filter parameters: a list of keys, or None for "any"."""
+        return {
+            "services": list(self.services) or None,
+            "members": list(self.members) or None,
+            "models": list(self.models) or None,
+        }
+
+
+DEFAULT_VIEW = View()
+
+
+def _one(params: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = params.get(name) or ()
+    return values[-1] if values else None
+
+
+def _day(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def clean_view(view: View, today: date) -> tuple[View, list[str]]:
+    """`view` with hour buckets only for periods up to 14 days; notice codes for what was changed."""
+    if view.granularity == "hour" and view.dates(today).days > HOUR_MAX_DAYS:
+        return replace(view, granularity="day"), ["hour_too_long"]
+    return view, []
+
+
+def view_from_params(
+    params: Mapping[str, Sequence[str]], keys: Mapping[str, Sequence[str]], today: date
+) -> tuple[View, list[str]]:
+    """The view a URL asks for; anything unknown or hostile falls back to the default, with a notice code.
+
+    `params` maps a query-parameter name to its values (repeated filters); `keys` maps "service",
+    "member", "model" to the account's known keys, so a filter can only name keys of this account.
+    """
+    notices: list[str] = []
+    view = DEFAULT_VIEW
+    period = _one(params, "period")
+    if period is not None:
+        if period in PRESETS:
+            view = replace(view, period=period)
+        else:
+            notices.append("bad_period")
+    if view.period == "custom":
+        first, last = _day(_one(params, "start")), _day(_one(params, "end"))
+        if first is None or last is None or last < first or (last - first).days >= CUSTOM_MAX_DAYS:
+            view = replace(view, period=DEFAULT_VIEW.period)
+            notices.append("bad_custom")
+        else:
+            view = replace(view, start=first, end=last)
+    for name, allowed in (("granularity", GRANULARITIES), ("metric", METRICS), ("group", GROUPS)):
+        value = _one(params, name)
+        if value is None:
+            continue
+        if value in allowed:
+            view = replace(view, **{name: value})
+        else:
+            notices.append(f"bad_{name}")
+    top = _one(params, "top")
+    if top is not None:
+        if top in {str(n) for n in TOP_NS}:
+            view = replace(view, top=int(top))
+        else:
+            notices.append("bad_top")
+    for name, attr in (("service", "services"), ("member", "members"), ("model", "models")):
+        asked = list(dict.fromkeys(params.get(name) or ()))
+        known = set(keys.get(name, ()))
+        kept = tuple(value for value in asked if value in known)
+        if len(kept) < len(asked):
+            notices.append(f"bad_{name}")
+        view = replace(view, **{attr: kept})
+    view, more = clean_view(view, today)
+    return view, notices + more
+
+
+def view_to_params(view: View) -> dict[str, str | list[str]]:
+    """The query parameters of a view (what `view_from_params` reads back); never the account."""
+    params: dict[str, str | list[str]] = {
+        "period": view.period,
+        "granularity": view.granularity,
+        "metric": view.metric,
+        "group": view.group,
+        "top": str(view.top),
+    }
+    if view.period == "custom" and view.start and view.end:
+        params["start"], params["end"] = view.start.isoformat(), view.end.isoformat()
+    for name, values in (("service", view.services), ("member", view.members), ("model", view.models)):
+        if values:
+            params[name] = list(values)
+    return params
+
+
+# --- buckets --------------------------------------------------------------------------------
+
+
+def bucket_starts(period: Period, granularity: str, zone: ZoneInfo) -> list[date | datetime]:
+    """Every bucket of a period in order: local hours (instants, UTC), days, ISO weeks (Mondays) or months."""
+    if granularity == "hour":
+        moment = local_midnight(period.start, zone).astimezone(UTC)
+        end = local_midnight(period.end, zone).astimezone(UTC)
+        hours = []
+        while moment < end:  # stepping in UTC gives 23 or 25 local hours on a DST day
+            hours.append(moment)
+            moment += timedelta(hours=1)
+        return hours
+    if granularity == "day":
+        return [period.start + timedelta(days=n) for n in range(period.days)]
+    if granularity == "week":
+        weeks, monday = [], period.start - timedelta(days=period.start.weekday())
+        while monday < period.end:
+            weeks.append(monday)
+            monday += timedelta(weeks=1)
+        return weeks
+    if granularity == "month":
+        months, current = [], month_start(period.start)
+        while current < period.end:
+            months.append(current)
+            current = next_month(current)
+        return months
+    raise ValueError(f"unknown granularity {granularity!r}")
+
+
+def bucket_range(start: date | datetime, granularity: str, period: Period, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The local time range [from, to) a bucket covers inside the period (for the hover)."""
+    if granularity == "hour":
+        assert isinstance(start, datetime)
+        begin = start.astimezone(zone)
+        return begin, (start + timedelta(hours=1)).astimezone(zone)
+    assert isinstance(start, date)
+    if granularity == "day":
+        end = start + timedelta(days=1)
+    elif granularity == "week":
+        end = start + timedelta(weeks=1)
+    else:
+        end = next_month(start)
+    return local_midnight(max(start, period.start), zone), local_midnight(min(end, period.end), zone)
+
+
+# --- the explore figures ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Explore:
+    """Everything /explore draws for one view; values are of `view.metric`."""
+
+    view: View
+    period: Period
+    previous: Period
+    available: bool  # False: an input/output metric the exports do not carry in this period
+    io_calls: int  # calls of the period that carry input/output tokens
+    calls: int
+    total: int
+    previous_total: int
+    table: pd.DataFrame  # key, is_other, label, value, share_pct, previous, change, change_pct (top N, then Other)
+    series: pd.DataFrame  # bucket, key, is_other, label, value: every bucket x shown key, zeros included
+    labels: dict[str | None, str] = field(default_factory=dict)
+
+
+def labels_of(store: Store, account_id: str) -> dict[str, dict[str, str]]:
+    """The account's keys per dimension with their labels: {"member": {"u1": "Alice", ...}, ...}."""
+    out: dict[str, dict[str, str]] = {dimension: {} for dimension in DIMENSIONS}
+    for dimension, key, label in store.run("explore_keys", account_id=account_id).itertuples(index=False):
+        out[dimension][key] = label
+    return out
+
+
+def growth_pct(current: int, previous: int) -> float | None:
+    """SPEC §4 growth: null for "new" (previous 0), 0 for "same", else the change in percent."""
+    if current == previous:
+        return 0.0
+    if previous <= 0:
+        return None
+    return (current - previous) / previous * 100
+
+
+def top_keys(values: Mapping[str, int], n: int) -> list[str]:
+    """The n keys with the largest value (ties: key ascending)."""
+    return [key for key, _ in sorted(values.items(), key=lambda item: (-item[1], item[0]))[:n]]
+
+
+def explore(store: Store, account_id: str, view: View, today: date) -> Explore:
+    """The figures of one explore view for one account; `today` is the local date of "now"."""
+    if view.metric not in METRICS or view.group not in GROUPS or view.granularity not in GRANULARITIES:
+        raise ValueError("the view holds a value outside the allowlists; build it with view_from_params")
+    zone = store.settings.zone
+    period = view.dates(today)
+    previous = period.previous()
+    metric = view.metric
+    totals = store.run(
+        "explore_totals",
+        account_id=account_id,
+        start=period.start,
+        end=period.end,
+        previous_start=previous.start,
+        group=view.group,
+        **view.filters(),
+    )
+    calls = int(totals["calls"].sum())
+    io_calls = int(totals["io_calls"].sum())
+    available = metric not in IO_METRICS or io_calls > 0
+    current = {str(k): int(v) for k, v in zip(totals["key"], totals[metric], strict=True)}
+    before = {str(k): int(v) for k, v in zip(totals["key"], totals[f"previous_{metric}"], strict=True)}
+    total, previous_total = sum(current.values()), sum(before.values())
+    shown = top_keys(current, view.top) if view.group != "none" else list(current) or [TOTAL_KEY]
+    others = [key for key in current if key not in shown]
+    names = labels_of(store, account_id).get(view.group, {}) if view.group != "none" else {}
+    labels: dict[str | None, str] = {key: names.get(key, key) for key in shown}
+    rows = [(key, current.get(key, 0), before.get(key, 0)) for key in shown]
+    if others:
+        labels[OTHER] = "Other"
+        rows.append((OTHER, total - sum(r[1] for r in rows), previous_total - sum(r[2] for r in rows)))
+    table = _frame(
+        [
+            {
+                "key": key,
+                "is_other": key is OTHER,
+                "label": labels[key],
+                "value": value,
+                "share_pct": value * 100.0 / total if total > 0 else None,
+                "previous": prev,
+                "change": value - prev,
+                "change_pct": growth_pct(value, prev),
+            }
+            for key, value, prev in rows
+        ],
+        columns=["key", "is_other", "label", "value", "share_pct", "previous", "change", "change_pct"],
+    )
+    series = _series(store, account_id, view, period, zone, set(shown), labels)
+    return Explore(
+        view=view,
+        period=period,
+        previous=previous,
+        available=available,
+        io_calls=io_calls,
+        calls=calls,
+        total=total,
+        previous_total=previous_total,
+        table=table,
+        series=series,
+        labels=labels,
+    )
+
+
+def _frame(records: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    """A frame whose `key` column keeps None for the Other row (a text dtype would turn it into NaN)."""
+    return pd.DataFrame(
+        {name: pd.Series([r[name] for r in records], dtype=object if name == "key" else None) for name in columns},
+        columns=columns,
+    )
+
+
+def _bucket_key(value: Any) -> date | datetime:
+    """A bucket as it comes from DuckDB: a date, or an aware instant normalised to UTC."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime().astimezone(UTC)
+    return value
+
+
+def _series(
+    store: Store,
+    account_id: str,
+    view: View,
+    period: Period,
+    zone: ZoneInfo,
+    shown: set[str],
+    labels: Mapping[str | None, str],
+) -> pd.DataFrame:
+    query = "explore_series_hourly" if view.granularity == "hour" else "explore_series"
+    params: dict[str, Any] = {"account_id": account_id, "start": period.start, "end": period.end, "group": view.group}
+    if view.granularity != "hour":
+        params["granularity"] = view.granularity
+    frame = store.run(query, **params, **view.filters())
+    sums: dict[tuple[date | datetime, str | None], int] = {}
+    for bucket, key, value in zip(frame["bucket"], frame["key"], frame[view.metric], strict=True):
+        folded = key if key in shown or view.group == "none" else OTHER
+        slot = (_bucket_key(bucket), folded)
+        sums[slot] = sums.get(slot, 0) + int(value)
+    keys = [key for key in labels]  # top N in order, then Other
+    buckets = bucket_starts(period, view.granularity, zone)
+    return _frame(
+        [
+            {
+                "bucket": bucket,
+                "key": key,
+                "is_other": key is OTHER,
+                "label": labels[key],
+                "value": sums.get((bucket, key), 0),
+            }
+            for bucket in buckets
+            for key in keys
+        ],
+        columns=["bucket", "key", "is_other", "label", "value"],
+    )
+
+
+def daily_tokens(store: Store, account_id: str, first: date, last: date) -> list[int]:
+    """Tokens of each local day from `first` to `last` inclusive (the cards' sparklines), zeros included."""
+    view = View(period="custom", start=first, end=last, granularity="day", metric="tokens", group="none")
+    result = explore(store, account_id, view, last)
+    return [int(v) for v in result.series["value"]]
+
+
+# --- rankings -------------------------------------------------------------------------------------
+
+
+def rankings(store: Store, account_id: str, period: Period) -> pd.DataFrame:
+    """Members by tokens in the period with share and rank change vs the previous equal period (SPEC §8).
+
+    Columns: rank, user_id, display_name, tokens, calls, share_pct, previous_rank, previous_tokens,
+    rank_change (previous rank - rank; None when the member is new), is_new.
+    """
+    previous = period.previous()
+    frame = store.run(
+        "explore_rankings", account_id=account_id, start=period.start, end=period.end, previous_start=previous.start
+    )
+    records = []
+    for row in frame.itertuples(index=False):
+        is_new = row.previous_rank is None or pd.isna(row.previous_rank)
+        records.append(
+            {
+                "rank": int(row.rank),
+                "user_id": str(row.user_id),
+                "display_name": str(row.display_name),
+                "tokens": int(row.tokens),
+                "calls": int(row.calls),
+                "share_pct": None if row.share_pct is None or pd.isna(row.share_pct) else float(row.share_pct),
+                "previous_rank": None if is_new else int(row.previous_rank),
+                "previous_tokens": None if is_new else int(row.previous_tokens),
+                "rank_change": None if is_new else int(row.previous_rank) - int(row.rank),
+                "is_new": is_new,
+            }
+        )
+    columns = [
+        "rank",
+        "user_id",
+        "display_name",
+        "tokens",
+        "calls",
+        "share_pct",
+        "previous_rank",
+        "previous_tokens",
+        "rank_change",
+        "is_new",
+    ]
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    # whole numbers with a missing value for "new", not floats with NaN
+    return frame.astype({"previous_rank": "Int64", "previous_tokens": "Int64", "rank_change": "Int64"})
+
+
+# --- /analysis: runway, month to date, contributors ---------------------------------------------------
+
+CONTRIBUTORS_SHOWN = 3
+
+
+def runway(store: Store, account_id: str, balance: int, now: datetime) -> dict[str, Any]:
+    """SPEC §8 runway: days the balance lasts at the average consumption of the last 7 and 30 complete days."""
+    zone = store.settings.zone
+    today = now.astimezone(zone).date()
+    row = store.run(
+        "runway_consumption",
+        account_id=account_id,
+        start_7d=local_midnight(today - timedelta(days=7), zone),
+        start_30d=local_midnight(today - timedelta(days=30), zone),
+        end=local_midnight(today, zone),
+    ).iloc[0]
+    out: dict[str, Any] = {"balance": balance}
+    for days, consumed in ((7, int(row["consumed_7d"])), (30, int(row["consumed_30d"]))):
+        burn = consumed / days
+        out[f"burn_{days}d"] = burn
+        if balance <= 0:
+            status, left, until = "overdrawn", 0, None
+        elif burn == 0:
+            status, left, until = "not_running_out", None, None
+        else:
+            left = balance * days // consumed  # integers: floor(B / burn) without rounding error
+            status, until = "ok", (today + timedelta(days=left)).isoformat()
+        out[f"status_{days}d"], out[f"days_left_{days}d"], out[f"runs_out_on_{days}d"] = status, left, until
+    order = ("balance", "burn_7d", "burn_30d", "status_7d", "status_30d", "days_left_7d", "days_left_30d")
+    return {key: out[key] for key in (*order, "runs_out_on_7d", "runs_out_on_30d")}
+
+
+def _span_params(prefix: str, start_day: date, end: datetime, zone: ZoneInfo) -> dict[str, Any]:
+    """[start_day 00:00, end) as whole local days, whole local hours of the last day, and the partial hour."""
+    local_end = end.astimezone(zone)
+    hour_start = local_end.replace(minute=0, second=0, microsecond=0)
+    return {
+        f"{prefix}_start_day": start_day,
+        f"{prefix}_end_day": local_end.date(),
+        f"{prefix}_end_hour": hour_start.astimezone(UTC),
+        f"{prefix}_end": end.astimezone(UTC),
+    }
+
+
+def previous_month_to_date_end(now: datetime, zone: ZoneInfo) -> datetime:
+    """The same local day-of-month and time in last month, clipped to this month's start (SPEC §8)."""
+    local = now.astimezone(zone)
+    this_start = month_start(local.date())
+    last_start = previous_month(local.date())
+    if local.day > (this_start - last_start).days:
+        return local_midnight(this_start, zone)
+    wall = local.replace(year=last_start.year, month=last_start.month, tzinfo=None)
+    # zoneinfo resolves a wall time in a DST gap or fold; the round trip through UTC makes it one instant
+    return wall.replace(tzinfo=zone).astimezone(UTC).astimezone(zone)
+
+
+def _month_to_date_rows(store: Store, account_id: str, now: datetime) -> pd.DataFrame:
+    """Tokens per member, service and model this month so far and in the same span of last month."""
+    zone = store.settings.zone
+    local = now.astimezone(zone)
+    today = local.date()
+    return store.run(
+        "month_to_date",
+        account_id=account_id,
+        **_span_params("current", month_start(today), local, zone),
+        **_span_params("previous", previous_month(today), previous_month_to_date_end(local, zone), zone),
+    )
+
+
+def contributions(rows: pd.DataFrame, dimension: str) -> list[dict[str, Any]]:
+    """Every key's change (current - previous) of one dimension, largest first by absolute value (ties: key)."""
+    label_column = {"member": "member_label", "service": "service", "model": "model"}[dimension]
+    grouped = rows.groupby(dimension, sort=True).agg(
+        tokens=("tokens", "sum"), previous=("previous", "sum"), label=(label_column, "first")
+    )
+    changes = [
+        {"key": str(key), "label": str(label), "change": int(tokens) - int(previous)}
+        for key, tokens, previous, label in grouped.itertuples()
+    ]
+    return sorted(changes, key=lambda c: (-abs(c["change"]), c["key"]))
+
+
+def month_to_date(store: Store, account_id: str, now: datetime) -> dict[str, Any]:
+    """SPEC §8: this month so far against the same span of last month, with the top contributors.
+
+    A key whose change is 0 is not a contributor; the shown ones are the 3 largest by absolute change.
+    """
+    rows = _month_to_date_rows(store, account_id, now)
+    current, previous = int(rows["tokens"].sum()), int(rows["previous"].sum())
+    return {
+        "tokens": current,
+        "previous": previous,
+        "growth_pct": growth_pct(current, previous),
+        "contributors": {
+            dimension: [c for c in contributions(rows, dimension) if c["change"] != 0][:CONTRIBUTORS_SHOWN]
+            for dimension in ("member", "service", "model")
+        },
+    }
