@@ -7,7 +7,10 @@ below; the SQL receives only bound values, never text that names a column.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import csv
+import io
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -15,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from token_analytics.engine.ledger_csv import neutralise
 from token_analytics.engine.periods import local_midnight, month_start, next_month, previous_month
 from token_analytics.engine.store import Store
 
@@ -451,6 +455,50 @@ def rankings(store: Store, account_id: str, period: Period) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records, columns=columns)
     # whole numbers with a missing value for "new", not floats with NaN
     return frame.astype({"previous_rank": "Int64", "previous_tokens": "Int64", "rank_change": "Int64"})
+
+
+# --- CSV ------------------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> Any:
+    """Numbers stay numbers; text is neutralised so a spreadsheet never runs it as a formula."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return value
+    return neutralise(value)
+
+
+def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """UTF-8 CSV with a BOM (so Excel reads the encoding), formula-safe like the ledger's."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_cell(v) for v in row])
+    return out.getvalue().encode()
+
+
+def explore_csv(result: Explore) -> bytes:
+    """The explore table: one row per group (top N, then Other) with the previous period and the change."""
+    header = ("group", "key", result.view.metric, "share_pct", "previous", "change", "change_pct")
+    rows = (
+        (r.label, "" if r.is_other else r.key, int(r.value), r.share_pct, int(r.previous), int(r.change), r.change_pct)
+        for r in result.table.itertuples(index=False)
+    )
+    return csv_bytes(header, rows)
+
+
+def rankings_csv(frame: pd.DataFrame) -> bytes:
+    header = ("rank", "user_id", "display_name", "tokens", "calls", "share_pct", "previous_rank", "rank_change")
+    rows = (
+        tuple(None if pd.isna(value) else value.item() if hasattr(value, "item") else value for value in row)
+        for row in frame[list(header)].itertuples(index=False)
+    )
+    return csv_bytes(header, rows)
 
 
 # --- /analysis: runway, month to date, contributors ---------------------------------------------------

@@ -48,6 +48,7 @@ LANDING = "analysis"
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("analysis", "analysis.py", "page.analysis", ":material/analytics:", "analysis"),
+    PageSpec("explore", "explore.py", "page.explore", ":material/query_stats:", "explore"),
     PageSpec("token_history", "token_history.py", "page.token_history", ":material/receipt_long:", "token-history"),
     PageSpec("recharge", "recharge.py", "page.recharge", ":material/add_card:", "recharge"),
     PageSpec("subscription", "subscription.py", "page.subscription", ":material/workspace_premium:", "subscription"),

@@ -1,0 +1,194 @@
+"""Explore (/explore): usage by period, granularity, metric, group and filters; drill-down; rankings (SPEC §8)."""
+
+from dataclasses import replace
+from datetime import timedelta
+
+import streamlit as st
+
+from token_analytics.engine import explore as ex
+from token_analytics.web import data, fmt, ui
+from token_analytics.web import explore_ui as view_ui
+from token_analytics.web.i18n import t
+
+user = ui.require(ui.current_user())
+account = ui.current_account(user)
+settings = data.settings()
+store = data.store()
+zone = settings.zone
+today = settings.now().date()
+keys = ex.labels_of(store, account)
+
+st.title(t("page.explore"))
+st.caption(t("explore.intro", account=account, zone=settings.timezone))
+for notice in view_ui.seed_from_url(keys, account, today):
+    st.info(t(f"explore.notice.{notice}"), icon=":material/link_off:")
+
+# --- controls: every choice is a constant of an allowlist, or a key this account has ----------------
+period_col, gran_col, metric_col, group_col, top_col = st.columns([2, 2, 2, 2, 1])
+preset = period_col.selectbox(
+    t("explore.period"), ex.PRESETS, format_func=lambda p: t(f"explore.period.{p}"), key=view_ui.PERIOD
+)
+first = last = None
+if preset == "custom":
+    st.session_state.setdefault(view_ui.CUSTOM, (today - timedelta(days=6), today))
+    picked = st.date_input(t("explore.custom_range"), format="YYYY-MM-DD", key=view_ui.CUSTOM)
+    first, last = (*picked, None, None)[:2] if isinstance(picked, tuple) else (picked, picked)
+    last = last or first  # while a range is being picked only its first day is set
+period = ex.period_for(preset, today, first, last)
+granularities = [g for g in ex.GRANULARITIES if g != "hour" or period.days <= ex.HOUR_MAX_DAYS]
+if st.session_state.get(view_ui.GRANULARITY) not in granularities:
+    st.session_state[view_ui.GRANULARITY] = "day"
+    st.info(t("explore.notice.hour_too_long"), icon=":material/schedule:")
+granularity = gran_col.selectbox(
+    t("explore.granularity"),
+    granularities,
+    format_func=lambda g: t(f"explore.granularity.{g}"),
+    key=view_ui.GRANULARITY,
+)
+metric = metric_col.selectbox(
+    t("explore.metric"), ex.METRICS, format_func=lambda m: t(f"explore.metric.{m}"), key=view_ui.METRIC
+)
+group = group_col.selectbox(
+    t("explore.group"), ex.GROUPS, format_func=lambda g: t(f"explore.group.{g}"), key=view_ui.GROUP
+)
+top = top_col.selectbox(t("explore.top"), ex.TOP_NS, key=view_ui.TOP, disabled=group == "none")
+filter_cols = st.columns(3)
+chosen = {}
+for col, (name, key) in zip(filter_cols, view_ui.FILTERS.items(), strict=True):
+    names = keys[name]
+    chosen[name] = col.multiselect(
+        t(f"explore.filter.{name}"),
+        list(names),
+        format_func=(lambda k: t(f"service.{k}")) if name == "service" else (lambda k, n=names: n.get(k, k)),
+        placeholder=t("explore.filter.any"),
+        key=key,
+    )
+view = ex.View(
+    period=preset,
+    start=period.start if preset == "custom" else None,
+    end=period.last if preset == "custom" else None,
+    granularity=granularity,
+    metric=metric,
+    group=group,
+    top=top,
+    services=tuple(chosen["service"]),
+    members=tuple(chosen["member"]),
+    models=tuple(chosen["model"]),
+)
+view_ui.write_url(view)
+
+# --- the figures -----------------------------------------------------------------------------------
+result = ex.explore(store, account, view, today)
+if not result.available:
+    st.info(t("explore.not_in_exports"), icon=":material/info:")
+else:
+    growth = ex.growth_pct(result.total, result.previous_total)
+    change = t("rankings.new") if growth is None else fmt.pct(growth)
+    st.markdown(
+        t(
+            "explore.summary",
+            metric=t(f"explore.metric.{metric}"),
+            first=period.start.isoformat(),
+            last=period.last.isoformat(),
+            total=fmt.tokens(result.total),
+            days=period.days,
+            previous=fmt.tokens(result.previous_total),
+            change=change,
+        )
+    )
+    if metric in ex.IO_METRICS and result.io_calls < result.calls:
+        st.caption(t("explore.io_partial", io_calls=fmt.tokens(result.io_calls), calls=fmt.tokens(result.calls)))
+    st.plotly_chart(view_ui.stacked_bars(result, zone, group), key="explore_chart")
+    table = view_ui.group_table(result, group)
+    selection = st.dataframe(
+        table,
+        hide_index=True,
+        on_select="rerun" if group == "member" else "ignore",
+        selection_mode="single-row",
+        key=f"explore_table_{group}",
+        column_config={
+            "group": t(f"explore.group.{group}") if group != "none" else t("explore.column.group"),
+            "key": t("explore.column.key"),
+            "value": st.column_config.NumberColumn(t(f"explore.metric.{metric}"), format="localized"),
+            "share_pct": st.column_config.ProgressColumn(
+                t("explore.column.share"), format="%.1f%%", min_value=0, max_value=100
+            ),
+            "previous": st.column_config.NumberColumn(t("explore.column.previous"), format="localized"),
+            "change": t("explore.column.change"),
+            "change_pct": t("explore.column.change_pct"),
+        },
+    )
+    st.download_button(
+        t("explore.download"),
+        data=ex.explore_csv(result),
+        file_name=f"explore-{account}-{view.period}-{view.group}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/download:",
+        key="explore_csv",
+    )
+    # --- drill-down: one member by service and by model ------------------------------------------
+    if group == "member":
+        rows = selection.selection.rows if selection else []
+        picked_row = result.table.iloc[rows[0]] if rows and rows[0] < len(result.table) else None
+        if picked_row is None or picked_row["is_other"]:
+            st.caption(t("explore.select_hint"))
+        else:
+            member = str(picked_row["key"])
+            st.subheader(t("explore.drill", name=str(picked_row["label"])), anchor=False)
+            by_service, by_model = st.columns(2)
+            for col, dimension in ((by_service, "service"), (by_model, "model")):
+                drill = ex.explore(store, account, replace(view, group=dimension, members=(member,), top=20), today)
+                col.plotly_chart(view_ui.stacked_bars(drill, zone, dimension), key=f"explore_drill_{dimension}")
+
+# --- rankings, for managers ----------------------------------------------------------------------------
+if user.can_buy:
+    st.subheader(t("rankings.title"), anchor=False)
+    rank_col, range_col = st.columns([1, 2])
+    rank_preset = rank_col.selectbox(
+        t("rankings.period"),
+        ex.RANKING_PRESETS,
+        format_func=lambda p: t(f"explore.period.{p}"),
+        key="explore_rank_period",
+    )
+    rank_first = rank_last = None
+    if rank_preset == "custom":
+        st.session_state.setdefault("explore_rank_custom", (today - timedelta(days=29), today))
+        picked = range_col.date_input(t("explore.custom_range"), format="YYYY-MM-DD", key="explore_rank_custom")
+        rank_first, rank_last = (*picked, None, None)[:2] if isinstance(picked, tuple) else (picked, picked)
+        rank_last = rank_last or rank_first
+    rank_period = ex.period_for(rank_preset, today, rank_first, rank_last)
+    ranks = ex.rankings(store, account, rank_period)
+    st.caption(t("rankings.caption", first=rank_period.start, last=rank_period.last, days=rank_period.previous().days))
+    if ranks.empty:
+        st.info(t("rankings.empty"))
+    else:
+        shown = ranks[["rank", "display_name", "user_id", "tokens", "calls", "share_pct"]].copy()
+        shown["change"] = [
+            view_ui.rank_change_text(c, bool(n)) for c, n in zip(ranks["rank_change"], ranks["is_new"], strict=True)
+        ]
+        st.dataframe(
+            shown,
+            hide_index=True,
+            key="explore_rankings",
+            column_config={
+                "rank": t("column.rank"),
+                "display_name": t("column.member"),
+                "user_id": t("explore.column.key"),
+                "tokens": st.column_config.NumberColumn(t("column.tokens"), format="localized"),
+                "calls": st.column_config.NumberColumn(t("column.calls"), format="localized"),
+                "share_pct": st.column_config.ProgressColumn(
+                    t("column.share"), format="%.1f%%", min_value=0, max_value=100
+                ),
+                "change": t("rankings.column.change"),
+            },
+        )
+        st.download_button(
+            t("rankings.download"),
+            data=ex.rankings_csv(ranks),
+            file_name=f"rankings-{account}-{rank_period.start}-{rank_period.last}.csv",
+            mime="text/csv",
+            on_click="ignore",
+            icon=":material/download:",
+            key="explore_rankings_csv",
+        )
