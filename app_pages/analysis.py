@@ -1,14 +1,15 @@
 """Analytics Center (/analysis): every figure of SPEC §4 for the signed-in user's account."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from token_analytics.engine.explore import daily_tokens
 from token_analytics.engine.figures import LEADERBOARD_LIMIT, RECENT_LIMIT, analysis_figures, current_plan
 from token_analytics.engine.periods import Windows
-from token_analytics.web import charts, data, fmt, payment_panel, tables, ui
+from token_analytics.web import charts, data, explore_ui, fmt, payment_panel, tables, ui
 from token_analytics.web.i18n import t
 
 user = ui.require(ui.current_user())
@@ -83,6 +84,7 @@ with st.container(border=True):
     if usage["remaining"] < 0:
         overdrawn = "usage.overdrawn.buyer" if user.can_buy else "usage.overdrawn.reader"
         st.warning(t(overdrawn, balance=fmt.tokens(usage["remaining"])), icon=":material/warning:")
+    explore_ui.show_runway(figures["runway"])
     if user.can_buy and st.button(t("button.recharge"), type="primary", key="analysis_recharge"):
         st.switch_page("app_pages/recharge.py")
     st.caption(t("usage.beta_notice"))
@@ -103,6 +105,8 @@ elif user.can_buy and plan_button.button(t(offer[plan][0]), key=offer[plan][1]):
     st.switch_page("app_pages/subscription.py")
 
 cards = figures["cards"]
+last_day = settings.now().date()
+sparkline = daily_tokens(store, account, last_day - timedelta(days=29), last_day)  # the last 30 local days
 balance, today, month, calls = st.columns(4)
 with balance.container(border=True):
     st.metric(t("card.balance"), fmt.compact(cards["balance"]["tokens"]), help=t("help.balance"))
@@ -124,8 +128,12 @@ for column, key, period in ((today, "today", "day"), (month, "month", "month")):
             delta_color="off" if direction == "same" else "normal",
             delta_arrow={"same": "off", "new": "up"}.get(direction, "auto"),
             help=t(f"help.{key}", day=day, month=month_name, zone=zone),
+            chart_data=sparkline,
+            chart_type="bar",
         )
         st.caption(exact)
+        if key == "month":
+            explore_ui.show_month_to_date(figures["month_to_date"])
 with calls.container(border=True):
     st.metric(t("card.services"), fmt.compact(cards["service_calls"]), help=t("help.calls"))
     st.caption(t("card.calls_all_time", calls=fmt.tokens(cards["service_calls"])))

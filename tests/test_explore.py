@@ -7,6 +7,10 @@ twice) and starts on Sunday 8 Mar 2026 (02:00-03:00 never happens). "Now" is Tue
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -447,3 +451,22 @@ def test_month_to_date_on_a_longer_month_compares_with_all_of_the_shorter_one(st
     assert (mtd["tokens"], mtd["previous"]) == (5, 11)  # all of February, to 28 Feb 23:00
     first = ex.month_to_date(store, "acct-clip", datetime.fromisoformat("2026-03-01T00:00:00-05:00"))
     assert (first["tokens"], first["previous"], first["growth_pct"]) == (0, 0, 0.0)
+
+
+def test_report_prints_runway_and_month_to_date(tmp_path: Path) -> None:
+    data = write_export(tmp_path / "export")
+    env = {
+        **os.environ,
+        "ANALYTICS_DATA_DIR": str(data),
+        "ANALYTICS_APP_DB": str(tmp_path / "cli" / "app.duckdb"),
+        "ANALYTICS_TIMEZONE": "America/New_York",
+    }
+    args = [sys.executable, "-m", "token_analytics", "report", "--account", "acct-a", "--as-of", NY_NOW]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    assert printed["runway"]["runs_out_on_7d"] == "2027-01-04" and printed["runway"]["days_left_30d"] == 89
+    assert printed["month_to_date"]["tokens"] == 337 and printed["month_to_date"]["previous"] == 1066
+    assert printed["month_to_date"]["contributors"]["member"][0] == {"key": "u3", "label": "u3", "change": -1000}
+    hosted = subprocess.run([*args, "--mode", "self-hosted"], env=env, capture_output=True, text=True, check=False)
+    assert json.loads(hosted.stdout)["runway"] is None and json.loads(hosted.stdout)["month_to_date"] is None

@@ -215,7 +215,16 @@ def test_report_is_the_page_function(tmp_path: Path, edge_dir: Path) -> None:
     printed = json.loads(done.stdout)
     store = Store.open(settings_for(tmp_path, edge_dir))
     assert printed == json.loads(json.dumps(analysis_figures(store, "acct-a", now, "saas")))
-    assert set(printed) == {"token_usage", "cards", "comparison", "services", "recent_transactions", "leaderboard"}
+    assert set(printed) == {
+        "token_usage",
+        "cards",
+        "comparison",
+        "services",
+        "recent_transactions",
+        "leaderboard",
+        "runway",
+        "month_to_date",
+    }
     assert set(printed["cards"]) == {"balance", "today", "month", "service_calls"}
     assert printed["cards"]["today"] == {"tokens": 150, "previous": 50, "growth_pct": 200.0}
     hosted = json.loads(cli("report", "--account", "acct-a", "--as-of", NOW, "--mode", "self-hosted", env=env).stdout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -175,3 +176,69 @@ def rank_change_text(change: object, is_new: bool) -> str:
     if value < 0:
         return f"▼{-value}"
     return t("rankings.same")
+
+
+# --- /analysis: runway, why it changed ----------------------------------------------------------------
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+
+
+def plain(text: object) -> str:
+    """Text from the data, shown literally where Streamlit renders Markdown (no links, images or emphasis)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
+def show_runway(runway: Mapping[str, object] | None) -> None:
+    """SPEC §8 runway under the usage bar: the date the balance runs out at the 7- and 30-day pace."""
+    if not runway:
+        return
+    if runway["status_7d"] == "overdrawn":
+        # below zero the page's overdraft warning speaks; at exactly zero say it here
+        if runway["balance"] == 0:
+            st.caption(t("runway.overdrawn"))
+        return
+    lines = []
+    for days in (7, 30):
+        if runway[f"status_{days}d"] == "not_running_out":
+            lines.append(t("runway.not_running_out", days=days))
+            continue
+        until = date.fromisoformat(str(runway[f"runs_out_on_{days}d"]))
+        lines.append(
+            t(
+                "runway.ok",
+                days=days,
+                burn=fmt.tokens(runway[f"burn_{days}d"]),  # type: ignore[arg-type]
+                date=until.strftime("%d %b %Y"),
+                left=fmt.tokens(runway[f"days_left_{days}d"]),  # type: ignore[arg-type]
+            )
+        )
+    st.caption(f"**{t('runway.title')}** · " + "  \n".join(lines))
+
+
+def show_month_to_date(mtd: Mapping[str, object] | None) -> None:
+    """SPEC §8 "why it changed": this month so far against the same span of last month, and who moved it."""
+    if not mtd:
+        return
+    current, previous = int(mtd["tokens"]), int(mtd["previous"])  # type: ignore[call-overload]
+    text, _ = fmt.growth_label(mtd["growth_pct"], previous, current, "month")  # type: ignore[arg-type]
+    st.markdown(f"**{t('mtd.title')}**")
+    st.markdown(t("mtd.summary", current=fmt.tokens(current), previous=fmt.tokens(previous), change=text))
+    contributors: Mapping[str, list[Mapping[str, object]]] = mtd["contributors"]  # type: ignore[assignment]
+    for dimension in ("member", "service", "model"):
+        shown = contributors.get(dimension) or []
+        if not shown:
+            continue
+        parts = [
+            t(
+                "mtd.contribution",
+                change=_signed_compact(int(c["change"])),  # type: ignore[call-overload]
+                label=t(f"service.{c['key']}") if dimension == "service" else plain(c["label"]),
+            )
+            for c in shown
+        ]
+        st.caption(t("mtd.contributors", dimension=t(f"mtd.dimension.{dimension}")) + " " + ", ".join(parts))
+
+
+def _signed_compact(value: int) -> str:
+    """+1.2M, −300K: the sign always shown."""
+    return ("+" if value > 0 else "") + fmt.compact(value)
