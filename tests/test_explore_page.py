@@ -1,0 +1,209 @@
+"""/explore in-process (AppTest): every control, both modes, each role, and forged query parameters."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.apptest import _signed_in
+from tests.builders import SAMPLE_NOW
+from token_analytics.engine import explore as ex
+from token_analytics.engine.store import Store
+from token_analytics.settings import load_settings
+
+TODAY = datetime.fromisoformat(SAMPLE_NOW).date()  # 29 Nov 2026 in Asia/Shanghai
+
+
+@pytest.fixture(scope="module")
+def engine(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """The engine on its own copy of the cache: the page must show exactly its figures."""
+    tmp = tmp_path_factory.mktemp("engine")
+    store = Store.open(load_settings({"ANALYTICS_DATA_DIR": str(sample_dir), "ANALYTICS_APP_DB": str(tmp / "a.db")}))
+    yield store
+    store.close()
+
+
+def explore_page(username: str, params: dict[str, str | list[str]] | None = None) -> AppTest:
+    at = _signed_in(username)
+    for name, value in (params or {}).items():
+        at.query_params[name] = value
+    at.switch_page("app_pages/explore.py").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Explore"
+    return at
+
+
+def shown_table(at: AppTest) -> list[tuple[str, int, int]]:
+    """(key, value, previous) of each row of the group table, Other with key ""."""
+    frame = at.dataframe[0].value
+    return list(zip(frame["key"], frame["value"].astype(int), frame["previous"].astype(int), strict=True))
+
+
+def engine_table(store: Store, account: str, view: ex.View) -> list[tuple[str, int, int]]:
+    result = ex.explore(store, account, view, TODAY)
+    return [("" if r.is_other else r.key, int(r.value), int(r.previous)) for r in result.table.itertuples(index=False)]
+
+
+def url(at: AppTest) -> dict[str, list[str]]:
+    """The page's query parameters as the browser's URL would hold them (AppTest keeps a plain dict)."""
+    return {name: list(v) if isinstance(v, (list, tuple)) else [v] for name, v in at.query_params.items()}
+
+
+def test_default_view_is_the_engines(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    at = explore_page("analyst")
+    assert shown_table(at) == engine_table(engine, "acct-001", ex.DEFAULT_VIEW)
+    assert url(at) == {
+        "period": ["last_30_days"],
+        "granularity": ["day"],
+        "metric": ["tokens"],
+        "group": ["service"],
+        "top": ["10"],
+    }
+    assert not [s for s in at.subheader if s.value == "Rankings"]  # analysts get no rankings
+
+
+def test_every_control_changes_the_figures_and_the_url(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    at = explore_page("analyst")
+    at.selectbox(key="explore_period").set_value("last_month").run()
+    at.selectbox(key="explore_group").set_value("member").run()
+    at.selectbox(key="explore_top").set_value(5).run()
+    view = ex.View(period="last_month", group="member", top=5)
+    rows = shown_table(at)
+    assert rows == engine_table(engine, "acct-001", view)
+    assert len(rows) == 6 and rows[-1][0] == ""  # top 5 and Other
+    assert sum(r[1] for r in rows) == ex.explore(engine, "acct-001", view, TODAY).total
+
+    at.selectbox(key="explore_metric").set_value("calls").run()
+    at.selectbox(key="explore_granularity").set_value("week").run()
+    at.multiselect(key="explore_services").select("agent").run()
+    view = ex.View(period="last_month", granularity="week", metric="calls", group="member", top=5, services=("agent",))
+    assert shown_table(at) == engine_table(engine, "acct-001", view)
+    assert url(at)["service"] == ["agent"] and url(at)["metric"] == ["calls"] and url(at)["granularity"] == ["week"]
+
+    at.selectbox(key="explore_group").set_value("model").run()
+    model = at.dataframe[0].value["key"].iloc[0]
+    at.multiselect(key="explore_models").select(model).run()
+    at.multiselect(key="explore_members").select("user-001-01").run()
+    view = ex.View(
+        period="last_month",
+        granularity="week",
+        metric="calls",
+        group="model",
+        top=5,
+        services=("agent",),
+        members=("user-001-01",),
+        models=(model,),
+    )
+    assert shown_table(at) == engine_table(engine, "acct-001", view)
+
+    # hour buckets only for short periods: the option disappears for a month
+    at.selectbox(key="explore_period").set_value("today").run()
+    at.selectbox(key="explore_granularity").set_value("hour").run()
+    assert url(at)["granularity"] == ["hour"]
+    at.selectbox(key="explore_period").set_value("this_year").run()
+    assert at.selectbox(key="explore_granularity").value == "day"
+    assert "hour" not in at.selectbox(key="explore_granularity").options
+    assert any("up to 14 days" in i.value for i in at.info)
+
+    at.selectbox(key="explore_period").set_value("custom").run()
+    at.date_input(key="explore_custom").set_value((date(2026, 11, 2), date(2026, 11, 8))).run()
+    assert url(at)["start"] == ["2026-11-02"] and url(at)["end"] == ["2026-11-08"]
+    at.multiselect(key="explore_services").unselect("agent").run()
+    at.multiselect(key="explore_members").unselect("user-001-01").run()
+    at.multiselect(key="explore_models").unselect(model).run()
+    at.selectbox(key="explore_metric").set_value("input_tokens").run()
+    view = ex.View(
+        period="custom", start=date(2026, 11, 2), end=date(2026, 11, 8), metric="input_tokens", group="model", top=5
+    )
+    assert shown_table(at) == engine_table(engine, "acct-001", view)
+    assert not at.exception
+
+
+def test_a_link_shows_the_same_view(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    params = {"period": "last_month", "group": "member", "top": "20", "metric": "calls", "granularity": "week"}
+    at = explore_page("manager", params)
+    assert at.selectbox(key="explore_period").value == "last_month"
+    assert at.selectbox(key="explore_group").value == "member"
+    view = ex.View(period="last_month", group="member", top=20, metric="calls", granularity="week")
+    assert shown_table(at) == engine_table(engine, "acct-001", view)
+    assert not at.info  # nothing was refused
+
+
+@pytest.mark.parametrize(
+    ("params", "notice"),
+    [
+        ({"group": "user_id; drop table usage_daily --"}, "unknown grouping"),
+        ({"metric": "tokens) from accounts --"}, "unknown metric"),
+        ({"period": "custom", "start": "2026-11-09", "end": "2026-11-01"}, "custom days"),
+        ({"member": ["user-002-01", "' or 1=1 --"]}, "member this account has no usage of"),
+    ],
+)
+def test_forged_query_params_change_nothing_they_should_not(
+    app_env: pytest.MonkeyPatch, engine: Store, params: dict[str, str | list[str]], notice: str
+) -> None:
+    at = explore_page("analyst", {**params, "account": "acct-002"})
+    assert any(notice in i.value for i in at.info)
+    assert shown_table(at) == engine_table(engine, "acct-001", ex.DEFAULT_VIEW)  # own account, default view
+    assert "account" not in url(at) and "member" not in url(at)
+    assert not at.exception
+
+
+def test_member_drill_down_and_csv(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    at = explore_page("analyst", {"period": "last_month", "group": "member"})
+    assert any("Select a member" in c.value for c in at.caption)
+    # AppTest cannot click a dataframe row: set the selection state the widget would send
+    table_key = "explore_table_member"
+    at.session_state[table_key] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    member = at.dataframe[0].value["key"].iloc[0]
+    name = at.dataframe[0].value["group"].iloc[0]
+    assert [s.value for s in at.subheader if "by service and by model" in s.value] == [
+        f"{name} by service and by model"
+    ]
+    drill = ex.explore(engine, "acct-001", ex.View(period="last_month", group="service", members=(member,)), TODAY)
+    assert drill.total == at.dataframe[0].value["value"].iloc[0]
+    csv = ex.explore_csv(ex.explore(engine, "acct-001", ex.View(period="last_month", group="member"), TODAY))
+    assert csv.decode().splitlines()[0] == "\ufeffgroup,key,tokens,share_pct,previous,change,change_pct"
+
+
+def test_managers_see_rankings(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    at = explore_page("manager")
+    assert [s.value for s in at.subheader if s.value == "Rankings"] == ["Rankings"]
+    ranks = ex.rankings(engine, "acct-001", ex.period_for("this_month", TODAY))
+    shown = next(d.value for d in at.dataframe if "display_name" in d.value)
+    assert shown["user_id"].tolist() == ranks["user_id"].tolist()
+    assert shown["tokens"].tolist() == ranks["tokens"].tolist()
+    at.selectbox(key="explore_rank_period").set_value("last_month").run()
+    ranks = ex.rankings(engine, "acct-001", ex.period_for("last_month", TODAY))
+    shown = next(d.value for d in at.dataframe if "display_name" in d.value)
+    assert shown["rank"].tolist() == ranks["rank"].tolist()
+    expected = [
+        "new" if n else ("=" if c == 0 else f"▲{c}" if c > 0 else f"▼{-c}")
+        for c, n in zip(ranks["rank_change"], ranks["is_new"], strict=True)
+    ]
+    assert shown["change"].tolist() == expected
+
+
+def test_admin_switches_account_and_foreign_filters_drop(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    at = explore_page("admin", {"group": "member"})
+    at.multiselect(key="explore_members").select("user-001-01").run()
+    at.sidebar.selectbox(key="nav_account").set_value("acct-002").run()
+    assert not at.exception
+    assert at.multiselect(key="explore_members").value == []
+    assert shown_table(at) == engine_table(engine, "acct-002", ex.View(group="member"))
+
+
+def test_manager2_sees_only_acct_002(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    at = explore_page("manager2", {"group": "member", "member": "user-001-01", "account": "acct-001"})
+    assert shown_table(at) == engine_table(engine, "acct-002", ex.View(group="member"))
+    assert all(key.startswith("user-002") or key == "" for key, _, _ in shown_table(at))
+
+
+@pytest.mark.parametrize("username", ["admin", "analyst"])
+def test_self_hosted_explore(app_env: pytest.MonkeyPatch, engine: Store, username: str) -> None:
+    app_env.setenv("ANALYTICS_MODE", "self-hosted")
+    at = explore_page(username, {"group": "member"})
+    assert shown_table(at) == engine_table(engine, "acct-001", ex.View(group="member"))
