@@ -106,6 +106,7 @@ else:
         on_select="rerun" if group == "member" else "ignore",
         selection_mode="single-row",
         key=f"explore_table_{group}",
+        height=36 * (len(table) + 1) + 3,  # every row visible: top N and Other, no inner scrolling
         column_config={
             "group": t(f"explore.group.{group}") if group != "none" else t("explore.column.group"),
             "key": t("explore.column.key"),

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.support import NOW, SETTLED, Sample, Server, main_area, sign_in
+from tests.e2e.support import ARTIFACTS, NOW, SETTLED, Sample, Server, main_area, sign_in
 from token_analytics.engine import explore as ex
 from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
@@ -79,6 +79,8 @@ def test_analyst_groups_last_month_by_member_drills_downloads_and_reloads(
     grid.click(position={"x": 18, "y": 35 + 17}, no_wait_after=True)
     drill = t("explore.drill", name=first["label"])
     expect(body.get_by_role("heading", name=drill)).to_be_visible()
+    idle(page)
+    page.screenshot(path=str(ARTIFACTS / "explore_drill_down.png"), full_page=True)
 
     with page.expect_download() as download_info:
         body.get_by_role("button", name=t("explore.download")).click(no_wait_after=True)

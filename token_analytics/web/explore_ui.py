@@ -77,7 +77,10 @@ def bucket_text(bucket: date | datetime, granularity: str, period: ex.Period, zo
             "explore.hover_range", start=start.strftime("%Y-%m-%d %H:%M"), end=end.strftime("%H:%M") + f" ({offset})"
         )
     last = (end - timedelta(days=1)).date() if end.date() > start.date() else start.date()
-    label = {"day": "%Y-%m-%d", "week": "%Y-%m-%d", "month": "%Y-%m"}[granularity]
+    one_year = period.start.year == period.last.year  # a short label cannot repeat within one year
+    label = {"day": "%m-%d" if one_year else "%Y-%m-%d", "week": "%m-%d" if one_year else "%Y-%m-%d"}.get(
+        granularity, "%Y-%m"
+    )
     axis = bucket.strftime(label) if isinstance(bucket, date) else start.strftime(label)
     if start.date() == last:
         return axis, start.date().isoformat()
