@@ -1,5 +1,7 @@
--- one account's usage per bucket and group key in a period [$start, $end) of local days; $granularity is one of
--- 'day', 'week' (ISO, the Monday), 'month' (the 1st); group and filters as in explore_totals.sql
+-- one account's usage per bucket and group key in a period [$start, $end) of local days, plus one row per key
+-- (bucket null, is_current false) for the previous equal period [$previous_start, $start) (SPEC §8). $granularity is
+-- 'day', 'week' (ISO, the Monday) or 'month' (the 1st); $group is 'none', 'service', 'member' or 'model' (the code
+-- picks both from allowlists); a null user_id or model is the key 'unknown'. Filters $services, $members, $models: lists, null = any.
 with usage as (
     select
         day,
@@ -12,7 +14,7 @@ with usage as (
         output_tokens,
         io_calls
     from usage_daily
-    where account_id = $account_id and day >= $start and day < $end
+    where account_id = $account_id and day >= $previous_start and day < $end
 ),
 
 filtered as (
@@ -25,9 +27,11 @@ filtered as (
 
 keyed as (
     select
-        case $granularity
-            when 'week' then date_trunc('week', day)::date
-            when 'month' then date_trunc('month', day)::date
+        day >= $start as is_current,
+        case
+            when day < $start then null
+            when $granularity = 'week' then date_trunc('week', day)::date
+            when $granularity = 'month' then date_trunc('month', day)::date
             else day
         end as bucket,
         case $group when 'service' then service when 'member' then member when 'model' then model else 'all' end
@@ -42,6 +46,7 @@ keyed as (
 
 final as (
     select
+        is_current,
         bucket,
         key,
         sum(tokens)::bigint as tokens,
@@ -50,8 +55,8 @@ final as (
         coalesce(sum(output_tokens), 0)::bigint as output_tokens,
         sum(io_calls)::bigint as io_calls
     from keyed
-    group by bucket, key
+    group by is_current, bucket, key
 )
 
 select * from final
-order by bucket, key
+order by is_current, bucket, key

@@ -1,8 +1,8 @@
--- one account's usage per local hour (the instant it starts) and group key in a period [$start, $end) of local
--- days; a DST day has 23 or 25 hours. Group and filters as in explore_totals.sql
+-- as explore_series.sql, with the local hour (the instant it starts) as the bucket: a DST day has 23 or 25 hours
 with usage as (
     select
         hour,
+        day,
         service,
         coalesce(user_id, 'unknown') as member,
         coalesce(model, 'unknown') as model,
@@ -12,7 +12,7 @@ with usage as (
         output_tokens,
         io_calls
     from usage_hourly
-    where account_id = $account_id and day >= $start and day < $end
+    where account_id = $account_id and day >= $previous_start and day < $end
 ),
 
 filtered as (
@@ -25,7 +25,8 @@ filtered as (
 
 keyed as (
     select
-        hour as bucket,
+        day >= $start as is_current,
+        case when day >= $start then hour end as bucket,
         case $group when 'service' then service when 'member' then member when 'model' then model else 'all' end
             as key,
         tokens,
@@ -38,6 +39,7 @@ keyed as (
 
 final as (
     select
+        is_current,
         bucket,
         key,
         sum(tokens)::bigint as tokens,
@@ -46,8 +48,8 @@ final as (
         coalesce(sum(output_tokens), 0)::bigint as output_tokens,
         sum(io_calls)::bigint as io_calls
     from keyed
-    group by bucket, key
+    group by is_current, bucket, key
 )
 
 select * from final
-order by bucket, key
+order by is_current, bucket, key

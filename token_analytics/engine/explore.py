@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -264,12 +265,29 @@ class Explore:
     labels: dict[str | None, str] = field(default_factory=dict)
 
 
+# per store (weakly: a closed store's entries go with it), per (data generation, account)
+_LABELS: weakref.WeakKeyDictionary[Store, dict[tuple[int, str], dict[str, dict[str, str]]]] = (
+    weakref.WeakKeyDictionary()
+)
+_LABELS_KEPT = 256
+
+
 def labels_of(store: Store, account_id: str) -> dict[str, dict[str, str]]:
-    """The account's keys per dimension with their labels: {"member": {"u1": "Alice", ...}, ...}."""
-    out: dict[str, dict[str, str]] = {dimension: {} for dimension in DIMENSIONS}
-    for dimension, key, label in store.run("explore_keys", account_id=account_id).itertuples(index=False):
-        out[dimension][key] = label
-    return out
+    """The account's keys per dimension with their labels: {"member": {"u1": "Alice", ...}, ...}.
+
+    Asked on every run of the page, so kept until the next ingest changes the data (store.generation).
+    """
+    kept = _LABELS.setdefault(store, {})
+    slot = (store.generation, account_id)
+    cached = kept.get(slot)
+    if cached is None:
+        cached = {dimension: {} for dimension in DIMENSIONS}
+        for dimension, key, label in store.run("explore_keys", account_id=account_id).itertuples(index=False):
+            cached[dimension][key] = label
+        if len(kept) >= _LABELS_KEPT:
+            kept.clear()
+        kept[slot] = cached
+    return {dimension: dict(keys) for dimension, keys in cached.items()}
 
 
 def growth_pct(current: int, previous: int) -> float | None:
@@ -294,23 +312,38 @@ def explore(store: Store, account_id: str, view: View, today: date) -> Explore:
     period = view.dates(today)
     previous = period.previous()
     metric = view.metric
-    totals = store.run(
-        "explore_totals",
-        account_id=account_id,
-        start=period.start,
-        end=period.end,
-        previous_start=previous.start,
-        group=view.group,
+    # one scan: the period's rows per bucket and key, and the previous period's per key (bucket null)
+    params: dict[str, Any] = {
+        "account_id": account_id,
+        "start": period.start,
+        "end": period.end,
+        "previous_start": previous.start,
+        "group": view.group,
         **view.filters(),
-    )
-    calls = int(totals["calls"].sum())
-    io_calls = int(totals["io_calls"].sum())
+    }
+    if view.granularity != "hour":
+        params["granularity"] = view.granularity
+    frame = store.run("explore_series_hourly" if view.granularity == "hour" else "explore_series", **params)
+    current: dict[str, int] = {}
+    before: dict[str, int] = {}
+    cells: list[tuple[date | datetime, str, int]] = []
+    calls = io_calls = 0
+    columns = (frame["is_current"], frame["bucket"], frame["key"], frame[metric], frame["calls"], frame["io_calls"])
+    for is_current, bucket, key, value, row_calls, row_io_calls in zip(*columns, strict=True):
+        key, value = str(key), int(value)
+        if is_current:
+            current[key] = current.get(key, 0) + value
+            calls += int(row_calls)
+            io_calls += int(row_io_calls)
+            cells.append((_bucket_key(bucket), key, value))
+        else:
+            before[key] = before.get(key, 0) + value
     available = metric not in IO_METRICS or io_calls > 0
-    current = {str(k): int(v) for k, v in zip(totals["key"], totals[metric], strict=True)}
-    before = {str(k): int(v) for k, v in zip(totals["key"], totals[f"previous_{metric}"], strict=True)}
     total, previous_total = sum(current.values()), sum(before.values())
-    shown = top_keys(current, view.top) if view.group != "none" else list(current) or [TOTAL_KEY]
-    others = [key for key in current if key not in shown]
+    # candidates: keys with usage in either period, so a key that stopped shows with its drop
+    candidates = {key: current.get(key, 0) for key in current.keys() | before.keys()}
+    shown = top_keys(candidates, view.top) if view.group != "none" else [TOTAL_KEY]
+    others = len(candidates) > len(shown) if view.group != "none" else False
     names = labels_of(store, account_id).get(view.group, {}) if view.group != "none" else {}
     labels: dict[str | None, str] = {key: names.get(key, key) for key in shown}
     rows = [(key, current.get(key, 0), before.get(key, 0)) for key in shown]
@@ -333,7 +366,7 @@ def explore(store: Store, account_id: str, view: View, today: date) -> Explore:
         ],
         columns=["key", "is_other", "label", "value", "share_pct", "previous", "change", "change_pct"],
     )
-    series = _series(store, account_id, view, period, zone, set(shown), labels)
+    series = _series(cells, view, period, zone, set(shown), labels)
     return Explore(
         view=view,
         period=period,
@@ -367,24 +400,18 @@ def _bucket_key(value: Any) -> date | datetime:
 
 
 def _series(
-    store: Store,
-    account_id: str,
+    cells: list[tuple[date | datetime, str, int]],
     view: View,
     period: Period,
     zone: ZoneInfo,
     shown: set[str],
     labels: Mapping[str | None, str],
 ) -> pd.DataFrame:
-    query = "explore_series_hourly" if view.granularity == "hour" else "explore_series"
-    params: dict[str, Any] = {"account_id": account_id, "start": period.start, "end": period.end, "group": view.group}
-    if view.granularity != "hour":
-        params["granularity"] = view.granularity
-    frame = store.run(query, **params, **view.filters())
+    """Every bucket x shown key (then Other), zeros included, from the period's (bucket, key, value) cells."""
     sums: dict[tuple[date | datetime, str | None], int] = {}
-    for bucket, key, value in zip(frame["bucket"], frame["key"], frame[view.metric], strict=True):
-        folded = key if key in shown or view.group == "none" else OTHER
-        slot = (_bucket_key(bucket), folded)
-        sums[slot] = sums.get(slot, 0) + int(value)
+    for bucket, key, value in cells:
+        slot = (bucket, key if key in shown or view.group == "none" else OTHER)
+        sums[slot] = sums.get(slot, 0) + value
     keys = [key for key in labels]  # top N in order, then Other
     buckets = bucket_starts(period, view.granularity, zone)
     return _frame(
