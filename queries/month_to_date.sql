@@ -2,56 +2,67 @@
 -- current one [$current_start_day 00:00, $current_end) and the previous one [$previous_start_day 00:00,
 -- $previous_end). Each span is whole local days from usage_daily, then the whole local hours of its last day from
 -- usage_hourly, then the events of the partial last hour [$..._end_hour, $..._end) from raw_events (winners only).
-with current_days as (
-    select user_id, service, model, tokens
+-- The rollups are read once for both spans; the previous span always ends before the current one starts.
+with days as (
+    select day >= $current_start_day as is_current, user_id, service, model, sum(tokens) as tokens
     from usage_daily
-    where account_id = $account_id and day >= $current_start_day and day < $current_end_day
+    where
+        account_id = $account_id
+        and (
+            (day >= $current_start_day and day < $current_end_day)
+            or (day >= $previous_start_day and day < $previous_end_day)
+        )
+    group by all
 ),
 
-current_hours as (
-    select user_id, service, model, tokens
+hours as (
+    select day = $current_end_day as is_current, user_id, service, model, sum(tokens) as tokens
     from usage_hourly
-    where account_id = $account_id and day = $current_end_day and hour < $current_end_hour
+    where
+        account_id = $account_id
+        and (
+            (day = $current_end_day and hour < $current_end_hour)
+            or (day = $previous_end_day and hour < $previous_end_hour)
+        )
+    group by all
 ),
 
+-- the partial hours as two plain time ranges (each can skip row groups by occurred_at), not one OR
 current_partial as (
-    select r.user_id, r.service, r.model, r.tokens
+    select true as is_current, r.user_id, r.service, r.model, sum(r.tokens) as tokens
     from raw_events as r
     anti join event_losers as l using (file_id, row_no)
     where r.account_id = $account_id and r.occurred_at >= $current_end_hour and r.occurred_at < $current_end
-),
-
-previous_days as (
-    select user_id, service, model, tokens
-    from usage_daily
-    where account_id = $account_id and day >= $previous_start_day and day < $previous_end_day
-),
-
-previous_hours as (
-    select user_id, service, model, tokens
-    from usage_hourly
-    where account_id = $account_id and day = $previous_end_day and hour < $previous_end_hour
+    group by all
 ),
 
 previous_partial as (
-    select r.user_id, r.service, r.model, r.tokens
+    select false as is_current, r.user_id, r.service, r.model, sum(r.tokens) as tokens
     from raw_events as r
     anti join event_losers as l using (file_id, row_no)
     where r.account_id = $account_id and r.occurred_at >= $previous_end_hour and r.occurred_at < $previous_end
+    group by all
 ),
 
 spans as (
-    select true as is_current, * from current_days
+    select * from days
     union all
-    select true, * from current_hours
+    select * from hours
     union all
-    select true, * from current_partial
+    select * from current_partial
     union all
-    select false, * from previous_days
-    union all
-    select false, * from previous_hours
-    union all
-    select false, * from previous_partial
+    select * from previous_partial
+),
+
+per_key as (
+    select
+        user_id,
+        service,
+        model,
+        coalesce(sum(case when is_current then tokens end), 0)::bigint as tokens,
+        coalesce(sum(case when not is_current then tokens end), 0)::bigint as previous
+    from spans
+    group by all
 ),
 
 members_of_account as (
@@ -60,15 +71,14 @@ members_of_account as (
 
 final as (
     select
-        coalesce(s.user_id, 'unknown') as member,
-        coalesce(m.display_name, s.user_id, 'unknown') as member_label,
-        s.service,
-        coalesce(s.model, 'unknown') as model,
-        coalesce(sum(case when s.is_current then s.tokens end), 0)::bigint as tokens,
-        coalesce(sum(case when not s.is_current then s.tokens end), 0)::bigint as previous
-    from spans as s
+        coalesce(k.user_id, 'unknown') as member,
+        coalesce(m.display_name, k.user_id, 'unknown') as member_label,
+        k.service,
+        coalesce(k.model, 'unknown') as model,
+        k.tokens,
+        k.previous
+    from per_key as k
     left join members_of_account as m using (user_id)
-    group by all
 )
 
 select * from final
