@@ -19,7 +19,7 @@ today = settings.now().date()
 keys = ex.labels_of(store, account)
 
 st.title(t("page.explore"))
-st.caption(t("explore.intro", account=account, zone=settings.timezone))
+st.caption(t("explore.intro", account=view_ui.plain(account), zone=settings.timezone))
 for notice in view_ui.seed_from_url(keys, account, today):
     st.info(t(f"explore.notice.{notice}"), icon=":material/link_off:")
 
@@ -136,7 +136,7 @@ else:
             st.caption(t("explore.select_hint"))
         else:
             member = str(picked_row["key"])
-            st.subheader(t("explore.drill", name=str(picked_row["label"])), anchor=False)
+            st.subheader(t("explore.drill", name=view_ui.plain(picked_row["label"])), anchor=False)  # data: no Markdown
             by_service, by_model = st.columns(2)
             for col, dimension in ((by_service, "service"), (by_model, "model")):
                 drill = ex.explore(store, account, replace(view, group=dimension, members=(member,), top=20), today)

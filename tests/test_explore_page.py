@@ -207,3 +207,13 @@ def test_self_hosted_explore(app_env: pytest.MonkeyPatch, engine: Store, usernam
     app_env.setenv("ANALYTICS_MODE", "self-hosted")
     at = explore_page(username, {"group": "member"})
     assert shown_table(at) == engine_table(engine, "acct-001", ex.View(group="member"))
+
+
+def test_data_text_shown_through_markdown_is_inert() -> None:
+    """A member name that is Markdown (an image, a link, emphasis) is shown as its characters."""
+    from token_analytics.web.explore_ui import plain
+
+    hostile = "![x](http://evil.example/x.png) *bold* [link](javascript:alert(1)) <b>"
+    escaped = plain(hostile)
+    assert "](" not in escaped.replace("\\]\\(", "") and "*bold*" not in escaped and "<b>" not in escaped
+    assert escaped.replace("\\", "") == hostile  # only backslashes were added
