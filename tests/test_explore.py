@@ -302,6 +302,21 @@ def test_sparkline_days(store: Store) -> None:
     assert ex.daily_tokens(store, "acct-a", date(2026, 10, 31), TODAY) == [40, 30, 100, 4207]
 
 
+def test_csv_is_formula_safe_and_numbers_stay_numbers(store: Store) -> None:
+    result = ex.explore(store, "acct-a", View(period="this_month", group="member"), TODAY)
+    lines = ex.explore_csv(result).decode("utf-8").splitlines()
+    assert lines[0] == "\ufeffgroup,key,tokens,share_pct,previous,change,change_pct"
+    # "=Bob" would run as a formula; u3's change is a negative number and stays one
+    assert lines[1].startswith("'=Bob,u2,4300,") and lines[1].endswith(",60,4240,7066.666666666667")
+    assert lines[4] == "u3,u3,0,0.0,1500,-1500,-100.0"
+    ranks = ex.rankings(store, "acct-a", Period(date(2026, 11, 1), date(2026, 11, 4)))
+    assert ex.rankings_csv(ranks).decode("utf-8").splitlines()[1:] == [
+        f"1,u2,'=Bob,4300,3,{4300 * 100 / 4337},,",
+        f"2,u1,Alice,30,2,{30 * 100 / 4337},1,-1",
+        f"3,unknown,unknown,7,1,{7 * 100 / 4337},,",
+    ]
+
+
 # --- the view in the URL ------------------------------------------------------------------------
 
 KEYS = {"service": ["agent", "operator"], "member": ["u1", "u2"], "model": ["m1"]}

@@ -1,4 +1,4 @@
-"""The explore figures (SPEC §8): periods, buckets, top N + Other, previous period, rankings.
+"""The figures of SPEC §8: explore (periods, buckets, top N + Other, previous period), rankings, runway, month to date.
 
 One function per figure, used by the /explore page, `report` and the benchmark. Every choice a
 person makes (period, granularity, metric, group, filters) is checked against the allowlists
