@@ -158,21 +158,28 @@ def _keys(mode: str, user: User | None, ledger: bool = True) -> list[str]:
 
 
 def test_page_list_by_mode_and_role() -> None:
-    everything = ["analysis", "token_history", "recharge", "subscription", "admin"]
+    everything = ["analysis", "explore", "token_history", "recharge", "subscription", "admin"]
     assert _keys("saas", None) == everything
     assert _keys("saas", ADMIN) == everything
-    assert _keys("saas", MANAGER) == ["analysis", "token_history", "recharge", "subscription"]
-    assert _keys("saas", ANALYST) == ["analysis", "token_history"]
-    assert _keys("self-hosted", None) == ["analysis", "token_history", "admin"]
-    assert _keys("self-hosted", ADMIN) == ["analysis", "token_history", "admin"]
-    assert _keys("self-hosted", MANAGER) == ["analysis", "token_history"]
-    assert _keys("self-hosted", ADMIN, ledger=False) == ["analysis", "admin"]
-    assert _keys("self-hosted", ANALYST, ledger=False) == ["analysis"]
-    assert _keys("saas", ANALYST, ledger=False) == ["analysis", "token_history"]  # SaaS always has a ledger
+    assert _keys("saas", MANAGER) == ["analysis", "explore", "token_history", "recharge", "subscription"]
+    assert _keys("saas", ANALYST) == ["analysis", "explore", "token_history"]
+    assert _keys("self-hosted", None) == ["analysis", "explore", "token_history", "admin"]
+    assert _keys("self-hosted", ADMIN) == ["analysis", "explore", "token_history", "admin"]
+    assert _keys("self-hosted", MANAGER) == ["analysis", "explore", "token_history"]
+    assert _keys("self-hosted", ADMIN, ledger=False) == ["analysis", "explore", "admin"]
+    assert _keys("self-hosted", ANALYST, ledger=False) == ["analysis", "explore"]
+    assert _keys("saas", ANALYST, ledger=False) == ["analysis", "explore", "token_history"]  # SaaS always has a ledger
 
 
 def test_routes_and_landing_page() -> None:
-    assert [page.url_path for page in ui.PAGES] == ["analysis", "token-history", "recharge", "subscription", "admin"]
+    assert [page.url_path for page in ui.PAGES] == [
+        "analysis",
+        "explore",
+        "token-history",
+        "recharge",
+        "subscription",
+        "admin",
+    ]
     assert ui.LANDING == "analysis"  # "/" switches to it (see dashboard.st_pages)
     for page in ui.PAGES:
         assert (ROOT / "app_pages" / page.file).is_file()

@@ -217,3 +217,37 @@ def test_data_text_shown_through_markdown_is_inert() -> None:
     escaped = plain(hostile)
     assert "](" not in escaped.replace("\\]\\(", "") and "*bold*" not in escaped and "<b>" not in escaped
     assert escaped.replace("\\", "") == hostile  # only backslashes were added
+
+
+def test_analysis_shows_runway_why_it_changed_and_sparklines(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    from datetime import timedelta
+
+    from token_analytics.engine.figures import analysis_figures
+    from token_analytics.web import fmt
+
+    figures = analysis_figures(engine, "acct-001", datetime.fromisoformat(SAMPLE_NOW), "saas")
+    at = _signed_in("manager")
+    captions = [c.value for c in at.caption]
+    runway = figures["runway"]
+    assert runway["status_7d"] == "ok"  # the sample's acct-001 has a positive balance and consumption
+    assert any(f"about {fmt.tokens(runway['days_left_7d'])} days" in c for c in captions)
+    mtd = figures["month_to_date"]
+    summary = next(m.value for m in at.markdown if m.value.startswith("This month so far"))
+    assert f"**{fmt.tokens(mtd['tokens'])}**" in summary and f"**{fmt.tokens(mtd['previous'])}**" in summary
+    top_member = mtd["contributors"]["member"][0]
+    assert any(c.startswith("Largest contributors by member:") and "from" in c for c in captions)
+    assert top_member["change"] != 0
+    spark = ex.daily_tokens(engine, "acct-001", TODAY - timedelta(days=29), TODAY)
+    today_card = next(m for m in at.metric if m.label == "Today's Usage")
+    assert (
+        list(today_card.proto.chart_data) == spark
+        and len(spark) == 30
+        and spark[-1] == figures["cards"]["today"]["tokens"]
+    )
+
+
+def test_self_hosted_analysis_has_none_of_it(app_env: pytest.MonkeyPatch) -> None:
+    app_env.setenv("ANALYTICS_MODE", "self-hosted")
+    at = _signed_in("analyst")
+    assert not [m for m in at.markdown if m.value.startswith("This month so far")]
+    assert not [c for c in at.caption if "Balance runway" in c.value]
