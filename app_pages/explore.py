@@ -17,10 +17,11 @@ store = data.store()
 zone = settings.zone
 today = settings.now().date()
 keys = ex.labels_of(store, account)
+first_hour_day = ex.hourly_from(store)  # hours exist for a recent window only
 
 st.title(t("page.explore"))
 st.caption(t("explore.intro", account=view_ui.plain(account), zone=settings.timezone))
-for notice in view_ui.seed_from_url(keys, account, today):
+for notice in view_ui.seed_from_url(keys, account, today, first_hour_day):
     st.info(t(f"explore.notice.{notice}"), icon=":material/link_off:")
 
 # --- controls: every choice is a constant of an allowlist, or a key this account has ----------------
@@ -35,7 +36,7 @@ if preset == "custom":
     first, last = (*picked, None, None)[:2] if isinstance(picked, tuple) else (picked, picked)
     last = last or first  # while a range is being picked only its first day is set
 period = ex.period_for(preset, today, first, last)
-granularities = [g for g in ex.GRANULARITIES if g != "hour" or period.days <= ex.HOUR_MAX_DAYS]
+granularities = [g for g in ex.GRANULARITIES if g != "hour" or ex.hours_allowed(period, first_hour_day)]
 if st.session_state.get(view_ui.GRANULARITY) not in granularities:
     st.session_state[view_ui.GRANULARITY] = "day"
     st.info(t("explore.notice.hour_too_long"), icon=":material/schedule:")

@@ -485,3 +485,24 @@ def test_report_prints_runway_and_month_to_date(tmp_path: Path) -> None:
     assert printed["month_to_date"]["contributors"]["member"][0] == {"key": "u3", "label": "u3", "change": -1000}
     hosted = subprocess.run([*args, "--mode", "self-hosted"], env=env, capture_output=True, text=True, check=False)
     assert json.loads(hosted.stdout)["runway"] is None and json.loads(hosted.stdout)["month_to_date"] is None
+
+
+def test_hours_only_inside_the_hourly_window(tmp_path: Path) -> None:
+    """Ingest may keep hours for a recent window only (meta 'hourly_from'): older days read events instead."""
+    data = write_export(tmp_path / "export")
+    windowed = Store.open(settings_for(tmp_path, data, ANALYTICS_TIMEZONE="America/New_York", ANALYTICS_NOW=NY_NOW))
+    cur = windowed.cursor()
+    cur.execute("delete from usage_hourly where day < date '2026-10-04'")  # what a window from 4 Oct keeps
+    cur.execute("insert or replace into meta values ('hourly_from', '2026-10-04')")
+    assert ex.hourly_from(windowed) == date(2026, 10, 4)
+    # the previous span ends on 3 Oct 10:30, before the window: a7 (09:00) and a14 (10:10) come from the events
+    mtd = ex.month_to_date(windowed, "acct-a", now)
+    assert (mtd["tokens"], mtd["previous"]) == (337, 1066)
+    old = View(period="custom", start=date(2026, 10, 1), end=date(2026, 10, 3), granularity="hour", group="none")
+    result = ex.explore(windowed, "acct-a", old, TODAY)
+    assert result.view.granularity == "day" and result.total == 60 + 1000 + 6 + 500
+    assert not ex.hours_allowed(old.dates(TODAY), date(2026, 10, 4))
+    assert ex.hours_allowed(View(period="last_7_days").dates(TODAY), date(2026, 10, 4))
+    params = {"period": ["custom"], "start": ["2026-10-01"], "end": ["2026-10-03"], "granularity": ["hour"]}
+    assert ex.view_from_params(params, KEYS, TODAY, date(2026, 10, 4))[1] == ["hour_too_long"]
+    windowed.close()

@@ -127,15 +127,18 @@ def _day(text: str | None) -> date | None:
         return None
 
 
-def clean_view(view: View, today: date) -> tuple[View, list[str]]:
-    """`view` with hour buckets only for periods up to 14 days; notice codes for what was changed."""
-    if view.granularity == "hour" and view.dates(today).days > HOUR_MAX_DAYS:
+def clean_view(view: View, today: date, first_hour_day: date | None = None) -> tuple[View, list[str]]:
+    """`view` with hour buckets only where `hours_allowed`; notice codes for what was changed."""
+    if view.granularity == "hour" and not hours_allowed(view.dates(today), first_hour_day):
         return replace(view, granularity="day"), ["hour_too_long"]
     return view, []
 
 
 def view_from_params(
-    params: Mapping[str, Sequence[str]], keys: Mapping[str, Sequence[str]], today: date
+    params: Mapping[str, Sequence[str]],
+    keys: Mapping[str, Sequence[str]],
+    today: date,
+    first_hour_day: date | None = None,
 ) -> tuple[View, list[str]]:
     """The view a URL asks for; anything unknown or hostile falls back to the default, with a notice code.
 
@@ -178,7 +181,7 @@ def view_from_params(
         if len(kept) < len(asked):
             notices.append(f"bad_{name}")
         view = replace(view, **{attr: kept})
-    view, more = clean_view(view, today)
+    view, more = clean_view(view, today, first_hour_day)
     return view, notices + more
 
 
@@ -270,6 +273,7 @@ _LABELS: weakref.WeakKeyDictionary[Store, dict[tuple[int, str], dict[str, dict[s
     weakref.WeakKeyDictionary()
 )
 _LABELS_KEPT = 256
+_HOURLY_FROM: weakref.WeakKeyDictionary[Store, tuple[int, date | None]] = weakref.WeakKeyDictionary()
 
 
 def labels_of(store: Store, account_id: str) -> dict[str, dict[str, str]]:
@@ -290,6 +294,22 @@ def labels_of(store: Store, account_id: str) -> dict[str, dict[str, str]]:
     return {dimension: dict(keys) for dimension, keys in cached.items()}
 
 
+def hourly_from(store: Store) -> date | None:
+    """The first local day with hour buckets (the hourly rollup keeps a recent window); None: every day."""
+    kept = _HOURLY_FROM.get(store)
+    if kept is None or kept[0] != store.generation:
+        frame = store.run("explore_hourly_from")
+        first = frame["hourly_from"].iloc[0] if len(frame) else None
+        first = None if first is None or pd.isna(first) else pd.Timestamp(first).date()
+        kept = _HOURLY_FROM[store] = (store.generation, first)
+    return kept[1]
+
+
+def hours_allowed(period: Period, first_hour_day: date | None) -> bool:
+    """Hour buckets: periods of at most 14 days inside the hourly rollup's window."""
+    return period.days <= HOUR_MAX_DAYS and (first_hour_day is None or period.start >= first_hour_day)
+
+
 def growth_pct(current: int, previous: int) -> float | None:
     """SPEC §4 growth: null for "new" (previous 0), 0 for "same", else the change in percent."""
     if current == previous:
@@ -308,6 +328,7 @@ def explore(store: Store, account_id: str, view: View, today: date) -> Explore:
     """The figures of one explore view for one account; `today` is the local date of "now"."""
     if view.metric not in METRICS or view.group not in GROUPS or view.granularity not in GRANULARITIES:
         raise ValueError("the view holds a value outside the allowlists; build it with view_from_params")
+    view, _ = clean_view(view, today, hourly_from(store) if view.granularity == "hour" else None)
     zone = store.settings.zone
     period = view.dates(today)
     previous = period.previous()
@@ -560,10 +581,17 @@ def runway(store: Store, account_id: str, balance: int, now: datetime) -> dict[s
     return {key: out[key] for key in (*order, "runs_out_on_7d", "runs_out_on_30d")}
 
 
-def _span_params(prefix: str, start_day: date, end: datetime, zone: ZoneInfo) -> dict[str, Any]:
-    """[start_day 00:00, end) as whole local days, whole local hours of the last day, and the partial hour."""
+def _span_params(
+    prefix: str, start_day: date, end: datetime, zone: ZoneInfo, first_hour_day: date | None
+) -> dict[str, Any]:
+    """[start_day 00:00, end) as whole local days, whole local hours of the last day, and the partial hour.
+
+    When the last day is before the hourly rollup's window, its events are read from midnight instead.
+    """
     local_end = end.astimezone(zone)
     hour_start = local_end.replace(minute=0, second=0, microsecond=0)
+    if first_hour_day is not None and local_end.date() < first_hour_day:
+        hour_start = local_midnight(local_end.date(), zone)
     return {
         f"{prefix}_start_day": start_day,
         f"{prefix}_end_day": local_end.date(),
@@ -589,11 +617,14 @@ def _month_to_date_rows(store: Store, account_id: str, now: datetime) -> pd.Data
     zone = store.settings.zone
     local = now.astimezone(zone)
     today = local.date()
+    first_hour_day = hourly_from(store)
     return store.run(
         "month_to_date",
         account_id=account_id,
-        **_span_params("current", month_start(today), local, zone),
-        **_span_params("previous", previous_month(today), previous_month_to_date_end(local, zone), zone),
+        **_span_params("current", month_start(today), local, zone, first_hour_day),
+        **_span_params(
+            "previous", previous_month(today), previous_month_to_date_end(local, zone), zone, first_hour_day
+        ),
     )
 
 

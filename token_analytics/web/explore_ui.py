@@ -31,7 +31,9 @@ PALETTE = ("#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#d
 OTHER_COLOUR = "#cbd5e1"
 
 
-def seed_from_url(keys: Mapping[str, Mapping[str, str]], account: str, today: date) -> list[str]:
+def seed_from_url(
+    keys: Mapping[str, Mapping[str, str]], account: str, today: date, first_hour_day: date | None = None
+) -> list[str]:
     """Set the widgets from the URL when the page starts in this session; notice codes for what was refused.
 
     After that the widgets own the view, and the URL follows them (`write_url`). When an admin switches
@@ -44,7 +46,8 @@ def seed_from_url(keys: Mapping[str, Mapping[str, str]], account: str, today: da
             st.session_state[SEEDED_FOR] = account
         return []
     params = {name: st.query_params.get_all(name) for name in ex.PARAMS}
-    view, notices = ex.view_from_params(params, {name: list(values) for name, values in keys.items()}, today)
+    known = {name: list(values) for name, values in keys.items()}
+    view, notices = ex.view_from_params(params, known, today, first_hour_day)
     st.session_state[PERIOD] = view.period
     if view.period == "custom":
         st.session_state[CUSTOM] = (view.start, view.end)

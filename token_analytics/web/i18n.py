@@ -489,7 +489,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "explore.notice.bad_service": {"en": "The link named a service this account has no usage of; it is left out."},
     "explore.notice.bad_member": {"en": "The link named a member this account has no usage of; it is left out."},
     "explore.notice.bad_model": {"en": "The link named a model this account has no usage of; it is left out."},
-    "explore.notice.hour_too_long": {"en": "Hours are shown for periods up to 14 days; showing days."},
+    "explore.notice.hour_too_long": {
+        "en": "Hours are shown for periods of up to 14 days within the last few weeks; showing days."
+    },
     "rankings.title": {"en": "Rankings"},
     "rankings.period": {"en": "Ranking period"},
     "rankings.caption": {"en": "Members by tokens, {first} to {last}; the change is against the previous {days} days."},
