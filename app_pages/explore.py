@@ -84,7 +84,7 @@ if not result.available:
     st.info(t("explore.not_in_exports"), icon=":material/info:")
 else:
     growth = ex.growth_pct(result.total, result.previous_total)
-    change = t("rankings.new") if growth is None else fmt.pct(growth)
+    change = t("rankings.new") if growth is None else f"{growth:+.1f}%"
     st.markdown(
         t(
             "explore.summary",
