@@ -165,7 +165,7 @@ def group_table(result: ex.Explore, group: str) -> pd.DataFrame:
             "previous": table["previous"].astype("int64"),
             "change": [fmt.signed(v) for v in table["change"]],
             "change_pct": [
-                t("rankings.new") if pd.isna(p) and c else (fmt.pct(p) if not pd.isna(p) else fmt.MISSING)
+                t("rankings.new") if pd.isna(p) and c else (f"{p:+.1f}%" if not pd.isna(p) else fmt.MISSING)
                 for p, c in zip(table["change_pct"], table["change"], strict=True)
             ],
         }
