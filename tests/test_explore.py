@@ -506,3 +506,20 @@ def test_hours_only_inside_the_hourly_window(tmp_path: Path) -> None:
     params = {"period": ["custom"], "start": ["2026-10-01"], "end": ["2026-10-03"], "granularity": ["hour"]}
     assert ex.view_from_params(params, KEYS, TODAY, date(2026, 10, 4))[1] == ["hour_too_long"]
     windowed.close()
+
+
+def test_chart_keeps_the_repeated_dst_hour_and_names_its_offset(store: Store) -> None:
+    from token_analytics.web import explore_ui
+
+    view = View(period="custom", start=date(2026, 11, 1), end=date(2026, 11, 1), granularity="hour", group="service")
+    result = ex.explore(store, "acct-a", view, TODAY)
+    fig = explore_ui.stacked_bars(result, store.settings.zone, "service")
+    axis = list(fig.data[0].x)
+    assert len(axis) == len(set(axis)) == 25
+    assert axis[1:3] == ["11-01 01:00", "11-01 01:00 (2)"]
+    hover = [row[1] for row in fig.data[0].customdata[1:3]]
+    assert hover == [
+        "2026-11-01 01:00 (UTC-04:00) to 01:00 (UTC-05:00)",
+        "2026-11-01 01:00 (UTC-05:00) to 02:00",
+    ]
+    assert [int(v) for v in fig.data[0].y[1:3]] == [10, 20]  # agent: a1 at 01:30 EDT, a2 at 01:30 EST

@@ -74,11 +74,10 @@ def bucket_text(bucket: date | datetime, granularity: str, period: ex.Period, zo
     """(axis label, local time range) of a bucket."""
     start, end = ex.bucket_range(bucket, granularity, period, zone)
     if granularity == "hour":
-        offset = start.strftime("%z")
-        offset = f"UTC{offset[:3]}:{offset[3:]}"
-        return start.strftime("%m-%d %H:%M"), t(
-            "explore.hover_range", start=start.strftime("%Y-%m-%d %H:%M"), end=end.strftime("%H:%M") + f" ({offset})"
-        )
+        # the offset tells the two 01:00s of a DST fall-back apart; the end names its own when it differs
+        first = f"{start.strftime('%Y-%m-%d %H:%M')} ({_utc_offset(start)})"
+        then = end.strftime("%H:%M") + (f" ({_utc_offset(end)})" if end.utcoffset() != start.utcoffset() else "")
+        return start.strftime("%m-%d %H:%M"), t("explore.hover_range", start=first, end=then)
     last = (end - timedelta(days=1)).date() if end.date() > start.date() else start.date()
     one_year = period.start.year == period.last.year  # a short label cannot repeat within one year
     label = {"day": "%m-%d" if one_year else "%Y-%m-%d", "week": "%m-%d" if one_year else "%Y-%m-%d"}.get(
@@ -88,6 +87,11 @@ def bucket_text(bucket: date | datetime, granularity: str, period: ex.Period, zo
     if start.date() == last:
         return axis, start.date().isoformat()
     return axis, t("explore.hover_range", start=start.date().isoformat(), end=last.isoformat())
+
+
+def _utc_offset(moment: datetime) -> str:
+    text = moment.strftime("%z")
+    return f"UTC{text[:3]}:{text[3:]}"
 
 
 def label_of(key: object, label: object, is_other: bool) -> str:
