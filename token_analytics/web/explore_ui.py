@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -190,12 +189,10 @@ def rank_change_text(change: object, is_new: bool) -> str:
 
 # --- /analysis: runway, why it changed ----------------------------------------------------------------
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
-
 
 def plain(text: object) -> str:
-    """Text from the data, shown literally where Streamlit renders Markdown (no links, images or emphasis)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    """Text from the data, shown literally where Streamlit renders Markdown (fmt.plain's escaping)."""
+    return fmt.plain(str(text))
 
 
 def show_runway(runway: Mapping[str, object] | None) -> None:
