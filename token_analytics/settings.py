@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,6 +16,7 @@ MODES = ("saas", "self-hosted")
 # Each mode has its own app database by default, so SaaS sandbox orders never show in
 # self-hosted mode and one server per mode can run side by side (DuckDB: one process per file).
 SELF_HOSTED_APP_DB = "data/app-self-hosted.duckdb"
+ALERT_WEBHOOK_KINDS = ("json", "wecom", "dingtalk", "feishu", "slack")
 
 # name -> (default, meaning); the README's settings table is checked against this.
 VARIABLES: dict[str, tuple[str, str]] = {
@@ -33,6 +35,11 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ANALYTICS_OIDC_MAPPING_FILE": ("", "single sign-on: identity claims to role and account; empty means off"),
     "ANALYTICS_SESSION_IDLE_HOURS": ("8", "a sign-in session unused for this many hours ends"),
     "ANALYTICS_TRUSTED_PROXY_HEADER": ("", "header with the client address set by your reverse proxy; empty: none"),
+    "ANALYTICS_ALERT_WEBHOOKS": (
+        "",
+        "where `alerts` posts: comma-separated `kind=url`, kind one of json, wecom, dingtalk, feishu, slack; "
+        "empty means no webhook",
+    ),
 }
 
 
@@ -54,6 +61,8 @@ class Settings:
     oidc_mapping_file: Path | None = None  # single sign-on (st.login) is on when set
     session_idle_hours: float = 8.0
     trusted_proxy_header: str = ""
+    # (kind, url) per alert webhook, in the order given; see ANALYTICS_ALERT_WEBHOOKS
+    alert_webhooks: tuple[tuple[str, str], ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -89,6 +98,26 @@ def parse_instant(value: str, variable: str) -> datetime:
     if moment.tzinfo is None:
         raise SettingsError(f"{variable}={value!r} has no UTC offset; add one such as +08:00.")
     return moment
+
+
+def parse_webhooks(text: str, variable: str = "ANALYTICS_ALERT_WEBHOOKS") -> tuple[tuple[str, str], ...]:
+    """`kind=url,kind=url` -> ((kind, url), ...); an unknown kind or a non-http(s) URL is a one-line error."""
+    out: list[tuple[str, str]] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        kind, sep, url = part.strip().partition("=")
+        kind, url = kind.strip().lower(), url.strip()
+        if not sep or kind not in ALERT_WEBHOOK_KINDS:
+            raise SettingsError(
+                f"{variable}: {kind!r} is not kind=url with a kind among {', '.join(ALERT_WEBHOOK_KINDS)}."
+            )
+        split = urlsplit(url)
+        if split.scheme not in ("http", "https") or not split.hostname:
+            # The URL is not repeated: it carries the webhook's secret key.
+            raise SettingsError(f"{variable}: the {kind} webhook is not an http(s) URL.")
+        out.append((kind, url))
+    return tuple(out)
 
 
 def check_zone(name: str, variable: str = "ANALYTICS_TIMEZONE") -> str:
@@ -142,4 +171,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         oidc_mapping_file=_path(get("ANALYTICS_OIDC_MAPPING_FILE")) if get("ANALYTICS_OIDC_MAPPING_FILE") else None,
         session_idle_hours=idle_hours,
         trusted_proxy_header=header,
+        alert_webhooks=parse_webhooks(get("ANALYTICS_ALERT_WEBHOOKS")),
     )

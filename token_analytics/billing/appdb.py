@@ -16,6 +16,7 @@ import pandas as pd
 
 from token_analytics.billing import core
 from token_analytics.billing.adjustments import ADJUSTMENT_TXN_PREFIX, Adjustments, adjustment_txn_id
+from token_analytics.billing.alerts import Alerts
 from token_analytics.billing.core import (
     APP_SCHEMA,
     SCHEMA_VERSION,
@@ -80,6 +81,7 @@ class AppDB:
         self._ledger = LedgerEntries(self._file)
         self._adjustments = Adjustments(self._file)
         self._plan_requests = PlanRequests(self._file)
+        self.alerts = Alerts(self._file)  # thresholds, alert states, notifications (billing/alerts.py)
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:

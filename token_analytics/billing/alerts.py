@@ -1,0 +1,386 @@
+"""Alerts in the app database (issue 13): thresholds per account, alert state, the outbox of notifications.
+
+Everything is appended, never updated, like the rest of the file:
+
+* `alert_thresholds`: one row per change of an account's thresholds (the whole set, NULL = off),
+  with who and when. The latest row is the current set; the one before it is the "old" side of
+  the change, so the table is its own audit trail (`threshold_changes`).
+* `alert_events`: one row each time an alert starts (`firing`) or clears (`resolved`). The latest
+  row per (account, rule) is the alert's state, so a notification goes out on a change only.
+* `alert_outbox`: one row per event and receiver, written with the event in one transaction.
+* `alert_deliveries`: one row per attempt to deliver an outbox row (ok or the error). An outbox row
+  without an ok delivery is pending, and the next run sends it: a receiver that is down loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from token_analytics.billing import core
+from token_analytics.billing.core import AppDBError, AppFile, SchemaPart
+
+RULES = ("balance", "runway", "usage_spike")
+STATES = ("firing", "resolved")
+MAX_ERROR = 300  # a receiver's error text is cut here (an HTML error page is not worth keeping)
+
+SCHEMA = SchemaPart(
+    version=1,
+    statements=(
+        """
+        create table if not exists app.alert_thresholds (
+            seq bigint primary key,
+            account_id varchar not null,
+            balance_below bigint,
+            runway_days_below integer,
+            usage_multiple double,
+            changed_by varchar not null,
+            changed_at timestamptz not null
+        )
+        """,
+        """
+        create table if not exists app.alert_events (
+            seq bigint primary key,
+            event_id varchar not null unique,
+            account_id varchar not null,
+            rule varchar not null check (rule in ('balance', 'runway', 'usage_spike')),
+            state varchar not null check (state in ('firing', 'resolved')),
+            value double,
+            threshold double,
+            detail varchar,
+            event_at timestamptz not null
+        )
+        """,
+        """
+        create table if not exists app.alert_outbox (
+            event_id varchar not null,
+            receiver varchar not null,
+            created_at timestamptz not null,
+            primary key (event_id, receiver)
+        )
+        """,
+        """
+        create table if not exists app.alert_deliveries (
+            event_id varchar not null,
+            receiver varchar not null,
+            attempted_at timestamptz not null,
+            ok boolean not null,
+            attempts integer not null,
+            error varchar
+        )
+        """,
+    ),
+)
+
+_NEXT_THRESHOLD_SEQ = "select coalesce(max(seq), 0) + 1 from app.alert_thresholds"
+_NEXT_EVENT_SEQ = "select coalesce(max(seq), 0) + 1 from app.alert_events"
+
+_INSERT_THRESHOLDS = """
+    insert into app.alert_thresholds
+        (seq, account_id, balance_below, runway_days_below, usage_multiple, changed_by, changed_at)
+    values ($seq, $account_id, $balance_below, $runway_days_below, $usage_multiple, $changed_by, $changed_at)
+"""
+
+# The latest set per account (accounts whose latest set is all off are left out by the caller).
+_CURRENT_THRESHOLDS = """
+    select account_id, balance_below, runway_days_below, usage_multiple, changed_by, changed_at
+    from app.alert_thresholds
+    where $account_id is null or account_id = $account_id
+    qualify row_number() over (partition by account_id order by seq desc) = 1
+    order by account_id
+"""
+
+# Each change with the set it replaced (old_* null on the first change).
+_THRESHOLD_CHANGES = """
+    with changes as (
+        select
+            seq, account_id, changed_by, changed_at,
+            balance_below, runway_days_below, usage_multiple,
+            lag(balance_below) over w as old_balance_below,
+            lag(runway_days_below) over w as old_runway_days_below,
+            lag(usage_multiple) over w as old_usage_multiple
+        from app.alert_thresholds
+        window w as (partition by account_id order by seq)
+    )
+    select
+        changed_at, changed_by, account_id,
+        old_balance_below, balance_below, old_runway_days_below, runway_days_below,
+        old_usage_multiple, usage_multiple
+    from changes
+    where $account_id is null or account_id = $account_id
+    order by seq desc
+"""
+
+_INSERT_EVENT = """
+    insert into app.alert_events (seq, event_id, account_id, rule, state, value, threshold, detail, event_at)
+    values ($seq, $event_id, $account_id, $rule, $state, $value, $threshold, $detail, $event_at)
+"""
+
+_INSERT_OUTBOX = """
+    insert into app.alert_outbox (event_id, receiver, created_at) values ($event_id, $receiver, $created_at)
+"""
+
+_INSERT_DELIVERY = """
+    insert into app.alert_deliveries (event_id, receiver, attempted_at, ok, attempts, error)
+    values ($event_id, $receiver, $attempted_at, $ok, $attempts, $error)
+"""
+
+# The latest event per (account, rule): the alert's state.
+_STATES = """
+    select account_id, rule, state, event_id, value, threshold, event_at
+    from app.alert_events
+    qualify row_number() over (partition by account_id, rule order by seq desc) = 1
+    order by account_id, rule
+"""
+
+# Outbox rows without a successful delivery, oldest event first (a clear never overtakes its start).
+_PENDING = """
+    with delivered as (
+        select distinct event_id, receiver from app.alert_deliveries where ok
+    ),
+
+    final as (
+        select o.receiver, e.seq, e.event_id, e.account_id, e.rule, e.state, e.value, e.threshold, e.detail, e.event_at
+        from app.alert_outbox as o
+        join app.alert_events as e using (event_id)
+        anti join delivered as d on d.event_id = o.event_id and d.receiver = o.receiver
+    )
+
+    select * from final order by receiver, seq
+"""
+
+# Per receiver: the latest attempt, the latest failure and how many notifications wait.
+_RECEIVER_STATUS = """
+    with attempts as (
+        select receiver, attempted_at, ok, error,
+            row_number() over (partition by receiver order by attempted_at desc, ok) as newest
+        from app.alert_deliveries
+    ),
+
+    last_failure as (
+        select receiver, max(attempted_at) as failed_at, arg_max(error, attempted_at) as error
+        from app.alert_deliveries
+        where not ok
+        group by receiver
+    ),
+
+    delivered as (
+        select distinct event_id, receiver from app.alert_deliveries where ok
+    ),
+
+    pending as (
+        select o.receiver, count(*) as pending
+        from app.alert_outbox as o
+        anti join delivered as d on d.event_id = o.event_id and d.receiver = o.receiver
+        group by o.receiver
+    ),
+
+    receivers as (
+        select distinct receiver from app.alert_outbox
+    ),
+
+    final as (
+        select
+            r.receiver,
+            a.attempted_at as last_attempt_at,
+            a.ok as last_ok,
+            f.failed_at as last_failure_at,
+            f.error as last_error,
+            coalesce(p.pending, 0) as pending
+        from receivers as r
+        left join attempts as a on a.receiver = r.receiver and a.newest = 1
+        left join last_failure as f on f.receiver = r.receiver
+        left join pending as p on p.receiver = r.receiver
+    )
+
+    select * from final order by receiver
+"""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """An account's alert thresholds; None switches a rule off."""
+
+    balance_below: int | None = None  # tokens
+    runway_days_below: int | None = None  # days, at the 7-day pace
+    usage_multiple: float | None = None  # k: today's tokens above k x the median of the last 30 days
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.balance_below, self.runway_days_below, self.usage_multiple))
+
+
+@dataclass(frozen=True)
+class Change:
+    """A new state of one alert, to be stored and notified."""
+
+    account_id: str
+    rule: str
+    state: str
+    value: float | None
+    threshold: float | None
+    detail: dict[str, Any]
+
+
+def checked_thresholds(thresholds: Thresholds) -> Thresholds:
+    """The thresholds when each is off or in range; else AppDBError with one sentence."""
+    balance = thresholds.balance_below
+    if balance is not None:
+        core.count(balance, "The balance threshold", 1)
+    days = thresholds.runway_days_below
+    if days is not None:
+        core.count(days, "The runway threshold (days)", 1)
+    k = thresholds.usage_multiple
+    if k is not None:
+        if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k) or k <= 0:
+            raise AppDBError(f"The usage multiple must be a number above 0, got {k!r}.")
+        k = float(k)
+    return Thresholds(balance, days, k)
+
+
+def _optional(value: Any, kind: type) -> Any:
+    return None if value is None or pd.isna(value) else kind(value)
+
+
+class Alerts:
+    """Thresholds, alert states and notifications in the app database."""
+
+    def __init__(self, file: AppFile) -> None:
+        self._file = file
+
+    # --- thresholds -------------------------------------------------------------------------
+
+    def set_thresholds(
+        self, account_id: str, thresholds: Thresholds, changed_by: str, now: datetime | None = None
+    ) -> bool:
+        """Store a new set for the account; False (nothing written) when it equals the current one."""
+        account_id = core.text(account_id, "account_id")
+        changed_by = core.text(changed_by, "changed_by")
+        new = checked_thresholds(thresholds)
+        at = core.moment(now)
+        with core.WRITE_LOCK:
+            if self.thresholds(account_id) == new:
+                return False
+            self._insert_thresholds(account_id, new, changed_by, at)
+        return True
+
+    def _insert_thresholds(self, account_id: str, new: Thresholds, changed_by: str, at: datetime) -> None:
+        with self._file.cursor() as cur:
+            row = cur.execute(_NEXT_THRESHOLD_SEQ).fetchone()
+            cur.execute(
+                _INSERT_THRESHOLDS,
+                {
+                    "seq": int(row[0]) if row else 1,
+                    "account_id": account_id,
+                    "balance_below": new.balance_below,
+                    "runway_days_below": new.runway_days_below,
+                    "usage_multiple": new.usage_multiple,
+                    "changed_by": changed_by,
+                    "changed_at": at,
+                },
+            )
+
+    def all_thresholds(self) -> dict[str, Thresholds]:
+        """The current set of every account that ever had one (all-off sets included)."""
+        return {
+            row["account_id"]: Thresholds(
+                _optional(row["balance_below"], int),
+                _optional(row["runway_days_below"], int),
+                _optional(row["usage_multiple"], float),
+            )
+            for row in self._file.rows(_CURRENT_THRESHOLDS, {"account_id": None})
+        }
+
+    def thresholds(self, account_id: str) -> Thresholds:
+        """The account's current set (all off when never set)."""
+        rows = self._file.rows(_CURRENT_THRESHOLDS, {"account_id": account_id})
+        if not rows:
+            return Thresholds()
+        row = rows[0]
+        return Thresholds(
+            _optional(row["balance_below"], int),
+            _optional(row["runway_days_below"], int),
+            _optional(row["usage_multiple"], float),
+        )
+
+    def threshold_changes(self, account_id: str | None = None) -> pd.DataFrame:
+        """Every change (one account, or all), newest first: when, who, account, old and new of each threshold."""
+        return self._file.frame(_THRESHOLD_CHANGES, {"account_id": account_id})
+
+    # --- states and notifications -----------------------------------------------------------
+
+    def states(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """(account_id, rule) -> its latest event (state, event_id, value, threshold, event_at)."""
+        return {(row["account_id"], row["rule"]): row for row in self._file.rows(_STATES, {})}
+
+    def record_changes(self, changes: list[Change], receivers: list[str], now: datetime | None = None) -> list[str]:
+        """Store each change as an event with one outbox row per receiver, in one transaction; returns the event ids."""
+        at = core.moment(now)
+        ids: list[str] = []
+        if not changes:
+            return ids
+        with core.WRITE_LOCK, self._file.cursor() as cur, core.transaction(cur):
+            row = cur.execute(_NEXT_EVENT_SEQ).fetchone()
+            seq = int(row[0]) if row else 1
+            for change in changes:
+                core.choice(change.rule, "rule", RULES)
+                core.choice(change.state, "state", STATES)
+                event_id = self._file.new_id(at)
+                cur.execute(
+                    _INSERT_EVENT,
+                    {
+                        "seq": seq,
+                        "event_id": event_id,
+                        "account_id": change.account_id,
+                        "rule": change.rule,
+                        "state": change.state,
+                        "value": change.value,
+                        "threshold": change.threshold,
+                        "detail": json.dumps(change.detail, sort_keys=True, default=str),
+                        "event_at": at,
+                    },
+                )
+                for receiver in receivers:
+                    cur.execute(_INSERT_OUTBOX, {"event_id": event_id, "receiver": receiver, "created_at": at})
+                ids.append(event_id)
+                seq += 1
+        return ids
+
+    def pending(self, receivers: list[str] | None = None) -> list[dict[str, Any]]:
+        """Notifications not yet delivered, per receiver oldest first (only `receivers` when given)."""
+        rows = self._file.rows(_PENDING, {})
+        for row in rows:
+            row["detail"] = json.loads(row["detail"]) if row["detail"] else {}
+        return [row for row in rows if receivers is None or row["receiver"] in receivers]
+
+    def record_delivery(
+        self,
+        event_id: str,
+        receiver: str,
+        ok: bool,
+        attempts: int,
+        error: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Append one delivery attempt (ok, or the error that kept it pending)."""
+        with core.WRITE_LOCK, self._file.cursor() as cur:
+            cur.execute(
+                _INSERT_DELIVERY,
+                {
+                    "event_id": event_id,
+                    "receiver": receiver,
+                    "attempted_at": core.moment(now),
+                    "ok": bool(ok),
+                    "attempts": int(attempts),
+                    "error": None if error is None else str(error)[:MAX_ERROR],
+                },
+            )
+
+    def receiver_status(self) -> pd.DataFrame:
+        """Per receiver: last attempt and whether it worked, last failure and its error, notifications pending."""
+        return self._file.frame(_RECEIVER_STATUS, {})
