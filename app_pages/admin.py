@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from token_analytics.billing.core import AppDBError
-from token_analytics.web import auth, data, fmt, payment_panel, security_panel, ui
+from token_analytics.web import alerts_ui, auth, data, fmt, payment_panel, security_panel, ui
 from token_analytics.web.i18n import STRINGS, t
 
 FLASH_KEY = "admin_flash"  # what the last confirm / reject did, shown after the rerun
@@ -240,6 +240,10 @@ def audit() -> None:
     security_panel.audit_tab(settings)
 
 
+def alerts() -> None:
+    alerts_ui.delivery_status(data.app_db(), settings)
+
+
 # (label id, draw function); self-hosted deployments have no payments and no ledger to adjust.
 TABS: list[tuple[str, Callable[[], None]]] = [
     ("admin.tab_transfers", transfers),
@@ -248,6 +252,7 @@ TABS: list[tuple[str, Callable[[], None]]] = [
     ("admin.tab_health", health),
     ("admin.tab_sessions", sessions),
     ("admin.tab_audit", audit),
+    ("alerts.title", alerts),
 ]
 SAAS_ONLY_TABS = frozenset({"admin.tab_transfers", "admin.tab_adjustments", "admin.tab_requests"})
 

@@ -9,7 +9,7 @@ import streamlit as st
 from token_analytics.engine.explore import daily_tokens
 from token_analytics.engine.figures import LEADERBOARD_LIMIT, RECENT_LIMIT, analysis_figures, current_plan
 from token_analytics.engine.periods import Windows
-from token_analytics.web import charts, data, explore_ui, fmt, payment_panel, tables, ui
+from token_analytics.web import alerts_ui, charts, data, explore_ui, fmt, payment_panel, tables, ui
 from token_analytics.web.i18n import t
 
 user = ui.require(ui.current_user())
@@ -43,6 +43,8 @@ def recent_rows(entries: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 st.title(t("page.analysis"))
+alerts_ui.banner(store, data.app_db(), account, settings.now(), settings.mode)
+alerts_ui.thresholds_form(data.app_db(), account, user, settings)
 latest = health.latest_event_at
 freshness = (
     t(

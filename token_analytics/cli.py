@@ -1,4 +1,4 @@
-"""Command line (SPEC §7): generate, ingest, check, report."""
+"""Command line (SPEC §7): generate, ingest, check, report; alerts (issue 13)."""
 
 from __future__ import annotations
 
@@ -100,6 +100,53 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    """Evaluate every account's thresholds, notify each change; exit 1 when a notification stays pending."""
+    from token_analytics.billing.appdb import AppDB
+    from token_analytics.engine import alerts, webhooks
+
+    now = parse_instant(args.as_of, "--as-of") if args.as_of else settings.now()
+    receivers = webhooks.receivers(settings)
+    try:
+        store = Store.open(settings)
+    except StoreError as exc:
+        if "lock" not in str(exc.__cause__).lower():
+            raise
+        # DuckDB lets one process open a file: while the dashboard runs it holds both files.
+        print(
+            "alerts: the app database is held by the running dashboard (one process per DuckDB file), "
+            "so alerts cannot run beside it; nothing was evaluated or sent.",
+            file=sys.stderr,
+        )
+        return 3
+    try:
+        result = alerts.run(
+            store, AppDB(store.cursor(), zone=settings.zone), receivers, now, settings.mode, dry_run=args.dry_run
+        )
+    finally:
+        store.close()
+    prefix = "would notify" if args.dry_run else "notify"
+    for change in result.changes:
+        print(
+            f"{prefix} {change.state} {change.account_id} {change.rule}: "
+            f"value {change.value}, threshold {change.threshold}"
+        )
+    if not receivers:
+        print(
+            "alerts: no webhook is configured (ANALYTICS_ALERT_WEBHOOKS); states recorded, nothing sent.",
+            file=sys.stderr,
+        )
+    for key, event_id in result.sent:
+        print(f"sent {event_id} to {key}")
+    for key, _event_id, error in result.failed:
+        print(f"alerts: {key} failed ({error}); its notifications stay pending for the next run.", file=sys.stderr)
+    print(
+        f"{len(result.changes)} changes, {len(result.sent)} notifications sent, {result.pending} pending"
+        + (" (dry run: nothing written or sent)" if args.dry_run else "")
+    )
+    return 1 if result.failed else 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m token_analytics", description="Token Analytics Center")
     commands = top.add_subparsers(dest="command", required=True)
@@ -121,6 +168,10 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--as-of", help="ISO-8601 with offset; default ANALYTICS_NOW or the wall clock")
     rep.add_argument("--mode", choices=MODES)
     rep.set_defaults(func=cmd_report)
+    alr = commands.add_parser("alerts", help="evaluate every account's alert thresholds and post changes to webhooks")
+    alr.add_argument("--dry-run", action="store_true", help="show what would be notified; write and send nothing")
+    alr.add_argument("--as-of", help="ISO-8601 with offset; default ANALYTICS_NOW or the wall clock")
+    alr.set_defaults(func=cmd_alerts)
     return top
 
 

@@ -517,6 +517,65 @@ STRINGS: dict[str, dict[str, str]] = {
     "mtd.dimension.model": {"en": "model"},
     "mtd.contribution": {"en": "{change} from {label}"},
     "mtd.no_change": {"en": "No change."},
+    # --- alerts (issue 13): banner, thresholds form, delivery status -------------------------
+    "alerts.title": {"en": "Alerts", "zh": "告警"},
+    "alerts.intro": {
+        "en": "Notified through the configured webhooks when an alert starts and when it clears. "
+        "Leave a field empty to switch that alert off.",
+        "zh": "告警开始和解除时各通过已配置的 Webhook 通知一次。留空即关闭该项告警。",
+    },
+    "alerts.balance_below": {"en": "Balance below (tokens)", "zh": "余额低于（Token）"},
+    "alerts.runway_below": {
+        "en": "Runway below (days, at the last 7 days' pace)",
+        "zh": "可用天数低于（天，按近 7 天用量）",
+    },
+    "alerts.usage_multiple": {
+        "en": "Today's usage above k × the median of the last 30 days (k)",
+        "zh": "今日用量高于近 30 天中位数的 k 倍（k）",
+    },
+    "alerts.off": {"en": "off", "zh": "关闭"},
+    "alerts.save": {"en": "Save alerts", "zh": "保存告警"},
+    "alerts.saved": {"en": "Alert thresholds saved.", "zh": "告警阈值已保存。"},
+    "alerts.unchanged": {"en": "Nothing changed.", "zh": "没有变化。"},
+    "alerts.history": {"en": "Latest changes:", "zh": "最近的修改："},
+    "alerts.change": {
+        "en": "{at} by {by}: balance {balance}; runway {runway}; usage k {multiple}",
+        "zh": "{at}，{by}：余额 {balance}；可用天数 {runway}；用量 k {multiple}",
+    },
+    "alerts.banner.balance": {
+        "en": "Balance alert: {balance} tokens left, below the threshold of {threshold}.",
+        "zh": "余额告警：剩余 {balance} Token，低于阈值 {threshold}。",
+    },
+    "alerts.banner.overdrawn": {
+        "en": "Runway alert: the balance is used up; recharge to keep the services running.",
+        "zh": "可用天数告警：余额已用完，请充值以免服务中断。",
+    },
+    "alerts.banner.runway": {
+        "en": "Runway alert: at the last 7 days' pace the tokens last {days} more days (until {date}), "
+        "below the threshold of {threshold} days.",
+        "zh": "可用天数告警：按近 7 天用量，Token 还可用 {days} 天（至 {date}），低于阈值 {threshold} 天。",
+    },
+    "alerts.banner.usage_spike": {
+        "en": "Usage alert: today's {today} tokens are above {k} × the 30-day median ({median} a day).",
+        "zh": "用量告警：今日用量 {today} Token，高于近 30 天中位数（每天 {median}）的 {k} 倍。",
+    },
+    "alerts.deliveries": {"en": "Alert notifications", "zh": "告警通知"},
+    "alerts.receivers": {
+        "en": "{count} webhook(s) configured in ANALYTICS_ALERT_WEBHOOKS; `python -m token_analytics alerts` sends.",
+        "zh": "ANALYTICS_ALERT_WEBHOOKS 中配置了 {count} 个 Webhook；由 `python -m token_analytics alerts` 发送。",
+    },
+    "alerts.no_deliveries": {"en": "No alert notification yet.", "zh": "还没有告警通知。"},
+    "alerts.receiver_down": {
+        "en": "{receiver}: the last delivery failed at {at} ({error}); "
+        "{pending} notification(s) wait for the next run.",
+        "zh": "{receiver}：{at} 发送失败（{error}）；{pending} 条通知等待下次运行发送。",
+    },
+    "alerts.column.receiver": {"en": "Receiver", "zh": "接收方"},
+    "alerts.column.last_attempt_at": {"en": "Last attempt", "zh": "最近一次发送"},
+    "alerts.column.last_ok": {"en": "Delivered", "zh": "已送达"},
+    "alerts.column.last_failure_at": {"en": "Last failure", "zh": "最近一次失败"},
+    "alerts.column.last_error": {"en": "Error", "zh": "错误"},
+    "alerts.column.pending": {"en": "Pending", "zh": "待发送"},
 }
 
 

@@ -1,0 +1,154 @@
+"""Alerts on the pages (issue 13): the /analysis banner, the thresholds form, and the admin's delivery status.
+
+The banner is computed by `engine.alerts.firing` (the same evaluation as `python -m token_analytics
+alerts`), so the page and the notifications agree.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+import streamlit as st
+
+from token_analytics.billing.alerts import Thresholds
+from token_analytics.billing.appdb import AppDB
+from token_analytics.billing.core import AppDBError
+from token_analytics.engine import alerts
+from token_analytics.engine.alerts import Condition
+from token_analytics.engine.store import Store
+from token_analytics.settings import Settings
+from token_analytics.web import fmt, ui
+from token_analytics.web.auth import User
+from token_analytics.web.i18n import t
+
+HISTORY_SHOWN = 5
+
+
+def _text(condition: Condition) -> str:
+    detail = condition.detail
+    if condition.rule == "balance":
+        return t(
+            "alerts.banner.balance", balance=fmt.tokens(detail["balance"]), threshold=fmt.tokens(condition.threshold)
+        )
+    if condition.rule == "runway":
+        if detail["status"] == "overdrawn":
+            return t("alerts.banner.overdrawn")
+        until = date.fromisoformat(str(detail["runs_out_on"]))
+        return t(
+            "alerts.banner.runway",
+            days=fmt.tokens(condition.value),
+            date=until.strftime("%d %b %Y"),
+            threshold=fmt.tokens(condition.threshold),
+        )
+    return t(
+        "alerts.banner.usage_spike",
+        today=fmt.tokens(detail["today"]),
+        k=f"{condition.threshold:g}",
+        median=fmt.tokens(detail["median"]),
+    )
+
+
+def banner(store: Store, app: AppDB, account_id: str, now: datetime, mode: str) -> None:
+    """One red line per alert of the account firing now; nothing when none fires."""
+    for condition in alerts.firing(store, app, account_id, now, mode):
+        st.error(_text(condition), icon=":material/notifications_active:")
+
+
+def _current(value: float | None) -> str:
+    return t("alerts.off") if value is None or pd.isna(value) else f"{value:,.0f}"
+
+
+def _multiple(value: float | None) -> str:
+    return t("alerts.off") if value is None or pd.isna(value) else f"{value:g}"
+
+
+def thresholds_form(app: AppDB, account_id: str, user: User, settings: Settings) -> None:
+    """The account's thresholds for a manager or admin (an analyst sees nothing); every change is kept."""
+    if not user.can_buy:
+        return
+    current = app.alerts.thresholds(account_id)
+    with st.expander(t("alerts.title"), icon=":material/notifications:"):
+        st.caption(t("alerts.intro"))
+        with st.form("analysis_alerts_form"):
+            balance = runway = None
+            if settings.saas:
+                balance = st.number_input(
+                    t("alerts.balance_below"),
+                    min_value=1,
+                    step=1000,
+                    value=current.balance_below,
+                    placeholder=t("alerts.off"),
+                    key="analysis_alerts_balance",
+                )
+                runway = st.number_input(
+                    t("alerts.runway_below"),
+                    min_value=1,
+                    step=1,
+                    value=current.runway_days_below,
+                    placeholder=t("alerts.off"),
+                    key="analysis_alerts_runway",
+                )
+            multiple = st.number_input(
+                t("alerts.usage_multiple"),
+                min_value=0.1,
+                step=0.5,
+                value=current.usage_multiple,
+                placeholder=t("alerts.off"),
+                key="analysis_alerts_multiple",
+            )
+            saved = st.form_submit_button(t("alerts.save"), type="primary")
+        if saved:
+            new = Thresholds(
+                None if balance is None else int(balance),
+                None if runway is None else int(runway),
+                None if multiple is None else float(multiple),
+            )
+            if not settings.saas:  # balance and runway do not exist self-hosted; keep what was set
+                new = Thresholds(current.balance_below, current.runway_days_below, new.usage_multiple)
+            try:
+                changed = app.alerts.set_thresholds(account_id, new, user.username)
+            except AppDBError as exc:
+                ui.show_error(exc, str(exc))
+            else:
+                st.success(t("alerts.saved" if changed else "alerts.unchanged"))
+        changes = app.alerts.threshold_changes(account_id).head(HISTORY_SHOWN)
+        if len(changes):
+            st.markdown(t("alerts.history"))
+            for row in changes.itertuples():
+                st.caption(
+                    t(
+                        "alerts.change",
+                        at=fmt.when(row.changed_at, settings.zone, with_zone=False),
+                        by=row.changed_by,
+                        balance=f"{_current(row.old_balance_below)} → {_current(row.balance_below)}",
+                        runway=f"{_current(row.old_runway_days_below)} → {_current(row.runway_days_below)}",
+                        multiple=f"{_multiple(row.old_usage_multiple)} → {_multiple(row.usage_multiple)}",
+                    )
+                )
+
+
+def delivery_status(app: AppDB, settings: Settings) -> None:
+    """/admin: the webhooks configured, and per receiver the last attempt, the last error and what waits."""
+    st.subheader(t("alerts.deliveries"))
+    st.caption(t("alerts.receivers", count=len(settings.alert_webhooks)))
+    status = app.alerts.receiver_status()
+    if status.empty:
+        st.info(t("alerts.no_deliveries"))
+        return
+    for row in status.itertuples():
+        if row.last_ok is not None and not pd.isna(row.last_ok) and not bool(row.last_ok):
+            st.error(
+                t(
+                    "alerts.receiver_down",
+                    receiver=row.receiver,
+                    at=fmt.when(row.last_failure_at, settings.zone),
+                    error=row.last_error,
+                    pending=int(row.pending),
+                )
+            )
+    st.dataframe(
+        status,
+        hide_index=True,
+        column_config={name: t(f"alerts.column.{name}") for name in status.columns},
+    )
