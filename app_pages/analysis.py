@@ -43,8 +43,7 @@ def recent_rows(entries: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 st.title(t("page.analysis"))
-alerts_ui.banner(store, data.app_db(), account, settings.now(), settings.mode)
-alerts_ui.thresholds_form(data.app_db(), account, user, settings)
+alerts_ui.section(store, data.app_db(), account, user, settings)
 latest = health.latest_event_at
 freshness = (
     t(

@@ -49,6 +49,17 @@ def _text(condition: Condition) -> str:
     )
 
 
+def section(store: Store, app: AppDB, account_id: str, user: User, settings: Settings) -> None:
+    """/analysis: the banner of the account's firing alerts, then (manager, admin) the thresholds form.
+
+    The banner's place is taken first and filled after the form, so a save shows at once.
+    """
+    slot = st.container()
+    thresholds_form(app, account_id, user, settings)
+    with slot:
+        banner(store, app, account_id, settings.now(), settings.mode)
+
+
 def banner(store: Store, app: AppDB, account_id: str, now: datetime, mode: str) -> None:
     """One red line per alert of the account firing now; nothing when none fires."""
     for condition in alerts.firing(store, app, account_id, now, mode):

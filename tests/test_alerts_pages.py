@@ -1,0 +1,78 @@
+"""Alerts on the pages (AppTest): a manager sets thresholds, everyone sees the banner, an analyst cannot set
+them, the admin sees a webhook that is down. Runs on the small generated sample (tests/conftest.py)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.apptest import _signed_in
+from token_analytics.billing.alerts import Change
+from token_analytics.billing.appdb import open_app_db
+
+BALANCE_KEY = "analysis_alerts_balance"
+HUGE = 10**15  # above any balance of the sample: the balance alert fires
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def save(at: AppTest) -> AppTest:
+    (button,) = [b for b in at.button if b.label == "Save alerts"]
+    button.click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_manager_sets_a_threshold_and_everyone_sees_the_banner(app_env: pytest.MonkeyPatch) -> None:
+    manager = _signed_in("manager")
+    assert not [e for e in errors(manager) if "alert" in e]  # nothing set, nothing fires
+    manager.number_input(key=BALANCE_KEY).set_value(HUGE)
+    save(manager)
+    assert [s.value for s in manager.success] == ["Alert thresholds saved."]
+    (banner,) = [e for e in errors(manager) if e.startswith("Balance alert:")]
+    assert banner.endswith("tokens left, below the threshold of 1,000,000,000,000,000.")
+    changes = [c.value for c in manager.caption if " by manager: " in c.value]
+    assert len(changes) == 1
+    assert changes[0].endswith("by manager: balance off → 1,000,000,000,000,000; runway off → off; usage k off → off")
+    # saving the same values again writes nothing
+    save(manager)
+    assert [s.value for s in manager.success] == ["Nothing changed."]
+
+    analyst = _signed_in("analyst")  # the same account
+    assert [e for e in errors(analyst) if e.startswith("Balance alert:")] == [banner]
+    assert [n for n in analyst.number_input if n.key == BALANCE_KEY] == []
+    assert [b for b in analyst.button if b.label == "Save alerts"] == []
+
+    manager2 = _signed_in("manager2")  # another account: no banner
+    assert not [e for e in errors(manager2) if e.startswith("Balance alert:")]
+
+
+def test_switching_a_threshold_off_removes_the_banner(app_env: pytest.MonkeyPatch) -> None:
+    manager = _signed_in("manager")
+    manager.number_input(key=BALANCE_KEY).set_value(HUGE)
+    save(manager)
+    assert [e for e in errors(manager) if e.startswith("Balance alert:")]
+    manager.number_input(key=BALANCE_KEY).set_value(None)
+    save(manager)
+    assert not [e for e in errors(manager) if e.startswith("Balance alert:")]
+
+
+def test_admin_sees_a_webhook_that_is_down(app_env: pytest.MonkeyPatch) -> None:
+    app = open_app_db(os.environ["ANALYTICS_APP_DB"])
+    at = datetime.fromisoformat("2026-11-29T09:30:00+08:00")
+    receiver = "wecom:qyapi.weixin.qq.com:0123456789"
+    (event,) = app.alerts.record_changes([Change("acct-001", "balance", "firing", 5.0, 10.0, {})], [receiver], at)
+    app.alerts.record_delivery(event, receiver, False, 3, "URLError: [Errno 111] Connection refused", at)
+    app.close()
+    admin = _signed_in("admin")
+    admin.switch_page("app_pages/admin.py").run()
+    assert not admin.exception, admin.exception
+    assert errors(admin) == [
+        f"{receiver}: the last delivery failed at 2026-11-29 09:30 (Asia/Shanghai) "
+        "(URLError: [Errno 111] Connection refused); 1 notification(s) wait for the next run."
+    ]
