@@ -367,6 +367,7 @@ def test_schema_parts_are_recorded_once_each(db: AppDB) -> None:
     parts = db.connection.execute("select part, version from app.schema_parts order by part").fetchall()
     assert parts == [
         ("adjustments", 1),
+        ("alerts", 1),
         ("audit", 1),
         ("ledger_entries", 1),
         ("orders", 1),
@@ -407,7 +408,7 @@ def test_first_release_file_gets_its_parts_recorded(tmp_path: Path) -> None:
     old.close()
     again = open_app_db(path)
     assert len(again.orders_for("acct-001")) == 1
-    assert again.connection.execute("select count(*) from app.schema_parts").fetchone() == (7,)
+    assert again.connection.execute("select count(*) from app.schema_parts").fetchone() == (8,)
     again.close()
 
 
