@@ -241,7 +241,7 @@ def audit() -> None:
 
 
 def alerts() -> None:
-    alerts_ui.delivery_status(data.app_db(), settings)
+    alerts_ui.admin_section(data.app_db(), user, settings)
 
 
 # (label id, draw function); self-hosted deployments have no payments and no ledger to adjust.

@@ -4,14 +4,19 @@ them, the admin sees a webhook that is down. Runs on the small generated sample 
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import _signed_in
+from tests.builders import SAMPLE_NOW
 from token_analytics.billing.alerts import Change
 from token_analytics.billing.appdb import open_app_db
+from token_analytics.engine import alerts, explore
+from token_analytics.engine.store import Store
+from token_analytics.settings import load_settings
 
 BALANCE_KEY = "analysis_alerts_balance"
 HUGE = 10**15  # above any balance of the sample: the balance alert fires
@@ -75,4 +80,35 @@ def test_admin_sees_a_webhook_that_is_down(app_env: pytest.MonkeyPatch) -> None:
     assert errors(admin) == [
         f"{receiver}: the last delivery failed at 2026-11-29 09:30 (Asia/Shanghai) "
         "(URLError: [Errno 111] Connection refused); 1 notification(s) wait for the next run."
+    ]
+
+
+def test_self_hosted_admin_sets_the_usage_multiple_on_admin(
+    app_env: pytest.MonkeyPatch, sample_dir: Path, tmp_path: Path
+) -> None:
+    app_env.setenv("ANALYTICS_MODE", "self-hosted")
+    # the expected spike, from the engine on its own copy of the cache
+    store = Store.open(
+        load_settings({"ANALYTICS_DATA_DIR": str(sample_dir), "ANALYTICS_APP_DB": str(tmp_path / "e" / "app.duckdb")})
+    )
+    today = datetime.fromisoformat(SAMPLE_NOW).date()
+    days = explore.daily_tokens(store, "acct-001", today - timedelta(days=30), today)
+    store.close()
+    k = 0.1  # the form's minimum; the sample's today (to 10:00) is about a tenth of a usual day
+    expected = alerts.spike_condition("acct-001", days[:-1], days[-1], k)
+    assert expected.firing and expected.detail["median"] > 0
+
+    manager = _signed_in("manager")  # /analysis keeps only the usage card: no form
+    assert [b for b in manager.button if b.label == "Save alerts"] == []
+    admin = _signed_in("admin")
+    admin.switch_page("app_pages/admin.py").run()
+    assert [n for n in admin.number_input if n.key == BALANCE_KEY] == []  # no balance self-hosted
+    admin.number_input(key="admin_alerts_multiple").set_value(k)
+    save(admin)
+    assert "Alert thresholds saved." in [s.value for s in admin.success]
+    admin.switch_page("app_pages/analysis.py").run()
+    banners = [e for e in errors(admin) if e.startswith("Usage alert:")]
+    assert banners == [
+        f"Usage alert: today's {expected.detail['today']:,} tokens are above 0.1 × the 30-day median "
+        f"({round(expected.detail['median']):,} a day)."
     ]

@@ -50,12 +50,14 @@ def _text(condition: Condition) -> str:
 
 
 def section(store: Store, app: AppDB, account_id: str, user: User, settings: Settings) -> None:
-    """/analysis: the banner of the account's firing alerts, then (manager, admin) the thresholds form.
+    """/analysis: the banner of the account's firing alerts, then (manager, admin; SaaS) the thresholds form.
 
-    The banner's place is taken first and filled after the form, so a save shows at once.
+    The banner's place is taken first and filled after the form, so a save shows at once. Self-hosted,
+    /analysis keeps only the usage card (SPEC §5): the form is on /admin (`admin_section`).
     """
     slot = st.container()
-    thresholds_form(app, account_id, user, settings)
+    if settings.saas:
+        thresholds_form(app, account_id, user, settings)
     with slot:
         banner(store, app, account_id, settings.now(), settings.mode)
 
@@ -74,14 +76,17 @@ def _multiple(value: float | None) -> str:
     return t("alerts.off") if value is None or pd.isna(value) else f"{value:g}"
 
 
-def thresholds_form(app: AppDB, account_id: str, user: User, settings: Settings) -> None:
-    """The account's thresholds for a manager or admin (an analyst sees nothing); every change is kept."""
+def thresholds_form(app: AppDB, account_id: str, user: User, settings: Settings, page: str = "analysis") -> None:
+    """The account's thresholds for a manager or admin (an analyst sees nothing); every change is kept.
+
+    `page` prefixes the widget keys (the form is on /analysis, and self-hosted on /admin).
+    """
     if not user.can_buy:
         return
     current = app.alerts.thresholds(account_id)
     with st.expander(t("alerts.title"), icon=":material/notifications:"):
         st.caption(t("alerts.intro"))
-        with st.form("analysis_alerts_form"):
+        with st.form(f"{page}_alerts_form"):
             balance = runway = None
             if settings.saas:
                 balance = st.number_input(
@@ -90,7 +95,7 @@ def thresholds_form(app: AppDB, account_id: str, user: User, settings: Settings)
                     step=1000,
                     value=current.balance_below,
                     placeholder=t("alerts.off"),
-                    key="analysis_alerts_balance",
+                    key=f"{page}_alerts_balance",
                 )
                 runway = st.number_input(
                     t("alerts.runway_below"),
@@ -98,7 +103,7 @@ def thresholds_form(app: AppDB, account_id: str, user: User, settings: Settings)
                     step=1,
                     value=current.runway_days_below,
                     placeholder=t("alerts.off"),
-                    key="analysis_alerts_runway",
+                    key=f"{page}_alerts_runway",
                 )
             multiple = st.number_input(
                 t("alerts.usage_multiple"),
@@ -106,7 +111,7 @@ def thresholds_form(app: AppDB, account_id: str, user: User, settings: Settings)
                 step=0.5,
                 value=current.usage_multiple,
                 placeholder=t("alerts.off"),
-                key="analysis_alerts_multiple",
+                key=f"{page}_alerts_multiple",
             )
             saved = st.form_submit_button(t("alerts.save"), type="primary")
         if saved:
@@ -139,9 +144,16 @@ def thresholds_form(app: AppDB, account_id: str, user: User, settings: Settings)
                 )
 
 
-def delivery_status(app: AppDB, settings: Settings) -> None:
-    """/admin: the webhooks configured, and per receiver the last attempt, the last error and what waits."""
+def admin_section(app: AppDB, user: User, settings: Settings) -> None:
+    """/admin: the delivery status; self-hosted also the thresholds form of the account chosen in the sidebar."""
     st.subheader(t("alerts.deliveries"))
+    if not settings.saas:
+        thresholds_form(app, ui.current_account(user), user, settings, page="admin")
+    delivery_status(app, settings)
+
+
+def delivery_status(app: AppDB, settings: Settings) -> None:
+    """The webhooks configured, and per receiver the last attempt, the last error and what waits."""
     st.caption(t("alerts.receivers", count=len(settings.alert_webhooks)))
     status = app.alerts.receiver_status()
     if status.empty:
