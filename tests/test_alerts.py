@@ -32,6 +32,7 @@ from tests.conftest import settings_for
 from token_analytics import cli
 from token_analytics.billing.alerts import Thresholds
 from token_analytics.billing.appdb import AppDB
+from token_analytics.billing.audit import AuditLog
 from token_analytics.billing.core import AppDBError
 from token_analytics.engine import alerts, webhooks
 from token_analytics.engine.store import Store
@@ -154,6 +155,13 @@ def test_thresholds_are_checked_and_every_change_is_kept(app: AppDB) -> None:
     latest = changes.iloc[0]
     assert latest["old_balance_below"] == 5_000 and latest["runway_days_below"] == 7
     assert latest["usage_multiple"] == 2.5 and latest["changed_at"] == now
+    # the shared audit log has each change too, old and new
+    logged = AuditLog(app.connection).entries(action="alert.thresholds")
+    assert logged["actor"].tolist() == ["admin", "manager"] and set(logged["account_id"]) == {"acct-money"}
+    assert json.loads(logged["detail"].iloc[0]) == {
+        "old": {"balance_below": 5_000, "runway_days_below": None, "usage_multiple": None},
+        "new": {"balance_below": None, "runway_days_below": 7, "usage_multiple": 2.5},
+    }
     for bad in (Thresholds(0, None, None), Thresholds(None, -1, None), Thresholds(None, None, float("nan"))):
         with pytest.raises(AppDBError, match="must be"):
             app.alerts.set_thresholds("acct-money", bad, "manager")

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+import duckdb
 import pandas as pd
 
-from token_analytics.billing import core
+from token_analytics.billing import audit, core
 from token_analytics.billing.core import AppDBError, AppFile, SchemaPart
 
 RULES = ("balance", "runway", "usage_spike")
@@ -264,26 +265,32 @@ class Alerts:
         new = checked_thresholds(thresholds)
         at = core.moment(now)
         with core.WRITE_LOCK:
-            if self.thresholds(account_id) == new:
+            old = self.thresholds(account_id)
+            if old == new:
                 return False
-            self._insert_thresholds(account_id, new, changed_by, at)
+            with self._file.cursor() as cur, core.transaction(cur):
+                self._insert_thresholds(cur, account_id, new, changed_by, at)
+                # The shared audit log too (who, when, old, new), in the same transaction.
+                detail = json.dumps({"old": asdict(old), "new": asdict(new)}, sort_keys=True)
+                audit.record(cur, "alert.thresholds", changed_by, account_id=account_id, detail=detail, now=at)
         return True
 
-    def _insert_thresholds(self, account_id: str, new: Thresholds, changed_by: str, at: datetime) -> None:
-        with self._file.cursor() as cur:
-            row = cur.execute(_NEXT_THRESHOLD_SEQ).fetchone()
-            cur.execute(
-                _INSERT_THRESHOLDS,
-                {
-                    "seq": int(row[0]) if row else 1,
-                    "account_id": account_id,
-                    "balance_below": new.balance_below,
-                    "runway_days_below": new.runway_days_below,
-                    "usage_multiple": new.usage_multiple,
-                    "changed_by": changed_by,
-                    "changed_at": at,
-                },
-            )
+    def _insert_thresholds(
+        self, cur: duckdb.DuckDBPyConnection, account_id: str, new: Thresholds, changed_by: str, at: datetime
+    ) -> None:
+        row = cur.execute(_NEXT_THRESHOLD_SEQ).fetchone()
+        cur.execute(
+            _INSERT_THRESHOLDS,
+            {
+                "seq": int(row[0]) if row else 1,
+                "account_id": account_id,
+                "balance_below": new.balance_below,
+                "runway_days_below": new.runway_days_below,
+                "usage_multiple": new.usage_multiple,
+                "changed_by": changed_by,
+                "changed_at": at,
+            },
+        )
 
     def all_thresholds(self) -> dict[str, Thresholds]:
         """The current set of every account that ever had one (all-off sets included)."""
