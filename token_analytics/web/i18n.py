@@ -523,7 +523,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "alerts.intro": {
         "en": "Notified through the configured webhooks when an alert starts and when it clears. "
         "Leave a field empty to switch that alert off.",
-        "zh": "告警开始和解除时各通过已配置的 Webhook 通知一次。留空即关闭该项告警。",
+        "zh": "告警开始和解除时各通过已配置的通知地址通知一次。留空即关闭该项告警。",
     },
     "alerts.balance_below": {"en": "Balance below (tokens)", "zh": "余额低于（Token）"},
     "alerts.runway_below": {
@@ -532,7 +532,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "alerts.usage_multiple": {
         "en": "Today's usage above k × the median of the last 30 days (k)",
-        "zh": "今日用量高于近 30 天中位数的 k 倍（k）",
+        "zh": "今日用量高于近 30 天每日中位数的倍数",
     },
     "alerts.off": {"en": "off", "zh": "关闭"},
     "alerts.save": {"en": "Save alerts", "zh": "保存告警"},
@@ -541,7 +541,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "alerts.history": {"en": "Latest changes:", "zh": "最近的修改："},
     "alerts.change": {
         "en": "{at} by {by}: balance {balance}; runway {runway}; usage k {multiple}",
-        "zh": "{at}，{by}：余额 {balance}；可用天数 {runway}；用量 k {multiple}",
+        "zh": "{at}，{by}：余额 {balance}；可用天数 {runway}；用量倍数 {multiple}",
     },
     "alerts.banner.balance": {
         "en": "Balance alert: {balance} tokens left, below the threshold of {threshold}.",
@@ -563,7 +563,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "alerts.deliveries": {"en": "Alert notifications", "zh": "告警通知"},
     "alerts.receivers": {
         "en": "{count} webhook(s) configured in ANALYTICS_ALERT_WEBHOOKS; `python -m token_analytics alerts` sends.",
-        "zh": "ANALYTICS_ALERT_WEBHOOKS 中配置了 {count} 个 Webhook；由 `python -m token_analytics alerts` 发送。",
+        "zh": "已配置 {count} 个告警通知地址，由定时运行的告警命令发送。",
     },
     "alerts.no_deliveries": {"en": "No alert notification yet.", "zh": "还没有告警通知。"},
     "alerts.receiver_down": {
