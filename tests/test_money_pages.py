@@ -236,7 +236,12 @@ def test_self_hosted_has_no_saas_pages_and_admin_shows_only_data_health(app_env:
     expect_no_access(_signed_in("manager").switch_page("app_pages/admin.py").run())
     at.switch_page("app_pages/admin.py").run()
     assert not at.exception
-    assert [tab.label for tab in at.tabs] == [t("admin.tab_health"), t("admin.tab_sessions"), t("admin.tab_audit")]
+    assert [tab.label for tab in at.tabs] == [
+        t("admin.tab_health"),
+        t("admin.tab_sessions"),
+        t("admin.tab_audit"),
+        t("alerts.title"),
+    ]
     assert [m.label for m in at.metric] == [t("admin.files_read"), t("admin.bad_files"), t("admin.quarantined_rows")]
     # No payment tools: the only admin buttons are the sign-in sessions' (issue 9).
     assert {b.key for b in at.button if b.key and b.key.startswith("admin_")} == {"admin_end_session", "admin_end_all"}

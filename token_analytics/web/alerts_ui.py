@@ -145,7 +145,7 @@ def thresholds_form(app: AppDB, account_id: str, user: User, settings: Settings,
 
 
 def admin_section(app: AppDB, user: User, settings: Settings) -> None:
-    """/admin: the delivery status; self-hosted also the thresholds form of the account chosen in the sidebar."""
+    """/admin's Alerts tab: the delivery status; self-hosted also the thresholds form of the sidebar's account."""
     st.subheader(t("alerts.deliveries"))
     if not settings.saas:
         thresholds_form(app, ui.current_account(user), user, settings, page="admin")
