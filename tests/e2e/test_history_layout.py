@@ -103,10 +103,6 @@ def test_self_hosted_history_says_not_billed(page: Page, self_hosted: Server) ->
     expect(main.locator('[data-testid="stDataFrame"]').first).to_be_visible()
 
 
-@pytest.mark.xfail(
-    reason="until /analysis stops on a None payment method (issue 8's first defect, fixed on another branch)",
-    strict=False,
-)
 def test_recent_transactions_use_the_same_sized_table(page: Page, big_recharge: Server) -> None:
     """/analysis draws its 10 latest entries with the same widths; the screenshot shows +100,000,000 whole."""
     open_history(page, big_recharge, "manager", "manager-demo")
