@@ -16,7 +16,7 @@ import streamlit as st
 from token_analytics.billing import audit
 from token_analytics.engine.store import StoreError
 from token_analytics.settings import VARIABLES, Settings, SettingsError, load_settings
-from token_analytics.web import auth, data, fmt, oidc, ui
+from token_analytics.web import auth, data, fmt, i18n, oidc, ui
 from token_analytics.web.i18n import t
 
 PAGE_DIR = Path(__file__).parent / "app_pages"
@@ -107,6 +107,7 @@ def sign_in_and_stop(settings: Settings, config: auth.AuthConfig, key: str) -> N
 
 
 def main() -> None:
+    i18n.start_session_language(st.context.locale)
     st.set_page_config(page_title=t("app.title"), page_icon="📊", layout="wide")
     settings, config = start()
     key = auth.cookie_key(settings)
@@ -125,6 +126,7 @@ def main() -> None:
         sign_in_and_stop(settings, config, key)
         return
 
+    i18n.apply_stored_language(user.username, lambda name: data.app_db().language(name))
     try:
         account_ids = known_accounts()
     except StoreError as exc:
@@ -142,6 +144,7 @@ def main() -> None:
         st.markdown(t("sidebar.signed_in_as", name=fmt.plain(user.name)))
         st.caption(t("sidebar.role", role=t(f"role.{user.role}"), mode=t(f"mode.{settings.mode}")))
         ui.account_switcher(user, account_ids, names)
+        i18n.language_switch(user.username, lambda name, lang: data.app_db().set_language(name, lang))
         if st.button(t("sidebar.logout"), key="nav_logout"):
             auth.sign_out(settings, config, user)  # ends the session on the server, then the sign-in form
             if oidc.identity() is not None:

@@ -22,6 +22,7 @@ from token_analytics.billing import ledger_entries as ledger_entries_module
 from token_analytics.billing import orders as orders_module
 from token_analytics.billing import payments as payments_module
 from token_analytics.billing import plan_requests as plan_requests_module
+from token_analytics.billing import preferences as preferences_module
 from token_analytics.billing.appdb import AppDB, AppDBError, OrderStateError, UnknownOrderError, open_app_db
 from token_analytics.billing.payments import PaymentError, SandboxProvider, get_provider
 from token_analytics.billing.prices import PricesError, load_prices
@@ -372,6 +373,7 @@ def test_schema_parts_are_recorded_once_each(db: AppDB) -> None:
         ("ledger_entries", 1),
         ("orders", 1),
         ("plan_requests", 1),
+        ("preferences", 1),
         ("sessions", 1),
         ("throttle", 1),
     ]
@@ -463,6 +465,7 @@ BILLING_MODULES = [
     ledger_entries_module,
     adjustments_module,
     plan_requests_module,
+    preferences_module,
     payments_module,
 ]
 

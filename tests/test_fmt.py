@@ -99,11 +99,16 @@ def test_every_message_has_english_and_consistent_placeholders() -> None:
             assert {name for _, name, _, _ in string.Formatter().parse(text) if name} == names, (key, lang)
 
 
+def test_an_untranslated_message_falls_back_to_english(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(STRINGS, "test.only_english", {"en": "Only English"})
+    assert t("test.only_english", "zh") == "Only English"
+
+
 def test_t_fills_placeholders_and_fails_loudly() -> None:
     assert t("data.freshness", time="2026-11-29 14:05", zone="Asia/Shanghai", files=3) == (
         "Data as of 2026-11-29 14:05 (Asia/Shanghai) · 3 files read"
     )
-    assert t("page.analysis", "zh") == "Analytics Center"  # untranslated falls back to English
+    assert t("page.analysis", "zh") == "分析中心"
     with pytest.raises(KeyError):
         t("no.such.message")
     with pytest.raises(KeyError):

@@ -30,6 +30,7 @@ from token_analytics.billing.core import (
 from token_analytics.billing.ledger_entries import LEDGER_COLUMNS, LedgerEntries
 from token_analytics.billing.orders import KINDS, METHODS, PLANS, STATUSES, Order, Orders, order_txn_id
 from token_analytics.billing.plan_requests import PLAN_REQUEST_KINDS, PLAN_REQUEST_PLANS, PlanRequests
+from token_analytics.billing.preferences import PREFERENCE_LANGUAGES, Preferences
 
 __all__ = [
     "ADJUSTMENT_TXN_PREFIX",
@@ -40,6 +41,7 @@ __all__ = [
     "PLANS",
     "PLAN_REQUEST_KINDS",
     "PLAN_REQUEST_PLANS",
+    "PREFERENCE_LANGUAGES",
     "SCHEMA_VERSION",
     "STATUSES",
     "AppDB",
@@ -82,6 +84,7 @@ class AppDB:
         self._adjustments = Adjustments(self._file)
         self._plan_requests = PlanRequests(self._file)
         self.alerts = Alerts(self._file)  # thresholds, alert states, notifications (billing/alerts.py)
+        self._preferences = Preferences(self._file)
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
@@ -185,6 +188,16 @@ class AppDB:
     def plan_requests(self, account_id: str | None = None) -> pd.DataFrame:
         """Plan requests (one account, or all), newest first."""
         return self._plan_requests.plan_requests(account_id)
+
+    # Preferences ------------------------------------------------------------
+
+    def language(self, username: str) -> str | None:
+        """The interface language `username` chose last, or None when they never chose one."""
+        return self._preferences.language(username)
+
+    def set_language(self, username: str, language: str, now: datetime | None = None) -> None:
+        """Record `username`'s choice of interface language ("en" or "zh")."""
+        self._preferences.set_language(username, language, now)
 
     # Ledger -----------------------------------------------------------------
 

@@ -1,13 +1,22 @@
-"""Numbers and times formatted for people (pages format; they never compute)."""
+"""Numbers and times formatted for people, in the current language (pages format; they never compute).
+
+Chinese follows the zh_CN locale through Babel: compact values in 万 and 亿 (4.2万, 1.3亿),
+dates as 2026年3月1日. English keeps its established forms (1.2M, 2026-03-01 14:05), whose
+thousands separators also come from Babel. Every function takes `lang` (default: the current
+language, web/i18n.py).
+"""
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from token_analytics.web.i18n import DEFAULT_LANGUAGE, STRINGS, t
+from babel.dates import format_date, format_time
+from babel.numbers import format_compact_decimal, format_decimal
+
+from token_analytics.web.i18n import LOCALES, STRINGS, current_language, t
 
 MISSING = "—"
 
@@ -45,17 +54,25 @@ def plain(text: str) -> str:
     )
 
 
-def tokens(n: float | None) -> str:
-    """Exact count with thousands separators: 1234567 -> "1,234,567"."""
-    if _missing(n):
-        return MISSING
-    return f"{round(n):,}"
+def _locale(lang: str | None) -> str:
+    return LOCALES[lang or current_language()]
 
 
-def compact(n: float | None) -> str:
-    """Short form with one decimal: 1_234_567 -> "1.2M", 12_345 -> "12.3K", -4_500 -> "-4.5K", 999 -> "999"."""
+def tokens(n: float | None, lang: str | None = None) -> str:
+    """Exact count with the locale's thousands separators: 1234567 -> "1,234,567" (both languages)."""
     if _missing(n):
         return MISSING
+    return format_decimal(round(n), locale=_locale(lang))
+
+
+def compact(n: float | None, lang: str | None = None) -> str:
+    """Short form with one decimal: 1_234_567 -> "1.2M" ("123.5万"), 12_345 -> "12.3K" ("1.2万"), 999 -> "999"."""
+    if _missing(n):
+        return MISSING
+    locale = _locale(lang)
+    if locale != LOCALES["en"]:
+        # CLDR's short forms (zh_CN: 万 from 10,000, 亿 from 100,000,000); below that the plain number.
+        return format_compact_decimal(round(n), locale=locale, fraction_digits=1)
     sign = "-" if n < 0 else ""
     size = abs(n)
     index = max(i for i, (unit_size, _) in enumerate(_COMPACT_UNITS) if i == 0 or size >= unit_size)
@@ -77,22 +94,35 @@ def pct(x: float | None, decimals: int = 1) -> str:
     return f"{x:.{decimals}f}%"
 
 
-def signed(n: float | None) -> str:
+def signed(n: float | None, lang: str | None = None) -> str:
     """Signed exact count: 1000 -> "+1,000", -500 -> "-500", 0 -> "0"."""
     if _missing(n):
         return MISSING
     value = round(n)
-    return f"{value:+,}" if value else "0"
+    if not value:
+        return "0"
+    return ("+" if value > 0 else "") + format_decimal(value, locale=_locale(lang))
 
 
-def when(dt: datetime | None, zone: str | ZoneInfo, with_zone: bool = True) -> str:
-    """A moment in `zone` to the minute: "2026-11-29 14:05 (Asia/Shanghai)"; a naive time is UTC."""
+def day(d: date | None, lang: str | None = None) -> str:
+    """A calendar date: "2026-03-01" in English, "2026年3月1日" in Chinese."""
+    if d is None:
+        return MISSING
+    if isinstance(d, datetime):
+        d = d.date()
+    locale = _locale(lang)
+    return d.isoformat() if locale == LOCALES["en"] else format_date(d, format="long", locale=locale)
+
+
+def when(dt: datetime | None, zone: str | ZoneInfo, with_zone: bool = True, lang: str | None = None) -> str:
+    """A moment in `zone` to the minute: "2026-11-29 14:05 (Asia/Shanghai)", "2026年11月29日 14:05"; naive is UTC."""
     if dt is None:
         return MISSING
     tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    text = dt.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    local = dt.astimezone(tz)
+    text = f"{day(local.date(), lang)} {format_time(local.time(), 'HH:mm', locale=_locale(lang))}"
     return f"{text} ({tz.key})" if with_zone else text
 
 
@@ -101,7 +131,7 @@ def growth_label(
     previous: float,
     current: float,
     period: Literal["day", "month"],
-    lang: str = DEFAULT_LANGUAGE,
+    lang: str | None = None,
 ) -> tuple[str, Direction]:
     """The delta text and arrow of a growth card (SPEC §4).
 

@@ -1,14 +1,37 @@
-"""Every user-facing string, in one translation table.
+"""Every user-facing string, in one translation table, and the language a page is drawn in.
 
-`STRINGS[message_id][language]`. English ("en") is complete and is the fallback; a
-Simplified Chinese ("zh") column is added later by filling in the same ids. Pages hold
-no prose of their own: they call `t("message.id", **values)`.
+`STRINGS[message_id][language]`. English ("en") is complete and is the fallback; the Simplified
+Chinese ("zh") texts live in web/catalogue_zh.py under the same ids and are merged in below.
+Pages hold no prose of their own: they call `t("message.id", **values)`, which uses the current
+language: the one `language()` set, else the session's (`SESSION_KEY`), else English.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from token_analytics.web.catalogue_zh import ZH
+
 DEFAULT_LANGUAGE = "en"
-LANGUAGES: dict[str, str] = {"en": "English"}
+# Shown in the switch in their own language, so a reader finds theirs whatever is on screen.
+LANGUAGES: dict[str, str] = {"en": "English", "zh": "简体中文"}
+# The Babel locale of each language (numbers and dates in web/fmt.py).
+LOCALES: dict[str, str] = {"en": "en_US", "zh": "zh_CN"}
+# The session's language; set by the sidebar switch, the user's stored choice or the browser.
+SESSION_KEY = "ui_language"
+# Whose stored choice was last applied to this session (read once per sign-in, not per page run).
+APPLIED_KEY = "ui_language_user"
+SWITCH_KEY = "nav_language"
+
+log = logging.getLogger("token_analytics.i18n")
+
+_forced: ContextVar[str | None] = ContextVar("ui_language", default=None)
 
 STRINGS: dict[str, dict[str, str]] = {
     # --- app and pages ---------------------------------------------------------------
@@ -44,6 +67,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "sidebar.account": {"en": "Account"},
     "sidebar.account_value": {"en": "Account: {account}"},
     "sidebar.logout": {"en": "Sign out"},
+    "sidebar.language": {"en": "Language · 语言"},
+    "sidebar.language_not_saved": {
+        "en": "The language was switched but could not be saved as your default; choose it again at the next sign-in."
+    },
     "mode.saas": {"en": "SaaS"},
     "mode.self-hosted": {"en": "Self-hosted"},
     "role.admin": {"en": "Administrator"},
@@ -185,6 +212,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "data.freshness": {"en": "Data as of {time} ({zone}) · {files} files read"},
     "data.refreshing": {"en": "Reading new export files in the background; figures update when it is done."},
     "data.no_events": {"en": "No usage events have been read yet · {files} files read"},
+    "data.first_read": {"en": "Reading the exports for the first time…"},
     "data.quarantine": {
         "en": "{rows} rows and {files} files were quarantined; figures may be incomplete. See data health."
     },
@@ -210,6 +238,11 @@ STRINGS: dict[str, dict[str, str]] = {
     "history.download": {"en": "Download CSV"},
     "history.download_help": {
         "en": "The matching entries as CSV. Text that a spreadsheet would run as a formula starts with an apostrophe."
+    },
+    "history.download_labels": {"en": "Include a row of column labels"},
+    "history.download_labels_help": {
+        "en": "The first row always holds the fixed column identifiers; "
+        "ticked, a second row holds the column names in the page's language."
     },
     "history.bad_filter": {"en": "The period starts after it ends; pick the start date first."},
     "history.not_billed": {
@@ -580,12 +613,93 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 
-def t(key: str, lang: str = DEFAULT_LANGUAGE, **fmt: object) -> str:
-    """The message `key` in `lang` (English when not translated), with `{placeholders}` filled in.
+for _key, _text in ZH.items():
+    if _key in STRINGS:  # a Chinese text for a message that no longer exists is reported by the tests
+        STRINGS[_key]["zh"] = _text
+
+
+def language_of_locale(tag: str | None) -> str:
+    """The language for a browser's `navigator.language` ("zh-CN", "zh-Hans-SG", "en-GB"): Chinese or English."""
+    # Only Simplified Chinese exists; a zh-TW or zh-HK reader still reads it more easily than English.
+    primary = (tag or "").replace("_", "-").split("-")[0].lower()
+    return primary if primary in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def current_language() -> str:
+    """The language to draw in: `language()`'s, else the Streamlit session's, else English."""
+    forced = _forced.get()
+    if forced:
+        return forced
+    if get_script_run_ctx(suppress_warning=True) is not None:
+        chosen = st.session_state.get(SESSION_KEY)
+        if chosen in LANGUAGES:
+            return chosen
+    return DEFAULT_LANGUAGE
+
+
+@contextmanager
+def language(lang: str) -> Iterator[None]:
+    """Draw (or format) in `lang` inside the block, whatever the session says; for tools and tests."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"Unknown language {lang!r}; use one of: {', '.join(LANGUAGES)}.")
+    token = _forced.set(lang)
+    try:
+        yield
+    finally:
+        _forced.reset(token)
+
+
+def t(key: str, lang: str | None = None, **fmt: object) -> str:
+    """The message `key` in `lang` (default: the current language; English when not translated).
 
     An unknown `key`, or a placeholder left without a value, raises KeyError: a typo must fail a
     test, not show an id to a person.
     """
     entry = STRINGS[key]
-    text = entry.get(lang) or entry[DEFAULT_LANGUAGE]
+    text = entry.get(lang or current_language()) or entry[DEFAULT_LANGUAGE]
     return text.format(**fmt)
+
+
+# --- the session's language (Streamlit) -------------------------------------------------------
+
+
+def start_session_language(browser_locale: str | None) -> str:
+    """The session's language; on its first run, the browser's (`st.context.locale`)."""
+    if st.session_state.get(SESSION_KEY) not in LANGUAGES:
+        st.session_state[SESSION_KEY] = language_of_locale(browser_locale)
+    return st.session_state[SESSION_KEY]
+
+
+def apply_stored_language(username: str, load: Callable[[str], str | None]) -> None:
+    """Once per sign-in: the language `username` chose before (`load` reads it), if any, wins over the browser's."""
+    if st.session_state.get(APPLIED_KEY) == username:
+        return
+    st.session_state[APPLIED_KEY] = username
+    try:
+        stored = load(username)
+    except Exception:  # a preference is not worth a broken page: keep the browser's language
+        log.exception("could not read the language of %s", username)
+        return
+    if stored in LANGUAGES:
+        st.session_state[SESSION_KEY] = stored
+
+
+def language_switch(username: str, save: Callable[[str, str], None]) -> None:
+    """The sidebar's language picker; a change applies at once and is stored for `username` by `save`."""
+
+    def chosen() -> None:
+        lang = st.session_state[SWITCH_KEY]
+        st.session_state[SESSION_KEY] = lang
+        try:
+            save(username, lang)
+        except Exception:
+            log.exception("could not store the language of %s", username)
+            st.session_state["ui_language_not_saved"] = True
+
+    if st.session_state.get(SWITCH_KEY) != current_language():
+        st.session_state[SWITCH_KEY] = current_language()  # before the widget exists, so no value clash
+    st.sidebar.selectbox(
+        t("sidebar.language"), list(LANGUAGES), format_func=LANGUAGES.__getitem__, key=SWITCH_KEY, on_change=chosen
+    )
+    if st.session_state.pop("ui_language_not_saved", False):
+        st.sidebar.warning(t("sidebar.language_not_saved"))

@@ -1,0 +1,65 @@
+"""A person's interface preferences (today: the language), kept per sign-in username.
+
+Append-only like every app table: each choice is a new row and the latest one counts, so the
+history of choices stays readable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from token_analytics.billing import core
+from token_analytics.billing.core import AppFile, SchemaPart
+
+# The languages the web layer has catalogues for (web/i18n.py LANGUAGES; a test keeps them equal).
+PREFERENCE_LANGUAGES = ("en", "zh")
+
+SCHEMA = SchemaPart(
+    version=1,
+    statements=(
+        """
+        create table if not exists app.user_preferences (
+            username varchar not null,
+            name varchar not null check (name in ('language')),
+            value varchar not null,
+            set_at timestamptz not null
+        )
+        """,
+    ),
+)
+
+_INSERT = """
+    insert into app.user_preferences (username, name, value, set_at)
+    values ($username, $name, $value, $set_at)
+"""
+
+# rowid breaks a tie between two choices stored within the same microsecond: the later insert wins.
+_LATEST = """
+    select value from app.user_preferences
+    where username = $username and name = $name
+    order by set_at desc, rowid desc
+    limit 1
+"""
+
+
+class Preferences:
+    """Stores and reads each user's preferences."""
+
+    def __init__(self, file: AppFile) -> None:
+        self._file = file
+
+    def language(self, username: str) -> str | None:
+        """The language `username` chose last, or None when they never chose one."""
+        rows = self._file.rows(_LATEST, {"username": core.text(username, "username"), "name": "language"})
+        return rows[0]["value"] if rows else None
+
+    def set_language(self, username: str, language: str, now: datetime | None = None) -> None:
+        """Record `username`'s choice of `language` (one of PREFERENCE_LANGUAGES)."""
+        params = {
+            "username": core.text(username, "username"),
+            "name": "language",
+            "value": core.choice(language, "language", PREFERENCE_LANGUAGES),
+            "set_at": core.moment(now),
+        }
+        with core.WRITE_LOCK, self._file.cursor() as cur:
+            cur.execute(_INSERT, params)
