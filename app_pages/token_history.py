@@ -148,9 +148,26 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
     )
     st.caption(t("history.page_of", pages=fmt.tokens(pages), count=fmt.tokens(totals.count)), width="content")
     st.button(t("history.next"), on_click=step, args=(1,), disabled=current >= pages, key="history_next")
+    with_labels = st.checkbox(
+        t("history.download_labels"), help=t("history.download_labels_help"), key="history_csv_labels"
+    )
+    # Labels are made now, in the page's language: the file itself is built later, outside this run.
+    csv_labels = {
+        "created_at": t("column.time_in", zone=settings.timezone),
+        "txn_id": t("history.column_txn"),
+        "type": t("column.type"),
+        "amount": t("column.amount"),
+        "running_balance": t("history.column_balance"),
+        "user_id": t("history.column_user_id"),
+        "member_name": t("column.member"),
+        "payment_method": t("column.method"),
+        "description": t("column.description"),
+    }
     st.download_button(
         t("history.download"),
-        data=lambda: ledger_csv.ledger_csv(store, account, flt, usernames),  # built only when clicked
+        data=lambda: ledger_csv.ledger_csv(  # built only when clicked
+            store, account, flt, usernames, csv_labels if with_labels else None
+        ),
         file_name=f"token-history-{account}.csv",
         mime="text/csv",
         on_click="ignore",

@@ -16,6 +16,7 @@ a million rows take seconds, not a minute of Python loops.
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Iterable, Mapping
 from zoneinfo import ZoneInfo
@@ -107,10 +108,22 @@ def write_csv(
     out: io.RawIOBase | io.BufferedIOBase,
     names: Mapping[str, str] | None = None,
     saas: bool = True,
+    labels: Mapping[str, str] | None = None,
 ) -> int:
-    """Write the header and every batch's rows to the binary stream `out`; returns the number of rows."""
+    """Write the header and every batch's rows to the binary stream `out`; returns the number of rows.
+
+    `labels` (column -> a person's label, in their language) adds a second row of labels under the
+    fixed header; a column without a label repeats its identifier.
+    """
     count = 0
-    options = pa_csv.WriteOptions(quoting_style="needed")
+    columns = header(saas)
+    lines = io.StringIO()
+    rows = csv.writer(lines, lineterminator="\n")
+    rows.writerow(columns)
+    if labels is not None:
+        rows.writerow([neutralise(labels.get(name, name)) for name in columns])
+    out.write(lines.getvalue().encode())
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
     with pa_csv.CSVWriter(out, schema(saas), write_options=options) as writer:
         for batch in batches:
             if batch.num_rows:
@@ -120,17 +133,22 @@ def write_csv(
 
 
 def ledger_csv(
-    store: Store, account_id: str, flt: ledger.LedgerFilter, user_names: Mapping[str, str] | None = None
+    store: Store,
+    account_id: str,
+    flt: ledger.LedgerFilter,
+    user_names: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> bytes:
     """The filtered ledger of one account as UTF-8 CSV (with a BOM, so Excel reads the encoding).
 
-    `user_names` maps sign-in usernames to people's names (see `ledger.members`); the mode comes
-    from the store's settings.
+    `user_names` maps sign-in usernames to people's names (see `ledger.members`); `labels`, when
+    given, adds a row of column labels under the header (see write_csv); the mode comes from the
+    store's settings.
     """
     saas = store.settings.saas
     flt = ledger.for_mode(flt, saas)  # no recharges in a self-hosted ledger, whatever the filter says
     names = ledger.member_names(store, account_id, user_names)
     out = io.BytesIO()
     out.write("\ufeff".encode())
-    write_csv(ledger.batches(store, account_id, flt), store.settings.zone, out, names, saas)
+    write_csv(ledger.batches(store, account_id, flt), store.settings.zone, out, names, saas, labels)
     return out.getvalue()

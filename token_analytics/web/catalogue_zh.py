@@ -146,6 +146,7 @@ ZH: dict[str, str] = {
     "history.entries": "记录数：{count}",
     "history.column_balance": "变动后余额",
     "history.column_txn": "交易编号",
+    "history.column_user_id": "成员 ID",
     "history.empty": "没有符合筛选条件的流水；请扩大时间段或清除筛选条件。",
     "history.previous": "上一页",
     "history.next": "下一页",

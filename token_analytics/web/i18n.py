@@ -230,6 +230,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "history.entries": {"en": "Entries: {count}"},
     "history.column_balance": {"en": "Balance after"},
     "history.column_txn": {"en": "Transaction ID"},
+    "history.column_user_id": {"en": "Member ID"},
     "history.empty": {"en": "No ledger entries match these filters; widen the period or clear a filter."},
     "history.previous": {"en": "Previous"},
     "history.next": {"en": "Next"},
