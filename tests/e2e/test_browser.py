@@ -250,7 +250,8 @@ def test_admin_switches_account(page: Page, saas: Server, sample: Sample) -> Non
     """The admin's account switcher is the one way to another account's figures (SPEC §5)."""
     sign_in(page, saas, "admin")
     expect_cards(page, sample.report("acct-001"))
-    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').click()
+    # By its label: the sidebar also holds the language switch (issue 13).
+    page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name=t("sidebar.account")).click()
     page.get_by_role("option", name=re.compile(r" \(acct-002\)$")).click()
     expect_account_shown(page, "acct-002", switcher=True)
     expect_cards(page, sample.report("acct-002"))
