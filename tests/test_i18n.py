@@ -183,13 +183,14 @@ ENGLISH_WORDS = _english_words()
 
 
 def data_values() -> set[str]:
-    """Texts that are data or configuration, not UI: people's names, the price list's plan names and features.
+    """Texts that are data or configuration, not UI: usernames, people's names, the price list's plans and features.
 
     The price list (config/prices.yaml) is the operator's text, shown as written (docs/DECISIONS.md).
     """
     users = yaml.safe_load((ROOT / "auth" / "demo_users.yaml").read_text(encoding="utf-8"))
     prices = yaml.safe_load((ROOT / "config" / "prices.yaml").read_text(encoding="utf-8"))
-    names = {str(user.get("name", "")) for user in users["credentials"]["usernames"].values()}
+    accounts = users["credentials"]["usernames"]
+    names = {str(user.get("name", "")) for user in accounts.values()} | set(accounts)
     plans = {str(plan["name"]) for plan in prices["plans"]}
     features = {str(feature) for plan in prices["plans"] for feature in plan.get("features") or ()}
     # The switch's label names the language in both on purpose, so either reader finds it.
