@@ -134,7 +134,7 @@ def test_the_url_parameter_is_ignored_for_a_manager(
     shown = " ".join(str(e.value) for e in [*at.markdown, *at.caption, *at.metric])
     assert other["cards"]["balance"]["owner_name"] not in shown
     assert "Beacon Studio" not in shown and "acct-002" not in shown
-    assert not at.sidebar.selectbox
+    assert [box.key for box in at.sidebar.selectbox] == ["nav_language"]  # no account switcher
 
 
 def test_manager2_sees_only_acct_002(app_env: pytest.MonkeyPatch, sample_dir: Path, tmp_path: Path) -> None:
