@@ -21,7 +21,7 @@ health = store.health()
 usage = figures["token_usage"]
 zone = settings.timezone
 windows = Windows.at(settings.now(), settings.zone)
-day, month_name = windows.today.isoformat(), windows.month_start.strftime("%B %Y")
+day, month_name = fmt.day(windows.today), fmt.month(windows.month_start)
 
 
 def recent_rows(entries: list[dict[str, Any]]) -> pd.DataFrame:
@@ -144,12 +144,12 @@ if store.refreshing:
 quarantine_note(("usage_events",))
 
 st.subheader(t("section.comparison"))
-last_month_name = windows.last_month_start.strftime("%B %Y")
+last_month_name = fmt.month(windows.last_month_start)
 st.caption(
     t(
         "scope.comparison",
         today=day,
-        yesterday=windows.yesterday.isoformat(),
+        yesterday=fmt.day(windows.yesterday),
         month=month_name,
         last_month=last_month_name,
         zone=zone,

@@ -133,6 +133,8 @@ def test_chinese_numbers_and_dates() -> None:
     assert fmt.signed(-4500, "zh") == "-4,500"
     assert fmt.day(date(2026, 3, 1), "zh") == "2026年3月1日"
     assert fmt.day(date(2026, 3, 1), "en") == "2026-03-01"
+    assert fmt.month(date(2026, 11, 1), "zh") == "2026年11月"
+    assert fmt.month(date(2026, 11, 1), "en") == "November 2026"
     moment = datetime(2026, 2, 28, 16, 5, tzinfo=UTC)  # 1 March 00:05 in Shanghai
     assert fmt.when(moment, "Asia/Shanghai", lang="zh") == "2026年3月1日 00:05 (Asia/Shanghai)"
     assert fmt.when(moment, "Asia/Shanghai", lang="en") == "2026-03-01 00:05 (Asia/Shanghai)"

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_skeleton, format_time
 from babel.numbers import format_compact_decimal, format_decimal
 
 from token_analytics.web.i18n import LOCALES, STRINGS, current_language, t
@@ -112,6 +112,13 @@ def day(d: date | None, lang: str | None = None) -> str:
         d = d.date()
     locale = _locale(lang)
     return d.isoformat() if locale == LOCALES["en"] else format_date(d, format="long", locale=locale)
+
+
+def month(d: date | None, lang: str | None = None) -> str:
+    """A calendar month: "November 2026" in English, "2026年11月" in Chinese."""
+    if d is None:
+        return MISSING
+    return format_skeleton("yMMMM", d, locale=_locale(lang))
 
 
 def when(dt: datetime | None, zone: str | ZoneInfo, with_zone: bool = True, lang: str | None = None) -> str:
