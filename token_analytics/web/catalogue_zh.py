@@ -82,7 +82,7 @@ ZH: dict[str, str] = {
     "card.month": "本月用量",
     "card.services": "服务调用",
     "card.owner": "所有者：{name}",
-    "card.calls_all_time": "次调用（累计）",
+    "card.calls_all_time": "{calls} 次调用 · 累计",
     "growth.same_day": "与昨日持平",
     "growth.same_month": "与上月持平",
     "growth.new": "新增",
