@@ -372,4 +372,8 @@ ZH: dict[str, str] = {
     "usage.overdrawn.reader": "此账户已透支：余额为 {balance} 个 Token。请联系该账户的经理充值 Token。",
     "plan.current": "当前套餐：{plan}",
     "plan.top": "企业版是最高套餐，无需升级。",
+    # --- single sign-on --------------------------------------------------------------------
+    "sso.sign_in": "使用单点登录（SSO）",
+    "sso.refused": "{who} 无权访问 Token 分析中心；请联系管理员为您添加权限。",
+    "sso.not_configured": "此服务器未配置单点登录；请使用用户名登录。",
 }
