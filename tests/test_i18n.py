@@ -267,12 +267,12 @@ def _zh_app(username: str, locale: str = "zh-CN") -> AppTest:
 
 
 PAGES_BY_ROLE = {
-    ("saas", "admin"): ("analysis", "token_history", "recharge", "subscription", "admin"),
-    ("saas", "manager"): ("analysis", "token_history", "recharge", "subscription"),
-    ("saas", "analyst"): ("analysis", "token_history"),
-    ("self-hosted", "admin"): ("analysis", "token_history", "admin"),
-    ("self-hosted", "manager"): ("analysis", "token_history"),
-    ("self-hosted", "analyst"): ("analysis", "token_history"),
+    ("saas", "admin"): ("analysis", "explore", "token_history", "recharge", "subscription", "admin"),
+    ("saas", "manager"): ("analysis", "explore", "token_history", "recharge", "subscription"),
+    ("saas", "analyst"): ("analysis", "explore", "token_history"),
+    ("self-hosted", "admin"): ("analysis", "explore", "token_history", "admin"),
+    ("self-hosted", "manager"): ("analysis", "explore", "token_history"),
+    ("self-hosted", "analyst"): ("analysis", "explore", "token_history"),
 }
 
 

@@ -38,7 +38,7 @@ def _text(condition: Condition) -> str:
         return t(
             "alerts.banner.runway",
             days=fmt.tokens(condition.value),
-            date=until.strftime("%d %b %Y"),
+            date=fmt.day_words(until),
             threshold=fmt.tokens(condition.threshold),
         )
     return t(

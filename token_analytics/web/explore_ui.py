@@ -215,7 +215,7 @@ def show_runway(runway: Mapping[str, object] | None) -> None:
                 "runway.ok",
                 days=days,
                 burn=fmt.tokens(runway[f"burn_{days}d"]),  # type: ignore[arg-type]
-                date=until.strftime("%d %b %Y"),
+                date=fmt.day_words(until),
                 left=fmt.tokens(runway[f"days_left_{days}d"]),  # type: ignore[arg-type]
             )
         )

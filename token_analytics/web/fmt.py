@@ -104,6 +104,12 @@ def signed(n: float | None, lang: str | None = None) -> str:
     return ("+" if value > 0 else "") + format_decimal(value, locale=_locale(lang))
 
 
+def day_words(d: date, lang: str | None = None) -> str:
+    """A date in a sentence: "05 Dec 2026" in English, "2026年12月5日" in Chinese."""
+    locale = _locale(lang)
+    return d.strftime("%d %b %Y") if locale == LOCALES["en"] else day(d, lang)
+
+
 def day(d: date | None, lang: str | None = None) -> str:
     """A calendar date: "2026-03-01" in English, "2026年3月1日" in Chinese."""
     if d is None:
