@@ -408,6 +408,13 @@ def test_runway_dates(store: Store) -> None:
     }
 
 
+def test_runway_beyond_the_calendar_has_no_date(store: Store) -> None:
+    # found by the property layer: a balance of 2^53 at 750 tokens a week outlasts year 9999
+    run = ex.runway(store, "acct-a", 2**53, now)
+    assert run["status_7d"] == "ok" and run["days_left_7d"] == 2**53 * 7 // 750
+    assert run["runs_out_on_7d"] is None and run["runs_out_on_30d"] is None
+
+
 def test_runway_overdrawn_zero_and_idle(store: Store) -> None:
     negative = analysis_figures(store, "acct-neg", now, "saas")["runway"]
     assert (negative["balance"], negative["status_7d"], negative["days_left_7d"], negative["runs_out_on_7d"]) == (

@@ -42,8 +42,13 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
+    # No shrink or explain in CI: each example renders every page for every role, and explain traces
+    # every line (minutes per failure); a failure is reported with its blob to reproduce and shrink locally.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
 )
-settings.register_profile("thorough", settings.get_profile("ci"), max_examples=150, derandomize=False)
+settings.register_profile(
+    "thorough", settings.get_profile("ci"), max_examples=150, derandomize=False, phases=tuple(Phase)
+)
 PROFILE = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROLE_PAGES = {

@@ -575,7 +575,9 @@ def runway(store: Store, account_id: str, balance: int, now: datetime) -> dict[s
             status, left, until = "not_running_out", None, None
         else:
             left = balance * days // consumed  # integers: floor(B / burn) without rounding error
-            status, until = "ok", (today + timedelta(days=left)).isoformat()
+            # a balance that outlasts the calendar (year 9999) has no date; days_left stays exact
+            fits = left <= (date.max - today).days
+            status, until = "ok", (today + timedelta(days=left)).isoformat() if fits else None
         out[f"status_{days}d"], out[f"days_left_{days}d"], out[f"runs_out_on_{days}d"] = status, left, until
     order = ("balance", "burn_7d", "burn_30d", "status_7d", "status_30d", "days_left_7d", "days_left_30d")
     return {key: out[key] for key in (*order, "runs_out_on_7d", "runs_out_on_30d")}

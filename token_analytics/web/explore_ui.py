@@ -206,7 +206,7 @@ def show_runway(runway: Mapping[str, object] | None) -> None:
         return
     lines = []
     for days in (7, 30):
-        if runway[f"status_{days}d"] == "not_running_out":
+        if runway[f"status_{days}d"] == "not_running_out" or runway[f"runs_out_on_{days}d"] is None:
             lines.append(t("runway.not_running_out", days=days))
             continue
         until = date.fromisoformat(str(runway[f"runs_out_on_{days}d"]))
