@@ -88,7 +88,7 @@ def test_the_period_and_page_boxes_show_what_they_hold(page: Page, big_recharge:
     assert period["scroll"] <= period["client"], period  # both dates, nothing scrolled out of sight
 
     number = main.locator('[data-testid="stNumberInput"] input')
-    expect(number).to_have_count(1, timeout=20_000)  # while the new period reruns the page, the old pager is still drawn
+    expect(number).to_have_count(1, timeout=20_000)  # the old pager lingers during the rerun
     number.fill("12345")
     shown = number.evaluate(NOT_CLIPPED)
     assert shown["scroll"] <= shown["client"], shown
