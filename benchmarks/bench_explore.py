@@ -187,8 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     now = datetime.fromisoformat(NOW)
     cur = store.cursor()
     counts = {
-        table: cur.execute(f"select count(*) from {table}").fetchone()[0]  # noqa: S608 - constant table names
-        for table in ("raw_events", "usage_daily", "usage_hourly")
+        table: cur.execute(sql).fetchone()[0]
+        for table, sql in (
+            ("raw_events", "select count(*) from raw_events"),
+            ("usage_daily", "select count(*) from usage_daily"),
+            ("usage_hourly", "select count(*) from usage_hourly"),
+        )
     }
     size_mb = (work / "cache.duckdb").stat().st_size / 1e6
     print(
