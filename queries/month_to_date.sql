@@ -1,7 +1,8 @@
 -- tokens of one account per member, service and model in two spans of instants (SPEC §8 month to date): the
 -- current one [$current_start_day 00:00, $current_end) and the previous one [$previous_start_day 00:00,
 -- $previous_end). Each span is whole local days from usage_daily, then the whole local hours of its last day from
--- usage_hourly, then the events of the partial last hour [$..._end_hour, $..._end) from raw_events (winners only).
+-- usage_hourly, then the events of the partial last hour [$..._end_hour, $..._end) from recent_events (the winning
+-- events: a view over the raw events after an ingest, a table loaded from a derived folder).
 -- The rollups are read once for both spans; the previous span always ends before the current one starts.
 with days as (
     select day >= $current_start_day as is_current, user_id, service, model, sum(tokens) as tokens
@@ -29,18 +30,16 @@ hours as (
 
 -- the partial hours as two plain time ranges (each can skip row groups by occurred_at), not one OR
 current_partial as (
-    select true as is_current, r.user_id, r.service, r.model, sum(r.tokens) as tokens
-    from raw_events as r
-    anti join event_losers as l using (file_id, row_no)
-    where r.account_id = $account_id and r.occurred_at >= $current_end_hour and r.occurred_at < $current_end
+    select true as is_current, user_id, service, model, sum(tokens) as tokens
+    from recent_events
+    where account_id = $account_id and occurred_at >= $current_end_hour and occurred_at < $current_end
     group by all
 ),
 
 previous_partial as (
-    select false as is_current, r.user_id, r.service, r.model, sum(r.tokens) as tokens
-    from raw_events as r
-    anti join event_losers as l using (file_id, row_no)
-    where r.account_id = $account_id and r.occurred_at >= $previous_end_hour and r.occurred_at < $previous_end
+    select false as is_current, user_id, service, model, sum(tokens) as tokens
+    from recent_events
+    where account_id = $account_id and occurred_at >= $previous_end_hour and occurred_at < $previous_end
     group by all
 ),
 

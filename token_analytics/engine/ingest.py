@@ -70,6 +70,12 @@ create table if not exists raw_transactions (
     file_id integer, row_no bigint, txn_id varchar, account_id varchar, user_id varchar, type varchar,
     amount bigint, created_at timestamptz, payment_method varchar, description varchar
 );
+-- The winning events with their local day: what month to date's partial hour reads (a view, so ingest
+-- costs nothing more; a derived folder loads the same columns as a table, engine/derived.py).
+create view if not exists recent_events as
+select r.account_id, r.occurred_at, r.user_id, r.service, r.model, r.tokens,
+    timezone((select value from meta where key = 'timezone'), r.occurred_at)::date as day
+from raw_events as r anti join event_losers as l using (file_id, row_no);
 """
 
 DROP_TABLES = """
@@ -575,10 +581,20 @@ def ensure_schema(cur: duckdb.DuckDBPyConnection) -> None:
         rows = cur.execute("select value from meta where key = 'schema_version'").fetchall()
         version = rows[0][0] if rows else None
     if version != SCHEMA_VERSION:
-        # an older cache layout: the cache is derived data, so start it again
+        # an older cache layout (or one loaded from a derived folder): the cache is derived data, so start it again
+        drop_recent_events(cur)
         cur.execute(DROP_TABLES)
     cur.execute(CREATE_TABLES)
     cur.execute("insert or replace into meta values ('schema_version', $v)", {"v": SCHEMA_VERSION})
+
+
+def drop_recent_events(cur: duckdb.DuckDBPyConnection) -> None:
+    """Drop recent_events, a view over the raw events or a table loaded from a derived folder."""
+    for (kind,) in cur.execute(
+        "select 'view' from duckdb_views() where view_name = 'recent_events' and not internal "
+        "union all select 'table' from duckdb_tables() where table_name = 'recent_events'"
+    ).fetchall():
+        cur.execute("drop view recent_events" if kind == "view" else "drop table recent_events")
 
 
 class PoisonedFile(Exception):
