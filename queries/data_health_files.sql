@@ -1,18 +1,6 @@
--- the data-health report, one row per export file
-with losers as (
-    select file_id, count(*) as duplicates, count(*) filter (where is_conflict) as conflicts
-    from event_losers group by file_id
-    union all
-    select file_id, count(*), count(*) filter (where is_conflict)
-    from transaction_losers group by file_id
-),
-
-dups as (
-    select file_id, sum(duplicates)::bigint as duplicates, sum(conflicts)::bigint as conflicts
-    from losers group by file_id
-),
-
-final as (
+-- the data-health report, one row per export file (file_duplicates: per file, the rows that lost to another file's
+-- row of the same id, and how many of those differ from the winner)
+with final as (
     select
         f.kind,
         f.path,
@@ -25,7 +13,7 @@ final as (
         coalesce(d.conflicts, 0) as conflicts,
         f.latest_at
     from files as f
-    left join dups as d using (file_id)
+    left join file_duplicates as d using (file_id)
 )
 
 select * from final

@@ -1,4 +1,4 @@
-"""Command line (SPEC §7): generate, ingest, check, report; alerts (issue 13)."""
+"""Command line (SPEC §7): generate, ingest, check, report; alerts (issue 13); rollup (issue 12)."""
 
 from __future__ import annotations
 
@@ -68,13 +68,23 @@ def print_health(store: Store) -> bool:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from token_analytics.engine import derived
+
     data_dir = Path(args.dir).resolve()
     if not data_dir.is_dir():
         print(f"check: {data_dir} is not a folder.", file=sys.stderr)
         return 2
+    derived_dir = None
+    if (data_dir / derived.FORMAT_FILE).exists():  # a derived folder: its data-health tables, in its own zone
+        derived_dir = data_dir
+        settings = replace(settings, timezone=derived.read_format(data_dir)[1]["timezone"])
     with tempfile.TemporaryDirectory() as scratch:
         scratch_settings = replace(
-            settings, data_dir=data_dir, cache_db=Path(scratch) / "cache.duckdb", app_db=Path(scratch) / "app.duckdb"
+            settings,
+            data_dir=data_dir,
+            derived_dir=derived_dir,
+            cache_db=Path(scratch) / "cache.duckdb",
+            app_db=Path(scratch) / "app.duckdb",
         )
         store = Store.open(scratch_settings, progress=_progress if args.progress else None)
         clean = print_health(store)
@@ -97,6 +107,36 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         figures = analysis_figures(store, args.account, now, settings.mode)
         store.close()
     print(json.dumps(figures, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_rollup(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply the ingest rules to an export folder and write the derived folder (docs/DERIVED_FORMAT.md)."""
+    now = parse_instant(args.now, "--now") if args.now else settings.now()
+    if args.engine == "spark":
+        try:
+            from token_analytics.engine import spark_rollup  # type: ignore[attr-defined]
+        except ModuleNotFoundError as exc:
+            print(f"rollup: the Spark engine is not available here ({exc.name} is missing).", file=sys.stderr)
+            return 2
+        result = spark_rollup.rollup(args.exports, args.out, timezone=settings.timezone, now=now, master=args.master)
+        print(result)
+        return 0
+    from token_analytics.engine import derived
+
+    try:
+        summary = derived.rollup(
+            Path(args.exports).resolve(),
+            Path(args.out).resolve(),
+            settings,
+            now,
+            cache=Path(args.cache).resolve() if args.cache else None,
+            progress=_progress if args.progress else None,
+        )
+    except derived.DerivedError as exc:
+        print(f"rollup: {exc}", file=sys.stderr)
+        return 2
+    print(summary)
     return 0
 
 
@@ -168,6 +208,15 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--as-of", help="ISO-8601 with offset; default ANALYTICS_NOW or the wall clock")
     rep.add_argument("--mode", choices=MODES)
     rep.set_defaults(func=cmd_report)
+    rol = commands.add_parser("rollup", help="apply the ingest rules to an export folder; write a derived folder")
+    rol.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+    rol.add_argument("--exports", required=True, help="the export folder (URI for spark)")
+    rol.add_argument("--out", required=True, help="the derived folder to write or bring up to date")
+    rol.add_argument("--now", help="ISO-8601 with offset, places the hourly window; default ANALYTICS_NOW or the clock")
+    rol.add_argument("--master", help="spark: the master URL (default local[*])")
+    rol.add_argument("--cache", help="duckdb: keep the ingest database here between runs (default: scratch)")
+    rol.add_argument("--progress", action="store_true")
+    rol.set_defaults(func=cmd_rollup)
     alr = commands.add_parser("alerts", help="evaluate every account's alert thresholds and post changes to webhooks")
     alr.add_argument("--dry-run", action="store_true", help="show what would be notified; write and send nothing")
     alr.add_argument("--as-of", help="ISO-8601 with offset; default ANALYTICS_NOW or the wall clock")

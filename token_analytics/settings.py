@@ -29,6 +29,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "data/app.duckdb",
         "the app's own DuckDB file (orders, adjustments, requests); self-hosted default data/app-self-hosted.duckdb",
     ),
+    "ANALYTICS_DERIVED_DIR": (
+        "",
+        "a derived folder (docs/DERIVED_FORMAT.md) read instead of the exports; empty means read ANALYTICS_DATA_DIR",
+    ),
     "ANALYTICS_CACHE_DB": ("", "DuckDB file holding the ingested exports; empty means beside ANALYTICS_APP_DB"),
     "ANALYTICS_COOKIE_KEY": ("", "secret that signs the sign-in cookie; empty means a random key per process"),
     "ANALYTICS_PRICES_FILE": ("config/prices.yaml", "token packages, prices and plans"),
@@ -63,6 +67,8 @@ class Settings:
     trusted_proxy_header: str = ""
     # (kind, url) per alert webhook, in the order given; see ANALYTICS_ALERT_WEBHOOKS
     alert_webhooks: tuple[tuple[str, str], ...] = ()
+    # a derived folder (`rollup`'s output) loaded instead of ingesting data_dir; None: read the exports
+    derived_dir: Path | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -172,4 +178,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         session_idle_hours=idle_hours,
         trusted_proxy_header=header,
         alert_webhooks=parse_webhooks(get("ANALYTICS_ALERT_WEBHOOKS")),
+        derived_dir=_path(get("ANALYTICS_DERIVED_DIR")) if get("ANALYTICS_DERIVED_DIR") else None,
     )

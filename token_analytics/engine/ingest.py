@@ -582,19 +582,31 @@ def ensure_schema(cur: duckdb.DuckDBPyConnection) -> None:
         version = rows[0][0] if rows else None
     if version != SCHEMA_VERSION:
         # an older cache layout (or one loaded from a derived folder): the cache is derived data, so start it again
-        drop_recent_events(cur)
+        drop_either(cur, ("recent_events", "file_duplicates"))
         cur.execute(DROP_TABLES)
     cur.execute(CREATE_TABLES)
     cur.execute("insert or replace into meta values ('schema_version', $v)", {"v": SCHEMA_VERSION})
 
 
-def drop_recent_events(cur: duckdb.DuckDBPyConnection) -> None:
-    """Drop recent_events, a view over the raw events or a table loaded from a derived folder."""
-    for (kind,) in cur.execute(
-        "select 'view' from duckdb_views() where view_name = 'recent_events' and not internal "
-        "union all select 'table' from duckdb_tables() where table_name = 'recent_events'"
-    ).fetchall():
-        cur.execute("drop view recent_events" if kind == "view" else "drop table recent_events")
+# Relations that are views over the raw tables after an ingest and tables in a cache loaded from a derived folder
+# (engine/derived.py): dropped by what they are.
+DROP_EITHER = {
+    ("recent_events", "view"): "drop view recent_events",
+    ("recent_events", "table"): "drop table recent_events",
+    ("file_duplicates", "view"): "drop view file_duplicates",
+    ("file_duplicates", "table"): "drop table file_duplicates",
+}
+
+
+def drop_either(cur: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:
+    """Drop each named relation, a view in one mode and a table in the other (recent_events, file_duplicates)."""
+    for name in names:
+        for (kind,) in cur.execute(
+            "select 'view' from duckdb_views() where view_name = $name and not internal "
+            "union all select 'table' from duckdb_tables() where table_name = $name",
+            {"name": name},
+        ).fetchall():
+            cur.execute(DROP_EITHER[name, kind])
 
 
 class PoisonedFile(Exception):

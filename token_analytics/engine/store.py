@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from token_analytics.engine import derived
 from token_analytics.engine import ingest as ingest_module
 from token_analytics.settings import ROOT, Settings
 
@@ -44,6 +45,22 @@ select txn_id, account_id, user_id, type, amount, created_at, payment_method, de
 from transactions
 union all
 select * from app_ledger
+"""
+
+
+# Duplicates and conflicts per export file, for the data-health report (queries/data_health_files.sql). A view
+# over the losers after an ingest; a cache loaded from a derived folder has the counts as a table instead.
+FILE_DUPLICATES_VIEW = """
+create or replace view file_duplicates as
+with losers as (
+    select file_id, count(*) as duplicates, count(*) filter (where is_conflict) as conflicts
+    from event_losers group by file_id
+    union all
+    select file_id, count(*), count(*) filter (where is_conflict)
+    from transaction_losers group by file_id
+)
+select file_id, sum(duplicates)::bigint as duplicates, sum(conflicts)::bigint as conflicts
+from losers group by file_id
 """
 
 
@@ -216,15 +233,25 @@ class Store:
         return pd.DataFrame.from_records(rows, columns=[column[0] for column in cur.description])
 
     def ingest(self, progress: ingest_module.Progress | None = None) -> ingest_module.IngestSummary:
-        """Read what changed under the data folder; readers keep answering meanwhile."""
+        """Read what changed under the data folder (or load a new state of the derived folder); readers keep
+        answering meanwhile."""
         with self._ingest_lock:
             cur = self._con.cursor()
             try:
-                summary = ingest_module.ingest(
-                    cur, self.settings.data_dir, self.settings.timezone, progress=progress, now=self.settings.now()
-                )
+                if self.settings.derived_dir is not None:
+                    try:
+                        summary = derived.load(cur, self.settings.derived_dir, self.settings.timezone)
+                    except derived.DerivedError as exc:
+                        raise StoreError(str(exc)) from exc
+                else:
+                    summary = ingest_module.ingest(
+                        cur, self.settings.data_dir, self.settings.timezone, progress=progress, now=self.settings.now()
+                    )
                 if summary.rebuilt or not self._ledger_view_ready:
-                    cur.execute(LEDGER_VIEW)  # binds to the rebuilt tables; a no-op refresh skips this write
+                    # bind to the rebuilt tables; a no-op refresh skips these writes
+                    if self.settings.derived_dir is None:
+                        cur.execute(FILE_DUPLICATES_VIEW)
+                    cur.execute(LEDGER_VIEW)
                     self._ledger_view_ready = True
             finally:
                 cur.close()
@@ -234,7 +261,8 @@ class Store:
             return summary
 
     def refresh_if_due(self, every_s: float) -> bool:
-        """Look for new or changed export files at most every `every_s` seconds, in the background."""
+        """Look for new or changed export files (or a new derived folder state) at most every `every_s` seconds,
+        in the background."""
         if time.monotonic() - self._checked_at <= every_s:
             return False
         self._checked_at = time.monotonic()
@@ -280,8 +308,9 @@ class Store:
 
 
 def data_dir_ready(settings: Settings) -> Path:
-    """The data folder; the default sample is generated on first run when missing."""
-    if settings.data_dir.is_dir():
+    """The data folder; the default sample is generated on first run when missing (not when reading a derived
+    folder: no export is needed then)."""
+    if settings.derived_dir is not None or settings.data_dir.is_dir():
         return settings.data_dir
     if settings.data_dir_is_default:
         from token_analytics.engine.sample import generate

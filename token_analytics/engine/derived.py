@@ -1,0 +1,450 @@
+"""Derived format v1 (docs/DERIVED_FORMAT.md): the DuckDB writer (`rollup --engine duckdb`) and the loader.
+
+The writer runs the ordinary ingest over the exports into a scratch cache, then writes the tables the
+figures read as parquet. On a second run it compares each table's content per `day=` partition (row count
+and a sum of row hashes) with what the folder holds and rewrites only the partitions that differ, and the
+unpartitioned tables that differ. The loader copies a folder into the cache's tables (ANALYTICS_DERIVED_DIR),
+so every query reads the same table names in both modes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from token_analytics.engine import ingest as ingest_module
+from token_analytics.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FORMAT = "token-analytics-derived"
+VERSION = 1
+FORMAT_FILE = "_format.json"
+# meta.schema_version of a cache loaded from a derived folder: a raw ingest sees another layout and starts again
+SCHEMA_VERSION = "derived-1"
+
+PARTITIONED = ("usage_daily", "usage_hourly", "recent_events")
+UNPARTITIONED = ("files", "quarantine", "accounts", "members", "transactions", "ledger_sums", "usage_totals")
+TABLES = UNPARTITIONED + PARTITIONED
+
+
+class DerivedError(Exception):
+    """A derived folder cannot be written or read; the message is one line for a person."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Writing. Each statement puts one table's rows, in the format's columns, into `export_rows` (a temp table
+# on the scratch cache); the same statements serve the comparison and the write.
+EXPORT = {
+    "files": """
+        create or replace temp table export_rows as
+        select f.file_id, f.kind, f.path, f.size, f.mtime_ns, f.status, f.error, f.rows_read, f.accepted,
+            f.quarantined, coalesce(d.duplicates, 0)::bigint as duplicates,
+            coalesce(d.conflicts, 0)::bigint as conflicts, f.latest_at
+        from files as f left join file_duplicates as d using (file_id)
+    """,
+    "quarantine": """
+        create or replace temp table export_rows as
+        select f.kind, f.path, q.reason, q.rows from quarantine as q inner join files as f using (file_id)
+    """,
+    "accounts": "create or replace temp table export_rows as select * from accounts",
+    "members": "create or replace temp table export_rows as select * from members",
+    "transactions": "create or replace temp table export_rows as select * from transactions",
+    "ledger_sums": "create or replace temp table export_rows as select * from ledger_sums",
+    "usage_totals": "create or replace temp table export_rows as select * from usage_totals",
+    "usage_daily": "create or replace temp table export_rows as select * from usage_daily",
+    "usage_hourly": "create or replace temp table export_rows as select * from usage_hourly where day >= $hourly_from",
+    # the instant bound (a day before the window) lets the scan skip older row groups
+    "recent_events": """
+        create or replace temp table export_rows as
+        select account_id, occurred_at, user_id, service, model, tokens, day from recent_events
+        where occurred_at >= $hourly_from_at and day >= $hourly_from
+    """,
+}
+# Content signatures: a row count and a sum of row hashes, per day for the partitioned tables (row order
+# does not matter, as in the format).
+NEW_SIGNATURES = {
+    True: "select day, count(*), sum(hash(e)::hugeint) from export_rows as e group by day",
+    False: "select null::date as day, count(*), sum(hash(e)::hugeint) from export_rows as e",
+}
+OLD_SIGNATURES = {
+    True: "select day, count(*), sum(hash(e)::hugeint) from old_rows as e group by day",
+    False: "select null::date as day, count(*), sum(hash(e)::hugeint) from old_rows as e",
+}
+OLD_EMPTY = "create or replace temp table old_rows as from export_rows limit 0"
+OLD_READ = {
+    True: "insert into old_rows by name select * from read_parquet($glob, hive_partitioning = true)",
+    False: "insert into old_rows by name select * from read_parquet($glob, hive_partitioning = false)",
+}
+COPY_DAYS = """
+copy (select * from export_rows where day in (select unnest($days::date[])) order by account_id)
+to $dir (format parquet, partition_by (day), filename_pattern 'part-{i}')
+"""
+COPY_TABLE = "copy export_rows to $path (format parquet)"
+READ_FILE_LIST = "select path, size, mtime_ns from read_parquet($glob, hive_partitioning = false)"
+
+
+@dataclass
+class RollupSummary:
+    """What one `rollup` run did."""
+
+    out: Path
+    nothing_new: bool = False
+    tables: list[str] = field(default_factory=list)  # unpartitioned tables rewritten
+    partitions: dict[str, list[str]] = field(default_factory=dict)  # table -> days written or removed
+    seconds: float = 0.0
+    ingest_seconds: float = 0.0
+
+    def __str__(self) -> str:
+        if self.nothing_new:
+            return f"rollup: nothing new; {self.out} is up to date, nothing written ({self.seconds:.2f} s)"
+        parts = [f"{table} ({len(days)} day partitions)" for table, days in self.partitions.items() if days]
+        written = ", ".join(self.tables + parts) or "no table (only _format.json)"
+        return f"rollup: wrote {written} to {self.out} in {self.seconds:.2f} s (ingest {self.ingest_seconds:.2f} s)"
+
+
+def _globs(folder: Path, table: str) -> tuple[str, bool]:
+    """The parquet glob of one table in a derived folder, and whether any file matches it."""
+    pattern = "*/*.parquet" if table in PARTITIONED else "*.parquet"
+    base = folder / table
+    return str(base / pattern), base.is_dir() and any(base.glob(pattern))
+
+
+def read_format(folder: Path) -> tuple[str, dict[str, Any]]:
+    """The text and content of a folder's _format.json, checked; DerivedError (one line) otherwise."""
+    path = folder / FORMAT_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DerivedError(
+            f"{folder} has no {FORMAT_FILE}: it is not a derived folder, or a rollup is writing it; "
+            "run `python -m token_analytics rollup` to make one."
+        ) from None
+    except OSError as exc:
+        raise DerivedError(f"{path} cannot be read ({type(exc).__name__}).") from exc
+    try:
+        content = json.loads(text)
+    except ValueError:
+        raise DerivedError(f"{path} is not JSON; make the folder again with `rollup`.") from None
+    if not isinstance(content, dict) or content.get("format") != FORMAT:
+        raise DerivedError(f"{path} does not describe a {FORMAT} folder.")
+    if content.get("version") != VERSION:
+        raise DerivedError(
+            f"{folder} is derived format version {content.get('version')!r}; this version reads only "
+            f"version {VERSION}: make it again with this version's `rollup`."
+        )
+    for key in ("timezone", "hourly_from", "clock"):
+        if not isinstance(content.get(key), str):
+            raise DerivedError(f"{path} has no {key}; make the folder again with `rollup`.")
+    try:
+        content["hourly_from"] = date.fromisoformat(content["hourly_from"])
+    except ValueError:
+        raise DerivedError(f"{path}: hourly_from {content['hourly_from']!r} is not a date.") from None
+    return text, content
+
+
+def _export_unchanged(con: duckdb.DuckDBPyConnection, out: Path, exports: Path) -> bool:
+    """True when the export files (path, size, mtime) are the ones the folder was made from."""
+    glob, present = _globs(out, "files")
+    if not present:
+        return False
+    before = set(con.execute(READ_FILE_LIST, {"glob": glob}).fetchall())
+    now = {(rel, st.st_size, st.st_mtime_ns) for _, rel, st in ingest_module.discover(exports)}
+    return before == now
+
+
+def _check_out(out: Path) -> dict[str, Any] | None:
+    """The present format of the output folder (None: new or unfinished), or DerivedError for a foreign folder."""
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        raise DerivedError(f"--out {out} is not a folder.")
+    if (out / FORMAT_FILE).exists():
+        return read_format(out)[1]
+    names = {p.name for p in out.iterdir() if not p.name.startswith(".")}
+    if names - set(TABLES):
+        raise DerivedError(f"--out {out} is not empty and is not a derived folder; give an empty or new folder.")
+    return None  # a rollup stopped before its _format.json: compared and completed like any other
+
+
+def rollup(
+    exports: Path,
+    out: Path,
+    settings: Settings,
+    now: datetime,
+    cache: Path | None = None,
+    progress: ingest_module.Progress | None = None,
+) -> RollupSummary:
+    """Write (or bring up to date) the derived folder `out` from the export folder `exports`.
+
+    `cache` keeps the ingest's DuckDB file between runs (then only new files are read); by default a
+    scratch file is used and removed.
+    """
+    from token_analytics.engine.store import Store  # the store imports this module to load folders
+
+    started = time.perf_counter()
+    if not exports.is_dir():
+        raise DerivedError(f"--exports {exports} is not a folder.")
+    summary = RollupSummary(out=out)
+    previous = _check_out(out)
+    window = ingest_module.hourly_window(now, settings.timezone)
+    if previous and previous["timezone"] == settings.timezone and previous["hourly_from"] == window["hourly_from"]:
+        with duckdb.connect() as con:
+            if _export_unchanged(con, out, exports):
+                summary.nothing_new = True
+                summary.seconds = time.perf_counter() - started
+                return summary
+    with tempfile.TemporaryDirectory(prefix="rollup-") as scratch:
+        scratch_settings = replace(
+            settings,
+            data_dir=exports,
+            derived_dir=None,
+            cache_db=cache or Path(scratch) / "cache.duckdb",
+            app_db=Path(scratch) / "app.duckdb",
+            now_override=now,
+        )
+        clock = time.perf_counter()
+        store = Store.open(scratch_settings, progress=progress)
+        summary.ingest_seconds = time.perf_counter() - clock
+        try:
+            _write(store.cursor(), out, window, summary)
+            _write_format(out, settings.timezone, now, window["hourly_from"])
+        finally:
+            store.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _write(cur: duckdb.DuckDBPyConnection, out: Path, window: dict[str, Any], summary: RollupSummary) -> None:
+    """Compare every table with the folder and replace what differs (the folder has no _format.json meanwhile)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".staging-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    (out / FORMAT_FILE).unlink(missing_ok=True)  # readers refuse the folder until the new one is complete
+    staging = out / f".staging-{uuid.uuid4().hex}"
+    try:
+        for table in TABLES:
+            partitioned = table in PARTITIONED
+            statement = EXPORT[table]
+            cur.execute(statement, {k: v for k, v in window.items() if f"${k}" in statement})
+            new = {day: rest for day, *rest in cur.execute(NEW_SIGNATURES[partitioned]).fetchall()}
+            cur.execute(OLD_EMPTY)
+            glob, present = _globs(out, table)
+            if present:
+                cur.execute(OLD_READ[partitioned], {"glob": glob})
+            old = {day: rest for day, *rest in cur.execute(OLD_SIGNATURES[partitioned]).fetchall()}
+            if not partitioned:
+                if new != old or not present:
+                    target = staging / table
+                    target.mkdir(parents=True)
+                    cur.execute(COPY_TABLE, {"path": str(target / "part-0.parquet")})
+                    shutil.rmtree(out / table, ignore_errors=True)
+                    os.replace(target, out / table)
+                    summary.tables.append(table)
+                continue
+            days = sorted(day for day in new.keys() | old.keys() if new.get(day) != old.get(day))
+            summary.partitions[table] = [day.isoformat() for day in days]
+            if not days:
+                (out / table).mkdir(exist_ok=True)
+                continue
+            target = staging / table
+            cur.execute(COPY_DAYS, {"days": days, "dir": str(target)})
+            (out / table).mkdir(exist_ok=True)
+            for day in days:
+                name = f"day={day.isoformat()}"
+                shutil.rmtree(out / table / name, ignore_errors=True)
+                if (target / name).is_dir():
+                    os.replace(target / name, out / table / name)
+        cur.execute("drop table if exists export_rows; drop table if exists old_rows")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_format(out: Path, timezone: str, now: datetime, hourly_from: date) -> None:
+    """_format.json, last and whole (a rename), so a reader that sees it sees complete tables."""
+    content = {
+        "format": FORMAT,
+        "version": VERSION,
+        "timezone": timezone,
+        "clock": now.isoformat(),
+        "hourly_from": hourly_from.isoformat(),
+        "engine": "duckdb",
+        "written_at": datetime.now(UTC).isoformat(),
+    }
+    partial = out / f".{FORMAT_FILE}.{uuid.uuid4().hex}"
+    partial.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, out / FORMAT_FILE)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading: the cache's own tables (the column types of engine/ingest.py), filled from the folder.
+CREATE_LOADED = """
+create table meta (key varchar primary key, value varchar);
+create table files (
+    file_id integer primary key, kind varchar, path varchar, size bigint, mtime_ns bigint,
+    status varchar, error varchar, rows_read bigint, accepted bigint, quarantined bigint,
+    latest_at timestamptz, read_at timestamptz
+);
+create table file_duplicates (file_id integer, duplicates bigint, conflicts bigint);
+create table quarantine (file_id integer, reason varchar, rows bigint);
+create table accounts (
+    account_id varchar, account_name varchar, owner_name varchar, plan varchar, created_at timestamptz
+);
+create table members (user_id varchar, account_id varchar, display_name varchar, email varchar);
+create table transactions (
+    txn_id varchar, account_id varchar, user_id varchar, type varchar, amount bigint, created_at timestamptz,
+    payment_method varchar, description varchar
+);
+create table ledger_sums (account_id varchar, used bigint, total bigint, recent_from timestamptz);
+create table usage_totals (account_id varchar, tokens bigint, calls bigint);
+create table usage_daily (
+    account_id varchar, day date, user_id varchar, service varchar, model varchar, tokens bigint,
+    input_tokens bigint, output_tokens bigint, calls bigint, io_calls bigint, latest_at timestamptz
+);
+create table usage_hourly (
+    account_id varchar, hour timestamptz, day date, user_id varchar, service varchar, model varchar, tokens bigint,
+    input_tokens bigint, output_tokens bigint, calls bigint, io_calls bigint, latest_at timestamptz
+);
+create table recent_events (
+    account_id varchar, occurred_at timestamptz, user_id varchar, service varchar, model varchar, tokens bigint,
+    day date
+);
+"""
+# The loader numbers the files itself (another engine's file_id may be anything) and joins by path.
+LOAD = {
+    "files": (
+        """
+        insert into files
+        select row_number() over (order by kind, path)::integer, kind, path, size, mtime_ns, status, error,
+            rows_read, accepted, quarantined, latest_at, null
+        from read_parquet($glob, hive_partitioning = false)
+        """,
+        """
+        insert into file_duplicates
+        select f.file_id, d.duplicates, d.conflicts
+        from read_parquet($glob, hive_partitioning = false) as d inner join files as f using (path)
+        where d.duplicates > 0 or d.conflicts > 0
+        """,
+    ),
+    "quarantine": (
+        """
+        insert into quarantine
+        select f.file_id, q.reason, q.rows
+        from read_parquet($glob, hive_partitioning = false) as q inner join files as f using (path)
+        """,
+    ),
+    "accounts": ("insert into accounts by name select * from read_parquet($glob, hive_partitioning = false)",),
+    "members": ("insert into members by name select * from read_parquet($glob, hive_partitioning = false)",),
+    "transactions": (
+        """
+        insert into transactions by name
+        select * from read_parquet($glob, hive_partitioning = false) order by account_id, created_at
+        """,
+    ),
+    "ledger_sums": ("insert into ledger_sums by name select * from read_parquet($glob, hive_partitioning = false)",),
+    "usage_totals": ("insert into usage_totals by name select * from read_parquet($glob, hive_partitioning = false)",),
+    # in (account, day) order like the cache: an account's figures then read few row groups
+    "usage_daily": (
+        """
+        insert into usage_daily by name
+        select * from read_parquet($glob, hive_partitioning = true) order by account_id, day
+        """,
+    ),
+    "usage_hourly": (
+        """
+        insert into usage_hourly by name
+        select * from read_parquet($glob, hive_partitioning = true) order by account_id, day, hour
+        """,
+    ),
+    "recent_events": (
+        """
+        insert into recent_events by name
+        select * from read_parquet($glob, hive_partitioning = true) order by occurred_at
+        """,
+    ),
+}
+LOAD_ATTEMPTS = 3  # a rollup that rewrites the folder during a load makes the load start again
+
+
+def load(cur: duckdb.DuckDBPyConnection, folder: Path, timezone: str) -> ingest_module.IngestSummary:
+    """Load the derived folder into the cache's tables unless this very folder state is loaded already."""
+    started = time.perf_counter()
+    summary = ingest_module.IngestSummary()
+    if not folder.is_dir():
+        raise DerivedError(f"ANALYTICS_DERIVED_DIR={folder} does not exist; point it at a derived folder.")
+    for _attempt in range(LOAD_ATTEMPTS):
+        text, content = read_format(folder)
+        if content["timezone"] != timezone:
+            raise DerivedError(
+                f"{folder} was rolled up in {content['timezone']}, not ANALYTICS_TIMEZONE={timezone}; "
+                "set the same zone or roll up again."
+            )
+        if _loaded(cur) == (str(folder), text):
+            summary.seconds = time.perf_counter() - started
+            return summary
+        cur.execute("begin transaction")
+        try:
+            _load_tables(cur, folder, text, content)
+            try:
+                same = (folder / FORMAT_FILE).read_text(encoding="utf-8") == text
+            except OSError:
+                same = False
+            if not same:  # a rollup started meanwhile: what was read may mix two states
+                cur.execute("rollback")
+                continue
+            cur.execute("commit")
+        except duckdb.Error as exc:
+            cur.execute("rollback")
+            log.exception("loading the derived folder %s failed", folder)
+            raise DerivedError(f"The derived folder {folder} cannot be read: {str(exc).splitlines()[0]}") from exc
+        except BaseException:
+            cur.execute("rollback")
+            raise
+        summary.rebuilt = True
+        summary.full = True
+        summary.seconds = time.perf_counter() - started
+        return summary
+    raise DerivedError(f"{folder} kept changing while it was read (a rollup is writing it); try again shortly.")
+
+
+def _loaded(cur: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
+    """(folder, _format.json text) the cache holds, when it was loaded from a derived folder."""
+    if not cur.execute("select count(*) from duckdb_tables() where table_name = 'meta'").fetchall()[0][0]:
+        return None
+    values = dict(cur.execute("select key, value from meta").fetchall())
+    if values.get("schema_version") != SCHEMA_VERSION:
+        return None
+    return values.get("derived_dir", ""), values.get("derived_format", "")
+
+
+def _load_tables(cur: duckdb.DuckDBPyConnection, folder: Path, text: str, content: dict[str, Any]) -> None:
+    ingest_module.drop_either(cur, ("recent_events", "file_duplicates"))
+    cur.execute(ingest_module.DROP_TABLES)
+    cur.execute(CREATE_LOADED)
+    for table in TABLES:
+        glob, present = _globs(folder, table)
+        if not present:
+            if table in PARTITIONED:
+                continue  # an empty partitioned table is a folder without day= subfolders
+            raise DerivedError(f"{folder} has no {table}/ table; make the folder again with `rollup`.")
+        for statement in LOAD[table]:
+            cur.execute(statement, {"glob": glob})
+    for key, value in (
+        ("schema_version", SCHEMA_VERSION),
+        ("timezone", content["timezone"]),
+        ("hourly_from", content["hourly_from"].isoformat()),
+        ("derived_dir", str(folder)),
+        ("derived_format", text),
+    ):
+        cur.execute("insert into meta values ($key, $value)", {"key": key, "value": value})
