@@ -259,6 +259,7 @@ def _write(cur: duckdb.DuckDBPyConnection, out: Path, window: dict[str, Any], su
                 (out / table).mkdir(exist_ok=True)
                 continue
             target = staging / table
+            staging.mkdir(exist_ok=True)
             cur.execute(COPY_DAYS, {"days": days, "dir": str(target)})
             (out / table).mkdir(exist_ok=True)
             for day in days:
