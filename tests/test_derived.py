@@ -350,13 +350,36 @@ def test_rollup_command_refuses_a_foreign_folder_and_reports_nothing_new(
     assert capsys.readouterr().out == on_exports
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def derived_sample(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Path:
     """The generated sample rolled up, read by the app with no export folder present."""
     out = tmp_path_factory.mktemp("derived-sample") / "derived"
     settings = load_settings({"ANALYTICS_APP_DB": str(out.parent / "app.duckdb"), "ANALYTICS_NOW": SAMPLE_NOW})
     derived.rollup(sample_dir, out, settings, datetime.fromisoformat(SAMPLE_NOW))
     return out
+
+
+def test_report_on_the_folder_equals_report_on_the_sample_for_every_account(
+    derived_sample: Path,
+    sample_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("ANALYTICS_NOW", SAMPLE_NOW)
+    outputs: dict[str, list[str]] = {}
+    for source in ("exports", "folder"):
+        monkeypatch.setenv("ANALYTICS_APP_DB", str(tmp_path / source / "app.duckdb"))
+        if source == "exports":
+            monkeypatch.setenv("ANALYTICS_DATA_DIR", str(sample_dir))
+        else:
+            monkeypatch.setenv("ANALYTICS_DATA_DIR", str(tmp_path / "no-exports-here"))
+            monkeypatch.setenv("ANALYTICS_DERIVED_DIR", str(derived_sample))
+        for account in ("acct-001", "acct-002", "acct-003", "acct-004"):
+            assert cli.main(["report", "--account", account]) == 0
+            outputs.setdefault(source, []).append(capsys.readouterr().out)
+    assert outputs["folder"] == outputs["exports"]
+    assert all('"month_to_date"' in text for text in outputs["folder"])
 
 
 def test_analysis_and_token_history_render_from_a_folder(
