@@ -406,3 +406,19 @@ def test_the_dashboard_says_when_the_folder_is_missing(app_env: pytest.MonkeyPat
     assert not at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "ANALYTICS_DERIVED_DIR" in errors[0] and "does not exist" in errors[0]
+
+
+@pytest.mark.parametrize("mode", ["saas", "self-hosted"])
+def test_every_page_renders_from_a_folder(
+    app_env: pytest.MonkeyPatch, derived_sample: Path, tmp_path: Path, mode: str
+) -> None:
+    app_env.setenv("ANALYTICS_DERIVED_DIR", str(derived_sample))
+    app_env.setenv("ANALYTICS_DATA_DIR", str(tmp_path / "no-exports-here"))
+    app_env.setenv("ANALYTICS_MODE", mode)
+    at = _signed_in("admin")
+    pages = ["analysis", "explore", "token_history", "admin"] + (["recharge", "subscription"] if mode == "saas" else [])
+    for page in pages:
+        at.switch_page(f"app_pages/{page}.py").run()
+        assert not at.exception, page
+        assert [e.value for e in at.error] == [], page
+        assert at.title, page
