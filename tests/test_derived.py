@@ -422,3 +422,14 @@ def test_every_page_renders_from_a_folder(
         assert not at.exception, page
         assert [e.value for e in at.error] == [], page
         assert at.title, page
+
+
+def test_a_failed_write_is_one_line_and_leaves_no_format_file(messy: Path) -> None:
+    zone, now = SHANGHAI
+    out = messy / "derived"
+    out.mkdir()
+    (out / "usage_daily").write_text("a file where the table's folder goes")
+    with pytest.raises(derived.DerivedError) as caught:
+        roll(messy, out, zone, now)
+    assert "\n" not in str(caught.value) and "FileExistsError" in str(caught.value)
+    assert not (out / "_format.json").exists() and not list(out.glob(".staging-*"))

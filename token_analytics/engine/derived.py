@@ -220,6 +220,12 @@ def rollup(
         try:
             _write(store.cursor(), out, window, summary)
             _write_format(out, settings.timezone, now, window["hourly_from"])
+        except (duckdb.Error, OSError) as exc:
+            log.exception("writing the derived folder %s failed", out)
+            raise DerivedError(
+                f"writing {out} failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+                "the folder has no _format.json until a rollup completes."
+            ) from exc
         finally:
             store.close()
     summary.seconds = time.perf_counter() - started
