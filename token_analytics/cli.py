@@ -119,7 +119,13 @@ def cmd_rollup(args: argparse.Namespace, settings: Settings) -> int:
         except ModuleNotFoundError as exc:
             print(f"rollup: the Spark engine is not available here ({exc.name} is missing).", file=sys.stderr)
             return 2
-        result = spark_rollup.rollup(args.exports, args.out, timezone=settings.timezone, now=now, master=args.master)
+        try:
+            result = spark_rollup.rollup(
+                str(args.exports), str(args.out), timezone=settings.timezone, now=now, master=args.master
+            )
+        except spark_rollup.RollupError as exc:
+            print(f"rollup: {exc}", file=sys.stderr)
+            return 2
         print(result)
         return 0
     from token_analytics.engine import derived
