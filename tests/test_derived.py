@@ -343,6 +343,10 @@ def test_rollup_command_refuses_a_foreign_folder_and_reports_nothing_new(
     assert "rollup: wrote files" in capsys.readouterr().out
     assert cli.main([*command, str(messy / "derived")]) == 0
     assert "nothing new" in capsys.readouterr().out
+    monkeypatch.setenv("ANALYTICS_DERIVED_DIR", str(messy / "derived"))
+    monkeypatch.setenv("ANALYTICS_CACHE_DB", str(messy / "loaded.duckdb"))
+    assert cli.main(["ingest"]) == 0 and ": loaded in" in capsys.readouterr().out
+    assert cli.main(["ingest"]) == 0 and "unchanged, nothing loaded" in capsys.readouterr().out
     # `check` on the folder prints what it prints on the exports
     assert cli.main(["check", str(messy / "export")]) == 1
     on_exports = capsys.readouterr().out

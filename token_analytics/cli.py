@@ -41,8 +41,13 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     except StoreLocked:  # the dashboard holds the files: it runs the ingest (engine.service)
         print(service.request(settings, {"op": "ingest"})["summary"])
         return 0
-    print(service.summary_line(store.ingest(progress=_progress)))
+    summary = store.ingest(progress=_progress)
     store.close()
+    if settings.derived_dir is not None:
+        state = "loaded" if summary.rebuilt else "unchanged, nothing loaded"
+        print(f"derived folder {settings.derived_dir}: {state} in {summary.seconds:.2f} s")
+    else:
+        print(service.summary_line(summary))
     return 0
 
 
