@@ -437,3 +437,33 @@ def test_a_failed_write_is_one_line_and_leaves_no_format_file(messy: Path) -> No
         roll(messy, out, zone, now)
     assert "\n" not in str(caught.value) and "FileExistsError" in str(caught.value)
     assert not (out / "_format.json").exists() and not list(out.glob(".staging-*"))
+
+
+def test_a_load_that_overlaps_a_rollup_starts_again(messy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rollup that rewrites _format.json while the tables are read: the load is rolled back and done again."""
+    zone, now = SHANGHAI
+    out = messy / "derived"
+    roll(messy, out, zone, now)
+    load_tables, calls = derived._load_tables, []
+
+    def rewritten(text: str) -> str:
+        return text.replace('"written_at": "', '"written_at": "1')
+
+    def overlapped(cur: duckdb.DuckDBPyConnection, folder: Path, text: str, content: dict) -> None:
+        load_tables(cur, folder, text, content)
+        calls.append(text)
+        if len(calls) == 1:  # a rollup finishes while the first load reads the tables
+            (folder / "_format.json").write_text(rewritten(text))
+
+    monkeypatch.setattr(derived, "_load_tables", overlapped)
+    with opened(derived_settings(messy, zone, now, out)) as folder:
+        assert len(calls) == 2 and calls[1] == rewritten(calls[0])
+        loaded = folder.cursor().execute("select value from meta where key = 'derived_format'").fetchall()
+        assert loaded == [(calls[1],)]
+
+    def always(cur: duckdb.DuckDBPyConnection, folder: Path, text: str, content: dict) -> None:
+        load_tables(cur, folder, text, content)
+        (folder / "_format.json").write_text(rewritten(text))
+
+    monkeypatch.setattr(derived, "_load_tables", always)
+    assert "kept changing" in _refused(derived_settings(messy, zone, now, out, cache="c5.duckdb"))
