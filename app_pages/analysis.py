@@ -43,6 +43,7 @@ def recent_rows(entries: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 st.title(t("page.analysis"))
+st.caption(t("analysis.account", account=ui.account_markdown(account)))
 alerts_ui.section(store, data.app_db(), account, user, settings)
 latest = health.latest_event_at
 freshness = (

@@ -20,7 +20,7 @@ keys = ex.labels_of(store, account)
 first_hour_day = ex.hourly_from(store)  # hours exist for a recent window only
 
 st.title(t("page.explore"))
-st.caption(t("explore.intro", account=view_ui.plain(account), zone=settings.timezone))
+st.caption(t("explore.intro", account=ui.account_markdown(account), zone=settings.timezone))
 for notice in view_ui.seed_from_url(keys, account, today, first_hour_day):
     st.info(t(f"explore.notice.{notice}"), icon=":material/link_off:")
 

@@ -13,7 +13,7 @@ settings = data.settings()
 store = data.store()
 
 st.title(t("page.token_history"))
-st.caption(t("history.intro", account=account, zone=settings.timezone))
+st.caption(t("history.intro", account=ui.account_markdown(account), zone=settings.timezone))
 rows_out, files_out = store.health().problems(("transactions",))
 if rows_out or files_out:
     st.warning(t("data.quarantine", rows=fmt.tokens(rows_out), files=files_out), icon=":material/warning:")

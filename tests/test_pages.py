@@ -96,6 +96,17 @@ def test_the_sidebar_names_the_account(app_env: pytest.MonkeyPatch) -> None:
     assert switcher.options[:2] == ["Lingxi Technology (acct-001)", "Beacon Studio (acct-002)"]
 
 
+@pytest.mark.parametrize(("page", "intro"), [("analysis", "analysis.account"), ("token_history", "history.intro")])
+def test_the_page_header_names_the_account(app_env: pytest.MonkeyPatch, page: str, intro: str) -> None:
+    """Issue 8: /analysis and /token-history say whose data they show, with the name, under the title."""
+    at = _signed_in("manager2")
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, at.exception
+    header = at.main.caption[0].value
+    assert header == t(intro, account="Beacon Studio \\(acct\\-002\\)", zone="Asia/Shanghai")
+    assert "Beacon Studio" in header
+
+
 def test_the_admins_account_is_in_the_url(app_env: pytest.MonkeyPatch, sample_dir: Path, tmp_path: Path) -> None:
     """Issue 8: ?account=acct-004 opens that account for an admin (a reload, a shared link) and follows the switcher."""
     expected = engine_figures(sample_dir, tmp_path, "acct-004")

@@ -12,6 +12,7 @@ ZH: dict[str, str] = {
     # --- app and pages ---------------------------------------------------------------
     "app.title": "Token 分析中心",
     "page.analysis": "分析中心",
+    "analysis.account": "账户 {account}",
     "page.token_history": "Token 流水",
     "page.recharge": "充值",
     "page.subscription": "订阅套餐",

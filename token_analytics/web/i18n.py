@@ -37,6 +37,7 @@ STRINGS: dict[str, dict[str, str]] = {
     # --- app and pages ---------------------------------------------------------------
     "app.title": {"en": "Token Analytics Center"},
     "page.analysis": {"en": "Analytics Center"},
+    "analysis.account": {"en": "Account {account}"},
     "page.token_history": {"en": "Token History"},
     "page.recharge": {"en": "Recharge"},
     "page.subscription": {"en": "Subscription"},
