@@ -17,6 +17,7 @@ DEMO_PASSWORDS = {
     "manager": "manager-demo",
     "analyst": "analyst-demo",
     "manager2": "manager2-demo",
+    "manager3": "manager3-demo",
 }
 
 

@@ -3,7 +3,7 @@
 A `World` is plain data: the rows of each export folder, which optional columns are present, the
 app's orders, adjustments and plan requests, and "now". `write_export` and `write_app_state` turn it
 into parquet files and an app database through the same APIs the product uses. The demo users of
-auth/demo_users.yaml belong to `acct-001` (manager2 to `acct-002`), so `acct-001` is the account
+auth/demo_users.yaml belong to `acct-001` (manager2, manager3 to `acct-002`, `acct-003`), so `acct-001` is the account
 every page shows; the strategy makes it present, missing from accounts/, or empty.
 """
 

@@ -38,10 +38,11 @@ def test_demo_file_users_roles_and_accounts() -> None:
         "manager": ("manager", "acct-001"),
         "analyst": ("analyst", "acct-001"),
         "manager2": ("manager", "acct-002"),
+        "manager3": ("manager", "acct-003"),
     }
     assert config.cookie_name == "tac_auth"
     assert config.cookie_expiry_days == 1
-    assert config.account_ids == ("acct-001", "acct-002")
+    assert config.account_ids == ("acct-001", "acct-002", "acct-003")
 
 
 def test_demo_file_holds_no_cookie_key_and_no_plain_passwords() -> None:

@@ -156,11 +156,24 @@ def test_accepted_values_all_present(sample: tuple[Path, dict]) -> None:
     assert (tx[tx.type == "ADJUSTMENT"].description == "Manual adjustment").all()
     assert tx[tx.type == "CONSUME"].description.str.fullmatch(r"(agent|operator|assistant)(/\w+)* usage").all()
     assert set(acc.plan) <= {"free", "pro", "enterprise"}
-    assert acc.plan.iloc[0] == "enterprise" and acc.plan.iloc[1] == "pro"
+    # the demo users' accounts (auth/demo_users.yaml): acct-001 enterprise, acct-002 pro, acct-003 free
+    assert acc.plan.iloc[:3].tolist() == ["enterprise", "pro", "free"]
     bonus = tx[tx.type == "BONUS"]
     assert sorted(bonus.account_id) == sorted(acc.account_id) and bonus.user_id.isna().all()
     signed_up = bonus.set_index("account_id").created_at.sort_index()
     assert signed_up.equals(acc.set_index("account_id").created_at.sort_index())
+
+
+def test_sign_ups_fit_the_history(sample: tuple[Path, dict]) -> None:
+    """Issue 8: each account's usage starts within two days of its sign-up (acct-001 had a year-long hole)."""
+    out, _ = sample
+    acc, ev = _read(out, "accounts"), _read(out, "usage_events")
+    first_event = ev.groupby("account_id").occurred_at.min()
+    created = acc.set_index("account_id").created_at
+    gap = first_event - created[first_event.index]
+    assert set(first_event.index) == set(acc.account_id)
+    assert (gap > pd.Timedelta(0)).all() and (gap < pd.Timedelta(days=2)).all(), gap.sort_values().tail(3)
+    assert created["acct-001"] < pd.Timestamp(NOW) - pd.Timedelta(days=119)  # the largest spans the whole window
 
 
 def test_ids_follow_the_documented_formats(sample: tuple[Path, dict]) -> None:

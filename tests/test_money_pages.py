@@ -300,6 +300,7 @@ def subscription_page(username: str, account: str | None = None) -> AppTest:
     ("username", "account", "plan", "upgrade", "contact"),
     [
         ("admin", "acct-003", "Free", True, True),
+        ("manager3", None, "Free", True, True),  # the demo's Free account: a manager can try "Upgrade to Pro"
         ("manager2", None, "Pro", False, True),  # acct-002 exports plan "pro"
         ("manager", None, "Enterprise", False, False),  # acct-001 exports plan "enterprise"
     ],

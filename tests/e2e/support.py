@@ -37,8 +37,15 @@ PASSWORDS = {
     "manager": "manager-demo",
     "analyst": "analyst-demo",
     "manager2": "manager2-demo",
+    "manager3": "manager3-demo",
 }
-ACCOUNTS = {"admin": "acct-001", "manager": "acct-001", "analyst": "acct-001", "manager2": "acct-002"}
+ACCOUNTS = {
+    "admin": "acct-001",
+    "manager": "acct-001",
+    "analyst": "acct-001",
+    "manager2": "acct-002",
+    "manager3": "acct-003",  # the sample's Free account
+}
 
 
 # --- the sample export and the CLI ------------------------------------------------------------

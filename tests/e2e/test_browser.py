@@ -141,7 +141,7 @@ def expect_account_shown(page: Page, account: str, switcher: bool = False) -> No
         expect(sidebar).to_contain_text(re.compile(caption))
 
 
-@pytest.mark.parametrize("username", ["admin", "manager", "analyst", "manager2"])
+@pytest.mark.parametrize("username", ["admin", "manager", "analyst", "manager2", "manager3"])
 def test_each_role_sees_its_accounts_cards(page: Page, saas: Server, sample: Sample, username: str) -> None:
     report = sample.report(ACCOUNTS[username])
     sign_in(page, saas, username)

@@ -286,7 +286,12 @@ def _slug(text: str) -> str:
 
 
 def _make_accounts(rng: np.random.Generator, count: int, cal: _Calendar) -> _Accounts:
-    """Accounts with Zipf-like volumes; acct-001 enterprise and by far the largest, the last one small and free."""
+    """Accounts with Zipf-like volumes; acct-001 enterprise and by far the largest, acct-002 pro, acct-003 and the
+    last one free (the last one small).
+
+    Every account signs up inside the window or on the day before it (acct-001), and its events start the day
+    after: the history has no stretch between sign-up and the first usage that the sample has no events for.
+    """
     width = max(3, len(str(count)))
     ids = [f"acct-{i + 1:0{width}d}" for i in range(count)]
     names = [
@@ -296,13 +301,14 @@ def _make_accounts(rng: np.random.Generator, count: int, cal: _Calendar) -> _Acc
     weights = 1.0 / np.arange(1, count + 1) ** 1.1
     weights[0] *= 2.0
     plans = [str(p) for p in rng.choice(PLANS, size=count, p=[0.40, 0.45, 0.15])]
-    # Sign-up day relative to day 0 of the window; events start the day after.
-    signup = rng.integers(-300, 61, size=count)
-    plans[0], signup[0] = "enterprise", -rng.integers(200, 400)
+    # Sign-up day relative to day 0 of the window; events start the day after (-1: the whole window).
+    signup = rng.integers(-1, 61, size=count)
+    plans[0], signup[0] = "enterprise", -1
     if count > 1:
-        plans[1], signup[1] = "pro", -rng.integers(100, 200)
+        plans[1], signup[1] = "pro", rng.integers(-1, 15)
     if count > 2:
-        plans[-1], signup[-1] = "free", rng.integers(-60, 31)
+        plans[2] = "free"  # the demo's Free account (auth/demo_users.yaml: manager3), so "Upgrade to Pro" can be tried
+        plans[-1], signup[-1] = "free", rng.integers(-1, 31)
     minutes = rng.integers(9 * 60, 18 * 60, size=count)
     created = [cal.first_day + timedelta(days=int(d)) for d in signup]
     created_us = np.array(
@@ -389,10 +395,10 @@ def _allocate(rng: np.random.Generator, events: int, acc: _Accounts, cal: _Calen
     cells = weight[:, :, None] * cal.seg_mass[None, :, :]
     counts = rng.multinomial(events, (cells / cells.sum()).ravel()).reshape(cells.shape)
 
-    # Guarantees the app's demo relies on: the two demo accounts have events today, yesterday and last month;
-    # the last account has some usage, so it can be overdrawn.
+    # Guarantees the app's demo relies on: the three demo accounts (auth/demo_users.yaml) have events today,
+    # yesterday and last month; the last account has some usage, so it can be overdrawn.
     forced: list[tuple[int, int, int, int]] = []  # (account, day, segment, at least)
-    for a in range(min(count, 2)):
+    for a in range(min(count, 3)):
         for d in sorted({DAYS - 1, DAYS - 2, cal.last_month_end}):
             forced.append((a, d, int(np.argmax(cal.seg_mass[d])), 1))
     if count > 2:
