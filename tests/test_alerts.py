@@ -14,6 +14,7 @@ today are 30 Oct .. 28 Nov; the 7 complete days are 22 .. 28 Nov.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from typing import Any
 import pytest
 
 from tests import builders as b
+from tests.apptest import ROOT
 from tests.builders import tx, utc
 from tests.conftest import settings_for
 from token_analytics import cli
@@ -34,7 +36,7 @@ from token_analytics.billing.alerts import Thresholds
 from token_analytics.billing.appdb import AppDB
 from token_analytics.billing.audit import AuditLog
 from token_analytics.billing.core import AppDBError
-from token_analytics.engine import alerts, webhooks
+from token_analytics.engine import alerts, service, webhooks
 from token_analytics.engine.store import Store
 from token_analytics.engine.webhooks import Receiver
 from token_analytics.settings import SettingsError, load_settings
@@ -412,7 +414,7 @@ def test_the_cli_exits_1_while_a_webhook_is_down(
     assert "1 changes, 0 notifications sent, 1 pending" in captured.out
 
 
-def test_the_cli_fails_in_one_line_while_the_dashboard_holds_the_app_database(
+def test_the_cli_fails_in_one_line_while_a_process_that_does_not_answer_holds_the_app_database(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cli_env(monkeypatch, tmp_path, "")
@@ -430,11 +432,51 @@ def test_the_cli_fails_in_one_line_while_the_dashboard_holds_the_app_database(
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        assert cli.main(["alerts"]) == 3
+        assert cli.main(["alerts"]) == 2
     finally:
         holder.communicate("", timeout=60)
     err = capsys.readouterr().err.strip()
-    assert err == (
-        "alerts: the app database is held by the running dashboard (one process per DuckDB file), "
-        "so alerts cannot run beside it; nothing was evaluated or sent."
+    assert err.startswith("error: The database ") and "does not answer requests" in err and "\n" not in err
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m token_analytics ...` in its own process, in the test's environment (cli_env)."""
+    return subprocess.run(
+        [sys.executable, "-m", "token_analytics", *args],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
+
+
+def test_the_cli_asks_the_running_dashboard_to_evaluate_and_send(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hooks: Hooks
+) -> None:
+    """Issue 13: with the dashboard holding both files, `alerts` (and --dry-run) runs in the dashboard's process."""
+    cli_env(monkeypatch, tmp_path, f"slack={hooks.url('/slack')}")
+    set_thresholds(tmp_path)
+    dashboard = Store.open(load_settings())  # holds both DuckDB files, like the running dashboard
+    answering = service.start(dashboard)
+    assert answering is not None
+    try:
+        dry = run_cli("alerts", "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "would notify firing acct-over balance: value -500.0, threshold 1.0" in dry.stdout
+        assert "1 changes, 0 notifications sent, 1 pending (dry run: nothing written or sent)" in dry.stdout
+        assert hooks.received == [] and AppDB(dashboard.cursor()).alerts.states() == {}
+        sent = run_cli("alerts")
+        assert sent.returncode == 0, sent.stderr
+        assert "notify firing acct-over balance: value -500.0, threshold 1.0" in sent.stdout
+        assert "1 changes, 1 notifications sent, 0 pending" in sent.stdout
+        text = "[FIRING] Token Analytics: account acct-over: balance -500 tokens is below the threshold of 1."
+        assert hooks.received == [("/slack", {"text": text})]  # the webhook of the command's own setting
+        states = AppDB(dashboard.cursor()).alerts.states()
+        assert states[("acct-over", "balance")]["state"] == "firing"
+        again = run_cli("alerts")
+        assert again.returncode == 0 and "0 changes, 0 notifications sent, 0 pending" in again.stdout
+        assert len(hooks.received) == 1
+    finally:
+        answering.close()
+        dashboard.close()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -173,6 +173,24 @@ class RunResult:
     sent: list[tuple[str, str]]  # (receiver key, event id)
     failed: list[tuple[str, str, str]]  # (receiver key, event id, error)
     pending: int  # notifications still waiting after this run
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready, for a run the dashboard did for the command line (engine.service)."""
+        return {
+            "changes": [asdict(change) for change in self.changes],
+            "sent": [list(item) for item in self.sent],
+            "failed": [list(item) for item in self.failed],
+            "pending": self.pending,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunResult:
+        return cls(
+            changes=[Change(**change) for change in data["changes"]],
+            sent=[(key, event_id) for key, event_id in data["sent"]],
+            failed=[(key, event_id, error) for key, event_id, error in data["failed"]],
+            pending=int(data["pending"]),
+        )
 
 
 def run(

@@ -1,10 +1,11 @@
-"""The process that holds the DuckDB files answers `ingest` and `report` for other processes.
+"""The process that holds the DuckDB files answers `ingest`, `report` and `alerts` for other processes.
 
 DuckDB lets one process open a database file, read-only included. The dashboard keeps both files
-open, so a cron `python -m token_analytics ingest` or a `report` cannot open them; instead they
-send their request to the dashboard over a local socket and the dashboard runs it: the ingest in
-its own ingest lock (readers keep their snapshot meanwhile), the report with the page's function
-on the page's data, the app's own ledger entries included.
+open, so a cron `python -m token_analytics ingest`, a `report` or an `alerts` run cannot open them;
+instead they send their request to the dashboard over a local socket and the dashboard runs it: the
+ingest in its own ingest lock (readers keep their snapshot meanwhile), the report with the page's
+function on the page's data, the app's own ledger entries included, and the alerts run with the
+webhooks of the command's own setting (ANALYTICS_ALERT_WEBHOOKS where cron runs it).
 
 The socket lives in Linux's abstract namespace (no file to clean up, no path-length limit), named
 after the cache file, and only a process of the same user is answered (SO_PEERCRED).
@@ -55,6 +56,17 @@ def handle(store: Store, request: dict[str, Any]) -> dict[str, Any]:
         mode = request.get("mode") or store.settings.mode
         now = datetime.fromisoformat(request["as_of"]) if request.get("as_of") else store.settings.now()
         return {"ok": True, "figures": analysis_figures(store, str(request["account"]), now, mode)}
+    if op == "alerts":
+        from token_analytics.billing.appdb import AppDB
+        from token_analytics.engine import alerts, webhooks
+
+        mode = request.get("mode") or store.settings.mode
+        now = datetime.fromisoformat(request["as_of"]) if request.get("as_of") else store.settings.now()
+        receivers = webhooks.receivers_from(request.get("webhooks") or [])
+        store.ingest()  # like the command on its own: the cache is brought up to date first
+        app = AppDB(store.cursor(), zone=store.settings.zone)
+        result = alerts.run(store, app, receivers, now, mode, dry_run=bool(request.get("dry_run")))
+        return {"ok": True, "result": result.to_json()}
     return {"ok": False, "error": f"unknown request {op!r}"}
 
 

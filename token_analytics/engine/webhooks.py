@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from token_analytics.settings import ALERT_WEBHOOK_KINDS, Settings
+from token_analytics.settings import ALERT_WEBHOOK_KINDS, Settings, parse_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,14 @@ class Receiver:
 def receivers(settings: Settings) -> list[Receiver]:
     """The webhooks of ANALYTICS_ALERT_WEBHOOKS (validated when the settings were read)."""
     return [Receiver(kind, url) for kind, url in settings.alert_webhooks]
+
+
+def receivers_from(pairs: object) -> list[Receiver]:
+    """Receivers from (kind, url) pairs another process sent (engine.service), checked like the setting."""
+    if not isinstance(pairs, list | tuple) or not all(isinstance(p, list | tuple) and len(p) == 2 for p in pairs):
+        raise ValueError("webhooks must be a list of (kind, url) pairs")
+    checked = [parse_webhooks(f"{kind}={url}") for kind, url in pairs]
+    return [Receiver(kind, url) for pair in checked for kind, url in pair]
 
 
 def generic_body(notification: dict[str, Any], text: str) -> dict[str, Any]:
