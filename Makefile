@@ -27,11 +27,15 @@ lock:
 	uv pip compile requirements-dev.txt --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
 		--upgrade -o requirements.lock
 
+# Debian's chromium brings no CJK font: without fonts-noto-cjk Chinese pages render as boxes.
 chromium:
-	@if [ ! -x "$(CHROMIUM)" ]; then \
-		echo "$(CHROMIUM) is missing: installing Debian's chromium"; \
+	@missing=""; \
+	[ -x "$(CHROMIUM)" ] || missing="chromium"; \
+	[ -n "$$(fc-list :lang=zh 2>/dev/null)" ] || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian's$$(printf ' %s' $$missing) (missing)"; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
 run: install-run

@@ -5,6 +5,7 @@ Nothing is stored here (no switch is touched), so the other browser tests' users
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_a_chinese_browser_gets_the_chinese_dashboard(
-    browser: Browser, browser_context_args: dict[str, Any], saas: Server, sample: Sample
+    browser: Browser, browser_context_args: dict[str, Any], saas: Server, sample: Sample, artifacts: Path
 ) -> None:
     context = browser.new_context(**{**browser_context_args, "locale": "zh-CN"})
     try:
@@ -34,5 +35,8 @@ def test_a_chinese_browser_gets_the_chinese_dashboard(
             expect(body).to_contain_text(t("card.owner", name=cards["balance"]["owner_name"]))
             expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("退出登录")
             expect(body).not_to_contain_text(t("card.balance", "en"))
+            # this context's page, not the `page` fixture the autouse screenshot takes; boxes instead of
+            # characters here mean no CJK font (make test installs fonts-noto-cjk when fc-list finds none)
+            page.screenshot(path=str(artifacts / "zh-CN_analysis.png"))
     finally:
         context.close()
