@@ -183,7 +183,7 @@ def requests() -> None:
     if rows.empty:
         st.info(t("admin.no_requests"))
         return
-    plan_names = {plan.plan_id: plan.name for plan in money.plans}
+    plan_names = {plan.plan_id: payment_panel.plan_name(money, plan.plan_id) for plan in money.plans}
     table = pd.DataFrame(
         {
             "created_at": [when(at) for at in rows["created_at"]],

@@ -100,7 +100,7 @@ offer = {
 }
 st.subheader(t("section.upgrade"))
 plan_text, plan_button, _ = st.columns([1, 1, 2], vertical_alignment="center")
-plan_text.markdown(t("plan.current", plan=payment_panel.prices(settings.prices_file).plan(plan).name))
+plan_text.markdown(t("plan.current", plan=payment_panel.plan_name(payment_panel.prices(settings.prices_file), plan)))
 if plan == "enterprise":
     plan_button.caption(t("plan.top"))
 elif user.can_buy and plan_button.button(t(offer[plan][0]), key=offer[plan][1]):

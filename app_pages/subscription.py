@@ -23,7 +23,7 @@ money = payment_panel.prices(settings.prices_file)
 plan_now = current_plan(store, appdb, account)
 
 st.title(t("page.subscription"))
-st.markdown(t("plans.current", account=ui.account_markdown(account), plan=money.plan(plan_now).name))
+st.markdown(t("plans.current", account=ui.account_markdown(account), plan=payment_panel.plan_name(money, plan_now)))
 if not user.can_buy:
     st.info(t("plans.read_only"))
 elif plan_now == "enterprise":
@@ -32,7 +32,7 @@ elif plan_now == "enterprise":
 
 for column, plan in zip(st.columns(len(money.plans)), money.plans, strict=True):
     with column.container(border=True):
-        st.subheader(plan.name)
+        st.subheader(payment_panel.plan_name(money, plan.plan_id))
         if plan.plan_id == plan_now:
             st.badge(t("plans.current_badge"), icon=":material/check:", color="green")
         price = (
@@ -43,7 +43,7 @@ for column, plan in zip(st.columns(len(money.plans)), money.plans, strict=True):
         st.metric(t("plans.price"), price)
         included = t("plans.by_contract") if plan.included_tokens is None else fmt.tokens(plan.included_tokens)
         st.caption(t("plans.included", tokens=included))
-        for feature in plan.features:
+        for feature in payment_panel.plan_features(plan):
             st.text(f"✓ {feature}")
 
 # The account's open plan order (also one started in an earlier visit), so it can be paid or cancelled.

@@ -530,6 +530,8 @@ plans:
         ("id: pro, name: Pro, monthly_price: 99", "id: gold, name: Pro, monthly_price: 99", "gold"),
         ("name: Pro, monthly_price: 99, ", "name: Pro, ", "monthly_price"),
         ("packages:", "packages: : :", "YAML"),
+        ("name: Pro, ", "name: Pro, name_zh: '', ", r"plans\[1\].name_zh must be a non-empty text"),
+        ("name: Free, ", "name: Free, features: [a, b], features_zh: [甲], ", r"features_zh must have as many items"),
     ],
 )
 def test_prices_file_validation(tmp_path: Path, old: str, new: str, message: str) -> None:
@@ -543,6 +545,22 @@ def test_prices_file_validation(tmp_path: Path, old: str, new: str, message: str
         load_prices(bad)
     assert "\n" not in str(caught.value)
     assert str(bad) in str(caught.value)
+
+
+def test_plan_texts_in_another_language(tmp_path: Path) -> None:
+    """Issue 13: `name_zh` / `features_zh` beside `name` / `features`; without them the file's text is shown."""
+    path = tmp_path / "prices.yaml"
+    path.write_text(
+        VALID.replace("name: Pro, ", "name: Pro, name_zh: 专业版, features: [Mail, Chat], features_zh: [邮件, 聊天], "),
+        encoding="utf-8",
+    )
+    pro, free = load_prices(path).plan("pro"), load_prices(path).plan("free")
+    assert (pro.name_in("zh"), pro.features_in("zh")) == ("专业版", ("邮件", "聊天"))
+    assert (pro.name_in("en"), pro.features_in("en")) == ("Pro", ("Mail", "Chat"))
+    assert (free.name_in("zh"), free.features_in("zh")) == ("Free", ())  # no translation: the file's text
+    shipped = load_prices(ROOT / "config" / "prices.yaml")
+    for plan in shipped.plans:  # the shipped file is complete in Chinese
+        assert plan.name_in("zh") != plan.name and len(plan.features_in("zh")) == len(plan.features)
 
 
 def test_missing_prices_file(tmp_path: Path) -> None:

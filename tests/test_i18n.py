@@ -166,8 +166,17 @@ def test_the_language_choice_is_stored_per_user_and_the_latest_counts(tmp_path: 
 
 # --- pages drawn in Chinese -------------------------------------------------------------------
 
-# Catalogue texts in English, the words they use, and the texts that read the same in Chinese.
-ENGLISH = {entry["en"] for entry in STRINGS.values() if entry.get("zh") != entry["en"]}
+
+def _price_list_english() -> set[str]:
+    """The English plan names and features of config/prices.yaml (their Chinese is `name_zh`, `features_zh`)."""
+    prices = yaml.safe_load((ROOT / "config" / "prices.yaml").read_text(encoding="utf-8"))
+    return {str(plan["name"]) for plan in prices["plans"]} | {
+        str(feature) for plan in prices["plans"] for feature in plan.get("features") or ()
+    }
+
+
+# Catalogue texts in English (and the price list's), the words they use, and the texts that read the same in Chinese.
+ENGLISH = {entry["en"] for entry in STRINGS.values() if entry.get("zh") != entry["en"]} | _price_list_english()
 MARKUP = re.compile(r"[*_`#>]")
 WORD = re.compile(r"[A-Za-z]+")
 
@@ -185,26 +194,25 @@ ENGLISH_WORDS = _english_words()
 
 
 def data_values() -> set[str]:
-    """Texts that are data or configuration, not UI: usernames, people's names, the price list's plans and features.
+    """Texts that are data, not UI: usernames and people's names.
 
-    The price list (config/prices.yaml) is the operator's text, shown as written (docs/DECISIONS.md).
+    The price list's plan names and features are not exempt: config/prices.yaml carries their
+    Chinese (`name_zh`, `features_zh`), so an English one on a Chinese page is a missing translation.
     """
     users = yaml.safe_load((ROOT / "auth" / "demo_users.yaml").read_text(encoding="utf-8"))
-    prices = yaml.safe_load((ROOT / "config" / "prices.yaml").read_text(encoding="utf-8"))
     accounts = users["credentials"]["usernames"]
     names = {str(user.get("name", "")) for user in accounts.values()} | set(accounts)
-    plans = {str(plan["name"]) for plan in prices["plans"]}
-    features = {str(feature) for plan in prices["plans"] for feature in plan.get("features") or ()}
     # The switch's label names the language in both on purpose, so either reader finds it.
-    return names | plans | features | {t("sidebar.language", "zh")}
+    return names | {t("sidebar.language", "zh")}
 
 
 def english_ui(text: str, exempt: set[str]) -> bool:
     """Whether `text` (one visible string) is English UI text."""
     if text.strip() in exempt:
         return False
-    for part in re.split(r"\s*[·\n|]\s*", MARKUP.sub("", text)):
-        part = part.strip(" .:：()（）")
+    # a Chinese label and its value ("当前套餐：Enterprise") are two parts; "✓ feature" is a list item
+    for part in re.split(r"\s*[·\n|：]\s*", MARKUP.sub("", text)):
+        part = part.strip(" .:：()（）✓")
         if not part or part in exempt:
             continue
         if part in ENGLISH or MARKUP.sub("", part) in ENGLISH:
@@ -286,6 +294,9 @@ def test_the_check_flags_english_and_lets_data_and_chinese_through() -> None:
     assert not english_ui("Li Wei", exempt)
     assert not english_ui("acct-001", exempt)
     assert not english_ui("20261129-K7Q2M9XD", exempt)
+    assert english_ui("当前套餐：Enterprise", exempt)  # a plan name of config/prices.yaml left in English
+    assert english_ui("✓ Dedicated support", exempt)
+    assert not english_ui("当前套餐：企业版", exempt)
 
 
 @pytest.mark.parametrize(("mode", "role"), list(PAGES_BY_ROLE))

@@ -3,10 +3,15 @@
 Money is written in the file in major units (yuan) and held here in integer cents,
 converted through Decimal so 0.1 stays exactly 0.1. A wrong file raises PricesError
 with one line naming the file and the problem.
+
+A plan's texts may carry translations beside them: `name_zh` for `name`, `features_zh` for
+`features` (as many items, in the same order); the language code is the suffix. The pages ask
+`Plan.name_in(lang)` / `Plan.features_in(lang)`, which fall back to the untranslated text.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
@@ -15,6 +20,7 @@ from typing import Any
 import yaml
 
 PLAN_IDS = ("free", "pro", "enterprise")
+TRANSLATED = re.compile(r"^(name|features)_([a-z]{2})$")  # name_zh, features_zh
 
 
 class PricesError(ValueError):
@@ -45,6 +51,16 @@ class Plan:
     included_tokens: int | None  # per month; None: set by contract
     features: tuple[str, ...]
     contact_only: bool
+    names: tuple[tuple[str, str], ...] = ()  # (language, name) translations
+    features_by_language: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def name_in(self, lang: str) -> str:
+        """The plan's name in `lang`, else the file's `name`."""
+        return dict(self.names).get(lang, self.name)
+
+    def features_in(self, lang: str) -> tuple[str, ...]:
+        """The plan's features in `lang`, else the file's `features`."""
+        return dict(self.features_by_language).get(lang, self.features)
 
 
 @dataclass(frozen=True)
@@ -174,17 +190,36 @@ def _plan(item: dict[str, Any], index: int) -> Plan:
     if raw_price is None and not contact_only:
         raise PricesError(f"{where}.monthly_price is required unless contact is true.")
     raw_included = item.get("included_tokens")
-    features = item.get("features", [])
-    if not isinstance(features, list) or not all(isinstance(f, str) and f.strip() for f in features):
-        raise PricesError(f"{where}.features must be a list of texts.")
+    features = _texts(item.get("features", []), f"{where}.features")
+    names: list[tuple[str, str]] = []
+    translated: list[tuple[str, tuple[str, ...]]] = []
+    for key in sorted(item):
+        match = TRANSLATED.match(str(key))
+        if not match:
+            continue
+        if match[1] == "name":
+            names.append((match[2], _text(item[key], f"{where}.{key}")))
+            continue
+        texts = _texts(item[key], f"{where}.{key}")
+        if len(texts) != len(features):  # a translation that drops a feature would hide it from its readers
+            raise PricesError(f"{where}.{key} must have as many items as {where}.features ({len(features)}).")
+        translated.append((match[2], texts))
     return Plan(
         plan_id=plan_id,
         name=_text(item.get("name"), f"{where}.name"),
         monthly_price_cents=None if raw_price is None else _cents(raw_price, f"{where}.monthly_price"),
         included_tokens=None if raw_included is None else _whole(raw_included, f"{where}.included_tokens", 0),
-        features=tuple(f.strip() for f in features),
+        features=features,
         contact_only=contact_only,
+        names=tuple(names),
+        features_by_language=tuple(translated),
     )
+
+
+def _texts(value: object, name: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(f, str) and f.strip() for f in value):
+        raise PricesError(f"{name} must be a list of texts.")
+    return tuple(f.strip() for f in value)
 
 
 def _mapping(value: object, name: str) -> dict[str, Any]:

@@ -22,10 +22,10 @@ from token_analytics.billing.appdb import AppDB
 from token_analytics.billing.core import AppDBError
 from token_analytics.billing.orders import Order
 from token_analytics.billing.payments import WALLET_METHODS, PaymentProvider
-from token_analytics.billing.prices import Prices, PricesError, load_prices
+from token_analytics.billing.prices import Plan, Prices, PricesError, load_prices
 from token_analytics.web import fmt, ui
 from token_analytics.web.auth import User
-from token_analytics.web.i18n import t
+from token_analytics.web.i18n import current_language, t
 
 ORDER_KEY = "recharge_order"  # session state: the id of the order this session is paying
 
@@ -33,6 +33,19 @@ ORDER_KEY = "recharge_order"  # session state: the id of the order this session 
 @cache
 def _prices(path: Path, mtime: float) -> Prices:
     return load_prices(path)
+
+
+def plan_name(money: Prices, plan_id: object) -> str:
+    """A plan's name in the session's language (config/prices.yaml `name_zh`, ...); an unknown id as it is."""
+    try:
+        return money.plan(str(plan_id)).name_in(current_language())
+    except KeyError:
+        return "" if plan_id is None or pd.isna(plan_id) else str(plan_id)
+
+
+def plan_features(plan: Plan) -> tuple[str, ...]:
+    """A plan's features in the session's language."""
+    return plan.features_in(current_language())
 
 
 def prices(path: Path) -> Prices:
@@ -115,7 +128,7 @@ def start_order(
 
 def show(order: Order, appdb: AppDB, provider: PaymentProvider, user: User, money: Prices) -> None:
     """How to pay `order`, or what became of it."""
-    what = t("recharge.what_plan", plan=(order.plan or "").capitalize()) if order.kind == "plan" else ""
+    what = t("recharge.what_plan", plan=plan_name(money, order.plan)) if order.kind == "plan" else ""
     st.markdown(
         t(
             "recharge.order_summary",
@@ -180,7 +193,7 @@ def orders_frame(orders: pd.DataFrame, money: Prices, zone: ZoneInfo) -> pd.Data
             "created_at": [fmt.when(at, zone, with_zone=False) for at in orders["created_at"]],
             "order_id": orders["order_id"],
             "kind": [
-                t("recharge.kind_plan", plan=str(plan).capitalize()) if kind == "plan" else t("recharge.kind_recharge")
+                t("recharge.kind_plan", plan=plan_name(money, plan)) if kind == "plan" else t("recharge.kind_recharge")
                 for kind, plan in zip(orders["kind"], orders["plan"], strict=True)
             ],
             "tokens": orders["tokens"].astype("int64"),
