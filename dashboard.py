@@ -34,7 +34,7 @@ def start() -> tuple[Settings, auth.AuthConfig]:
             oidc.load_mapping(settings.oidc_mapping_file)  # a broken mapping stops start-up, in one line
     except (SettingsError, auth.AuthConfigError, oidc.OidcMappingError) as exc:
         log.error("start-up stopped: %s", exc)
-        st.error(str(exc))
+        st.error(ui.error_message(exc))
         st.stop()
     return settings, config
 
@@ -98,7 +98,7 @@ def sign_in_and_stop(settings: Settings, config: auth.AuthConfig, key: str) -> N
             auth.sign_in_form(settings, config, key)  # a successful sign-in reruns into the user's pages
         except StoreError as exc:
             log.error("sign-in unavailable: %s", exc)
-            st.error(str(exc))
+            st.error(ui.error_message(exc))
         if oidc.enabled(settings):
             oidc.login_button()
         if settings.auth_file == DEMO_AUTH_FILE:
@@ -120,7 +120,7 @@ def main() -> None:
             oidc.sign_in(settings, config, ended=had_session)
     except StoreError as exc:
         log.error("data unavailable: %s", exc)
-        st.error(str(exc))
+        st.error(ui.error_message(exc))
         st.stop()
     if user is None:
         sign_in_and_stop(settings, config, key)
@@ -131,7 +131,7 @@ def main() -> None:
         account_ids = known_accounts()
     except StoreError as exc:
         log.error("data unavailable: %s", exc)
-        st.error(str(exc))
+        st.error(ui.error_message(exc))
         st.stop()
     names = known_names()
     account = ui.account_for(user, ui.requested_account(), account_ids)

@@ -99,7 +99,7 @@ def transfers() -> None:
                         st.session_state[FLASH_KEY] = t("admin.rejected", note=fmt.plain(note.strip()), **done)
                         st.rerun()
             except AppDBError as exc:
-                ui.show_error(exc, str(exc))
+                ui.show_error(exc, ui.error_message(exc))
 
     st.subheader(t("admin.transfer_history"))
     # Every account the app knows; AppDB has no all-accounts order query yet (billing is being split).
@@ -155,7 +155,7 @@ def adjustments() -> None:
         try:
             txn_id = appdb.post_adjustment(account, int(amount), reason, user.username, adjustment_id=adjustment_id)
         except AppDBError as exc:
-            ui.show_error(exc, str(exc))
+            ui.show_error(exc, ui.error_message(exc))
         else:
             st.session_state["admin_adjust_last"] = (adjustment_id, *content)
             done = "admin.adjust_repeat" if repeat else "admin.adjust_done"

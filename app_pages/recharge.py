@@ -68,7 +68,7 @@ if st.button(t("recharge.create"), type="primary", disabled=already, key="rechar
             appdb, account, user, "recharge", int(tokens), price, method, money.currency
         )
     except AppDBError as exc:
-        ui.show_error(exc, str(exc))
+        ui.show_error(exc, ui.error_message(exc))
 if already:
     st.caption(t("recharge.already_open"))
 

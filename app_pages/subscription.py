@@ -63,7 +63,7 @@ if user.can_buy and plan_now == "free":
                 appdb, account, user, "plan", tokens, price, method, money.currency, "pro"
             )
         except AppDBError as exc:
-            ui.show_error(exc, str(exc))
+            ui.show_error(exc, ui.error_message(exc))
 if current is not None:
     with st.container(border=True):
         payment_panel.show(current, appdb, provider, user, money)
@@ -83,7 +83,7 @@ def send_contact() -> None:
             account, user.username, "enterprise", "enterprise_contact", contact, st.session_state.get("plans_message")
         )
     except AppDBError as exc:
-        ui.show_error(exc, str(exc))
+        ui.show_error(exc, ui.error_message(exc))
         return
     st.session_state["plans_outcome"] = ("success", t("plans.request_sent", request=request_id))
     st.session_state["plans_contact"] = ""

@@ -366,3 +366,82 @@ def test_the_csv_header_is_the_same_in_both_languages_and_labels_are_an_optional
         "时间（Asia/Shanghai）,txn_id,type,数量,running_balance,user_id,member_name,payment_method,'=说明"
     )
     assert labelled_lines[2:] == lines[1:]  # the rows are untouched
+
+
+# --- errors made below the web layer ------------------------------------------------------------------
+
+ORDER_FINAL_IDS = {
+    "appdb.order_paid_not_cancelled",
+    "appdb.order_cancelled_not_paid",
+    "appdb.order_cancelled_not_cancelled",
+}
+
+
+def test_every_error_id_raised_below_the_web_layer_is_in_the_catalogue() -> None:
+    """Billing's and the engine's message ids (literal ones, and the order-state ones built from the states)."""
+    sources = [*(ROOT / "token_analytics" / "billing").glob("*.py"), ROOT / "token_analytics" / "engine" / "store.py"]
+    ids = {found for path in sources for found in re.findall(r'"((?:appdb|store)\.[a-z_]+)"', path.read_text())}
+    assert {"appdb.refused", "appdb.adjustment_reason", "store.locked"} <= ids  # the scan sees them
+    assert sorted(i for i in ids | ORDER_FINAL_IDS if f"error.{i}" not in STRINGS) == []
+
+
+def test_a_catalogued_error_reads_like_the_raising_code_in_english_and_is_chinese_in_chinese(tmp_path: Path) -> None:
+    from token_analytics.billing.alerts import Thresholds
+    from token_analytics.web import ui
+
+    db = open_app_db(tmp_path / "app.duckdb")
+    try:
+        order = db.create_order("acct-001", "manager", "recharge", 1000, 100, "WECHAT")
+        db.cancel(order.order_id, "manager")
+        attempts = [
+            lambda: db.post_adjustment("acct-001", 0, "x", "admin"),
+            lambda: db.post_adjustment("acct-001", 5, " ", "admin"),
+            lambda: db.mark_paid(order.order_id, "manager"),
+            lambda: db.cancel(order.order_id, "manager"),
+            lambda: db.cancel("no-such-order", "manager"),
+            lambda: db.confirm_transfer(order.order_id, "admin"),
+            lambda: db.alerts.set_thresholds("acct-001", Thresholds(0, None, None), "manager"),
+            lambda: db.alerts.set_thresholds("acct-001", Thresholds(None, None, -1.5), "manager"),
+            lambda: db.create_order("acct-001", "manager", "recharge", -5, 100, "WECHAT"),
+        ]
+        for attempt in attempts:
+            with pytest.raises(AppDBError) as caught:
+                attempt()
+            exc = caught.value
+            assert exc.message_id != "appdb.refused", str(exc)  # each refusal has its own sentence
+            with language("en"):
+                assert ui.error_message(exc) == str(exc)
+            with language("zh"):
+                shown = ui.error_message(exc)
+            assert shown == t(f"error.{exc.message_id}", "zh", **exc.params) and shown != str(exc)
+            assert not english_ui(shown, set()), shown
+    finally:
+        db.close()
+    assert ui.error_message(AppDBError("Something new.")) == t("error.appdb.refused")  # an id-less refusal
+
+
+def test_a_broken_price_list_is_reported_in_chinese(app_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Issue 13: billing's PricesError reaches a Chinese page as a Chinese sentence (its file and field kept)."""
+    bad = tmp_path / "prices.yaml"
+    bad.write_text("currency: CNY\n", encoding="utf-8")
+    app_env.setenv("ANALYTICS_PRICES_FILE", str(bad))
+    with language("zh"):  # AppTest formats the widgets' options in this thread
+        at = _zh_app("manager")
+        at.switch_page("app_pages/recharge.py").run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [f"价格配置无法使用：{bad}: packages must be a non-empty list."]
+
+
+def test_the_engines_error_is_shown_in_the_sessions_language(tmp_path: Path) -> None:
+    """Issue 13: the engine's StoreError (no export folder) carries its message id; the page shows it translated."""
+    from token_analytics.engine.store import StoreError, data_dir_ready
+    from token_analytics.settings import load_settings
+    from token_analytics.web import ui
+
+    missing = tmp_path / "no-exports"
+    with pytest.raises(StoreError) as caught:
+        data_dir_ready(load_settings({"ANALYTICS_DATA_DIR": str(missing)}))
+    with language("en"):
+        assert ui.error_message(caught.value) == str(caught.value)
+    with language("zh"):
+        assert ui.error_message(caught.value) == f"ANALYTICS_DATA_DIR={missing} 不存在；请将其指向导出文件夹。"

@@ -73,9 +73,9 @@ class Adjustments:
         """
         at = core.moment(now)
         if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
-            raise AppDBError("An adjustment needs a non-zero whole number of tokens.")
+            raise AppDBError("An adjustment needs a non-zero whole number of tokens.", "appdb.adjustment_amount")
         if not isinstance(reason, str) or not reason.strip():
-            raise AppDBError("An adjustment needs a reason.")
+            raise AppDBError("An adjustment needs a reason.", "appdb.adjustment_reason")
         account_id = core.text(account_id, "account_id")
         created_by = core.text(created_by, "created_by")
         reason = reason.strip()
@@ -88,7 +88,11 @@ class Adjustments:
                         continue  # a random id collided
                     row = existing[0]
                     if (row["account_id"], row["amount"], row["reason"]) != (account_id, amount, reason):
-                        raise AppDBError(f"Adjustment {key} was already posted with different values.")
+                        raise AppDBError(
+                            f"Adjustment {key} was already posted with different values.",
+                            "appdb.adjustment_conflict",
+                            adjustment=key,
+                        )
                     return adjustment_txn_id(key)
                 entry = {
                     "txn_id": adjustment_txn_id(key),
@@ -120,7 +124,7 @@ class Adjustments:
                 except (duckdb.ConstraintException, duckdb.TransactionException):
                     continue  # stored meanwhile; the next pass sees it
                 return adjustment_txn_id(key)
-        raise AppDBError("Could not store the adjustment; please try again.")
+        raise AppDBError("Could not store the adjustment; please try again.", "appdb.store_adjustment")
 
     def adjustments(self, account_id: str | None = None) -> pd.DataFrame:
         """Adjustments (one account, or all), newest first, with who, when and the ledger `txn_id`."""

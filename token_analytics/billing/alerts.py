@@ -232,14 +232,16 @@ def checked_thresholds(thresholds: Thresholds) -> Thresholds:
     """The thresholds when each is off or in range; else AppDBError with one sentence."""
     balance = thresholds.balance_below
     if balance is not None:
-        core.count(balance, "The balance threshold", 1)
+        core.count(balance, "The balance threshold", 1, "appdb.threshold_balance")
     days = thresholds.runway_days_below
     if days is not None:
-        core.count(days, "The runway threshold (days)", 1)
+        core.count(days, "The runway threshold (days)", 1, "appdb.threshold_runway")
     k = thresholds.usage_multiple
     if k is not None:
         if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k) or k <= 0:
-            raise AppDBError(f"The usage multiple must be a number above 0, got {k!r}.")
+            raise AppDBError(
+                f"The usage multiple must be a number above 0, got {k!r}.", "appdb.threshold_multiple", value=repr(k)
+            )
         k = float(k)
     return Thresholds(balance, days, k)
 

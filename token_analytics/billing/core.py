@@ -52,7 +52,17 @@ WRITE_LOCK = threading.RLock()
 
 
 class AppDBError(ValueError):
-    """A write was refused; the message is one sentence a person can act on."""
+    """A write was refused; the message is one sentence a person can act on.
+
+    `message_id` and `params` name the same sentence in the web layer's catalogue
+    (`error.<message_id>`), which shows it in the session's language: billing does not know the
+    session. The English text here and the catalogue's stay the same (tests/test_i18n.py).
+    """
+
+    def __init__(self, message: str, message_id: str = "appdb.refused", **params: object) -> None:
+        super().__init__(message)
+        self.message_id = message_id
+        self.params = params
 
 
 class UnknownOrderError(AppDBError):
@@ -139,22 +149,35 @@ def moment(now: datetime | None) -> datetime:
 def text(value: object, name: str) -> str:
     """A non-empty text, stripped."""
     if not isinstance(value, str) or not value.strip():
-        raise AppDBError(f"{name} must be a non-empty text.")
+        raise AppDBError(f"{name} must be a non-empty text.", "appdb.not_text", name=name)
     return value.strip()
 
 
-def count(value: object, name: str, minimum: int) -> int:
-    """A whole number >= minimum."""
+def count(value: object, name: str, minimum: int, message_id: str = "appdb.not_count") -> int:
+    """A whole number >= minimum (`message_id`: the catalogue's sentence when it is not)."""
     # bool is an int in Python; True tokens is a bug, not 1 token.
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise AppDBError(f"{name} must be a whole number >= {minimum}, got {value!r}.")
+        raise AppDBError(
+            f"{name} must be a whole number >= {minimum}, got {value!r}.",
+            message_id,
+            name=name,
+            minimum=minimum,
+            value=repr(value),
+        )
     return value
 
 
 def choice(value: object, name: str, allowed: tuple[str, ...]) -> str:
     """One of `allowed`."""
     if value not in allowed:
-        raise AppDBError(f"{name} must be one of {', '.join(allowed)}, got {value!r}.")
+        allowed_text = ", ".join(allowed)
+        raise AppDBError(
+            f"{name} must be one of {allowed_text}, got {value!r}.",
+            "appdb.not_choice",
+            name=name,
+            allowed=allowed_text,
+            value=repr(value),
+        )
     return str(value)
 
 

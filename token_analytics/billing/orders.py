@@ -215,7 +215,7 @@ class Orders:
         if kind == "plan":
             plan = core.choice(plan, "plan", PLANS)
         elif plan is not None:
-            raise AppDBError("plan is only given for plan orders.")
+            raise AppDBError("plan is only given for plan orders.", "appdb.plan_for_plan_orders")
         with core.WRITE_LOCK:
             for _ in range(core.ATTEMPTS):
                 order_id = self._file.new_id(at)
@@ -254,7 +254,7 @@ class Orders:
                     status_by=created_by,
                     status_note=None,
                 )
-        raise AppDBError("Could not store the order; please try again.")
+        raise AppDBError("Could not store the order; please try again.", "appdb.store_order")
 
     def order(self, order_id: str) -> Order | None:
         """The order with its current status, or None when unknown."""
@@ -266,7 +266,7 @@ class Orders:
     def _require(self, order_id: str) -> Order:
         order = self.order(order_id)
         if order is None:
-            raise UnknownOrderError(f"There is no order {order_id!r}.")
+            raise UnknownOrderError(f"There is no order {order_id!r}.", "appdb.unknown_order", order=repr(order_id))
         return order
 
     def orders_for(self, account_id: str) -> pd.DataFrame:
@@ -297,7 +297,9 @@ class Orders:
                     verb = "paid" if status == "PAID" else "cancelled"
                     raise OrderStateError(
                         f"Order {order_id} is already {order.status.lower()} and cannot be {verb}; "
-                        "place a new order instead."
+                        "place a new order instead.",
+                        f"appdb.order_{order.status.lower()}_not_{verb}",  # e.g. appdb.order_paid_not_cancelled
+                        order=order_id,
                     )
                 event = {
                     "order_id": order_id,
@@ -321,7 +323,9 @@ class Orders:
                     time.sleep(0.005 * (attempt + 1))
                     continue
                 return order.txn_id if credit else None
-        raise AppDBError(f"Could not record the status of order {order_id}; please try again.")
+        raise AppDBError(
+            f"Could not record the status of order {order_id}; please try again.", "appdb.store_status", order=order_id
+        )
 
     def mark_paid(self, order_id: str, actor: str, now: datetime | None = None) -> str | None:
         """Mark the order PAID and credit it once; returns its `txn_id` (None: nothing to credit).
@@ -336,7 +340,9 @@ class Orders:
 
     def _require_transfer(self, order_id: str) -> None:
         if self._require(order_id).method != "BANK_TRANSFER":
-            raise OrderStateError(f"Order {order_id} is not a bank transfer.")
+            raise OrderStateError(
+                f"Order {order_id} is not a bank transfer.", "appdb.not_bank_transfer", order=order_id
+            )
 
     def confirm_transfer(self, order_id: str, admin: str, now: datetime | None = None) -> str | None:
         """An admin confirms receipt of a bank transfer: the order becomes PAID (see mark_paid)."""

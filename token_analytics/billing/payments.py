@@ -62,7 +62,11 @@ class SandboxProvider:
 
     def payment_link(self, order: Order) -> str:
         if order.method not in WALLET_METHODS:
-            raise PaymentError(f"Order {order.order_id} is paid by bank transfer; it has no payment link.")
+            raise PaymentError(
+                f"Order {order.order_id} is paid by bank transfer; it has no payment link.",
+                "appdb.no_payment_link",
+                order=order.order_id,
+            )
         return f"sandbox://pay/{order.method.lower()}/{order.order_id}"
 
     def qr_png(self, order: Order) -> bytes:
@@ -75,7 +79,9 @@ class SandboxProvider:
 
     def bank_instructions(self, order: Order) -> dict[str, str | int]:
         if order.method != "BANK_TRANSFER":
-            raise PaymentError(f"Order {order.order_id} is not a bank transfer.")
+            raise PaymentError(
+                f"Order {order.order_id} is not a bank transfer.", "appdb.not_bank_transfer", order=order.order_id
+            )
         return {
             "bank_name": "Sandbox Bank (test only, do not transfer)",
             "account_name": "Token Analytics Center (sandbox)",
@@ -95,9 +101,12 @@ class SandboxProvider:
         """
         order = appdb.order(order_id)
         if order is None:
-            raise UnknownOrderError(f"There is no order {order_id!r}.")
+            raise UnknownOrderError(f"There is no order {order_id!r}.", "appdb.unknown_order", order=repr(order_id))
         if order.method not in WALLET_METHODS:
-            raise PaymentError("A bank transfer is confirmed by an admin once the money arrives, not by the sandbox.")
+            raise PaymentError(
+                "A bank transfer is confirmed by an admin once the money arrives, not by the sandbox.",
+                "appdb.transfer_not_simulated",
+            )
         return appdb.mark_paid(order_id, actor, now=now)
 
 

@@ -71,7 +71,7 @@ class PlanRequests:
             "created_at": at,
         }
         if params["kind"] == "enterprise_contact" and params["plan"] != "enterprise":
-            raise AppDBError("An enterprise contact request is for the enterprise plan.")
+            raise AppDBError("An enterprise contact request is for the enterprise plan.", "appdb.contact_plan")
         with core.WRITE_LOCK:
             for _ in range(core.ATTEMPTS):
                 request_id = self._file.new_id(at)
@@ -85,7 +85,7 @@ class PlanRequests:
                 except duckdb.ConstraintException:
                     continue
                 return request_id
-        raise AppDBError("Could not store the request; please try again.")
+        raise AppDBError("Could not store the request; please try again.", "appdb.store_request")
 
     def plan_requests(self, account_id: str | None = None) -> pd.DataFrame:
         """Plan requests (one account, or all), newest first."""

@@ -65,7 +65,16 @@ from losers group by file_id
 
 
 class StoreError(RuntimeError):
-    """The store cannot be opened; the message is one line for a person."""
+    """The store cannot be opened; the message is one line for a person.
+
+    `message_id` and `params` name the same sentence in the web layer's catalogue (`error.<message_id>`),
+    which shows it in the session's language (the engine does not know the session); None: not catalogued.
+    """
+
+    def __init__(self, message: str, message_id: str | None = None, **params: object) -> None:
+        super().__init__(message)
+        self.message_id = message_id
+        self.params = params
 
 
 class StoreLocked(StoreError):
@@ -142,7 +151,10 @@ def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
         elif Path(attached[0][0]).resolve() != settings.app_db.resolve():
             raise StoreError(
                 f"Another app database ({attached[0][0]}) is already open with {settings.cache_db.name}; "
-                "give each ANALYTICS_APP_DB its own ANALYTICS_CACHE_DB."
+                "give each ANALYTICS_APP_DB its own ANALYTICS_CACHE_DB.",
+                "store.app_db_clash",
+                path=attached[0][0],
+                cache=settings.cache_db.name,
             )
     except duckdb.Error as exc:
         con.close()
@@ -157,9 +169,13 @@ def _store_error(settings: Settings, exc: duckdb.Error) -> StoreError:
     if "lock" in str(exc).lower():
         return StoreLocked(
             f"The database {settings.cache_db.name} or {settings.app_db.name} is in use by another process "
-            "(probably the running dashboard); stop it or point ANALYTICS_APP_DB elsewhere."
+            "(probably the running dashboard); stop it or point ANALYTICS_APP_DB elsewhere.",
+            "store.locked",
+            cache=settings.cache_db.name,
+            app=settings.app_db.name,
         )
-    return StoreError(f"Cannot open the database: {str(exc).splitlines()[0]}")
+    detail = str(exc).splitlines()[0]
+    return StoreError(f"Cannot open the database: {detail}", "store.cannot_open", detail=detail)
 
 
 class Store:
@@ -317,4 +333,8 @@ def data_dir_ready(settings: Settings) -> Path:
 
         generate(settings.data_dir, now=settings.now())
         return settings.data_dir
-    raise StoreError(f"ANALYTICS_DATA_DIR={settings.data_dir} does not exist; point it at an export folder.")
+    raise StoreError(
+        f"ANALYTICS_DATA_DIR={settings.data_dir} does not exist; point it at an export folder.",
+        "store.no_data_dir",
+        path=str(settings.data_dir),
+    )

@@ -125,7 +125,7 @@ def thresholds_form(app: AppDB, account_id: str, user: User, settings: Settings,
             try:
                 changed = app.alerts.set_thresholds(account_id, new, user.username)
             except AppDBError as exc:
-                ui.show_error(exc, str(exc))
+                ui.show_error(exc, ui.error_message(exc))
             else:
                 st.success(t("alerts.saved" if changed else "alerts.unchanged"))
         changes = app.alerts.threshold_changes(account_id).head(HISTORY_SHOWN)

@@ -49,7 +49,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "login.password": {"en": "Password"},
     "login.submit": {"en": "Sign in"},
     "login.failed": {"en": "The username or password is incorrect; check them and try again."},
-    "login.demo_hint": {"en": "Demo users (admin, manager, analyst, manager2) are listed in the README."},
+    "login.demo_hint": {"en": "Demo users (admin, manager, analyst, manager2, manager3) are listed in the README."},
     "login.signing_in": {"en": "Signed in; opening the page…"},
     "login.signed_out": {"en": "You have been signed out."},
     "login.expired": {"en": "Your sign-in is no longer valid; please sign in again."},
@@ -81,6 +81,52 @@ STRINGS: dict[str, dict[str, str]] = {
     "error.unexpected": {
         "en": "Something went wrong while showing this page; reload it, and if it happens again check the server log."
     },
+    # Errors made below the web layer (billing's AppDBError, the engine's StoreError, the price list), by
+    # their message_id; the English is the raising code's own sentence (tests/test_i18n.py checks they agree).
+    "error.appdb.refused": {"en": "This change was refused; check the values and try again."},
+    "error.appdb.not_text": {"en": "{name} must be a non-empty text."},
+    "error.appdb.not_count": {"en": "{name} must be a whole number >= {minimum}, got {value}."},
+    "error.appdb.not_choice": {"en": "{name} must be one of {allowed}, got {value}."},
+    "error.appdb.threshold_balance": {"en": "The balance threshold must be a whole number >= {minimum}, got {value}."},
+    "error.appdb.threshold_runway": {
+        "en": "The runway threshold (days) must be a whole number >= {minimum}, got {value}."
+    },
+    "error.appdb.threshold_multiple": {"en": "The usage multiple must be a number above 0, got {value}."},
+    "error.appdb.adjustment_amount": {"en": "An adjustment needs a non-zero whole number of tokens."},
+    "error.appdb.adjustment_reason": {"en": "An adjustment needs a reason."},
+    "error.appdb.adjustment_conflict": {"en": "Adjustment {adjustment} was already posted with different values."},
+    "error.appdb.store_adjustment": {"en": "Could not store the adjustment; please try again."},
+    "error.appdb.plan_for_plan_orders": {"en": "plan is only given for plan orders."},
+    "error.appdb.store_order": {"en": "Could not store the order; please try again."},
+    "error.appdb.store_status": {"en": "Could not record the status of order {order}; please try again."},
+    "error.appdb.unknown_order": {"en": "There is no order {order}."},
+    "error.appdb.order_paid_not_cancelled": {
+        "en": "Order {order} is already paid and cannot be cancelled; place a new order instead."
+    },
+    "error.appdb.order_cancelled_not_paid": {
+        "en": "Order {order} is already cancelled and cannot be paid; place a new order instead."
+    },
+    "error.appdb.order_cancelled_not_cancelled": {
+        "en": "Order {order} is already cancelled and cannot be cancelled; place a new order instead."
+    },
+    "error.appdb.not_bank_transfer": {"en": "Order {order} is not a bank transfer."},
+    "error.appdb.no_payment_link": {"en": "Order {order} is paid by bank transfer; it has no payment link."},
+    "error.appdb.transfer_not_simulated": {
+        "en": "A bank transfer is confirmed by an admin once the money arrives, not by the sandbox."
+    },
+    "error.appdb.contact_plan": {"en": "An enterprise contact request is for the enterprise plan."},
+    "error.appdb.store_request": {"en": "Could not store the request; please try again."},
+    "error.store.app_db_clash": {
+        "en": "Another app database ({path}) is already open with {cache}; "
+        "give each ANALYTICS_APP_DB its own ANALYTICS_CACHE_DB."
+    },
+    "error.store.locked": {
+        "en": "The database {cache} or {app} is in use by another process (probably the running dashboard); "
+        "stop it or point ANALYTICS_APP_DB elsewhere."
+    },
+    "error.store.cannot_open": {"en": "Cannot open the database: {detail}"},
+    "error.store.no_data_dir": {"en": "ANALYTICS_DATA_DIR={path} does not exist; point it at an export folder."},
+    "error.prices_file": {"en": "The price list cannot be used: {detail}"},
     "error.sign_in_required": {"en": "Please sign in to see this page."},
     "error.permission.buy": {"en": "Only managers and administrators can buy tokens or change the plan."},
     "error.permission.admin": {"en": "Only administrators can open this page."},

@@ -53,7 +53,7 @@ def prices(path: Path) -> Prices:
     try:
         return _prices(path, path.stat().st_mtime if path.exists() else 0.0)
     except PricesError as exc:
-        ui.show_error(exc, str(exc))
+        ui.show_error(exc, ui.error_message(exc))
         st.stop()
         raise  # st.stop() raises; this line is for type checkers
 
@@ -156,7 +156,7 @@ def show(order: Order, appdb: AppDB, provider: PaymentProvider, user: User, mone
                 try:
                     provider.simulate_payment(appdb, order.order_id, actor=user.username)  # type: ignore[attr-defined]
                 except AppDBError as exc:
-                    ui.show_error(exc, str(exc))
+                    ui.show_error(exc, ui.error_message(exc))
                 else:
                     st.rerun()  # so the balance above shows the credit
     else:
@@ -181,7 +181,7 @@ def show(order: Order, appdb: AppDB, provider: PaymentProvider, user: User, mone
         try:
             appdb.cancel(order.order_id, user.username, note=t("recharge.cancelled_by_buyer"))
         except AppDBError as exc:
-            ui.show_error(exc, str(exc))
+            ui.show_error(exc, ui.error_message(exc))
         else:
             st.rerun()
 

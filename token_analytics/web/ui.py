@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from token_analytics.billing.prices import PricesError
 from token_analytics.web import fmt
 from token_analytics.web.auth import User
-from token_analytics.web.i18n import t
+from token_analytics.web.i18n import STRINGS, t
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +215,24 @@ def require(user: User | None, permission: str = "signed_in") -> User:
         st.error(t(f"error.permission.{permission}"))
         st.stop()
     return user
+
+
+def error_message(exc: BaseException) -> str:
+    """`exc`'s one sentence in the session's language.
+
+    Billing's AppDBError and the engine's StoreError carry a `message_id` (and `params`) naming the
+    sentence in the catalogue (`error.<message_id>`): they do not know the session, the page does.
+    A broken price list keeps its detail (file and field, for the operator) inside a translated sentence.
+    """
+    if isinstance(exc, PricesError):
+        return t("error.prices_file", detail=str(exc))
+    key = f"error.{getattr(exc, 'message_id', None)}"
+    if key in STRINGS:
+        try:
+            return t(key, **getattr(exc, "params", {}))
+        except KeyError:  # a placeholder the raising code did not fill: its own sentence is still right
+            log.warning("message %s without all its placeholders", key)
+    return str(exc)
 
 
 def show_error(exc: BaseException, message: str | None = None) -> None:
