@@ -92,15 +92,17 @@ def test_self_hosted_admin_sets_the_usage_multiple_on_admin(
         load_settings({"ANALYTICS_DATA_DIR": str(sample_dir), "ANALYTICS_APP_DB": str(tmp_path / "e" / "app.duckdb")})
     )
     today = datetime.fromisoformat(SAMPLE_NOW).date()
-    days = explore.daily_tokens(store, "acct-001", today - timedelta(days=30), today)
+    # acct-003: in the sample its today (to 10:00) is above a tenth of its usual day (acct-001's is below)
+    days = explore.daily_tokens(store, "acct-003", today - timedelta(days=30), today)
     store.close()
-    k = 0.1  # the form's minimum; the sample's today (to 10:00) is about a tenth of a usual day
-    expected = alerts.spike_condition("acct-001", days[:-1], days[-1], k)
+    k = 0.1  # the form's minimum
+    expected = alerts.spike_condition("acct-003", days[:-1], days[-1], k)
     assert expected.firing and expected.detail["median"] > 0
 
     manager = _signed_in("manager")  # /analysis keeps only the usage card: no form
     assert [b for b in manager.button if b.label == "Save alerts"] == []
     admin = _signed_in("admin")
+    admin.sidebar.selectbox(key="nav_account").select("acct-003").run()  # the form sets the account chosen
     admin.switch_page("app_pages/admin.py").run()
     assert [n for n in admin.number_input if n.key == BALANCE_KEY] == []  # no balance self-hosted
     admin.number_input(key="admin_alerts_multiple").set_value(k)
