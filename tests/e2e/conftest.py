@@ -144,8 +144,9 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
         env,
     )
     runs = {}
-    for account, mode in [("acct-001", "saas"), ("acct-002", "saas"), ("acct-001", "self-hosted")]:
-        # One app database each: DuckDB lets one process hold a file, and the three run at once.
+    reports = [("acct-001", "saas"), ("acct-002", "saas"), ("acct-003", "saas"), ("acct-001", "self-hosted")]
+    for account, mode in reports:
+        # One app database each: DuckDB lets one process hold a file, and the four run at once.
         report_env = env | {
             "ANALYTICS_DATA_DIR": str(data_dir),
             "ANALYTICS_APP_DB": str(root / f"report-{account}-{mode}" / "app.duckdb"),
