@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -247,6 +248,12 @@ class Store:
         cur = self.cursor().execute(query_text(query_name), params)
         rows = cur.fetchall()
         return pd.DataFrame.from_records(rows, columns=[column[0] for column in cur.description])
+
+    def rows(self, query_name: str, **params: object) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Like `run`, as (column names, row tuples): for a figure that folds its rows itself (no frame to build)."""
+        cur = self.cursor().execute(query_text(query_name), params)
+        rows = cur.fetchall()
+        return [column[0] for column in cur.description], rows
 
     def ingest(self, progress: ingest_module.Progress | None = None) -> ingest_module.IngestSummary:
         """Read what changed under the data folder (or load a new state of the derived folder); readers keep
