@@ -512,6 +512,17 @@ def test_hours_only_inside_the_hourly_window(tmp_path: Path) -> None:
     assert ex.hours_allowed(View(period="last_7_days").dates(TODAY), date(2026, 10, 4))
     params = {"period": ["custom"], "start": ["2026-10-01"], "end": ["2026-10-03"], "granularity": ["hour"]}
     assert ex.view_from_params(params, KEYS, TODAY, date(2026, 10, 4))[1] == ["hour_too_long"]
+    # hours from the window's first day: the previous 3 days (1-3 Oct) are before it and still count
+    # (a13 60 + a7 1000 + a14 6 + a8 500), read per key from the daily rollup
+    first = View(period="custom", start=date(2026, 10, 4), end=date(2026, 10, 6), granularity="hour", group="member")
+    result = ex.explore(windowed, "acct-a", first, TODAY)
+    assert result.view.granularity == "hour" and len(result.series) == 3 * 24 * 3
+    assert (result.total, result.previous_total) == (0, 1566)
+    assert plain(result.table[["key", "value", "previous", "change"]]) == [  # all 0 now: ranked by key
+        ["u1", 0, 6, -6],
+        ["u2", 0, 60, -60],
+        ["u3", 0, 1500, -1500],
+    ]
     windowed.close()
 
 
