@@ -31,10 +31,7 @@ preset = period_col.selectbox(
 )
 first = last = None
 if preset == "custom":
-    st.session_state.setdefault(view_ui.CUSTOM, (today - timedelta(days=6), today))
-    picked = st.date_input(t("explore.custom_range"), format="YYYY-MM-DD", key=view_ui.CUSTOM)
-    first, last = (*picked, None, None)[:2] if isinstance(picked, tuple) else (picked, picked)
-    last = last or first  # while a range is being picked only its first day is set
+    first, last = view_ui.custom_range(st, view_ui.CUSTOM, (today - timedelta(days=6), today))
 period = ex.period_for(preset, today, first, last)
 granularities = [g for g in ex.GRANULARITIES if g != "hour" or ex.hours_allowed(period, first_hour_day)]
 if st.session_state.get(view_ui.GRANULARITY) not in granularities:
@@ -120,13 +117,10 @@ else:
             "change_pct": t("explore.column.change_pct"),
         },
     )
-    st.download_button(
+    view_ui.csv_download(
         t("explore.download"),
-        data=ex.explore_csv(result),
-        file_name=f"explore-{account}-{view.period}-{view.group}.csv",
-        mime="text/csv",
-        on_click="ignore",
-        icon=":material/download:",
+        ex.explore_csv(result),
+        f"explore-{account}-{view.period}-{view.group}.csv",
         key="explore_csv",
     )
     # --- drill-down: one member by service and by model ------------------------------------------
@@ -155,10 +149,9 @@ if user.can_buy:
     )
     rank_first = rank_last = None
     if rank_preset == "custom":
-        st.session_state.setdefault("explore_rank_custom", (today - timedelta(days=29), today))
-        picked = range_col.date_input(t("explore.custom_range"), format="YYYY-MM-DD", key="explore_rank_custom")
-        rank_first, rank_last = (*picked, None, None)[:2] if isinstance(picked, tuple) else (picked, picked)
-        rank_last = rank_last or rank_first
+        rank_first, rank_last = view_ui.custom_range(
+            range_col, "explore_rank_custom", (today - timedelta(days=29), today)
+        )
     rank_period = ex.period_for(rank_preset, today, rank_first, rank_last)
     ranks = ex.rankings(store, account, rank_period)
     st.caption(t("rankings.caption", first=rank_period.start, last=rank_period.last, days=rank_period.previous().days))
@@ -185,12 +178,9 @@ if user.can_buy:
                 "change": t("rankings.column.change"),
             },
         )
-        st.download_button(
+        view_ui.csv_download(
             t("rankings.download"),
-            data=ex.rankings_csv(ranks),
-            file_name=f"rankings-{account}-{rank_period.start}-{rank_period.last}.csv",
-            mime="text/csv",
-            on_click="ignore",
-            icon=":material/download:",
+            ex.rankings_csv(ranks),
+            f"rankings-{account}-{rank_period.start}-{rank_period.last}.csv",
             key="explore_rankings_csv",
         )

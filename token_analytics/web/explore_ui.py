@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -67,6 +68,21 @@ def write_url(view: ex.View) -> None:
     normalised = {name: value if isinstance(value, list) else [value] for name, value in wanted.items()}
     if current != normalised:
         st.query_params.from_dict(wanted)
+
+
+def custom_range(where: Any, key: str, default: tuple[date, date]) -> tuple[date, date]:
+    """(first, last) of a custom-range picker drawn in `where` (st or a column); last = first while picking."""
+    st.session_state.setdefault(key, default)
+    picked = where.date_input(t("explore.custom_range"), format="YYYY-MM-DD", key=key)
+    first, last = (*picked, None, None)[:2] if isinstance(picked, tuple) else (picked, picked)
+    return first, last or first  # while a range is being picked only its first day is set
+
+
+def csv_download(label: str, data: bytes, file_name: str, key: str) -> None:
+    """A CSV download button that does not rerun the page."""
+    st.download_button(
+        label, data=data, file_name=file_name, mime="text/csv", on_click="ignore", icon=":material/download:", key=key
+    )
 
 
 def bucket_text(bucket: date | datetime, granularity: str, period: ex.Period, zone: ZoneInfo) -> tuple[str, str]:
