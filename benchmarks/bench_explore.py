@@ -154,6 +154,8 @@ def bench_account(store: Store, events: pd.DataFrame, account: str, calls: int, 
         ("rankings this month", lambda: ex.rankings(store, account, ex.period_for("this_month", today))),
         ("runway", lambda: ex.runway(store, account, 1_000_000, now)),
         ("month to date + contributors", lambda: ex.month_to_date(store, account, now)),
+        # the clock above is on the hour: 37 minutes later the partial hour reads events too
+        ("month to date, 37 min into the hour", lambda: ex.month_to_date(store, account, now + timedelta(minutes=37))),
         ("sparkline (30 days)", lambda: ex.daily_tokens(store, account, today - timedelta(days=29), today)),
     ]
     for label, fn in extras:
