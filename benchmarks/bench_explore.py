@@ -1,6 +1,6 @@
 """Benchmark of every /explore view (issue 10). Not a test.
 
-    python benchmarks/bench_explore.py [--events 1000000] [--accounts 50] [--data-dir DIR] [--runs 5]
+    python benchmarks/bench_explore.py [--events 1000000] [--accounts 50] [--data-dir DIR] [--runs 5] [--engine-only]
 
 Uses the benchmark's generated exports (benchmarks/.data, made once per size by engine_bench; or
 `--data-dir`), ingests them into a scratch cache, then for the largest and a small account times
@@ -8,7 +8,8 @@ each explore view warm, "from a changed widget to computed figures": `explore.ex
 drill-down, rankings, runway and month to date) exactly as the page calls them, drawing excluded.
 The same view is computed in plain pandas over the de-duplicated events held in memory, and the two
 results are compared (total, previous total, table). Prints one line per view (median of the runs)
-and the derived tables' size. No asserts, no targets.
+and the derived tables' size. `--engine-only` skips pandas (minutes per account on a loaded machine).
+No asserts, no targets.
 """
 
 from __future__ import annotations
@@ -127,7 +128,9 @@ def engine_rows(result: ex.Explore) -> list[tuple[Any, int, int]]:
     return [(None if r.is_other else r.key, int(r.value), int(r.previous)) for r in result.table.itertuples()]
 
 
-def bench_account(store: Store, events: pd.DataFrame, account: str, calls: int, now: datetime, runs: int) -> float:
+def bench_account(
+    store: Store, events: pd.DataFrame | None, account: str, calls: int, now: datetime, runs: int
+) -> float:
     """Print one account's views and the /analysis extras; the slowest engine time in ms."""
     today = now.astimezone(store.settings.zone).date()
     print(f"\naccount {account} ({calls:,} calls)")
@@ -135,14 +138,17 @@ def bench_account(store: Store, events: pd.DataFrame, account: str, calls: int, 
     worst = 0.0
     for view in views():
         engine_ms, result = median_ms(lambda v=view: ex.explore(store, account, v, today), runs)
+        worst = max(worst, engine_ms)
+        name = f"{view.period}/{view.granularity}/{view.metric}/{view.group}" + ("+filter" if view.services else "")
+        if events is None:
+            print(f"{name:58} {engine_ms:10.1f}")
+            continue
         pandas_ms, expected = median_ms(lambda v=view: pandas_view(events, account, v, today), max(1, runs // 2))
         same = (
             expected["total"] == result.total
             and expected["previous_total"] == result.previous_total
             and expected["rows"] == engine_rows(result)
         ) or (view.metric in ex.IO_METRICS and not result.available)
-        worst = max(worst, engine_ms)
-        name = f"{view.period}/{view.granularity}/{view.metric}/{view.group}" + ("+filter" if view.services else "")
         print(f"{name:58} {engine_ms:10.1f} {pandas_ms:10.1f} {pandas_ms / engine_ms:6.0f}x  {same}")
     member = str(ex.explore(store, account, ex.View(group="member"), today).table["key"].iloc[0])
     extras: list[tuple[str, Callable[[], Any]]] = [
@@ -171,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", type=int, default=50)
     parser.add_argument("--data-dir", type=Path, help="an export folder instead of the generated one")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--engine-only", action="store_true", help="time the engine only, not plain pandas")
     args = parser.parse_args(argv)
     data_dir = args.data_dir or ensure_data(args.events, args.accounts, fresh=False)[0]
     work = Path(tempfile.mkdtemp(prefix="bench-explore-"))
@@ -205,9 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         "select account_id, sum(calls) as calls from usage_daily group by account_id order by calls desc, account_id"
     ).fetchall()
     accounts = [per_account[0][0], per_account[len(per_account) // 2][0]]
-    started = time.perf_counter()
-    events = load_events(data_dir, settings.timezone)
-    print(f"pandas: {len(events):,} de-duplicated events loaded in {time.perf_counter() - started:.1f} s (untimed)")
+    events = None
+    if not args.engine_only:
+        started = time.perf_counter()
+        events = load_events(data_dir, settings.timezone)
+        print(f"pandas: {len(events):,} de-duplicated events loaded in {time.perf_counter() - started:.1f} s (untimed)")
     worst = max(
         bench_account(store, events, account, dict(per_account)[account], now, args.runs) for account in accounts
     )
