@@ -134,7 +134,7 @@ def bench_account(
     """Print one account's views and the /analysis extras; the slowest engine time in ms."""
     today = now.astimezone(store.settings.zone).date()
     print(f"\naccount {account} ({calls:,} calls)")
-    print(f"{'view':58} {'engine ms':>10} {'pandas ms':>10} {'ratio':>7}  same")
+    print(f"{'view':58} {'engine ms':>10}" + ("" if events is None else f" {'pandas ms':>10} {'ratio':>7}  same"))
     worst = 0.0
     for view in views():
         engine_ms, result = median_ms(lambda v=view: ex.explore(store, account, v, today), runs)
