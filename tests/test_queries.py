@@ -240,7 +240,7 @@ def test_every_query_file_is_used() -> None:
 
 
 def test_usage_and_recent_list_from_the_per_account_sums(tmp_path: Path) -> None:
-    """token_usage adds the app's entries to the exported sums; the recent list is bounded by the 10th newest."""
+    """The ledger figures add the app's entries to the exported sums; the recent list is bounded by the 10th newest."""
     from tests.builders import tx
     from token_analytics.billing.ledger_entries import insert_entry
 
@@ -267,13 +267,20 @@ def test_usage_and_recent_list_from_the_per_account_sums(tmp_path: Path) -> None
     }
     insert_entry(store.cursor(), entry)
     # exported: recharges 100..111 (sum 1266), consume 50; the app's adjustment -5 is a credit of -5
-    usage = store.run("token_usage", account_id="acct-l").iloc[0].to_dict()
-    assert usage == {"used": 50, "total": 1266 - 5, "remaining": 1266 - 5 - 50}
+    ledger = store.row("analysis_ledger", account_id="acct-l", limit=10)
+    assert {key: ledger[key] for key in ("used", "total", "remaining")} == {
+        "used": 50,
+        "total": 1266 - 5,
+        "remaining": 1266 - 5 - 50,
+    }
     # newest first: the app entry, c1, then r11 .. r04 (10 rows); r03 and older lie before the bound
-    recent = store.run("recent_transactions", account_id="acct-l", limit=10)["txn_id"].tolist()
+    recent = [entry["txn_id"] for entry in ledger["recent"]]
     assert recent == ["app-adj-1", "c1", *[f"r{i:02d}" for i in range(11, 3, -1)]]
     # a longer list is not bounded
-    assert len(store.run("recent_transactions", account_id="acct-l", limit=20)) == 14
-    assert store.run("token_usage", account_id="acct-m").iloc[0].to_dict() == {"used": 0, "total": 7, "remaining": 7}
-    assert store.run("token_usage", account_id="nobody").iloc[0].to_dict() == {"used": 0, "total": 0, "remaining": 0}
+    assert len(store.row("analysis_ledger", account_id="acct-l", limit=20)["recent"]) == 14
+    acct_m = store.row("analysis_ledger", account_id="acct-m", limit=10)
+    assert (acct_m["used"], acct_m["total"], acct_m["remaining"]) == (0, 7, 7)
+    nobody = store.row("analysis_ledger", account_id="nobody", limit=10)
+    assert (nobody["used"], nobody["total"], nobody["remaining"], nobody["recent"]) == (0, 0, 0, [])
+    assert nobody["owner_name"] is None
     store.close()

@@ -137,24 +137,20 @@ def part_engine(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def query_breakdown(store: Any, account: str, now: datetime, spec: dict[str, Any]) -> dict[str, float]:
-    """Median ms of each query of the figure set (diagnostic; skipped if the engine's API moved)."""
+    """Median ms of each part of the figure set (diagnostic; skipped if the engine's API moved)."""
     try:
+        from token_analytics.engine import explore
         from token_analytics.engine.periods import Windows
 
         windows = Windows.at(now, store.settings.zone)
-        month = {"account_id": account, "start_day": windows.month_start, "end_day": windows.next_month_start}
-        calls = {
-            "usage_by_period": {"account_id": account, **windows.params()},
-            "token_usage": {"account_id": account},
-            "account_profile": {"account_id": account},
-            "tokens_by_service": month,
-            "recent_transactions": {"account_id": account, "limit": RECENT_LIMIT},
-            "top_members": {**month, "limit": LEADERBOARD_LIMIT},
+        usage = {"account_id": account, "limit": LEADERBOARD_LIMIT, **windows.params()}
+        parts = {
+            "analysis_usage": lambda: store.row("analysis_usage", **usage),
+            "analysis_ledger": lambda: store.row("analysis_ledger", account_id=account, limit=RECENT_LIMIT),
+            "runway": lambda: explore.runway(store, account, 1_000_000, now),
+            "month_to_date (query + pandas)": lambda: explore.month_to_date(store, account, now),
         }
-        return {
-            name: 1000 * timed_runs(lambda n=name, p=params: store.run(n, **p), spec["runs"], 1, 5)["median_s"]
-            for name, params in calls.items()
-        }
+        return {name: 1000 * timed_runs(part, spec["runs"], 1, 5)["median_s"] for name, part in parts.items()}
     except Exception as exc:  # a diagnostic must not sink the benchmark
         log(f"  engine: query breakdown skipped ({type(exc).__name__}: {exc})")
         return {}

@@ -45,10 +45,16 @@ def current_plan(store: Store, appdb: AppDB, account_id: str) -> str:
 
 
 def token_usage(store: Store, account_id: str, mode: str, all_time_tokens: int) -> dict[str, Any]:
-    if mode == "self-hosted":
+    """SPEC §4 token usage of one account (the balance of /recharge and the alerts; /analysis reads it with more)."""
+    ledger = store.row("analysis_ledger", account_id=account_id, limit=0) if mode != "self-hosted" else None
+    return usage_of_ledger(ledger, all_time_tokens)
+
+
+def usage_of_ledger(ledger: dict[str, Any] | None, all_time_tokens: int) -> dict[str, Any]:
+    """Token usage from the row of queries/analysis_ledger.sql; None (self-hosted): all-time tokens, unlimited."""
+    if ledger is None:
         return {"used": all_time_tokens, "total": None, "remaining": None, "percent_used": None, "unlimited": True}
-    row = store.run("token_usage", account_id=account_id).iloc[0]
-    used, total, remaining = int(row["used"]), int(row["total"]), int(row["remaining"])
+    used, total, remaining = int(ledger["used"]), int(ledger["total"]), int(ledger["remaining"])
     return {
         "used": used,
         "total": total,
@@ -67,10 +73,13 @@ def analysis_figures(store: Store, account_id: str, now: datetime, mode: str) ->
 def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -> dict[str, Any]:
     zone = store.settings.zone
     windows = Windows.at(now, zone)
-    usage = store.run("usage_by_period", account_id=account_id, **windows.params()).iloc[0]
-    usage = {key: int(value) for key, value in usage.items()}
+    # Two statements for the usage, service, leaderboard and ledger figures (issue 11: each statement
+    # costs milliseconds of parsing and planning whatever it reads); rows come back as tuples, not DataFrames.
+    usage = store.row("analysis_usage", account_id=account_id, limit=LEADERBOARD_LIMIT, **windows.params())
+    saas = mode != "self-hosted"
+    ledger = store.row("analysis_ledger", account_id=account_id, limit=RECENT_LIMIT) if saas else None
     figures: dict[str, Any] = {
-        "token_usage": token_usage(store, account_id, mode, usage["all_tokens"]),
+        "token_usage": usage_of_ledger(ledger, int(usage["all_tokens"])),
         "cards": None,
         "comparison": None,
         "services": None,
@@ -79,15 +88,13 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
         "runway": None,
         "month_to_date": None,
     }
-    if mode == "self-hosted":
+    if ledger is None:
         return figures
 
-    profile = store.run("account_profile", account_id=account_id)
-    month = {"account_id": account_id, "start_day": windows.month_start, "end_day": windows.next_month_start}
     figures["cards"] = {
         "balance": {
             "tokens": figures["token_usage"]["remaining"],
-            "owner_name": optional_text(profile["owner_name"].iloc[0]) if len(profile) else None,
+            "owner_name": optional_text(ledger["owner_name"]),
         },
         "today": {
             "tokens": usage["today_tokens"],
@@ -112,30 +119,30 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
         },
     }
     figures["services"] = [
-        {"service": row.service, "tokens": int(row.tokens), "calls": int(row.calls)}
-        for row in store.run("tokens_by_service", **month).itertuples()
+        {"service": row["service"], "tokens": int(row["tokens"]), "calls": int(row["calls"])}
+        for row in usage["services"]
     ]
     figures["recent_transactions"] = [
         {
-            "txn_id": row.txn_id,
-            "type": row.type,
-            "amount": int(row.amount),
-            "created_at": iso_time(row.created_at, zone),
-            "payment_method": optional_text(row.payment_method),
-            "description": optional_text(row.description),
+            "txn_id": row["txn_id"],
+            "type": row["type"],
+            "amount": int(row["amount"]),
+            "created_at": iso_time(row["created_at"], zone),
+            "payment_method": optional_text(row["payment_method"]),
+            "description": optional_text(row["description"]),
         }
-        for row in store.run("recent_transactions", account_id=account_id, limit=RECENT_LIMIT).itertuples()
+        for row in ledger["recent"]
     ]
     figures["leaderboard"] = [
         {
-            "rank": int(row.rank),
-            "user_id": optional_text(row.user_id),
-            "display_name": optional_text(row.display_name),
-            "tokens": int(row.tokens),
-            "calls": int(row.calls),
-            "share_pct": None if pd.isna(row.share_pct) else float(row.share_pct),
+            "rank": int(row["rank"]),
+            "user_id": optional_text(row["user_id"]),
+            "display_name": optional_text(row["display_name"]),
+            "tokens": int(row["tokens"]),
+            "calls": int(row["calls"]),
+            "share_pct": None if row["share_pct"] is None else float(row["share_pct"]),
         }
-        for row in store.run("top_members", limit=LEADERBOARD_LIMIT, **month).itertuples()
+        for row in usage["leaderboard"]
     ]
     figures["runway"] = explore.runway(store, account_id, figures["token_usage"]["remaining"], now)
     figures["month_to_date"] = explore.month_to_date(store, account_id, now)

@@ -265,7 +265,7 @@ CANONICAL = {
         """,
     ),
 }
-# ledger_sums.recent_from bounds a recent list of at most this many entries (queries/recent_transactions.sql)
+# ledger_sums.recent_from bounds a recent list of at most this many entries (queries/analysis_ledger.sql)
 RECENT_BOUND = 10
 
 # The event-derived tables are kept up to date slice by slice. One statement each derives them from

@@ -255,6 +255,13 @@ class Store:
         rows = cur.fetchall()
         return [column[0] for column in cur.description], rows
 
+    def row(self, query_name: str, **params: object) -> dict[str, Any]:
+        """The one row of queries/<query_name>.sql (an aggregate that always returns one) as a dict, no DataFrame."""
+        names, rows = self.rows(query_name, **params)
+        if not rows:
+            raise RuntimeError(f"{query_name} returned no row")  # its SQL is an aggregate: a bug, not data
+        return dict(zip(names, rows[0], strict=True))
+
     def ingest(self, progress: ingest_module.Progress | None = None) -> ingest_module.IngestSummary:
         """Read what changed under the data folder (or load a new state of the derived folder); readers keep
         answering meanwhile."""

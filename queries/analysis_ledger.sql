@@ -1,0 +1,65 @@
+-- the ledger figures of one account for /analysis in one statement: SaaS token usage (used, total, remaining: the
+-- exported part from the per-account sums ingest keeps in ledger_sums, the app's own entries added as they stand),
+-- the owner's name (null when the account is not in the accounts export) and the latest entries, newest first,
+-- ties by txn_id descending. For a list of at most 10 the entries older than the account's 10th newest exported
+-- one (ledger_sums.recent_from) cannot appear, so that scan stops there instead of reading the whole ledger.
+with exported as (
+    select used, total, recent_from from ledger_sums where account_id = $account_id
+),
+
+app_entries as (
+    select
+        coalesce(-sum(case when type = 'CONSUME' then amount end), 0)::bigint as used,
+        coalesce(sum(case when type <> 'CONSUME' then amount end), 0)::bigint as total
+    from app_ledger
+    where account_id = $account_id
+),
+
+sums as (
+    select
+        coalesce((select used from exported), 0) + a.used as used,
+        coalesce((select total from exported), 0) + a.total as total
+    from app_entries as a
+),
+
+entries as (
+    select txn_id, type, amount, created_at, payment_method, description
+    from ledger
+    where
+        account_id = $account_id
+        and created_at >= coalesce(
+            (select case when $limit <= 10 then max(recent_from) end from exported), '-infinity'::timestamptz
+        )
+),
+
+recent as (
+    select
+        coalesce(
+            list(
+                {
+                    'txn_id': txn_id,
+                    'type': type,
+                    'amount': amount,
+                    'created_at': created_at,
+                    'payment_method': payment_method,
+                    'description': description
+                }
+                order by created_at desc, txn_id desc
+            ),
+            []
+        ) as recent
+    from (select * from entries order by created_at desc, txn_id desc limit $limit)
+),
+
+final as (
+    select
+        s.used::bigint as used,
+        s.total::bigint as total,
+        (s.total - s.used)::bigint as remaining,
+        (select owner_name from accounts where account_id = $account_id) as owner_name,
+        r.recent
+    from sums as s
+    cross join recent as r
+)
+
+select * from final
