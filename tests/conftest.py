@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
@@ -14,6 +18,11 @@ from tests.apptest import app_env  # noqa: F401, E402  (a fixture for the AppTes
 from tests.builders import SAMPLE_NOW, ev, tx, utc
 from token_analytics.engine.store import Store
 from token_analytics.settings import Settings, load_settings
+from token_analytics.web import data
+
+# Every Store opened while the tests run (Store.open is wrapped below); a closed or collected one drops out.
+_opened: weakref.WeakSet[Store] = weakref.WeakSet()
+SERVICE_THREAD = "cli-service"  # engine/service.py: one per store the web layer opens
 
 # "now" of the edge-case fixture: Sunday 1 Nov 2026, 10:00 in Asia/Shanghai (02:00 UTC).
 NOW = "2026-11-01T10:00:00+08:00"
@@ -197,3 +206,52 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample")
     generate(out, accounts=4, events=3000, seed=1, now=datetime.fromisoformat(SAMPLE_NOW))
     return out
+
+
+def _is_open(store: Store) -> bool:
+    try:
+        store._con.execute("select 1")
+    except duckdb.ConnectionException:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _track_opened_stores() -> Iterator[None]:
+    real_open = Store.open.__func__
+
+    def tracked(cls: type[Store], *args: object, **kwargs: object) -> Store:
+        store = real_open(cls, *args, **kwargs)
+        _opened.add(store)
+        return store
+
+    Store.open = classmethod(tracked)  # type: ignore[method-assign]
+    yield
+    Store.open = classmethod(real_open)  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_leaves_no_store_open(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails the module whose tests leave a Store open or its service thread running (one idle thread each).
+
+    Not after a failed test: a store left open by an assertion that failed mid-way is not news.
+    """
+    failed_before = request.session.testsfailed
+    yield
+    services = sum(thread.name == SERVICE_THREAD for thread in threading.enumerate())
+    still_open = [str(store.settings.cache_db) for store in list(_opened) if _is_open(store)]
+    for store in list(_opened):
+        store.close()  # the next module starts clean, whatever this one left
+    _opened.clear()
+    if (services or still_open) and request.session.testsfailed == failed_before:
+        pytest.fail(
+            f"{request.module.__name__} left {len(still_open)} store(s) open and {services} service thread(s) "
+            f"running: close each Store a test opens (`with Store.open(...)`); open stores: {still_open[:3]}"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _close_web_stores() -> Iterator[None]:
+    """The stores the web layer opened for this test (AppTest pages, data.open_store) and their service threads."""
+    yield
+    data.close_stores()

@@ -370,9 +370,8 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, webhooks_value: str
 
 def set_thresholds(tmp_path: Path) -> None:
     settings = load_settings()
-    opened = Store.open(settings)
-    AppDB(opened.cursor()).alerts.set_thresholds("acct-over", Thresholds(1, None, None), "manager")
-    opened.close()
+    with Store.open(settings) as opened:
+        AppDB(opened.cursor()).alerts.set_thresholds("acct-over", Thresholds(1, None, None), "manager")
 
 
 def test_the_cli_sends_then_stays_quiet(

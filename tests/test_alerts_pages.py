@@ -88,13 +88,12 @@ def test_self_hosted_admin_sets_the_usage_multiple_on_admin(
 ) -> None:
     app_env.setenv("ANALYTICS_MODE", "self-hosted")
     # the expected spike, from the engine on its own copy of the cache
-    store = Store.open(
+    with Store.open(
         load_settings({"ANALYTICS_DATA_DIR": str(sample_dir), "ANALYTICS_APP_DB": str(tmp_path / "e" / "app.duckdb")})
-    )
-    today = datetime.fromisoformat(SAMPLE_NOW).date()
-    # acct-003: in the sample its today (to 10:00) is above a tenth of its usual day (acct-001's is below)
-    days = explore.daily_tokens(store, "acct-003", today - timedelta(days=30), today)
-    store.close()
+    ) as store:
+        today = datetime.fromisoformat(SAMPLE_NOW).date()
+        # acct-003: in the sample its today (to 10:00) is above a tenth of its usual day (acct-001's is below)
+        days = explore.daily_tokens(store, "acct-003", today - timedelta(days=30), today)
     k = 0.1  # the form's minimum
     expected = alerts.spike_condition("acct-003", days[:-1], days[-1], k)
     assert expected.firing and expected.detail["median"] > 0

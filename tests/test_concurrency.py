@@ -97,13 +97,15 @@ def test_command_line_asks_the_process_holding_the_files(tmp_path: Path) -> None
     assert "in use" in refused.stderr
     answering = service.start(store)
     assert answering is not None
-    report = cli("report", "--account", "acct-a", env=env)
-    assert report.returncode == 0, report.stderr
-    assert json.loads(report.stdout) == json.loads(json.dumps(analysis_figures(store, "acct-a", now, "saas")))
-    write_generation(root, 1)
-    ingest = cli("ingest", env=env)
-    assert ingest.returncode == 0, ingest.stderr
-    assert ingest.stdout.startswith("read 2 files (2 rows)")
-    assert analysis_figures(store, "acct-a", now, "saas")["cards"]["today"]["tokens"] == 11
-    answering.close()
-    store.close()
+    try:
+        report = cli("report", "--account", "acct-a", env=env)
+        assert report.returncode == 0, report.stderr
+        assert json.loads(report.stdout) == json.loads(json.dumps(analysis_figures(store, "acct-a", now, "saas")))
+        write_generation(root, 1)
+        ingest = cli("ingest", env=env)
+        assert ingest.returncode == 0, ingest.stderr
+        assert ingest.stdout.startswith("read 2 files (2 rows)")
+        assert analysis_figures(store, "acct-a", now, "saas")["cards"]["today"]["tokens"] == 11
+    finally:
+        answering.close()  # a service left running is an idle thread for the rest of the run
+        store.close()

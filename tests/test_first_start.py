@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.conftest import settings_for
 from token_analytics.engine import ingest as ingest_module
+from token_analytics.engine import store as store_module
 from token_analytics.engine.store import Store
 from token_analytics.web import data
 
@@ -152,3 +154,47 @@ def test_a_failed_first_load_is_tried_again(tmp_path: Path, edge_dir: Path, monk
         data.open_store(settings)
     monkeypatch.setattr(ingest_module, "ingest", real_ingest)
     assert _tokens_of_acct_a(data.open_store(settings)) == 1212
+
+
+def _service_threads() -> int:
+    return sum(thread.name == "cli-service" for thread in threading.enumerate())
+
+
+def test_closing_the_data_layer_ends_its_service_thread_and_closes_its_store(tmp_path: Path, edge_dir: Path) -> None:
+    settings = settings_for(tmp_path, edge_dir)
+    before = _service_threads()
+    store = data.open_store(settings)
+    assert _service_threads() == before + 1  # it answers a cron `ingest` or a `report`
+    data.close_stores()
+    assert _service_threads() == before
+    with pytest.raises(duckdb.ConnectionException):
+        store.run("accounts")
+    reopened = data.open_store(settings)  # the next page run opens afresh
+    assert reopened is not store and _tokens_of_acct_a(reopened) == 1212
+
+
+def test_closing_a_store_waits_for_its_background_refresh(
+    tmp_path: Path, edge_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(tmp_path, edge_dir)
+    store = Store.open(settings)
+    real_ingest = ingest_module.ingest
+    started, proceed = threading.Event(), threading.Event()
+
+    def held(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started.set()
+        proceed.wait(timeout=30)
+        return real_ingest(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "ingest", held)
+    failures: list[str] = []
+    monkeypatch.setattr(store_module.log, "exception", lambda message, *args: failures.append(message))
+    assert store.refresh_in_background()
+    assert started.wait(timeout=30)
+    closing = threading.Thread(target=store.close)
+    closing.start()
+    closing.join(timeout=0.2)
+    assert closing.is_alive()  # close waits: the refresh still uses the connection
+    proceed.set()
+    closing.join(timeout=30)
+    assert not closing.is_alive() and failures == []

@@ -21,10 +21,8 @@ def engine_figures(sample_dir: Path, tmp_path: Path, account: str, mode: str = "
     settings = load_settings(
         {"ANALYTICS_DATA_DIR": str(sample_dir), "ANALYTICS_APP_DB": str(tmp_path / "engine" / "app.duckdb")}
     )
-    store = Store.open(settings)
-    figures = analysis_figures(store, account, datetime.fromisoformat(SAMPLE_NOW), mode)
-    store.close()
-    return figures
+    with Store.open(settings) as store:
+        return analysis_figures(store, account, datetime.fromisoformat(SAMPLE_NOW), mode)
 
 
 def metrics(at) -> dict[str, object]:  # noqa: ANN001 - AppTest

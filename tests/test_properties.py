@@ -195,7 +195,7 @@ def test_every_page_holds_for_every_role_in_both_modes(no_browser_cookies: pytes
                     check_page(at, where)
                     if page == "analysis":
                         check_analysis(at, expected, mode, where)
-        data._open.clear()  # the stores of this example's files: closed with them
+        data.close_stores()  # this example's stores and service threads, before its files go
 
 
 def paypal_shown(world: World) -> bool:

@@ -16,6 +16,14 @@ from token_analytics.engine.store import Store, query_names
 now = datetime.fromisoformat(NOW)
 
 
+def figures_of(tmp_path: Path, events: list[dict], account: str, at: str, **env: str) -> dict:
+    """The /analysis figures of `account` at `at` (ISO) over an export of these usage events only."""
+    root = tmp_path / "export"
+    b.events(root, "usage_events/e.parquet", events)
+    with Store.open(settings_for(tmp_path, root, **env)) as store:
+        return analysis_figures(store, account, datetime.fromisoformat(at), "saas")
+
+
 def test_account_a_in_shanghai(edge_store: Store) -> None:
     f = analysis_figures(edge_store, "acct-a", now, "saas")
     # today 1 Nov local: e1 (00:00 exactly) 100 + e3 (23:59:59, later than now) 30 + e7 (the winning row) 20
@@ -99,40 +107,34 @@ def test_unknown_account_shows_nothing_of_others(edge_store: Store) -> None:
 
 
 def test_utc_zone_moves_the_day_boundaries(tmp_path: Path, edge_dir: Path) -> None:
-    store = Store.open(settings_for(tmp_path, edge_dir, ANALYTICS_TIMEZONE="UTC"))
-    f = analysis_figures(store, "acct-a", now, "saas")
-    # now = 02:00 UTC on 1 Nov. Today (UTC): e3 30 + e4 7 + e7 20; yesterday: e1 100 + e2 50
-    assert f["comparison"]["today_vs_yesterday"] == {"tokens": [57, 150], "calls": [3, 2]}
-    # November UTC = today; October UTC = e1 + e2; e5 (naive 30 Sep 16:00) is September in UTC
-    assert f["comparison"]["month_vs_last_month"] == {"tokens": [57, 150], "calls": [3, 2]}
-    store.close()
+    with Store.open(settings_for(tmp_path, edge_dir, ANALYTICS_TIMEZONE="UTC")) as store:
+        f = analysis_figures(store, "acct-a", now, "saas")
+        # now = 02:00 UTC on 1 Nov. Today (UTC): e3 30 + e4 7 + e7 20; yesterday: e1 100 + e2 50
+        assert f["comparison"]["today_vs_yesterday"] == {"tokens": [57, 150], "calls": [3, 2]}
+        # November UTC = today; October UTC = e1 + e2; e5 (naive 30 Sep 16:00) is September in UTC
+        assert f["comparison"]["month_vs_last_month"] == {"tokens": [57, 150], "calls": [3, 2]}
 
 
 def test_month_edge_in_january(tmp_path: Path) -> None:
-    root = tmp_path / "export"
-    b.events(
-        root,
-        "usage_events/e.parquet",
+    f = figures_of(
+        tmp_path,
         [
             ev("d1", "acct-j", "u", "agent", utc("2025-12-31T15:59:59+00:00"), 1),  # 31 Dec 23:59:59 local
             ev("d2", "acct-j", "u", "agent", utc("2025-12-31T16:00:00+00:00"), 2),  # 1 Jan 00:00 local
             ev("d3", "acct-j", "u", "agent", utc("2025-12-01T00:00:00+00:00"), 4),  # 1 Dec local
             ev("d4", "acct-j", "u", "agent", utc("2025-11-30T15:59:00+00:00"), 8),  # 30 Nov local
         ],
+        "acct-j",
+        "2026-01-01T08:00:00+08:00",
     )
-    store = Store.open(settings_for(tmp_path, root))
-    f = analysis_figures(store, "acct-j", datetime.fromisoformat("2026-01-01T08:00:00+08:00"), "saas")
     assert f["comparison"]["today_vs_yesterday"]["tokens"] == [2, 1]
     assert f["comparison"]["month_vs_last_month"]["tokens"] == [2, 5]
-    store.close()
 
 
 def test_windows_use_the_local_date_between_local_midnight_and_utc_midnight(tmp_path: Path) -> None:
     # now = 1 Dec 01:30 in Shanghai = 30 Nov 17:30 UTC: the local and the UTC date differ (issue 8).
-    root = tmp_path / "export"
-    b.events(
-        root,
-        "usage_events/e.parquet",
+    f = figures_of(
+        tmp_path,
         [
             ev("w1", "acct-w", "u1", "agent", utc("2026-11-30T16:30:00+00:00"), 1),  # 1 Dec 00:30 local
             ev("w2", "acct-w", "u2", "operator", utc("2026-11-30T15:00:00+00:00"), 2),  # 30 Nov 23:00 local
@@ -142,9 +144,9 @@ def test_windows_use_the_local_date_between_local_midnight_and_utc_midnight(tmp_
             ev("w6", "acct-w", "u2", "agent", utc("2026-10-31T17:00:00+00:00"), 32),  # 1 Nov 01:00 local
             ev("w7", "acct-w", "u2", "agent", utc("2026-10-31T15:00:00+00:00"), 64),  # 31 Oct 23:00 local
         ],
+        "acct-w",
+        "2026-12-01T01:30:00+08:00",
     )
-    store = Store.open(settings_for(tmp_path, root))
-    f = analysis_figures(store, "acct-w", datetime.fromisoformat("2026-12-01T01:30:00+08:00"), "saas")
     # today 1 Dec: w1; yesterday 30 Nov: w2 + w3; December: w1; November: w2 + w3 + w4 + w5 + w6
     assert f["comparison"]["today_vs_yesterday"] == {"tokens": [1, 6], "calls": [1, 2]}
     assert f["comparison"]["month_vs_last_month"] == {"tokens": [1, 62], "calls": [1, 5]}
@@ -154,24 +156,21 @@ def test_windows_use_the_local_date_between_local_midnight_and_utc_midnight(tmp_
         {"service": "assistant", "tokens": 0, "calls": 0},
     ]
     assert [(r["user_id"], r["tokens"]) for r in f["leaderboard"]] == [("u1", 1)]
-    store.close()
 
 
 def test_month_window_ends_before_the_first_of_next_month(tmp_path: Path) -> None:
     # An event exactly at 1 Dec 00:00 local belongs to December: not to November's card,
     # services or leaderboard (each query's window is half-open, `day < end`).
-    root = tmp_path / "export"
-    b.events(
-        root,
-        "usage_events/e.parquet",
+    f = figures_of(
+        tmp_path,
         [
             ev("m1", "acct-m", "u1", "agent", utc("2026-11-30T15:59:59+00:00"), 10),  # 30 Nov 23:59:59 local
             ev("m2", "acct-m", "u2", "operator", utc("2026-11-30T16:00:00+00:00"), 1000),  # 1 Dec 00:00 local
             ev("m3", "acct-m", "u1", "assistant", utc("2026-10-31T16:00:00+00:00"), 5),  # 1 Nov 00:00 local
         ],
+        "acct-m",
+        "2026-11-29T10:00:00+08:00",
     )
-    store = Store.open(settings_for(tmp_path, root))
-    f = analysis_figures(store, "acct-m", datetime.fromisoformat("2026-11-29T10:00:00+08:00"), "saas")
     assert f["cards"]["month"]["tokens"] == 15
     assert f["comparison"]["month_vs_last_month"] == {"tokens": [15, 0], "calls": [2, 0]}
     assert f["services"] == [
@@ -181,36 +180,38 @@ def test_month_window_ends_before_the_first_of_next_month(tmp_path: Path) -> Non
     ]
     assert [(r["rank"], r["user_id"], r["tokens"]) for r in f["leaderboard"]] == [(1, "u1", 15)]
     assert f["leaderboard"][0]["share_pct"] == pytest.approx(100.0)
-    store.close()
 
 
 def test_dst_day_has_25_hours(tmp_path: Path) -> None:
-    root = tmp_path / "export"
-    b.events(
-        root,
-        "usage_events/e.parquet",
+    f = figures_of(
+        tmp_path,
         [
             ev("n0", "acct-d", "u", "agent", utc("2026-11-01T03:59:00+00:00"), 1),  # 31 Oct 23:59 EDT
             ev("n1", "acct-d", "u", "agent", utc("2026-11-01T04:00:00+00:00"), 2),  # 1 Nov 00:00 EDT
             ev("n2", "acct-d", "u", "agent", utc("2026-11-02T04:30:00+00:00"), 4),  # 1 Nov 23:30 EST
             ev("n3", "acct-d", "u", "agent", utc("2026-11-02T05:00:00+00:00"), 8),  # 2 Nov 00:00 EST
         ],
+        "acct-d",
+        "2026-11-01T12:00:00-05:00",
+        ANALYTICS_TIMEZONE="America/New_York",
     )
-    store = Store.open(settings_for(tmp_path, root, ANALYTICS_TIMEZONE="America/New_York"))
-    f = analysis_figures(store, "acct-d", datetime.fromisoformat("2026-11-01T12:00:00-05:00"), "saas")
     assert f["comparison"]["today_vs_yesterday"]["tokens"] == [6, 1]
-    store.close()
 
 
 def test_self_hosted_without_transactions(tmp_path: Path) -> None:
     root = tmp_path / "export"
     b.events(root, "usage_events/e.parquet", [ev("s1", "acct-s", "u", "agent", utc("2026-10-01T00:00:00+00:00"), 70)])
-    store = Store.open(settings_for(tmp_path, root, ANALYTICS_MODE="self-hosted"))
-    f = analysis_figures(store, "acct-s", now, "self-hosted")
-    assert f["token_usage"] == {"used": 70, "total": None, "remaining": None, "percent_used": None, "unlimited": True}
-    assert all(f[key] is None for key in ("cards", "comparison", "services", "recent_transactions", "leaderboard"))
-    assert not store.has_ledger("acct-s")
-    store.close()
+    with Store.open(settings_for(tmp_path, root, ANALYTICS_MODE="self-hosted")) as store:
+        f = analysis_figures(store, "acct-s", now, "self-hosted")
+        assert f["token_usage"] == {
+            "used": 70,
+            "total": None,
+            "remaining": None,
+            "percent_used": None,
+            "unlimited": True,
+        }
+        assert all(f[key] is None for key in ("cards", "comparison", "services", "recent_transactions", "leaderboard"))
+        assert not store.has_ledger("acct-s")
 
 
 @pytest.mark.parametrize(
@@ -222,13 +223,9 @@ def test_growth(current: int, previous: int, expected: float | None) -> None:
 
 
 def test_growth_new_on_the_card(tmp_path: Path) -> None:
-    root = tmp_path / "export"
-    b.events(root, "usage_events/e.parquet", [ev("g1", "acct-g", "u", "agent", utc("2026-11-01T01:00:00+00:00"), 9)])
-    store = Store.open(settings_for(tmp_path, root))
-    f = analysis_figures(store, "acct-g", now, "saas")
+    f = figures_of(tmp_path, [ev("g1", "acct-g", "u", "agent", utc("2026-11-01T01:00:00+00:00"), 9)], "acct-g", NOW)
     assert f["cards"]["today"] == {"tokens": 9, "previous": 0, "growth_pct": None}
     assert f["cards"]["month"] == {"tokens": 9, "previous": 0, "growth_pct": None}
-    store.close()
 
 
 def test_every_query_file_is_used() -> None:
@@ -253,34 +250,33 @@ def test_usage_and_recent_list_from_the_per_account_sums(tmp_path: Path) -> None
         [tx(f"r{i:02d}", "acct-l", "RECHARGE", 100 + i, at[i]) for i in range(12)]
         + [tx("c1", "acct-l", "CONSUME", -50, at[12]), tx("other", "acct-m", "BONUS", 7, at[13])],
     )
-    store = Store.open(settings_for(tmp_path, root))
-    entry = {
-        "txn_id": "app-adj-1",
-        "account_id": "acct-l",
-        "user_id": None,
-        "type": "ADJUSTMENT",
-        "amount": -5,
-        "created_at": at[13],
-        "payment_method": None,
-        "description": "admin",
-        "source": "adjustment",
-    }
-    insert_entry(store.cursor(), entry)
-    # exported: recharges 100..111 (sum 1266), consume 50; the app's adjustment -5 is a credit of -5
-    ledger = store.row("analysis_ledger", account_id="acct-l", limit=10)
-    assert {key: ledger[key] for key in ("used", "total", "remaining")} == {
-        "used": 50,
-        "total": 1266 - 5,
-        "remaining": 1266 - 5 - 50,
-    }
-    # newest first: the app entry, c1, then r11 .. r04 (10 rows); r03 and older lie before the bound
-    recent = [entry["txn_id"] for entry in ledger["recent"]]
-    assert recent == ["app-adj-1", "c1", *[f"r{i:02d}" for i in range(11, 3, -1)]]
-    # a longer list is not bounded
-    assert len(store.row("analysis_ledger", account_id="acct-l", limit=20)["recent"]) == 14
-    acct_m = store.row("analysis_ledger", account_id="acct-m", limit=10)
-    assert (acct_m["used"], acct_m["total"], acct_m["remaining"]) == (0, 7, 7)
-    nobody = store.row("analysis_ledger", account_id="nobody", limit=10)
-    assert (nobody["used"], nobody["total"], nobody["remaining"], nobody["recent"]) == (0, 0, 0, [])
-    assert nobody["owner_name"] is None
-    store.close()
+    with Store.open(settings_for(tmp_path, root)) as store:
+        entry = {
+            "txn_id": "app-adj-1",
+            "account_id": "acct-l",
+            "user_id": None,
+            "type": "ADJUSTMENT",
+            "amount": -5,
+            "created_at": at[13],
+            "payment_method": None,
+            "description": "admin",
+            "source": "adjustment",
+        }
+        insert_entry(store.cursor(), entry)
+        # exported: recharges 100..111 (sum 1266), consume 50; the app's adjustment -5 is a credit of -5
+        ledger = store.row("analysis_ledger", account_id="acct-l", limit=10)
+        assert {key: ledger[key] for key in ("used", "total", "remaining")} == {
+            "used": 50,
+            "total": 1266 - 5,
+            "remaining": 1266 - 5 - 50,
+        }
+        # newest first: the app entry, c1, then r11 .. r04 (10 rows); r03 and older lie before the bound
+        recent = [entry["txn_id"] for entry in ledger["recent"]]
+        assert recent == ["app-adj-1", "c1", *[f"r{i:02d}" for i in range(11, 3, -1)]]
+        # a longer list is not bounded
+        assert len(store.row("analysis_ledger", account_id="acct-l", limit=20)["recent"]) == 14
+        acct_m = store.row("analysis_ledger", account_id="acct-m", limit=10)
+        assert (acct_m["used"], acct_m["total"], acct_m["remaining"]) == (0, 7, 7)
+        nobody = store.row("analysis_ledger", account_id="nobody", limit=10)
+        assert (nobody["used"], nobody["total"], nobody["remaining"], nobody["recent"]) == (0, 0, 0, [])
+        assert nobody["owner_name"] is None

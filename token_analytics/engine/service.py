@@ -114,6 +114,8 @@ class Service:
                 log.warning("the command line left before its answer")
 
     def close(self) -> None:
+        """Stop answering and end the serving thread (the store stays open: its owner closes it)."""
+        atexit.unregister(self.close)  # the registry would otherwise keep every closed service and its store
         if self.sock.fileno() < 0:
             return
         try:

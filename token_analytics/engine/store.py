@@ -334,7 +334,17 @@ class Store:
         return Health(files=self.run("data_health_files"), reasons=self.run("data_health_reasons"))
 
     def close(self) -> None:
+        """Close the connection, after a background refresh in flight has finished with it."""
+        refresh = self._refresh_thread
+        if refresh is not None and refresh is not threading.current_thread():
+            refresh.join()
         self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def data_dir_ready(settings: Settings) -> Path:

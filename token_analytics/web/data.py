@@ -38,6 +38,7 @@ class _Opening:
         self.fraction = 0.0
         self.message = FIRST_LOAD_TEXT
         self.store: Store | None = None
+        self.service: service.Service | None = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="store-open", daemon=True)
 
@@ -48,12 +49,22 @@ class _Opening:
         try:
             data_dir_ready(self.settings)
             self.store = Store.open(self.settings, progress=self._progress)
-            service.start(self.store)  # a cron `ingest` or a `report` asks this process (it holds the DuckDB files)
+            self.service = service.start(
+                self.store
+            )  # a cron `ingest` or a `report` asks this process (it holds the DuckDB files)
         except BaseException as exc:  # handed to every waiting session; the next call tries again
             log.exception("opening the store failed")
             self.error = exc
         finally:
             self.done.set()
+
+    def close(self) -> None:
+        """Stop the service thread, then close the store; waits for a first load still running."""
+        self.done.wait()
+        if self.service is not None:
+            self.service.close()
+        if self.store is not None:
+            self.store.close()
 
 
 _openings: dict[Settings, _Opening] = {}
@@ -85,6 +96,20 @@ def open_store(
         raise current.error
     assert current.store is not None  # set whenever the load ended without an error
     return current.store
+
+
+def close_stores() -> None:
+    """Close every store this process opened and its service thread; the next page run opens afresh.
+
+    For tests (each opens stores on its own files) and an orderly shutdown; a page running meanwhile
+    would find its store closed.
+    """
+    with _openings_lock:
+        openings = list(_openings.values())
+        _openings.clear()
+    _open.clear()
+    for opening in openings:
+        opening.close()
 
 
 @st.cache_resource(show_spinner=False)
