@@ -478,6 +478,23 @@ def test_module_sql_is_append_only(module: object) -> None:
     assert offending == []
 
 
+def test_each_appdb_method_is_its_parts_own_and_no_part_shadows_another() -> None:
+    """AppDB inherits its parts: a name in two of them (or in AppDB itself) would silently pick one."""
+    own = {name for name in vars(AppDB) if not name.startswith("__")}
+    seen: dict[str, str] = {}
+    for part in AppDB.__mro__[1:]:
+        if part in (core_module.Part, object):
+            continue
+        for name in vars(part):
+            if name.startswith("__"):
+                continue
+            assert name not in own, f"AppDB.{name} hides {part.__name__}.{name}"
+            assert name not in seen, f"{part.__name__}.{name} repeats {seen[name]}.{name}"
+            seen[name] = part.__name__
+    assert AppDB.mark_paid is orders_module.Orders.mark_paid  # the part's code, not a copy
+    assert {"create_order", "post_adjustment", "request_plan", "set_language", "ledger_entries"} <= set(seen)
+
+
 def test_append_only_scan_sees_the_sql() -> None:
     strings = [text for module in BILLING_MODULES for text in _sql_strings(Path(module.__file__))]
     assert sum("insert into app." in text for text in strings) >= 5

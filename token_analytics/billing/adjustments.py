@@ -8,7 +8,7 @@ import duckdb
 import pandas as pd
 
 from token_analytics.billing import audit, core
-from token_analytics.billing.core import AppDBError, AppFile, SchemaPart
+from token_analytics.billing.core import AppDBError, Part, SchemaPart
 from token_analytics.billing.ledger_entries import insert_entry
 
 ADJUSTMENT_TXN_PREFIX = "app-adj-"
@@ -52,11 +52,8 @@ def adjustment_txn_id(adjustment_id: str) -> str:
     return ADJUSTMENT_TXN_PREFIX + adjustment_id
 
 
-class Adjustments:
+class Adjustments(Part):
     """Posts and lists adjustments."""
-
-    def __init__(self, file: AppFile) -> None:
-        self._file = file
 
     def post_adjustment(
         self,

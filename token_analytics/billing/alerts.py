@@ -24,7 +24,7 @@ import duckdb
 import pandas as pd
 
 from token_analytics.billing import audit, core
-from token_analytics.billing.core import AppDBError, AppFile, SchemaPart
+from token_analytics.billing.core import AppDBError, Part, SchemaPart
 
 RULES = ("balance", "runway", "usage_spike")
 STATES = ("firing", "resolved")
@@ -250,11 +250,8 @@ def _optional(value: Any, kind: type) -> Any:
     return None if value is None or pd.isna(value) else kind(value)
 
 
-class Alerts:
+class Alerts(Part):
     """Thresholds, alert states and notifications in the app database."""
-
-    def __init__(self, file: AppFile) -> None:
-        self._file = file
 
     # --- thresholds -------------------------------------------------------------------------
 

@@ -280,6 +280,16 @@ class AppFile:
         return new_id(now, self.zone)
 
 
+class Part:
+    """One part of the app database (orders, adjustments, ...): its reads and writes over the shared AppFile.
+
+    `AppDB` combines the parts, so each method is written once, on its part.
+    """
+
+    def __init__(self, file: AppFile) -> None:
+        self._file = file
+
+
 def attach(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
     """Attach the app database file to `con` as `app`, creating it (and its folder) when missing."""
     path = Path(path)

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from token_analytics.billing.core import AppFile, SchemaPart
+from token_analytics.billing.core import Part, SchemaPart
 
 LEDGER_COLUMNS = (
     "txn_id",
@@ -68,11 +68,8 @@ def insert_entry(cur: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> None:
     cur.execute(_INSERT_LEDGER, entry)
 
 
-class LedgerEntries:
+class LedgerEntries(Part):
     """Reads of the app's ledger entries."""
-
-    def __init__(self, file: AppFile) -> None:
-        self._file = file
 
     def ledger_entries(self, account_id: str | None = None) -> pd.DataFrame:
         """The app's own ledger entries (one account, or all), newest first."""

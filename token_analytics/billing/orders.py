@@ -31,8 +31,8 @@ import pandas as pd
 from token_analytics.billing import audit, core
 from token_analytics.billing.core import (
     AppDBError,
-    AppFile,
     OrderStateError,
+    Part,
     SchemaPart,
     UnknownOrderError,
     new_reference,
@@ -185,11 +185,8 @@ def order_txn_id(order_id: str) -> str:
     return ORDER_TXN_PREFIX + order_id
 
 
-class Orders:
+class Orders(Part):
     """Places orders, records their one final move, and lists them."""
-
-    def __init__(self, file: AppFile) -> None:
-        self._file = file
 
     def create_order(
         self,

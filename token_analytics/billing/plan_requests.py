@@ -8,7 +8,7 @@ import duckdb
 import pandas as pd
 
 from token_analytics.billing import audit, core
-from token_analytics.billing.core import AppDBError, AppFile, SchemaPart
+from token_analytics.billing.core import AppDBError, Part, SchemaPart
 
 PLAN_REQUEST_PLANS = ("pro", "enterprise")
 PLAN_REQUEST_KINDS = ("upgrade", "enterprise_contact")
@@ -43,11 +43,8 @@ _PLAN_REQUESTS = """
 """
 
 
-class PlanRequests:
+class PlanRequests(Part):
     """Stores and lists plan requests."""
-
-    def __init__(self, file: AppFile) -> None:
-        self._file = file
 
     def request_plan(
         self,

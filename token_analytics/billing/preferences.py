@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from token_analytics.billing import core
-from token_analytics.billing.core import AppFile, SchemaPart
+from token_analytics.billing.core import Part, SchemaPart
 
 # The languages the web layer has catalogues for (web/i18n.py LANGUAGES; a test keeps them equal).
 PREFERENCE_LANGUAGES = ("en", "zh")
@@ -42,11 +42,8 @@ _LATEST = """
 """
 
 
-class Preferences:
+class Preferences(Part):
     """Stores and reads each user's preferences."""
-
-    def __init__(self, file: AppFile) -> None:
-        self._file = file
 
     def language(self, username: str) -> str | None:
         """The language `username` chose last, or None when they never chose one."""
