@@ -76,6 +76,11 @@ def _multiple(value: float | None) -> str:
     return t("alerts.off") if value is None or pd.isna(value) else f"{value:g}"
 
 
+def _threshold_input(label: str, minimum: float, step: float, value: float | None, key: str) -> float | None:
+    """One threshold of the form, empty when off; ints in give an int field (Streamlit keeps the type)."""
+    return st.number_input(label, min_value=minimum, step=step, value=value, placeholder=t("alerts.off"), key=key)
+
+
 def thresholds_form(app: AppDB, account_id: str, user: User, settings: Settings, page: str = "analysis") -> None:
     """The account's thresholds for a manager or admin (an analyst sees nothing); every change is kept.
 
@@ -89,29 +94,14 @@ def thresholds_form(app: AppDB, account_id: str, user: User, settings: Settings,
         with st.form(f"{page}_alerts_form"):
             balance = runway = None
             if settings.saas:
-                balance = st.number_input(
-                    t("alerts.balance_below"),
-                    min_value=1,
-                    step=1000,
-                    value=current.balance_below,
-                    placeholder=t("alerts.off"),
-                    key=f"{page}_alerts_balance",
+                balance = _threshold_input(
+                    t("alerts.balance_below"), 1, 1000, current.balance_below, f"{page}_alerts_balance"
                 )
-                runway = st.number_input(
-                    t("alerts.runway_below"),
-                    min_value=1,
-                    step=1,
-                    value=current.runway_days_below,
-                    placeholder=t("alerts.off"),
-                    key=f"{page}_alerts_runway",
+                runway = _threshold_input(
+                    t("alerts.runway_below"), 1, 1, current.runway_days_below, f"{page}_alerts_runway"
                 )
-            multiple = st.number_input(
-                t("alerts.usage_multiple"),
-                min_value=0.1,
-                step=0.5,
-                value=current.usage_multiple,
-                placeholder=t("alerts.off"),
-                key=f"{page}_alerts_multiple",
+            multiple = _threshold_input(
+                t("alerts.usage_multiple"), 0.1, 0.5, current.usage_multiple, f"{page}_alerts_multiple"
             )
             saved = st.form_submit_button(t("alerts.save"), type="primary")
         if saved:
