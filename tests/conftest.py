@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from tests import builders as b
-from tests.apptest import app_env  # noqa: F401, E402  (a fixture for the AppTest suites)
+from tests.apptest import app_env, demo_auth_file, sample_cache  # noqa: F401  (fixtures for the AppTest suites)
 from tests.builders import SAMPLE_NOW, ev, tx, utc
 from token_analytics.engine.store import Store
 from token_analytics.settings import Settings, load_settings

@@ -40,7 +40,7 @@ def world(
 
 
 @pytest.fixture
-def open_analysis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - a factory
+def open_analysis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_auth_file: Path):  # noqa: ANN201 - a factory
     """Write `world`, point the app at it and sign in as `role` (the demo users belong to acct-001)."""
 
     def start(given: World, role: str = "manager", mode: str = "saas") -> AppTest:
@@ -55,7 +55,7 @@ def open_analysis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN
             "ANALYTICS_COOKIE_KEY": KEY,
         }.items():
             monkeypatch.setenv(name, value)
-        monkeypatch.delenv("ANALYTICS_AUTH_FILE", raising=False)
+        monkeypatch.setenv("ANALYTICS_AUTH_FILE", str(demo_auth_file))
         monkeypatch.delenv("ANALYTICS_CACHE_DB", raising=False)
         monkeypatch.setattr(auth, "_request_cookie", lambda name: None)
         at = _signed_in(role)

@@ -165,9 +165,9 @@ def session(role: str) -> AppTest:
 
 
 @pytest.fixture
-def no_browser_cookies(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+def no_browser_cookies(monkeypatch: pytest.MonkeyPatch, demo_auth_file: Path) -> pytest.MonkeyPatch:
     monkeypatch.setattr(auth, "_request_cookie", lambda name: None)  # AppTest has no browser cookies
-    monkeypatch.delenv("ANALYTICS_AUTH_FILE", raising=False)
+    monkeypatch.setenv("ANALYTICS_AUTH_FILE", str(demo_auth_file))  # the demo users, cheap to sign in
     monkeypatch.delenv("ANALYTICS_CACHE_DB", raising=False)
     return monkeypatch
 
