@@ -49,9 +49,8 @@ class _Opening:
         try:
             data_dir_ready(self.settings)
             self.store = Store.open(self.settings, progress=self._progress)
-            self.service = service.start(
-                self.store
-            )  # a cron `ingest` or a `report` asks this process (it holds the DuckDB files)
+            # a cron `ingest` or a `report` asks this process (it holds the DuckDB files)
+            self.service = service.start(self.store)
         except BaseException as exc:  # handed to every waiting session; the next call tries again
             log.exception("opening the store failed")
             self.error = exc
@@ -101,8 +100,7 @@ def open_store(
 def close_stores() -> None:
     """Close every store this process opened and its service thread; the next page run opens afresh.
 
-    For tests (each opens stores on its own files) and an orderly shutdown; a page running meanwhile
-    would find its store closed.
+    For tests, which open stores on files of their own: a page running meanwhile would find its store closed.
     """
     with _openings_lock:
         openings = list(_openings.values())
