@@ -1,0 +1,270 @@
+"""Spark and DuckDB apply the same ingest rules: the Spark derived folder equals the DuckDB tables, row by row.
+
+One SparkSession (local[2]) serves the module. Every table of the folder Spark writes is read back with
+DuckDB (so the parquet types are checked too) and compared, sorted, with the same table of a DuckDB cache
+ingested from the same exports with the same clock (the reference the derived format copies).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from tests import builders as b
+from tests.builders import ev, tx, utc
+from tests.conftest import NOW, settings_for, write_edge_export
+from token_analytics.engine import spark_rollup
+from token_analytics.engine.ingest import hourly_window
+from token_analytics.engine.store import Store
+
+pytestmark = pytest.mark.spark
+
+if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+    if os.environ.get("CI"):
+        raise RuntimeError("the Spark parity tests must run in CI: install openjdk-17-jre-headless (.ci/run does)")
+    pytest.skip("no Java runtime here (apt-get install openjdk-17-jre-headless); CI runs these", allow_module_level=True)
+pytest.importorskip("pyspark", reason="pyspark is a dev requirement: pip install -r requirements.lock")
+
+# The DuckDB cache's tables in the derived format's shape (docs/DERIVED_FORMAT.md): the reference.
+EXPECTED = {
+    "files": """
+        with losers as (
+            select file_id, count(*) as duplicates, count(*) filter (where is_conflict) as conflicts
+            from event_losers group by file_id
+            union all
+            select file_id, count(*), count(*) filter (where is_conflict) from transaction_losers group by file_id
+        )
+        select f.kind, f.path, f.size, f.mtime_ns, f.status, f.error, f.rows_read, f.accepted, f.quarantined,
+            coalesce(sum(l.duplicates), 0)::bigint as duplicates, coalesce(sum(l.conflicts), 0)::bigint as conflicts,
+            f.latest_at
+        from files f left join losers l using (file_id)
+        group by all
+    """,
+    "quarantine": "select f.kind, f.path, q.reason, q.rows from quarantine q join files f using (file_id)",
+    "accounts": "select * from accounts",
+    "members": "select * from members",
+    "transactions": "select * from transactions",
+    "ledger_sums": "select * from ledger_sums",
+    "usage_totals": "select * from usage_totals",
+    "usage_daily": "select * from usage_daily",
+    "usage_hourly": "select * from usage_hourly",
+    "recent_events": """
+        select account_id, occurred_at, user_id, service, model, tokens, timezone($tz, occurred_at)::date as day
+        from raw_events r anti join event_losers l using (file_id, row_no)
+        where timezone($tz, occurred_at)::date >= $hourly_from
+    """,
+}
+# The folder's tables read back with DuckDB, in the reference's column order (hive `day` read as DATE).
+ACTUAL_COLUMNS = {
+    "files": "kind, path, size, mtime_ns, status, error, rows_read, accepted, quarantined, duplicates, conflicts, "
+    "latest_at",
+    "quarantine": "kind, path, reason, rows",
+    "accounts": "account_id, account_name, owner_name, plan, created_at",
+    "members": "user_id, account_id, display_name, email",
+    "transactions": "txn_id, account_id, user_id, type, amount, created_at, payment_method, description",
+    "ledger_sums": "account_id, used, total, recent_from",
+    "usage_totals": "account_id, tokens, calls",
+    "usage_daily": "account_id, day, user_id, service, model, tokens, input_tokens, output_tokens, calls, io_calls, "
+    "latest_at",
+    "usage_hourly": "account_id, hour, day, user_id, service, model, tokens, input_tokens, output_tokens, calls, "
+    "io_calls, latest_at",
+    "recent_events": "account_id, occurred_at, user_id, service, model, tokens, day",
+}
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master("local[2]").appName("parity").config("spark.sql.shuffle.partitions", "4")
+    for key, value in spark_rollup.SESSION_CONF.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def write_messy_export(root: Path) -> Path:
+    """The edge export plus what it lacks: DST hours, unknown account, member-less and model events,
+    optional columns, ns and int32 columns, duplicated accounts/members and a conflicting transaction."""
+    write_edge_export(root)
+    b.events(
+        root,
+        "usage_events/month=2026-11/zz-late.parquet",
+        [
+            # New York's fall-back on 1 Nov 2026: 01:30 EDT (05:30Z) and 01:30 EST (06:30Z) are two hours
+            {**ev("d1", "acct-a", "u1", "agent", utc("2026-11-01T05:30:00+00:00"), 3), "model": "m-big"},
+            {**ev("d2", "acct-a", "u1", "agent", utc("2026-11-01T06:30:00+00:00"), 4), "input_tokens": 1},
+            ev("g1", "acct-ghost", "u9", "agent", utc("2026-10-20T12:00:00+00:00"), 11),  # not in accounts/
+            ev("n1", "acct-a", None, "assistant", utc("2026-10-31T23:59:59.999999+00:00"), 6),  # no member
+            # e7 again, the latest path: wins over both earlier copies, and conflicts with them
+            {**ev("e7", "acct-a", "u2", "operator", utc("2026-11-01T02:00:00+00:00"), 21), "output_tokens": 2},
+            # Kolkata is UTC+05:30: 18:29:59Z is 23:59:59 on 31 Oct, 18:30Z midnight of 1 Nov
+            ev("k1", "acct-b", "u5", "agent", utc("2026-10-31T18:29:59+00:00"), 8),
+            ev("k2", "acct-b", "u5", "agent", utc("2026-10-31T18:30:00+00:00"), 9),
+            # the hourly window's edge (35 local days before 1 Nov: 27 Sep) and one day before it
+            ev("w1", "acct-b", "u5", "operator", utc("2026-09-26T12:00:00+00:00"), 12),
+            ev("w2", "acct-b", "u5", "operator", utc("2026-09-27T12:00:00+00:00"), 13),
+            # the same id twice in one file: the later row wins
+            ev("r1", "acct-b", "u5", "agent", utc("2026-10-30T12:00:00+00:00"), 1),
+            ev("r1", "acct-b", "u5", "agent", utc("2026-10-30T12:00:00+00:00"), 2),
+        ],
+    )
+    b.events(
+        root,
+        "usage_events/month=2026-10/ns-int32.parquet",
+        [
+            ev("s1", "acct-b", "u5", "assistant", utc("2026-10-15T03:04:05.123456+00:00"), 70),
+            ev("", "acct-b", "u5", "assistant", utc("2026-10-15T03:04:05+00:00"), 70),  # empty id: quarantined
+            ev("s2", "", "u5", "assistant", utc("2026-10-15T03:04:05+00:00"), 70),  # empty account
+            ev("s3", "acct-b", "u5", None, utc("2026-10-15T03:04:05+00:00"), 70),  # no service
+        ],
+        overrides={"occurred_at": pa.timestamp("ns", tz="UTC"), "tokens": pa.int32()},
+        drop=("input_tokens", "output_tokens", "model"),
+    )
+    b.accounts(
+        root,
+        "accounts/later.parquet",
+        [
+            {"account_id": "acct-b", "account_name": "Beta", "owner_name": "B", "plan": "free",
+             "created_at": utc("2026-09-01T00:00:00+00:00")},
+            # acct-a renamed by the path that sorts last
+            {"account_id": "acct-a", "account_name": "Alpha Two", "owner_name": "Li Wei", "plan": "pro",
+             "created_at": utc("2026-09-01T00:00:00+00:00")},
+            {"account_id": "", "account_name": "empty id", "owner_name": "x", "plan": "free", "created_at": None},
+        ],
+    )  # fmt: skip
+    b.members(
+        root,
+        "members/more.parquet",
+        [
+            {"user_id": "u2", "account_id": "acct-a", "display_name": "Bob B.", "email": "b2@example.com"},
+            {"user_id": "u5", "account_id": "acct-b", "display_name": "Eve", "email": None},
+            {"user_id": None, "account_id": "acct-b", "display_name": "Nobody", "email": None},
+            {"user_id": "u6", "account_id": "", "display_name": "No account", "email": None},
+        ],
+    )
+    b.transactions(
+        root,
+        "transactions/2026-12.parquet",
+        [
+            # conflicts with 2026-11's t-use, and wins
+            tx("t-use", "acct-a", "CONSUME", -1300, utc("2026-11-01T01:00:00+00:00"), user_id="u1"),
+            tx("b-adj", "acct-b", "ADJUSTMENT", 0, utc("2026-10-02T00:00:00+00:00")),  # wrong sign
+            tx("", "acct-b", "BONUS", 5, utc("2026-10-02T00:00:00+00:00")),
+            tx("b-none", "", "BONUS", 5, utc("2026-10-02T00:00:00+00:00")),
+            tx("b-time", "acct-b", "BONUS", 5, None),
+        ]
+        + [tx(f"b-{n:02d}", "acct-b", "BONUS", n + 1, utc(f"2026-10-{n + 1:02d}T08:00:00+00:00")) for n in range(12)],
+        drop=("payment_method",),
+    )
+    return root
+
+
+def reference(tmp: Path, exports: Path, timezone: str, now: str) -> dict[str, list[tuple]]:
+    """Every table of the derived format, from a DuckDB cache ingested from the same exports."""
+    store = Store.open(settings_for(tmp, exports, ANALYTICS_TIMEZONE=timezone, ANALYTICS_NOW=now))
+    try:
+        cur = store.cursor()
+        params = {"tz": timezone, "hourly_from": hourly_window(datetime.fromisoformat(now), timezone)["hourly_from"]}
+        return {
+            table: sorted(
+                cur.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchall(), key=sort_key
+            )
+            for table, sql in EXPECTED.items()
+        }
+    finally:
+        store.close()
+
+
+def folder_tables(out: Path) -> dict[str, list[tuple]]:
+    """The Spark folder's tables read back with DuckDB (hive partitions as DATE), with their column types."""
+    con = duckdb.connect()
+    con.execute("set timezone = 'UTC'")
+    tables = {}
+    for table, columns in ACTUAL_COLUMNS.items():
+        partitioned = table in spark_rollup.PARTITIONED
+        parts = list((out / table).glob("day=*/*.parquet" if partitioned else "*.parquet"))
+        if not parts:
+            tables[table] = []
+            continue
+        glob = str(out / table / ("*/*.parquet" if partitioned else "*.parquet"))
+        relation = con.read_parquet(glob, hive_partitioning=partitioned)
+        tables[table] = sorted(relation.select(columns).fetchall(), key=sort_key)
+    con.close()
+    return tables
+
+
+def sort_key(row: tuple) -> tuple:
+    return tuple((value is None, str(value)) for value in row)
+
+
+def column_types(out: Path, table: str) -> dict[str, str]:
+    con = duckdb.connect()
+    pattern = "*/*.parquet" if table in spark_rollup.PARTITIONED else "*.parquet"
+    rows = con.execute(
+        "describe select * from read_parquet(?, hive_partitioning = true)", [str(out / table / pattern)]
+    ).fetchall()
+    con.close()
+    return {name: kind for name, kind, *_ in rows}
+
+
+def spark_folder(spark: Any, exports: Path, out: Path, timezone: str, now: str) -> spark_rollup.RollupResult:
+    return spark_rollup.rollup(
+        str(exports), str(out), timezone=timezone, now=datetime.fromisoformat(now), spark=spark
+    )
+
+
+def assert_same(expected: dict[str, list[tuple]], actual: dict[str, list[tuple]]) -> None:
+    for table in EXPECTED:
+        assert actual[table] == expected[table], table
+
+
+@pytest.mark.parametrize("timezone", ["Asia/Shanghai", "America/New_York", "Asia/Kolkata"])
+def test_messy_exports_same_tables(spark: Any, tmp_path: Path, timezone: str) -> None:
+    exports = write_messy_export(tmp_path / "export")
+    result = spark_folder(spark, exports, tmp_path / "derived", timezone, NOW)
+    assert result.rejected == 4 and not result.nothing_new
+    expected = reference(tmp_path, exports, timezone, NOW)
+    actual = folder_tables(tmp_path / "derived")
+    assert_same(expected, actual)
+    # hand-checked anchors, so the comparison cannot pass on two empty sides
+    assert len(expected["quarantine"]) >= 12
+    assert ("acct-a", "Alpha Two", "Li Wei", "pro", utc("2026-09-01T00:00:00+00:00")) in actual["accounts"]
+    daily_ghost = [row for row in actual["usage_daily"] if row[0] == "acct-ghost"]
+    assert [row[5] for row in daily_ghost] == [11]
+
+
+def test_types_and_format_file(spark: Any, tmp_path: Path) -> None:
+    exports = write_messy_export(tmp_path / "export")
+    out = tmp_path / "derived"
+    spark_folder(spark, exports, out, "America/New_York", NOW)
+    written = __import__("json").loads((out / "_format.json").read_text())
+    assert {k: written[k] for k in ("format", "version", "timezone", "hourly_from", "engine")} == {
+        "format": "token-analytics-derived",
+        "version": 1,
+        "timezone": "America/New_York",
+        "hourly_from": "2026-09-26",
+        "engine": "spark",
+    }
+    daily = column_types(out, "usage_daily")
+    assert daily["day"] == "DATE" and daily["tokens"] == "BIGINT"
+    assert daily["latest_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert column_types(out, "files")["file_id"] == "INTEGER"
+    assert column_types(out, "usage_hourly")["hour"] == "TIMESTAMP WITH TIME ZONE"
+    # the fall-back day keeps 01:00 EDT and 01:00 EST as two hours of acct-a
+    hours = [
+        row[1]
+        for row in folder_tables(out)["usage_hourly"]
+        if row[0] == "acct-a" and row[2].isoformat() == "2026-11-01" and row[1].hour in (5, 6)
+    ]
+    assert sorted(h.isoformat() for h in hours) == ["2026-11-01T05:00:00+00:00", "2026-11-01T06:00:00+00:00"]
