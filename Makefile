@@ -1,7 +1,7 @@
 # One way to run everything (STYLE habit 10). Each target does its own set-up on a fresh machine.
 #   make run     install the runtime requirements at the lock's versions, then start the dashboard
 #                (sample data is generated on first run)
-#   make test    install the whole lock (runtime + dev) and Debian's chromium when missing, then run every test
+#   make test    install the whole lock (runtime + dev), Debian's chromium and Java 17 when missing, then run every test
 #   make lock    recompile requirements.lock from requirements-dev.txt (uv; a dev tool, never a runtime one)
 #   make lint    ruff check and ruff format --check
 #   make bench   the data-engine benchmark (not a test; see docs/BENCHMARK.md)
@@ -13,7 +13,7 @@ ARGS ?=
 # apt-get needs root; use sudo when the caller is not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench install install-run chromium lock
+.PHONY: run test lint bench install install-run chromium java lock
 
 # requirements.txt keeps the ranges; requirements.lock pins what the tests ran on (Python 3.11, linux).
 # `make run` installs only the runtime requirements, constrained to the lock's versions.
@@ -38,10 +38,18 @@ chromium:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
+# Java for pyspark (rollup --engine spark, tests/test_spark_parity.py): Debian's JRE 17 when no java is on PATH.
+java:
+	@if ! command -v java >/dev/null 2>&1 && [ -z "$$JAVA_HOME" ]; then \
+		echo "java is missing: installing Debian's openjdk-17-jre-headless"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openjdk-17-jre-headless; \
+	fi
+
 run: install-run
 	$(PYTHON) -m streamlit run serve.py --browser.gatherUsageStats false $(ARGS)
 
-test: install chromium
+test: install chromium java
 	$(PYTHON) -m pytest -q
 
 lint: install

@@ -69,6 +69,7 @@ class ExportFile:
     kind: Kind
     rel: str
     uri: str
+    key: str
     size: int
     mtime_ns: int
     file_id: int = 0
@@ -82,6 +83,7 @@ class ExportFile:
 class RollupResult:
     """What a run did: `nothing_new` when the exports had not changed since the folder was written."""
 
+    out: str = ""
     files: int = 0
     changed: int = 0
     rejected: int = 0
@@ -90,7 +92,8 @@ class RollupResult:
     days_removed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def line(self, out: str) -> str:
+    def __str__(self) -> str:
+        out = self.out
         if self.nothing_new:
             return f"spark rollup: {self.files} export files, none new, changed or removed; nothing written to {out}."
         days = ", ".join(
@@ -123,39 +126,48 @@ class Storage:
         path = self.jvm.org.apache.hadoop.fs.Path(uri)
         return path.getFileSystem(self.conf), path
 
-    def qualified(self, uri: str) -> str:
-        """The URI Spark reports as `_metadata.file_path` for this file."""
-        if not is_local(uri):
-            return uri  # as Hadoop listed it, which is what Spark reports too
-        return self.jvm.org.apache.hadoop.fs.Path("file", None, uri).toUri().toString()
+    def list_exports(self, root: str) -> list[tuple[Kind, str, str, str, int, int]]:
+        """Every export file as engine.ingest.discover finds it: (kind, rel, uri, key, size, mtime_ns).
 
-    def list_exports(self, root: str) -> list[tuple[Kind, str, str, int, int]]:
-        """Every export file as engine.ingest.discover finds it: (kind, rel, uri, size, mtime_ns)."""
+        `uri` is what Spark reads; `key` is the form Spark reports as `_metadata.file_path` (URI-encoded).
+        """
         if is_local(root):
             base = Path(root).resolve()
             return [
-                (kind, rel, str(base / rel), st.st_size, st.st_mtime_ns)
+                (kind, rel, str(base / rel), self._local_key(base / rel), st.st_size, st.st_mtime_ns)
                 for kind, rel, st in (discover(base) if base.is_dir() else [])
             ]
         found = []
         fs, top = self._fs(root)
         if not fs.exists(top):
             return []
-        prefix = fs.makeQualified(top).toUri().toString().rstrip("/") + "/"
+        prefix = fs.getFileStatus(top).getPath().toUri().getPath().rstrip("/") + "/"
         for kind in KINDS:
-            folder = self.jvm.org.apache.hadoop.fs.Path(prefix + kind.name)
+            folder = self.jvm.org.apache.hadoop.fs.Path(fs.getFileStatus(top).getPath(), kind.name)
             if not fs.exists(folder) or not fs.getFileStatus(folder).isDirectory():
                 continue
             files = fs.listFiles(folder, True)
             rows = []
             while files.hasNext():
                 status = files.next()
-                uri = status.getPath().toUri().toString()
-                if status.isFile() and uri.endswith(".parquet"):
-                    rel = uri[len(prefix) :]
-                    rows.append((kind, rel, uri, status.getLen(), status.getModificationTime() * 1_000_000))
+                path = status.getPath()
+                decoded = path.toUri().getPath()
+                if status.isFile() and decoded.endswith(".parquet") and decoded.startswith(prefix):
+                    rows.append(
+                        (
+                            kind,
+                            decoded[len(prefix) :],
+                            path.toString(),
+                            path.toUri().toString(),
+                            status.getLen(),
+                            status.getModificationTime() * 1_000_000,  # Hadoop keeps milliseconds
+                        )
+                    )
             found.extend(sorted(rows, key=lambda r: r[1]))
         return found
+
+    def _local_key(self, path: Path) -> str:
+        return self.jvm.org.apache.hadoop.fs.Path("file", None, str(path)).toUri().toString()
 
     def read_range(self, uri: str, offset: int, length: int) -> bytes:
         fs, path = self._fs(uri)
@@ -192,8 +204,13 @@ class Storage:
             stream.close()
 
     def delete(self, uri: str) -> None:
+        """Remove a file or a folder with what it holds (nothing when it is absent)."""
         if is_local(uri):
-            shutil.rmtree(uri, ignore_errors=True)
+            path = Path(uri)
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
             return
         fs, path = self._fs(uri)
         fs.delete(path, True)
@@ -320,7 +337,7 @@ def land(spark: SparkSession, storage: Storage, kind: Kind, files: list[ExportFi
     for frame in frames[1:]:
         landed = landed.unionByName(frame)
     ids = spark.createDataFrame(
-        [(storage.qualified(item.uri), item.file_id, item.rel) for item in files],
+        [(item.key, item.file_id, item.rel) for item in files],
         "file_path string, file_id int, path string",
     )
     return landed.join(F.broadcast(ids), "file_path").drop("file_path")
@@ -409,7 +426,8 @@ from (
         count(case when input_tokens is not null or output_tokens is not null then 1 end) as io_calls,
         max(occurred_at) as latest_at
     from (
-        select *, date_trunc('HOUR', local_at) as local_hour, unix_micros(local_at) - unix_micros(occurred_at) as offset_us
+        select *, date_trunc('HOUR', local_at) as local_hour,
+            unix_micros(local_at) - unix_micros(occurred_at) as offset_us
         from events_local where day >= :hourly_from
     )
     group by account_id, local_hour, offset_us, day, user_id, service, model
@@ -632,23 +650,29 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
     if not listed:
         raise RollupError(f"{exports} holds no export files (accounts/, members/, usage_events/, transactions/).")
     files = [
-        ExportFile(kind=kind, rel=rel, uri=uri, size=size, mtime_ns=mtime, file_id=number)
-        for number, (kind, rel, uri, size, mtime) in enumerate(listed, start=1)
+        ExportFile(kind=kind, rel=rel, uri=uri, key=key, size=size, mtime_ns=mtime, file_id=number)
+        for number, (kind, rel, uri, key, size, mtime) in enumerate(listed, start=1)
     ]
-    result = RollupResult(files=len(files))
+    result = RollupResult(out=out, files=len(files))
     known: dict[str, tuple[int, int]] = {}
     if previous is not None:
         for row in spark.read.parquet(join(out, "files")).select("path", "size", "mtime_ns").collect():
             known[row.path] = (row.size, row.mtime_ns)
     result.changed = sum(1 for item in files if known.get(item.rel) != (item.size, item.mtime_ns))
     gone = set(known) - {item.rel for item in files}
-    if previous is not None and not result.changed and not gone and previous.get("timezone") == timezone:
+    window = hourly_window(now, timezone)
+    same_place = previous is not None and (previous.get("timezone"), previous.get("hourly_from")) == (
+        timezone,
+        window["hourly_from"].isoformat(),
+    )
+    if same_place and not result.changed and not gone:
         result.nothing_new = True
         return result
+    # while tables are replaced the folder has no _format.json: a reader refuses it rather than mixing two runs
+    storage.delete(join(out, "_format.json"))
 
     screen_all(storage, files)
     result.rejected = sum(1 for item in files if item.status != "ok")
-    window = hourly_window(now, timezone)
     tables = derive(spark, storage, files, timezone, window["hourly_from"])
     # a folder written for another zone has other days: rewrite it whole
     full = previous is None or previous.get("timezone") != timezone
@@ -681,11 +705,12 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
 
 
 def read_format(storage: Storage, out: str) -> dict[str, Any] | None:
-    """The folder's _format.json; None for a new (missing or empty) folder; refuses anything else."""
+    """The folder's _format.json; None for a new or unfinished folder; RollupError for anything else."""
     text = storage.read_text(join(out, "_format.json"))
     if text is None:
-        leftovers = [name for name in storage.entries(out) if not name.startswith(".")]
-        if leftovers:
+        # a run stopped before its _format.json leaves only table folders: written again whole
+        leftovers = set(storage.entries(out)) - set(PARTITIONED) - set(WHOLE)
+        if [name for name in leftovers if not name.startswith(".")]:
             raise RollupError(
                 f"{out} is not empty and has no _format.json: choose an empty or new folder for the derived tables."
             )
@@ -697,8 +722,3 @@ def read_format(storage: Storage, out: str) -> dict[str, Any] | None:
     if written.get("format") != FORMAT or written.get("version") != VERSION:
         raise RollupError(f"{out}/_format.json is not derived format v{VERSION}: choose another --out folder.")
     return written
-
-
-def run_cli(exports: str, out: str, timezone: str, now: datetime, master: str | None) -> str:
-    """`rollup --engine spark`: the summary line (RollupError carries the one-line failure)."""
-    return rollup(exports, out, timezone=timezone, now=now, master=master).line(out)
