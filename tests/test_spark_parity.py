@@ -7,6 +7,7 @@ ingested from the same exports with the same clock (the reference the derived fo
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -30,7 +31,9 @@ pytestmark = pytest.mark.spark
 if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
     if os.environ.get("CI"):
         raise RuntimeError("the Spark parity tests must run in CI: install openjdk-17-jre-headless (.ci/run does)")
-    pytest.skip("no Java runtime here (apt-get install openjdk-17-jre-headless); CI runs these", allow_module_level=True)
+    pytest.skip(
+        "no Java runtime here (apt-get install openjdk-17-jre-headless); CI runs these", allow_module_level=True
+    )
 pytest.importorskip("pyspark", reason="pyspark is a dev requirement: pip install -r requirements.lock")
 
 # The DuckDB cache's tables in the derived format's shape (docs/DERIVED_FORMAT.md): the reference.
@@ -219,9 +222,7 @@ def column_types(out: Path, table: str) -> dict[str, str]:
 
 
 def spark_folder(spark: Any, exports: Path, out: Path, timezone: str, now: str) -> spark_rollup.RollupResult:
-    return spark_rollup.rollup(
-        str(exports), str(out), timezone=timezone, now=datetime.fromisoformat(now), spark=spark
-    )
+    return spark_rollup.rollup(str(exports), str(out), timezone=timezone, now=datetime.fromisoformat(now), spark=spark)
 
 
 def assert_same(expected: dict[str, list[tuple]], actual: dict[str, list[tuple]]) -> None:
@@ -229,42 +230,97 @@ def assert_same(expected: dict[str, list[tuple]], actual: dict[str, list[tuple]]
         assert actual[table] == expected[table], table
 
 
-@pytest.mark.parametrize("timezone", ["Asia/Shanghai", "America/New_York", "Asia/Kolkata"])
-def test_messy_exports_same_tables(spark: Any, tmp_path: Path, timezone: str) -> None:
-    exports = write_messy_export(tmp_path / "export")
-    result = spark_folder(spark, exports, tmp_path / "derived", timezone, NOW)
-    assert result.rejected == 4 and not result.nothing_new
-    expected = reference(tmp_path, exports, timezone, NOW)
-    actual = folder_tables(tmp_path / "derived")
-    assert_same(expected, actual)
-    # hand-checked anchors, so the comparison cannot pass on two empty sides
-    assert len(expected["quarantine"]) >= 12
-    assert ("acct-a", "Alpha Two", "Li Wei", "pro", utc("2026-09-01T00:00:00+00:00")) in actual["accounts"]
-    daily_ghost = [row for row in actual["usage_daily"] if row[0] == "acct-ghost"]
-    assert [row[5] for row in daily_ghost] == [11]
-
-
-def test_types_and_format_file(spark: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("timezone", "through_hadoop"),
+    [("Asia/Shanghai", False), ("America/New_York", False), ("Asia/Kolkata", True)],
+)
+def test_messy_exports_same_tables(spark: Any, tmp_path: Path, timezone: str, through_hadoop: bool) -> None:
+    """Kolkata (UTC+05:30) runs on file:// URIs: listing, footers and _format.json through Hadoop, as on s3a://."""
     exports = write_messy_export(tmp_path / "export")
     out = tmp_path / "derived"
-    spark_folder(spark, exports, out, "America/New_York", NOW)
-    written = __import__("json").loads((out / "_format.json").read_text())
-    assert {k: written[k] for k in ("format", "version", "timezone", "hourly_from", "engine")} == {
+    where = (f"file://{exports}", f"file://{out}") if through_hadoop else (str(exports), str(out))
+    result = spark_rollup.rollup(*where, timezone=timezone, now=datetime.fromisoformat(NOW), spark=spark)
+    assert (result.files, result.rejected, result.nothing_new) == (17, 4, False)
+    expected = reference(tmp_path, exports, timezone, NOW)
+    if through_hadoop:  # Hadoop keeps a file's mtime in milliseconds
+        expected["files"] = sorted(
+            [(*row[:3], row[3] // 1_000_000 * 1_000_000, *row[4:]) for row in expected["files"]], key=sort_key
+        )
+    actual = folder_tables(out)
+    assert_same(expected, actual)
+    # hand-checked anchors, so the comparison cannot pass on two empty sides
+    assert len(actual["quarantine"]) == 20  # every row-level reason of every kind
+    assert ("acct-a", "Alpha Two", "Li Wei", "pro", utc("2026-09-01T00:00:00+00:00")) in actual["accounts"]
+    assert [row[5] for row in actual["usage_daily"] if row[0] == "acct-ghost"] == [11]
+    written = json.loads((out / "_format.json").read_text())
+    assert {k: written[k] for k in ("format", "version", "timezone", "engine")} == {
         "format": "token-analytics-derived",
         "version": 1,
-        "timezone": "America/New_York",
-        "hourly_from": "2026-09-26",
+        "timezone": timezone,
         "engine": "spark",
     }
-    daily = column_types(out, "usage_daily")
-    assert daily["day"] == "DATE" and daily["tokens"] == "BIGINT"
-    assert daily["latest_at"] == "TIMESTAMP WITH TIME ZONE"
-    assert column_types(out, "files")["file_id"] == "INTEGER"
-    assert column_types(out, "usage_hourly")["hour"] == "TIMESTAMP WITH TIME ZONE"
-    # the fall-back day keeps 01:00 EDT and 01:00 EST as two hours of acct-a
-    hours = [
-        row[1]
-        for row in folder_tables(out)["usage_hourly"]
-        if row[0] == "acct-a" and row[2].isoformat() == "2026-11-01" and row[1].hour in (5, 6)
-    ]
-    assert sorted(h.isoformat() for h in hours) == ["2026-11-01T05:00:00+00:00", "2026-11-01T06:00:00+00:00"]
+    if timezone == "America/New_York":
+        assert written["hourly_from"] == "2026-09-26"
+        daily = column_types(out, "usage_daily")
+        assert (daily["day"], daily["tokens"], daily["latest_at"]) == ("DATE", "BIGINT", "TIMESTAMP WITH TIME ZONE")
+        assert column_types(out, "files")["file_id"] == "INTEGER"
+        assert column_types(out, "usage_hourly")["hour"] == "TIMESTAMP WITH TIME ZONE"
+        # the fall-back day keeps 01:30 EDT and 01:30 EST as two hours of acct-a / u1 / agent
+        hours = [
+            (row[1].isoformat(), row[6])
+            for row in actual["usage_hourly"]
+            if row[0] == "acct-a" and row[3] == "u1" and row[1].isoformat()[:13] in ("2026-11-01T05", "2026-11-01T06")
+        ]
+        assert hours == [("2026-11-01T05:00:00+00:00", 3), ("2026-11-01T06:00:00+00:00", 4)]
+
+
+def stamps(out: Path) -> dict[str, tuple[int, int]]:
+    """(inode, mtime) of every data file: a rewritten file is a new file."""
+    return {p.relative_to(out).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.rglob("*.parquet")}
+
+
+def test_rerun_rewrites_only_the_touched_days(spark: Any, tmp_path: Path) -> None:
+    exports = write_edge_export(tmp_path / "export")
+    out = tmp_path / "derived"
+    now = datetime.fromisoformat(NOW)
+    spark_rollup.rollup(str(exports), str(out), timezone="Asia/Shanghai", now=now, spark=spark)
+    before = stamps(out)
+    # a new file touching 15 Oct (local) and a duplicate of e5 (1 Oct) that now wins; the ms file (31 Oct) goes
+    b.events(
+        exports,
+        "usage_events/month=2026-10/part-2.parquet",
+        [
+            ev("n1", "acct-a", "u1", "agent", utc("2026-10-15T04:00:00+00:00"), 9),
+            ev("e5", "acct-a", "u3", "agent", utc("2026-09-30T16:00:00+00:00"), 1001),
+        ],
+    )
+    (exports / "usage_events/month=2026-10/part-1-ms.parquet").unlink()
+    result = spark_rollup.rollup(str(exports), str(out), timezone="Asia/Shanghai", now=now, spark=spark)
+    assert result.changed == 1 and not result.nothing_new
+    assert (result.days_written["usage_daily"], result.days_removed["usage_daily"]) == (2, 1)
+    assert_same(reference(tmp_path, exports, "Asia/Shanghai", NOW), folder_tables(out))
+    after = stamps(out)
+    daily = {path for path in after if path.startswith("usage_daily/")}
+    unchanged = {path for path in daily if before.get(path) == after[path]}
+    assert {path.split("/")[1] for path in daily - unchanged} == {"day=2026-10-01", "day=2026-10-15"}
+    assert "usage_daily/day=2026-11-01" in {path.rsplit("/", 1)[0] for path in unchanged}
+    assert not any(path.startswith("usage_daily/day=2026-10-31/") for path in after)  # e2's day is gone
+    # nothing new: nothing written
+    again = spark_rollup.rollup(str(exports), str(out), timezone="Asia/Shanghai", now=now, spark=spark)
+    assert again.nothing_new and stamps(out) == after
+    assert "none new" in str(again)
+
+
+def test_generated_sample_same_tables(spark: Any, tmp_path: Path) -> None:
+    from token_analytics.engine.sample import generate
+
+    exports = tmp_path / "sample"
+    generate(exports, accounts=4, events=3000, seed=3, now=datetime.fromisoformat(b.SAMPLE_NOW))
+    out = tmp_path / "derived"
+    spark_rollup.rollup(
+        str(exports), str(out), timezone="Asia/Shanghai", now=datetime.fromisoformat(b.SAMPLE_NOW), spark=spark
+    )
+    expected = reference(tmp_path, exports, "Asia/Shanghai", b.SAMPLE_NOW)
+    actual = folder_tables(out)
+    assert_same(expected, actual)
+    assert sum(row[1] for row in actual["usage_totals"]) > 0

@@ -635,6 +635,12 @@ def rollup(
             spark.conf.set(key, value)
     try:
         result = _rollup(spark, exports, out, timezone, now)
+    except RollupError:
+        raise
+    except Exception as exc:  # Py4J and Spark raise many types; a person gets one line, the log the rest
+        log.exception("spark rollup of %s into %s failed", exports, out)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise RollupError(f"the Spark job failed: {first}") from exc
     finally:
         spark.catalog.clearCache()
         if own:
@@ -722,3 +728,32 @@ def read_format(storage: Storage, out: str) -> dict[str, Any] | None:
     if written.get("format") != FORMAT or written.get("version") != VERSION:
         raise RollupError(f"{out}/_format.json is not derived format v{VERSION}: choose another --out folder.")
     return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """spark-submit's entry (docs/SPARK.md): the options of `rollup --engine spark`, plus --timezone."""
+    import argparse
+    import sys
+
+    from token_analytics.settings import SettingsError, check_zone, parse_instant
+
+    parser = argparse.ArgumentParser(prog="spark_rollup.py", description="derived format v1 on Spark")
+    parser.add_argument("--exports", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--master", help="default: spark-submit's, else local[*]")
+    parser.add_argument("--timezone", default=os.environ.get("ANALYTICS_TIMEZONE", "Asia/Shanghai"))
+    parser.add_argument("--now", default=os.environ.get("ANALYTICS_NOW") or None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        timezone = check_zone(args.timezone, "--timezone")
+        now = parse_instant(args.now, "--now") if args.now else datetime.now(UTC)
+        print(rollup(args.exports, args.out, timezone=timezone, now=now, master=args.master))
+    except (SettingsError, RollupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
