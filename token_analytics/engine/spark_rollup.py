@@ -129,7 +129,7 @@ class Storage:
     def list_exports(self, root: str) -> list[tuple[Kind, str, str, str, int, int]]:
         """Every export file as engine.ingest.discover finds it: (kind, rel, uri, key, size, mtime_ns).
 
-        `uri` is what Spark reads; `key` is the form Spark reports as `_metadata.file_path` (URI-encoded).
+        `uri` is what Spark reads; `key` is the encoded path of the URI Spark reports as `_metadata.file_path`.
         """
         if is_local(root):
             base = Path(root).resolve()
@@ -158,7 +158,7 @@ class Storage:
                             kind,
                             decoded[len(prefix) :],
                             path.toString(),
-                            path.toUri().toString(),
+                            path.toUri().getRawPath(),
                             status.getLen(),
                             status.getModificationTime() * 1_000_000,  # Hadoop keeps milliseconds
                         )
@@ -167,15 +167,15 @@ class Storage:
         return found
 
     def _local_key(self, path: Path) -> str:
-        return self.jvm.org.apache.hadoop.fs.Path("file", None, str(path)).toUri().toString()
+        return self.jvm.org.apache.hadoop.fs.Path("file", None, str(path)).toUri().getRawPath()
 
     def read_range(self, uri: str, offset: int, length: int) -> bytes:
         fs, path = self._fs(uri)
         stream = fs.open(path)
         try:
-            buffer = self.spark.sparkContext._gateway.new_array(self.jvm.byte, length)
-            stream.readFully(offset, buffer)
-            return bytes(self.jvm.java.util.Arrays.copyOf(buffer, length))
+            stream.seek(offset)
+            # Py4J copies arrays by value: a byte[] filled on the Java side must be the return value
+            return bytes(stream.readNBytes(length))
         finally:
             stream.close()
 
@@ -329,7 +329,9 @@ def land(spark: SparkSession, storage: Storage, kind: Kind, files: list[ExportFi
                 # DuckDB casts TIMESTAMP_NS to microseconds by dropping the last three digits
                 value = F.timestamp_micros(F.floor(value / 1000).cast("bigint"))
             columns.append(value.cast(spark_type).alias(column.name))
-        columns += [F.col("_metadata.file_path").alias("file_path"), F.col("_metadata.row_index").alias("row_no")]
+        # the file's key: the URI's encoded path alone (Spark writes file:/x where Hadoop may list file:///x)
+        file_key = F.expr("parse_url(_metadata.file_path, 'PATH')")
+        columns += [file_key.alias("file_path"), F.col("_metadata.row_index").alias("row_no")]
         frames.append(read.select(*columns))
     if not frames:
         return None
