@@ -22,7 +22,7 @@ import pytest
 from tests import builders as b
 from tests.builders import ev, tx, utc
 from tests.conftest import NOW, settings_for, write_edge_export
-from token_analytics.engine import spark_rollup
+from token_analytics.engine import derived, spark_rollup
 from token_analytics.engine.ingest import hourly_window
 from token_analytics.engine.store import Store
 
@@ -239,7 +239,8 @@ def test_messy_exports_same_tables(spark: Any, tmp_path: Path, timezone: str, th
     exports = write_messy_export(tmp_path / "export")
     out = tmp_path / "derived"
     where = (f"file://{exports}", f"file://{out}") if through_hadoop else (str(exports), str(out))
-    result = spark_rollup.rollup(*where, timezone=timezone, now=datetime.fromisoformat(NOW), spark=spark)
+    now = datetime.fromisoformat(NOW)
+    result = spark_rollup.rollup(*where, timezone=timezone, now=now, spark=spark)
     assert (result.files, result.rejected, result.nothing_new) == (17, 4, False)
     expected = reference(tmp_path, exports, timezone, NOW)
     if through_hadoop:  # Hadoop keeps a file's mtime in milliseconds
@@ -260,6 +261,10 @@ def test_messy_exports_same_tables(spark: Any, tmp_path: Path, timezone: str, th
         "engine": "spark",
     }
     if timezone == "America/New_York":
+        # the DuckDB writer's folder (rollup --engine duckdb) from the same exports and clock: the same tables
+        duck = tmp_path / "derived-duckdb"
+        derived.rollup(exports, duck, settings_for(tmp_path / "w", exports, ANALYTICS_TIMEZONE=timezone), now)
+        assert_same(folder_tables(duck), actual)
         assert written["hourly_from"] == "2026-09-26"
         daily = column_types(out, "usage_daily")
         assert (daily["day"], daily["tokens"], daily["latest_at"]) == ("DATE", "BIGINT", "TIMESTAMP WITH TIME ZONE")
@@ -311,7 +316,12 @@ def test_rerun_rewrites_only_the_touched_days(spark: Any, tmp_path: Path) -> Non
     assert "none new" in str(again)
 
 
-def test_generated_sample_same_tables(spark: Any, tmp_path: Path) -> None:
+def test_generated_sample_same_tables_and_report(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sample through Spark: every table as DuckDB's, and `report` on the folder (ANALYTICS_DERIVED_DIR,
+    no export present) prints what `report` on the exports prints, for every account."""
+    from token_analytics import cli
     from token_analytics.engine.sample import generate
 
     exports = tmp_path / "sample"
@@ -324,3 +334,21 @@ def test_generated_sample_same_tables(spark: Any, tmp_path: Path) -> None:
     actual = folder_tables(out)
     assert_same(expected, actual)
     assert sum(row[1] for row in actual["usage_totals"]) > 0
+
+    monkeypatch.setenv("ANALYTICS_NOW", b.SAMPLE_NOW)
+    monkeypatch.setenv("ANALYTICS_TIMEZONE", "Asia/Shanghai")
+    accounts = sorted(row[0] for row in actual["accounts"])
+    assert accounts == ["acct-001", "acct-002", "acct-003", "acct-004"]
+    printed: dict[str, list[str]] = {}
+    for source in ("exports", "spark folder"):
+        monkeypatch.setenv("ANALYTICS_APP_DB", str(tmp_path / source / "app.duckdb"))
+        if source == "exports":
+            monkeypatch.setenv("ANALYTICS_DATA_DIR", str(exports))
+        else:
+            monkeypatch.setenv("ANALYTICS_DATA_DIR", str(tmp_path / "no-exports-here"))
+            monkeypatch.setenv("ANALYTICS_DERIVED_DIR", str(out))
+        for account in accounts:
+            assert cli.main(["report", "--account", account]) == 0
+            printed.setdefault(source, []).append(capsys.readouterr().out)
+    assert printed["spark folder"] == printed["exports"]
+    assert all('"month_to_date"' in text and '"balance"' in text for text in printed["exports"])
