@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -603,6 +604,8 @@ def changed_days(spark: SparkSession, storage: Storage, frame: DataFrame, uri: s
 
 def session(master: str | None, app_name: str = "token-analytics-rollup") -> SparkSession:
     """A SparkSession with the format's settings; the master from --master, spark-submit or local[*]."""
+    # the Spark path never converts to pandas, so pyspark's warning about pandas 3 does not concern it
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
