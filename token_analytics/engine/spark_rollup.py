@@ -327,8 +327,9 @@ def land(spark: SparkSession, storage: Storage, kind: Kind, files: list[ExportFi
             actual = schema.field(column.name).type
             value = F.col(f"`{column.name}`")
             if pa.types.is_timestamp(actual) and actual.unit == "ns":
-                # DuckDB casts TIMESTAMP_NS to microseconds by dropping the last three digits
-                value = F.timestamp_micros(F.floor(value / 1000).cast("bigint"))
+                # DuckDB casts TIMESTAMP_NS to microseconds by dropping the last three digits (integer
+                # division: a double would round nanoseconds since 1970 to 256 ns steps)
+                value = F.timestamp_micros(F.expr(f"`{column.name}` div 1000"))
             columns.append(value.cast(spark_type).alias(column.name))
         # the file's key: the URI's encoded path alone (Spark writes file:/x where Hadoop may list file:///x)
         file_key = F.expr("parse_url(_metadata.file_path, 'PATH')")
@@ -513,6 +514,8 @@ def derive(
         if landed is None:
             landed = spark.createDataFrame([], f"{empty_raw[kind.name]}, row_no bigint, file_id int, path string")
         staged = landed.withColumn("reason", F.expr(REASON[kind.name]))
+        if kind.name == "usage_events":
+            staged = staged.persist()  # the events are read once: quarantine counts and the ranking share it
         quarantine_frames.append(
             staged.where("reason is not null")
             .groupBy("file_id", "path", "reason")
@@ -520,16 +523,15 @@ def derive(
             .withColumn("kind", F.lit(kind.name))
         )
         valid = staged.where("reason is null").drop("reason")
-        if kind.name == "usage_events":
-            valid = valid.persist()
         valid.createOrReplaceTempView(f"raw_{kind.name}")
         ranked = spark.sql(ranked_sql(kind.name, f"raw_{kind.name}"))
+        if kind.name == "usage_events":
+            ranked = ranked.persist()  # one shuffle by event id: losers, latest times and every rollup share it
         if kind.name in ("usage_events", "transactions"):
             loser_frames.append(ranked.where("pick > 1").select("file_id", "same_as_winner"))
         winners = ranked.where("pick = 1").drop("pick", "same_as_winner", "file_id", "row_no", "path")
         if kind.name == "usage_events":
-            winners = winners.drop("event_id").persist()
-            winners.createOrReplaceTempView("events_won")
+            winners.drop("event_id").createOrReplaceTempView("events_won")
         else:
             tables[kind.name] = winners.selectExpr(*COLUMNS[kind.name].split(", "))
             tables[kind.name].createOrReplaceTempView(kind.name)
