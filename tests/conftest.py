@@ -255,3 +255,33 @@ def _close_web_stores() -> Iterator[None]:
     """The stores the web layer opened for this test (AppTest pages, data.open_store) and their service threads."""
     yield
     data.close_stores()
+
+
+# Names a test uses to draw the dashboard in AppTest (tests/apptest.py).
+_PAGE_HELPERS = frozenset({"_app", "_sign_in", "_signed_in", "AppTest"})
+
+
+def _draws_pages(code: object, module_globals: dict, depth: int = 3) -> bool:
+    """Whether code (its nested functions, or a helper of its module it calls, a few levels down) draws the dashboard."""
+    names = getattr(code, "co_names", ())
+    if not _PAGE_HELPERS.isdisjoint(names):
+        return True
+    if not depth:
+        return False
+    nested = [const for const in getattr(code, "co_consts", ()) if hasattr(const, "co_names")]
+    helpers = [module_globals.get(name) for name in names]
+    nested += [helper.__code__ for helper in helpers if callable(helper) and hasattr(helper, "__code__")]
+    return any(_draws_pages(inner, module_globals, depth - 1) for inner in nested)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark AppTest page tests `pages`, so the inner loop can leave them out (`-m "... and not pages"`)."""
+    for item in items:
+        functions = [getattr(item, "function", None)]
+        fixtures = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        functions += [definitions[-1].func for definitions in fixtures.values() if definitions]
+        if any(
+            hasattr(function, "__code__") and _draws_pages(function.__code__, function.__globals__)
+            for function in functions
+        ):
+            item.add_marker(pytest.mark.pages)
