@@ -262,7 +262,7 @@ _PAGE_HELPERS = frozenset({"_app", "_sign_in", "_signed_in", "AppTest"})
 
 
 def _draws_pages(code: object, module_globals: dict, depth: int = 3) -> bool:
-    """Whether code (its nested functions, or a helper of its module it calls, a few levels down) draws the dashboard."""
+    """Whether code (its nested functions or its module's helpers it calls, a few levels down) draws the dashboard."""
     names = getattr(code, "co_names", ())
     if not _PAGE_HELPERS.isdisjoint(names):
         return True
