@@ -148,6 +148,10 @@ def choose(page: Page, group: str, option: str) -> None:
     radio = main_area(page).locator('[data-testid="stRadio"]').filter(has_text=group)
     radio.get_by_text(option, exact=True).click()
     expect(radio.get_by_role("radio", name=option, exact=True)).to_be_checked()
+    # Then wait for the rerun it starts to end: while it runs, Streamlit keeps the previous run's elements
+    # beside the new ones (two Price metrics after choosing bank transfer: a strict-mode failure in a
+    # fresh-venv run of the whole suite, 1 of 4 runs).
+    settle(page)
 
 
 def create_order(page: Page, money: Prices, package: Package, method: str) -> str:
@@ -160,9 +164,6 @@ def create_order(page: Page, money: Prices, package: Package, method: str) -> st
     price = metric(page, t("recharge.price")).locator('[data-testid="stMetricValue"]')
     expect(price).to_have_text(money.format_price(package.price_cents))
     create = main_area(page).get_by_role("button", name=t("recharge.create"), exact=True)
-    # Click once the rerun of the last choice is over: a click racing it was lost (the bank-transfer
-    # order was never created in one fresh-venv run, 1 of ~4 whole-suite runs).
-    settle(page)
     create.click()
     expect(main_area(page).get_by_role("heading", name=t("recharge.your_order"))).to_be_visible()
     paid_by = re.escape(f": {fmt.tokens(package.tokens)} tokens for {money.format_price(package.price_cents)}, ")
