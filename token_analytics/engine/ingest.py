@@ -484,16 +484,27 @@ def screen(path: Path, kind: Kind) -> int:
         head = handle.read(4)
         handle.seek(max(0, path.stat().st_size - 4))
         tail = handle.read(4)
-    if head != b"PAR1":
-        raise FileRejected("not a parquet file")
-    if tail != b"PAR1":
-        raise FileRejected("truncated (no parquet footer); if it is still being written it is read once complete")
+    check_magic(head, tail)
     try:
         parquet = pq.ParquetFile(path)
         arrow_schema = parquet.schema_arrow
         rows = parquet.metadata.num_rows
     except Exception as exc:  # pyarrow raises several types for a damaged footer
         raise FileRejected(f"unreadable parquet footer ({type(exc).__name__})") from exc
+    check_columns(arrow_schema, kind)
+    return rows
+
+
+def check_magic(head: bytes, tail: bytes) -> None:
+    """The file's first and last four bytes (engine/spark_rollup.py reads them through Hadoop)."""
+    if head != b"PAR1":
+        raise FileRejected("not a parquet file")
+    if tail != b"PAR1":
+        raise FileRejected("truncated (no parquet footer); if it is still being written it is read once complete")
+
+
+def check_columns(arrow_schema: pa.Schema, kind: Kind) -> None:
+    """Every required column present, every column present with a type the export format allows."""
     for column in kind.columns:
         index = arrow_schema.get_field_index(column.name)
         if index < 0:
@@ -503,7 +514,6 @@ def screen(path: Path, kind: Kind) -> int:
         actual = arrow_schema.field(index).type
         if not compatible(actual, column.type):
             raise FileRejected(f"column {column.name} is {actual}, expected {type_name(column.type)}")
-    return rows
 
 
 def read_file(

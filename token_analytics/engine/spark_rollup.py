@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from token_analytics.engine.ingest import FileRejected, discover, hourly_window, screen
-from token_analytics.engine.schema import KINDS, Kind, compatible, type_name
+from token_analytics.engine.ingest import FileRejected, check_columns, check_magic, discover, hourly_window, screen
+from token_analytics.engine.schema import KINDS, Kind, type_name
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -245,11 +245,8 @@ def screen_remote(storage: Storage, item: ExportFile) -> tuple[int, pa.Schema]:
     """engine.ingest.screen for a file Python cannot open: the footer is fetched through Hadoop."""
     size = item.size
     head = storage.read_range(item.uri, 0, min(4, size)) if size else b""
-    if head != b"PAR1":
-        raise FileRejected("not a parquet file")
     tail = storage.read_range(item.uri, size - 8, 8) if size >= 12 else b""
-    if tail[-4:] != b"PAR1":
-        raise FileRejected("truncated (no parquet footer); if it is still being written it is read once complete")
+    check_magic(head, tail[-4:])
     footer_length = int.from_bytes(tail[:4], "little")
     try:
         if footer_length > size - 12:
@@ -262,19 +259,6 @@ def screen_remote(storage: Storage, item: ExportFile) -> tuple[int, pa.Schema]:
         raise FileRejected(f"unreadable parquet footer ({type(exc).__name__})") from exc
     check_columns(schema, item.kind)
     return rows, schema
-
-
-def check_columns(schema: pa.Schema, kind: Kind) -> None:
-    """The column checks of engine.ingest.screen, with its messages."""
-    for column in kind.columns:
-        index = schema.get_field_index(column.name)
-        if index < 0:
-            if column.required:
-                raise FileRejected(f"missing required column {column.name}")
-            continue
-        actual = schema.field(index).type
-        if not compatible(actual, column.type):
-            raise FileRejected(f"column {column.name} is {actual}, expected {type_name(column.type)}")
 
 
 def screen_all(storage: Storage, files: list[ExportFile]) -> None:
