@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests import builders as b
@@ -96,6 +97,52 @@ def spark() -> Iterator[Any]:
     session.stop()
 
 
+# Sorts last among the events and among the members: were any of their rows taken, they would win.
+DAMAGED = "usage_events/month=2026-11/zzz-damaged.parquet"
+BAD_TEXT = "members/zz-bad-text.parquet"
+
+
+def damaged_rows() -> list[dict[str, Any]]:
+    """Two row groups of events; the first wins over e7 of zz-late.parquet and adds acct-x, if taken."""
+    first = [
+        {**ev("e7", "acct-a", "u2", "operator", utc("2026-11-01T02:00:00+00:00"), 999), "output_tokens": 2},
+        *[ev(f"x{i}", "acct-x", "u1", "agent", utc("2026-10-15T05:00:00+00:00"), 1000 + i) for i in range(9)],
+    ]
+    return first + [ev(f"y{i}", "acct-x", "u1", "agent", utc("2026-10-15T06:00:00+00:00"), 1) for i in range(10)]
+
+
+def write_damaged(root: Path, rel: str, damage: bool = True) -> Path:
+    """The events of damaged_rows() in two row groups; with `damage`, bytes inside the second row group's
+    event_id pages are overwritten: header magic, footer and schema stay valid, so screening passes."""
+    path = b.events(root, rel, damaged_rows())
+    pq.write_table(pq.read_table(path), path, row_group_size=10)  # snappy, dictionary pages: as exporters write
+    if damage:
+        chunk = pq.ParquetFile(path).metadata.row_group(1).column(0)
+        with open(path, "r+b") as handle:
+            handle.seek((chunk.dictionary_page_offset or chunk.data_page_offset) + chunk.total_compressed_size // 2)
+            handle.write(b"\xff" * 16)
+        footer = pq.ParquetFile(path).metadata  # the footer still reads: only the pages are damaged
+        assert (footer.num_rows, footer.num_row_groups) == (20, 2)
+    return path
+
+
+def write_bad_text(root: Path) -> Path:
+    """A members file whose pages decode but hold bytes that are not UTF-8 (DuckDB refuses it; Spark would not)."""
+    path = root / BAD_TEXT
+    rows = {
+        "user_id": ["u2", "u7", "u8"],
+        "account_id": ["acct-a", "acct-a", "acct-a"],
+        "display_name": ["Bob QQQ", "Amy", "Zoe"],  # min and max statistics are Amy and Zoe
+        "email": [None, None, None],
+    }
+    pq.write_table(pa.table(rows, schema=pa.schema([(n, pa.string()) for n in rows])), path, compression="none")
+    data = path.read_bytes()
+    assert data.count(b"QQQ") == 1  # only the page's value: the footer is untouched
+    path.write_bytes(data.replace(b"QQQ", b"\xff\xfe\xfd"))
+    assert pq.ParquetFile(path).metadata.num_rows == 3
+    return path
+
+
 def write_messy_export(root: Path) -> Path:
     """The edge export plus what it lacks: DST hours, unknown account, member-less and model events,
     optional columns, ns and int32 columns, duplicated accounts/members and a conflicting transaction."""
@@ -170,6 +217,8 @@ def write_messy_export(root: Path) -> Path:
         + [tx(f"b-{n:02d}", "acct-b", "BONUS", n + 1, utc(f"2026-10-{n + 1:02d}T08:00:00+00:00")) for n in range(12)],
         drop=("payment_method",),
     )
+    write_damaged(root, DAMAGED)
+    write_bad_text(root)
     return root
 
 
@@ -225,9 +274,21 @@ def spark_folder(spark: Any, exports: Path, out: Path, timezone: str, now: str) 
     return spark_rollup.rollup(str(exports), str(out), timezone=timezone, now=datetime.fromisoformat(now), spark=spark)
 
 
+def stable(table: str, rows: list[tuple]) -> list[tuple]:
+    """The files table with 'unreadable (…)' cut to 'unreadable': each engine names its own decoding failure."""
+    if table != "files":
+        return rows
+    return [(*row[:5], "unreadable" if str(row[5]).startswith("unreadable (") else row[5], *row[6:]) for row in rows]
+
+
 def assert_same(expected: dict[str, list[tuple]], actual: dict[str, list[tuple]]) -> None:
     for table in EXPECTED:
-        assert actual[table] == expected[table], table
+        assert stable(table, actual[table]) == stable(table, expected[table]), table
+
+
+def file_row(tables: dict[str, list[tuple]], path: str) -> tuple:
+    (row,) = [row for row in tables["files"] if row[1] == path]
+    return row
 
 
 @pytest.mark.parametrize(
@@ -241,7 +302,7 @@ def test_messy_exports_same_tables(spark: Any, tmp_path: Path, timezone: str, th
     where = (f"file://{exports}", f"file://{out}") if through_hadoop else (str(exports), str(out))
     now = datetime.fromisoformat(NOW)
     result = spark_rollup.rollup(*where, timezone=timezone, now=now, spark=spark)
-    assert (result.files, result.rejected, result.nothing_new) == (17, 4, False)
+    assert (result.files, result.rejected, result.nothing_new) == (19, 6, False)
     expected = reference(tmp_path, exports, timezone, NOW)
     if through_hadoop:  # Hadoop keeps a file's mtime in milliseconds
         expected["files"] = sorted(
@@ -253,6 +314,18 @@ def test_messy_exports_same_tables(spark: Any, tmp_path: Path, timezone: str, th
     assert len(actual["quarantine"]) == 20  # every row-level reason of every kind
     assert ("acct-a", "Alpha Two", "Li Wei", "pro", utc("2026-09-01T00:00:00+00:00")) in actual["accounts"]
     assert [row[5] for row in actual["usage_daily"] if row[0] == "acct-ghost"] == [11]
+    # the files Spark cannot decode are rejected whole, the rows before the damaged page too (e7's 999, acct-x)
+    for path, error in (
+        (DAMAGED, "unreadable (a damaged data page: Spark decoded 10 of the footer's 20 rows)"),
+        (BAD_TEXT, "unreadable (1 rows with text that is not valid UTF-8)"),
+    ):
+        assert file_row(actual, path)[4:12] == ("rejected", error, 0, 0, 0, 0, 0, None)
+        assert file_row(expected, path)[4:7] == ("rejected", file_row(expected, path)[5], 0)
+        assert file_row(expected, path)[5].startswith("unreadable (")
+    assert not [row for row in actual["usage_daily"] if row[0] == "acct-x"]
+    e7 = utc("2026-11-01T02:00:00+00:00")
+    assert [row[5] for row in actual["recent_events"] if row[2] == "u2" and row[1] == e7] == [21]
+    assert ("u2", "acct-a", "Bob B.", "b2@example.com") in actual["members"]
     written = json.loads((out / "_format.json").read_text())
     assert {k: written[k] for k in ("format", "version", "timezone", "engine")} == {
         "format": "token-analytics-derived",
@@ -285,11 +358,22 @@ def stamps(out: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_rerun_rewrites_only_the_touched_days(spark: Any, tmp_path: Path) -> None:
+    """Also: a damaged file is rejected, and taken in once a good copy replaces it (same size, new mtime)."""
     exports = write_edge_export(tmp_path / "export")
+    # sorts before month=2026-11: its e7 loses, so only its 15 Oct rows (acct-x) change the days once it is good
+    damaged = "usage_events/month=2026-10/part-9-damaged.parquet"
+    size = write_damaged(exports, damaged).stat().st_size
     out = tmp_path / "derived"
     now = datetime.fromisoformat(NOW)
-    spark_rollup.rollup(str(exports), str(out), timezone="Asia/Shanghai", now=now, spark=spark)
+    first = spark_rollup.rollup(str(exports), str(out), timezone="Asia/Shanghai", now=now, spark=spark)
+    assert first.rejected == 5  # the edge export's 4 screened out, and this one
+    assert file_row(folder_tables(out), damaged)[4:7] == (
+        "rejected",
+        "unreadable (a damaged data page: Spark decoded 10 of the footer's 20 rows)",
+        0,
+    )
     before = stamps(out)
+    assert write_damaged(exports, damaged, damage=False).stat().st_size == size
     # a new file touching 15 Oct (local) and a duplicate of e5 (1 Oct) that now wins; the ms file (31 Oct) goes
     b.events(
         exports,
@@ -301,9 +385,13 @@ def test_rerun_rewrites_only_the_touched_days(spark: Any, tmp_path: Path) -> Non
     )
     (exports / "usage_events/month=2026-10/part-1-ms.parquet").unlink()
     result = spark_rollup.rollup(str(exports), str(out), timezone="Asia/Shanghai", now=now, spark=spark)
-    assert result.changed == 1 and not result.nothing_new
+    assert (result.changed, result.rejected, result.nothing_new) == (2, 4, False)
     assert (result.days_written["usage_daily"], result.days_removed["usage_daily"]) == (2, 1)
-    assert_same(reference(tmp_path, exports, "Asia/Shanghai", NOW), folder_tables(out))
+    tables = folder_tables(out)
+    assert_same(reference(tmp_path, exports, "Asia/Shanghai", NOW), tables)
+    # kind, path, size, mtime_ns, status, error, rows_read, accepted, quarantined, duplicates, conflicts
+    assert file_row(tables, damaged)[4:11] == ("ok", None, 20, 20, 0, 1, 1)  # its e7 lost to month=2026-11's
+    assert [row[1] for row in tables["usage_totals"] if row[0] == "acct-x"] == [sum(range(1000, 1009)) + 10]
     after = stamps(out)
     daily = {path for path in after if path.startswith("usage_daily/")}
     unchanged = {path for path in daily if before.get(path) == after[path]}

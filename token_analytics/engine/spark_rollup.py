@@ -301,7 +301,9 @@ def land(spark: SparkSession, storage: Storage, kind: Kind, files: list[ExportFi
     for group in groups.values():
         schema = group[0].schema
         assert schema is not None
-        read = spark.read.parquet(*[item.uri for item in group])
+        # a damaged data page ends that file's rows instead of failing the job; derive() then compares each
+        # file's rows with its footer and rejects the short ones whole (the DuckDB ingest's PoisonedFile)
+        read = spark.read.option("ignoreCorruptFiles", "true").parquet(*[item.uri for item in group])
         columns = []
         for column in kind.columns:
             spark_type = SPARK_TYPES[type_name(column.type)]
@@ -329,6 +331,41 @@ def land(spark: SparkSession, storage: Storage, kind: Kind, files: list[ExportFi
         "file_path string, file_id int, path string",
     )
     return landed.join(F.broadcast(ids), "file_path").drop("file_path")
+
+
+def reject_undecodable(staged: DataFrame, kind: Kind, files: list[ExportFile]) -> list[int]:
+    """Reject (status, error, rows_read 0) each file Spark could not decode whole; their file ids.
+
+    `staged` must be persisted: its cache holds every column of every row, so a file whose rows all
+    decoded here decodes in every later use. One job for all of the kind's files, not one per file.
+    Mirrors the DuckDB ingest, which rejects a file DuckDB fails on ("unreadable (…)", PoisonedFile):
+    a damaged page (Spark keeps the rows before it, so the count falls short of the footer's) or text
+    that is not UTF-8 (DuckDB refuses it; Spark would read the bytes).
+    """
+    from pyspark.sql import functions as F
+
+    text = [column.name for column in kind.columns if type_name(column.type) == "VARCHAR"]
+    # a null is valid text; names come from the schema module, never from input
+    invalid = " or ".join(f"not coalesce(is_valid_utf8(`{name}`), true)" for name in text)
+    counts = {
+        row.file_id: (row.rows, row.bad_text)
+        for row in staged.groupBy("file_id")
+        .agg(F.count(F.lit(1)).alias("rows"), F.count(F.when(F.expr(invalid), 1)).alias("bad_text"))
+        .collect()
+    }
+    rejected = []
+    for item in files:
+        rows, bad_text = counts.get(item.file_id, (0, 0))
+        if rows < item.rows_read:
+            item.error = f"unreadable (a damaged data page: Spark decoded {rows} of the footer's {item.rows_read} rows)"
+        elif bad_text:
+            item.error = f"unreadable ({bad_text} rows with text that is not valid UTF-8)"
+        else:
+            continue
+        log.warning("rejecting %s: %s", item.uri, item.error)
+        item.status, item.rows_read = "rejected", 0
+        rejected.append(item.file_id)
+    return rejected
 
 
 # Each mirrors engine.ingest.STAGE[kind]: `reason` is null for a valid row, else the first rule it breaks.
@@ -494,12 +531,15 @@ def derive(
     loser_frames = []
     tables: dict[str, DataFrame] = {}
     for kind in KINDS:
-        landed = land(spark, storage, kind, [item for item in ok if item.kind is kind])
+        readable = [item for item in ok if item.kind is kind]
+        landed = land(spark, storage, kind, readable)
         if landed is None:
             landed = spark.createDataFrame([], f"{empty_raw[kind.name]}, row_no bigint, file_id int, path string")
-        staged = landed.withColumn("reason", F.expr(REASON[kind.name]))
-        if kind.name == "usage_events":
-            staged = staged.persist()  # the events are read once: quarantine counts and the ranking share it
+        # read once: the decode check, the quarantine counts and the ranking share the cached rows
+        staged = landed.withColumn("reason", F.expr(REASON[kind.name])).persist()
+        rejected = reject_undecodable(staged, kind, readable)
+        if rejected:  # every row of a rejected file goes, those read before its damaged page too
+            staged = staged.where(~F.col("file_id").isin(rejected))
         quarantine_frames.append(
             staged.where("reason is not null")
             .groupBy("file_id", "path", "reason")
@@ -669,8 +709,8 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
     storage.delete(join(out, "_format.json"))
 
     screen_all(storage, files)
-    result.rejected = sum(1 for item in files if item.status != "ok")
     tables = derive(spark, storage, files, timezone, window["hourly_from"])
+    result.rejected = sum(1 for item in files if item.status != "ok")  # derive rejects what Spark cannot decode
     # a folder written for another zone has other days: rewrite it whole
     full = previous is None or previous.get("timezone") != timezone
     for table in PARTITIONED:
