@@ -317,7 +317,7 @@ def test_messy_exports_same_tables(spark: Any, tmp_path: Path, timezone: str, th
     # the files Spark cannot decode are rejected whole, the rows before the damaged page too (e7's 999, acct-x)
     for path, error in (
         (DAMAGED, "unreadable (a damaged data page: Spark decoded 10 of the footer's 20 rows)"),
-        (BAD_TEXT, "unreadable (1 rows with text that is not valid UTF-8)"),
+        (BAD_TEXT, "unreadable (text that is not valid UTF-8 in 1 of its 3 rows)"),
     ):
         assert file_row(actual, path)[4:12] == ("rejected", error, 0, 0, 0, 0, 0, None)
         assert file_row(expected, path)[4:7] == ("rejected", file_row(expected, path)[5], 0)

@@ -359,7 +359,7 @@ def reject_undecodable(staged: DataFrame, kind: Kind, files: list[ExportFile]) -
         if rows < item.rows_read:
             item.error = f"unreadable (a damaged data page: Spark decoded {rows} of the footer's {item.rows_read} rows)"
         elif bad_text:
-            item.error = f"unreadable ({bad_text} rows with text that is not valid UTF-8)"
+            item.error = f"unreadable (text that is not valid UTF-8 in {bad_text} of its {rows} rows)"
         else:
             continue
         log.warning("rejecting %s: %s", item.uri, item.error)
