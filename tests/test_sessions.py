@@ -10,7 +10,7 @@ import pytest
 
 from token_analytics.billing.appdb import AppDB, open_app_db
 from token_analytics.billing.audit import AuditLog
-from token_analytics.billing.sessions import Sessions, session_key
+from token_analytics.billing.sessions import KEEP_ENDED, Sessions, session_key
 from token_analytics.billing.throttle import Policy, Throttle
 
 T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
@@ -96,6 +96,22 @@ def test_sign_out_revoke_and_revoke_all(sessions: Sessions, db: AppDB) -> None:
         ("session.end", "admin", "manager"),
         ("session.end", "admin", "manager"),
     ]
+
+
+def test_a_sign_in_deletes_records_ended_longer_ago_than_kept(sessions: Sessions, db: AppDB) -> None:
+    signed_out = sessions.start("manager", "fp", "signed out", None, T0)
+    sessions.revoke(signed_out, "manager", T0 + timedelta(hours=1))  # ended at T0 + 1 h
+    abandoned = sessions.start("analyst", "fp", "abandoned", None, T0 + timedelta(hours=2))  # expires T0 + 26 h
+    live = T0 + KEEP_ENDED + timedelta(hours=1, minutes=30)  # past the first's end + 90 days, not the second's
+    sessions.start("admin", "fp", "today", None, live)
+    assert sessions.get(signed_out) is None
+    assert sessions.get(abandoned) is not None
+    sessions.start("admin", "fp", "two days later", None, live + timedelta(days=2))
+    assert sessions.get(abandoned) is None  # expired at T0 + 26 h, never used again
+    rows = db.connection.execute("select user_agent from app.sessions order by created_at").fetchall()
+    agents = [row[0] for row in rows]
+    assert agents == ["today", "two days later"]
+    assert [a for a, _, _ in actions(db)].count("sign_in.success") == 4  # the audit log keeps every sign-in
 
 
 def test_sessions_survive_a_restart(tmp_path: Path) -> None:

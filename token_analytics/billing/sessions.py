@@ -9,7 +9,8 @@ than `idle`, or it reaches its absolute expiry. An ended, expired or unknown id 
 
 The id itself is never stored: sessions are keyed by the SHA-256 of the id, so a copy of the
 database (a backup, a support dump) holds no usable cookie. Admins address a session by that
-key. Records are kept after they end (with when, by whom and why), for the audit trail.
+key. Records are kept after they end (with when, by whom and why) for `KEEP_ENDED`, then a
+sign-in deletes them; the audit log keeps its own line of every sign-in and end.
 
 Times are the wall clock in UTC, never ANALYTICS_NOW (a pinned demo clock must not freeze
 expiry). Every function takes `now` so tests can drive the clock.
@@ -35,6 +36,9 @@ DEFAULT_IDLE = timedelta(hours=8)
 DEFAULT_LIFETIME = timedelta(days=1)
 # last_seen is written at most this often: a page view must not always cost a write.
 TOUCH_EVERY = timedelta(minutes=1)
+# An ended (or expired, never used again) session's record is deleted by a sign-in this long after its
+# end, so the table does not grow forever; the audit log keeps every sign-in and end.
+KEEP_ENDED = timedelta(days=90)
 
 # Why a session ended (end_reason); the admin page shows a label for each.
 END_REASONS = ("sign_out", "admin", "admin_all", "credentials", "idle", "expired", "unknown_user")
@@ -65,6 +69,7 @@ _INSERT = """
         (session_key, username, fingerprint, created_at, last_seen_at, expires_at, user_agent, address)
     values ($session_key, $username, $fingerprint, $created_at, $created_at, $expires_at, $user_agent, $address)
 """
+_PURGE = "delete from app.sessions where least(coalesce(ended_at, expires_at), expires_at) < $before"
 _BY_KEY = "select * from app.sessions where session_key = $session_key"
 _TOUCH = """
     update app.sessions set last_seen_at = $now
@@ -161,6 +166,7 @@ class Sessions:
         with _LOCK, self._cursor() as cur:
             cur.execute("begin transaction")
             try:
+                cur.execute(_PURGE, {"before": now - KEEP_ENDED})
                 cur.execute(_INSERT, params)
                 audit.record(cur, "sign_in.success", username, address=address, detail=audit.clip(user_agent), now=now)
                 cur.execute("commit")
