@@ -445,3 +445,24 @@ def test_the_engines_error_is_shown_in_the_sessions_language(tmp_path: Path) -> 
         assert ui.error_message(caught.value) == str(caught.value)
     with language("zh"):
         assert ui.error_message(caught.value) == f"ANALYTICS_DATA_DIR={missing} 不存在；请将其指向导出文件夹。"
+
+
+def test_the_first_loads_progress_steps_are_in_the_sessions_language(tmp_path: Path, edge_dir: Path) -> None:
+    """The engine's load steps (engine.ingest.Step): English on the command line, the session's language in the bar."""
+    from tests.conftest import settings_for
+    from token_analytics.engine.store import Store
+    from token_analytics.web import data
+
+    steps: list[object] = []
+    Store.open(settings_for(tmp_path, edge_dir), progress=lambda fraction, step: steps.append(step)).close()
+    every = [data.FIRST_LOAD, *steps]
+    assert {step.message_id for step in every} == {"first_read", "reading", "building"}
+    for step in every:
+        with language("en"):
+            assert data.step_text(step) == str(step)  # the catalogue's English is the engine's own sentence
+        with language("zh"):
+            shown = data.step_text(step)
+            assert shown.startswith("正在") and not re.search(r"Reading|Building", shown), shown
+    reading = next(step for step in steps if step.message_id == "reading")
+    with language("zh"):
+        assert data.step_text(reading) == f"正在读取 {reading.params['path']}"

@@ -11,12 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from token_analytics.engine import service
+from token_analytics.engine.ingest import Step
 from token_analytics.engine.store import Store, StoreError, StoreLocked
 from token_analytics.settings import MODES, Settings, SettingsError, load_settings, parse_instant
 
 
-def _progress(fraction: float, message: str) -> None:
-    print(f"[{fraction:6.1%}] {message}", file=sys.stderr, flush=True)
+def _progress(fraction: float, step: Step) -> None:
+    print(f"[{fraction:6.1%}] {step}", file=sys.stderr, flush=True)  # the step's English sentence
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:

@@ -19,10 +19,10 @@ class Phases:
         self.shown = 0.0
         self.started = time.perf_counter()
 
-    def __call__(self, fraction: float, message: str) -> None:
+    def __call__(self, fraction: float, message: object) -> None:  # engine.ingest.Step; str() is its English
         now = time.perf_counter()
         self.marks.setdefault("first_file", now)
-        if message.startswith("Building"):
+        if str(message).startswith("Building"):
             self.marks["rebuild"] = now
         if now - self.shown > 3:
             self.shown = now

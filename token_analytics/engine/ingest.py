@@ -29,7 +29,26 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "6"
 
-Progress = Callable[[float, str], None]
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a load, for a progress bar: `str()` is the English sentence (the command line); the web
+    layer shows `progress.<message_id>` of its catalogue in the session's language, with the same params."""
+
+    message_id: str
+    english: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.english.format(**self.params)
+
+
+def reading_step(rel: str) -> Step:
+    return Step("reading", "Reading {path}", {"path": rel})
+
+
+BUILDING_STEP = Step("building", "Building rollups")
+Progress = Callable[[float, Step], None]
 
 # Cache tables. Raw tables keep every accepted row with the file and row it came
 # from, so that "the file whose path sorts last wins" can be re-decided whenever a
@@ -705,7 +724,7 @@ def _ingest(
             first_new = next_id = max(next_id, max(dropped_ids) + 1)
         for kind, rel, stat in todo:
             if progress:
-                progress(done_bytes / total_bytes, f"Reading {rel}")
+                progress(done_bytes / total_bytes, reading_step(rel))
             try:
                 report = read_file(cur, data_dir, kind, rel, next_id, stat, poisoned.get(rel))
             except duckdb.Error as exc:
@@ -721,7 +740,7 @@ def _ingest(
             next_id += 1
             done_bytes += stat.st_size
         if progress:
-            progress(1.0, "Building rollups")
+            progress(1.0, BUILDING_STEP)
         clock.lap("read")
         derive(cur, timezone, window, full=full, kinds=kinds, first_new_file=first_new, phases=summary.phases)
         cur.execute("insert or replace into meta values ('timezone', $tz)", {"tz": timezone})

@@ -20,13 +20,15 @@ import streamlit as st
 
 from token_analytics.billing.appdb import AppDB
 from token_analytics.engine import service
+from token_analytics.engine.ingest import Step
 from token_analytics.engine.store import Store, data_dir_ready
 from token_analytics.settings import Settings, load_settings
+from token_analytics.web.i18n import t
 
 log = logging.getLogger(__name__)
 
 REFRESH_EVERY_S = 30.0
-FIRST_LOAD_TEXT = "Reading the exports for the first time…"
+FIRST_LOAD = Step("first_read", "Reading the exports for the first time…")
 
 
 class _Opening:
@@ -36,13 +38,13 @@ class _Opening:
         self.settings = settings
         self.done = threading.Event()
         self.fraction = 0.0
-        self.message = FIRST_LOAD_TEXT
+        self.message = FIRST_LOAD
         self.store: Store | None = None
         self.service: service.Service | None = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="store-open", daemon=True)
 
-    def _progress(self, fraction: float, message: str) -> None:
+    def _progress(self, fraction: float, message: Step) -> None:
         self.fraction, self.message = min(max(fraction, 0.0), 1.0), message
 
     def _run(self) -> None:
@@ -81,7 +83,7 @@ def _opening(settings: Settings) -> _Opening:
 
 
 def open_store(
-    settings: Settings, on_progress: Callable[[float, str], None] | None = None, poll_s: float = 0.1
+    settings: Settings, on_progress: Callable[[float, Step], None] | None = None, poll_s: float = 0.1
 ) -> Store:
     """The process's store for `settings`, opened once; waits for the first load, reporting its progress.
 
@@ -112,10 +114,15 @@ def close_stores() -> None:
 
 @st.cache_resource(show_spinner=False)
 def _open(settings: Settings) -> Store:
-    bar = st.progress(0.0, text=FIRST_LOAD_TEXT)
-    store = open_store(settings, lambda fraction, message: bar.progress(fraction, text=message))
+    bar = st.progress(0.0, text=step_text(FIRST_LOAD))
+    store = open_store(settings, lambda fraction, step: bar.progress(fraction, text=step_text(step)))
     bar.empty()
     return store
+
+
+def step_text(step: Step) -> str:
+    """A load step in the session's language (the engine's steps are catalogued as `progress.<id>`)."""
+    return t(f"progress.{step.message_id}", **step.params)
 
 
 def settings() -> Settings:

@@ -127,6 +127,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "error.store.cannot_open": {"en": "Cannot open the database: {detail}"},
     "error.store.no_data_dir": {"en": "ANALYTICS_DATA_DIR={path} does not exist; point it at an export folder."},
     "error.prices_file": {"en": "The price list cannot be used: {detail}"},
+    # --- the first load's progress bar (engine.ingest.Step: the English text is the engine's own) ---
+    "progress.first_read": {"en": "Reading the exports for the first time…"},
+    "progress.reading": {"en": "Reading {path}"},
+    "progress.building": {"en": "Building rollups"},
     "error.sign_in_required": {"en": "Please sign in to see this page."},
     "error.permission.buy": {"en": "Only managers and administrators can buy tokens or change the plan."},
     "error.permission.admin": {"en": "Only administrators can open this page."},
