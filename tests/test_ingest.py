@@ -357,3 +357,55 @@ def test_hourly_rollup_keeps_a_recent_window(tmp_path: Path) -> None:
     assert [row[0] for row in table_rows(store, HOURLY_SQL, account_id="acct-z")][0] == utc("2026-11-01T04:00:00+00:00")
     assert table_rows(store, DAILY_SQL, account_id="acct-z")[0][:3] == (datetime(2026, 10, 31).date(), None, 1000)
     store.close()
+
+
+# (zone, instant, local wall time by hand): the offset is looked up per UTC hour (ingest.ZONE_HOURS) except in an
+# hour that holds a transition, where each event is converted by itself
+LOCAL_TIMES = [
+    ("Asia/Shanghai", "1900-06-01T00:00:00+00:00", "1900-06-01T08:05:43"),  # local mean time, +08:05:43
+    ("Asia/Shanghai", "1900-12-31T15:50:00+00:00", "1900-12-31T23:55:43"),  # LMT ends at 15:54:17 UTC, mid-hour
+    ("Asia/Shanghai", "1900-12-31T15:58:00+00:00", "1900-12-31T23:58:00"),  # the same UTC hour, now +08:00
+    ("Asia/Shanghai", "2026-11-28T16:00:00+00:00", "2026-11-29T00:00:00"),
+    ("Australia/Lord_Howe", "2026-10-03T15:10:00+00:00", "2026-10-04T01:40:00"),  # +10:30 until 15:30 UTC
+    ("Australia/Lord_Howe", "2026-10-03T15:50:00+00:00", "2026-10-04T02:50:00"),  # then +11:00, same UTC hour
+    ("America/New_York", "2026-11-01T05:30:00+00:00", "2026-11-01T01:30:00"),  # EDT
+    ("America/New_York", "2026-11-01T06:30:00+00:00", "2026-11-01T01:30:00"),  # EST: the repeated hour
+    ("America/New_York", "1883-11-18T16:59:59+00:00", "1883-11-18T12:03:57"),  # LMT -04:56:02 to 17:00 UTC
+    ("Asia/Kolkata", "2026-11-28T18:45:00+00:00", "2026-11-29T00:15:00"),  # +05:30
+    ("Asia/Kathmandu", "2026-11-28T18:14:59.999999+00:00", "2026-11-28T23:59:59.999999"),  # +05:45
+    ("UTC", "1900-01-01T00:00:00+00:00", "1900-01-01T00:00:00"),
+    ("UTC", "0001-01-01T00:00:00+00:00", "0001-01-01T00:00:00"),
+]
+
+
+@pytest.mark.parametrize(("zone", "instant", "local"), LOCAL_TIMES)
+def test_local_time_by_hour_offsets(zone: str, instant: str, local: str) -> None:
+    import duckdb
+
+    from token_analytics.engine import ingest
+
+    con = duckdb.connect()
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        # a neighbour in the same UTC hour and one an hour later, so the lookup table has company
+        con.execute(
+            "create temp table rollup_source as select unnest([$at::timestamptz, $at::timestamptz + interval 1 minute,"
+            " $at::timestamptz + interval 1 hour]) as occurred_at",
+            {"at": instant},
+        )
+        ingest.local_time(con, zone)
+        got = con.execute("select local_at from rollup_local order by occurred_at").fetchall()
+        expected = con.execute(
+            "select timezone($zone, occurred_at) from rollup_source order by occurred_at", {"zone": zone}
+        ).fetchall()
+    finally:
+        con.close()
+    assert got[0][0] == datetime.fromisoformat(local)
+    assert got == expected  # the neighbours too, as timezone() converts them one by one
+
+
+def test_epoch_shift_written_out_in_the_view() -> None:
+    from token_analytics.engine import ingest
+
+    assert ingest.EPOCH_SHIFT % 86_400_000_000 == 0
+    assert f"+ {ingest.EPOCH_SHIFT})" in ingest.ROLLUP_LOCAL
