@@ -448,3 +448,52 @@ def test_repeated_hashes_found_in_every_part(monkeypatch: pytest.MonkeyPatch) ->
             assert found == [(k << 61) + 5 for k in (0, 2, 4, 6)]
     finally:
         con.close()
+
+
+def test_rows_keep_their_own_file_and_row(tmp_path: Path) -> None:
+    """Each row keeps its file and row number, so the path that sorts last wins, then the later row; counts and
+    quarantine stay per file."""
+    root = tmp_path / "export"
+    at = utc("2026-11-28T02:00:00+00:00")  # 10:00 on 28 Nov in Shanghai
+    b.events(
+        root,
+        "usage_events/a.parquet",
+        [
+            ev("x1", "acct-b", "u1", "agent", at, 1),
+            ev("x2", "acct-b", "u1", "agent", at, 2),
+            ev("bad", "acct-b", "u1", "agent", at, -5),
+        ],
+    )
+    b.events(
+        root,
+        "usage_events/b.parquet",
+        [
+            ev("x1", "acct-b", "u1", "agent", at, 10),
+            ev("x3", "acct-b", "u1", "agent", at, 3),
+            ev("x3", "acct-b", "u1", "agent", at, 30),
+        ],
+    )
+    b.events(root, "usage_events/c.parquet", [ev("x2", "acct-b", "u1", "agent", at, 20)])
+    store = Store.open(settings_for(tmp_path, root))
+    try:
+        health = store.health()
+        counts = {
+            path: (
+                rows_of(health.files, path)["rows_read"],
+                rows_of(health.files, path)["accepted"],
+                rows_of(health.files, path)["quarantined"],
+                rows_of(health.files, path)["duplicates"],
+            )
+            for path in ("usage_events/a.parquet", "usage_events/b.parquet", "usage_events/c.parquet")
+        }
+        # a: x1 and x2 lose to later paths; b: its first x3 loses to its second
+        assert counts == {
+            "usage_events/a.parquet": (3, 2, 1, 2),
+            "usage_events/b.parquet": (3, 3, 0, 1),
+            "usage_events/c.parquet": (1, 1, 0, 0),
+        }
+        assert table_rows(store, "select day, tokens, calls from usage_daily where account_id = 'acct-b'") == [
+            (datetime(2026, 11, 28).date(), 10 + 20 + 30, 3)
+        ]
+    finally:
+        store.close()
