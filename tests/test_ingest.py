@@ -497,3 +497,44 @@ def test_rows_keep_their_own_file_and_row(tmp_path: Path) -> None:
         ]
     finally:
         store.close()
+
+
+def test_files_with_other_columns_or_types_read_in_their_own_batch(tmp_path: Path) -> None:
+    """Files that share columns and types are read by one statement; one without the optional columns, one with
+    int32 tokens and a naive timestamp, and a corrupt one each take their own, and every row still counts."""
+    import pyarrow as pa
+
+    from token_analytics.engine import ingest
+    from token_analytics.engine.schema import USAGE_EVENTS
+
+    root = tmp_path / "export"
+    at = utc("2026-11-28T02:00:00+00:00")  # 10:00 on 28 Nov in Shanghai
+    row = {**ev("p1", "acct-b", "u1", "agent", at, 1), "input_tokens": 1, "output_tokens": 0, "model": "m"}
+    b.events(root, "usage_events/a.parquet", [row])
+    b.events(root, "usage_events/b.parquet", [{**row, "event_id": "p2", "tokens": 2}])
+    b.events(root, "usage_events/c.parquet", [ev("p3", "acct-b", "u1", "agent", at, 4)], drop=("input_tokens", "model"))
+    b.events(
+        root,
+        "usage_events/d.parquet",
+        [ev("p4", "acct-b", "u1", "agent", at, 8)],
+        overrides={"tokens": pa.int32(), "occurred_at": pa.timestamp("ms")},
+    )
+    items = [
+        ingest.Pending(USAGE_EVENTS, rel, (root / rel).stat(), i, ingest.FileReport("usage_events", rel, "ok"))
+        for i, rel in enumerate(f"usage_events/{name}.parquet" for name in "abcd")
+    ]
+    for item in items:
+        ingest.screen_file(root, item)
+    assert [[item.rel[-9:] for item in batch] for batch in ingest.batches(items, one_by_one=False)] == [
+        ["a.parquet", "b.parquet"],
+        ["c.parquet"],
+        ["d.parquet"],
+    ]
+    assert len(ingest.batches(items, one_by_one=True)) == 4
+    store = Store.open(settings_for(tmp_path, root))
+    try:
+        daily = "select model, tokens, calls, io_calls from usage_daily where account_id = 'acct-b' order by model"
+        # a and b carry model and input/output tokens; c lacks those columns and d leaves them null
+        assert table_rows(store, daily) == [("m", 1 + 2, 2, 2), (None, 4 + 8, 2, 0)]
+    finally:
+        store.close()

@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from token_analytics.engine.schema import KINDS, USAGE_EVENTS, Kind, compatible, type_name
+from token_analytics.engine.schema import KINDS, Kind, compatible, type_name
 
 log = logging.getLogger(__name__)
 
@@ -106,28 +106,39 @@ drop table if exists usage_daily; drop table if exists usage_hourly; drop table 
 drop table if exists usage_totals;
 """
 
-# The file is read where it lies (no copy): a view over it, with null optional
-# columns appended by name so the statements below stay constant whatever optional
-# columns a file has. The path is a session variable because a view takes no parameters.
-SET_PATH = "set variable ingest_path = $path"
+# The files are read where they lie (no copy): a view over a batch of files of one kind with the same
+# columns and types, with null optional columns appended by name so the statements below stay constant
+# whatever optional columns a file has. The paths are a session variable because a view takes no
+# parameters; `_ingest_file` is each row's path, `file_row_number` its row in that file. One statement
+# over many files reads them in parallel (DuckDB reads a parquet row group per thread, and the exports
+# often hold one row group per file).
+SET_PATHS = "set variable ingest_paths = $paths"
+BATCH_FILES = """
+create or replace temp table batch_files as
+select unnest($paths::varchar[]) as _ingest_file, unnest($file_ids::integer[]) as file_id
+"""
 LAND = {
     "accounts": """
         create or replace temp view landing as
-        select * from read_parquet(getvariable('ingest_path'), hive_partitioning = false, file_row_number = true)
+        select * from read_parquet(getvariable('ingest_paths'), hive_partitioning = false, file_row_number = true,
+            filename = '_ingest_file')
     """,
     "members": """
         create or replace temp view landing as
-        select * from read_parquet(getvariable('ingest_path'), hive_partitioning = false, file_row_number = true)
+        select * from read_parquet(getvariable('ingest_paths'), hive_partitioning = false, file_row_number = true,
+            filename = '_ingest_file')
     """,
     "usage_events": """
         create or replace temp view landing as
-        select * from read_parquet(getvariable('ingest_path'), hive_partitioning = false, file_row_number = true)
+        select * from read_parquet(getvariable('ingest_paths'), hive_partitioning = false, file_row_number = true,
+            filename = '_ingest_file')
         union all by name
         select null::bigint as input_tokens, null::bigint as output_tokens, null::varchar as model where false
     """,
     "transactions": """
         create or replace temp view landing as
-        select * from read_parquet(getvariable('ingest_path'), hive_partitioning = false, file_row_number = true)
+        select * from read_parquet(getvariable('ingest_paths'), hive_partitioning = false, file_row_number = true,
+            filename = '_ingest_file')
         union all by name
         select null::varchar as payment_method, null::varchar as description where false
     """,
@@ -138,14 +149,15 @@ LAND = {
 STAGE = {
     "accounts": """
         create or replace temp view staged as
-        select file_row_number as row_no, account_id::varchar as account_id, account_name::varchar as account_name,
+        select _ingest_file, file_row_number as row_no, account_id::varchar as account_id,
+            account_name::varchar as account_name,
             owner_name::varchar as owner_name, plan::varchar as plan, created_at::timestamptz as created_at,
             case when account_id is null or account_id = '' then 'missing account_id' end as reason
         from landing
     """,
     "members": """
         create or replace temp view staged as
-        select file_row_number as row_no, user_id::varchar as user_id, account_id::varchar as account_id,
+        select _ingest_file, file_row_number as row_no, user_id::varchar as user_id, account_id::varchar as account_id,
             display_name::varchar as display_name, email::varchar as email,
             case
                 when user_id is null or user_id = '' then 'missing user_id'
@@ -155,7 +167,8 @@ STAGE = {
     """,
     "usage_events": """
         create or replace temp view staged as
-        select file_row_number as row_no, event_id::varchar as event_id, account_id::varchar as account_id,
+        select _ingest_file, file_row_number as row_no, event_id::varchar as event_id,
+            account_id::varchar as account_id,
             user_id::varchar as user_id, service::varchar as service, occurred_at::timestamptz as occurred_at,
             tokens::bigint as tokens, input_tokens::bigint as input_tokens, output_tokens::bigint as output_tokens,
             model::varchar as model,
@@ -171,7 +184,7 @@ STAGE = {
     """,
     "transactions": """
         create or replace temp view staged as
-        select file_row_number as row_no, txn_id::varchar as txn_id, account_id::varchar as account_id,
+        select _ingest_file, file_row_number as row_no, txn_id::varchar as txn_id, account_id::varchar as account_id,
             user_id::varchar as user_id, type::varchar as type, amount::bigint as amount,
             created_at::timestamptz as created_at, payment_method::varchar as payment_method,
             description::varchar as description,
@@ -193,26 +206,39 @@ STAGE = {
 INSERT_VALID = {
     "accounts": """
         insert into raw_accounts
-        select $file_id, row_no, account_id, account_name, owner_name, plan, created_at
-        from staged where reason is null
+        select b.file_id, row_no, account_id, account_name, owner_name, plan, created_at
+        from staged join batch_files b using (_ingest_file) where reason is null
     """,
     "members": """
         insert into raw_members
-        select $file_id, row_no, user_id, account_id, display_name, email
-        from staged where reason is null
+        select b.file_id, row_no, user_id, account_id, display_name, email
+        from staged join batch_files b using (_ingest_file) where reason is null
     """,
     "usage_events": """
         insert into raw_events
-        select $file_id, row_no, hash(event_id), hash('#' || event_id), account_id, user_id, service, occurred_at,
+        select b.file_id, row_no, hash(event_id), hash('#' || event_id), account_id, user_id, service, occurred_at,
             tokens, input_tokens, output_tokens, model
-        from staged where reason is null
+        from staged join batch_files b using (_ingest_file) where reason is null
     """,
     "transactions": """
         insert into raw_transactions
-        select $file_id, row_no, txn_id, account_id, user_id, type, amount, created_at, payment_method, description
-        from staged where reason is null
+        select b.file_id, row_no, txn_id, account_id, user_id, type, amount, created_at, payment_method, description
+        from staged join batch_files b using (_ingest_file) where reason is null
     """,
 }
+
+ACCEPTED = {
+    "accounts": "select file_id, count(*), null from raw_accounts where file_id between $first and $last group by all",
+    "members": "select file_id, count(*), null from raw_members where file_id between $first and $last group by all",
+    "usage_events": """
+        select file_id, count(*), max(occurred_at) from raw_events where file_id between $first and $last group by all
+    """,
+    "transactions": """
+        select file_id, count(*), null from raw_transactions where file_id between $first and $last group by all
+    """,
+}
+# only for the files of a batch that lost rows: staged read again over those files
+QUARANTINED = "select _ingest_file, reason, count(*) from staged where reason is not null group by all"
 
 DELETE_FILE_ROWS = (
     "delete from raw_accounts where file_id = $file_id",
@@ -532,6 +558,11 @@ class FileRejected(Exception):
 
 def screen(path: Path, kind: Kind) -> int:
     """Open the footer and check the schema, before any row is read; the file's row count."""
+    return screen_schema(path, kind)[0]
+
+
+def screen_schema(path: Path, kind: Kind) -> tuple[int, tuple[tuple[str, str], ...]]:
+    """screen(), plus the file's export columns and their types: files that share them are read in one batch."""
     with open(path, "rb") as handle:
         head = handle.read(4)
         handle.seek(max(0, path.stat().st_size - 4))
@@ -544,7 +575,8 @@ def screen(path: Path, kind: Kind) -> int:
     except Exception as exc:  # pyarrow raises several types for a damaged footer
         raise FileRejected(f"unreadable parquet footer ({type(exc).__name__})") from exc
     check_columns(arrow_schema, kind)
-    return rows
+    names = {column.name for column in kind.columns}
+    return rows, tuple((f.name, str(f.type)) for f in arrow_schema if f.name in names)
 
 
 def check_magic(head: bytes, tail: bytes) -> None:
@@ -568,44 +600,77 @@ def check_columns(arrow_schema: pa.Schema, kind: Kind) -> None:
             raise FileRejected(f"column {column.name} is {actual}, expected {type_name(column.type)}")
 
 
-def read_file(
-    cur: duckdb.DuckDBPyConnection,
-    data_dir: Path,
-    kind: Kind,
-    rel: str,
-    file_id: int,
-    stat: os.stat_result,
-    known_error: str | None = None,
-) -> FileReport:
-    """Screen and load one file inside the caller's transaction."""
-    path = data_dir / rel
-    report = FileReport(kind=kind.name, path=rel, status="ok")
+@dataclass
+class Pending:
+    """One export file to read in this ingest."""
+
+    kind: Kind
+    rel: str
+    stat: os.stat_result
+    file_id: int
+    report: FileReport
+    signature: tuple[tuple[str, str], ...] = ()
+
+
+def screen_file(data_dir: Path, item: Pending, known_error: str | None = None) -> None:
+    """Screen one file before DuckDB sees it; a rejected file's report says why."""
+    path = data_dir / item.rel
     try:
         if known_error:
             raise FileRejected(known_error)
-        report.rows_read = screen(path, kind)
-        cur.execute(SET_PATH, {"path": str(path)})
-        cur.execute(LAND[kind.name])
-        cur.execute(STAGE[kind.name])
-        accepted = cur.execute(INSERT_VALID[kind.name], {"file_id": file_id}).fetchall()[0][0]
-        if accepted < report.rows_read:  # a second pass only for files with bad rows
-            for reason, rows in cur.execute(
-                "select reason, count(*) from staged where reason is not null group by reason"
-            ).fetchall():
-                report.quarantined[reason] = rows
-        if kind is USAGE_EVENTS:
-            report.latest_at = cur.execute(
-                "select max(occurred_at) from raw_events where file_id = $file_id", {"file_id": file_id}
-            ).fetchall()[0][0]
-        cur.execute("drop view staged; drop view landing")
+        item.report.rows_read, item.signature = screen_schema(path, item.kind)
     except FileRejected as exc:
-        report.status, report.error = "rejected", str(exc)
+        item.report.status, item.report.error = "rejected", str(exc)
     except (OSError, pa.ArrowException) as exc:
         log.exception("reading %s failed", path)
-        report.status, report.error = "rejected", f"unreadable ({type(exc).__name__}: {str(exc)[:120]})"
+        item.report.status, item.report.error = "rejected", f"unreadable ({type(exc).__name__}: {str(exc)[:120]})"
+
+
+def batches(items: list[Pending], one_by_one: bool) -> list[list[Pending]]:
+    """The screened files in reading order, grouped by kind and columns (consecutive file ids in each)."""
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[Pending]] = {}
+    for item in items:
+        if item.report.status == "ok":
+            groups.setdefault((item.kind.name, item.signature), []).append(item)
+    if one_by_one:
+        return [[item] for group in groups.values() for item in group]
+    return list(groups.values())
+
+
+def read_batch(cur: duckdb.DuckDBPyConnection, data_dir: Path, batch: list[Pending]) -> None:
+    """Load a batch of screened files of one kind and columns inside the caller's transaction."""
+    kind = batch[0].kind
+    paths = [str(data_dir / item.rel) for item in batch]
+    by_path = dict(zip(paths, batch, strict=True))
+    cur.execute(BATCH_FILES, {"paths": paths, "file_ids": [item.file_id for item in batch]})
+    cur.execute(SET_PATHS, {"paths": paths})
+    cur.execute(LAND[kind.name])
+    cur.execute(STAGE[kind.name])
+    cur.execute(INSERT_VALID[kind.name])
+    # the batch's file ids are in order, so the range covers them (and maybe another batch's, ignored here)
+    span = {"first": batch[0].file_id, "last": batch[-1].file_id}
+    counts = {
+        file_id: (accepted, latest) for file_id, accepted, latest in cur.execute(ACCEPTED[kind.name], span).fetchall()
+    }
+    lost = []
+    for path, item in by_path.items():
+        accepted, latest = counts.get(item.file_id, (0, None))
+        item.report.latest_at = latest
+        if accepted < item.report.rows_read:  # a second pass only over the files with bad rows
+            lost.append(path)
+    if lost:
+        cur.execute(SET_PATHS, {"paths": lost})
+        for path, reason, rows in cur.execute(QUARANTINED).fetchall():
+            by_path[path].report.quarantined[reason] = rows
+    cur.execute("drop view staged; drop view landing; drop table batch_files")
+
+
+def record_file(cur: duckdb.DuckDBPyConnection, item: Pending) -> None:
+    """The file's row in `files` and its quarantine counts."""
+    report = item.report
     if report.status == "rejected":
         for statement in DELETE_FILE_ROWS[:4]:
-            cur.execute(statement, {"file_id": file_id})
+            cur.execute(statement, {"file_id": item.file_id})
         report.rows_read = 0
         report.quarantined = {}
         report.latest_at = None
@@ -616,11 +681,11 @@ def read_file(
             $accepted, $quarantined, $latest_at, now())
         """,
         {
-            "file_id": file_id,
-            "kind": kind.name,
-            "path": rel,
-            "size": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns,
+            "file_id": item.file_id,
+            "kind": item.kind.name,
+            "path": item.rel,
+            "size": item.stat.st_size,
+            "mtime_ns": item.stat.st_mtime_ns,
             "status": report.status,
             "error": report.error,
             "rows_read": report.rows_read,
@@ -632,9 +697,8 @@ def read_file(
     for reason, rows in report.quarantined.items():
         cur.execute(
             "insert into quarantine values ($file_id, $reason, $rows)",
-            {"file_id": file_id, "reason": reason, "rows": rows},
+            {"file_id": item.file_id, "reason": reason, "rows": rows},
         )
-    return report
 
 
 def ensure_schema(cur: duckdb.DuckDBPyConnection) -> None:
@@ -674,9 +738,9 @@ def drop_either(cur: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:
 class PoisonedFile(Exception):
     """DuckDB failed on a file that passed screening; the transaction must start again without it."""
 
-    def __init__(self, rel: str, message: str) -> None:
+    def __init__(self, rel: str | None, message: str) -> None:
         super().__init__(message)
-        self.rel = rel
+        self.rel = rel  # None: a batch of several files failed; which one is found by reading them one by one
 
 
 def ingest(
@@ -692,10 +756,15 @@ def ingest(
     """
     poisoned: dict[str, str] = {}
     window = hourly_window(now or datetime.now(UTC), timezone)
+    one_by_one = False
     while True:
         try:
-            return _ingest(cur, data_dir, timezone, progress, poisoned, window)
+            return _ingest(cur, data_dir, timezone, progress, poisoned, window, one_by_one)
         except PoisonedFile as exc:
+            if exc.rel is None:
+                log.warning("reading a batch of files failed, reading them one by one: %s", exc)
+                one_by_one = True
+                continue
             log.warning("skipping %s: %s", exc.rel, exc)
             poisoned[exc.rel] = f"unreadable ({str(exc).splitlines()[0][:160]})"
 
@@ -707,6 +776,7 @@ def _ingest(
     progress: Progress | None,
     poisoned: dict[str, str],
     window: dict[str, Any],
+    one_by_one: bool = False,
 ) -> IngestSummary:
     started = time.perf_counter()
     summary = IngestSummary()
@@ -755,23 +825,31 @@ def _ingest(
         first_new = next_id = cur.execute("select coalesce(max(file_id), 0) + 1 from files").fetchall()[0][0]
         if dropped_ids:
             first_new = next_id = max(next_id, max(dropped_ids) + 1)
-        for kind, rel, stat in todo:
+        items = [
+            Pending(kind, rel, stat, next_id + i, FileReport(kind=kind.name, path=rel, status="ok"))
+            for i, (kind, rel, stat) in enumerate(todo)
+        ]
+        for item in items:
+            screen_file(data_dir, item, poisoned.get(item.rel))
+        for batch in batches(items, one_by_one):
             if progress:
-                progress(done_bytes / total_bytes, reading_step(rel))
+                # a batch is reported by its first file (the fraction says how far the whole read is)
+                progress(done_bytes / total_bytes, reading_step(batch[0].rel))
             try:
-                report = read_file(cur, data_dir, kind, rel, next_id, stat, poisoned.get(rel))
+                read_batch(cur, data_dir, batch)
             except duckdb.Error as exc:
-                raise PoisonedFile(rel, str(exc)) from exc
-            after = (data_dir / rel).stat() if (data_dir / rel).exists() else None
-            if after is None or (after.st_size, after.st_mtime_ns) != (stat.st_size, stat.st_mtime_ns):
+                raise PoisonedFile(batch[0].rel if len(batch) == 1 else None, str(exc)) from exc
+            done_bytes += sum(item.stat.st_size for item in batch)
+        for item in items:
+            after = (data_dir / item.rel).stat() if (data_dir / item.rel).exists() else None
+            if after is None or (after.st_size, after.st_mtime_ns) != (item.stat.st_size, item.stat.st_mtime_ns):
                 # the file changed while it was read: forget this read, take it next time
                 for statement in DELETE_FILE_ROWS:
-                    cur.execute(statement, {"file_id": next_id})
-                summary.retry_later.append(rel)
+                    cur.execute(statement, {"file_id": item.file_id})
+                summary.retry_later.append(item.rel)
             else:
-                summary.read.append(report)
-            next_id += 1
-            done_bytes += stat.st_size
+                record_file(cur, item)
+                summary.read.append(item.report)
         if progress:
             progress(1.0, BUILDING_STEP)
         clock.lap("read")
