@@ -411,45 +411,6 @@ def test_epoch_shift_written_out_in_the_view() -> None:
     assert f"+ {ingest.EPOCH_SHIFT})" in ingest.ROLLUP_LOCAL
 
 
-def test_dup_parts() -> None:
-    from token_analytics.engine.ingest import dup_parts
-
-    assert [dup_parts(n) for n in (0, 1_250_000, 1_250_001, 2_500_001, 10_000_000, 10_000_001, 10**9)] == [
-        1,
-        1,
-        2,
-        4,
-        8,
-        16,
-        16,
-    ]
-
-
-def test_repeated_hashes_found_in_every_part(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ids whose first hash lies in each of the 8 parts (top three bits), repeated or not."""
-    import duckdb
-
-    from token_analytics.engine import ingest
-
-    con = duckdb.connect()
-    try:
-        con.execute("create table raw_events (id_hash ubigint)")
-        # part k holds k << 61 + 5 twice (k even) or once (k odd), and k << 61 + 9 once
-        for k in range(8):
-            base = k << 61
-            con.execute("insert into raw_events values ($a), ($b)", {"a": base + 5, "b": base + 9})
-            if k % 2 == 0:
-                con.execute("insert into raw_events values ($a)", {"a": base + 5})
-        for part_rows, parts in ((20, 1), (3, 8)):  # 20 rows: in one part, then in 8
-            monkeypatch.setattr(ingest, "DUP_PART_ROWS", part_rows)
-            assert ingest.dup_parts(20) == parts
-            ingest.find_repeated_hashes(con)
-            found = sorted(h for (h,) in con.execute("select id_hash from dup_hashes").fetchall())
-            assert found == [(k << 61) + 5 for k in (0, 2, 4, 6)]
-    finally:
-        con.close()
-
-
 def test_rows_keep_their_own_file_and_row(tmp_path: Path) -> None:
     """Each row keeps its file and row number, so the path that sorts last wins, then the later row; counts and
     quarantine stay per file."""

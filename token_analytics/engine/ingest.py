@@ -333,19 +333,10 @@ ranked as (
 select file_id, row_no, id_hash, id_hash2, h <> winner_h as is_conflict from ranked where pick > 1
 """
 # Only ids whose first hash repeats can be duplicates: finding those first is far cheaper than
-# ranking every event. One group-by over every stored hash builds a hash table as large as the events;
-# split by the hash's top bits into parts of about DUP_PART_ROWS each, the same work took 2.6x less CPU
-# at 10M events (docs/BENCHMARK.md), although each part scans the hash column again.
-DUP_HASHES = "create or replace temp table dup_hashes (id_hash ubigint)"
-DUP_HASHES_PART = """
-insert into dup_hashes
-select id_hash from raw_events where id_hash >> $shift = $part group by id_hash having count(*) > 1
-"""
-DUP_HASHES_ALL = "insert into dup_hashes select id_hash from raw_events group by id_hash having count(*) > 1"
-DUP_PART_ROWS = 1_250_000
-DUP_MAX_PARTS = 16
+# ranking every event.
 ALL_CANDIDATES = """
 create or replace temp view candidates as
+with dup_hashes as (select id_hash from raw_events group by id_hash having count(*) > 1)
 select r.* from raw_events r semi join dup_hashes using (id_hash)
 """
 
@@ -892,7 +883,6 @@ def derive(
     clock.lap("canonical")
     if full:
         cur.execute("delete from event_losers")
-        find_repeated_hashes(cur)
         cur.execute(ALL_CANDIDATES)
         cur.execute(INSERT_EVENT_LOSERS)
         clock.lap("duplicates")
@@ -949,28 +939,9 @@ def derive(
     )
     cur.execute(
         "drop view if exists candidates; drop view if exists rollup_local; drop view if exists rollup_source; "
-        "drop table if exists zone_hours; drop table if exists dup_hashes"
+        "drop table if exists zone_hours"
     )
     clock.lap("hourly")
-
-
-def dup_parts(rows: int) -> int:
-    """How many parts the search for repeated hashes is split into: a power of two, DUP_PART_ROWS each."""
-    parts = 1
-    while parts < DUP_MAX_PARTS and rows > parts * DUP_PART_ROWS:
-        parts *= 2
-    return parts
-
-
-def find_repeated_hashes(cur: duckdb.DuckDBPyConnection) -> None:
-    """Fill `dup_hashes` with every first identity hash stored more than once, part by part."""
-    rows = cur.execute("select count(*) from raw_events").fetchall()[0][0]
-    bits = dup_parts(rows).bit_length() - 1
-    cur.execute(DUP_HASHES)
-    if not bits:
-        cur.execute(DUP_HASHES_ALL)
-    for part in range(1 << bits if bits else 0):
-        cur.execute(DUP_HASHES_PART, {"shift": 64 - bits, "part": part})
 
 
 def local_time(cur: duckdb.DuckDBPyConnection, timezone: str) -> None:
