@@ -110,8 +110,8 @@ drop table if exists usage_totals;
 # columns and types, with null optional columns appended by name so the statements below stay constant
 # whatever optional columns a file has. The paths are a session variable because a view takes no
 # parameters; `_ingest_file` is each row's path, `file_row_number` its row in that file. One statement
-# over many files reads them in parallel (DuckDB reads a parquet row group per thread, and the exports
-# often hold one row group per file).
+# over many files reads them in parallel (DuckDB reads a parquet row group per thread, and an export file
+# holds few: the generated ones one or two).
 SET_PATHS = "set variable ingest_paths = $paths"
 BATCH_FILES = """
 create or replace temp table batch_files as
