@@ -618,7 +618,7 @@ def screen_file(data_dir: Path, item: Pending, known_error: str | None = None) -
 
 
 def batches(items: list[Pending], one_by_one: bool) -> list[list[Pending]]:
-    """The screened files in reading order, grouped by kind and columns (consecutive file ids in each)."""
+    """The screened files in reading order, grouped by kind and columns (file ids ascending in each)."""
     groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[Pending]] = {}
     for item in items:
         if item.report.status == "ok":
