@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -499,3 +499,56 @@ def test_files_with_other_columns_or_types_read_in_their_own_batch(tmp_path: Pat
         assert table_rows(store, daily) == [("m", 1 + 2, 2, 2), (None, 4 + 8, 2, 0)]
     finally:
         store.close()
+
+
+def test_an_incremental_ingest_into_a_dense_day_stays_within_the_memory_limit(tmp_path: Path) -> None:
+    """A new file whose day already holds many events re-derives that day in bounded memory.
+
+    At 100M events the touched day's statement ran out of DuckDB's 512 MB: its time bounds were subqueries,
+    the planner estimated ~0 events and built its hash tables on the events. 100,000 events on one local day
+    under a 32 MB limit fail the same way (measured) and pass with the bounds bound as values.
+    """
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from token_analytics.engine import ingest
+
+    root = tmp_path / "export"
+    (root / "usage_events").mkdir(parents=True)
+    start = utc("2026-11-20T01:00:00+00:00")  # 09:00 in Shanghai: 15 hours of events stay on 20 Nov there
+
+    def write(name: str, count: int) -> None:
+        pq.write_table(
+            pa.table(
+                {
+                    "event_id": [f"{name}-{i}" for i in range(count)],
+                    "account_id": [f"acct-{i % 3}" for i in range(count)],
+                    "user_id": [f"u{i % 40}" for i in range(count)],
+                    "service": ["agent"] * count,
+                    "occurred_at": pa.array(
+                        [start + timedelta(microseconds=i * 540_000) for i in range(count)],
+                        pa.timestamp("us", tz="UTC"),
+                    ),
+                    "tokens": pa.array([1 + i % 7 for i in range(count)], pa.int64()),
+                }
+            ),
+            root / "usage_events" / f"{name}.parquet",
+        )
+
+    write("a", 100_000)
+    con = duckdb.connect(str(tmp_path / "cache.duckdb"))
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        clock = utc("2026-11-21T00:00:00+00:00")
+        ingest.ingest(con.cursor(), root, "Asia/Shanghai", now=clock)
+        con.execute("set memory_limit = '32MB'")
+        write("b", 1_000)
+        summary = ingest.ingest(con.cursor(), root, "Asia/Shanghai", now=clock)
+        assert not summary.full  # the incremental path
+        got = con.execute("select day, sum(tokens), sum(calls) from usage_daily group by day").fetchall()
+    finally:
+        con.close()
+    # 1 + i % 7 summed: file a 14,285 cycles of 28 plus 1..5 = 399,995; file b 142 cycles plus 1..6 = 3,997; the
+    # last event of a, 53,999.46 s after 01:00 UTC, is 23:59:59 in Shanghai
+    assert got == [(date(2026, 11, 20), 399_995 + 3_997, 101_000)]

@@ -473,14 +473,20 @@ LOSERS_AGAIN = (
 )
 # The winning events of the touched slices. The instant bounds (a local day lies within a day of its
 # UTC date) let the scan skip the row groups of other times: raw_events is stored in file order.
+# The bounds are read first and bound as values: with subqueries in their place the planner estimated
+# ~0 events, built its hash tables on the events instead of on `slices` and ran out of memory at 100M
+# events (and scanned every row group); as constants they prune the scan by zone maps.
+SLICE_BOUNDS = """
+select (min(day) - 1)::timestamp::timestamptz as slices_from, (max(day) + 2)::timestamp::timestamptz as slices_to
+from slices
+"""
 SLICE_SOURCE = (
     """
     create or replace temp table slice_events as
     select r.* from raw_events r
     semi join slices s on r.account_id = s.account_id and timezone($tz, r.occurred_at)::date = s.day
     anti join event_losers l on r.file_id = l.file_id and r.row_no = l.row_no
-    where r.occurred_at >= (select min(day) - 1 from slices)::timestamp::timestamptz
-        and r.occurred_at < (select max(day) + 2 from slices)::timestamp::timestamptz
+    where r.occurred_at >= $slices_from and r.occurred_at < $slices_to
     """,
     "create or replace temp view rollup_source as select * from slice_events",
     "delete from usage_hourly using slices s where usage_hourly.account_id = s.account_id and usage_hourly.day = s.day",
@@ -908,6 +914,7 @@ def derive(
         for statement in LOSERS_AGAIN:
             cur.execute(statement, {name: value for name, value in values.items() if f"${name}" in statement})
         clock.lap("duplicates")
+        values["slices_from"], values["slices_to"] = cur.execute(SLICE_BOUNDS).fetchall()[0]
         for statement in SLICE_SOURCE:
             cur.execute(statement, {name: value for name, value in values.items() if f"${name}" in statement})
         local_time(cur, timezone)
