@@ -456,7 +456,8 @@ def test_the_first_loads_progress_steps_are_in_the_sessions_language(tmp_path: P
     steps: list[object] = []
     Store.open(settings_for(tmp_path, edge_dir), progress=lambda fraction, step: steps.append(step)).close()
     every = [data.FIRST_LOAD, *steps]
-    assert {step.message_id for step in every} == {"first_read", "reading", "building"}
+    # the edge export's accounts and members are one file each, its event files a batch
+    assert {step.message_id for step in every} == {"first_read", "reading", "reading_batch", "building"}
     for step in every:
         with language("en"):
             assert data.step_text(step) == str(step)  # the catalogue's English is the engine's own sentence
@@ -464,5 +465,7 @@ def test_the_first_loads_progress_steps_are_in_the_sessions_language(tmp_path: P
             shown = data.step_text(step)
             assert shown.startswith("正在") and not re.search(r"Reading|Building", shown), shown
     reading = next(step for step in steps if step.message_id == "reading")
+    batch = next(step for step in steps if step.message_id == "reading_batch")
     with language("zh"):
         assert data.step_text(reading) == f"正在读取 {reading.params['path']}"
+        assert data.step_text(batch) == f"正在读取 {batch.params['count']} 个文件：{batch.params['path']} 等"

@@ -43,8 +43,12 @@ class Step:
         return self.english.format(**self.params)
 
 
-def reading_step(rel: str) -> Step:
-    return Step("reading", "Reading {path}", {"path": rel})
+def reading_step(rels: list[str]) -> Step:
+    """Reading one file, or a batch of files read by one statement (named by its first)."""
+    if len(rels) == 1:
+        return Step("reading", "Reading {path}", {"path": rels[0]})
+    values = {"count": str(len(rels)), "path": rels[0]}
+    return Step("reading_batch", "Reading {count} files: {path} and the others", values)
 
 
 BUILDING_STEP = Step("building", "Building rollups")
@@ -830,8 +834,7 @@ def _ingest(
             screen_file(data_dir, item, poisoned.get(item.rel))
         for batch in batches(items, one_by_one):
             if progress:
-                # a batch is reported by its first file (the fraction says how far the whole read is)
-                progress(done_bytes / total_bytes, reading_step(batch[0].rel))
+                progress(done_bytes / total_bytes, reading_step([item.rel for item in batch]))
             try:
                 read_batch(cur, data_dir, batch)
             except duckdb.Error as exc:

@@ -82,6 +82,7 @@ ZH: dict[str, str] = {
     "error.prices_file": "价格配置无法使用：{detail}",
     "progress.first_read": "正在首次读取导出文件…",
     "progress.reading": "正在读取 {path}",
+    "progress.reading_batch": "正在读取 {count} 个文件：{path} 等",
     "progress.building": "正在生成汇总表",
     "error.sign_in_required": "请先登录再查看此页面。",
     "error.permission.buy": "只有经理和管理员可以购买 Token 或更改套餐。",

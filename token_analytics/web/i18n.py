@@ -130,6 +130,7 @@ STRINGS: dict[str, dict[str, str]] = {
     # --- the first load's progress bar (engine.ingest.Step: the English text is the engine's own) ---
     "progress.first_read": {"en": "Reading the exports for the first time…"},
     "progress.reading": {"en": "Reading {path}"},
+    "progress.reading_batch": {"en": "Reading {count} files: {path} and the others"},
     "progress.building": {"en": "Building rollups"},
     "error.sign_in_required": {"en": "Please sign in to see this page."},
     "error.permission.buy": {"en": "Only managers and administrators can buy tokens or change the plan."},
