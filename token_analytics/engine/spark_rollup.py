@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import warnings
@@ -28,7 +29,15 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from token_analytics.engine.ingest import FileRejected, check_columns, check_magic, discover, hourly_window, screen
+from token_analytics.engine.ingest import (
+    STAGE,
+    FileRejected,
+    check_columns,
+    check_magic,
+    discover,
+    hourly_window,
+    screen,
+)
 from token_analytics.engine.schema import KINDS, Kind, type_name
 
 if TYPE_CHECKING:
@@ -368,33 +377,9 @@ def reject_undecodable(staged: DataFrame, kind: Kind, files: list[ExportFile]) -
     return rejected
 
 
-# Each mirrors engine.ingest.STAGE[kind]: `reason` is null for a valid row, else the first rule it breaks.
-REASON = {
-    "accounts": "case when account_id is null or account_id = '' then 'missing account_id' end",
-    "members": """case
-        when user_id is null or user_id = '' then 'missing user_id'
-        when account_id is null or account_id = '' then 'missing account_id'
-    end""",
-    "usage_events": """case
-        when event_id is null or event_id = '' then 'missing event_id'
-        when account_id is null or account_id = '' then 'missing account_id'
-        when occurred_at is null then 'missing occurred_at'
-        when tokens is null then 'missing tokens'
-        when service is null or service not in ('agent', 'operator', 'assistant') then 'unknown service'
-        when tokens < 0 then 'negative tokens'
-    end""",
-    "transactions": """case
-        when txn_id is null or txn_id = '' then 'missing txn_id'
-        when account_id is null or account_id = '' then 'missing account_id'
-        when created_at is null then 'missing created_at'
-        when amount is null then 'missing amount'
-        when type is null or type not in ('CONSUME', 'RECHARGE', 'BONUS', 'REFUND', 'ADJUSTMENT')
-            then 'unknown type'
-        when (type = 'CONSUME' and amount >= 0)
-            or (type in ('RECHARGE', 'BONUS', 'REFUND') and amount <= 0)
-            or (type = 'ADJUSTMENT' and amount = 0) then 'amount of the wrong sign'
-    end""",
-}
+# The quarantine rules are written once, in engine.ingest.STAGE: each kind's `case ... end as reason` (null for a
+# valid row, else the first rule it breaks) is taken from there as it stands, so both engines apply one text.
+REASON = {kind: re.search(r"(case\b.*\bend) as reason", text, re.S).group(1) for kind, text in STAGE.items()}
 
 # --- winners: mirrors engine.ingest CANONICAL and INSERT_EVENT_LOSERS -------------------------------
 
