@@ -1,0 +1,335 @@
+"""Page benchmark: end-to-end latency as a person feels it, and the server's share of it.
+
+    python benchmarks/bench_pages.py [--events 1000000] [--accounts 200] [--runs 5]
+                                     [--data-dir DIR] [--baseline DIR]
+
+One server is started the way `make run` does (`streamlit run serve.py`, headless, a free port) on
+a generated export (kept in benchmarks/.data/pages-<events>-<accounts>/). Then, per role (admin,
+manager, analyst), in Debian's chromium:
+
+* sign-in: from the click on "Sign in" to the last element drawn on /analysis;
+* page switch: from the click on a sidebar link to the last element drawn, for every page the
+  role may open;
+* shared link: a cold navigation to an /explore view given by its URL, to the last element drawn.
+
+"The last element drawn" is the time of the page's last DOM mutation once Streamlit's script has
+been idle for 400 ms with no skeleton left (a MutationObserver installed before the app's own
+scripts run). The browser's figure includes the browser's own work on 2 shared cores.
+
+The server's part of the same reruns is measured without the browser: a websocket client speaking
+Streamlit's protocol (as benchmarks/bench_load.py) sends the rerun a browser sends for a page (and
+for /explore, each view's query string) and times it until `script_finished`; the first run of a
+session is reported apart from the warm reruns that follow (a widget change is a warm rerun).
+
+`--baseline DIR` runs the same measures against a second checkout (e.g. `git worktree add
+/tmp/base <commit>`) in the same run (one server after the other), and prints the ratio current / baseline: the
+before/after of a change on the same machine at the same load. The load average is printed beside
+every figure. It is not a test: it prints figures; exit 1 only when the benchmark itself fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_load import LAUNCH_ARGS, load_average  # noqa: E402
+from tests.e2e.support import (  # noqa: E402
+    CHROMIUM,
+    NOW,
+    PASSWORDS,
+    START_TIMEOUT_S,
+    Server,
+    _free_port,
+    _healthy,
+    clean_env,
+    fill_sign_in,
+    run_cli,
+    stop_server,
+)
+
+DATA = ROOT / "benchmarks" / ".data"
+ROLES = ("admin", "manager", "analyst")
+PAGES = {  # url path -> the page name a browser sends in its rerun
+    "analysis": "analysis",
+    "token-history": "token_history",
+    "recharge": "recharge",
+    "subscription": "subscription",
+    "explore": "explore",
+    "admin": "admin",
+}
+# /explore views by URL: what an analyst switches between (a widget change is the same rerun).
+EXPLORE_VIEWS = (
+    "",
+    "granularity=hour",
+    "metric=calls",
+    "group=member&top=10",
+    "group=model",
+    "period=this_year&granularity=week",
+)
+QUIET_MS = 400
+
+# Installed before any of the app's scripts: the time of the last change to the page.
+OBSERVE = """
+window.__lastMutation = 0;
+new MutationObserver(() => { window.__lastMutation = performance.now(); })
+    .observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+"""
+
+# True (with the last mutation's time) once the script is idle, connected, without skeletons, for QUIET_MS.
+DRAWN = """([quiet, since]) => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const idle = app?.dataset.testScriptState === 'notRunning' && app?.dataset.testConnectionState === 'CONNECTED';
+    const busy = !idle || document.querySelectorAll('[data-testid="stSkeleton"]').length > 0;
+    const now = performance.now();
+    const errors = document.querySelectorAll('[data-testid="stException"]').length;
+    if (errors > 0) { return {error: 'the page shows an error'}; }
+    if (busy || window.__benchBusyAt === undefined) { window.__benchBusyAt = now; return false; }
+    if (now - window.__benchBusyAt < quiet) { return false; }
+    return {ms: Math.max(window.__lastMutation, window.__benchBusyAt - quiet) - since};
+}"""
+
+
+@dataclass
+class Checkout:
+    name: str
+    root: Path
+
+
+@dataclass
+class Results:
+    """Measure name -> checkout name -> milliseconds, each with the load average when taken."""
+
+    rows: dict[str, dict[str, list[tuple[float, str]]]]
+
+    def add(self, measure: str, checkout: str, ms: float) -> None:
+        self.rows.setdefault(measure, {}).setdefault(checkout, []).append((ms, load_average().split()[0]))
+
+
+def start(checkout: Checkout, data_dir: Path, tmp: Path) -> Server:
+    """`streamlit run serve.py` from a checkout, with the tests' flags; its own app and cache files."""
+    work = tmp / checkout.name
+    work.mkdir(parents=True, exist_ok=True)
+    env = clean_env() | {
+        "ANALYTICS_MODE": "saas",
+        "ANALYTICS_DATA_DIR": str(data_dir),
+        "ANALYTICS_APP_DB": str(work / "app.duckdb"),
+        "ANALYTICS_NOW": NOW,
+        "ANALYTICS_COOKIE_KEY": secrets.token_hex(32),
+    }
+    port = _free_port()
+    log = work / "streamlit.log"
+    command = [
+        sys.executable, "-m", "streamlit", "run", "serve.py",
+        "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    with log.open("wb") as handle:
+        process = subprocess.Popen(command, cwd=checkout.root, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    server = Server(mode="saas", url=f"http://127.0.0.1:{port}", process=process, log=log)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline and process.poll() is None:
+        if _healthy(server.url):
+            return server
+        time.sleep(0.2)
+    stop_server(server)
+    raise RuntimeError(f"the server of {checkout.name} did not start:\n{server.log_tail()}")
+
+
+def drawn_ms(page: Any, since: float, timeout_ms: int = 180_000) -> float:
+    page.evaluate("() => { delete window.__benchBusyAt; }")
+    handle = page.wait_for_function(DRAWN, arg=[QUIET_MS, since], polling=25, timeout=timeout_ms)
+    value = handle.json_value()
+    if "error" in value:
+        raise RuntimeError(f"{page.url}: {value['error']}")
+    return float(value["ms"])
+
+
+def browser_measures(server: Server, checkout: str, results: Results, runs: int) -> dict[str, dict[str, Any]]:
+    """Sign-in, page switches and shared /explore links per role; returns each role's cookies and pages."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=180_000)
+    cookies: dict[str, dict[str, Any]] = {}
+    with sync_playwright() as play:
+        browser = play.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            for role in ROLES:
+                for run in range(runs):
+                    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-US")
+                    context.add_init_script(OBSERVE)
+                    page = context.new_page()
+                    page.set_default_timeout(180_000)
+                    page.goto(server.url + "/")
+                    since = page.evaluate("() => performance.now()")
+                    fill_sign_in(page, role, PASSWORDS[role])
+                    expect(page).to_have_url(re.compile(r"/analysis(\?.*)?$"))
+                    results.add(f"sign-in -> /analysis drawn [{role}]", checkout, drawn_ms(page, since))
+                    nav = page.locator('[data-testid="stSidebarNav"]')
+                    opened = []
+                    for path in PAGES:
+                        link = nav.locator(f'a[href$="/{path}"]')
+                        if path == "analysis" or link.count() == 0:
+                            continue
+                        since = page.evaluate("() => performance.now()")
+                        link.first.click()
+                        expect(page).to_have_url(re.compile(rf"/{re.escape(path)}(\?.*)?$"))
+                        results.add(f"page switch -> /{path} drawn [{role}]", checkout, drawn_ms(page, since))
+                        opened.append(path)
+                    if run == 0:
+                        cookies[role] = {"cookies": context.cookies(), "pages": ["analysis"] + opened}
+                    for view in EXPLORE_VIEWS[1:2]:
+                        page.goto(f"{server.url}/explore?{view}")
+                        results.add(f"shared /explore link drawn [{role}]", checkout, drawn_ms(page, 0.0))
+                    context.close()
+        finally:
+            browser.close()
+    return cookies
+
+
+def rerun_message(url: str, page_name: str, query: str) -> bytes:
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    message = BackMsg()
+    message.rerun_script.page_name = page_name
+    message.rerun_script.query_string = query
+    context = message.rerun_script.context_info
+    context.timezone, context.timezone_offset, context.locale = "UTC", 0, "en-US"
+    context.url, context.color_scheme = f"{url}/{page_name}{'?' + query if query else ''}", "light"
+    return message.SerializeToString()
+
+
+async def server_runs(server: Server, cookies: list[dict[str, Any]], reruns: list[tuple[str, str]]) -> list[float]:
+    """One websocket session: each (page name, query) rerun in turn, ms from request to script_finished."""
+    import websockets
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    url = server.url.replace("http://", "ws://", 1) + "/_stcore/stream"
+    header = "; ".join(f"{c['name']}={c['value']}" for c in cookies)
+    times = []
+    async with websockets.connect(
+        url,
+        subprotocols=[websockets.Subprotocol("streamlit")],
+        additional_headers={"Cookie": header, "Origin": server.url},
+        max_size=None,
+    ) as connection:
+        for page_name, query in reruns:
+            started = time.perf_counter()
+            await connection.send(rerun_message(server.url, page_name, query))
+            async with asyncio.timeout(180):
+                while True:
+                    message = ForwardMsg()
+                    message.ParseFromString(await connection.recv())
+                    if message.WhichOneof("type") == "script_finished":
+                        if message.script_finished in (
+                            ForwardMsg.FINISHED_EARLY_FOR_RERUN,
+                            ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
+                        ):
+                            continue  # the page asked for a rerun (st.rerun, query params): that run is part of it
+                        if message.script_finished != ForwardMsg.FINISHED_SUCCESSFULLY:
+                            raise RuntimeError(f"{page_name}?{query} ended with status {message.script_finished}")
+                        break
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def server_measures(server: Server, checkout: str, cookies: dict[str, Any], results: Results, runs: int) -> None:
+    for role, seen in cookies.items():
+        jar = seen["cookies"]
+        for page_name in (PAGES[path] for path in seen["pages"]):  # the pages the role's sidebar offers
+            for _ in range(runs):
+                first, *warm = asyncio.run(server_runs(server, jar, [(page_name, "")] * 3))
+                results.add(f"server run, new session: {page_name} [{role}]", checkout, first)
+                results.add(f"server rerun, warm: {page_name} [{role}]", checkout, statistics.median(warm))
+        for _ in range(runs):
+            times = asyncio.run(server_runs(server, jar, [("explore", view) for view in EXPLORE_VIEWS]))
+            for view, ms in zip(EXPLORE_VIEWS[1:], times[1:], strict=True):
+                results.add(f"server rerun, explore view change: {view} [{role}]", checkout, ms)
+
+
+def sample(events: int, accounts: int, data_dir: Path | None) -> Path:
+    if data_dir is not None:
+        return data_dir
+    out = DATA / f"pages-{events}-{accounts}"
+    if not (out / "usage_events").is_dir():
+        started = time.perf_counter()
+        run_cli(
+            ["generate", "--out", str(out), "--accounts", str(accounts), "--events", str(events)]
+            + ["--seed", "20261129", "--now", NOW],
+            clean_env(),
+        )
+        print(f"sample: {events:,} events, {accounts} accounts ({time.perf_counter() - started:.1f} s)")
+    return out
+
+
+def report(results: Results, checkouts: list[Checkout]) -> None:
+    names = [c.name for c in checkouts]
+    head = f"{'measure':<80} " + " ".join(f"{n + ' ms (load)':>22}" for n in names)
+    print(head + ("   ratio" if len(names) == 2 else ""))
+    for measure, by in results.rows.items():
+        cells, medians = [], []
+        for name in names:
+            values = by.get(name, [])
+            if not values:
+                cells.append(f"{'-':>22}")
+                continue
+            median = statistics.median(v for v, _ in values)
+            medians.append(median)
+            loads = sorted({load for _, load in values})
+            cells.append(f"{median:>10.0f} ({loads[0]}-{loads[-1]})".rjust(22))
+        ratio = f"   {medians[0] / medians[1]:.2f}x" if len(medians) == 2 and medians[1] else ""
+        print(f"{measure:<80} " + " ".join(cells) + ratio)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events in the generated export")
+    parser.add_argument("--accounts", type=int, default=200, help="accounts in the generated export")
+    parser.add_argument("--runs", type=int, default=3, help="repetitions of every measure (median printed)")
+    parser.add_argument("--data-dir", type=Path, help="an existing export instead of a generated one")
+    parser.add_argument("--baseline", type=Path, help="a second checkout measured in the same run")
+    parser.add_argument("--no-browser", action="store_true", help="server times only (sign-in through chromium once)")
+    args = parser.parse_args(argv)
+    if not Path(CHROMIUM).is_file():
+        print(f"{CHROMIUM} is missing: install Debian's chromium (make chromium) or set E2E_CHROMIUM.", file=sys.stderr)
+        return 1
+    data_dir = sample(args.events, args.accounts, args.data_dir)
+    checkouts = [Checkout("current", ROOT)] + ([Checkout("baseline", args.baseline.resolve())] if args.baseline else [])
+    results = Results(rows={})
+    import tempfile
+
+    print(f"load average before: {load_average()} on {os.cpu_count()} cores; {args.runs} runs per measure")
+    with tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp:
+        for checkout in checkouts:  # one server at a time: the other checkout's server would share the cores
+            server = start(checkout, data_dir, Path(tmp))
+            try:
+                started = time.perf_counter()
+                cookies = browser_measures(server, checkout.name, results, 1 if args.no_browser else args.runs)
+                print(f"{checkout.name}: browser measures done ({time.perf_counter() - started:.0f} s)")
+                server_measures(server, checkout.name, cookies, results, args.runs)
+            finally:
+                stop_server(server)
+    print()
+    report(results, checkouts)
+    print(f"\nload average after: {load_average()}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (RuntimeError, subprocess.SubprocessError) as exc:
+        print(f"bench_pages failed: {exc}", file=sys.stderr)
+        sys.exit(1)
