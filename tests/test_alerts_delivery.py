@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
+from tests import test_alerts as base
 from tests.apptest import ROOT
-from tests.test_alerts import Hooks, app, cli_env, hooks, now, store  # noqa: F401  (fixtures)
+from tests.test_alerts import Hooks, cli_env, now
 from token_analytics.billing.alerts import Thresholds
 from token_analytics.billing.appdb import AppDB
 from token_analytics.engine import alerts, service, webhooks
@@ -31,6 +32,9 @@ from token_analytics.engine.webhooks import Receiver
 from token_analytics.settings import SettingsError, load_settings
 
 SECRET = "SECRETKEY693"
+
+# the fixtures of tests/test_alerts.py: its export, an open store, the app database on it, a receiver
+store, app, hooks = base.store, base.app, base.hooks
 
 
 class Slow:
@@ -183,9 +187,7 @@ def test_two_overlapping_runs_post_each_change_once(store: Store, slow: Slow) ->
     for thread in threads:
         thread.join(timeout=60)
     assert errors == []
-    assert sorted(body["text"][:40] for body in slow.posts) == sorted(
-        ["[FIRING] Token Analytics: account acct-m"] * 2
-    )
+    assert sorted(body["text"][:40] for body in slow.posts) == sorted(["[FIRING] Token Analytics: account acct-m"] * 2)
     assert len(slow.posts) == 2
     assert sorted(len(r.changes) for r in results) == [0, 2]
     assert sum(len(r.sent) for r in results) == 2

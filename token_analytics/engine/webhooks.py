@@ -168,7 +168,7 @@ class _TimedSocket(socket.socket):
 
 
 class _TimedTLSSocket(ssl.SSLSocket):
-    """The same for TLS (the handshake is bounded by the socket timeout set at connect: CPython gives it one deadline)."""
+    """The same for TLS (the handshake is bounded by the timeout set at connect: CPython gives it one deadline)."""
 
     deadline: _Deadline | None = None
 
