@@ -461,3 +461,10 @@ def test_the_command_prints_one_truthful_line_per_fact_and_integers_as_integers(
     sent = run_cli("alerts")
     assert sent.returncode == 0, sent.stderr
     assert "0 changes, 2 notifications sent, 0 pending" in sent.stdout and len(hooks.received) == 2
+
+
+def test_an_error_text_loses_every_part_of_the_url_that_may_hold_a_key() -> None:
+    url = f"https://bot:{SECRET}P@hooks.example/services/T0/{SECRET}S?key={SECRET}Q#{SECRET}F"
+    text = f"InvalidURL: can't post to '{url}' nor '/services/T0/{SECRET}S?key={SECRET}Q' nor {SECRET}P"
+    cleaned = webhooks.without_secrets(text, url)
+    assert SECRET not in cleaned and cleaned.startswith("InvalidURL: can't post to '…'")

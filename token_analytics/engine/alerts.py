@@ -41,7 +41,7 @@ from token_analytics.engine.webhooks import Receiver
 log = logging.getLogger(__name__)
 
 BASELINE_DAYS = 30
-RUN_DEADLINE_S = 45.0  # a run started by a cron every minute ends before the next one starts
+RUN_DEADLINE_S = 45.0  # the posting of one run: with the evaluation it fits between two cron runs a minute apart
 # One run at a time in this process: the process that opens the app database is the only one that may.
 _RUN_LOCK = threading.Lock()
 
@@ -240,9 +240,9 @@ def run(
 
     A receiver that fails keeps its notifications pending (the next run sends them, in order); it is
     not tried again in this run, so one that is down costs at most one bounded retry sequence.
-    Each post ends by `post_deadline_s` and no post starts after `run_deadline_s`; what was not
-    sent stays pending. A run waits for one already running in this process, then finds its changes
-    recorded and its notifications sent.
+    Each post ends by `post_deadline_s` and no post starts `run_deadline_s` after the first one
+    started; what was not sent stays pending. A run waits for one already running in this process,
+    then finds its changes recorded and its notifications sent.
     Dry run: the changes and the pending notifications are computed, nothing is written or sent.
     """
     if dry_run:
@@ -267,7 +267,6 @@ def _run(
     post_deadline_s: float,
     run_deadline_s: float,
 ) -> RunResult:
-    end = time.monotonic() + run_deadline_s
     thresholds = app.alerts.all_thresholds()
     known = set(store.account_ids())
     conditions: list[Condition] = []
@@ -291,6 +290,8 @@ def _run(
     down: set[str] = set()
     out_of_time = False
     pending = app.alerts.pending(keys)
+    # the clock starts with the posting: however long the evaluation takes, some posting gets done
+    end = time.monotonic() + run_deadline_s
     for notification in pending:
         key = notification["receiver"]
         if key in down:

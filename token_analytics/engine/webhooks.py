@@ -250,9 +250,17 @@ def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
 
 
 def without_secrets(text: str, url: str) -> str:
-    """`text` with the URL's path, query and user (where webhook keys are) replaced by `…`."""
+    """`text` with the URL's path, query, fragment and user (where webhook keys are) replaced by `…`."""
     split = urlsplit(url)
-    pieces = [url, split.path + ("?" + split.query if split.query else ""), split.query, split.path, split.username]
+    pieces = [
+        url,
+        split.path + ("?" + split.query if split.query else ""),
+        split.query,
+        split.path,
+        split.fragment,
+        split.username,
+        split.password,
+    ]
     for piece in sorted({p for p in pieces if p and len(p) > 1}, key=len, reverse=True):
         text = text.replace(piece, "…")
     return text
