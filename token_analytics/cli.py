@@ -193,12 +193,13 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
             f"{prefix} {change.state} {change.account_id} {change.rule}: "
             f"value {_figure(change.value)}, threshold {_figure(change.threshold)}"
         )
-    if result.waiting and not args.dry_run:
-        print(
-            "alerts: no webhook is configured (ANALYTICS_ALERT_WEBHOOKS); "
-            f"{result.waiting} state changes wait and are sent once one is.",
-            file=sys.stderr,
+    if not receivers and not args.dry_run:
+        waits = (
+            f"{result.waiting} state changes wait and are sent once one is"
+            if result.waiting
+            else "no change waits to be sent"
         )
+        print(f"alerts: no webhook is configured (ANALYTICS_ALERT_WEBHOOKS); {waits}.", file=sys.stderr)
     for key, event_id in result.sent:
         print(f"sent {event_id} to {key}")
     for key, _event_id, error in result.failed:
