@@ -120,8 +120,10 @@ def _url_problem(url: str) -> str | None:
     if split.scheme not in ("http", "https") or not split.hostname:
         return "is not an http(s) URL"
     try:
-        split.port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
+        port = split.port  # raises on a port that is not a number from 0 to 65535
     except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
         return "has a port that is not a number from 1 to 65535"
     return None
 
