@@ -227,8 +227,8 @@ def free_port() -> int:
 
 
 def no_wait_send(waits: list[float]) -> Any:
-    def send(receiver: Receiver, body: dict[str, Any]) -> webhooks.Delivery:
-        return webhooks.send(receiver, body, sleep=waits.append, timeout_s=2)
+    def send(receiver: Receiver, body: dict[str, Any], deadline_s: float) -> webhooks.Delivery:
+        return webhooks.send(receiver, body, sleep=waits.append, timeout_s=2, deadline_s=deadline_s)
 
     return send
 
@@ -350,7 +350,7 @@ def test_the_webhook_setting(tmp_path: Path) -> None:
         ("slack", "http://h/x"),
     )
     assert load_settings({}).alert_webhooks == ()
-    with pytest.raises(SettingsError, match="^ANALYTICS_ALERT_WEBHOOKS: 'teams' is not kind=url"):
+    with pytest.raises(SettingsError, match="^ANALYTICS_ALERT_WEBHOOKS: the 1st webhook 'teams' is not kind=url"):
         load_settings({"ANALYTICS_ALERT_WEBHOOKS": "teams=https://x"})
     with pytest.raises(SettingsError) as bad_url:
         load_settings({"ANALYTICS_ALERT_WEBHOOKS": "feishu=ftp://secret-key"})
@@ -383,7 +383,7 @@ def test_the_cli_sends_then_stays_quiet(
     assert "would notify firing acct-over balance" in capsys.readouterr().out and hooks.received == []
     assert cli.main(["alerts"]) == 0
     out = capsys.readouterr().out
-    assert "notify firing acct-over balance: value -500.0, threshold 1.0" in out
+    assert "notify firing acct-over balance: value -500, threshold 1" in out
     assert "1 changes, 1 notifications sent, 0 pending" in out
     assert hooks.received == [
         (
@@ -462,12 +462,12 @@ def test_the_cli_asks_the_running_dashboard_to_evaluate_and_send(
     try:
         dry = run_cli("alerts", "--dry-run")
         assert dry.returncode == 0, dry.stderr
-        assert "would notify firing acct-over balance: value -500.0, threshold 1.0" in dry.stdout
-        assert "1 changes, 0 notifications sent, 1 pending (dry run: nothing written or sent)" in dry.stdout
+        assert "would notify firing acct-over balance: value -500, threshold 1" in dry.stdout
+        assert "1 changes, 1 notifications would be sent (dry run: nothing written or sent)" in dry.stdout
         assert hooks.received == [] and AppDB(dashboard.cursor()).alerts.states() == {}
         sent = run_cli("alerts")
         assert sent.returncode == 0, sent.stderr
-        assert "notify firing acct-over balance: value -500.0, threshold 1.0" in sent.stdout
+        assert "notify firing acct-over balance: value -500, threshold 1" in sent.stdout
         assert "1 changes, 1 notifications sent, 0 pending" in sent.stdout
         text = "[FIRING] Token Analytics: account acct-over: balance -500 tokens is below the threshold of 1."
         assert hooks.received == [("/slack", {"text": text})]  # the webhook of the command's own setting

@@ -12,11 +12,13 @@ from streamlit.testing.v1 import AppTest
 
 from tests.apptest import _signed_in
 from tests.builders import SAMPLE_NOW
+from tests.test_markup import HOSTILE, unescaped_markup
 from token_analytics.billing.alerts import Change
 from token_analytics.billing.appdb import open_app_db
 from token_analytics.engine import alerts, explore
 from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
+from token_analytics.web import fmt
 
 BALANCE_KEY = "analysis_alerts_balance"
 HUGE = 10**15  # above any balance of the sample: the balance alert fires
@@ -41,9 +43,11 @@ def test_manager_sets_a_threshold_and_everyone_sees_the_banner(app_env: pytest.M
     assert [s.value for s in manager.success] == ["Alert thresholds saved."]
     (banner,) = [e for e in errors(manager) if e.startswith("Balance alert:")]
     assert banner.endswith("tokens left, below the threshold of 1,000,000,000,000,000.")
-    changes = [c.value for c in manager.caption if " by manager: " in c.value]
+    changes = [c.value for c in manager.caption if ": manager " in c.value]
     assert len(changes) == 1
-    assert changes[0].endswith("by manager: balance off → 1,000,000,000,000,000; runway off → off; usage k off → off")
+    # a sentence naming only what changed, the number with separators
+    assert changes[0].endswith(": manager set the balance alert to below 1,000,000,000,000,000 tokens (before: off).")
+    assert "Set now: balance below 1,000,000,000,000,000 tokens." in [c.value for c in manager.caption]
     # saving the same values again writes nothing
     save(manager)
     assert [s.value for s in manager.success] == ["Nothing changed."]
@@ -78,9 +82,26 @@ def test_admin_sees_a_webhook_that_is_down(app_env: pytest.MonkeyPatch) -> None:
     admin.switch_page("app_pages/admin.py").run()
     assert not admin.exception, admin.exception
     assert errors(admin) == [
-        f"{receiver}: the last delivery failed at 2026-11-29 09:30 (Asia/Shanghai) "
-        "(URLError: [Errno 111] Connection refused); 1 notification(s) wait for the next run."
+        f"{fmt.plain(receiver)}: the last delivery failed at 2026-11-29 09:30 (Asia/Shanghai) "
+        f"({fmt.plain('URLError: [Errno 111] Connection refused')}); 1 notification(s) wait for the next run."
     ]
+
+
+def test_a_receivers_error_text_is_shown_as_plain_text(app_env: pytest.MonkeyPatch) -> None:
+    """A refusal's errmsg with a Markdown link, image, HTML...: shown literally, never a link or an image to fetch."""
+    app = open_app_db(os.environ["ANALYTICS_APP_DB"])
+    at = datetime.fromisoformat("2026-11-29T09:30:00+08:00")
+    receiver = "dingtalk:oapi.dingtalk.com:0123456789"
+    errmsg = f"dingtalk refused the message: 1 {HOSTILE}"
+    (event,) = app.alerts.record_changes([Change("acct-001", "balance", "firing", 5.0, 10.0, {})], [receiver], at)
+    app.alerts.record_delivery(event, receiver, False, 1, errmsg, at)
+    app.close()
+    admin = _signed_in("admin")
+    admin.switch_page("app_pages/admin.py").run()
+    assert not admin.exception, admin.exception
+    (shown,) = [e for e in errors(admin) if e.startswith("dingtalk")]
+    assert fmt.plain(errmsg) in shown
+    assert unescaped_markup(admin) == []  # no element of the page carries the errmsg's markup live
 
 
 def test_self_hosted_admin_sets_the_usage_multiple_on_admin(

@@ -152,6 +152,13 @@ def cmd_rollup(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _figure(value: float | None) -> str:
+    """A value of an alert as a person writes it: -500, not -500.0; 2.5 stays 2.5."""
+    if value is None:
+        return "none"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate every account's thresholds, notify each change; exit 1 when a notification stays pending."""
     from token_analytics.billing.appdb import AppDB
@@ -175,28 +182,42 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
             result = alerts.run(
                 store, AppDB(store.cursor(), zone=settings.zone), receivers, now, settings.mode, dry_run=args.dry_run
             )
+        except alerts.AlertsBusy as exc:
+            print(f"alerts: {exc}.", file=sys.stderr)
+            return 2
         finally:
             store.close()
     prefix = "would notify" if args.dry_run else "notify"
     for change in result.changes:
         print(
             f"{prefix} {change.state} {change.account_id} {change.rule}: "
-            f"value {change.value}, threshold {change.threshold}"
+            f"value {_figure(change.value)}, threshold {_figure(change.threshold)}"
         )
-    if not receivers:
-        print(
-            "alerts: no webhook is configured (ANALYTICS_ALERT_WEBHOOKS); states recorded, nothing sent.",
-            file=sys.stderr,
+    if not receivers and not args.dry_run:
+        waits = (
+            f"{result.waiting} state changes wait and are sent once one is"
+            if result.waiting
+            else "no change waits to be sent"
         )
+        print(f"alerts: no webhook is configured (ANALYTICS_ALERT_WEBHOOKS); {waits}.", file=sys.stderr)
     for key, event_id in result.sent:
         print(f"sent {event_id} to {key}")
     for key, _event_id, error in result.failed:
         print(f"alerts: {key} failed ({error}); its notifications stay pending for the next run.", file=sys.stderr)
-    print(
-        f"{len(result.changes)} changes, {len(result.sent)} notifications sent, {result.pending} pending"
-        + (" (dry run: nothing written or sent)" if args.dry_run else "")
-    )
-    return 1 if result.failed else 0
+    if result.out_of_time:
+        print(
+            "alerts: the run reached its time limit; the notifications not sent stay pending for the next run.",
+            file=sys.stderr,
+        )
+    if args.dry_run:
+        waits = f", {result.waiting} waiting for a webhook" if result.waiting else ""
+        print(
+            f"{len(result.changes)} changes, {result.pending} notifications would be sent{waits} "
+            "(dry run: nothing written or sent)"
+        )
+    else:
+        print(f"{len(result.changes)} changes, {len(result.sent)} notifications sent, {result.pending} pending")
+    return 1 if result.failed or result.out_of_time else 0
 
 
 def parser() -> argparse.ArgumentParser:

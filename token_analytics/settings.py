@@ -106,22 +106,49 @@ def parse_instant(value: str, variable: str) -> datetime:
     return moment
 
 
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def _url_problem(url: str) -> str | None:
+    """Why `url` cannot be posted to, in words that never repeat it (it carries the webhook's key); None when fine."""
+    # http.client refuses a space or control character in the request line, and its error quotes the URL;
+    # urlsplit would silently drop a tab or line break instead, so the raw text is checked first.
+    if any(ord(char) <= 0x20 or ord(char) >= 0x7F for char in url):
+        return "has a space, tab, line break or non-ASCII character (percent-encode it)"
+    split = urlsplit(url)
+    if split.scheme not in ("http", "https") or not split.hostname:
+        return "is not an http(s) URL"
+    try:
+        port = split.port  # raises on a port that is not a number from 0 to 65535
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        return "has a port that is not a number from 1 to 65535"
+    return None
+
+
 def parse_webhooks(text: str, variable: str = "ANALYTICS_ALERT_WEBHOOKS") -> tuple[tuple[str, str], ...]:
-    """`kind=url,kind=url` -> ((kind, url), ...); an unknown kind or a non-http(s) URL is a one-line error."""
+    """`kind=url,kind=url` -> ((kind, url), ...); a bad entry is a one-line error naming its position and kind.
+
+    Checked here, when the setting is read, so a URL that cannot be sent stops the command at once
+    instead of failing each run; no message repeats a URL (it carries the webhook's secret key).
+    """
     out: list[tuple[str, str]] = []
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        kind, sep, url = part.strip().partition("=")
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    for position, part in enumerate(parts, start=1):
+        kind, sep, url = part.partition("=")
         kind, url = kind.strip().lower(), url.strip()
         if not sep or kind not in ALERT_WEBHOOK_KINDS:
+            # echo the kind only when it looks like one: an entry without `kind=` may be a bare URL with its key
+            named = f" {kind!r}" if sep and re.fullmatch(r"[a-z0-9_-]{1,20}", kind) else ""
             raise SettingsError(
-                f"{variable}: {kind!r} is not kind=url with a kind among {', '.join(ALERT_WEBHOOK_KINDS)}."
+                f"{variable}: the {_ordinal(position)} webhook{named} is not kind=url "
+                f"with a kind among {', '.join(ALERT_WEBHOOK_KINDS)}."
             )
-        split = urlsplit(url)
-        if split.scheme not in ("http", "https") or not split.hostname:
-            # The URL is not repeated: it carries the webhook's secret key.
-            raise SettingsError(f"{variable}: the {kind} webhook is not an http(s) URL.")
+        problem = _url_problem(url)
+        if problem:
+            raise SettingsError(f"{variable}: the {_ordinal(position)} webhook ({kind}) {problem}.")
         out.append((kind, url))
     return tuple(out)
 

@@ -10,6 +10,11 @@ Everything is appended, never updated, like the rest of the file:
 * `alert_outbox`: one row per event and receiver, written with the event in one transaction.
 * `alert_deliveries`: one row per attempt to deliver an outbox row (ok or the error). An outbox row
   without an ok delivery is pending, and the next run sends it: a receiver that is down loses nothing.
+
+An event that no receiver has had yet (none was configured, or every one failed) is given an outbox
+row for each receiver configured at the run that delivers it (`bind`): an alert that started
+before the first webhook was set is posted once one is, and a receiver added later does not get
+the changes already delivered before it was there.
 """
 
 from __future__ import annotations
@@ -130,6 +135,16 @@ _INSERT_DELIVERY = """
     insert into app.alert_deliveries (event_id, receiver, attempted_at, ok, attempts, error)
     values ($event_id, $receiver, $attempted_at, $ok, $attempts, $error)
 """
+
+# Events no receiver has had: not one ok delivery, whatever outbox rows they have; oldest first.
+_UNDELIVERED = """
+    select e.event_id
+    from app.alert_events as e
+    anti join app.alert_deliveries as d on d.event_id = e.event_id and d.ok
+    order by e.seq
+"""
+
+_OUTBOX_OF = "select receiver from app.alert_outbox where event_id = $event_id"
 
 # The latest event per (account, rule): the alert's state.
 _STATES = """
@@ -356,6 +371,26 @@ class Alerts(Part):
                 ids.append(event_id)
                 seq += 1
         return ids
+
+    def undelivered(self) -> list[str]:
+        """The events no receiver has had yet, oldest first."""
+        return [row["event_id"] for row in self._file.rows(_UNDELIVERED, {})]
+
+    def bind(self, receivers: list[str], now: datetime | None = None) -> int:
+        """Give every event no receiver has had an outbox row for each of `receivers`; returns the rows added."""
+        if not receivers:
+            return 0
+        at = core.moment(now)
+        added = 0
+        with core.WRITE_LOCK, self._file.cursor() as cur, core.transaction(cur):
+            events = [row[0] for row in cur.execute(_UNDELIVERED).fetchall()]
+            for event_id in events:
+                have = {row[0] for row in cur.execute(_OUTBOX_OF, {"event_id": event_id}).fetchall()}
+                for receiver in receivers:
+                    if receiver not in have:
+                        cur.execute(_INSERT_OUTBOX, {"event_id": event_id, "receiver": receiver, "created_at": at})
+                        added += 1
+        return added
 
     def pending(self, receivers: list[str] | None = None) -> list[dict[str, Any]]:
         """Notifications not yet delivered, per receiver oldest first (only `receivers` when given)."""

@@ -14,12 +14,19 @@ is evaluated there. Like Alertmanager, an alert has a state (firing, resolved) a
 goes out on each change of state, never on every run: `run` compares with the state kept in the
 app database, records the changes with one outbox row per receiver, then delivers everything
 pending, so a receiver that was down gets the notification on a later run.
+
+One run at a time per process (`_RUN_LOCK`), and DuckDB lets only one process open the app database,
+so two overlapping runs (two cron runs the dashboard answers at once) never post one change twice.
+A run has a deadline (`RUN_DEADLINE_S`) and each post its own (webhooks.POST_DEADLINE_S): what is
+not sent in time stays pending for the next run.
 """
 
 from __future__ import annotations
 
 import logging
 import statistics
+import threading
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +41,13 @@ from token_analytics.engine.webhooks import Receiver
 log = logging.getLogger(__name__)
 
 BASELINE_DAYS = 30
+RUN_DEADLINE_S = 45.0  # the posting of one run: with the evaluation it fits between two cron runs a minute apart
+# One run at a time in this process: the process that opens the app database is the only one that may.
+_RUN_LOCK = threading.Lock()
+
+
+class AlertsBusy(RuntimeError):
+    """Another run held the lock for longer than a run may take."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +187,8 @@ class RunResult:
     sent: list[tuple[str, str]]  # (receiver key, event id)
     failed: list[tuple[str, str, str]]  # (receiver key, event id, error)
     pending: int  # notifications still waiting after this run
+    waiting: int = 0  # state changes no receiver has had, waiting for a webhook to be configured
+    out_of_time: bool = False  # the run's deadline stopped it before every pending notification was tried
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready, for a run the dashboard did for the command line (engine.service)."""
@@ -181,6 +197,8 @@ class RunResult:
             "sent": [list(item) for item in self.sent],
             "failed": [list(item) for item in self.failed],
             "pending": self.pending,
+            "waiting": self.waiting,
+            "out_of_time": self.out_of_time,
         }
 
     @classmethod
@@ -190,7 +208,20 @@ class RunResult:
             sent=[(key, event_id) for key, event_id in data["sent"]],
             failed=[(key, event_id, error) for key, event_id, error in data["failed"]],
             pending=int(data["pending"]),
+            waiting=int(data.get("waiting", 0)),
+            out_of_time=bool(data.get("out_of_time", False)),
         )
+
+
+def _deliver(send: Any, receiver: Receiver, body: dict[str, Any], deadline_s: float) -> webhooks.Delivery:
+    """`send`, with any exception turned into a failed delivery: one receiver's fault never stops the others."""
+    try:
+        return send(receiver, body, deadline_s=deadline_s)
+    except Exception as exc:  # noqa: BLE001 - reported as this receiver's error, the run goes on
+        # no traceback: its lines could quote the URL, and with it the key
+        error = webhooks.without_secrets(f"{type(exc).__name__}: {exc}", receiver.url)
+        log.warning("alert webhook %s: the post failed: %s", receiver.key, error)
+        return webhooks.Delivery(False, 1, error)
 
 
 def run(
@@ -202,13 +233,40 @@ def run(
     *,
     dry_run: bool = False,
     send: Any = webhooks.send,
+    post_deadline_s: float = webhooks.POST_DEADLINE_S,
+    run_deadline_s: float = RUN_DEADLINE_S,
 ) -> RunResult:
     """Evaluate every account with thresholds, record the changes, deliver what is pending.
 
     A receiver that fails keeps its notifications pending (the next run sends them, in order); it is
     not tried again in this run, so one that is down costs at most one bounded retry sequence.
+    Each post ends by `post_deadline_s` and no post starts `run_deadline_s` after the first one
+    started; what was not sent stays pending. A run waits for one already running in this process,
+    then finds its changes recorded and its notifications sent.
     Dry run: the changes and the pending notifications are computed, nothing is written or sent.
     """
+    if dry_run:
+        return _run(store, app, receivers, now, mode, True, send, post_deadline_s, run_deadline_s)
+    # the run holding the lock posts for at most its deadline; evaluating takes seconds more at most
+    if not _RUN_LOCK.acquire(timeout=run_deadline_s + 60):
+        raise AlertsBusy("another alerts run is still going; this one did nothing, the next one will catch up")
+    try:
+        return _run(store, app, receivers, now, mode, False, send, post_deadline_s, run_deadline_s)
+    finally:
+        _RUN_LOCK.release()
+
+
+def _run(
+    store: Store,
+    app: AppDB,
+    receivers: list[Receiver],
+    now: datetime,
+    mode: str,
+    dry_run: bool,
+    send: Any,
+    post_deadline_s: float,
+    run_deadline_s: float,
+) -> RunResult:
     thresholds = app.alerts.all_thresholds()
     known = set(store.account_ids())
     conditions: list[Condition] = []
@@ -218,22 +276,35 @@ def run(
     changes = changes_for(conditions, app.alerts.states())
     keys = [receiver.key for receiver in receivers]
     if dry_run:
-        pending = app.alerts.pending(keys)
-        return RunResult(changes, [], [], len(pending) + len(changes) * len(keys))
+        undelivered = app.alerts.undelivered()
+        would = {(row["event_id"], row["receiver"]) for row in app.alerts.pending(keys)}
+        would |= {(event_id, key) for event_id in undelivered for key in keys}
+        waiting = 0 if keys else len(undelivered) + len(changes)
+        return RunResult(changes, [], [], len(would) + len(changes) * len(keys), waiting)
     app.alerts.record_changes(changes, keys, now)
+    app.alerts.bind(keys, now)
+    waiting = 0 if keys else len(app.alerts.undelivered())
     sent: list[tuple[str, str]] = []
     failed: list[tuple[str, str, str]] = []
     by_key = {receiver.key: receiver for receiver in receivers}
     down: set[str] = set()
+    out_of_time = False
     pending = app.alerts.pending(keys)
+    # the clock starts with the posting: however long the evaluation takes, some posting gets done
+    end = time.monotonic() + run_deadline_s
     for notification in pending:
         key = notification["receiver"]
         if key in down:
             continue
+        left = end - time.monotonic()
+        if left <= 0:
+            out_of_time = True
+            log.warning("the alerts run reached its deadline of %g s; the rest stays pending", run_deadline_s)
+            break
         receiver = by_key[key]
         notification = {**notification, "event_at": notification["event_at"].isoformat()}
         body = webhooks.body_for(receiver.kind, notification, message(notification))
-        delivery = send(receiver, body)
+        delivery = _deliver(send, receiver, body, min(post_deadline_s, left))
         app.alerts.record_delivery(notification["event_id"], key, delivery.ok, delivery.attempts, delivery.error)
         if delivery.ok:
             sent.append((key, notification["event_id"]))
@@ -241,7 +312,7 @@ def run(
             down.add(key)
             failed.append((key, notification["event_id"], delivery.error or "failed"))
             log.warning("alert notifications to %s stay pending: %s", key, delivery.error)
-    return RunResult(changes, sent, failed, len(pending) - len(sent))
+    return RunResult(changes, sent, failed, len(pending) - len(sent), waiting, out_of_time)
 
 
-__all__ = ["RULES", "Condition", "RunResult", "evaluate", "firing", "message", "run", "spike_condition"]
+__all__ = ["RULES", "AlertsBusy", "Condition", "RunResult", "evaluate", "firing", "message", "run", "spike_condition"]

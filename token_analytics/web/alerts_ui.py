@@ -7,6 +7,8 @@ alerts`), so the page and the notifications agree.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -68,12 +70,52 @@ def banner(store: Store, app: AppDB, account_id: str, now: datetime, mode: str) 
         st.error(_text(condition), icon=":material/notifications_active:")
 
 
-def _current(value: float | None) -> str:
-    return t("alerts.off") if value is None or pd.isna(value) else f"{value:,.0f}"
+def _off(value: float | None) -> bool:
+    return value is None or bool(pd.isna(value))
+
+
+def _count(value: float | None) -> str:
+    """A threshold in tokens or days, with the language's separators (5,000,000), or "off"."""
+    return t("alerts.off") if _off(value) else fmt.tokens(value)
 
 
 def _multiple(value: float | None) -> str:
-    return t("alerts.off") if value is None or pd.isna(value) else f"{value:g}"
+    return t("alerts.off") if _off(value) else f"{value:g}"
+
+
+_RULE_COLUMNS = (("balance", "balance_below"), ("runway", "runway_days_below"), ("multiple", "usage_multiple"))
+
+
+def change_sentence(row: Any, zone: str | ZoneInfo) -> str:
+    """One kept change as a sentence: when, who, and each threshold that changed with what it was before."""
+    parts: list[str] = []
+    for name, column in _RULE_COLUMNS:
+        show = _multiple if name == "multiple" else _count
+        old, new = getattr(row, f"old_{column}"), getattr(row, column)
+        if (_off(old) and _off(new)) or (not _off(old) and not _off(new) and old == new):
+            continue
+        if _off(new):
+            parts.append(t(f"alerts.change.{name}_off", old=show(old)))
+        else:
+            parts.append(t(f"alerts.change.{name}", new=show(new), old=show(old)))
+    return t(
+        "alerts.change",
+        at=fmt.when(row.changed_at, zone, with_zone=False),
+        by=fmt.plain(row.changed_by),  # a user name can come from single sign-on: shown literally
+        what=t("alerts.change.and").join(parts),
+    )
+
+
+def current_sentence(thresholds: Thresholds, saas: bool) -> str:
+    """The thresholds in force, formatted as numbers (the form's fields show them without separators)."""
+    parts: list[str] = []
+    if saas and thresholds.balance_below is not None:
+        parts.append(t("alerts.now.balance", value=fmt.tokens(thresholds.balance_below)))
+    if saas and thresholds.runway_days_below is not None:
+        parts.append(t("alerts.now.runway", value=fmt.tokens(thresholds.runway_days_below)))
+    if thresholds.usage_multiple is not None:
+        parts.append(t("alerts.now.multiple", value=f"{thresholds.usage_multiple:g}"))
+    return t("alerts.now", what=t("alerts.change.and").join(parts)) if parts else t("alerts.now.none")
 
 
 def _threshold_input(label: str, minimum: float, step: float, value: float | None, key: str) -> float | None:
@@ -91,6 +133,7 @@ def thresholds_form(app: AppDB, account_id: str, user: User, settings: Settings,
     current = app.alerts.thresholds(account_id)
     with st.expander(t("alerts.title"), icon=":material/notifications:"):
         st.caption(t("alerts.intro"))
+        in_force = st.empty()  # filled after a save is handled, so it shows what was just saved
         with st.form(f"{page}_alerts_form"):
             balance = runway = None
             if settings.saas:
@@ -118,20 +161,12 @@ def thresholds_form(app: AppDB, account_id: str, user: User, settings: Settings,
                 ui.show_error(exc, ui.error_message(exc))
             else:
                 st.success(t("alerts.saved" if changed else "alerts.unchanged"))
+        in_force.caption(current_sentence(app.alerts.thresholds(account_id), settings.saas))
         changes = app.alerts.threshold_changes(account_id).head(HISTORY_SHOWN)
         if len(changes):
             st.markdown(t("alerts.history"))
             for row in changes.itertuples():
-                st.caption(
-                    t(
-                        "alerts.change",
-                        at=fmt.when(row.changed_at, settings.zone, with_zone=False),
-                        by=row.changed_by,
-                        balance=f"{_current(row.old_balance_below)} → {_current(row.balance_below)}",
-                        runway=f"{_current(row.old_runway_days_below)} → {_current(row.runway_days_below)}",
-                        multiple=f"{_multiple(row.old_usage_multiple)} → {_multiple(row.usage_multiple)}",
-                    )
-                )
+                st.caption(change_sentence(row, settings.zone))
 
 
 def admin_section(app: AppDB, user: User, settings: Settings) -> None:
@@ -154,9 +189,10 @@ def delivery_status(app: AppDB, settings: Settings) -> None:
             st.error(
                 t(
                     "alerts.receiver_down",
-                    receiver=row.receiver,
+                    # the error is the receiver's own text (an HTML page, a JSON errmsg): shown literally
+                    receiver=fmt.plain(row.receiver),
                     at=fmt.when(row.last_failure_at, settings.zone),
-                    error=row.last_error,
+                    error=fmt.plain(row.last_error),
                     pending=int(row.pending),
                 )
             )

@@ -625,9 +625,39 @@ STRINGS: dict[str, dict[str, str]] = {
     "alerts.saved": {"en": "Alert thresholds saved.", "zh": "告警阈值已保存。"},
     "alerts.unchanged": {"en": "Nothing changed.", "zh": "没有变化。"},
     "alerts.history": {"en": "Latest changes:", "zh": "最近的修改："},
-    "alerts.change": {
-        "en": "{at} by {by}: balance {balance}; runway {runway}; usage k {multiple}",
-        "zh": "{at}，{by}：余额 {balance}；可用天数 {runway}；用量倍数 {multiple}",
+    "alerts.change": {"en": "{at}: {by} {what}.", "zh": "{at}：{by} {what}。"},
+    "alerts.change.and": {"en": "; ", "zh": "；"},
+    "alerts.change.balance": {
+        "en": "set the balance alert to below {new} tokens (before: {old})",
+        "zh": "将余额告警设为低于 {new} Token（之前：{old}）",
+    },
+    "alerts.change.balance_off": {
+        "en": "switched the balance alert off (before: below {old} tokens)",
+        "zh": "关闭了余额告警（之前：低于 {old} Token）",
+    },
+    "alerts.change.runway": {
+        "en": "set the runway alert to below {new} days (before: {old})",
+        "zh": "将可用天数告警设为低于 {new} 天（之前：{old}）",
+    },
+    "alerts.change.runway_off": {
+        "en": "switched the runway alert off (before: below {old} days)",
+        "zh": "关闭了可用天数告警（之前：低于 {old} 天）",
+    },
+    "alerts.change.multiple": {
+        "en": "set the usage alert to {new} × the 30-day median (before: {old})",
+        "zh": "将用量告警设为近 30 天中位数的 {new} 倍（之前：{old}）",
+    },
+    "alerts.change.multiple_off": {
+        "en": "switched the usage alert off (before: {old} × the median)",
+        "zh": "关闭了用量告警（之前：中位数的 {old} 倍）",
+    },
+    "alerts.now": {"en": "Set now: {what}.", "zh": "当前设置：{what}。"},
+    "alerts.now.none": {"en": "No alert is set.", "zh": "尚未设置告警。"},
+    "alerts.now.balance": {"en": "balance below {value} tokens", "zh": "余额低于 {value} Token"},
+    "alerts.now.runway": {"en": "runway below {value} days", "zh": "可用天数低于 {value} 天"},
+    "alerts.now.multiple": {
+        "en": "today's usage above {value} × the 30-day median",
+        "zh": "今日用量高于近 30 天中位数的 {value} 倍",
     },
     "alerts.banner.balance": {
         "en": "Balance alert: {balance} tokens left, below the threshold of {threshold}.",
