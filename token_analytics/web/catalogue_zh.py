@@ -363,6 +363,7 @@ ZH: dict[str, str] = {
     "audit.order.paid": "订单已支付",
     "audit.order.cancel": "订单已取消",
     "audit.plan.change": "套餐已变更",
+    "audit.account.switch": "管理员切换了账户",
     "audit.plan.request": "已申请套餐",
     "audit.adjustment.post": "已提交调整",
     # --- arrived with routes, plans and the admin page (issue 8) -----------------------

@@ -435,6 +435,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "audit.plan.request": {"en": "Plan requested"},
     "audit.adjustment.post": {"en": "Adjustment posted"},
     "audit.alert.thresholds": {"en": "Alert thresholds changed", "zh": "修改告警阈值"},
+    "audit.account.switch": {"en": "Admin switched account"},
     "admin.no_transfers": {"en": "No bank transfers are waiting for confirmation."},
     "admin.transfer": {
         "en": "**{reference}** · account {account} · {tokens} tokens for {price} · ordered by {by} at {at}"
