@@ -22,6 +22,8 @@ store = data.store()
 zone = settings.zone
 
 st.title(t("page.admin"))
+if data.cli_service_problem() is not None:  # the reason, with paths and pids, is in the server log
+    st.warning(t("admin.cli_socket_down"), icon=":material/terminal:")
 
 
 def labels(*names: str) -> dict[str, object]:

@@ -467,3 +467,22 @@ def test_a_load_that_overlaps_a_rollup_starts_again(messy: Path, monkeypatch: py
 
     monkeypatch.setattr(derived, "_load_tables", always)
     assert "kept changing" in _refused(derived_settings(messy, zone, now, out, cache="c5.duckdb"))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # nested past Python's recursion limit
+        b'{"format": "' + b"\xff\xfe" * 10 + b'"}',  # not UTF-8
+        b'{"pad": "' + b"x" * (2 * 1024 * 1024) + b'"}',  # far larger than any real _format.json
+        b'{"format": 1e999999}',
+    ],
+    ids=["deeply-nested", "not-utf8", "too-large", "huge-number"],
+)
+def test_a_crafted_format_file_is_one_line(tmp_path: Path, content: bytes) -> None:
+    """Whatever _format.json holds, reading it ends in the one-line DerivedError the callers handle."""
+    (tmp_path / "_format.json").write_bytes(content)
+    with pytest.raises(derived.DerivedError) as caught:
+        derived.read_format(tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message and "_format.json" in message and len(message) < 300

@@ -30,7 +30,7 @@ groups:
   - {group: analytics-admins, roles: [admin], account_id: acct-001}
 """
 IDENTITIES = [
-    oidc_provider_mock.User(sub="li", claims={"email": "li.wei@example.com", "name": "Li Wei"}),
+    oidc_provider_mock.User(sub="li", claims={"email": "li.wei@example.com", "email_verified": True, "name": "Li Wei"}),
     oidc_provider_mock.User(sub="stranger", claims={"email": "stranger@example.com", "name": "Str Anger"}),
 ]
 

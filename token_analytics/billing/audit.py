@@ -39,6 +39,7 @@ ACTIONS = (
     "plan.request",
     "adjustment.post",
     "alert.thresholds",
+    "account.switch",
 )
 COLUMNS = ("event_at", "actor", "address", "action", "account_id", "target", "detail")
 MAX_TEXT = 500  # a typed username or user agent is cut here: the log is not a place to store essays

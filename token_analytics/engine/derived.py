@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 FORMAT = "token-analytics-derived"
 VERSION = 1
 FORMAT_FILE = "_format.json"
+MAX_FORMAT_BYTES = 64 * 1024  # a real one is about 300 bytes
 # meta.schema_version of a cache loaded from a derived folder: a raw ingest sees another layout and starts again
 SCHEMA_VERSION = "derived-1"
 
@@ -125,7 +126,8 @@ def read_format(folder: Path) -> tuple[str, dict[str, Any]]:
     """The text and content of a folder's _format.json, checked; DerivedError (one line) otherwise."""
     path = folder / FORMAT_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_FORMAT_BYTES + 1)  # bounded: the folder may come from anyone who can write there
     except FileNotFoundError:
         raise DerivedError(
             f"{folder} has no {FORMAT_FILE}: it is not a derived folder, or a rollup is writing it; "
@@ -133,9 +135,12 @@ def read_format(folder: Path) -> tuple[str, dict[str, Any]]:
         ) from None
     except OSError as exc:
         raise DerivedError(f"{path} cannot be read ({type(exc).__name__}).") from exc
+    if len(raw) > MAX_FORMAT_BYTES:
+        raise DerivedError(f"{path} is larger than {MAX_FORMAT_BYTES // 1024} KB: it is not a {FORMAT} file.")
     try:
+        text = raw.decode("utf-8")
         content = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; nesting past the stack, RecursionError
         raise DerivedError(f"{path} is not JSON; make the folder again with `rollup`.") from None
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         raise DerivedError(f"{path} does not describe a {FORMAT} folder.")

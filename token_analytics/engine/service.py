@@ -7,22 +7,32 @@ ingest in its own ingest lock (readers keep their snapshot meanwhile), the repor
 function on the page's data, the app's own ledger entries included, and the alerts run with the
 webhooks of the command's own setting (ANALYTICS_ALERT_WEBHOOKS where cron runs it).
 
-The socket lives in Linux's abstract namespace (no file to clean up, no path-length limit), named
-after the cache file, and only a process of the same user is answered (SO_PEERCRED).
+The socket is a file, `<cache file>.socket/cli.sock`, in a folder beside the cache that only the
+dashboard's user may enter (0700). Both ends check the other with SO_PEERCRED: the dashboard answers
+only processes of its own user in its own network namespace, and the command line sends nothing
+unless the process answering is of its own user and is the one holding the DuckDB files (the pid
+DuckDB's lock error names). A dashboard that cannot listen (the folder belongs to someone else,
+another process listens there) says so in the log and on /admin, and tries again every RETRY_S.
 """
 
 from __future__ import annotations
 
 import atexit
-import hashlib
+import contextlib
 import json
 import logging
 import os
+import re
 import socket
+import stat
 import struct
 import threading
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from token_analytics.engine.store import Store, StoreError
 from token_analytics.settings import Settings
@@ -31,17 +41,61 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST = 64 * 1024
 TIMEOUT_S = 600.0  # an ingest of a large export may take minutes
+RETRY_S = 30.0  # how often a dashboard that could not listen tries again
+SOCKET_NAME = "cli.sock"
+MAX_SUN_PATH = 107  # sockaddr_un's sun_path holds 108 bytes, the terminating NUL included
+_LOCK_PID = re.compile(r"\(PID (\d+)\)")  # DuckDB: "Conflicting lock is held in <exe> (PID 1234)"
 
 
-def address(settings: Settings) -> str:
-    """The abstract socket name for this cache file."""
-    digest = hashlib.sha256(str(settings.cache_db.resolve()).encode()).hexdigest()[:24]
-    return f"\0token-analytics-{digest}"
+class Unavailable(Exception):
+    """The dashboard cannot listen on its socket; the message is one line for the log and /admin."""
 
 
-def _peer_uid(conn: socket.socket) -> int:
+def socket_path(settings: Settings) -> Path:
+    """The socket file for this cache file, in a 0700 folder beside it."""
+    cache = settings.cache_db.resolve()
+    return cache.parent / f"{cache.name}.socket" / SOCKET_NAME
+
+
+@contextlib.contextmanager
+def _address(path: Path) -> Iterator[str]:
+    """An address for bind/connect: the path itself, or through an fd of its folder when it is too long."""
+    if len(os.fsencode(path)) <= MAX_SUN_PATH:
+        yield str(path)
+        return
+    # /proc/self/fd/N is a short name for the folder whatever its depth (pytest's tmp paths pass 108 bytes)
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
+def _peer(conn: socket.socket) -> tuple[int, int]:
+    """(pid, uid) of the process at the other end, as the kernel saw them at connect/listen time."""
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return struct.unpack("3i", creds)[1]
+    pid, uid, _gid = struct.unpack("3i", creds)
+    return pid, uid
+
+
+def _same_network_namespace(pid: int) -> bool:
+    """True when process `pid` shares this process's network namespace (the abstract socket's old boundary)."""
+    try:
+        return pid > 0 and os.readlink(f"/proc/{pid}/ns/net") == os.readlink("/proc/self/ns/net")
+    except OSError:
+        return False
+
+
+def lock_holder(settings: Settings) -> int | None:
+    """The pid of the process holding the cache (else the app) DuckDB file; None when none does or it is unknown."""
+    for path in (settings.cache_db, settings.app_db):
+        try:
+            duckdb.connect(str(path), read_only=True).close()
+        except duckdb.Error as exc:
+            found = _LOCK_PID.search(str(exc))
+            if found:
+                return int(found.group(1))
+    return None
 
 
 def handle(store: Store, request: dict[str, Any]) -> dict[str, Any]:
@@ -78,22 +132,97 @@ def summary_line(summary: Any) -> str:
     )
 
 
-class Service:
-    """A daemon thread answering requests on the store's socket, one connection at a time each."""
+def _own_folder(folder: Path) -> None:
+    """Make the socket's folder, or check it: a folder (no link) of this user that no one else may enter."""
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise Unavailable(f"cannot make {folder} ({exc.strerror})") from exc
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise Unavailable(f"{folder} is not a folder of this user (uid {os.getuid()}); remove it")
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(folder, 0o700)
 
-    def __init__(self, store: Store) -> None:
+
+def _listen(path: Path) -> tuple[socket.socket, int]:
+    """A listening socket at `path` and the inode of its file; Unavailable (one line) otherwise."""
+    _own_folder(path.parent)
+    with _address(path) as addr:
+        if os.path.lexists(path):
+            if not stat.S_ISSOCK(os.lstat(path).st_mode):
+                raise Unavailable(f"{path} exists and is not a socket; remove it")
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(2.0)
+                try:
+                    probe.connect(addr)
+                except ConnectionRefusedError:  # nobody listens: left by a dashboard that stopped
+                    os.unlink(path)
+                except OSError as exc:  # a full backlog times out: someone listens, without answering
+                    raise Unavailable(f"a process listens on {path} but does not answer ({exc})") from exc
+                else:
+                    pid, uid = _peer(probe)
+                    raise Unavailable(f"another process (pid {pid}, uid {uid}) already listens on {path}")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(addr)
+            sock.listen(8)
+        except OSError as exc:
+            sock.close()
+            raise Unavailable(f"cannot listen on {path} ({exc.strerror})") from exc
+    return sock, os.lstat(path).st_ino
+
+
+class Service:
+    """A daemon thread answering requests on the store's socket (one thread per connection).
+
+    When it cannot listen it keeps trying every `retry_s`; `problem` says why meanwhile (None: serving).
+    """
+
+    def __init__(self, store: Store, retry_s: float | None = None) -> None:
         self.store = store
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(address(store.settings))
-        self.sock.listen(8)
-        self._thread = threading.Thread(target=self._serve, name="cli-service", daemon=True)
+        self.path = socket_path(store.settings)
+        self.retry_s = RETRY_S if retry_s is None else retry_s
+        self.problem: str | None = None
+        self._sock: socket.socket | None = None
+        self._inode = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._try_listen()  # at once, so a command run right after start finds it
+        self._thread = threading.Thread(target=self._run, name="cli-service", daemon=True)
         self._thread.start()
         atexit.register(self.close)  # a thread left blocked in accept() would outlive the DuckDB connection
 
-    def _serve(self) -> None:
-        while True:
+    @property
+    def serving(self) -> bool:
+        return self._sock is not None
+
+    def _try_listen(self) -> bool:
+        with self._lock:
+            if self._stop.is_set():
+                return False
             try:
-                conn, _ = self.sock.accept()
+                self._sock, self._inode = _listen(self.path)
+            except Unavailable as exc:
+                if str(exc) != self.problem:  # once per distinct reason, not every retry
+                    log.warning("not answering command-line requests (trying again every %g s): %s", self.retry_s, exc)
+                self.problem = str(exc)
+                return False
+            if self.problem is not None:
+                log.warning("answering command-line requests on %s again", self.path)
+            self.problem = None
+            return True
+
+    def _run(self) -> None:
+        while self._sock is None:
+            if self._stop.wait(self.retry_s) or self._try_listen():
+                break
+        sock = self._sock
+        while sock is not None and not self._stop.is_set():
+            try:
+                conn, _ = sock.accept()
             except OSError:
                 return  # closed
             threading.Thread(target=self._answer, args=(conn,), name="cli-request", daemon=True).start()
@@ -101,8 +230,11 @@ class Service:
     def _answer(self, conn: socket.socket) -> None:
         with conn:
             try:
-                if _peer_uid(conn) != os.getuid():
+                pid, uid = _peer(conn)
+                if uid != os.getuid():
                     reply: dict[str, Any] = {"ok": False, "error": "only the user running the dashboard may ask it"}
+                elif not _same_network_namespace(pid):
+                    reply = {"ok": False, "error": "only processes in the dashboard's network namespace may ask it"}
                 else:
                     reply = handle(self.store, json.loads(_read_line(conn)))
             except Exception as exc:  # the caller gets one line; the traceback stays in this log
@@ -114,15 +246,20 @@ class Service:
                 log.warning("the command line left before its answer")
 
     def close(self) -> None:
-        """Stop answering and end the serving thread (the store stays open: its owner closes it)."""
+        """Stop answering (or trying to), remove the socket file, end the thread; the store stays open."""
         atexit.unregister(self.close)  # the registry would otherwise keep every closed service and its store
-        if self.sock.fileno() < 0:
-            return
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the serving thread (close alone does not)
-        except OSError:
-            pass
-        self.sock.close()
+        with self._lock:
+            self._stop.set()
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the serving thread (close alone does not)
+            except OSError:
+                pass
+            sock.close()
+            with contextlib.suppress(OSError):
+                if os.lstat(self.path).st_ino == self._inode:  # ours, not a later dashboard's
+                    os.unlink(self.path)
         self._thread.join(timeout=5)
 
 
@@ -138,28 +275,48 @@ def _read_line(conn: socket.socket) -> bytes:
     return data
 
 
-def start(store: Store) -> Service | None:
-    """Answer other processes' requests for this store; None when another process already does."""
-    try:
-        return Service(store)
-    except OSError as exc:
-        log.warning("not answering command-line requests: %s", exc)
-        return None
+def start(store: Store) -> Service:
+    """Answer other processes' requests for this store, now or, when it cannot listen yet, once it can."""
+    return Service(store)
 
 
 def request(settings: Settings, payload: dict[str, Any]) -> dict[str, Any]:
-    """Send one request to the process holding the files; StoreError when none answers."""
+    """Send one request to the process holding the files, once it is known to be that process; else StoreError."""
+    path = socket_path(settings)
+    holder = lock_holder(settings)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(TIMEOUT_S)
         try:
-            sock.connect(address(settings))
+            with _address(path) as addr:
+                sock.connect(addr)
         except OSError as exc:
             raise StoreError(
                 f"The database {settings.cache_db.name} is in use by a process that does not answer requests; "
                 "stop it or point ANALYTICS_APP_DB elsewhere."
             ) from exc
+        _check_peer(sock, settings, path, holder)  # before a byte is sent: a request may carry webhook keys
         sock.sendall(json.dumps(payload).encode() + b"\n")
         reply = json.loads(_read_line(sock) or b"{}")
     if not reply.get("ok"):
         raise StoreError(f"The running dashboard could not do it: {reply.get('error', 'no answer')}.")
     return reply
+
+
+def _check_peer(sock: socket.socket, settings: Settings, path: Path, holder: int | None) -> None:
+    """StoreError (one line) unless the answering process is of this user and holds the DuckDB files."""
+    pid, uid = _peer(sock)
+    if uid != os.getuid():
+        raise StoreError(
+            f"The process answering on {path} belongs to another user (uid {uid}); nothing was sent to it. "
+            "Stop that process and restart the dashboard."
+        )
+    if holder is None:
+        raise StoreError(
+            f"Cannot tell which process holds {settings.cache_db.name}, so the one answering on {path} "
+            f"(pid {pid}) cannot be trusted; nothing was sent. Run the command again."
+        )
+    if pid != holder:
+        raise StoreError(
+            f"The process answering on {path} (pid {pid}) is not the dashboard holding "
+            f"{settings.cache_db.name} (pid {holder}); nothing was sent. Stop pid {pid} and restart the dashboard."
+        )

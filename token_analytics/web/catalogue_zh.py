@@ -257,6 +257,8 @@ ZH: dict[str, str] = {
     "plans.contact_required": "请填写邮箱地址或电话号码，以便我们与您联系。",
     "plans.request_sent": "谢谢：申请 {request} 已提交，我们的团队会与您联系。",
     # --- admin -----------------------------------------------------------------------
+    "admin.cli_socket_down": "命令行（`ingest`、`report`、`alerts`）无法连接到本看板：它的套接字未在监听，"
+    "在恢复之前这些命令会拒绝执行。原因见服务器日志；每 30 秒自动重试一次。",
     "admin.tab_transfers": "待确认转账",
     "admin.tab_adjustments": "余额调整",
     "admin.tab_requests": "套餐申请",
@@ -361,6 +363,7 @@ ZH: dict[str, str] = {
     "audit.order.paid": "订单已支付",
     "audit.order.cancel": "订单已取消",
     "audit.plan.change": "套餐已变更",
+    "audit.account.switch": "管理员切换了账户",
     "audit.plan.request": "已申请套餐",
     "audit.adjustment.post": "已提交调整",
     # --- arrived with routes, plans and the admin page (issue 8) -----------------------

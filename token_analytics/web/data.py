@@ -139,3 +139,11 @@ def store() -> Store:
 def app_db() -> AppDB:
     """What the app writes, on the store's connection (the file is attached there as `app`)."""
     return AppDB(store().cursor(), zone=settings().zone)
+
+
+def cli_service_problem() -> str | None:
+    """Why `ingest` / `report` / `alerts` cannot reach this process now; None when they can (or no store is open)."""
+    with _openings_lock:
+        opening = _openings.get(settings())
+    answering = opening.service if opening is not None else None
+    return answering.problem if answering is not None else None

@@ -365,6 +365,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "plans.contact_required": {"en": "Enter an e-mail address or phone number so we can reach you."},
     "plans.request_sent": {"en": "Thank you: request {request} was sent; our team will contact you."},
     # --- admin -----------------------------------------------------------------------
+    "admin.cli_socket_down": {
+        "en": "The command line (`ingest`, `report`, `alerts`) cannot reach this dashboard: its socket is not "
+        "listening, and those commands refuse until it is. The server log says why; it is tried again every 30 seconds."
+    },
     "admin.tab_transfers": {"en": "Pending transfers"},
     "admin.tab_adjustments": {"en": "Adjustments"},
     "admin.tab_requests": {"en": "Plan requests"},
@@ -431,6 +435,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "audit.plan.request": {"en": "Plan requested"},
     "audit.adjustment.post": {"en": "Adjustment posted"},
     "audit.alert.thresholds": {"en": "Alert thresholds changed", "zh": "修改告警阈值"},
+    "audit.account.switch": {"en": "Admin switched account"},
     "admin.no_transfers": {"en": "No bank transfers are waiting for confirmation."},
     "admin.transfer": {
         "en": "**{reference}** · account {account} · {tokens} tokens for {price} · ordered by {by} at {at}"

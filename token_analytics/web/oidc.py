@@ -3,15 +3,24 @@
 Enabled by ANALYTICS_OIDC_MAPPING_FILE plus Streamlit's `[auth]` section in secrets.toml. The
 mapping file says which identities may sign in, and as whom:
 
-    emails:                       # exact address, case-insensitive; wins over groups
+    subjects:                     # a stable identity: the token's issuer and subject, exactly
+      - {iss: "https://login.example.com", sub: "00u1abc", roles: [admin], account_id: acct-001}
+    emails:                       # exact address, case-insensitive; only a verified address matches
       li.wei@example.com: {roles: [manager], account_id: acct-001}
     groups:                       # the first rule (file order) naming one of the identity's groups
       - {group: analytics-admins, roles: [admin], account_id: acct-001}
     group_claim: groups           # optional: the claim that lists groups (default `groups`)
+    trusted_email_issuers:        # optional: issuers whose e-mail claim is always verified
+      - https://accounts.google.com
+
+An address is verified when the token says `email_verified` is the JSON boolean true, or when its
+issuer is listed in `trusted_email_issuers` and the token does not say otherwise. A string
+"false", 0 or a missing claim is not true: some providers (Entra ID) send no such claim and let
+users edit their address, so matching it would let anyone take a mapped address's grant. An
+unverified address is never the username either: that is `sso:<sub>@<issuer>`.
 
 An identity is resolved into the same `User` the YAML path yields, so roles and account scoping
-are the same code. An e-mail whose provider says `email_verified: false` is not matched by
-address. Unmapped identities are refused with one sentence.
+are the same code. Unmapped identities are refused with one sentence.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +63,26 @@ class IdentityMap:
     emails: dict[str, Grant]
     groups: tuple[tuple[str, Grant], ...]
     group_claim: str = DEFAULT_GROUP_CLAIM
+    subjects: dict[tuple[str, str], Grant] = field(default_factory=dict)  # (iss, sub) -> grant
+    trusted_email_issuers: frozenset[str] = frozenset()
+
+    def verified_email(self, claims: Mapping[str, Any]) -> str | None:
+        """The identity's address, lower-case, when it is verified (see the module's docstring); else None."""
+        email = _text(claims.get("email")).lower()
+        if not email:
+            return None
+        said = claims.get("email_verified")
+        if said is True or (said is None and _text(claims.get("iss")) in self.trusted_email_issuers):
+            return email
+        return None
 
     def grant_for(self, claims: Mapping[str, Any]) -> Grant | None:
-        """The grant for an identity's claims, or None when it is not mapped."""
-        email = _text(claims.get("email")).lower()
-        if email and claims.get("email_verified") is not False and email in self.emails:
+        """The grant for an identity's claims (subject, then verified e-mail, then groups), or None."""
+        subject = (_text(claims.get("iss")), _text(claims.get("sub")))
+        if all(subject) and subject in self.subjects:
+            return self.subjects[subject]
+        email = self.verified_email(claims)
+        if email is not None and email in self.emails:
             return self.emails[email]
         groups = claims.get(self.group_claim)
         if isinstance(groups, str):
@@ -70,15 +94,22 @@ class IdentityMap:
         return None
 
     def user_for(self, claims: Mapping[str, Any]) -> User | None:
-        """The `User` an identity signs in as (username: its e-mail, else `sso:<sub>`), or None."""
+        """The `User` an identity signs in as (username: its verified e-mail, else `sso:<sub>@<iss>`), or None."""
         grant = self.grant_for(claims)
         if grant is None:
             return None
-        email = _text(claims.get("email")).lower() or None
+        email = self.verified_email(claims)
         sub = _text(claims.get("sub"))
-        username = email or f"sso:{sub}"
+        username = email or stable_name(claims)
         name = _text(claims.get("name")) or email or sub
         return User(username=username, name=name, roles=grant.roles, account_id=grant.account_id, email=email)
+
+
+def stable_name(claims: Mapping[str, Any]) -> str:
+    """A username from what the provider never lets a user change: the subject, qualified by its issuer."""
+    sub = _text(claims.get("sub"))
+    issuer = _text(claims.get("iss")).removeprefix("https://").rstrip("/")
+    return f"sso:{sub}@{issuer}" if issuer else f"sso:{sub}"
 
 
 def _text(value: object) -> str:
@@ -109,7 +140,7 @@ def load_mapping(path: Path | str) -> IdentityMap:
     except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
         raise OidcMappingError(f"{path} is not readable YAML: {' '.join(str(exc).split())[:200]}") from None
     if not isinstance(document, dict):
-        raise OidcMappingError(f"{path}: expected `emails` and/or `groups` at the top level.")
+        raise OidcMappingError(f"{path}: expected `subjects`, `emails` and/or `groups` at the top level.")
     raw_emails = document.get("emails") or {}
     raw_groups = document.get("groups") or []
     if not isinstance(raw_emails, dict) or not isinstance(raw_groups, list):
@@ -121,12 +152,37 @@ def load_mapping(path: Path | str) -> IdentityMap:
         if not isinstance(group, str) or not group.strip():
             raise OidcMappingError(f"{path}: group rule {n} needs a `group`.")
         groups.append((group.strip(), _grant(rule, f"group rule {n} ({group})", path)))
-    if not emails and not groups:
-        raise OidcMappingError(f"{path} maps nobody; add `emails` or `groups`.")
+    subjects = _subjects(document.get("subjects") or [], path)
+    if not emails and not groups and not subjects:
+        raise OidcMappingError(f"{path} maps nobody; add `subjects`, `emails` or `groups`.")
     claim = document.get("group_claim", DEFAULT_GROUP_CLAIM)
     if not isinstance(claim, str) or not claim.strip():
         raise OidcMappingError(f"{path}: `group_claim` is the name of a claim, such as groups.")
-    return IdentityMap(path=path, emails=emails, groups=tuple(groups), group_claim=claim.strip())
+    issuers = document.get("trusted_email_issuers") or []
+    if not isinstance(issuers, list) or not all(isinstance(issuer, str) and issuer.strip() for issuer in issuers):
+        raise OidcMappingError(f"{path}: `trusted_email_issuers` is a list of issuer URLs, exactly as in `iss`.")
+    return IdentityMap(
+        path=path,
+        emails=emails,
+        groups=tuple(groups),
+        group_claim=claim.strip(),
+        subjects=subjects,
+        trusted_email_issuers=frozenset(issuer.strip() for issuer in issuers),
+    )
+
+
+def _subjects(raw: object, path: Path) -> dict[tuple[str, str], Grant]:
+    """The `subjects` rules: (iss, sub) -> grant."""
+    if not isinstance(raw, list):
+        raise OidcMappingError(f"{path}: `subjects` is a list of rules with `iss`, `sub`, `roles`, `account_id`.")
+    subjects: dict[tuple[str, str], Grant] = {}
+    for n, rule in enumerate(raw, start=1):
+        iss = rule.get("iss") if isinstance(rule, dict) else None
+        sub = rule.get("sub") if isinstance(rule, dict) else None
+        if not isinstance(iss, str) or not iss.strip() or not isinstance(sub, str | int) or not str(sub).strip():
+            raise OidcMappingError(f"{path}: subject rule {n} needs an `iss` and a `sub`.")
+        subjects[(iss.strip(), str(sub).strip())] = _grant(rule, f"subject rule {n}", path)
+    return subjects
 
 
 # --- the Streamlit side -------------------------------------------------------------------

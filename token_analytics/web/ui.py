@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from token_analytics.billing.audit import AuditLog
 from token_analytics.billing.prices import PricesError
-from token_analytics.web import fmt
+from token_analytics.web import data, fmt
 from token_analytics.web.auth import User
 from token_analytics.web.i18n import STRINGS, t
 
@@ -30,6 +31,7 @@ CHOICE_KEY = "nav_account_choice"  # survives runs in which the selectbox is not
 NAMES_KEY = "nav_account_names"  # account id -> name, as the router read them on this run
 ACCOUNT_PARAM = "account"  # the admin's account in the URL: ?account=acct-004
 UNKNOWN_KEY = "nav_account_unknown"  # an unknown ?account= the admin asked for, until they pick one
+AUDITED_KEY = "nav_account_audited"  # (admin, account) last written to the audit log in this session
 
 PERMISSIONS = ("signed_in", "buy", "admin")
 
@@ -200,7 +202,22 @@ def account_switcher(user: User, account_ids: Sequence[str], names: Mapping[str,
     scoped = account_for(user, choice, ids)
     if st.query_params.get(ACCOUNT_PARAM) != scoped:
         st.query_params[ACCOUNT_PARAM] = scoped  # a reload or a shared link opens the same account
+    audit_switch(user, scoped)
     return scoped
+
+
+def audit_switch(user: User, account: str) -> None:
+    """One audit row each time an admin's account changes in this session (switcher or URL), none on a rerun.
+
+    A session starts on the admin's own account, so opening a link to another account is a switch too.
+    """
+    before = st.session_state.get(AUDITED_KEY)
+    previous = before[1] if isinstance(before, tuple) and before[0] == user.username else user.account_id
+    if account != previous:
+        AuditLog(data.app_db().connection).record(
+            "account.switch", user.username, account_id=account, target=previous, detail=f"{previous} -> {account}"
+        )
+    st.session_state[AUDITED_KEY] = (user.username, account)
 
 
 def require(user: User | None, permission: str = "signed_in") -> User:
