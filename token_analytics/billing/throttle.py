@@ -82,12 +82,41 @@ _INSERT_UNLOCK = """
 _INSERT_CLEAR = """
     insert into app.sign_in_clears (username, address, cleared_at) values ($username, $address, $now)
 """
-# The failures that may count for one attempt: its username's (any address) and its address's (any username).
+# The failures that may count for one attempt: its (username, address) pair's and its address's.
 _FAILURES_FOR = """
     select username, address, failed_at
     from app.sign_in_failures
-    where failed_at > $since and (username = $username or ($address is not null and address = $address))
+    where failed_at > $since
+        and ((username = $username and address is not distinct from $address)
+            or ($address is not null and address = $address))
     order by failed_at
+"""
+# How many failures on one username, over every address, still count in the window: counted
+# here, not read row by row, since a guess spread over many addresses makes many rows.
+_USER_WIDE = """
+    with unlocks as (
+        select scope, value, max(unlocked_at) as at
+        from app.sign_in_unlocks
+        where unlocked_at > $since
+        group by scope, value
+    ),
+
+    clears as (
+        select address, max(cleared_at) as at
+        from app.sign_in_clears
+        where cleared_at > $since and username = $username
+        group by address
+    )
+
+    select count(*)
+    from app.sign_in_failures as f
+    left join unlocks as by_name on by_name.scope = 'username' and by_name.value = f.username
+    left join unlocks as by_address on by_address.scope = 'address' and by_address.value = f.address
+    left join clears as c on c.address is not distinct from f.address
+    where f.username = $username and f.failed_at > $since
+        and (by_name.at is null or f.failed_at > by_name.at)
+        and (by_address.at is null or f.failed_at > by_address.at)
+        and (c.at is null or f.failed_at > c.at)
 """
 _FAILURES_ALL = """
     select username, address, failed_at from app.sign_in_failures where failed_at > $since order by failed_at
@@ -158,6 +187,20 @@ class _Failure:
     at: datetime
 
 
+class _Index:
+    """Failure times (oldest first) by (username, address), by username and by address: one pass, then lookups."""
+
+    def __init__(self, failures: list[_Failure]) -> None:
+        self.by_pair: dict[tuple[str, str | None], list[datetime]] = {}
+        self.by_username: dict[str, list[datetime]] = {}
+        self.by_address: dict[str, list[datetime]] = {}
+        for failure in failures:
+            self.by_pair.setdefault((failure.username, failure.address), []).append(failure.at)
+            self.by_username.setdefault(failure.username, []).append(failure.at)
+            if failure.address is not None:
+                self.by_address.setdefault(failure.address, []).append(failure.at)
+
+
 def normalise(username: str) -> str:
     """The counted form of a typed username: trimmed, lower case (as the auth file's), cut to MAX_NAME."""
     return username.strip().lower()[:MAX_NAME]
@@ -183,7 +226,7 @@ class Throttle:
     ) -> list[_Failure]:
         """Failures that still count (not unlocked, not cleared by a success), oldest first.
 
-        Of one username and one address when `username` is given, else of everyone. Two windows
+        Of one (username, address) pair and that address when `username` is given, else of everyone. Two windows
         back: a lock set by failures spread over the window before lasts one more.
         """
         since = now - 2 * self.policy.window
@@ -212,6 +255,12 @@ class Throttle:
                 live.append(failure)
         return live
 
+    def _user_wide(self, cur: duckdb.DuckDBPyConnection, username: str, now: datetime) -> int:
+        """The username's failures that still count in the window, over every address."""
+        params = {"username": username, "since": now - self.policy.window}
+        row = cur.execute(_USER_WIDE, params).fetchone()
+        return int(row[0]) if row else 0
+
     def _judge(
         self, failures: list[datetime], now: datetime, lock_after: int, slow: timedelta = timedelta(0)
     ) -> Verdict:
@@ -233,16 +282,15 @@ class Throttle:
             return Verdict(True)
         return Verdict(False, until=recent[-1] + wait)
 
-    def _verdict(self, failures: list[_Failure], username: str, address: str | None, now: datetime) -> Verdict:
-        """The stricter of the (username, address) pair's and the address's verdicts."""
-        window_start = now - self.policy.window
-        pair = [f.at for f in failures if f.username == username and f.address == address]
-        user_wide = sum(1 for f in failures if f.username == username and f.at > window_start)
+    def _verdict(self, index: _Index, username: str, address: str | None, user_wide: int, now: datetime) -> Verdict:
+        """The stricter of the (username, address) pair's and the address's verdicts.
+
+        `user_wide`: the username's failures in the window over every address.
+        """
         slow = self.policy.wait(user_wide, self.policy.user_free)
-        verdicts = [self._judge(pair, now, self.policy.lock_after, slow)]
+        verdicts = [self._judge(index.by_pair.get((username, address), []), now, self.policy.lock_after, slow)]
         if address is not None:
-            at_address = [f.at for f in failures if f.address == address]
-            verdicts.append(self._judge(at_address, now, self.policy.lock_after_address))
+            verdicts.append(self._judge(index.by_address.get(address, []), now, self.policy.lock_after_address))
         refused = [verdict for verdict in verdicts if not verdict.allowed]
         if not refused:
             return Verdict(True)
@@ -253,7 +301,9 @@ class Throttle:
         """May this attempt check its password at `now`? (A look only: `reserve` is what the sign-in calls.)"""
         name = normalise(username)
         with self._cursor() as cur:
-            return self._verdict(self._live(cur, name, address, now), name, address, now)
+            return self._verdict(
+                _Index(self._live(cur, name, address, now)), name, address, self._user_wide(cur, name, now), now
+            )
 
     def reserve(self, username: str, address: str | None, now: datetime) -> Verdict:
         """Judge an attempt and, when allowed, count it as a failure, atomically: call before checking the password.
@@ -264,7 +314,8 @@ class Throttle:
         """
         name = normalise(username)
         with core.WRITE_LOCK, self._cursor() as cur, core.transaction(cur):
-            verdict = self._verdict(self._live(cur, name, address, now), name, address, now)
+            index = _Index(self._live(cur, name, address, now))
+            verdict = self._verdict(index, name, address, self._user_wide(cur, name, now), now)
             if verdict.allowed:
                 cur.execute(_INSERT_FAILURE, {"username": name, "address": address, "now": now})
         return verdict
@@ -306,16 +357,17 @@ class Throttle:
         with self._cursor() as cur:
             failures = self._live(cur, None, None, now)
         window_start = now - self.policy.window
+        index = _Index(failures)
+        user_wide = {name: sum(1 for at in times if at > window_start) for name, times in index.by_username.items()}
         entries: list[Entry] = []
-        for username, address in dict.fromkeys((f.username, f.address) for f in failures):
-            verdict = self._verdict(failures, username, address, now)
-            pair = [f.at for f in failures if f.username == username and f.address == address and f.at > window_start]
-            if pair or not verdict.allowed:
-                entries.append(_entry("username", username, address, pair, verdict, now))
-        for address in dict.fromkeys(f.address for f in failures if f.address is not None):
-            at_address = [f.at for f in failures if f.address == address]
-            verdict = self._judge(at_address, now, self.policy.lock_after_address)
-            recent = [moment for moment in at_address if moment > window_start]
+        for (username, address), times in index.by_pair.items():
+            verdict = self._verdict(index, username, address, user_wide[username], now)
+            recent = [moment for moment in times if moment > window_start]
+            if recent or not verdict.allowed:
+                entries.append(_entry("username", username, address, recent, verdict, now))
+        for address, times in index.by_address.items():
+            verdict = self._judge(times, now, self.policy.lock_after_address)
+            recent = [moment for moment in times if moment > window_start]
             if recent or not verdict.allowed:
                 entries.append(_entry("address", address, address, recent, verdict, now))
         return sorted(entries, key=lambda e: (-e.latest.timestamp(), e.scope, e.value, e.address or ""))

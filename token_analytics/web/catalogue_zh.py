@@ -365,6 +365,10 @@ ZH: dict[str, str] = {
     "audit.adjustment.post": "已提交调整",
     # the audit page's kinds and sentences (security_panel.py)
     "admin.column_from": "来源地址",
+    "admin.throttle_more": (
+        "共有 {total} 个用户名和地址被暂停，仅列出最近失败的 {shown} 个。"
+        "解除某个用户名的锁定会清除其在所有地址的失败记录。"
+    ),
     "admin.audit_kind": "类别",
     "admin.audit_actor_help": "用户名：该用户的操作及其会话的结束。",
     "admin.audit_from": "开始时间",

@@ -433,6 +433,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "audit.alert.thresholds": {"en": "Alert thresholds changed", "zh": "修改告警阈值"},
     # --- the audit page's kinds and sentences (security_panel.py) ---
     "admin.column_from": {"en": "From"},
+    "admin.throttle_more": {
+        "en": "{total} names and addresses are paused; the {shown} with the latest failures are listed. "
+        "Unlocking a username clears it at every address."
+    },
     "admin.audit_kind": {"en": "Kind"},
     "admin.audit_actor_help": {"en": "A username: what they did, and the ends of their sessions."},
     "admin.audit_from": {"en": "From (time of day)"},

@@ -25,6 +25,7 @@ from token_analytics.web.auth import AuthConfig, User
 from token_analytics.web.i18n import STRINGS, t
 
 MAX_ROWS = 5_000  # of the audit log on the page; the CSV has the same rows
+MAX_PAUSED = 500  # paused names and addresses listed, latest first
 EMPTY = "—"  # what an empty cell shows (never "None" or "nan")
 _THRESHOLDS = {"balance_below": "alerts.balance_below", "runway_days_below": "alerts.runway_below",
                "usage_multiple": "alerts.usage_multiple"}  # fmt: skip
@@ -151,6 +152,9 @@ def sessions_tab(settings: Settings, config: AuthConfig, admin: User) -> None:
     if not entries:
         st.info(t("admin.no_locks"))
         return
+    if len(entries) > MAX_PAUSED:  # a guess spread over thousands of addresses: the latest are shown
+        st.caption(t("admin.throttle_more", shown=fmt.tokens(MAX_PAUSED), total=fmt.tokens(len(entries))))
+        entries = entries[:MAX_PAUSED]
     st.dataframe(
         pd.DataFrame(
             {
