@@ -369,13 +369,13 @@ def test_schema_parts_are_recorded_once_each(db: AppDB) -> None:
     assert parts == [
         ("adjustments", 1),
         ("alerts", 1),
-        ("audit", 1),
+        ("audit", 2),
         ("ledger_entries", 1),
         ("orders", 1),
         ("plan_requests", 1),
         ("preferences", 1),
         ("sessions", 1),
-        ("throttle", 1),
+        ("throttle", 2),
     ]
 
 

@@ -213,11 +213,15 @@ def test_fingerprint_changes_with_password_roles_or_account(tmp_path: Path) -> N
 
 
 def test_client_address_from_the_trusted_header_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Headers(dict):
+        def get_all(self, key: str) -> list[str]:
+            return [value for name, value in self.items() if name.lower() == key.lower()]
+
     class Context:
-        headers = {"X-Forwarded-For": "6.6.6.6, 203.0.113.9"}
-        ip_address = "127.0.0.1"
+        headers = Headers({"X-Forwarded-For": "6.6.6.6, 203.0.113.9"})
 
     monkeypatch.setattr(auth.st, "context", Context())
+    monkeypatch.setattr(auth, "_peer_address", lambda: "127.0.0.1")  # the socket's peer
     assert auth.client_address(load_settings({})) == "127.0.0.1"  # no trusted header: the socket's address
     trusted = load_settings({"ANALYTICS_TRUSTED_PROXY_HEADER": "X-Forwarded-For"})
     assert auth.client_address(trusted) == "203.0.113.9"  # the hop the proxy saw, not what the client wrote

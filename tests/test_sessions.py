@@ -191,8 +191,8 @@ def test_a_success_clears_the_names_failures_and_failures_survive_a_restart(tmp_
         assert guess(throttle, "manager", "10.0.0.5", T0) == "counted"  # the 10th, after a restart
         assert guess(throttle, "manager", "10.0.0.5", T0) == "locked"
         throttle.unlock("username", "MANAGER", "admin", T0 + timedelta(seconds=1))
-        throttle.succeeded("manager", T0 + timedelta(seconds=2))
-        assert throttle.check("manager", None, T0 + timedelta(seconds=3)).allowed
+        throttle.succeeded("manager", "10.0.0.5", T0 + timedelta(seconds=2))
+        assert throttle.check("manager", "10.0.0.5", T0 + timedelta(seconds=3)).allowed
     finally:
         second.close()
 
@@ -257,6 +257,6 @@ def test_the_audit_csv_keeps_typed_text_from_running_as_a_formula(db: AppDB) -> 
     rows = AuditLog(db.connection).entries()
     parsed = list(csv.reader(io.StringIO(audit_csv(rows, load_settings({})).decode())))
     assert parsed == [
-        ["event_at", "actor", "address", "action", "account_id", "target", "detail"],
-        ["2026-11-30T10:00:00+08:00", '\'=hyperlink("http://x")', "10.0.0.2", "sign_in.failure", "", "", ""],
+        ["event_at", "actor", "address", "action", "account_id", "target", "detail", "count"],
+        ["2026-11-30T10:00:00+08:00", '\'=hyperlink("http://x")', "10.0.0.2", "sign_in.failure", "", "", "", "1"],
     ]

@@ -1,4 +1,4 @@
-"""Command line (SPEC §7): generate, ingest, check, report; alerts (issue 13); rollup (issue 12)."""
+"""Command line (SPEC §7): generate, ingest, check, report; alerts (issue 13); rollup (issue 12); users unlock."""
 
 from __future__ import annotations
 
@@ -220,6 +220,41 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if result.failed or result.out_of_time else 0
 
 
+def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    """`users unlock NAME`: a username's failed sign-ins stop counting, at every address (audited).
+
+    The way back for a sole admin whose name is paused. While the dashboard holds the app
+    database, it does the unlock (engine.service); otherwise the file is opened here.
+    """
+    import getpass
+    from datetime import UTC, datetime
+
+    import duckdb
+
+    from token_analytics.billing.appdb import open_app_db
+    from token_analytics.billing.throttle import Throttle, normalise
+
+    name = normalise(args.name)
+    if not name:
+        print("error: give the username to unlock, e.g. `users unlock admin`.", file=sys.stderr)
+        return 2
+    by = f"{getpass.getuser()} (command line)"
+    try:
+        app = open_app_db(settings.app_db, zone=settings.zone)
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            detail = str(exc).splitlines()[0]
+            raise StoreError(f"Cannot open the app database {settings.app_db.name}: {detail}") from exc
+        service.request(settings, {"op": "unlock", "username": name, "by": by})  # the dashboard holds the file
+    else:
+        try:
+            Throttle(app.connection).unlock("username", name, by, datetime.now(tz=UTC))
+        finally:
+            app.close()
+    print(f"unlocked {name}: its failed sign-ins no longer count, from any address.")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m token_analytics", description="Token Analytics Center")
     commands = top.add_subparsers(dest="command", required=True)
@@ -254,6 +289,11 @@ def parser() -> argparse.ArgumentParser:
     alr.add_argument("--dry-run", action="store_true", help="show what would be notified; write and send nothing")
     alr.add_argument("--as-of", help="ISO-8601 with offset; default ANALYTICS_NOW or the wall clock")
     alr.set_defaults(func=cmd_alerts)
+    usr = commands.add_parser("users", help="manage sign-ins: `users unlock NAME` ends a paused sign-in")
+    usr_commands = usr.add_subparsers(dest="users_command", required=True)
+    unl = usr_commands.add_parser("unlock", help="clear a username's failed sign-ins at every address (audited)")
+    unl.add_argument("name", help="the username, as typed at sign-in")
+    unl.set_defaults(func=cmd_users)
     return top
 
 

@@ -5,6 +5,12 @@ app database's money and plan writes (transfer confirmations and rejections, adj
 paid and cancelled orders, plan changes and requests) each append one row. The writers call
 `record` themselves (sessions.py, throttle.py, appdb.py), so every caller is covered.
 
+Refused sign-in attempts (while a name or address is paused) are not one row each: an
+attacker's flood would push every real event off the page. They are counted in
+`app.audit_refusals`, one row per username, address and minute with a count, and read back
+as `sign_in.refused` rows of the log. That table is the log's one counter: its rows are
+updated (the count, the latest time and reason), never deleted.
+
 "From where" is the client address of the Streamlit session that did it: the web layer
 publishes it once per run with `set_address` (each session runs in its own thread, and a
 new thread starts with an empty context, so one session never sees another's address).
@@ -41,11 +47,20 @@ ACTIONS = (
     "alert.thresholds",
     "account.switch",
 )
-COLUMNS = ("event_at", "actor", "address", "action", "account_id", "target", "detail")
+# The page's kinds of event, each a set of actions; an action in none of them is "other".
+KINDS: dict[str, tuple[str, ...]] = {
+    "sign_in": ("sign_in.success", "sign_in.failure", "sign_in.refused"),
+    "session": ("session.end",),
+    "unlock": ("throttle.unlock",),
+    "money": ("transfer.confirm", "transfer.reject", "order.paid", "order.cancel", "adjustment.post"),
+    "plan": ("plan.change", "plan.request"),
+    "alert": ("alert.thresholds",),
+}
+COLUMNS = ("event_at", "actor", "address", "action", "account_id", "target", "detail", "count")
 MAX_TEXT = 500  # a typed username or user agent is cut here: the log is not a place to store essays
 
 SCHEMA = SchemaPart(
-    1,
+    2,
     (
         """
     create table if not exists app.audit_log (
@@ -58,6 +73,17 @@ SCHEMA = SchemaPart(
         detail varchar
     )
     """,
+        """
+    create table if not exists app.audit_refusals (
+        minute timestamptz not null,
+        actor varchar not null,
+        address varchar,
+        first_at timestamptz not null,
+        last_at timestamptz not null,
+        detail varchar not null,
+        refusals integer not null
+    )
+    """,
     ),
 )
 
@@ -66,17 +92,39 @@ _INSERT = """
     values ($event_at, $actor, $address, $action, $account_id, $target, $detail)
 """
 
-# Newest first; every filter is optional (null matches everything).
+# Newest first; every filter is optional (null matches everything). `$user` is whoever acted or
+# whose session ended; the refusal counters read as `sign_in.refused` rows.
 _ENTRIES = """
-    select event_at, actor, address, action, account_id, target, detail
-    from app.audit_log
+    with log as (
+        select event_at, actor, address, action, account_id, target, detail, 1 as count, 1 as source, rowid as seq
+        from app.audit_log
+        union all
+        select last_at, actor, address, 'sign_in.refused', null, null, detail, refusals, 0, 0
+        from app.audit_refusals
+    )
+
+    select event_at, actor, address, action, account_id, target, detail, count
+    from log
     where ($since is null or event_at >= $since)
         and ($until is null or event_at < $until)
         and ($actor is null or lower(actor) = lower($actor))
+        and ($user is null or lower(actor) = lower($user) or (action = 'session.end' and lower(target) = lower($user)))
         and ($action is null or action = $action)
+        and ($actions is null or list_contains($actions, action))
         and ($account_id is null or account_id = $account_id)
-    order by event_at desc, rowid desc  -- rowid: the order of appending, for equal times
+    order by event_at desc, source, seq desc  -- seq: the order of appending, for equal times
     limit $limit
+"""
+
+_BUMP_REFUSAL = """
+    update app.audit_refusals
+    set refusals = refusals + 1, last_at = greatest(last_at, $now), detail = $detail
+    where minute = $minute and actor = $actor and address is not distinct from $address
+    returning refusals
+"""
+_INSERT_REFUSAL = """
+    insert into app.audit_refusals (minute, actor, address, first_at, last_at, detail, refusals)
+    values ($minute, $actor, $address, $now, $now, $detail, 1)
 """
 
 _address: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_address", default=None)
@@ -125,6 +173,27 @@ def record(
     cur.execute(_INSERT, params)
 
 
+def refused(cur: duckdb.DuckDBPyConnection, actor: str, address: str | None, detail: str, now: datetime) -> None:
+    """Count one refused sign-in in its minute's row (actor, address); the caller holds the write lock."""
+    params = {
+        "minute": now.replace(second=0, microsecond=0),
+        "actor": clip(actor) or "",
+        "address": clip(address if address is not None else current_address()),
+        "detail": detail,
+        "now": now,
+    }
+    if not cur.execute(_BUMP_REFUSAL, params).fetchall():
+        cur.execute(_INSERT_REFUSAL, params)
+
+
+def actions_of(kind: str) -> tuple[str, ...]:
+    """The actions of one of KINDS, or of "other" (every action in none of them)."""
+    if kind in KINDS:
+        return KINDS[kind]
+    grouped = {action for actions in KINDS.values() for action in actions}
+    return tuple(action for action in ACTIONS if action not in grouped)
+
+
 class AuditLog:
     """Reads of the audit log, and records outside another writer's transaction."""
 
@@ -151,13 +220,18 @@ class AuditLog:
         action: str | None = None,
         account_id: str | None = None,
         limit: int = 10_000,
+        *,
+        user: str | None = None,
+        actions: tuple[str, ...] | list[str] | None = None,
     ) -> pd.DataFrame:
-        """Rows matching every given filter, newest first, at most `limit` of them."""
+        """Rows matching every given filter, newest first, at most `limit` of them (`count`: refusals in a row)."""
         params = {
             "since": since,
             "until": until,
             "actor": actor or None,
+            "user": user or None,
             "action": action or None,
+            "actions": list(actions) if actions is not None else None,
             "account_id": account_id or None,
             "limit": int(limit),
         }

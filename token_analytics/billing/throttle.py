@@ -1,42 +1,52 @@
-"""Throttled sign-in (issue 9), modelled on django-axes: failures counted per username and per address.
+"""Throttled sign-in, modelled on django-axes: failures counted per (username, address), per address, per username.
+
+Every attempt is reserved before its password is checked: `reserve` counts the live failures and,
+when the attempt may go ahead, inserts it as a failure, in one transaction under the app
+database's write lock. bcrypt runs after that, outside the lock; a right password then clears
+its (username, address) pair (`succeeded`), a wrong one leaves the reserved row a failure. So
+sessions guessing in parallel are counted as if they had come one by one: 30 at once get the
+3 free guesses checked, not 30.
 
 Failed sign-ins are appended to `app.sign_in_failures`, so a restart does not forget them.
-Counting over a sliding window (`Policy.window`), for the username and for the client address
-separately:
+Counting over a sliding window (`Policy.window`):
 
-* the first `free` failures cost nothing;
-* after that, the next attempt must wait `delay * 2**(n - free)` seconds after the latest
-  failure (1, 2, 4, 8, ... capped at `max_delay`); an attempt that comes sooner is refused
-  without looking at the password;
-* the `lock_after`-th failure inside one window locks the name (or address) for `window`
-  from that failure. Attempts while locked or waiting are not counted as failures: a person
-  clicking twice does not lock themselves out for longer.
+* per (username, address): the first `free` failures cost nothing; after that the next attempt
+  must wait `delay * 2**(n - free)` seconds after the latest failure (1, 2, 4, 8, ... capped
+  at `max_delay`), and the `lock_after`-th failure inside one window locks that pair for
+  `window` from that failure;
+* per address, across usernames: the `lock_after_address`-th failure locks the address (one
+  address guessing many names);
+* per username, across addresses: past `user_free` failures every address that has failures
+  of its own on that username waits the same growing delay after its own latest failure (a
+  guess spread over many addresses). An address without failures is never slowed or locked by
+  what other addresses did, so nobody can lock a person out from elsewhere (docs/DECISIONS.md).
 
-Unknown usernames are counted exactly like real ones, so neither the delays nor the lock tell
-anyone whether a user exists. An admin unlocks a username or an address (an appended row in
-`app.sign_in_unlocks`: failures before it no longer count); a successful sign-in does the
-same for its username (not for the address, which one valid account must not clear).
+An attempt refused while locked or waiting is not counted as a failure: a person clicking twice
+does not lock themselves out for longer. Unknown usernames are counted exactly like real ones, so
+neither the delays nor the lock tell anyone whether a user exists. An admin (the /admin page, or
+`python -m token_analytics users unlock NAME`) unlocks a username (every address's failures on
+it) or an address (an appended row in `app.sign_in_unlocks`: failures before it no longer
+count); a successful sign-in appends a row to `app.sign_in_clears` for its own (username,
+address) pair only, so the owner signing in does not free an attacker elsewhere.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import duckdb
 
-from token_analytics.billing import audit
+from token_analytics.billing import audit, core
 from token_analytics.billing.core import SchemaPart
 
 SCOPES = ("username", "address")
 MAX_NAME = 200  # what is stored of a typed username
 
 SCHEMA = SchemaPart(
-    1,
+    2,
     (
         """
     create table if not exists app.sign_in_failures (
@@ -53,6 +63,13 @@ SCHEMA = SchemaPart(
         unlocked_by varchar not null
     )
     """,
+        """
+    create table if not exists app.sign_in_clears (
+        username varchar not null,
+        address varchar,
+        cleared_at timestamptz not null
+    )
+    """,
     ),
 )
 
@@ -62,67 +79,77 @@ _INSERT_FAILURE = """
 _INSERT_UNLOCK = """
     insert into app.sign_in_unlocks (scope, value, unlocked_at, unlocked_by) values ($scope, $value, $now, $by)
 """
-# Failure times of one username (or one address) after its latest unlock, oldest first.
-_FAILURES_USERNAME = """
-    with last_unlock as (
-        select max(unlocked_at) as at from app.sign_in_unlocks where scope = 'username' and value = $value
-    )
-    select failed_at
-    from app.sign_in_failures, last_unlock
-    where username = $value and failed_at > $since and (last_unlock.at is null or failed_at > last_unlock.at)
+_INSERT_CLEAR = """
+    insert into app.sign_in_clears (username, address, cleared_at) values ($username, $address, $now)
+"""
+# The failures that may count for one attempt: its (username, address) pair's and its address's.
+_FAILURES_FOR = """
+    select username, address, failed_at
+    from app.sign_in_failures
+    where failed_at > $since
+        and ((username = $username and address is not distinct from $address)
+            or ($address is not null and address = $address))
     order by failed_at
 """
-_FAILURES_ADDRESS = """
-    with last_unlock as (
-        select max(unlocked_at) as at from app.sign_in_unlocks where scope = 'address' and value = $value
-    )
-    select failed_at
-    from app.sign_in_failures, last_unlock
-    where address = $value and failed_at > $since and (last_unlock.at is null or failed_at > last_unlock.at)
-    order by failed_at
-"""
-# Every username and address with failures that still count, for the admin page.
-_CURRENT = """
+# How many failures on one username, over every address, still count in the window: counted
+# here, not read row by row, since a guess spread over many addresses makes many rows.
+_USER_WIDE = """
     with unlocks as (
-        select scope, value, max(unlocked_at) as at from app.sign_in_unlocks group by scope, value
+        select scope, value, max(unlocked_at) as at
+        from app.sign_in_unlocks
+        where unlocked_at > $since
+        group by scope, value
     ),
 
-    failures as (
-        select 'username' as scope, username as value, failed_at from app.sign_in_failures where failed_at > $since
-        union all
-        select 'address' as scope, address as value, failed_at
-        from app.sign_in_failures
-        where failed_at > $since and address is not null
-    ),
-
-    final as (
-        select f.scope, f.value, count(*) as failures, max(f.failed_at) as latest
-        from failures as f
-        left join unlocks as u on u.scope = f.scope and u.value = f.value
-        where u.at is null or f.failed_at > u.at
-        group by f.scope, f.value
+    clears as (
+        select address, max(cleared_at) as at
+        from app.sign_in_clears
+        where cleared_at > $since and username = $username
+        group by address
     )
 
-    select * from final order by latest desc, scope, value
+    select count(*)
+    from app.sign_in_failures as f
+    left join unlocks as by_name on by_name.scope = 'username' and by_name.value = f.username
+    left join unlocks as by_address on by_address.scope = 'address' and by_address.value = f.address
+    left join clears as c on c.address is not distinct from f.address
+    where f.username = $username and f.failed_at > $since
+        and (by_name.at is null or f.failed_at > by_name.at)
+        and (by_address.at is null or f.failed_at > by_address.at)
+        and (c.at is null or f.failed_at > c.at)
 """
-
-_LOCK = threading.Lock()
+_FAILURES_ALL = """
+    select username, address, failed_at from app.sign_in_failures where failed_at > $since order by failed_at
+"""
+# Unlocks and clears older than `since` only clear failures older than it, which are not read.
+_UNLOCKS = """
+    select scope, value, max(unlocked_at) as at
+    from app.sign_in_unlocks
+    where unlocked_at > $since
+    group by scope, value
+"""
+_CLEARS = """
+    select username, address, max(cleared_at) as at from app.sign_in_clears where cleared_at > $since
+    group by username, address
+"""
 
 
 @dataclass(frozen=True)
 class Policy:
     window: timedelta = timedelta(minutes=15)
-    free: int = 3
+    free: int = 3  # per (username, address)
     delay: timedelta = timedelta(seconds=1)
     max_delay: timedelta = timedelta(minutes=1)
-    lock_after: int = 10  # per username
+    lock_after: int = 10  # per (username, address)
     lock_after_address: int = 30  # an office behind one address makes more honest mistakes
+    user_free: int = 10  # per username over every address, before addresses with failures slow down
 
-    def wait(self, failures: int) -> timedelta:
+    def wait(self, failures: int, free: int | None = None) -> timedelta:
         """How long after the latest failure the next attempt must wait, before the lock."""
-        if failures < self.free:
+        free = self.free if free is None else free
+        if failures < free:
             return timedelta(0)
-        return min(self.delay * 2 ** (failures - self.free), self.max_delay)
+        return min(self.delay * 2 ** min(failures - free, 30), self.max_delay)
 
 
 @dataclass(frozen=True)
@@ -142,14 +169,36 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Entry:
-    """A username or address with failures that still count (admin page)."""
+    """A username (at one address) or an address whose sign-ins are paused now (admin page)."""
 
     scope: str
     value: str
+    address: str | None
     failures: int
     latest: datetime
     locked: bool
     until: datetime | None
+
+
+@dataclass(frozen=True)
+class _Failure:
+    username: str
+    address: str | None
+    at: datetime
+
+
+class _Index:
+    """Failure times (oldest first) by (username, address), by username and by address: one pass, then lookups."""
+
+    def __init__(self, failures: list[_Failure]) -> None:
+        self.by_pair: dict[tuple[str, str | None], list[datetime]] = {}
+        self.by_username: dict[str, list[datetime]] = {}
+        self.by_address: dict[str, list[datetime]] = {}
+        for failure in failures:
+            self.by_pair.setdefault((failure.username, failure.address), []).append(failure.at)
+            self.by_username.setdefault(failure.username, []).append(failure.at)
+            if failure.address is not None:
+                self.by_address.setdefault(failure.address, []).append(failure.at)
 
 
 def normalise(username: str) -> str:
@@ -172,15 +221,53 @@ class Throttle:
         finally:
             cur.close()
 
-    def _failures(self, scope: str, value: str, now: datetime) -> list[datetime]:
-        # Two windows back: a lock set by failures spread over the window before lasts one more.
-        sql = _FAILURES_USERNAME if scope == "username" else _FAILURES_ADDRESS
-        with self._cursor() as cur:
-            table = cur.sql(sql, params={"value": value, "since": now - 2 * self.policy.window}).to_arrow_table()
-        return [row["failed_at"] for row in table.to_pylist()]
+    def _live(
+        self, cur: duckdb.DuckDBPyConnection, username: str | None, address: str | None, now: datetime
+    ) -> list[_Failure]:
+        """Failures that still count (not unlocked, not cleared by a success), oldest first.
 
-    def _judge(self, failures: list[datetime], now: datetime, lock_after: int) -> Verdict:
-        """The verdict at `now` for one scope's failure times (oldest first)."""
+        Of one (username, address) pair and that address when `username` is given, else of everyone. Two windows
+        back: a lock set by failures spread over the window before lasts one more.
+        """
+        since = now - 2 * self.policy.window
+        if username is None:
+            rows = cur.sql(_FAILURES_ALL, params={"since": since}).to_arrow_table().to_pylist()
+        else:
+            params = {"since": since, "username": username, "address": address}
+            rows = cur.sql(_FAILURES_FOR, params=params).to_arrow_table().to_pylist()
+        unlocks = {
+            (r["scope"], r["value"]): r["at"]
+            for r in cur.sql(_UNLOCKS, params={"since": since}).to_arrow_table().to_pylist()
+        }
+        clears = {
+            (r["username"], r["address"]): r["at"]
+            for r in cur.sql(_CLEARS, params={"since": since}).to_arrow_table().to_pylist()
+        }
+        live = []
+        for row in rows:
+            failure = _Failure(row["username"], row["address"], row["failed_at"])
+            cleared = [
+                unlocks.get(("username", failure.username)),
+                unlocks.get(("address", failure.address)) if failure.address is not None else None,
+                clears.get((failure.username, failure.address)),
+            ]
+            if all(moment is None or failure.at > moment for moment in cleared):
+                live.append(failure)
+        return live
+
+    def _user_wide(self, cur: duckdb.DuckDBPyConnection, username: str, now: datetime) -> int:
+        """The username's failures that still count in the window, over every address."""
+        params = {"username": username, "since": now - self.policy.window}
+        row = cur.execute(_USER_WIDE, params).fetchone()
+        return int(row[0]) if row else 0
+
+    def _judge(
+        self, failures: list[datetime], now: datetime, lock_after: int, slow: timedelta = timedelta(0)
+    ) -> Verdict:
+        """The verdict at `now` for one scope's failure times (oldest first).
+
+        `slow`: the wait this scope owes the username-wide count, when it has failures of its own.
+        """
         window = self.policy.window
         # Locked: some failure in the last window was the lock_after-th inside a window ending at it.
         for index in range(len(failures) - 1, lock_after - 2, -1):
@@ -190,81 +277,111 @@ class Throttle:
             if sum(1 for moment in failures[: index + 1] if moment > latest - window) >= lock_after:
                 return Verdict(False, locked=True, until=latest + window)
         recent = [moment for moment in failures if moment > now - window]
-        wait = self.policy.wait(len(recent))
+        wait = max(self.policy.wait(len(recent)), slow) if recent else timedelta(0)
         if not recent or not wait or recent[-1] + wait <= now:
             return Verdict(True)
         return Verdict(False, until=recent[-1] + wait)
 
-    def check(self, username: str, address: str | None, now: datetime) -> Verdict:
-        """May this attempt check its password at `now`? The stricter of the username's and the address's."""
-        verdicts = [self._judge(self._failures("username", normalise(username), now), now, self.policy.lock_after)]
-        if address:
-            failures = self._failures("address", address, now)
-            verdicts.append(self._judge(failures, now, self.policy.lock_after_address))
+    def _verdict(self, index: _Index, username: str, address: str | None, user_wide: int, now: datetime) -> Verdict:
+        """The stricter of the (username, address) pair's and the address's verdicts.
+
+        `user_wide`: the username's failures in the window over every address.
+        """
+        slow = self.policy.wait(user_wide, self.policy.user_free)
+        verdicts = [self._judge(index.by_pair.get((username, address), []), now, self.policy.lock_after, slow)]
+        if address is not None:
+            verdicts.append(self._judge(index.by_address.get(address, []), now, self.policy.lock_after_address))
         refused = [verdict for verdict in verdicts if not verdict.allowed]
         if not refused:
             return Verdict(True)
         locked = [verdict for verdict in refused if verdict.locked]
         return max(locked or refused, key=lambda verdict: verdict.until or now)
 
+    def check(self, username: str, address: str | None, now: datetime) -> Verdict:
+        """May this attempt check its password at `now`? (A look only: `reserve` is what the sign-in calls.)"""
+        name = normalise(username)
+        with self._cursor() as cur:
+            return self._verdict(
+                _Index(self._live(cur, name, address, now)), name, address, self._user_wide(cur, name, now), now
+            )
+
+    def reserve(self, username: str, address: str | None, now: datetime) -> Verdict:
+        """Judge an attempt and, when allowed, count it as a failure, atomically: call before checking the password.
+
+        One transaction under the write lock: concurrent attempts each see the ones reserved before
+        them, so the policy holds however many sessions guess at once. A right password then calls
+        `succeeded` (which clears it), a wrong one `failed_checked` (which audits it).
+        """
+        name = normalise(username)
+        with core.WRITE_LOCK, self._cursor() as cur, core.transaction(cur):
+            index = _Index(self._live(cur, name, address, now))
+            verdict = self._verdict(index, name, address, self._user_wide(cur, name, now), now)
+            if verdict.allowed:
+                cur.execute(_INSERT_FAILURE, {"username": name, "address": address, "now": now})
+        return verdict
+
     def refused(self, username: str, address: str | None, verdict: Verdict, now: datetime) -> None:
-        """Log an attempt refused by `check` (not counted as a failure)."""
-        detail = "locked" if verdict.locked else "waiting"
-        with _LOCK, self._cursor() as cur:
-            audit.record(cur, "sign_in.refused", normalise(username), address=address, detail=detail, now=now)
+        """Log an attempt refused by `reserve` (not counted as a failure; one audit row per name, address, minute)."""
+        reason = "locked" if verdict.locked else "waiting"
+        with core.WRITE_LOCK, self._cursor() as cur, core.transaction(cur):
+            audit.refused(cur, normalise(username), address, reason, now)
+
+    def failed_checked(self, username: str, address: str | None, now: datetime) -> None:
+        """Audit a reserved attempt whose password was wrong (its failure row is already counted)."""
+        with core.WRITE_LOCK, self._cursor() as cur:
+            audit.record(cur, "sign_in.failure", normalise(username), address=address, now=now)
 
     def failed(self, username: str, address: str | None, now: datetime) -> None:
-        """Count a failed sign-in (a wrong password or an unknown user: the same)."""
+        """Count and audit a failed sign-in that was not reserved (tools and tests)."""
         params = {"username": normalise(username), "address": address, "now": now}
-        with _LOCK, self._cursor() as cur:
-            cur.execute("begin transaction")
-            try:
-                cur.execute(_INSERT_FAILURE, params)
-                audit.record(cur, "sign_in.failure", params["username"], address=address, now=now)
-                cur.execute("commit")
-            except BaseException:
-                cur.execute("rollback")
-                raise
+        with core.WRITE_LOCK, self._cursor() as cur, core.transaction(cur):
+            cur.execute(_INSERT_FAILURE, params)
+            audit.record(cur, "sign_in.failure", params["username"], address=address, now=now)
 
-    def succeeded(self, username: str, now: datetime) -> None:
-        """A successful sign-in clears its username's failures (not its address's)."""
-        with _LOCK, self._cursor() as cur:
-            params = {"scope": "username", "value": normalise(username), "now": now, "by": "sign-in"}
-            cur.execute(_INSERT_UNLOCK, params)
+    def succeeded(self, username: str, address: str | None, now: datetime) -> None:
+        """A successful sign-in clears the failures of its own (username, address) pair, its reservation included."""
+        with core.WRITE_LOCK, self._cursor() as cur:
+            cur.execute(_INSERT_CLEAR, {"username": normalise(username), "address": address, "now": now})
 
     def unlock(self, scope: str, value: str, by: str, now: datetime) -> None:
-        """An admin clears the failures of a username or an address."""
+        """An admin clears the failures of a username (at every address) or of an address (for every username)."""
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
         value = normalise(value) if scope == "username" else value
-        with _LOCK, self._cursor() as cur:
-            cur.execute("begin transaction")
-            try:
-                cur.execute(_INSERT_UNLOCK, {"scope": scope, "value": value, "now": now, "by": by})
-                audit.record(cur, "throttle.unlock", by, target=f"{scope} {value}", now=now)
-                cur.execute("commit")
-            except BaseException:
-                cur.execute("rollback")
-                raise
+        with core.WRITE_LOCK, self._cursor() as cur, core.transaction(cur):
+            cur.execute(_INSERT_UNLOCK, {"scope": scope, "value": value, "now": now, "by": by})
+            audit.record(cur, "throttle.unlock", by, target=f"{scope} {value}", now=now)
 
     def current(self, now: datetime) -> list[Entry]:
-        """Usernames and addresses whose failures still count, latest first, with whether they are locked."""
+        """Usernames (per address) and addresses whose failures still count, latest first, with their state."""
         with self._cursor() as cur:
-            rows: list[dict[str, Any]] = (
-                cur.sql(_CURRENT, params={"since": now - self.policy.window}).to_arrow_table().to_pylist()
-            )
-        entries = []
-        for row in rows:
-            lock_after = self.policy.lock_after if row["scope"] == "username" else self.policy.lock_after_address
-            verdict = self._judge(self._failures(row["scope"], row["value"], now), now, lock_after)
-            entries.append(
-                Entry(
-                    scope=row["scope"],
-                    value=row["value"],
-                    failures=int(row["failures"]),
-                    latest=row["latest"],
-                    locked=verdict.locked,
-                    until=verdict.until,
-                )
-            )
-        return entries
+            failures = self._live(cur, None, None, now)
+        window_start = now - self.policy.window
+        index = _Index(failures)
+        user_wide = {name: sum(1 for at in times if at > window_start) for name, times in index.by_username.items()}
+        entries: list[Entry] = []
+        for (username, address), times in index.by_pair.items():
+            verdict = self._verdict(index, username, address, user_wide[username], now)
+            recent = [moment for moment in times if moment > window_start]
+            if recent or not verdict.allowed:
+                entries.append(_entry("username", username, address, recent, verdict, now))
+        for address, times in index.by_address.items():
+            verdict = self._judge(times, now, self.policy.lock_after_address)
+            recent = [moment for moment in times if moment > window_start]
+            if recent or not verdict.allowed:
+                entries.append(_entry("address", address, address, recent, verdict, now))
+        return sorted(entries, key=lambda e: (-e.latest.timestamp(), e.scope, e.value, e.address or ""))
+
+
+def _entry(
+    scope: str, value: str, address: str | None, times: list[datetime], verdict: Verdict, now: datetime
+) -> Entry:
+    return Entry(
+        scope=scope,
+        value=value,
+        address=address,
+        failures=len(times),
+        latest=max(times) if times else now,
+        locked=verdict.locked,
+        until=verdict.until,
+    )

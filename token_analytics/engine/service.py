@@ -121,6 +121,16 @@ def handle(store: Store, request: dict[str, Any]) -> dict[str, Any]:
         app = AppDB(store.cursor(), zone=store.settings.zone)
         result = alerts.run(store, app, receivers, now, mode, dry_run=bool(request.get("dry_run")))
         return {"ok": True, "result": result.to_json()}
+    if op == "unlock":  # `users unlock NAME` while the dashboard holds the app database
+        from datetime import UTC
+
+        from token_analytics.billing.throttle import Throttle
+
+        username, by = request.get("username"), request.get("by")
+        if not isinstance(username, str) or not username.strip() or not isinstance(by, str):
+            return {"ok": False, "error": "unlock needs a username"}
+        Throttle(store.cursor()).unlock("username", username, by[:100], datetime.now(tz=UTC))
+        return {"ok": True}
     return {"ok": False, "error": f"unknown request {op!r}"}
 
 

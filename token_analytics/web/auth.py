@@ -24,6 +24,7 @@ import base64
 import copy
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -249,18 +250,61 @@ def clock() -> datetime:
 
 
 def client_address(settings: Settings) -> str | None:
-    """The client's address: the right-most entry of the trusted proxy header when one is set, else the socket's."""
+    """The client's address, normalised: the trusted proxy header's right-most entry when one is set, else the socket's.
+
+    A proxy that appends its own header line (HAProxy's `option forwardfor`) leaves the client's
+    own line first: every line is merged in order and the last entry, the one the proxy itself
+    saw, is taken; what comes before it is whatever the client wrote.
+    """
     try:
         if settings.trusted_proxy_header:
-            forwarded = st.context.headers.get(settings.trusted_proxy_header)
-            hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()] if isinstance(forwarded, str) else []
+            headers = st.context.headers
+            lines = headers.get_all(settings.trusted_proxy_header) if hasattr(headers, "get_all") else []
+            hops = [hop.strip() for line in lines if isinstance(line, str) for hop in line.split(",") if hop.strip()]
             if hops:
-                return hops[-1][:100]  # the address the proxy itself saw; earlier entries are client-supplied
-        address = st.context.ip_address
-        return address if isinstance(address, str) else None  # AppTest's context is a mock
+                return normalise_address(hops[-1])
     except Exception:  # no request context (bare mode, AppTest)
+        log.debug("no request headers", exc_info=True)
+    return normalise_address(_peer_address())
+
+
+def _peer_address() -> str | None:
+    """The socket's peer address, loopback included (`st.context.ip_address` hides 127.0.0.1 and ::1 as None)."""
+    try:
+        from streamlit import runtime
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        if ctx is None or not runtime.exists():
+            return None
+        client = runtime.get_instance().get_client(ctx.session_id)
+        context = getattr(client, "client_context", None) if client is not None else None
+        address = getattr(context, "remote_ip", None)
+        return address if isinstance(address, str) else None
+    except Exception:  # no runtime (bare mode, AppTest)
         log.debug("no client address", exc_info=True)
         return None
+
+
+def normalise_address(address: str | None) -> str | None:
+    """One spelling per address: `::ffff:192.0.2.2` is 192.0.2.2, IPv6 compressed; a port or brackets dropped."""
+    if not address:
+        return None
+    text = address.strip()
+    candidates = [text]
+    if text.startswith("[") and "]" in text:  # [2001:db8::1]:443
+        candidates.append(text[1 : text.index("]")])
+    elif text.count(":") == 1:  # 192.0.2.2:443
+        candidates.append(text.partition(":")[0])
+    for candidate in candidates:
+        try:
+            parsed = ipaddress.ip_address(candidate)
+        except ValueError:
+            continue
+        if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(parsed)
+    return text[:100]  # not an address (a proxy's "unknown"): kept as written, so it is still counted
 
 
 def user_agent() -> str | None:
@@ -346,7 +390,8 @@ def authenticate(
     name = normalise(username)
     if not name or not password:
         return Attempt(message=t("login.missing"))
-    verdict = throttle.check(name, address, now)
+    # Reserved before bcrypt runs: parallel guesses are counted as if they came one by one.
+    verdict = throttle.reserve(name, address, now)
     if not verdict.allowed:
         throttle.refused(name, address, verdict, now)
         if verdict.locked:
@@ -355,9 +400,9 @@ def authenticate(
     entry = config.credentials["usernames"].get(name)
     hashed = str(entry["password"]).encode("utf-8") if entry else _dummy_hash(config)
     if not _password_matches(password, hashed) or entry is None:
-        throttle.failed(name, address, now)
+        throttle.failed_checked(name, address, now)
         return Attempt(message=t("login.failed"))
-    throttle.succeeded(name, now)
+    throttle.succeeded(name, address, now)
     session_id = sessions.start(name, fingerprint(config, name) or "", agent, address, now)
     return Attempt(session_id=session_id)
 

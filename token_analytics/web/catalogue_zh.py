@@ -366,6 +366,33 @@ ZH: dict[str, str] = {
     "audit.account.switch": "管理员切换了账户",
     "audit.plan.request": "已申请套餐",
     "audit.adjustment.post": "已提交调整",
+    # the audit page's kinds and sentences (security_panel.py)
+    "admin.column_from": "来源地址",
+    "admin.throttle_more": (
+        "共有 {total} 个用户名和地址被暂停，仅列出最近失败的 {shown} 个。"
+        "解除某个用户名的锁定会清除其在所有地址的失败记录。"
+    ),
+    "admin.audit_kind": "类别",
+    "admin.audit_actor_help": "用户名：该用户的操作及其会话的结束。",
+    "admin.audit_from": "开始时间",
+    "admin.audit_to": "结束时间",
+    "audit.kind.sign_in": "登录",
+    "audit.kind.session": "会话",
+    "audit.kind.unlock": "解除锁定",
+    "audit.kind.money": "付款与调整",
+    "audit.kind.plan": "套餐",
+    "audit.kind.alert": "告警",
+    "audit.kind.other": "其他",
+    "audit.detail.refused_locked": "拒绝 {count} 次：失败次数过多，登录已暂停",
+    "audit.detail.refused_waiting": "拒绝 {count} 次：距上次失败太近，需等待",
+    "audit.detail.end_sign_out": "已退出登录（会话 {session}）",
+    "audit.detail.end_admin": "由管理员结束（会话 {session}）",
+    "audit.detail.end_admin_all": "管理员结束了该用户的全部会话（{count} 个）",
+    "audit.detail.end_credentials": "已结束：密码、角色或账户已变更（会话 {session}）",
+    "audit.detail.end_idle": "闲置过久，已结束（会话 {session}）",
+    "audit.detail.end_expired": "已到最长有效期，已结束（会话 {session}）",
+    "audit.detail.end_unknown_user": "已结束：该用户已不在账号文件中（会话 {session}）",
+    "audit.detail.plan_request": "{kind}申请：{plan} 套餐",
     # --- arrived with routes, plans and the admin page (issue 8) -----------------------
     "error.no_access": "您无权访问此页面。",
     "error.no_access_hint": "您的角色不包含此页面；如有需要，请联系管理员。",

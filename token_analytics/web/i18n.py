@@ -436,6 +436,33 @@ STRINGS: dict[str, dict[str, str]] = {
     "audit.adjustment.post": {"en": "Adjustment posted"},
     "audit.alert.thresholds": {"en": "Alert thresholds changed", "zh": "修改告警阈值"},
     "audit.account.switch": {"en": "Admin switched account"},
+    # --- the audit page's kinds and sentences (security_panel.py) ---
+    "admin.column_from": {"en": "From"},
+    "admin.throttle_more": {
+        "en": "{total} names and addresses are paused; the {shown} with the latest failures are listed. "
+        "Unlocking a username clears it at every address."
+    },
+    "admin.audit_kind": {"en": "Kind"},
+    "admin.audit_actor_help": {"en": "A username: what they did, and the ends of their sessions."},
+    "admin.audit_from": {"en": "From (time of day)"},
+    "admin.audit_to": {"en": "To (time of day)"},
+    "audit.kind.sign_in": {"en": "Sign-ins"},
+    "audit.kind.session": {"en": "Sessions"},
+    "audit.kind.unlock": {"en": "Unlocks"},
+    "audit.kind.money": {"en": "Payments and adjustments"},
+    "audit.kind.plan": {"en": "Plans"},
+    "audit.kind.alert": {"en": "Alerts"},
+    "audit.kind.other": {"en": "Other"},
+    "audit.detail.refused_locked": {"en": "{count} attempt(s) refused: sign-in is paused after too many failures"},
+    "audit.detail.refused_waiting": {"en": "{count} attempt(s) refused: too soon after a failed attempt"},
+    "audit.detail.end_sign_out": {"en": "Signed out (session {session})"},
+    "audit.detail.end_admin": {"en": "Ended by an administrator (session {session})"},
+    "audit.detail.end_admin_all": {"en": "Ended by an administrator with all the user's sessions ({count})"},
+    "audit.detail.end_credentials": {"en": "Ended: the password, role or account changed (session {session})"},
+    "audit.detail.end_idle": {"en": "Ended after being idle too long (session {session})"},
+    "audit.detail.end_expired": {"en": "Ended at its longest lifetime (session {session})"},
+    "audit.detail.end_unknown_user": {"en": "Ended: the user is no longer in the auth file (session {session})"},
+    "audit.detail.plan_request": {"en": "{kind} request for the {plan} plan"},
     "admin.no_transfers": {"en": "No bank transfers are waiting for confirmation."},
     "admin.transfer": {
         "en": "**{reference}** · account {account} · {tokens} tokens for {price} · ordered by {by} at {at}"
