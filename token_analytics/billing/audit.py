@@ -55,6 +55,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "money": ("transfer.confirm", "transfer.reject", "order.paid", "order.cancel", "adjustment.post"),
     "plan": ("plan.change", "plan.request"),
     "alert": ("alert.thresholds",),
+    "account": ("account.switch",),
 }
 COLUMNS = ("event_at", "actor", "address", "action", "account_id", "target", "detail", "count")
 MAX_TEXT = 500  # a typed username or user agent is cut here: the log is not a place to store essays

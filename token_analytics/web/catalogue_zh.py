@@ -382,6 +382,7 @@ ZH: dict[str, str] = {
     "audit.kind.money": "付款与调整",
     "audit.kind.plan": "套餐",
     "audit.kind.alert": "告警",
+    "audit.kind.account": "切换账户",
     "audit.kind.other": "其他",
     "audit.detail.refused_locked": "拒绝 {count} 次：失败次数过多，登录已暂停",
     "audit.detail.refused_waiting": "拒绝 {count} 次：距上次失败太近，需等待",

@@ -452,6 +452,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "audit.kind.money": {"en": "Payments and adjustments"},
     "audit.kind.plan": {"en": "Plans"},
     "audit.kind.alert": {"en": "Alerts"},
+    "audit.kind.account": {"en": "Account switches"},
     "audit.kind.other": {"en": "Other"},
     "audit.detail.refused_locked": {"en": "{count} attempt(s) refused: sign-in is paused after too many failures"},
     "audit.detail.refused_waiting": {"en": "{count} attempt(s) refused: too soon after a failed attempt"},
