@@ -41,6 +41,9 @@ def test_a_failed_open_leaves_nothing_behind(
         return real_ingest(cur, data_dir, timezone, progress=progress_that_breaks, now=now)
 
     monkeypatch.setattr(ingest_module, "ingest", failing)
+    # A fresh exception per run: a raised instance keeps its traceback, and the parameter lives as long as
+    # the test session, so raising the parameter itself would keep the failed open's connection alive to exit.
+    error = type(error)(*error.args)
     with pytest.raises(type(error)) as raised:
         Store.open(settings)
     assert calls["n"] == 3
