@@ -24,6 +24,7 @@ PAGE_DIR = Path(__file__).parent / "app_pages"
 DEMO_AUTH_FILE = Path(__file__).parent / VARIABLES["ANALYTICS_AUTH_FILE"][0]
 
 log = logging.getLogger("token_analytics.dashboard")
+HIDE_SIDEBAR = "<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'] { display: none; }</style>"
 
 
 def start() -> tuple[Settings, auth.AuthConfig]:
@@ -116,6 +117,9 @@ def st_pages(specs: list[ui.PageSpec], denied: Sequence[ui.PageSpec] = ()) -> li
 def sign_in_and_stop(settings: Settings, config: auth.AuthConfig, key: str) -> None:
     """Signed out: the mode's pages registered hidden (the URL is kept), the form, and nothing else."""
     st.navigation(st_pages(ui.allowed_pages(settings.mode, None)), position="hidden")
+    # No sidebar for a signed-out visitor. Without this, signing out while the page was still drawing
+    # left the signed-in page's sidebar behind as an empty grey panel (seen on a loaded machine).
+    st.html(HIDE_SIDEBAR)
     ui.publish_session(None)
     _, middle, _ = st.columns([1, 2, 1])
     with middle:
