@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from token_analytics.billing import audit
 from token_analytics.engine.store import StoreError
@@ -23,6 +24,7 @@ PAGE_DIR = Path(__file__).parent / "app_pages"
 DEMO_AUTH_FILE = Path(__file__).parent / VARIABLES["ANALYTICS_AUTH_FILE"][0]
 
 log = logging.getLogger("token_analytics.dashboard")
+HIDE_SIDEBAR = "<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'] { display: none; }</style>"
 
 
 def start() -> tuple[Settings, auth.AuthConfig]:
@@ -64,11 +66,33 @@ def ledger_exists(account_id: str) -> bool:
     return data.store().has_ledger(account_id)
 
 
+def requested_path() -> str:
+    """The page path the browser asked for on this run ("" for the root or a run that names its page by id).
+
+    Streamlit keeps it on the run's page manager; st.context has no field for it.
+    """
+    manager = getattr(get_script_run_ctx(), "pages_manager", None)
+    return str(getattr(manager, "intended_page_name", None) or "")
+
+
+def not_found_page(path: str, landing: st.Page) -> st.Page:
+    """A hidden page registered at an unknown `path`: Streamlit then runs it instead of showing its English
+    "Page not found" dialog over the landing page (st.navigation has no catch-all route)."""
+
+    def not_found() -> None:
+        st.title(t("error.not_found"))
+        st.caption(t("error.not_found_hint", path=fmt.plain(path)))
+        st.page_link(landing, label=t("error.no_access_back"), icon=":material/arrow_back:")
+
+    return st.Page(not_found, title=t("error.not_found"), url_path=path, visibility="hidden")
+
+
 def st_pages(specs: list[ui.PageSpec], denied: Sequence[ui.PageSpec] = ()) -> list[st.Page]:
     """The registered pages, plus a hidden root page that sends "/" to /analysis.
 
     `denied` pages (the role may not open them) are registered hidden, so their URL answers
-    "no access" instead of "page not found"; `main` never runs them.
+    "no access" instead of "page not found"; `main` never runs them. Any other path the browser
+    asks for gets the app's own "page not found" page, in the session's language.
     """
     pages = {
         spec.key: st.Page(PAGE_DIR / spec.file, title=t(spec.title_key), icon=spec.icon, url_path=spec.url_path)
@@ -83,12 +107,19 @@ def st_pages(specs: list[ui.PageSpec], denied: Sequence[ui.PageSpec] = ()) -> li
         st.switch_page(pages[ui.LANDING])
 
     root = st.Page(landing, title=t(f"page.{ui.LANDING}"), url_path="home", default=True, visibility="hidden")
-    return [root, *pages.values(), *hidden]
+    registered = [root, *pages.values(), *hidden]
+    path = requested_path()
+    if path and "/" not in path and path not in {page.url_path for page in registered}:
+        registered.append(not_found_page(path, pages[ui.LANDING]))
+    return registered
 
 
 def sign_in_and_stop(settings: Settings, config: auth.AuthConfig, key: str) -> None:
     """Signed out: the mode's pages registered hidden (the URL is kept), the form, and nothing else."""
     st.navigation(st_pages(ui.allowed_pages(settings.mode, None)), position="hidden")
+    # No sidebar for a signed-out visitor. Without this, signing out while the page was still drawing
+    # left the signed-in page's sidebar behind as an empty grey panel (seen on a loaded machine).
+    st.html(HIDE_SIDEBAR)
     ui.publish_session(None)
     _, middle, _ = st.columns([1, 2, 1])
     with middle:
@@ -149,7 +180,10 @@ def main() -> None:
             auth.sign_out(settings, config, user)  # ends the session on the server, then the sign-in form
             if oidc.identity() is not None:
                 oidc.logout()  # and the provider's sign-in, which would otherwise start a new session
-            st.rerun()
+            # To the sign-in page at "/", without this page's query (?account=...): a plain rerun kept the
+            # URL and left the signed-in page's empty sidebar behind.
+            st.query_params.clear()
+            st.switch_page(pages[0])
         auth.remember_cookie(config, key)
 
     ui.publish_session(user, account_ids, names)

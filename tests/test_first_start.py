@@ -41,6 +41,9 @@ def test_a_failed_open_leaves_nothing_behind(
         return real_ingest(cur, data_dir, timezone, progress=progress_that_breaks, now=now)
 
     monkeypatch.setattr(ingest_module, "ingest", failing)
+    # A fresh exception per run: a raised instance keeps its traceback, and the parameter lives as long as
+    # the test session, so raising the parameter itself would keep the failed open's connection alive to exit.
+    error = type(error)(*error.args)
     with pytest.raises(type(error)) as raised:
         Store.open(settings)
     assert calls["n"] == 3
@@ -198,3 +201,28 @@ def test_closing_a_store_waits_for_its_background_refresh(
     proceed.set()
     closing.join(timeout=30)
     assert not closing.is_alive() and failures == []
+
+
+def test_a_sample_generation_stopped_mid_way_leaves_no_half_sample(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while `make run` generates the sample: the next start must generate it again, not read half of it."""
+    from token_analytics.settings import Settings
+
+    sample = tmp_path / "data" / "sample"
+    settings = settings_for(tmp_path, sample)
+    monkeypatch.setattr(Settings, "data_dir_is_default", property(lambda self: True))
+    written: list[str] = []
+
+    def stopped(message: str) -> None:
+        written.append(message)
+        if len(written) == 3:  # accounts, members and one month of events are on disk
+            raise Interrupted()
+
+    with pytest.raises(Interrupted):
+        store_module.data_dir_ready(settings, progress=stopped)
+    assert not sample.exists()
+    assert list((tmp_path / "data").iterdir()) == []  # nor its partial folder
+    assert store_module.data_dir_ready(settings) == sample
+    for kind in ("accounts", "members", "usage_events", "transactions"):
+        assert any((sample / kind).rglob("*.parquet")), kind

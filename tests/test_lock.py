@@ -73,4 +73,6 @@ def test_the_readme_and_makefile_give_the_same_upgrade_command() -> None:
     assert command in readme
     assert command in makefile
     assert "-r requirements.lock" in makefile and "-c requirements.lock" in makefile
-    assert "-r requirements.lock" in (ROOT / ".ci" / "run").read_text()
+    # CI installs the lock through `make test`, into the same .venv a person gets, not into the system Python.
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci and "pip install" not in ci

@@ -5,19 +5,54 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import re
+import shutil
 import sys
 import tempfile
 from dataclasses import replace
+from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import Any
 
 from token_analytics.engine import service
 from token_analytics.engine.ingest import Step
 from token_analytics.engine.store import Store, StoreError, StoreLocked
 from token_analytics.settings import MODES, Settings, SettingsError, load_settings, parse_instant
 
+PLAIN_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
 
 def _progress(fraction: float, step: Step) -> None:
     print(f"[{fraction:6.1%}] {step}", file=sys.stderr, flush=True)  # the step's English sentence
+
+
+def parse_as_of(value: str, settings: Settings, option: str = "--as-of") -> datetime:
+    """An instant with its offset, or a plain date `YYYY-MM-DD`: the last instant of that day in the business zone.
+
+    End of day, because "the report as of 30 Nov" asks for the figures as they stood when that day was over.
+    """
+    text = value.strip()
+    if PLAIN_DATE.fullmatch(text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise SettingsError(f"{option}={value!r} is not a date such as 2026-11-30.") from None
+        return datetime.combine(day, time.max, tzinfo=settings.zone)
+    return parse_instant(value, option)
+
+
+def local_time(moment: datetime | None, settings: Settings) -> str:
+    """A time as a person reads it: in the business zone, to the second, with its offset ("-" when none)."""
+    if moment is None:
+        return "-"
+    if moment.tzinfo is None:  # DuckDB hands UTC instants back naive
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(settings.zone).isoformat(sep=" ", timespec="seconds")
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
@@ -32,7 +67,17 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         now=now,
         progress=lambda message: print(message, file=sys.stderr, flush=True),
     )
-    print(json.dumps(summary, indent=2, default=str))
+    for key in ("first_event_at", "last_event_at"):
+        if summary.get(key) is not None:
+            summary[key] = summary[key].astimezone(settings.zone).isoformat(timespec="seconds")
+    if args.json:
+        _print_json(summary)
+        return 0
+    print(
+        f"wrote {summary['events']:,} usage events, {summary['transactions']:,} transactions, "
+        f"{summary['accounts']} accounts and {summary['members']} members in {summary['files']} files to "
+        f"{summary['out']}; events from {summary['first_event_at']} to {summary['last_event_at']}"
+    )
     return 0
 
 
@@ -40,16 +85,54 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     try:
         store = Store.open(settings, ingest=False)
     except StoreLocked:  # the dashboard holds the files: it runs the ingest (engine.service)
-        print(service.request(settings, {"op": "ingest"})["summary"])
+        reply = service.request(settings, {"op": "ingest"})
+        if args.json:
+            _print_json({"by": "dashboard", "summary": reply["summary"]})
+        else:
+            print(reply["summary"])
         return 0
-    summary = store.ingest(progress=_progress)
-    store.close()
-    if settings.derived_dir is not None:
+    with store:
+        summary = store.ingest(progress=_progress)
+    if args.json:
+        _print_json(
+            {
+                "by": "this process",
+                "derived_dir": str(settings.derived_dir) if settings.derived_dir is not None else None,
+                "files_read": [report.path for report in summary.read],
+                "rows_read": summary.rows_read,
+                "unchanged": summary.unchanged,
+                "removed": summary.removed,
+                "retry_later": summary.retry_later,
+                "rebuilt": summary.rebuilt,
+                "seconds": round(summary.seconds, 3),
+            }
+        )
+    elif settings.derived_dir is not None:
         state = "loaded" if summary.rebuilt else "unchanged, nothing loaded"
         print(f"derived folder {settings.derived_dir}: {state} in {summary.seconds:.2f} s")
     else:
         print(service.summary_line(summary))
     return 0
+
+
+def health_json(store: Store) -> dict[str, Any]:
+    """The data-health report as JSON: the totals, one object per file and per quarantine reason."""
+    health = store.health()
+    files = health.files.astype(object).where(health.files.notna(), None)
+    rows = []
+    for row in files.to_dict("records"):
+        latest = row.pop("latest_at", None)
+        rows.append(row | {"latest_at": local_time(latest, store.settings) if latest is not None else None})
+    return {
+        "clean": health.clean,
+        "files_read": health.files_read,
+        "bad_files": health.bad_files,
+        "quarantined_rows": health.quarantined_rows,
+        "latest_event_at": local_time(health.latest_event_at, store.settings) if health.latest_event_at else None,
+        "timezone": store.settings.timezone,
+        "files": rows,
+        "quarantined": health.reasons.to_dict("records"),
+    }
 
 
 def print_health(store: Store) -> bool:
@@ -58,7 +141,8 @@ def print_health(store: Store) -> bool:
     files = health.files
     print(
         f"{len(files)} files: {health.files_read} read, {health.bad_files} rejected; "
-        f"{health.quarantined_rows:,} rows quarantined; latest event {health.latest_event_at}"
+        f"{health.quarantined_rows:,} rows quarantined; "
+        f"latest event {local_time(health.latest_event_at, store.settings)}"
     )
     for row in files.itertuples():
         if row.status != "ok":
@@ -92,9 +176,13 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
             cache_db=Path(scratch) / "cache.duckdb",
             app_db=Path(scratch) / "app.duckdb",
         )
-        store = Store.open(scratch_settings, progress=_progress if args.progress else None)
-        clean = print_health(store)
-        store.close()
+        with Store.open(scratch_settings, progress=_progress if args.progress else None) as store:
+            if args.json:
+                report = health_json(store)
+                _print_json(report)
+                clean = report["clean"]
+            else:
+                clean = print_health(store)
     return 0 if clean else 1
 
 
@@ -103,17 +191,24 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.mode:
         settings = replace(settings, mode=args.mode)
-    now = parse_instant(args.as_of, "--as-of") if args.as_of else settings.now()
+    now = parse_as_of(args.as_of, settings) if args.as_of else settings.now()
     try:
         store = Store.open(settings)
     except StoreLocked:  # the dashboard holds the files: it computes the figures (engine.service)
         payload = {"op": "report", "account": args.account, "as_of": now.isoformat(), "mode": settings.mode}
-        figures = service.request(settings, payload)["figures"]
+        figures = service.request(settings, payload)["figures"]  # an unknown account is a StoreError there
     else:
-        figures = analysis_figures(store, args.account, now, settings.mode)
-        store.close()
+        with store:
+            if args.account not in store.account_ids():
+                print(f"report: {unknown_account(args.account, settings)}", file=sys.stderr)
+                return 2
+            figures = analysis_figures(store, args.account, now, settings.mode)
     print(json.dumps(figures, indent=2, ensure_ascii=False))
     return 0
+
+
+def unknown_account(account: str, settings: Settings) -> str:
+    return f"there is no account {account!r} in {settings.derived_dir or settings.data_dir}; check the account id."
 
 
 def cmd_rollup(args: argparse.Namespace, settings: Settings) -> int:
@@ -255,6 +350,83 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def sample_files(env: dict[str, str]) -> tuple[Path, list[Path]]:
+    """The default sample folder and the DuckDB files made from it in either mode (with their WAL files).
+
+    Only the default paths: an ANALYTICS_APP_DB or ANALYTICS_CACHE_DB of your own is never touched.
+    """
+    defaults = {key: value for key, value in env.items() if not key.startswith("ANALYTICS_")}
+    files: list[Path] = []
+    for mode in MODES:
+        settings = load_settings(defaults | {"ANALYTICS_MODE": mode})
+        for db in (settings.app_db, settings.cache_db):
+            files += [db, db.with_name(db.name + ".wal")]
+    return load_settings(defaults).data_dir, files
+
+
+def cmd_reset_sample(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete the generated sample and its DuckDB files, so the next start generates a fresh one."""
+    import duckdb
+
+    if not settings.data_dir_is_default or settings.derived_dir is not None:
+        print(
+            f"reset-sample: ANALYTICS_DATA_DIR is {settings.derived_dir or settings.data_dir}, not the generated "
+            "sample; it deletes only the default data/sample/ (unset ANALYTICS_DATA_DIR and ANALYTICS_DERIVED_DIR).",
+            file=sys.stderr,
+        )
+        return 2
+    sample, files = sample_files(dict(os.environ))
+    for db in files:
+        if db.suffix != ".duckdb" or not db.exists():
+            continue
+        try:  # DuckDB lets one process hold a file: a running dashboard makes this fail
+            duckdb.connect(str(db)).close()
+        except duckdb.Error:
+            print(
+                f"reset-sample: {db.name} is in use (probably by a running dashboard); stop it, then run this again.",
+                file=sys.stderr,
+            )
+            return 2
+    removed = [path for path in files if path.exists()]
+    for path in removed:
+        path.unlink()
+    if sample.is_dir():
+        shutil.rmtree(sample)
+        removed.insert(0, sample)
+    for path in removed:
+        print(f"deleted {path}")
+    print("nothing to delete" if not removed else "the next `make run` generates a fresh sample")
+    return 0
+
+
+# An example per command, shown by `--help` (RawDescriptionHelpFormatter keeps the lines as written).
+EXAMPLES = {
+    "generate": "example:\n  python -m token_analytics generate --out /tmp/exports --accounts 4 --events 5000 --json",
+    "ingest": "example, from cron:\n  ANALYTICS_DATA_DIR=/srv/exports python -m token_analytics ingest --json",
+    "check": "examples:\n  python -m token_analytics check /srv/exports\n"
+    "  python -m token_analytics check /srv/exports --json | jq .quarantined_rows",
+    "report": "examples:\n  python -m token_analytics report --account acct-001\n"
+    "  python -m token_analytics report --account acct-001 --as-of 2026-11-30   # as it stood at the end of 30 Nov\n"
+    "  python -m token_analytics report --account acct-001 --as-of 2026-11-30T10:00:00+08:00 --mode self-hosted",
+    "rollup": "example:\n  python -m token_analytics rollup --exports /srv/exports --out /srv/derived --progress",
+    "alerts": "example, from cron every 10 minutes:\n  */10 * * * * cd /srv/token-analytics && "
+    ".venv/bin/python -m token_analytics alerts\n  python -m token_analytics alerts --dry-run",
+    "reset-sample": "example:\n  python -m token_analytics reset-sample   # or: make reset-sample",
+    "users": "example, when a sign-in is paused:\n  python -m token_analytics users unlock admin",
+}
+AS_OF_HELP = (
+    "ISO-8601 with offset, or a plain date YYYY-MM-DD meaning the end of that day (its last instant) in "
+    "ANALYTICS_TIMEZONE; default ANALYTICS_NOW or the wall clock"
+)
+
+
+def _add_examples(commands: argparse._SubParsersAction) -> None:
+    for name, command in commands.choices.items():
+        if name in EXAMPLES and not command.epilog:
+            command.epilog = EXAMPLES[name]
+            command.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m token_analytics", description="Token Analytics Center")
     commands = top.add_subparsers(dest="command", required=True)
@@ -264,16 +436,19 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--events", type=int, default=200_000)
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--now", help="ISO-8601 with offset; default ANALYTICS_NOW or the wall clock")
+    gen.add_argument("--json", action="store_true", help="print what was written as JSON")
     gen.set_defaults(func=cmd_generate)
     ing = commands.add_parser("ingest", help="bring the cache up to date with ANALYTICS_DATA_DIR")
+    ing.add_argument("--json", action="store_true", help="print the summary as JSON")
     ing.set_defaults(func=cmd_ingest)
     chk = commands.add_parser("check", help="data-health report; exit 1 when anything was quarantined")
     chk.add_argument("dir")
     chk.add_argument("--progress", action="store_true")
+    chk.add_argument("--json", action="store_true", help="print the report as JSON (times in ANALYTICS_TIMEZONE)")
     chk.set_defaults(func=cmd_check)
     rep = commands.add_parser("report", help="every figure of /analysis for one account, as JSON")
-    rep.add_argument("--account", required=True)
-    rep.add_argument("--as-of", help="ISO-8601 with offset; default ANALYTICS_NOW or the wall clock")
+    rep.add_argument("--account", required=True, help="an account id of the exports; unknown: exit 2")
+    rep.add_argument("--as-of", help=AS_OF_HELP)
     rep.add_argument("--mode", choices=MODES)
     rep.set_defaults(func=cmd_report)
     rol = commands.add_parser("rollup", help="apply the ingest rules to an export folder; write a derived folder")
@@ -294,6 +469,11 @@ def parser() -> argparse.ArgumentParser:
     unl = usr_commands.add_parser("unlock", help="clear a username's failed sign-ins at every address (audited)")
     unl.add_argument("name", help="the username, as typed at sign-in")
     unl.set_defaults(func=cmd_users)
+    rst = commands.add_parser(
+        "reset-sample", help="delete the generated sample and its DuckDB files (both modes); the next start regenerates"
+    )
+    rst.set_defaults(func=cmd_reset_sample)
+    _add_examples(commands)
     return top
 
 
@@ -301,7 +481,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
     try:
-        return args.func(args, load_settings())
+        try:
+            return args.func(args, load_settings())
+        finally:
+            sys.stdout.flush()  # inside the try: a reader that went away fails here, not at exit
     except (SettingsError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `... | head -3`: the reader has what it wanted. Point stdout at /dev/null so the interpreter's
+        # own flush at exit does not fail again, and exit as a command killed by SIGPIPE would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -108,7 +108,20 @@ def button(page: Page, name: str) -> Locator:
 
 
 def expect_not_served(page: Page, server: Server, route: str) -> None:
-    """`route` is not registered: Streamlit says so in a dialog and runs the landing page (SPEC §5)."""
+    """`route` is not registered: the app's own "page not found" page (SPEC §5: not found), then its way back."""
+    page.goto(f"{server.url}/{route}")
+    expect(main_area(page).get_by_role("heading", name=t("error.not_found"), exact=True)).to_be_visible()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    main_area(page).get_by_role("link", name=t("error.no_access_back")).click()
+    # An admin's landing URL names the account they see (issue 8): /analysis?account=acct-001.
+    expect(page).to_have_url(re.compile(rf"^{re.escape(server.url)}/analysis(\?account=[\w-]+)?$"))
+
+
+def expect_nested_not_served(page: Page, server: Server, route: str) -> None:
+    """A nested `route` (a/b) is not registered: Streamlit says so in its dialog and runs the landing page.
+
+    The app's own "page not found" page cannot take it: a page's url_path is one segment.
+    """
     page.goto(f"{server.url}/{route}")
     # An admin's landing URL names the account they see (issue 8): /analysis?account=acct-001.
     expect(page).to_have_url(re.compile(rf"^{re.escape(server.url)}/analysis(\?account=[\w-]+)?$"))
@@ -222,7 +235,7 @@ def test_nested_paths_are_unknown_routes(page: Page, saas: Server) -> None:
     """Issue 8: /analysis/acct-001 was a blank white page (its scripts resolved under /analysis/)."""
     sign_in(page, saas, "manager")
     for route in ("analysis/acct-001", "token-history/2026/11", "no-such/page"):
-        expect_not_served(page, saas, route)
+        expect_nested_not_served(page, saas, route)
         expect(card(page, CARD_TITLES["balance"])).to_be_visible()
 
 

@@ -12,6 +12,9 @@ Then a real browser signs in and /analysis renders.
 from __future__ import annotations
 
 import secrets
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +28,20 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.sync.client import connect
 
 from tests import builders as b
-from tests.e2e.support import NOW, Sample, Server, clean_env, main_area, run_cli, sign_in, start_server, stop_server
+from tests.e2e.support import (
+    NOW,
+    ROOT,
+    Sample,
+    Server,
+    _free_port,
+    _healthy,
+    clean_env,
+    main_area,
+    run_cli,
+    sign_in,
+    start_server,
+    stop_server,
+)
 from token_analytics.billing.appdb import AppDB
 from token_analytics.billing.sessions import Sessions
 from token_analytics.engine.store import Store
@@ -161,3 +177,51 @@ def test_sessions_leaving_during_the_first_load_break_nothing(fresh: Fresh, page
     expect(labels.filter(has_text=t("card.balance")).first).to_be_visible()
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     assert "already attached" not in fresh.server.log_tail(500_000)
+
+
+# --- the sample is generated at start-up, before the first visitor ------------------------------------------------
+
+APP_FILES = ("token_analytics", "app_pages", "queries", "auth", "config", ".streamlit", "dashboard.py", "serve.py")
+
+
+def test_the_default_sample_is_generated_before_the_server_answers(tmp_path: Path) -> None:
+    """`make run` on a fresh checkout: data/sample/ exists by the time /_stcore/health first says ok.
+
+    The default sample lives inside the checkout, so the server runs from a copy of the app, never from yours.
+    """
+    app = tmp_path / "app"
+    for name in APP_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, app / name, ignore=shutil.ignore_patterns("__pycache__", "secrets.toml"))
+        else:
+            app.mkdir(exist_ok=True)
+            shutil.copy2(source, app / name)
+    sample = app / "data" / "sample"
+    assert not sample.exists()
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "streamlit.log"
+    command = [
+        sys.executable, "-m", "streamlit", "run", "serve.py", "--server.headless", "true",
+        "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    env = clean_env() | {"ANALYTICS_NOW": NOW, "ANALYTICS_COOKIE_KEY": secrets.token_hex(32)}
+    with log.open("wb") as handle:
+        process = subprocess.Popen(command, cwd=app, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not _healthy(url):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.1)
+        # the first moment it answers, the whole sample is there: every kind of export, no half-written folder
+        for kind in ("accounts", "members", "usage_events", "transactions"):
+            assert any((sample / kind).rglob("*.parquet")), kind
+        assert [path.name for path in (app / "data").iterdir() if ".partial" in path.name] == []
+        output = log.read_text(errors="replace")
+        assert f"First start: generating the sample data in {sample}" in output
+        assert "wrote usage_events/" in output and "Sample data ready in" in output
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -109,7 +109,10 @@ def handle(store: Store, request: dict[str, Any]) -> dict[str, Any]:
 
         mode = request.get("mode") or store.settings.mode
         now = datetime.fromisoformat(request["as_of"]) if request.get("as_of") else store.settings.now()
-        return {"ok": True, "figures": analysis_figures(store, str(request["account"]), now, mode)}
+        account = str(request["account"])
+        if account not in store.account_ids():  # as the command on its own: one line, exit 2
+            return {"ok": False, "error": f"there is no account {account!r}"}
+        return {"ok": True, "figures": analysis_figures(store, account, now, mode)}
     if op == "alerts":
         from token_analytics.billing.appdb import AppDB
         from token_analytics.engine import alerts, webhooks

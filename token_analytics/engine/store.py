@@ -6,7 +6,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -347,15 +347,28 @@ class Store:
         self.close()
 
 
-def data_dir_ready(settings: Settings) -> Path:
+def data_dir_ready(settings: Settings, progress: Callable[[str], None] | None = None) -> Path:
     """The data folder; the default sample is generated on first run when missing (not when reading a derived
     folder: no export is needed then)."""
     if settings.derived_dir is not None or settings.data_dir.is_dir():
         return settings.data_dir
     if settings.data_dir_is_default:
+        import shutil
+
         from token_analytics.engine.sample import generate
 
-        generate(settings.data_dir, now=settings.now())
+        # Written beside it and renamed when complete: a start stopped mid-way (Ctrl-C) leaves no half sample
+        # that would never be generated again.
+        partial = settings.data_dir.with_name(f".{settings.data_dir.name}.partial-{threading.get_native_id()}")
+        try:
+            generate(partial, now=settings.now(), progress=progress)
+            try:
+                partial.rename(settings.data_dir)
+            except OSError:
+                if not settings.data_dir.is_dir():  # not another process that got there first
+                    raise
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
         return settings.data_dir
     raise StoreError(
         f"ANALYTICS_DATA_DIR={settings.data_dir} does not exist; point it at an export folder.",

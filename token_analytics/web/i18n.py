@@ -514,6 +514,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "error.no_access": {"en": "You don't have access to this page."},
     "error.no_access_hint": {"en": "Your role does not include it; ask an administrator if you need it."},
     "error.no_access_back": {"en": "Back to the Analytics Center"},
+    # an unknown URL path: the app's own page, in the session's language (not Streamlit's English dialog)
+    "error.not_found": {"en": "Page not found", "zh": "页面不存在"},
+    "error.not_found_hint": {
+        "en": "There is no page at /{path}. Check the address, or go back to the Analytics Center.",
+        "zh": "/{path} 没有对应的页面。请检查地址，或返回分析中心。",
+    },
     "plans.enterprise_nothing_to_buy": {
         "en": "Enterprise is the highest plan: there is nothing to upgrade here. "
         "Your account manager handles changes to the contract."
