@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,7 +11,7 @@ import pandas as pd
 from token_analytics.billing.appdb import PLANS, AppDB
 from token_analytics.engine import explore
 from token_analytics.engine.explore import growth_pct
-from token_analytics.engine.periods import Windows
+from token_analytics.engine.periods import TodaySoFar, Windows, local_midnight
 from token_analytics.engine.store import Store
 
 RECENT_LIMIT = 10
@@ -64,6 +64,38 @@ def usage_of_ledger(ledger: dict[str, Any] | None, all_time_tokens: int) -> dict
     }
 
 
+def _span(prefix: str, start_day: date, end: datetime, zone: ZoneInfo, first_hour_day: date | None) -> dict[str, Any]:
+    """[start_day 00:00, end) as whole local days, whole local hours of the last day and the partial last hour.
+
+    When the last day is before the hourly rollup's window its events are read from its midnight instead.
+    """
+    local_end = end.astimezone(zone)
+    hour_start = local_end.replace(minute=0, second=0, microsecond=0)
+    if first_hour_day is not None and local_end.date() < first_hour_day:
+        hour_start = local_midnight(local_end.date(), zone)
+    return {
+        f"{prefix}_start_day": start_day,
+        f"{prefix}_end_day": local_end.date(),
+        f"{prefix}_end_hour": hour_start.astimezone(UTC),
+        f"{prefix}_end": end.astimezone(UTC),
+    }
+
+
+def today_so_far(store: Store, account_id: str, now: datetime) -> dict[str, Any]:
+    """SPEC §9: tokens today up to `now` against yesterday up to the same local wall-clock time."""
+    zone = store.settings.zone
+    window = TodaySoFar.at(now, zone)
+    first_hour_day = explore.hourly_from(store)
+    row = store.row(
+        "today_so_far",
+        account_id=account_id,
+        **_span("current", window.today, window.end, zone, first_hour_day),
+        **_span("previous", window.previous_start.astimezone(zone).date(), window.previous_end, zone, first_hour_day),
+    )
+    current, previous = int(row["tokens"]), int(row["previous"])
+    return {"tokens": current, "previous": previous, "growth_pct": growth_pct(current, previous)}
+
+
 def analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -> dict[str, Any]:
     """The JSON object of SPEC §7 for one account at `now` (self-hosted: only token_usage)."""
     with store.snapshot():  # one committed state for every figure, even while an ingest commits
@@ -87,6 +119,7 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
         "leaderboard": None,
         "runway": None,
         "month_to_date": None,
+        "today_so_far": today_so_far(store, account_id, now),
     }
     if ledger is None:
         return figures
