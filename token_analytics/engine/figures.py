@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,11 +11,13 @@ import pandas as pd
 from token_analytics.billing.appdb import PLANS, AppDB
 from token_analytics.engine import explore
 from token_analytics.engine.explore import growth_pct
-from token_analytics.engine.periods import TodaySoFar, Windows, local_midnight
+from token_analytics.engine.periods import TodaySoFar, Windows, local_midnight, month_start, next_month, previous_month
 from token_analytics.engine.store import Store
 
 RECENT_LIMIT = 10
 LEADERBOARD_LIMIT = 10
+SPARK_DAYS = 30  # the Today and Service cards' sparklines: the last 30 local days, today included
+SPARK_MONTHS = 12  # the Monthly card's: the last 12 calendar months, this one included
 
 
 def percent_used(used: int, total: int) -> float | None:
@@ -180,3 +182,31 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
     figures["runway"] = explore.runway(store, account_id, figures["token_usage"]["remaining"], now)
     figures["month_to_date"] = explore.month_to_date(store, account_id, now)
     return figures
+
+
+def card_series(store: Store, account_id: str, now: datetime) -> dict[str, Any]:
+    """The cards' own sparklines: daily tokens and daily calls of the last 30 local days, monthly tokens of 12 months.
+
+    Each list is oldest first and ends with today / this month (partial); days and months without usage are 0.
+    """
+    today = now.astimezone(store.settings.zone).date()
+    first_month = month_start(today)
+    for _ in range(SPARK_MONTHS - 1):
+        first_month = previous_month(first_month)
+    first_day = today - timedelta(days=SPARK_DAYS - 1)
+    _, found = store.rows("analysis_series", account_id=account_id, first_day=min(first_day, first_month), today=today)
+    by_day = {row[0]: (int(row[1]), int(row[2])) for row in found}
+    days = [first_day + timedelta(days=n) for n in range(SPARK_DAYS)]
+    months = [first_month]
+    while len(months) < SPARK_MONTHS:
+        months.append(next_month(months[-1]))
+    month_tokens = dict.fromkeys(months, 0)
+    for day, (tokens, _) in by_day.items():
+        month_tokens[month_start(day)] = month_tokens.get(month_start(day), 0) + tokens
+    return {
+        "days": days,
+        "day_tokens": [by_day.get(day, (0, 0))[0] for day in days],
+        "day_calls": [by_day.get(day, (0, 0))[1] for day in days],
+        "months": months,
+        "month_tokens": [month_tokens[month] for month in months],
+    }

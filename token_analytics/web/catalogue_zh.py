@@ -395,8 +395,8 @@ ZH: dict[str, str] = {
     "sidebar.unknown_account": "账户 {account} 不存在；改为显示您自己的账户。",
     # --- arrived with /analysis's scopes and help (issue 8) -------------------------------
     "card.exact_all_time": "{tokens} 个 Token · 累计",
-    "card.exact_day": "{tokens} 个 Token · {day}（{zone}）",
-    "card.exact_month": "{tokens} 个 Token · {month}（{zone}）",
+    "card.exact_day": "{tokens} 个 Token · 今日，{day}（{zone}）",
+    "card.exact_month": "{tokens} 个 Token · 本月，{month}（{zone}）",
     "help.balance": "账户累计剩余的 Token：所有入账（充值、赠送、退款、调整）减去所有消耗。",
     "help.today": "账户成员今天（{day}，自 {zone} 当地零点起）使用的 Token，与昨天对比。",
     "help.month": "账户成员本月（{month}，自 {zone} 的 1 日起）使用的 Token，与上月对比。",

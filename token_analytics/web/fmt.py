@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_skeleton, format_time
+from babel.dates import format_date, format_interval, format_skeleton, format_time
 from babel.numbers import format_compact_decimal, format_decimal
 
 from token_analytics.web.i18n import LOCALES, STRINGS, current_language, t
@@ -137,6 +137,18 @@ def when(dt: datetime | None, zone: str | ZoneInfo, with_zone: bool = True, lang
     local = dt.astimezone(tz)
     text = f"{day(local.date(), lang)} {format_time(local.time(), 'HH:mm', locale=_locale(lang))}"
     return f"{text} ({tz.key})" if with_zone else text
+
+
+def clock(dt: datetime, zone: str | ZoneInfo, lang: str | None = None) -> str:
+    """The local wall-clock time of a moment, to the minute: "10:42" (both languages)."""
+    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
+    local = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(tz)
+    return format_time(local.time(), "HH:mm", locale=_locale(lang))
+
+
+def day_span(first: date, last: date, lang: str | None = None) -> str:
+    """Days from `first` to `last` inclusive, as the locale writes a range: "Nov 1 – 6" ("11月1日至6日")."""
+    return format_interval(first, last, skeleton="MMMd", locale=_locale(lang))
 
 
 def growth_label(

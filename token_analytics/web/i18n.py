@@ -182,8 +182,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "card.calls_all_time": {"en": "{calls} calls · all time"},
     # --- /analysis: what each card and section covers (issue 8) -----------------------
     "card.exact_all_time": {"en": "{tokens} tokens · all time"},
-    "card.exact_day": {"en": "{tokens} tokens · {day} ({zone})"},
-    "card.exact_month": {"en": "{tokens} tokens · {month} ({zone})"},
+    "card.exact_day": {"en": "{tokens} tokens · today, {day} ({zone})"},
+    "card.exact_month": {"en": "{tokens} tokens · this month, {month} ({zone})"},
     "help.balance": {
         "en": "Tokens left on the account, all time: everything credited (recharges, bonuses, refunds, "
         "adjustments) minus everything consumed."
@@ -663,6 +663,52 @@ STRINGS: dict[str, dict[str, str]] = {
     "alerts.column.last_failure_at": {"en": "Last failure", "zh": "最近一次失败"},
     "alerts.column.last_error": {"en": "Error", "zh": "错误"},
     "alerts.column.pending": {"en": "Pending", "zh": "待发送"},
+    # --- /analysis: like-for-like cards, spans, sparklines, partial bars (issue 19) ----------
+    "section.cards": {"en": "Overview", "zh": "概览"},
+    "card.calls_value": {"en": "{calls} calls", "zh": "{calls} 次调用"},
+    "card.vs_yesterday_to": {
+        "en": "Arrow: vs yesterday to {time} ({previous} tokens)",
+        "zh": "箭头：对比昨日截至 {time}（{previous} 个 Token）",
+    },
+    "card.vs_all_yesterday": {
+        "en": "Arrow: vs all of yesterday ({previous} tokens)",
+        "zh": "箭头：对比昨日全天（{previous} 个 Token）",
+    },
+    "card.vs_month_span": {
+        "en": "Arrow: vs {span}, the same span of last month ({previous} tokens)",
+        "zh": "箭头：对比上月同期 {span}（{previous} 个 Token）",
+    },
+    "card.vs_month_nothing": {
+        "en": "Arrow: vs the same span of last month (nothing yet)",
+        "zh": "箭头：对比上月同期（尚无时段）",
+    },
+    "card.span_to_time": {"en": "{days} to {time}", "zh": "{days} {time} 前"},
+    "card.all_yesterday": {"en": "All of yesterday: {tokens}", "zh": "昨日全天：{tokens}"},
+    "card.all_last_month": {"en": "All of last month ({month}): {tokens}", "zh": "上月全月（{month}）：{tokens}"},
+    "card.overdrawn": {"en": "Overdrawn by {tokens} tokens", "zh": "已透支 {tokens} 个 Token"},
+    "card.spark_day_tokens": {
+        "en": "Tokens, last 30 days, daily (the last bar: today so far)",
+        "zh": "Token，最近 30 天，按日（最后一根：今日截至目前）",
+    },
+    "card.spark_month_tokens": {
+        "en": "Tokens, last 12 months, monthly (the last bar: this month so far)",
+        "zh": "Token，最近 12 个月，按月（最后一根：本月截至目前）",
+    },
+    "card.spark_day_calls": {
+        "en": "Calls, last 30 days, daily (the last bar: today so far)",
+        "zh": "调用次数，最近 30 天，按日（最后一根：今日截至目前）",
+    },
+    "usage.balance_line": {"en": "Balance: {balance} tokens", "zh": "余额：{balance} 个 Token"},
+    "comparison.partial_note": {
+        "en": "Hatched, lighter bars are partial: today so far (to {time}) and this month so far; "
+        "the grey bars are the complete previous day and month.",
+        "zh": "带斜线的浅色柱为未完整时段：今日截至 {time}、本月截至目前；灰色柱为完整的前一天和上个月。",
+    },
+    "chart.so_far": {"en": "{label} (so far)", "zh": "{label}（截至目前）"},
+    "chart.hover_value": {"en": "{label}: {value} {unit}", "zh": "{label}：{value} {unit}"},
+    "unit.tokens": {"en": "tokens", "zh": "个 Token"},
+    "unit.calls": {"en": "calls", "zh": "次调用"},
+    "column.amount_tokens": {"en": "Amount (tokens)", "zh": "金额（Token）"},
 }
 
 
