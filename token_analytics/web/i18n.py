@@ -279,6 +279,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "history.any_method": {"en": "All methods"},
     "history.totals": {"en": "Totals of the {count} matching entries"},
     "history.net": {"en": "Net"},
+    "history.net_used": {"en": "Tokens used (net)"},
+    "history.net_used_note": {
+        "en": "Consumed minus bonuses, refunds and adjustments: what was used, not a debt (usage is not billed)."
+    },
     "history.entries": {"en": "Entries: {count}"},
     "history.column_balance": {"en": "Balance after"},
     "history.column_txn": {"en": "Transaction ID"},
@@ -312,7 +316,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "recharge.package_label": {"en": "{tokens} tokens · {price}"},
     "recharge.custom": {"en": "Custom amount"},
     "recharge.custom_tokens": {"en": "Tokens (in steps of {step})"},
-    "recharge.bad_amount": {"en": "Choose at least {low} tokens, in steps of {step}."},
+    "recharge.bad_amount": {"en": "Choose between {low} and {high} tokens, in steps of {step}."},
     "recharge.method": {"en": "Payment method"},
     "recharge.price": {"en": "Price"},
     "recharge.price_help": {"en": "For {tokens} tokens, from the price list."},
@@ -709,6 +713,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "unit.tokens": {"en": "tokens", "zh": "个 Token"},
     "unit.calls": {"en": "calls", "zh": "次调用"},
     "column.amount_tokens": {"en": "Amount (tokens)", "zh": "金额（Token）"},
+    "recharge.bank_details": {"en": "Transfer details", "zh": "转账信息"},
 }
 
 
