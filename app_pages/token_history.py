@@ -89,8 +89,8 @@ kinds = (*ledger.types_for(saas), None)  # None: the net of all types
 columns = [column for _ in range(0, len(kinds), 3) for column in st.columns(3)]
 for column, kind in zip(columns, kinds, strict=False):
     if kind is None and not saas:
-        # not billed: the net is usage, shown as tokens used rather than a negative amount that reads as a debt
-        column.metric(t("history.net_used"), fmt.tokens(-totals.net))
+        # not billed: no net (a negative sum read as a debt), but what it is: the tokens the entries consumed
+        column.metric(t("history.net_used"), fmt.tokens(-totals.amounts["CONSUME"]))
         column.caption(t("history.net_used_note"))
     elif kind is None:
         column.metric(t("history.net"), fmt.signed(totals.net))

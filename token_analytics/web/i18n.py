@@ -279,9 +279,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "history.any_method": {"en": "All methods"},
     "history.totals": {"en": "Totals of the {count} matching entries"},
     "history.net": {"en": "Net"},
-    "history.net_used": {"en": "Tokens used (net)"},
+    "history.net_used": {"en": "Tokens used"},
     "history.net_used_note": {
-        "en": "Consumed minus bonuses, refunds and adjustments: what was used, not a debt (usage is not billed)."
+        "en": "Tokens consumed by the matching entries: usage, not a debt (self-hosted usage is not billed)."
     },
     "history.entries": {"en": "Entries: {count}"},
     "history.column_balance": {"en": "Balance after"},
