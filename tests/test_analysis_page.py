@@ -128,8 +128,10 @@ def test_card_help_says_what_it_counts_never_the_number(open_analysis) -> None: 
     at = open_analysis(world(big))
     helps = {m.label: m.help for m in at.main.metric}
     assert "all time" in helps["Token Balance"] and "minus everything consumed" in helps["Token Balance"]
-    assert "today (2026-11-29, from local midnight in Asia/Shanghai)" in helps["Today's Usage"]
-    assert "this month (November 2026, from the 1st in Asia/Shanghai)" in helps["Monthly Usage"]
+    assert f"today ({fmt.day(date(2026, 11, 29))}, from local midnight in Asia/Shanghai)" in helps["Today's Usage"]
+    assert f"this month ({fmt.month(date(2026, 11, 1))}, from the 1st in Asia/Shanghai)" in helps["Monthly Usage"]
+    assert "yesterday up to the same time" in helps["Today's Usage"]
+    assert "the same span of last month" in helps["Monthly Usage"]
     assert "all time" in helps["Service Usage"]
     for label, value in (("Token Balance", 7_612_345), ("Today's Usage", 70), ("Monthly Usage", 70)):
         assert fmt.tokens(value) not in helps[label] and fmt.compact(value) not in helps[label], label

@@ -56,7 +56,7 @@ def test_manager_sees_the_engine_figures(app_env: pytest.MonkeyPatch, sample_dir
     assert f"Owner: {cards['balance']['owner_name']}" in captions
     usage = expected["token_usage"]
     assert f"{fmt.tokens(usage['used'])} of {fmt.tokens(usage['total'])} tokens used" in [m.value for m in at.markdown]
-    assert any(c.startswith("Data as of 2026-11-29") and "(Asia/Shanghai)" in c for c in captions)
+    assert any(c.startswith(f"Data as of {fmt.day(date(2026, 11, 29))}") and "(Asia/Shanghai)" in c for c in captions)
     # the leaderboard and recent transactions tables hold the engine's rows
     board, recent = at.dataframe[-1].value, at.dataframe[-2].value
     assert board["tokens"].tolist() == [r["tokens"] for r in expected["leaderboard"]]

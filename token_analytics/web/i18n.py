@@ -189,12 +189,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "adjustments) minus everything consumed."
     },
     "help.today": {
-        "en": "Tokens used by the account's members today ({day}, from local midnight in {zone}), "
-        "compared with yesterday."
+        "en": "Tokens used by the account's members today ({day}, from local midnight in {zone}). The arrow "
+        "compares today so far with yesterday up to the same time."
     },
     "help.month": {
-        "en": "Tokens used by the account's members this month ({month}, from the 1st in {zone}), "
-        "compared with last month."
+        "en": "Tokens used by the account's members this month ({month}, from the 1st in {zone}). The arrow "
+        "compares this month so far with the same span of last month."
     },
     "help.self_hosted_used": {"en": "Tokens used by the account's members, all time (not billed)."},
     "help.calls": {"en": "Service calls (agent, operator and assistant) of the account's members, all time."},
