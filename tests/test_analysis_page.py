@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import KEY, _signed_in
+from tests.apptest import DEMO_PASSWORDS, KEY, _app, _sign_in, _signed_in
 from tests.builders import ev, tx
 from tests.strategies import ACCOUNT, OTHER, Order, World, write_app_state, write_export
 from token_analytics.billing.appdb import AppDB
@@ -44,7 +44,7 @@ def world(
 def open_analysis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_auth_file: Path):  # noqa: ANN201 - a factory
     """Write `world`, point the app at it and sign in as `role` (the demo users belong to acct-001)."""
 
-    def start(given: World, role: str = "manager", mode: str = "saas") -> AppTest:
+    def start(given: World, role: str = "manager", mode: str = "saas", locale: str | None = None) -> AppTest:
         write_export(given, tmp_path / "export")
         write_app_state(given, tmp_path / "app.duckdb")
         for name, value in {
@@ -59,7 +59,13 @@ def open_analysis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_auth_fil
         monkeypatch.setenv("ANALYTICS_AUTH_FILE", str(demo_auth_file))
         monkeypatch.delenv("ANALYTICS_CACHE_DB", raising=False)
         monkeypatch.setattr(auth, "_request_cookie", lambda name: None)
-        at = _signed_in(role)
+        if locale is None:
+            at = _signed_in(role)
+        else:  # a browser in this language: the first visit follows it
+            at = _app()
+            at.context["locale"] = locale
+            at = _sign_in(at, role, DEMO_PASSWORDS[role])
+            at.run()
         assert not at.error, [e.value for e in at.error]
         return at
 
@@ -350,3 +356,21 @@ def test_recent_transactions_say_the_unit_and_keep_long_descriptions_whole(open_
     config = json.loads(recent.proto.columns)
     assert config["amount"]["label"] == "Amount (tokens)"
     assert config["description"]["width"] >= tables.text_px(long)
+
+
+def test_chinese_charts_write_numbers_in_wan_and_yi(open_analysis) -> None:  # noqa: ANN001
+    """Numbers on the charts, their hover and the cards follow the session's language: 万 and 亿, not "2M"."""
+    events = [
+        ev("b1", ACCOUNT, "u1", "agent", at_("2026-11-29T09:00:00+08:00"), 123_456_789),
+        ev("b2", ACCOUNT, "u1", "operator", at_("2026-11-28T09:00:00+08:00"), 45_678),
+    ]
+    at = open_analysis(world(MIXED, events=events), locale="zh-CN")
+    assert at.title[0].value == "分析中心"
+    specs = [json.loads(c.proto.spec) for c in at.main.get("plotly_chart")]
+    texts = [text for spec in specs for text in spec["data"][0].get("text") or []]
+    hovers = [text for spec in specs for text in spec["data"][0].get("customdata") or []]
+    assert "1.2亿" in texts and "4.6万" in texts
+    assert not [text for text in texts if text.endswith(("K", "M", "B"))]
+    assert "今日（截至目前）：123,456,789 个 Token" in hovers
+    assert {m.label: m.value for m in at.main.metric}["今日用量"] == "1.2亿"
+    assert "箭头：对比昨日截至 10:00（45,678 个 Token）" in [c.value for c in at.main.caption]
