@@ -1,6 +1,6 @@
 """Analytics Center (/analysis): every figure of SPEC §4 for the signed-in user's account."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -141,13 +141,14 @@ def month_span_text() -> str:
     """What the Monthly card's arrow compares with: "Nov 1 – 6 to 10:42", the same span of last month."""
     end = previous_month_to_date_end(now, settings.zone).astimezone(settings.zone)
     if end.date() == windows.month_start:  # last month is shorter: all of it
-        return t("card.vs_month_span", span=month_name_last, previous=fmt.tokens(mtd["previous"]))
+        return t("card.vs_all_last_month", previous=fmt.tokens(mtd["previous"]))
     if end.date() == windows.last_month_start and end.time() == end.time().min:
         return t("card.vs_month_nothing")
-    days = fmt.day_span(windows.last_month_start, end.date())
-    span = (
-        days if end.time() == end.time().min else t("card.span_to_time", days=days, time=fmt.clock(end, settings.zone))
-    )
+    if end.time() == end.time().min:  # ends at a midnight: whole days, up to the day before
+        span = fmt.day_span(windows.last_month_start, end.date() - timedelta(days=1))
+    else:
+        days = fmt.day_span(windows.last_month_start, end.date())
+        span = t("card.span_to_time", days=days, time=fmt.clock(end, settings.zone))
     return t("card.vs_month_span", span=span, previous=fmt.tokens(mtd["previous"]))
 
 
@@ -191,7 +192,7 @@ with month.container(border=True):
     )
     st.caption(t("card.exact_month", tokens=fmt.tokens(cards["month"]["tokens"]), month=month_name, zone=zone))
     st.caption(month_span_text())
-    st.caption(t("card.all_last_month", month=month_name_last, tokens=fmt.compact(cards["month"]["previous"])))
+    st.caption(t("card.all_last_month", tokens=fmt.compact(cards["month"]["previous"])))
     spark(
         st,
         series["month_tokens"],
@@ -234,7 +235,7 @@ for col, (key, labels) in zip(
     strict=True,
 ):
     pair, metric = key
-    title = f"{t('comparison.' + pair)} · {t('metric.' + metric)}"
+    title = f"{t('comparison.' + pair)}<br>{t('metric.' + metric)}"  # two lines: a quarter width cuts one
     figure = charts.pair(title, labels, comparison[pair][metric], metric, partial=(True, False))
     col.plotly_chart(figure, key=f"analysis_{pair}_{metric}")
 st.caption(t("comparison.partial_note", time=now_time))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -253,11 +254,11 @@ def test_the_cards_compare_like_for_like_and_say_with_what(open_analysis) -> Non
     assert shown["Monthly Usage"].value == "1.7K"
     assert shown["Monthly Usage"].delta == "+120.8%"
     captions = [c.value for c in at.main.caption]
-    assert "Arrow: vs yesterday to 10:00 (50 tokens)" in captions
+    assert "vs yesterday to 10:00: 50 tokens" in captions
     assert "All of yesterday: 250" in captions
     span = fmt.day_span(date(2026, 10, 1), date(2026, 10, 29))
-    assert f"Arrow: vs {span} to 10:00, the same span of last month (600 tokens)" in captions
-    assert f"All of last month ({fmt.month(date(2026, 10, 1))}): 9.6K" in captions
+    assert f"vs {span} to 10:00, same span: 600 tokens" in captions
+    assert "All of last month: 9.6K" in captions
 
 
 def test_the_comparison_charts_mark_the_partial_bars(open_analysis) -> None:  # noqa: ANN001
@@ -297,9 +298,9 @@ def test_sparklines_are_labelled_and_coloured_by_their_metric(open_analysis) -> 
     assert len(calls) == 30 and calls[-1] == 3
     captions = [c.value for c in at.main.caption]
     for caption in (
-        "Tokens, last 30 days, daily (the last bar: today so far)",
-        "Tokens, last 12 months, monthly (the last bar: this month so far)",
-        "Calls, last 30 days, daily (the last bar: today so far)",
+        "Last 30 days, daily (last bar: today so far)",
+        "Last 12 months, monthly (last bar: this month so far)",
+        "Calls, last 30 days, daily (last bar: today so far)",
     ):
         assert caption in captions
 
@@ -373,4 +374,27 @@ def test_chinese_charts_write_numbers_in_wan_and_yi(open_analysis) -> None:  # n
     assert not [text for text in texts if text.endswith(("K", "M", "B"))]
     assert "今日（截至目前）：123,456,789 个 Token" in hovers
     assert {m.label: m.value for m in at.main.metric}["今日用量"] == "1.2亿"
-    assert "箭头：对比昨日截至 10:00（45,678 个 Token）" in [c.value for c in at.main.caption]
+    assert "对比昨日截至 10:00：45,678 个 Token" in [c.value for c in at.main.caption]
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # 31 March: February is shorter, so the month's arrow compares with all of it (SPEC §8 clipping)
+        ("2026-03-31T10:00:00+08:00", "vs all of last month (shorter): 5 tokens"),
+        # the first instant of a month: no span of last month yet
+        ("2026-03-01T00:00:00+08:00", "vs the same span of last month: none yet"),
+        # midnight after the 6th: whole days, no time
+        ("2026-03-07T00:00:00+08:00", "vs {span}, same span: 5 tokens"),
+    ],
+)
+def test_the_month_card_says_which_span_of_last_month_it_compares_with(
+    open_analysis,  # noqa: ANN001
+    now: str,
+    expected: str,
+) -> None:
+    events = [ev("f1", ACCOUNT, "u1", "agent", at_("2026-02-03T08:00:00+08:00"), 5)]
+    given = replace(world(MIXED, events=events), now=at_(now))
+    at = open_analysis(given)
+    span = fmt.day_span(date(2026, 2, 1), date(2026, 2, 6))
+    assert expected.format(span=span) in [c.value for c in at.main.caption]

@@ -17,7 +17,7 @@ def _layout(fig: go.Figure, title: str) -> go.Figure:
     fig.update_layout(
         title={"text": title, "font": {"size": 14}},
         height=260,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        margin={"l": 10, "r": 10, "t": 56, "b": 10},
         showlegend=False,
         yaxis={"visible": False},
         uniformtext={"minsize": 11, "mode": "show"},
