@@ -71,7 +71,7 @@ def quarantine_note(kinds: tuple[str, ...]) -> None:
 # The progress bar turns the warning colour when more than everything credited has been used. Static CSS
 # (no data in it), scoped to the keyed container the bar is drawn in.
 OVERDRAWN_CSS = (
-    "<style>.st-key-analysis_usage_overdrawn [data-testid='stProgress'] div[role='progressbar'] > div > div > div"
+    "<style>.st-key-analysis_usage_overdrawn [data-testid='stProgressBarTrack'] > div"
     " { background-color: #dc2626 !important; }</style>"
 )
 

@@ -690,7 +690,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "vs the same span of last month: none yet",
         "zh": "对比上月同期：尚无时段",
     },
-    "card.span_to_time": {"en": "{days} to {time}", "zh": "{days} {time} 前"},
+    "card.span_to_time": {"en": "{days} to {time}", "zh": "{days} {time}"},
     "card.all_yesterday": {"en": "All of yesterday: {tokens}", "zh": "昨日全天：{tokens}"},
     "card.all_last_month": {"en": "All of last month: {tokens}", "zh": "上月全月：{tokens}"},
     "card.overdrawn": {"en": "Overdrawn by {tokens} tokens", "zh": "已透支 {tokens} 个 Token"},
