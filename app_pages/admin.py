@@ -15,6 +15,8 @@ from token_analytics.web import alerts_ui, auth, data, fmt, payment_panel, secur
 from token_analytics.web.i18n import STRINGS, t
 
 FLASH_KEY = "admin_flash"  # what the last confirm / reject did, shown after the rerun
+ADJUST_FLASH_KEY = "admin_adjust_flash"  # the posted adjustment's confirmation, shown above the tabs
+OPEN_TAB_KEY = "admin_open_tab"  # the tab (label id) to open after a post, so the person stays where they were
 
 user = ui.require(ui.current_user(), "admin")
 settings = data.settings()
@@ -161,7 +163,12 @@ def adjustments() -> None:
         else:
             st.session_state["admin_adjust_last"] = (adjustment_id, *content)
             done = "admin.adjust_repeat" if repeat else "admin.adjust_done"
-            st.success(t(done, amount=fmt.signed(amount), account=ui.account_markdown(account), txn=txn_id))
+            # a rerun draws the confirmation above the tabs and opens the Adjustments tab again
+            st.session_state[ADJUST_FLASH_KEY] = t(
+                done, amount=fmt.signed(amount), account=ui.account_markdown(account), txn=txn_id
+            )
+            st.session_state[OPEN_TAB_KEY] = "admin.tab_adjustments"
+            st.rerun()
     posted_rows = appdb.adjustments()
     if posted_rows.empty:
         return
@@ -262,6 +269,12 @@ shown_tabs = [(label, draw) for label, draw in TABS if settings.saas or label no
 if len(shown_tabs) == 1:
     shown_tabs[0][1]()
 else:
-    for tab, (_, draw) in zip(st.tabs([t(label) for label, _ in shown_tabs]), shown_tabs, strict=True):
+    adjusted = st.session_state.pop(ADJUST_FLASH_KEY, None)
+    if adjusted is not None:
+        st.success(adjusted, icon=":material/task_alt:")
+    open_tab = st.session_state.get(OPEN_TAB_KEY)
+    tab_ids = [label for label, _ in shown_tabs]
+    default = t(open_tab) if open_tab in tab_ids else None
+    for tab, (_, draw) in zip(st.tabs([t(label) for label in tab_ids], default=default), shown_tabs, strict=True):
         with tab:
             draw()

@@ -6,9 +6,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from token_analytics.engine.explore import daily_tokens
-from token_analytics.engine.figures import LEADERBOARD_LIMIT, RECENT_LIMIT, analysis_figures, current_plan
-from token_analytics.engine.periods import Windows
+from token_analytics.engine.explore import previous_month_to_date_end
+from token_analytics.engine.figures import LEADERBOARD_LIMIT, RECENT_LIMIT, analysis_figures, card_series, current_plan
+from token_analytics.engine.periods import TodaySoFar, Windows
 from token_analytics.web import alerts_ui, charts, data, explore_ui, fmt, payment_panel, tables, ui
 from token_analytics.web.i18n import t
 
@@ -20,8 +20,11 @@ figures = analysis_figures(store, account, settings.now(), settings.mode)
 health = store.health()
 usage = figures["token_usage"]
 zone = settings.timezone
-windows = Windows.at(settings.now(), settings.zone)
+now = settings.now()
+windows = Windows.at(now, settings.zone)
+so_far = TodaySoFar.at(now, settings.zone)
 day, month_name = fmt.day(windows.today), fmt.month(windows.month_start)
+now_time = fmt.clock(now, settings.zone)
 
 
 def recent_rows(entries: list[dict[str, Any]]) -> pd.DataFrame:
@@ -59,9 +62,18 @@ freshness = (
 
 
 def quarantine_note(kinds: tuple[str, ...]) -> None:
+    """The page's one data-health warning: rows and files of every export kind its figures read, counted once."""
     rows, files = health.problems(kinds)
     if rows or files:
         st.warning(t("data.quarantine", rows=fmt.tokens(rows), files=files), icon=":material/warning:")
+
+
+# The progress bar turns the warning colour when more than everything credited has been used. Static CSS
+# (no data in it), scoped to the keyed container the bar is drawn in.
+OVERDRAWN_CSS = (
+    "<style>.st-key-analysis_usage_overdrawn [data-testid='stProgressBarTrack'] > div"
+    " { background-color: #dc2626 !important; }</style>"
+)
 
 
 with st.container(border=True):
@@ -77,20 +89,24 @@ with st.container(border=True):
     st.subheader(t("section.token_usage"))
     st.caption(t("scope.usage"))
     st.markdown(t("usage.used_of_total", used=fmt.tokens(usage["used"]), total=fmt.tokens(usage["total"])))
+    overdrawn = usage["remaining"] < 0 or (usage["percent_used"] or 0) > 100
+    bar = st.container(key="analysis_usage_overdrawn" if overdrawn else "analysis_usage_bar")
     if usage["percent_used"] is None:
-        st.progress(0.0, text=t("usage.no_total"))
+        bar.progress(0.0, text=t("usage.no_total"))
     else:
-        st.progress(
-            min(usage["percent_used"] / 100, 1.0), text=t("usage.percent_used", percent=fmt.pct(usage["percent_used"]))
-        )
+        percent = t("usage.percent_used", percent=fmt.pct(usage["percent_used"]))
+        bar.progress(min(usage["percent_used"] / 100, 1.0), text=f":red[**{percent}**]" if overdrawn else percent)
+    if overdrawn:
+        st.html(OVERDRAWN_CSS)
+    balance_line = t("usage.balance_line", balance=fmt.tokens(usage["remaining"]))
+    st.markdown(f":red[**{balance_line}**]" if usage["remaining"] < 0 else balance_line)
     if usage["remaining"] < 0:
-        overdrawn = "usage.overdrawn.buyer" if user.can_buy else "usage.overdrawn.reader"
-        st.warning(t(overdrawn, balance=fmt.tokens(usage["remaining"])), icon=":material/warning:")
+        advice = "usage.overdrawn.buyer" if user.can_buy else "usage.overdrawn.reader"
+        st.warning(t(advice, balance=fmt.tokens(usage["remaining"])), icon=":material/warning:")
     explore_ui.show_runway(figures["runway"])
     if user.can_buy and st.button(t("button.recharge"), type="primary", key="analysis_recharge"):
         st.switch_page("app_pages/recharge.py")
     st.caption(t("usage.beta_notice"))
-    quarantine_note(("transactions",))
 
 # Offer only the next step up from the plan the account is on now (the same source as /subscription).
 plan = current_plan(store, data.app_db(), account)
@@ -107,52 +123,106 @@ elif user.can_buy and plan_button.button(t(offer[plan][0]), key=offer[plan][1]):
     st.switch_page("app_pages/subscription.py")
 
 cards = figures["cards"]
-last_day = settings.now().date()
-sparkline = daily_tokens(store, account, last_day - timedelta(days=29), last_day)  # the last 30 local days
+series = card_series(store, account, now)
+tsf, mtd = figures["today_so_far"], figures["month_to_date"]
+
+
+def arrow(current: int, previous: int, growth: float | None, period: str) -> dict[str, Any]:
+    """st.metric's delta arguments for a like-for-like growth (SPEC §9): the text and how its arrow is drawn."""
+    text, direction = fmt.growth_label(growth, previous, current, period)  # type: ignore[arg-type]
+    return {
+        "delta": text,
+        "delta_color": "off" if direction == "same" else "normal",
+        "delta_arrow": {"same": "off", "new": "up"}.get(direction, "auto"),
+    }
+
+
+def month_span_text() -> str:
+    """What the Monthly card's arrow compares with: "Nov 1 – 6 to 10:42", the same span of last month."""
+    end = previous_month_to_date_end(now, settings.zone).astimezone(settings.zone)
+    if end.date() == windows.month_start:  # last month is shorter: all of it
+        return t("card.vs_all_last_month", previous=fmt.tokens(mtd["previous"]))
+    if end.date() == windows.last_month_start and end.time() == end.time().min:
+        return t("card.vs_month_nothing")
+    if end.time() == end.time().min:  # ends at a midnight: whole days, up to the day before
+        span = fmt.day_span(windows.last_month_start, end.date() - timedelta(days=1))
+    else:
+        days = fmt.day_span(windows.last_month_start, end.date())
+        span = t("card.span_to_time", days=days, time=fmt.clock(end, settings.zone))
+    return t("card.vs_month_span", span=span, previous=fmt.tokens(mtd["previous"]))
+
+
+def spark(where: Any, values: list[int], labels: list[str], metric: str, caption: str, key: str) -> None:
+    where.plotly_chart(
+        charts.sparkline(values, labels, metric), key=key, config={"displayModeBar": False}, width="stretch"
+    )
+    where.caption(caption)
+
+
+month_name_last = fmt.month(windows.last_month_start)
+day_labels = [fmt.day(d) for d in series["days"]]
+st.subheader(t("section.cards"))
 balance, today, month, calls = st.columns(4)
 with balance.container(border=True):
     st.metric(t("card.balance"), fmt.compact(cards["balance"]["tokens"]), help=t("help.balance"))
     st.caption(t("card.exact_all_time", tokens=fmt.tokens(cards["balance"]["tokens"])))
+    if cards["balance"]["tokens"] is not None and cards["balance"]["tokens"] < 0:
+        st.markdown(":red[**" + t("card.overdrawn", tokens=fmt.tokens(-cards["balance"]["tokens"])) + "**]")
     st.caption(t("card.owner", name=fmt.plain(cards["balance"]["owner_name"] or fmt.MISSING)))
-for column, key, period in ((today, "today", "day"), (month, "month", "month")):
-    card = cards[key]
-    exact = (
-        t("card.exact_day", tokens=fmt.tokens(card["tokens"]), day=day, zone=zone)
-        if period == "day"
-        else t("card.exact_month", tokens=fmt.tokens(card["tokens"]), month=month_name, zone=zone)
+with today.container(border=True):
+    st.metric(
+        t("card.today"),
+        fmt.compact(cards["today"]["tokens"]),
+        **arrow(tsf["tokens"], tsf["previous"], tsf["growth_pct"], "day"),
+        help=t("help.today", day=day, zone=zone),
     )
-    text, direction = fmt.growth_label(card["growth_pct"], card["previous"], card["tokens"], period)
-    with column.container(border=True):
-        st.metric(
-            t(f"card.{key}"),
-            fmt.compact(card["tokens"]),
-            delta=text,
-            delta_color="off" if direction == "same" else "normal",
-            delta_arrow={"same": "off", "new": "up"}.get(direction, "auto"),
-            help=t(f"help.{key}", day=day, month=month_name, zone=zone),
-            chart_data=sparkline,
-            chart_type="bar",
-        )
-        st.caption(exact)
-        if key == "month":
-            explore_ui.show_month_to_date(figures["month_to_date"])
+    st.caption(t("card.exact_day", tokens=fmt.tokens(cards["today"]["tokens"]), day=day, zone=zone))
+    if so_far.previous_is_whole_day:
+        st.caption(t("card.vs_all_yesterday", previous=fmt.tokens(tsf["previous"])))
+    else:
+        st.caption(t("card.vs_yesterday_to", time=now_time, previous=fmt.tokens(tsf["previous"])))
+    st.caption(t("card.all_yesterday", tokens=fmt.compact(cards["today"]["previous"])))
+    spark(st, series["day_tokens"], day_labels, "tokens", t("card.spark_day_tokens"), "analysis_spark_today")
+with month.container(border=True):
+    st.metric(
+        t("card.month"),
+        fmt.compact(cards["month"]["tokens"]),
+        **arrow(mtd["tokens"], mtd["previous"], mtd["growth_pct"], "month"),
+        help=t("help.month", month=month_name, zone=zone),
+    )
+    st.caption(t("card.exact_month", tokens=fmt.tokens(cards["month"]["tokens"]), month=month_name, zone=zone))
+    st.caption(month_span_text())
+    st.caption(t("card.all_last_month", tokens=fmt.compact(cards["month"]["previous"])))
+    spark(
+        st,
+        series["month_tokens"],
+        [fmt.month(m) for m in series["months"]],
+        "tokens",
+        t("card.spark_month_tokens"),
+        "analysis_spark_month",
+    )
 with calls.container(border=True):
-    st.metric(t("card.services"), fmt.compact(cards["service_calls"]), help=t("help.calls"))
+    st.metric(
+        t("card.services"), t("card.calls_value", calls=fmt.compact(cards["service_calls"])), help=t("help.calls")
+    )
     st.caption(t("card.calls_all_time", calls=fmt.tokens(cards["service_calls"])))
+    spark(st, series["day_calls"], day_labels, "calls", t("card.spark_day_calls"), "analysis_spark_calls")
 st.caption(freshness)
 if store.refreshing:
     st.caption(t("data.refreshing"))
-quarantine_note(("usage_events",))
+quarantine_note(("usage_events", "transactions"))
+
+with st.container(border=True, key="analysis_why"):
+    explore_ui.show_month_to_date(mtd)
 
 st.subheader(t("section.comparison"))
-last_month_name = fmt.month(windows.last_month_start)
 st.caption(
     t(
         "scope.comparison",
         today=day,
         yesterday=fmt.day(windows.yesterday),
         month=month_name,
-        last_month=last_month_name,
+        last_month=month_name_last,
         zone=zone,
     )
 )
@@ -165,14 +235,17 @@ for col, (key, labels) in zip(
     strict=True,
 ):
     pair, metric = key
-    title = f"{t('comparison.' + pair)} · {t('metric.' + metric)}"
-    col.plotly_chart(charts.pair(title, labels, comparison[pair][metric]), key=f"analysis_{pair}_{metric}")
+    title = f"{t('comparison.' + pair)}<br>{t('metric.' + metric)}"  # two lines: a quarter width cuts one
+    figure = charts.pair(title, labels, comparison[pair][metric], metric, partial=(True, False))
+    col.plotly_chart(figure, key=f"analysis_{pair}_{metric}")
+st.caption(t("comparison.partial_note", time=now_time))
 
 st.subheader(t("section.services"))
 st.caption(t("scope.month", month=month_name, zone=zone))
 chart_tokens, chart_calls, table = st.columns([2, 2, 3])
-chart_tokens.plotly_chart(charts.services(figures["services"], "tokens"), key="analysis_services_tokens")
-chart_calls.plotly_chart(charts.services(figures["services"], "calls"), key="analysis_services_calls")
+for where, metric in ((chart_tokens, "tokens"), (chart_calls, "calls")):
+    title = f"{t('metric.' + metric)} · {month_name}"
+    where.plotly_chart(charts.services(figures["services"], metric, title), key=f"analysis_services_{metric}")
 services = pd.DataFrame(figures["services"])
 services["service"] = services["service"].map(lambda s: t(f"service.{s}"))
 table.dataframe(
@@ -192,19 +265,24 @@ if not entries:
     st.info(t("recent.empty"))
 else:
     shown = recent_rows(entries)
+    labels = {
+        "type": t("column.type"),
+        "amount": t("column.amount_tokens"),
+        "created_at": t("column.time_in", zone=zone),
+        "payment_method": t("column.method"),
+        "description": t("column.description"),
+    }
+    columns = tables.ledger_columns(shown, labels)
+    # the description in full: as wide as its longest text (the table scrolls sideways rather than cut it)
+    columns["description"] = st.column_config.Column(
+        labels["description"],
+        width=max(tables.text_px(text) for text in [labels["description"], *shown["description"]])
+        + tables.CELL_PADDING_PX,
+    )
     st.dataframe(
         tables.style_ledger(shown, pd.Series([entry["type"] for entry in entries])),
         hide_index=True,
-        column_config=tables.ledger_columns(
-            shown,
-            {
-                "type": t("column.type"),
-                "amount": t("column.amount"),
-                "created_at": t("column.time_in", zone=zone),
-                "payment_method": t("column.method"),
-                "description": t("column.description"),
-            },
-        ),
+        column_config=columns,
     )
 if st.button(t("button.view_all"), key="analysis_view_all"):
     st.switch_page("app_pages/token_history.py")

@@ -54,7 +54,12 @@ method = st.radio(
 try:
     price = money.price_for(int(tokens))
 except ValueError as exc:
-    ui.show_error(exc, t("recharge.bad_amount", low=fmt.tokens(rule.min_tokens), step=fmt.tokens(rule.step_tokens)))
+    bounds = {
+        "low": fmt.tokens(rule.min_tokens),
+        "high": fmt.tokens(rule.max_tokens),
+        "step": fmt.tokens(rule.step_tokens),
+    }
+    ui.show_error(exc, t("recharge.bad_amount", **bounds))
     st.stop()
 st.metric(t("recharge.price"), money.format_price(price), help=t("recharge.price_help", tokens=fmt.tokens(tokens)))
 

@@ -88,7 +88,11 @@ kinds = (*ledger.types_for(saas), None)  # None: the net of all types
 # three to a row, so exact signed totals of many digits stay readable
 columns = [column for _ in range(0, len(kinds), 3) for column in st.columns(3)]
 for column, kind in zip(columns, kinds, strict=False):
-    if kind is None:
+    if kind is None and not saas:
+        # not billed: no net (a negative sum read as a debt), but what it is: the tokens the entries consumed
+        column.metric(t("history.net_used"), fmt.tokens(-totals.amounts["CONSUME"]))
+        column.caption(t("history.net_used_note"))
+    elif kind is None:
         column.metric(t("history.net"), fmt.signed(totals.net))
     else:
         column.metric(t(f"txn.{kind}"), fmt.signed(totals.amounts[kind]))

@@ -220,6 +220,7 @@ def test_data_text_shown_through_markdown_is_inert() -> None:
 
 
 def test_analysis_shows_runway_why_it_changed_and_sparklines(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    import json
     from datetime import timedelta
 
     from token_analytics.engine.figures import analysis_figures
@@ -238,11 +239,10 @@ def test_analysis_shows_runway_why_it_changed_and_sparklines(app_env: pytest.Mon
     assert any(c.startswith("Largest contributors by member:") and "from" in c for c in captions)
     assert top_member["change"] != 0
     spark = ex.daily_tokens(engine, "acct-001", TODAY - timedelta(days=29), TODAY)
-    today_card = next(m for m in at.metric if m.label == "Today's Usage")
+    # the Today card's sparkline is its own Plotly chart (coloured by the metric, not by the delta's sign)
+    today_spark = json.loads(next(c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith("spark_today")))
     assert (
-        list(today_card.proto.chart_data) == spark
-        and len(spark) == 30
-        and spark[-1] == figures["cards"]["today"]["tokens"]
+        today_spark["data"][0]["y"] == spark and len(spark) == 30 and spark[-1] == figures["cards"]["today"]["tokens"]
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import string
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -59,10 +59,10 @@ def test_signed() -> None:
 
 def test_when_names_the_zone_and_treats_naive_as_utc() -> None:
     aware = datetime(2026, 11, 29, 6, 5, tzinfo=UTC)
-    assert fmt.when(aware, "Asia/Shanghai") == "2026-11-29 14:05 (Asia/Shanghai)"
-    assert fmt.when(datetime(2026, 11, 29, 6, 5), ZoneInfo("Asia/Shanghai")) == "2026-11-29 14:05 (Asia/Shanghai)"
+    assert fmt.when(aware, "Asia/Shanghai") == "Nov 29, 2026 14:05 (Asia/Shanghai)"
+    assert fmt.when(datetime(2026, 11, 29, 6, 5), ZoneInfo("Asia/Shanghai")) == "Nov 29, 2026 14:05 (Asia/Shanghai)"
     other = datetime(2026, 11, 29, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
-    assert fmt.when(other, "UTC", with_zone=False) == "2026-11-30 04:30"
+    assert fmt.when(other, "UTC", with_zone=False) == "Nov 30, 2026 04:30"
     assert fmt.when(None, "UTC") == "—"
 
 
@@ -124,3 +124,28 @@ def test_plain_escapes_markdown_from_the_data() -> None:
     assert fmt.plain("a\\b") == "a\\\\b"
     assert fmt.plain("# Title\n- item") == "\\# Title \\- item"  # no heading or list of its own
     assert fmt.plain("灵犀科技 🚀 שלום") == "灵犀科技 🚀 שלום"
+
+
+@pytest.mark.parametrize(
+    ("lang", "day_text", "month_text", "moment_text", "span_text"),
+    [
+        (
+            "en",
+            "Dec 6, 2026",
+            "Dec 2026",
+            "Dec 6, 2026 14:05",
+            "Nov 1\u2009–\u20096",
+        ),  # Babel puts thin spaces around the dash
+        ("zh", "2026年12月6日", "2026年12月", "2026年12月6日 14:05", "11月1日至6日"),
+    ],
+)
+def test_one_date_format_per_language(
+    lang: str, day_text: str, month_text: str, moment_text: str, span_text: str
+) -> None:
+    """Before: English mixed "20 Dec 2026" (day_words), "2026-12-06" (day) and "December 2026" (month) on one page."""
+    d = date(2026, 12, 6)
+    assert fmt.day(d, lang) == fmt.day_words(d, lang) == day_text
+    assert fmt.month(d, lang) == month_text
+    assert fmt.when(datetime(2026, 12, 6, 6, 5, tzinfo=UTC), "Asia/Shanghai", False, lang) == moment_text
+    assert fmt.day_span(date(2026, 11, 1), date(2026, 11, 6), lang) == span_text
+    assert fmt.clock(datetime(2026, 12, 6, 2, 42, tzinfo=UTC), "Asia/Shanghai", lang) == "10:42"

@@ -18,7 +18,7 @@ from tests.apptest import ROOT
 from tests.builders import SAMPLE_NOW
 from token_analytics.billing.appdb import open_app_db
 from token_analytics.settings import load_settings
-from token_analytics.web import tables
+from token_analytics.web import fmt, tables
 from token_analytics.web.auth import User
 from token_analytics.web.i18n import t
 
@@ -162,3 +162,20 @@ def test_the_page_sizes_the_amount_to_a_signed_hundred_million(app_env: pytest.M
     assert widths["amount"] >= tables.text_px("+100,000,000") + tables.CELL_PADDING_PX
     txn_ids = at.dataframe[0].value["txn_id"]
     assert widths["txn_id"] == max(map(tables.text_px, txn_ids)) + tables.CELL_PADDING_PX
+
+
+def test_self_hosted_net_reads_as_tokens_used_not_a_debt(app_env: pytest.MonkeyPatch) -> None:
+    """Failed before the fix: self-hosted showed "Net -439,080,982", which reads as money owed."""
+    app_env.setenv("ANALYTICS_MODE", "self-hosted")
+    at = deep_link(ADMIN)
+    shown = {m.label: m.value for m in at.metric}
+    assert t("history.net") not in shown
+    used = shown[t("history.net_used")]
+    consumed = int(shown[t("txn.CONSUME")].replace(",", ""))
+    assert consumed < 0 and used == fmt.tokens(-consumed)  # a positive count: the tokens consumed
+    assert t("history.net_used_note") in [c.value for c in at.caption]
+
+
+def test_saas_keeps_the_signed_net(app_env: pytest.MonkeyPatch) -> None:
+    at = deep_link(ANALYST)
+    assert t("history.net") in [m.label for m in at.metric]

@@ -132,12 +132,12 @@ def test_chinese_numbers_and_dates() -> None:
     assert fmt.signed(1000, "zh") == "+1,000"
     assert fmt.signed(-4500, "zh") == "-4,500"
     assert fmt.day(date(2026, 3, 1), "zh") == "2026年3月1日"
-    assert fmt.day(date(2026, 3, 1), "en") == "2026-03-01"
+    assert fmt.day(date(2026, 3, 1), "en") == "Mar 1, 2026"
     assert fmt.month(date(2026, 11, 1), "zh") == "2026年11月"
-    assert fmt.month(date(2026, 11, 1), "en") == "November 2026"
+    assert fmt.month(date(2026, 11, 1), "en") == "Nov 2026"
     moment = datetime(2026, 2, 28, 16, 5, tzinfo=UTC)  # 1 March 00:05 in Shanghai
     assert fmt.when(moment, "Asia/Shanghai", lang="zh") == "2026年3月1日 00:05 (Asia/Shanghai)"
-    assert fmt.when(moment, "Asia/Shanghai", lang="en") == "2026-03-01 00:05 (Asia/Shanghai)"
+    assert fmt.when(moment, "Asia/Shanghai", lang="en") == "Mar 1, 2026 00:05 (Asia/Shanghai)"
     assert fmt.growth_label(None, 0, 0, "day", "zh") == ("与昨日持平", "same")
     assert fmt.growth_label(None, 0, 5, "month", "zh") == ("新增", "new")
 

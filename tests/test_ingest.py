@@ -224,11 +224,15 @@ def test_report_is_the_page_function(tmp_path: Path, edge_dir: Path) -> None:
         "leaderboard",
         "runway",
         "month_to_date",
+        "today_so_far",
     }
     assert set(printed["cards"]) == {"balance", "today", "month", "service_calls"}
     assert printed["cards"]["today"] == {"tokens": 150, "previous": 50, "growth_pct": 200.0}
+    # today up to 10:00: e1 (00:00) only, e7 is at 10:00 itself; yesterday up to 10:00: nothing (e2 is 23:59:59.999)
+    assert printed["today_so_far"] == {"tokens": 100, "previous": 0, "growth_pct": None}
     hosted = json.loads(cli("report", "--account", "acct-a", "--as-of", NOW, "--mode", "self-hosted", env=env).stdout)
     assert hosted["token_usage"]["used"] == 1212 and hosted["token_usage"]["unlimited"] is True
+    assert hosted["today_so_far"] == printed["today_so_far"]
     store.close()
 
 

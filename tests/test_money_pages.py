@@ -14,6 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import ROOT, _signed_in
+from token_analytics.settings import load_settings
 from token_analytics.web import fmt, payment_panel
 from token_analytics.web.auth import User
 from token_analytics.web.i18n import t
@@ -456,3 +457,49 @@ def test_admin_tables_show_labels_local_times_and_no_none(app_env: pytest.Monkey
     files = next(df.value for df in admin.dataframe if "rows_read" in df.value.columns)
     assert set(files["kind"]) == {"Accounts", "Members", "Usage events", "Transactions"}
     assert set(files["status"]) == {"Read"}
+
+
+def test_bank_transfer_details_are_headed_in_words(app_env: pytest.MonkeyPatch) -> None:
+    """Failed before the fix: the table's headers read "field" and "value"."""
+    manager = create_order(recharge_page(_signed_in("manager")), "BANK_TRANSFER")
+    details = manager.table[0].value
+    assert list(details.columns) == [t("recharge.bank_details")]
+    assert details.index.name is None
+    assert t("recharge.bank_reference") in details.index
+
+
+def test_a_refused_custom_amount_names_the_maximum(app_env: pytest.MonkeyPatch) -> None:
+    """Failed before the fix: the message said only "Choose at least 10,000 tokens", never the maximum.
+
+    (The widget itself keeps a value above the maximum out; an amount off the step reaches the message.)
+    """
+    manager = recharge_page(_signed_in("manager"))
+    rule = payment_panel.prices(load_settings({}).prices_file).custom
+    manager.radio(key="recharge_package").set_value(0).run()  # CUSTOM
+    manager.number_input(key="recharge_custom").set_value(rule.min_tokens + rule.step_tokens // 2).run()
+    expected = t(
+        "recharge.bad_amount",
+        low=fmt.tokens(rule.min_tokens),
+        high=fmt.tokens(rule.max_tokens),
+        step=fmt.tokens(rule.step_tokens),
+    )
+    assert [e.value for e in manager.error] == [expected]
+    assert f"between {fmt.tokens(rule.min_tokens)} and {fmt.tokens(rule.max_tokens)}" in expected
+
+
+def test_after_an_adjustment_the_confirmation_is_on_top_and_the_adjustments_tab_open(
+    app_env: pytest.MonkeyPatch,
+) -> None:
+    """Failed before the fix: the confirmation sat in the Adjustments tab and the page opened on the first tab."""
+    admin = _signed_in("admin")
+    admin.switch_page("app_pages/admin.py").run()
+    admin.selectbox(key="admin_adjust_account").set_value("acct-001")
+    admin.number_input(key="admin_adjust_amount").set_value(500)
+    admin.text_input(key="admin_adjust_reason").input("goodwill")
+    next(b for b in admin.button if b.label == t("admin.adjust_post")).click().run()
+    assert not admin.exception
+    top = [node for node in admin.main.children.values() if node.type in ("success", "tab_container")]
+    assert top[0].type == "success" and "app-adj-" in top[0].value  # above the tabs
+    tabs = next(node for node in admin.main.children.values() if node.type == "tab_container")
+    labels = [tab.label for tab in tabs.children.values()]
+    assert labels[tabs.proto.tab_container.default_tab_index] == t("admin.tab_adjustments")

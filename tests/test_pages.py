@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -38,19 +38,25 @@ def test_manager_sees_the_engine_figures(app_env: pytest.MonkeyPatch, sample_dir
     captions = [c.value for c in at.caption]
     assert f"{fmt.tokens(cards['balance']['tokens'])} tokens · all time" in captions  # exact under the card
     assert shown["Today's Usage"].value == fmt.compact(cards["today"]["tokens"])
-    assert f"{fmt.tokens(cards['today']['tokens'])} tokens · 2026-11-29 (Asia/Shanghai)" in captions
-    assert f"{fmt.tokens(cards['month']['tokens'])} tokens · November 2026 (Asia/Shanghai)" in captions
+    assert (
+        f"{fmt.tokens(cards['today']['tokens'])} tokens · today, {fmt.day(date(2026, 11, 29))} (Asia/Shanghai)"
+        in captions
+    )
+    assert (
+        f"{fmt.tokens(cards['month']['tokens'])} tokens · this month, {fmt.month(date(2026, 11, 1))} (Asia/Shanghai)"
+        in captions
+    )
     assert f"{fmt.tokens(cards['service_calls'])} calls · all time" in captions
     assert shown["Monthly Usage"].value == fmt.compact(cards["month"]["tokens"])
-    assert shown["Service Usage"].value == fmt.compact(cards["service_calls"])
-    today_delta, _ = fmt.growth_label(
-        cards["today"]["growth_pct"], cards["today"]["previous"], cards["today"]["tokens"], "day"
-    )
+    assert shown["Service Usage"].value == f"{fmt.compact(cards['service_calls'])} calls"
+    # the Today card's arrow: today so far against yesterday up to the same time (SPEC §9)
+    so_far = expected["today_so_far"]
+    today_delta, _ = fmt.growth_label(so_far["growth_pct"], so_far["previous"], so_far["tokens"], "day")
     assert shown["Today's Usage"].delta == today_delta
     assert f"Owner: {cards['balance']['owner_name']}" in captions
     usage = expected["token_usage"]
     assert f"{fmt.tokens(usage['used'])} of {fmt.tokens(usage['total'])} tokens used" in [m.value for m in at.markdown]
-    assert any(c.startswith("Data as of 2026-11-29") and "(Asia/Shanghai)" in c for c in captions)
+    assert any(c.startswith(f"Data as of {fmt.day(date(2026, 11, 29))}") and "(Asia/Shanghai)" in c for c in captions)
     # the leaderboard and recent transactions tables hold the engine's rows
     board, recent = at.dataframe[-1].value, at.dataframe[-2].value
     assert board["tokens"].tolist() == [r["tokens"] for r in expected["leaderboard"]]
@@ -165,7 +171,10 @@ def test_admin_switches_to_another_account(app_env: pytest.MonkeyPatch, sample_d
     at.sidebar.selectbox(key="nav_account").select("acct-003").run()
     captions = [c.value for c in at.caption]
     assert f"{fmt.tokens(expected['cards']['balance']['tokens'])} tokens · all time" in captions
-    assert f"{fmt.tokens(expected['cards']['month']['tokens'])} tokens · November 2026 (Asia/Shanghai)" in captions
+    month = fmt.month(date(2026, 11, 1))
+    assert (
+        f"{fmt.tokens(expected['cards']['month']['tokens'])} tokens · this month, {month} (Asia/Shanghai)" in captions
+    )
 
 
 def test_self_hosted_shows_only_the_token_usage_card(

@@ -105,10 +105,9 @@ def check_analysis(at: AppTest, expected: dict[str, Any], mode: str, where: str)
     assert t("card.exact_all_time", tokens=fmt.tokens(cards["balance"]["tokens"])) in captions, where
     assert metrics["Today's Usage"].value == fmt.compact(cards["today"]["tokens"]), where
     assert metrics["Monthly Usage"].value == fmt.compact(cards["month"]["tokens"]), where
-    assert metrics["Service Usage"].value == fmt.compact(cards["service_calls"]), where
-    delta, _ = fmt.growth_label(
-        cards["month"]["growth_pct"], cards["month"]["previous"], cards["month"]["tokens"], "month"
-    )
+    assert metrics["Service Usage"].value == t("card.calls_value", calls=fmt.compact(cards["service_calls"])), where
+    mtd = expected["month_to_date"]  # the Monthly card's arrow is month to date (SPEC §9)
+    delta, _ = fmt.growth_label(mtd["growth_pct"], mtd["previous"], mtd["tokens"], "month")
     assert metrics["Monthly Usage"].delta == delta, where
     assert t("usage.used_of_total", used=fmt.tokens(usage["used"]), total=fmt.tokens(usage["total"])) in [
         m.value for m in at.main.markdown

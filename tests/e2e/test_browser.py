@@ -52,11 +52,11 @@ def card(page: Page, title: str) -> Locator:
     return main_area(page).locator('[data-testid="stMetric"]').filter(has=label)
 
 
-def expect_tokens(page: Page, metric: Locator, value: int) -> None:
-    """The metric shows `value` exactly or in compact form, and its card's caption the exact value (issue 8)."""
+def expect_tokens(page: Page, metric: Locator, value: int, unit: str = "") -> None:
+    """The metric shows `value` exactly or in compact form (then `unit`), and its card's caption the exact value."""
     exact, short = f"{value:,}", fmt.compact(value)
     shown = metric.locator('[data-testid="stMetricValue"]')
-    expect(shown).to_have_text(re.compile(f"^({re.escape(exact)}|{re.escape(short)})$"))
+    expect(shown).to_have_text(re.compile(f"^({re.escape(exact)}|{re.escape(short)}){re.escape(unit)}$"))
     captions = main_area(page).locator('[data-testid="stCaptionContainer"]')
     expect(captions.filter(has_text=re.compile(f"^{re.escape(exact)} (tokens|calls) · ")).first).to_be_visible()
 
@@ -89,11 +89,12 @@ def expect_cards(page: Page, report: dict[str, Any]) -> None:
     balance = card(page, CARD_TITLES["balance"])
     expect_tokens(page, balance, cards["balance"]["tokens"])
     expect(main_area(page)).to_contain_text(t("card.owner", name=cards["balance"]["owner_name"]))
-    for key, period in (("today", "day"), ("month", "month")):
+    # the arrows compare like for like (SPEC §9): today so far, and month to date
+    for key, period, compared in (("today", "day", "today_so_far"), ("month", "month", "month_to_date")):
         metric = card(page, CARD_TITLES[key])
         expect_tokens(page, metric, cards[key]["tokens"])
-        expect_delta(metric, cards[key], period)
-    expect_tokens(page, card(page, CARD_TITLES["services"]), cards["service_calls"])
+        expect_delta(metric, report[compared], period)
+    expect_tokens(page, card(page, CARD_TITLES["services"]), cards["service_calls"], unit=" calls")
 
 
 def expect_token_usage(page: Page, usage: dict[str, Any]) -> None:

@@ -124,7 +124,7 @@ def expect_analysis_after_purchase(page: Page, server: Server, method: str, toke
     assert len(recent) == 10, recent
     newest = recent[0]
     # the accessibility table holds the cell's value (100000), the canvas draws it formatted (+100,000)
-    amount = int(newest[t("column.amount")].replace(",", "").replace("+", ""))
+    amount = int(newest[t("column.amount_tokens")].replace(",", "").replace("+", ""))
     assert (newest[t("column.type")], amount, newest[t("column.method")]) == (
         t("txn.RECHARGE"),
         tokens,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,11 +11,13 @@ import pandas as pd
 from token_analytics.billing.appdb import PLANS, AppDB
 from token_analytics.engine import explore
 from token_analytics.engine.explore import growth_pct
-from token_analytics.engine.periods import Windows
+from token_analytics.engine.periods import TodaySoFar, Windows, local_midnight, month_start, next_month, previous_month
 from token_analytics.engine.store import Store
 
 RECENT_LIMIT = 10
 LEADERBOARD_LIMIT = 10
+SPARK_DAYS = 30  # the Today and Service cards' sparklines: the last 30 local days, today included
+SPARK_MONTHS = 12  # the Monthly card's: the last 12 calendar months, this one included
 
 
 def percent_used(used: int, total: int) -> float | None:
@@ -64,6 +66,38 @@ def usage_of_ledger(ledger: dict[str, Any] | None, all_time_tokens: int) -> dict
     }
 
 
+def _span(prefix: str, start_day: date, end: datetime, zone: ZoneInfo, first_hour_day: date | None) -> dict[str, Any]:
+    """[start_day 00:00, end) as whole local days, whole local hours of the last day and the partial last hour.
+
+    When the last day is before the hourly rollup's window its events are read from its midnight instead.
+    """
+    local_end = end.astimezone(zone)
+    hour_start = local_end.replace(minute=0, second=0, microsecond=0)
+    if first_hour_day is not None and local_end.date() < first_hour_day:
+        hour_start = local_midnight(local_end.date(), zone)
+    return {
+        f"{prefix}_start_day": start_day,
+        f"{prefix}_end_day": local_end.date(),
+        f"{prefix}_end_hour": hour_start.astimezone(UTC),
+        f"{prefix}_end": end.astimezone(UTC),
+    }
+
+
+def today_so_far(store: Store, account_id: str, now: datetime) -> dict[str, Any]:
+    """SPEC §9: tokens today up to `now` against yesterday up to the same local wall-clock time."""
+    zone = store.settings.zone
+    window = TodaySoFar.at(now, zone)
+    first_hour_day = explore.hourly_from(store)
+    row = store.row(
+        "today_so_far",
+        account_id=account_id,
+        **_span("current", window.today, window.end, zone, first_hour_day),
+        **_span("previous", window.previous_start.astimezone(zone).date(), window.previous_end, zone, first_hour_day),
+    )
+    current, previous = int(row["tokens"]), int(row["previous"])
+    return {"tokens": current, "previous": previous, "growth_pct": growth_pct(current, previous)}
+
+
 def analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -> dict[str, Any]:
     """The JSON object of SPEC §7 for one account at `now` (self-hosted: only token_usage)."""
     with store.snapshot():  # one committed state for every figure, even while an ingest commits
@@ -87,6 +121,7 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
         "leaderboard": None,
         "runway": None,
         "month_to_date": None,
+        "today_so_far": today_so_far(store, account_id, now),
     }
     if ledger is None:
         return figures
@@ -147,3 +182,31 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
     figures["runway"] = explore.runway(store, account_id, figures["token_usage"]["remaining"], now)
     figures["month_to_date"] = explore.month_to_date(store, account_id, now)
     return figures
+
+
+def card_series(store: Store, account_id: str, now: datetime) -> dict[str, Any]:
+    """The cards' own sparklines: daily tokens and daily calls of the last 30 local days, monthly tokens of 12 months.
+
+    Each list is oldest first and ends with today / this month (partial); days and months without usage are 0.
+    """
+    today = now.astimezone(store.settings.zone).date()
+    first_month = month_start(today)
+    for _ in range(SPARK_MONTHS - 1):
+        first_month = previous_month(first_month)
+    first_day = today - timedelta(days=SPARK_DAYS - 1)
+    _, found = store.rows("analysis_series", account_id=account_id, first_day=min(first_day, first_month), today=today)
+    by_day = {row[0]: (int(row[1]), int(row[2])) for row in found}
+    days = [first_day + timedelta(days=n) for n in range(SPARK_DAYS)]
+    months = [first_month]
+    while len(months) < SPARK_MONTHS:
+        months.append(next_month(months[-1]))
+    month_tokens = dict.fromkeys(months, 0)
+    for day, (tokens, _) in by_day.items():
+        month_tokens[month_start(day)] = month_tokens.get(month_start(day), 0) + tokens
+    return {
+        "days": days,
+        "day_tokens": [by_day.get(day, (0, 0))[0] for day in days],
+        "day_calls": [by_day.get(day, (0, 0))[1] for day in days],
+        "months": months,
+        "month_tokens": [month_tokens[month] for month in months],
+    }

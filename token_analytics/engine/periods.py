@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -54,3 +54,58 @@ class Windows:
             "next_month_start": self.next_month_start,
             "last_month_start": self.last_month_start,
         }
+
+
+def wall_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
+    """The UTC instant of the local wall-clock time `wall` on `day` (SPEC §9).
+
+    A time that does not exist that day (a DST gap) moves forward to the first instant after the gap;
+    an ambiguous one (a fall-back fold) takes its first occurrence.
+    """
+    naive = datetime.combine(day, wall.replace(tzinfo=None, fold=0))
+    first = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if first.astimezone(zone).replace(tzinfo=None) == naive:
+        return first  # the wall time exists; fold=0 is its first occurrence when it is ambiguous
+    # In a gap zoneinfo's fold=0 applies the offset before the transition, landing as far after the gap as
+    # `wall` is inside it; fold=1 lands as far before it. The transition lies between: search for the first
+    # instant whose wall time has reached `wall` (wall time only moves forward over a gap).
+    low = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    if low > first:
+        low, first = first, low
+    span = int((first - low) / timedelta(microseconds=1))
+    lo, hi = 0, span
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if (low + timedelta(microseconds=mid)).astimezone(zone).replace(tzinfo=None) >= naive:
+            hi = mid
+        else:
+            lo = mid + 1
+    return low + timedelta(microseconds=lo)
+
+
+@dataclass(frozen=True)
+class TodaySoFar:
+    """SPEC §9 "today so far": [today's start, now) against [yesterday's start, the same wall time yesterday).
+
+    Every bound is a UTC instant; `previous_end` is clipped to today's start.
+    """
+
+    today: date
+    start: datetime
+    end: datetime
+    previous_start: datetime
+    previous_end: datetime
+
+    @property
+    def previous_is_whole_day(self) -> bool:
+        return self.previous_end >= self.start
+
+    @classmethod
+    def at(cls, now: datetime, zone: ZoneInfo) -> TodaySoFar:
+        local = now.astimezone(zone)
+        today = local.date()
+        yesterday = today - timedelta(days=1)
+        start = wall_instant(today, time(0), zone)
+        previous_end = min(wall_instant(yesterday, local.time(), zone), start)
+        previous_start = min(wall_instant(yesterday, time(0), zone), previous_end)
+        return cls(today, start, now.astimezone(UTC), previous_start, previous_end)

@@ -1,9 +1,9 @@
 """Numbers and times formatted for people, in the current language (pages format; they never compute).
 
 Chinese follows the zh_CN locale through Babel: compact values in 万 and 亿 (4.2万, 1.3亿),
-dates as 2026年3月1日. English keeps its established forms (1.2M, 2026-03-01 14:05), whose
-thousands separators also come from Babel. Every function takes `lang` (default: the current
-language, web/i18n.py).
+dates as 2026年3月1日. English keeps its compact form (1.2M) and writes dates as en_US does
+(Mar 1, 2026 14:05); thousands separators and every date come from Babel. Every function takes
+`lang` (default: the current language, web/i18n.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_skeleton, format_time
+from babel.dates import format_date, format_interval, format_skeleton, format_time
 from babel.numbers import format_compact_decimal, format_decimal
 
 from token_analytics.web.i18n import LOCALES, STRINGS, current_language, t
@@ -104,31 +104,36 @@ def signed(n: float | None, lang: str | None = None) -> str:
     return ("+" if value > 0 else "") + format_decimal(value, locale=_locale(lang))
 
 
+# One way to write a date per language, from Babel's CLDR data for the session's locale: a day is the locale's
+# medium date ("Dec 6, 2026", "2026年12月6日"), a month the same without the day ("Dec 2026", "2026年12月"), a moment
+# the day and the 24-hour time ("Dec 6, 2026 14:05"). Every page writes dates through these functions only.
+DAY_FORMAT = "medium"
+MONTH_SKELETON = "yMMM"
+
+
 def day_words(d: date, lang: str | None = None) -> str:
-    """A date in a sentence: "05 Dec 2026" in English, "2026年12月5日" in Chinese."""
-    locale = _locale(lang)
-    return d.strftime("%d %b %Y") if locale == LOCALES["en"] else day(d, lang)
+    """A date in a sentence: the same as `day` (one format per language)."""
+    return day(d, lang)
 
 
 def day(d: date | None, lang: str | None = None) -> str:
-    """A calendar date: "2026-03-01" in English, "2026年3月1日" in Chinese."""
+    """A calendar date: "Mar 1, 2026" in English, "2026年3月1日" in Chinese."""
     if d is None:
         return MISSING
     if isinstance(d, datetime):
         d = d.date()
-    locale = _locale(lang)
-    return d.isoformat() if locale == LOCALES["en"] else format_date(d, format="long", locale=locale)
+    return format_date(d, format=DAY_FORMAT, locale=_locale(lang))
 
 
 def month(d: date | None, lang: str | None = None) -> str:
-    """A calendar month: "November 2026" in English, "2026年11月" in Chinese."""
+    """A calendar month: "Nov 2026" in English, "2026年11月" in Chinese."""
     if d is None:
         return MISSING
-    return format_skeleton("yMMMM", d, locale=_locale(lang))
+    return format_skeleton(MONTH_SKELETON, d, locale=_locale(lang))
 
 
 def when(dt: datetime | None, zone: str | ZoneInfo, with_zone: bool = True, lang: str | None = None) -> str:
-    """A moment in `zone` to the minute: "2026-11-29 14:05 (Asia/Shanghai)", "2026年11月29日 14:05"; naive is UTC."""
+    """A moment in `zone` to the minute: "Nov 29, 2026 14:05 (Asia/Shanghai)", "2026年11月29日 14:05"; naive is UTC."""
     if dt is None:
         return MISSING
     tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
@@ -137,6 +142,18 @@ def when(dt: datetime | None, zone: str | ZoneInfo, with_zone: bool = True, lang
     local = dt.astimezone(tz)
     text = f"{day(local.date(), lang)} {format_time(local.time(), 'HH:mm', locale=_locale(lang))}"
     return f"{text} ({tz.key})" if with_zone else text
+
+
+def clock(dt: datetime, zone: str | ZoneInfo, lang: str | None = None) -> str:
+    """The local wall-clock time of a moment, to the minute: "10:42" (both languages)."""
+    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
+    local = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(tz)
+    return format_time(local.time(), "HH:mm", locale=_locale(lang))
+
+
+def day_span(first: date, last: date, lang: str | None = None) -> str:
+    """Days from `first` to `last` inclusive, as the locale writes a range: "Nov 1 – 6" ("11月1日至6日")."""
+    return format_interval(first, last, skeleton="MMMd", locale=_locale(lang))
 
 
 def growth_label(

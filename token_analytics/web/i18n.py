@@ -182,19 +182,19 @@ STRINGS: dict[str, dict[str, str]] = {
     "card.calls_all_time": {"en": "{calls} calls · all time"},
     # --- /analysis: what each card and section covers (issue 8) -----------------------
     "card.exact_all_time": {"en": "{tokens} tokens · all time"},
-    "card.exact_day": {"en": "{tokens} tokens · {day} ({zone})"},
-    "card.exact_month": {"en": "{tokens} tokens · {month} ({zone})"},
+    "card.exact_day": {"en": "{tokens} tokens · today, {day} ({zone})"},
+    "card.exact_month": {"en": "{tokens} tokens · this month, {month} ({zone})"},
     "help.balance": {
         "en": "Tokens left on the account, all time: everything credited (recharges, bonuses, refunds, "
         "adjustments) minus everything consumed."
     },
     "help.today": {
-        "en": "Tokens used by the account's members today ({day}, from local midnight in {zone}), "
-        "compared with yesterday."
+        "en": "Tokens used by the account's members today ({day}, from local midnight in {zone}). The arrow "
+        "compares today so far with yesterday up to the same time."
     },
     "help.month": {
-        "en": "Tokens used by the account's members this month ({month}, from the 1st in {zone}), "
-        "compared with last month."
+        "en": "Tokens used by the account's members this month ({month}, from the 1st in {zone}). The arrow "
+        "compares this month so far with the same span of last month."
     },
     "help.self_hosted_used": {"en": "Tokens used by the account's members, all time (not billed)."},
     "help.calls": {"en": "Service calls (agent, operator and assistant) of the account's members, all time."},
@@ -279,6 +279,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "history.any_method": {"en": "All methods"},
     "history.totals": {"en": "Totals of the {count} matching entries"},
     "history.net": {"en": "Net"},
+    "history.net_used": {"en": "Tokens used"},
+    "history.net_used_note": {
+        "en": "Tokens consumed by the matching entries: usage, not a debt (self-hosted usage is not billed)."
+    },
     "history.entries": {"en": "Entries: {count}"},
     "history.column_balance": {"en": "Balance after"},
     "history.column_txn": {"en": "Transaction ID"},
@@ -312,7 +316,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "recharge.package_label": {"en": "{tokens} tokens · {price}"},
     "recharge.custom": {"en": "Custom amount"},
     "recharge.custom_tokens": {"en": "Tokens (in steps of {step})"},
-    "recharge.bad_amount": {"en": "Choose at least {low} tokens, in steps of {step}."},
+    "recharge.bad_amount": {"en": "Choose between {low} and {high} tokens, in steps of {step}."},
     "recharge.method": {"en": "Payment method"},
     "recharge.price": {"en": "Price"},
     "recharge.price_help": {"en": "For {tokens} tokens, from the price list."},
@@ -732,6 +736,57 @@ STRINGS: dict[str, dict[str, str]] = {
     "alerts.column.last_failure_at": {"en": "Last failure", "zh": "最近一次失败"},
     "alerts.column.last_error": {"en": "Error", "zh": "错误"},
     "alerts.column.pending": {"en": "Pending", "zh": "待发送"},
+    # --- /analysis: like-for-like cards, spans, sparklines, partial bars (issue 19) ----------
+    "section.cards": {"en": "Overview", "zh": "概览"},
+    "card.calls_value": {"en": "{calls} calls", "zh": "{calls} 次"},
+    "card.vs_yesterday_to": {
+        "en": "vs yesterday to {time}: {previous} tokens",
+        "zh": "对比昨日截至 {time}：{previous} 个 Token",
+    },
+    "card.vs_all_yesterday": {
+        "en": "vs all of yesterday: {previous} tokens",
+        "zh": "对比昨日全天：{previous} 个 Token",
+    },
+    "card.vs_month_span": {
+        "en": "vs {span}, same span: {previous} tokens",
+        "zh": "对比上月同期 {span}：{previous} 个 Token",
+    },
+    "card.vs_all_last_month": {
+        "en": "vs all of last month (shorter): {previous} tokens",
+        "zh": "对比上月全月（上月较短）：{previous} 个 Token",
+    },
+    "card.vs_month_nothing": {
+        "en": "vs the same span of last month: none yet",
+        "zh": "对比上月同期：尚无时段",
+    },
+    "card.span_to_time": {"en": "{days} to {time}", "zh": "{days} {time}"},
+    "card.all_yesterday": {"en": "All of yesterday: {tokens}", "zh": "昨日全天：{tokens}"},
+    "card.all_last_month": {"en": "All of last month: {tokens}", "zh": "上月全月：{tokens}"},
+    "card.overdrawn": {"en": "Overdrawn by {tokens} tokens", "zh": "已透支 {tokens} 个 Token"},
+    "card.spark_day_tokens": {
+        "en": "Last 30 days, daily (last bar: today so far)",
+        "zh": "最近 30 天，按日（最后一根：今日截至目前）",
+    },
+    "card.spark_month_tokens": {
+        "en": "Last 12 months, monthly (last bar: this month so far)",
+        "zh": "最近 12 个月，按月（最后一根：本月截至目前）",
+    },
+    "card.spark_day_calls": {
+        "en": "Calls, last 30 days, daily (last bar: today so far)",
+        "zh": "调用次数，最近 30 天，按日（最后一根：今日截至目前）",
+    },
+    "usage.balance_line": {"en": "Balance: {balance} tokens", "zh": "余额：{balance} 个 Token"},
+    "comparison.partial_note": {
+        "en": "Hatched, lighter bars are partial: today so far (to {time}) and this month so far; "
+        "the grey bars are the complete previous day and month.",
+        "zh": "带斜线的浅色柱为未完整时段：今日截至 {time}、本月截至目前；灰色柱为完整的前一天和上个月。",
+    },
+    "chart.so_far": {"en": "{label} (so far)", "zh": "{label}（截至目前）"},
+    "chart.hover_value": {"en": "{label}: {value} {unit}", "zh": "{label}：{value} {unit}"},
+    "unit.tokens": {"en": "tokens", "zh": "个 Token"},
+    "unit.calls": {"en": "calls", "zh": "次调用"},
+    "column.amount_tokens": {"en": "Amount (tokens)", "zh": "金额（Token）"},
+    "recharge.bank_details": {"en": "Transfer details", "zh": "转账信息"},
 }
 
 

@@ -162,20 +162,21 @@ def show(order: Order, appdb: AppDB, provider: PaymentProvider, user: User, mone
     else:
         instructions = provider.bank_instructions(order)
         st.info(t("recharge.bank_pending"), icon=":material/account_balance:")
+        # one column headed in the person's language, each row named by its label (no "field" / "value" header)
+        labels = [t(f"recharge.bank_{key}") for key in ("bank_name", "account_name", "account_number")]
         st.table(
             pd.DataFrame(
                 {
-                    "field": [t(f"recharge.bank_{key}") for key in ("bank_name", "account_name", "account_number")]
-                    + [t("recharge.bank_reference"), t("recharge.bank_amount")],
-                    "value": [
+                    t("recharge.bank_details"): [
                         str(instructions["bank_name"]),
                         str(instructions["account_name"]),
                         str(instructions["account_number"]),
                         str(instructions["reference"]),
                         money.format_price(order.price_cents),
                     ],
-                }
-            ).set_index("field")
+                },
+                index=pd.Index([*labels, t("recharge.bank_reference"), t("recharge.bank_amount")]),
+            )
         )
     if st.button(t("recharge.cancel"), key="recharge_cancel"):
         try:
