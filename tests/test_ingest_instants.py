@@ -56,8 +56,9 @@ def test_nanoseconds_are_truncated_and_year_1_is_quarantined(tmp_path: Path) -> 
     try:
         cur = store.cursor()
         days = dict(
-            cur.execute("select tokens, day::varchar from usage_daily where account_id = 'acct-b' and tokens in (50, 51)")
-            .fetchall()
+            cur.execute(
+                "select tokens, day::varchar from usage_daily where account_id = 'acct-b' and tokens in (50, 51)"
+            ).fetchall()
         )
         (at,) = cur.execute("select occurred_at from raw_events where tokens = 50").fetchone()
         quarantined = cur.execute(

@@ -691,7 +691,7 @@ def truncate_nanos(columns: list[str]) -> str:
         f"make_timestamptz((epoch_ns({name}) - ((epoch_ns({name}) % 1000) + 1000) % 1000) // 1000) as {name}"
         for name in columns
     )
-    return f"create or replace temp view landing as select * replace ({replaced}) from landing_ns"
+    return f"create or replace temp view landing as select * replace ({replaced}) from landing_ns"  # noqa: S608
 
 
 def record_file(cur: duckdb.DuckDBPyConnection, item: Pending) -> None:
