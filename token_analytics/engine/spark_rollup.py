@@ -492,10 +492,12 @@ def resolve(kind: str, valid: DataFrame) -> tuple[DataFrame, DataFrame]:
         )
         .where("copies > 1")
         .select(key, "won_at", "won_hash")
-        .persist()
     )
-    if repeated.count() <= BROADCAST_IDS:
-        repeated = F.broadcast(repeated)
+    if kind == "usage_events":  # counted once (and kept): broadcast unless there are very many
+        repeated = repeated.persist()
+        if repeated.count() <= BROADCAST_IDS:
+            repeated = F.broadcast(repeated)
+    # the other kinds are small: adaptive execution broadcasts their repeated ids once it has counted them
     joined = keyed.join(repeated, key, "left")
     winners = joined.where("won_at is null or position = won_at").drop(
         "won_at", "won_hash", "position", "content_hash", "file_id", "path_rank", "row_no"
@@ -593,6 +595,22 @@ SORT = {
 }
 
 
+def local_frame(spark: SparkSession, rows: list[tuple], ddl: str) -> DataFrame:
+    """A small DataFrame of driver-side rows as literals: createDataFrame would start Python workers on the
+    executors (a cluster's workers need no Python for this job)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StructType
+
+    schema = StructType.fromDDL(ddl)
+    if not rows:
+        return spark.range(0).select(*[F.lit(None).cast(f.dataType).alias(f.name) for f in schema.fields])
+    structs = [
+        F.struct(*[F.lit(value).cast(f.dataType).alias(f.name) for value, f in zip(row, schema.fields, strict=True)])
+        for row in rows
+    ]
+    return spark.range(1).select(F.inline(F.array(*structs)))
+
+
 def derive(spark: SparkSession, files: list[ExportFile], timezone: str, hourly_from: date) -> dict[str, DataFrame]:
     """Every table of the derived folder as Spark DataFrames (lazy; the scan and the pre-aggregate are cached)."""
     from pyspark.sql import functions as F
@@ -606,12 +624,13 @@ def derive(spark: SparkSession, files: list[ExportFile], timezone: str, hourly_f
         landed = land(spark, kind, [item for item in ok if item.kind is kind])
         if landed is None:
             raw = ", ".join(f"{c.name} {SPARK_TYPES[type_name(c.type)]}" for c in kind.columns)
-            landed = spark.createDataFrame([], f"{raw}, file_path string, row_no bigint")
+            landed = local_frame(spark, [], f"{raw}, file_path string, row_no bigint")
         # read once: the checks, the winners and the losers all read the cached rows
         staged[kind.name] = landed.withColumn("reason", F.expr(REASON[kind.name])).persist()
     readable = file_checks(staged, files)
     by_id = {item.file_id: item for item in files}
-    ids = spark.createDataFrame(
+    ids = local_frame(
+        spark,
         [(path, file_id, by_id[file_id].path_rank) for path, file_id in readable.items()],
         "file_path string, file_id int, path_rank int",
     )
@@ -642,10 +661,10 @@ def derive(spark: SparkSession, files: list[ExportFile], timezone: str, hourly_f
         )  # fmt: skip
         quarantine_rows += [(item.kind.name, item.rel, reason, rows) for reason, rows in item.quarantined.items()]
     # times cross Py4J as microseconds: a Python datetime would pass through the driver's local zone
-    tables["files"] = spark.createDataFrame(file_rows, FILE_COLUMNS).selectExpr(
+    tables["files"] = local_frame(spark, file_rows, FILE_COLUMNS).selectExpr(
         "* except (latest_us)", "timestamp_micros(latest_us) as latest_at"
     )
-    tables["quarantine"] = spark.createDataFrame(quarantine_rows, QUARANTINE_COLUMNS)
+    tables["quarantine"] = local_frame(spark, quarantine_rows, QUARANTINE_COLUMNS)
 
     spark.sql(LOCAL, args={"tz": timezone}).createOrReplaceTempView("events_local")
     hours = spark.sql(HOURS).persist()  # small next to the events: daily, hourly and totals read it
@@ -710,7 +729,7 @@ def changed_days(spark: SparkSession, storage: Storage, frame: DataFrame, uri: s
 # --- the run -----------------------------------------------------------------------------------------
 
 
-DRIVER_MEMORY = "ANALYTICS_SPARK_DRIVER_MEMORY"  # e.g. 4g: the driver JVM's heap when this process starts it
+DRIVER_MEMORY = "SPARK_DRIVER_MEMORY"  # Spark's own variable (e.g. 4g), read when this process starts the JVM
 
 
 def session(
@@ -718,7 +737,7 @@ def session(
 ) -> SparkSession:
     """A SparkSession with the format's settings; the master from --master, spark-submit or local[*].
 
-    `driver_memory` (default: $ANALYTICS_SPARK_DRIVER_MEMORY, else Spark's 1g) only takes effect when this
+    `driver_memory` (default: $SPARK_DRIVER_MEMORY, else Spark's 1g) only takes effect when this
     call starts the JVM; under spark-submit it is spark-submit's --driver-memory.
     """
     # the Spark path never converts to pandas, so pyspark's warning about pandas 3 does not concern it
