@@ -4,10 +4,11 @@
 
 Generates sample exports once per size (benchmarks/.data/spark-<events>/, git-ignored) unless --exports
 is given, then in one run, on the same files and clock: the DuckDB ingest of a fresh cache (what the
-dashboard and `rollup --engine duckdb` do first), the Spark session start, a first Spark rollup into an
-empty folder, and a second one that finds nothing new. Prints seconds, events per second and the cost
-scaled to 10M events (linear: both engines scan the events a fixed number of times), plus the load
-average, since the machine may be shared.
+dashboard and `rollup --engine duckdb` do first), the Spark session start, a plain Spark job doing the core
+of the work (the yardstick), a first Spark rollup into an empty folder, a second one that finds nothing new,
+and a third after a new file with 1% more events arrives (removed afterwards). Prints wall seconds, CPU
+seconds (this process plus the Spark JVM, read from /proc: the steady measure on a shared machine), the
+load average at each step, events per second, and each step's CPU against the plain job's and DuckDB's.
 """
 
 from __future__ import annotations
@@ -65,20 +66,58 @@ def timed(label: str, results: list[tuple[str, float, float]], fn):  # noqa: ANN
         JVM_PID.append(int(value.sparkContext._jvm.java.lang.ProcessHandle.current().pid()))
         cpu = None
     spent = cpu_seconds() - cpu if cpu is not None else float("nan")
-    results.append((label, time.perf_counter() - started, spent))
+    results.append((label, time.perf_counter() - started, spent, os.getloadavg()[0]))
     print(f"  {label}: {results[-1][1]:.1f} s, {spent:.1f} CPU s (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
     return value
+
+
+def plain_job(spark, events_dir: Path, out: str) -> None:  # noqa: ANN001
+    """What a Spark user would write for the core of the work: read, one row per event id (the last file's),
+    daily sums per account, member and service in the zone, write parquet. The yardstick for the rollup."""
+    from pyspark.sql import functions as F
+
+    events = spark.read.option("recursiveFileLookup", "true").parquet(str(events_dir))
+    order = F.struct(F.col("_metadata.file_path"), F.col("_metadata.row_index"))
+    content = F.struct("account_id", "user_id", "service", "occurred_at", "tokens")
+    won = events.groupBy("event_id").agg(F.max_by(content, order).alias("w")).select("w.*")
+    local_day = F.to_date(F.from_utc_timestamp("occurred_at", TIMEZONE))
+    daily = won.groupBy("account_id", "user_id", "service", local_day.alias("day")).agg(
+        F.sum("tokens").alias("tokens"), F.count(F.lit(1)).alias("calls")
+    )
+    daily.write.mode("overwrite").partitionBy("day").parquet(out)
+
+
+def add_new_events(exports: Path, share: float) -> Path:
+    """A new events file with `share` of the events again under new ids (the next export's delivery)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    files = sorted((exports / "usage_events").rglob("*.parquet"))
+    table = pq.read_table(files[-1])
+    total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    table = table.slice(0, min(table.num_rows, max(1, int(total * share))))
+    ids = pc.binary_join_element_wise(pa_string("bench-new-"), table.column("event_id"), pa_string(""))
+    path = files[-1].with_name("zz-bench-new.parquet")
+    pq.write_table(table.set_column(table.schema.get_field_index("event_id"), "event_id", ids), path)
+    return path
+
+
+def pa_string(text: str):  # noqa: ANN201
+    import pyarrow as pa
+
+    return pa.scalar(text, pa.string())
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--accounts", type=int, default=50)
-    parser.add_argument("--master", default="local[*]")
+    parser.add_argument("--master", default="local[2]")
     parser.add_argument("--exports", help="an existing export folder instead of generated sample exports")
+    parser.add_argument("--no-reruns", action="store_true", help="only the first rollup (large sizes)")
     args = parser.parse_args()
     exports = Path(args.exports) if args.exports else exports_for(args.events, args.accounts)
-    results: list[tuple[str, float, float]] = []
+    results: list[tuple[str, float, float, float]] = []
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-spark-") as scratch:
         work = Path(scratch)
@@ -95,30 +134,52 @@ def main() -> int:
         events = store.cursor().execute("select count(*) from raw_events").fetchall()[0][0]
         store.close()
         spark = timed("spark session start", results, lambda: spark_rollup.session(args.master))
+        spark_rollup.size_partitions(spark)  # the plain job gets the rollup's shuffle width: a fair yardstick
+        partitions = spark.conf.get("spark.sql.shuffle.partitions")
         now = datetime.fromisoformat(NOW)
         out = str(work / "derived")
+        timed(
+            "plain job (read, dedup, daily sums, write)",
+            results,
+            lambda: plain_job(spark, exports / "usage_events", str(work / "plain")),
+        )
         timed(
             "spark rollup (empty folder)",
             results,
             lambda: spark_rollup.rollup(str(exports), out, timezone=TIMEZONE, now=now, spark=spark),
         )
-        timed(
-            "spark rollup (nothing new)",
-            results,
-            lambda: spark_rollup.rollup(str(exports), out, timezone=TIMEZONE, now=now, spark=spark),
-        )
+        if not args.no_reruns:
+            timed(
+                "spark rollup (nothing new)",
+                results,
+                lambda: spark_rollup.rollup(str(exports), out, timezone=TIMEZONE, now=now, spark=spark),
+            )
+            added = add_new_events(exports, 0.01)
+            try:
+                timed(
+                    "spark rollup (1% new events)",
+                    results,
+                    lambda: spark_rollup.rollup(str(exports), out, timezone=TIMEZONE, now=now, spark=spark),
+                )
+            finally:
+                added.unlink()
         spark.stop()
     load_after = os.getloadavg()
-    duckdb_s, duckdb_cpu = results[0][1], results[0][2]
-    print(f"\n{events:,} accepted events, {os.cpu_count()} cores, master {args.master}")
+    duckdb_cpu = results[0][2]
+    plain_cpu = results[2][2]
+    print(
+        f"\n{events:,} accepted events, {os.cpu_count()} cores, master {args.master}, {partitions} shuffle partitions"
+    )
     print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} (1 min)\n")
-    print("| step | seconds | CPU seconds | per 10M events (wall / CPU) | vs DuckDB ingest (wall / CPU) |")
-    print("|---|---:|---:|---:|---:|")
-    scale = 10_000_000 / events if events else 0.0
-    for label, seconds, cpu in results:
+    print(
+        "| step | seconds | CPU seconds (JVM + Python) | load | events/s (wall) | vs plain job (CPU) "
+        "| vs DuckDB ingest (CPU) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for label, seconds, cpu, load in results:
         print(
-            f"| {label} | {seconds:.1f} | {cpu:.1f} | {seconds * scale:.0f} s / {cpu * scale:.0f} s "
-            f"| {seconds / duckdb_s:.1f}x / {cpu / duckdb_cpu:.1f}x |"
+            f"| {label} | {seconds:.1f} | {cpu:.1f} | {load:.1f} | {events / seconds:,.0f} "
+            f"| {cpu / plain_cpu:.2f}x | {cpu / duckdb_cpu:.1f}x |"
         )
     return 0
 

@@ -440,3 +440,87 @@ def test_generated_sample_same_tables_and_report(
             printed.setdefault(source, []).append(capsys.readouterr().out)
     assert printed["spark folder"] == printed["exports"]
     assert all('"month_to_date"' in text and '"balance"' in text for text in printed["exports"])
+
+
+# 2026-10-16T03:59:59.999999999Z: 23:59:59.999999999 on 15 Oct in New York (EDT, UTC-4). Rounded to the
+# microsecond it would be 04:00Z, midnight of 16 Oct: the instant's true day is 15 Oct.
+EDGE_NS = 1_792_123_199_999_999_999
+# Names Spark would take as glob patterns, or skip as hidden, and DuckDB reads as they are.
+ODD_NAMES = (
+    "usage_events/month=2026-10/_under.parquet",
+    "usage_events/month=2026-10/.dot.parquet",
+    "usage_events/month=2026-10/br[1].parquet",
+    "usage_events/month=2026-10/cu{x}.parquet",
+    "usage_events/month=2026-10/co:lon.parquet",
+)
+
+
+def write_odd_export(root: Path) -> Path:
+    """The edge export plus an INT96 file, hidden and pattern-character names, a nanosecond day edge, year 1."""
+    write_edge_export(root)
+    # INT96 timestamps (Hive, Impala, older Spark): read as instants, not as numbers
+    int96 = b.events(
+        root,
+        "usage_events/month=2026-10/int96.parquet",
+        [
+            ev("i1", "acct-b", "u5", "agent", utc("2026-10-20T12:00:00+00:00"), 31),
+            ev("i2", "acct-b", "u5", "agent", utc("2026-10-21T03:59:59.999999+00:00"), 32),
+        ],
+        overrides={"occurred_at": pa.timestamp("ns")},
+    )
+    pq.write_table(pq.read_table(int96), int96, use_deprecated_int96_timestamps=True)
+    assert pq.ParquetFile(int96).schema.column(4).physical_type == "INT96"
+    for number, rel in enumerate(ODD_NAMES):
+        b.events(root, rel, [ev(f"o{number}", "acct-b", "u5", "agent", utc("2026-10-22T12:00:00+00:00"), 40 + number)])
+    # nanoseconds at New York's day edge; and year 1, whose local day in New York is in year 0
+    table = pa.table(
+        {
+            "event_id": ["ns1", "y1", "y2"],
+            "account_id": ["acct-b", "acct-b", "acct-b"],
+            "user_id": ["u5", "u5", "u5"],
+            "service": ["agent", "agent", "agent"],
+            "occurred_at": pa.array([EDGE_NS, 0, 0], pa.timestamp("ns", tz="UTC")),
+            "tokens": pa.array([50, 60, 61], pa.int64()),
+        }
+    )
+    pq.write_table(table.slice(0, 1), root / "usage_events/month=2026-10/ns-edge.parquet")
+    year1 = table.slice(1, 2).set_column(
+        4,
+        "occurred_at",
+        pa.array([utc("0001-01-01T02:00:00+00:00"), utc("2026-10-23T12:00:00+00:00")], pa.timestamp("us", tz="UTC")),
+    )
+    pq.write_table(year1, root / "usage_events/month=2026-10/year-1.parquet")
+    return root
+
+
+def test_every_file_duckdb_reads_spark_reads(spark: Any, tmp_path: Path) -> None:
+    """INT96 times, `_`/`.` names, `[ ] { } :` in names, a nanosecond at the day edge, a time in year 1:
+    the Spark folder equals DuckDB's cache and DuckDB's derived folder, and each file is read."""
+    exports = write_odd_export(tmp_path / "export")
+    out = tmp_path / "derived"
+    timezone = "America/New_York"
+    result = spark_folder(spark, exports, out, timezone, NOW)
+    expected = reference(tmp_path, exports, timezone, NOW)
+    actual = folder_tables(out)
+    assert_same(expected, actual)
+    duck = tmp_path / "derived-duckdb"
+    derived.rollup(
+        exports, duck, settings_for(tmp_path / "w", exports, ANALYTICS_TIMEZONE=timezone), datetime.fromisoformat(NOW)
+    )
+    assert_same(folder_tables(duck), actual)
+    assert result.rejected == 4  # the edge export's screened-out files, and only those
+    for rel in (*ODD_NAMES, "usage_events/month=2026-10/int96.parquet"):
+        assert file_row(actual, rel)[4:7] == ("ok", None, 2 if "int96" in rel else 1), rel
+    b_days = {(row[1].isoformat(), row[5]) for row in actual["usage_daily"] if row[0] == "acct-b"}
+    # INT96: 12:00Z is 08:00 on 20 Oct; 03:59:59.999999Z on 21 Oct is 23:59:59.999999 on 20 Oct
+    assert ("2026-10-20", 31 + 32) in b_days
+    assert ("2026-10-22", sum(40 + n for n in range(len(ODD_NAMES)))) in b_days
+    assert ("2026-10-15", 50) in b_days  # the nanosecond edge, truncated: not 16 Oct
+    assert not [day for day, tokens in b_days if day == "2026-10-16"]
+    edge = [row[1] for row in actual["recent_events"] if row[0] == "acct-b" and row[5] == 50]
+    assert edge == [utc("2026-10-16T03:59:59.999999+00:00")]
+    # year 1 is quarantined with a reason (its local day is not a date in year 1..9999), the file's other row kept
+    assert ("usage_events", "usage_events/month=2026-10/year-1.parquet", "occurred_at out of range", 1) in actual[
+        "quarantine"
+    ]
+    assert ("2026-10-23", 61) in b_days

@@ -180,6 +180,8 @@ STAGE = {
                 when event_id is null or event_id = '' then 'missing event_id'
                 when account_id is null or account_id = '' then 'missing account_id'
                 when occurred_at is null then 'missing occurred_at'
+                when occurred_at < timestamp '0001-01-02 00:00:00' or occurred_at >= timestamp '9999-12-31 00:00:00'
+                    then 'occurred_at out of range'
                 when tokens is null then 'missing tokens'
                 when service is null or service not in ('agent', 'operator', 'assistant') then 'unknown service'
                 when tokens < 0 then 'negative tokens'
@@ -577,7 +579,9 @@ def screen_schema(path: Path, kind: Kind) -> tuple[int, tuple[tuple[str, str], .
         raise FileRejected(f"unreadable parquet footer ({type(exc).__name__})") from exc
     check_columns(arrow_schema, kind)
     names = {column.name for column in kind.columns}
-    return rows, tuple((f.name, str(f.type)) for f in arrow_schema if f.name in names)
+    int96 = {column.name for column in parquet.schema if column.physical_type == "INT96"}
+    # pyarrow calls INT96 timestamp[ns]; DuckDB reads it as microseconds, so it is told apart here
+    return rows, tuple((f.name, INT96 if f.name in int96 else str(f.type)) for f in arrow_schema if f.name in names)
 
 
 def check_magic(head: bytes, tail: bytes) -> None:
@@ -645,7 +649,12 @@ def read_batch(cur: duckdb.DuckDBPyConnection, data_dir: Path, batch: list[Pendi
     by_path = dict(zip(paths, batch, strict=True))
     cur.execute(BATCH_FILES, {"paths": paths, "file_ids": [item.file_id for item in batch]})
     cur.execute(SET_PATHS, {"paths": paths})
-    cur.execute(LAND[kind.name])
+    nanos = [name for name, type_text in batch[0].signature if type_text.startswith("timestamp[ns")]
+    if nanos:
+        cur.execute(LAND[kind.name].replace("temp view landing as", "temp view landing_ns as", 1))
+        cur.execute(truncate_nanos(nanos))
+    else:
+        cur.execute(LAND[kind.name])
     cur.execute(STAGE[kind.name])
     cur.execute(INSERT_VALID[kind.name])
     # the batch's file ids are in order, so the range covers them (and maybe another batch's, ignored here)
@@ -664,6 +673,25 @@ def read_batch(cur: duckdb.DuckDBPyConnection, data_dir: Path, batch: list[Pendi
         for path, reason, rows in cur.execute(QUARANTINED).fetchall():
             by_path[path].report.quarantined[reason] = rows
     cur.execute("drop view staged; drop view landing; drop table batch_files")
+    if nanos:
+        cur.execute("drop view landing_ns")
+
+
+INT96 = "int96"
+
+
+def truncate_nanos(columns: list[str]) -> str:
+    """The landing view with nanosecond timestamps cut to the microsecond below (the instant's own day).
+
+    A cast to TIMESTAMPTZ rounds (…59.999999999 becomes the next second, maybe the next local day);
+    Spark truncates. Floor division, not truncation toward zero, so an instant before 1970 goes down too.
+    Names come from the export schema's columns (screened), never from free input.
+    """
+    replaced = ", ".join(
+        f"make_timestamptz((epoch_ns({name}) - ((epoch_ns({name}) % 1000) + 1000) % 1000) // 1000) as {name}"
+        for name in columns
+    )
+    return f"create or replace temp view landing as select * replace ({replaced}) from landing_ns"  # noqa: S608
 
 
 def record_file(cur: duckdb.DuckDBPyConnection, item: Pending) -> None:

@@ -20,6 +20,7 @@ import re
 import shutil
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,13 +31,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from token_analytics.engine.ingest import (
+    INT96,
     STAGE,
     FileRejected,
     check_columns,
     check_magic,
     discover,
     hourly_window,
-    screen,
+    screen_schema,
 )
 from token_analytics.engine.schema import KINDS, Kind, type_name
 
@@ -61,6 +63,14 @@ SESSION_CONF = {
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     # a nanosecond export column arrives as a long (Spark has no nanosecond type); converted below
     "spark.sql.legacy.parquet.nanosAsLong": "true",
+    # proleptic Gregorian, as pyarrow writes and DuckDB reads: no legacy calendar rebase, no refusal of year 1
+    "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+    # adaptive execution coalesces the small shuffles of the rollups (nothing cached is wider than the scan)
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     # no _SUCCESS marker among the parquet parts (readers glob the folder)
@@ -87,6 +97,10 @@ class ExportFile:
     error: str | None = None
     rows_read: int = 0
     schema: pa.Schema | None = None
+    int96: frozenset[str] = frozenset()  # columns stored as INT96 (pyarrow calls them timestamp[ns])
+    path_rank: int = 0  # the rank of `rel` among the kind's paths: "the path that sorts last wins"
+    quarantined: dict[str, int] = field(default_factory=dict)  # rows per reason
+    latest_us: int | None = None  # the latest accepted occurred_at (events), microseconds since 1970
 
 
 @dataclass
@@ -264,6 +278,7 @@ def screen_remote(storage: Storage, item: ExportFile) -> tuple[int, pa.Schema]:
         # The footer alone is a valid parquet "file" for metadata: offsets are only followed on reading rows.
         parquet = pq.ParquetFile(io.BytesIO(b"PAR1" + footer + tail))
         schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
+        item.int96 = frozenset(column.name for column in parquet.schema if column.physical_type == "INT96")
     except Exception as exc:  # pyarrow raises several types for a damaged footer
         raise FileRejected(f"unreadable parquet footer ({type(exc).__name__})") from exc
     check_columns(schema, item.kind)
@@ -274,8 +289,9 @@ def screen_all(storage: Storage, files: list[ExportFile]) -> None:
     for item in files:
         try:
             if is_local(item.uri):
-                item.rows_read = screen(Path(item.uri), item.kind)
+                item.rows_read, signature = screen_schema(Path(item.uri), item.kind)
                 item.schema = pq.read_schema(item.uri)
+                item.int96 = frozenset(name for name, type_text in signature if type_text == INT96)
             else:
                 item.rows_read, item.schema = screen_remote(storage, item)
         except FileRejected as exc:
@@ -288,13 +304,29 @@ def screen_all(storage: Storage, files: list[ExportFile]) -> None:
 # --- reading: mirrors engine.ingest LAND + STAGE ----------------------------------------------------
 
 SPARK_TYPES = {"VARCHAR": "string", "BIGINT": "bigint", "TIMESTAMP": "timestamp"}
+# The export scan's options. Names starting with `_` or `.` are export files like any other (DuckDB reads
+# them; Spark would skip them as hidden). The local file system without checksums: its lookup of
+# `.<name>.crc` fails on a `:` in a name. A damaged data page ends that file's rows instead of failing the
+# job; the checks then compare each file's rows with its footer and reject the short ones whole.
+READ_OPTIONS = {
+    "ignoredPathSegmentRegex": "",
+    "ignoreCorruptFiles": "true",
+    "fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
+    "fs.file.impl.disable.cache": "true",
+}
+GLOB = re.compile(r"([\\{}\[\]*?])")
 
 
-def land(spark: SparkSession, storage: Storage, kind: Kind, files: list[ExportFile]) -> DataFrame | None:
-    """Every row of the kind's readable files, cast to the export types, with file_id and row_no.
+def literal(uri: str) -> str:
+    """The URI as a glob pattern that matches only itself: Spark globs every path it is given."""
+    return GLOB.sub(r"\\\1", uri)
+
+
+def land(spark: SparkSession, kind: Kind, files: list[ExportFile]) -> DataFrame | None:
+    """Every row of the kind's readable files, cast to the export types, with file_path and row_no.
 
     Files are read in groups of one schema (one Spark read each); a missing optional column is null,
-    a naive timestamp is UTC (the session zone), a millisecond or nanosecond one becomes micros.
+    a naive timestamp is UTC (the session zone), a millisecond, nanosecond or INT96 one becomes micros.
     """
     from pyspark.sql import functions as F
 
@@ -302,7 +334,9 @@ def land(spark: SparkSession, storage: Storage, kind: Kind, files: list[ExportFi
     for item in files:
         assert item.schema is not None
         signature = tuple(
-            f"{c.name}:{item.schema.field(c.name).type}" if item.schema.get_field_index(c.name) >= 0 else ""
+            f"{c.name}:{'int96' if c.name in item.int96 else item.schema.field(c.name).type}"
+            if item.schema.get_field_index(c.name) >= 0
+            else ""
             for c in kind.columns
         )
         groups.setdefault(signature, []).append(item)
@@ -310,9 +344,7 @@ def land(spark: SparkSession, storage: Storage, kind: Kind, files: list[ExportFi
     for group in groups.values():
         schema = group[0].schema
         assert schema is not None
-        # a damaged data page ends that file's rows instead of failing the job; derive() then compares each
-        # file's rows with its footer and rejects the short ones whole (the DuckDB ingest's PoisonedFile)
-        read = spark.read.option("ignoreCorruptFiles", "true").parquet(*[item.uri for item in group])
+        read = spark.read.options(**READ_OPTIONS).parquet(*[literal(item.uri) for item in group])
         columns = []
         for column in kind.columns:
             spark_type = SPARK_TYPES[type_name(column.type)]
@@ -321,75 +353,99 @@ def land(spark: SparkSession, storage: Storage, kind: Kind, files: list[ExportFi
                 continue
             actual = schema.field(column.name).type
             value = F.col(f"`{column.name}`")
-            if pa.types.is_timestamp(actual) and actual.unit == "ns":
-                # DuckDB casts TIMESTAMP_NS to microseconds by dropping the last three digits (integer
-                # division: a double would round nanoseconds since 1970 to 256 ns steps)
-                value = F.timestamp_micros(F.expr(f"`{column.name}` div 1000"))
+            if pa.types.is_timestamp(actual) and actual.unit == "ns" and column.name not in group[0].int96:
+                # nanoseconds since 1970 as a long: floor to the microsecond, as engine.ingest.truncate_nanos
+                # does (the instant's own day; a double would round to 256 ns steps)
+                value = F.timestamp_micros(F.expr(f"(`{column.name}` - pmod(`{column.name}`, 1000)) div 1000"))
             columns.append(value.cast(spark_type).alias(column.name))
-        # the file's key: the URI's encoded path alone (Spark writes file:/x where Hadoop may list file:///x)
-        file_key = F.expr("parse_url(_metadata.file_path, 'PATH')")
-        columns += [file_key.alias("file_path"), F.col("_metadata.row_index").alias("row_no")]
+        columns += [F.col("_metadata.file_path").alias("file_path"), F.col("_metadata.row_index").alias("row_no")]
         frames.append(read.select(*columns))
     if not frames:
         return None
     landed = frames[0]
     for frame in frames[1:]:
         landed = landed.unionByName(frame)
-    ids = spark.createDataFrame(
-        [(item.key, item.file_id, item.rel) for item in files],
-        "file_path string, file_id int, path string",
-    )
-    return landed.join(F.broadcast(ids), "file_path").drop("file_path")
-
-
-def reject_undecodable(staged: DataFrame, kind: Kind, files: list[ExportFile]) -> list[int]:
-    """Reject (status, error, rows_read 0) each file Spark could not decode whole; their file ids.
-
-    `staged` must be persisted: its cache holds every column of every row, so a file whose rows all
-    decoded here decodes in every later use. One job for all of the kind's files, not one per file.
-    Mirrors the DuckDB ingest, which rejects a file DuckDB fails on ("unreadable (…)", PoisonedFile):
-    a damaged page (Spark keeps the rows before it, so the count falls short of the footer's) or text
-    that is not UTF-8 (DuckDB refuses it; Spark would read the bytes).
-    """
-    from pyspark.sql import functions as F
-
-    text = [column.name for column in kind.columns if type_name(column.type) == "VARCHAR"]
-    # a null is valid text; names come from the schema module, never from input
-    invalid = " or ".join(f"not coalesce(is_valid_utf8(`{name}`), true)" for name in text)
-    counts = {
-        row.file_id: (row.rows, row.bad_text)
-        for row in staged.groupBy("file_id")
-        .agg(F.count(F.lit(1)).alias("rows"), F.count(F.when(F.expr(invalid), 1)).alias("bad_text"))
-        .collect()
-    }
-    rejected = []
-    for item in files:
-        rows, bad_text = counts.get(item.file_id, (0, 0))
-        if rows < item.rows_read:
-            item.error = f"unreadable (a damaged data page: Spark decoded {rows} of the footer's {item.rows_read} rows)"
-        elif bad_text:
-            item.error = f"unreadable (text that is not valid UTF-8 in {bad_text} of its {rows} rows)"
-        else:
-            continue
-        log.warning("rejecting %s: %s", item.uri, item.error)
-        item.status, item.rows_read = "rejected", 0
-        rejected.append(item.file_id)
-    return rejected
+    return landed
 
 
 # The quarantine rules are written once, in engine.ingest.STAGE: each kind's `case ... end as reason` (null for a
 # valid row, else the first rule it breaks) is taken from there as it stands, so both engines apply one text.
 REASON = {kind: re.search(r"(case\b.*\bend) as reason", text, re.S).group(1) for kind, text in STAGE.items()}
+TIME_COLUMN = {"usage_events": "occurred_at"}  # the file's latest time (data health) for events
+
+
+def file_checks(staged: dict[str, DataFrame], files: list[ExportFile]) -> dict[str, int]:
+    """One aggregate over every kind's scan: rows, text that is not UTF-8, quarantine reasons, latest time.
+
+    Rejects (status, error, rows_read 0) each file Spark could not decode whole, as the DuckDB ingest rejects
+    a file DuckDB fails on ("unreadable (…)"): a damaged page (Spark keeps the rows before it, so the count
+    falls short of the footer's) or text that is not UTF-8 (DuckDB refuses it; Spark would read the bytes).
+    Sets each file's quarantine counts and latest time; returns Spark's file_path of each file still ok.
+    `staged` must be persisted, so a file whose rows all decoded here decodes in every later use.
+    """
+    from pyspark.sql import functions as F
+
+    parts = []
+    for kind in KINDS:
+        frame = staged[kind.name]
+        text = [column.name for column in kind.columns if type_name(column.type) == "VARCHAR"]
+        # a null is valid text; names come from the schema module, never from input
+        invalid = " or ".join(f"not coalesce(is_valid_utf8(`{name}`), true)" for name in text)
+        latest = (
+            F.max(F.when(F.col("reason").isNull(), F.unix_micros(TIME_COLUMN[kind.name])))
+            if kind.name in TIME_COLUMN
+            else F.lit(None).cast("bigint")
+        )
+        parts.append(
+            frame.groupBy("file_path", "reason").agg(
+                F.count(F.lit(1)).alias("rows"),
+                F.count(F.when(F.expr(invalid), 1)).alias("bad_text"),
+                latest.alias("latest_us"),
+            )
+        )
+    checks = parts[0]
+    for part in parts[1:]:
+        checks = checks.unionByName(part)
+    by_key = {item.key: item for item in files}
+    seen: dict[int, dict[str, Any]] = {}
+    paths: dict[int, str] = {}
+    for row in checks.collect():
+        item = by_key.get(urlsplit(row.file_path).path)
+        if item is None:  # not a file of this run: cannot happen, Spark reads only the files it is given
+            raise RollupError(f"Spark read {row.file_path}, which is not among the listed export files.")
+        paths[item.file_id] = row.file_path
+        counts = seen.setdefault(item.file_id, {"rows": 0, "bad_text": 0, "reasons": {}, "latest_us": None})
+        counts["rows"] += row.rows
+        counts["bad_text"] += row.bad_text
+        if row.reason is not None:
+            counts["reasons"][row.reason] = row.rows
+        else:
+            counts["latest_us"] = row.latest_us
+    ok = {}
+    for item in files:
+        if item.status != "ok":
+            continue
+        counts = seen.get(item.file_id, {"rows": 0, "bad_text": 0, "reasons": {}, "latest_us": None})
+        rows, bad_text = counts["rows"], counts["bad_text"]
+        if rows < item.rows_read:
+            item.error = f"unreadable (a damaged data page: Spark decoded {rows} of the footer's {item.rows_read} rows)"
+        elif bad_text:
+            item.error = f"unreadable (text that is not valid UTF-8 in {bad_text} of its {rows} rows)"
+        else:
+            item.quarantined, item.latest_us = counts["reasons"], counts["latest_us"]
+            if item.file_id in paths:
+                ok[paths[item.file_id]] = item.file_id
+            continue
+        log.warning("rejecting %s: %s", item.uri, item.error)
+        item.status, item.rows_read = "rejected", 0
+    return ok
+
 
 # --- winners: mirrors engine.ingest CANONICAL and INSERT_EVENT_LOSERS -------------------------------
 
 # Per id the row from the path that sorts last wins, then the later row in that file. A loser is a
-# conflict when any content column differs from the winner's (null-safe, as DuckDB's hash compares).
-RANKED = """
-select *, row_number() over w as pick, {same} as same_as_winner
-from {raw}
-window w as (partition by {key} order by path desc, row_no desc)
-"""
+# conflict when any content column differs from the winner's (compared by a hash of the content, with
+# a flag per nullable column so a null is not an empty value; DuckDB's ingest compares hashes too).
 CONTENT = {
     "usage_events": (
         "account_id",
@@ -406,49 +462,96 @@ CONTENT = {
     "members": ("account_id", "display_name", "email"),
 }
 KEY = {"usage_events": "event_id", "transactions": "txn_id", "accounts": "account_id", "members": "user_id"}
+# ids seen more than once, up to this many, are broadcast to every task (no shuffle of the rows to resolve them)
+BROADCAST_IDS = 2_000_000
 
 
-def ranked_sql(kind: str, raw: str) -> str:
-    """The RANKED statement for one kind; names come from the constants above, never from input."""
-    same = " and ".join(f"{c} <=> first_value({c}) over w" for c in CONTENT[kind])
-    return RANKED.format(same=same, raw=raw, key=KEY[kind])
+def content_hash(columns: tuple[str, ...]) -> str:
+    """xxhash64 over the columns and their null flags (Spark's hash skips nulls); names are constants."""
+    return "xxhash64(" + ", ".join(f"`{c}`, `{c}` is null" for c in columns) + ")"
 
 
+def resolve(kind: str, valid: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(winners, losers per file): a hash aggregate by id over (id, position, hash) finds the ids seen more
+    than once, with their winning position and content hash; only those ids are joined back to the rows.
+
+    `valid` has the kind's columns, file_id, path_rank and row_no.
+    """
+    from pyspark.sql import functions as F
+
+    key = KEY[kind]
+    keyed = valid.withColumn("position", F.expr("shiftleft(cast(path_rank as bigint), 40) + row_no")).withColumn(
+        "content_hash", F.expr(content_hash(CONTENT[kind]))
+    )
+    repeated = (
+        keyed.groupBy(key)
+        .agg(
+            F.count(F.lit(1)).alias("copies"),
+            F.max("position").alias("won_at"),
+            F.max_by("content_hash", "position").alias("won_hash"),
+        )
+        .where("copies > 1")
+        .select(key, "won_at", "won_hash")
+    )
+    if kind == "usage_events":  # counted once (and kept): broadcast unless there are very many
+        repeated = repeated.persist()
+        if repeated.count() <= BROADCAST_IDS:
+            repeated = F.broadcast(repeated)
+    # the other kinds are small: adaptive execution broadcasts their repeated ids once it has counted them
+    joined = keyed.join(repeated, key, "left")
+    winners = joined.where("won_at is null or position = won_at").drop(
+        "won_at", "won_hash", "position", "content_hash", "file_id", "path_rank", "row_no"
+    )
+    losers = (
+        joined.where("won_at is not null and position <> won_at")
+        .groupBy("file_id")
+        .agg(
+            F.count(F.lit(1)).alias("duplicates"),
+            F.count(F.when(F.col("content_hash") != F.col("won_hash"), 1)).alias("conflicts"),
+        )
+    )
+    return winners, losers
+
+
+# The pre-aggregate every events table but recent_events is read from: one pass over the winners, the zone
+# conversion done once. `hour` is the instant the local hour starts (the local hour minus the event's UTC
+# offset), so a 30-minute zone has its own hours and a DST fall-back's repeated hour stays two buckets (two
+# offsets), as engine.ingest.INSERT_HOURLY. Sums of optional columns stay null until the last step.
+LOCAL = """
+select account_id, user_id, service, model, occurred_at, tokens, input_tokens, output_tokens,
+    to_date(local_at) as day, date_trunc('HOUR', local_at) as local_hour,
+    unix_micros(local_at) - unix_micros(occurred_at) as offset_us
+from (select *, from_utc_timestamp(occurred_at, :tz) as local_at from events_won)
+"""
+HOURS = """
+select account_id, day, local_hour, offset_us, user_id, service, model, sum(tokens) as tokens,
+    sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens, count(*) as calls,
+    count(case when input_tokens is not null or output_tokens is not null then 1 end) as io_calls,
+    max(occurred_at) as latest_at
+from events_local
+group by account_id, day, local_hour, offset_us, user_id, service, model
+"""
 # Mirrors engine.ingest.INSERT_DAILY.
 DAILY = """
 select account_id, day, user_id, service, model, sum(tokens) as tokens,
     coalesce(sum(input_tokens), 0) as input_tokens, coalesce(sum(output_tokens), 0) as output_tokens,
-    count(*) as calls, count(case when input_tokens is not null or output_tokens is not null then 1 end) as io_calls,
-    max(occurred_at) as latest_at
-from events_local
+    sum(calls) as calls, sum(io_calls) as io_calls, max(latest_at) as latest_at
+from event_hours
 group by account_id, day, user_id, service, model
 """
-# Mirrors engine.ingest.INSERT_HOURLY: `hour` is the instant the local hour starts (the local hour
-# minus the event's UTC offset), so a 30-minute zone has its own hours and a DST fall-back's repeated
-# hour stays two buckets (two offsets).
+# Mirrors engine.ingest.INSERT_HOURLY: the pre-aggregate's rows of the window, as they are.
 HOURLY = """
 select account_id, timestamp_micros(unix_micros(local_hour) - offset_us) as hour, day, user_id, service, model,
-    tokens, input_tokens, output_tokens, calls, io_calls, latest_at
-from (
-    select account_id, local_hour, offset_us, day, user_id, service, model, sum(tokens) as tokens,
-        coalesce(sum(input_tokens), 0) as input_tokens, coalesce(sum(output_tokens), 0) as output_tokens,
-        count(*) as calls,
-        count(case when input_tokens is not null or output_tokens is not null then 1 end) as io_calls,
-        max(occurred_at) as latest_at
-    from (
-        select *, date_trunc('HOUR', local_at) as local_hour,
-            unix_micros(local_at) - unix_micros(occurred_at) as offset_us
-        from events_local where day >= :hourly_from
-    )
-    group by account_id, local_hour, offset_us, day, user_id, service, model
-)
+    tokens, coalesce(input_tokens, 0) as input_tokens, coalesce(output_tokens, 0) as output_tokens, calls, io_calls,
+    latest_at
+from event_hours where day >= :hourly_from
 """
 # The winning events of the hourly window (the month-to-date figure's partial hour reads them).
 RECENT = """
 select account_id, occurred_at, user_id, service, model, tokens, day from events_local where day >= :hourly_from
 """
 # Mirrors engine.ingest.ALL_TOTALS.
-TOTALS = "select account_id, sum(tokens) as tokens, sum(calls) as calls from usage_daily group by account_id"
+TOTALS = "select account_id, sum(tokens) as tokens, sum(calls) as calls from event_hours group by account_id"
 # Mirrors the ledger_sums statement of engine.ingest.CANONICAL.
 LEDGER_SUMS = """
 with sums as (
@@ -465,22 +568,12 @@ recent as (
 )
 select s.account_id, s.used, s.total, r.recent_from from sums s left join recent r on s.account_id = r.account_id
 """
-# The data-health report (queries/data_health_files.sql's columns): duplicates and conflicts are the
-# losing rows of each file.
-FILES = """
-with quarantined as (select file_id, sum(rows) as quarantined from quarantine_ids group by file_id),
-latest as (select file_id, max(occurred_at) as latest_at from raw_usage_events group by file_id),
-losers as (select file_id, count(*) as duplicates, count(case when not same_as_winner then 1 end) as conflicts
-    from all_losers group by file_id)
-select f.file_id, f.kind, f.path, f.size, f.mtime_ns, f.status, f.error, f.rows_read,
-    f.rows_read - coalesce(q.quarantined, 0) as accepted, coalesce(q.quarantined, 0) as quarantined,
-    coalesce(l.duplicates, 0) as duplicates, coalesce(l.conflicts, 0) as conflicts, t.latest_at
-from export_files f left join quarantined q using (file_id) left join latest t using (file_id)
-    left join losers l using (file_id)
-"""
+# The data-health report (queries/data_health_files.sql's columns), built on the driver from the checks.
 FILE_COLUMNS = (
-    "file_id int, kind string, path string, size bigint, mtime_ns bigint, status string, error string, rows_read bigint"
+    "file_id int, kind string, path string, size bigint, mtime_ns bigint, status string, error string, "
+    "rows_read bigint, accepted bigint, quarantined bigint, duplicates bigint, conflicts bigint, latest_us bigint"
 )
+QUARANTINE_COLUMNS = "kind string, path string, reason string, rows bigint"
 # The columns of each table, in the format's order (docs/DERIVED_FORMAT.md).
 COLUMNS = {
     "accounts": "account_id, account_name, owner_name, plan, created_at",
@@ -502,71 +595,81 @@ SORT = {
 }
 
 
-def derive(
-    spark: SparkSession, storage: Storage, files: list[ExportFile], timezone: str, hourly_from: date
-) -> dict[str, DataFrame]:
-    """Every table of the derived folder, as Spark DataFrames (lazy; the events' winners are cached)."""
+def local_frame(spark: SparkSession, rows: list[tuple], ddl: str) -> DataFrame:
+    """A small DataFrame of driver-side rows as literals: createDataFrame would start Python workers on the
+    executors (a cluster's workers need no Python for this job)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StructType
+
+    schema = StructType.fromDDL(ddl)
+    if not rows:
+        return spark.range(0).select(*[F.lit(None).cast(f.dataType).alias(f.name) for f in schema.fields])
+    structs = [
+        F.struct(*[F.lit(value).cast(f.dataType).alias(f.name) for value, f in zip(row, schema.fields, strict=True)])
+        for row in rows
+    ]
+    return spark.range(1).select(F.inline(F.array(*structs)))
+
+
+def derive(spark: SparkSession, files: list[ExportFile], timezone: str, hourly_from: date) -> dict[str, DataFrame]:
+    """Every table of the derived folder as Spark DataFrames (lazy; the scan and the pre-aggregate are cached)."""
     from pyspark.sql import functions as F
 
     ok = [item for item in files if item.status == "ok"]
-    empty_raw = {
-        kind.name: ", ".join(f"{c.name} {SPARK_TYPES[type_name(c.type)]}" for c in kind.columns) for kind in KINDS
-    }
-    quarantine_frames = []
-    loser_frames = []
-    tables: dict[str, DataFrame] = {}
+    for kind in KINDS:  # "the path that sorts last": the rank of each path among its kind's (byte order)
+        for rank, item in enumerate(sorted((i for i in files if i.kind is kind), key=lambda i: i.rel.encode())):
+            item.path_rank = rank
+    staged: dict[str, DataFrame] = {}
     for kind in KINDS:
-        readable = [item for item in ok if item.kind is kind]
-        landed = land(spark, storage, kind, readable)
+        landed = land(spark, kind, [item for item in ok if item.kind is kind])
         if landed is None:
-            landed = spark.createDataFrame([], f"{empty_raw[kind.name]}, row_no bigint, file_id int, path string")
-        # read once: the decode check, the quarantine counts and the ranking share the cached rows
-        staged = landed.withColumn("reason", F.expr(REASON[kind.name])).persist()
-        rejected = reject_undecodable(staged, kind, readable)
-        if rejected:  # every row of a rejected file goes, those read before its damaged page too
-            staged = staged.where(~F.col("file_id").isin(rejected))
-        quarantine_frames.append(
-            staged.where("reason is not null")
-            .groupBy("file_id", "path", "reason")
-            .agg(F.count(F.lit(1)).alias("rows"))
-            .withColumn("kind", F.lit(kind.name))
-        )
-        valid = staged.where("reason is null").drop("reason")
-        valid.createOrReplaceTempView(f"raw_{kind.name}")
-        ranked = spark.sql(ranked_sql(kind.name, f"raw_{kind.name}"))
-        if kind.name == "usage_events":
-            ranked = ranked.persist()  # one shuffle by event id: losers, latest times and every rollup share it
+            raw = ", ".join(f"{c.name} {SPARK_TYPES[type_name(c.type)]}" for c in kind.columns)
+            landed = local_frame(spark, [], f"{raw}, file_path string, row_no bigint")
+        # read once: the checks, the winners and the losers all read the cached rows
+        staged[kind.name] = landed.withColumn("reason", F.expr(REASON[kind.name])).persist()
+    readable = file_checks(staged, files)
+    by_id = {item.file_id: item for item in files}
+    ids = local_frame(
+        spark,
+        [(path, file_id, by_id[file_id].path_rank) for path, file_id in readable.items()],
+        "file_path string, file_id int, path_rank int",
+    )
+    tables: dict[str, DataFrame] = {}
+    loser_frames = []
+    for kind in KINDS:
+        # the rows of files still ok (an inner join drops the rejected ones, the rows before a damaged page too)
+        valid = staged[kind.name].where("reason is null").drop("reason").join(F.broadcast(ids), "file_path")
+        winners, losers = resolve(kind.name, valid.drop("file_path"))
         if kind.name in ("usage_events", "transactions"):
-            loser_frames.append(ranked.where("pick > 1").select("file_id", "same_as_winner"))
-        winners = ranked.where("pick = 1").drop("pick", "same_as_winner", "file_id", "row_no", "path")
+            loser_frames.append(losers)
         if kind.name == "usage_events":
             winners.drop("event_id").createOrReplaceTempView("events_won")
         else:
             tables[kind.name] = winners.selectExpr(*COLUMNS[kind.name].split(", "))
             tables[kind.name].createOrReplaceTempView(kind.name)
+    losers: dict[int, tuple[int, int]] = {}
+    for row in loser_frames[0].unionByName(loser_frames[1]).collect():
+        losers[row.file_id] = (row.duplicates, row.conflicts)
+    file_rows = []
+    quarantine_rows = []
+    for item in files:
+        quarantined = sum(item.quarantined.values())
+        duplicates, conflicts = losers.get(item.file_id, (0, 0))
+        file_rows.append(
+            (item.file_id, item.kind.name, item.rel, item.size, item.mtime_ns, item.status, item.error,
+             item.rows_read, item.rows_read - quarantined, quarantined, duplicates, conflicts, item.latest_us)
+        )  # fmt: skip
+        quarantine_rows += [(item.kind.name, item.rel, reason, rows) for reason, rows in item.quarantined.items()]
+    # times cross Py4J as microseconds: a Python datetime would pass through the driver's local zone
+    tables["files"] = local_frame(spark, file_rows, FILE_COLUMNS).selectExpr(
+        "* except (latest_us)", "timestamp_micros(latest_us) as latest_at"
+    )
+    tables["quarantine"] = local_frame(spark, quarantine_rows, QUARANTINE_COLUMNS)
 
-    quarantine_ids = quarantine_frames[0]
-    for frame in quarantine_frames[1:]:
-        quarantine_ids = quarantine_ids.unionByName(frame)
-    quarantine_ids.createOrReplaceTempView("quarantine_ids")
-    tables["quarantine"] = quarantine_ids.select("kind", "path", "reason", "rows")
-    loser_frames[0].unionByName(loser_frames[1]).createOrReplaceTempView("all_losers")
-    spark.createDataFrame(
-        [
-            (item.file_id, item.kind.name, item.rel, item.size, item.mtime_ns, item.status, item.error, item.rows_read)
-            for item in files
-        ],
-        FILE_COLUMNS,
-    ).createOrReplaceTempView("export_files")
-    tables["files"] = spark.sql(FILES)
-
-    spark.sql(
-        "select *, to_date(local_at) as day from "
-        "(select *, from_utc_timestamp(occurred_at, :tz) as local_at from events_won)",
-        args={"tz": timezone},
-    ).createOrReplaceTempView("events_local")
+    spark.sql(LOCAL, args={"tz": timezone}).createOrReplaceTempView("events_local")
+    hours = spark.sql(HOURS).persist()  # small next to the events: daily, hourly and totals read it
+    hours.createOrReplaceTempView("event_hours")
     tables["usage_daily"] = spark.sql(DAILY)
-    tables["usage_daily"].createOrReplaceTempView("usage_daily")
     tables["usage_hourly"] = spark.sql(HOURLY, args={"hourly_from": hourly_from})
     tables["recent_events"] = spark.sql(RECENT, args={"hourly_from": hourly_from})
     tables["usage_totals"] = spark.sql(TOTALS)
@@ -578,6 +681,7 @@ def derive(
 
 
 def write_whole(frame: DataFrame, uri: str, table: str) -> None:
+    """A small table in one file (these are per account or per file: one task writes them in no time)."""
     frame.coalesce(1).sortWithinPartitions(*SORT[table]).write.mode("overwrite").parquet(uri)
 
 
@@ -589,6 +693,7 @@ def write_days(frame: DataFrame, uri: str, table: str, days: list[date] | None) 
         if not days:
             return
         frame = frame.where(F.col("day").isin(days))
+    # one writer per day: a day's rows in one file, sorted as the readers load them
     writer = frame.repartition("day").sortWithinPartitions(*SORT[table]).write.partitionBy("day")
     if days is None:
         writer.mode("overwrite").parquet(uri)
@@ -596,25 +701,45 @@ def write_days(frame: DataFrame, uri: str, table: str, days: list[date] | None) 
         writer.mode("overwrite").option("partitionOverwriteMode", "dynamic").parquet(uri)
 
 
+def day_checksums(frame: DataFrame) -> dict[date, tuple[int, Any]]:
+    """Per day: rows and the sum of a hash of every column (row order does not matter; nulls are flagged)."""
+    from pyspark.sql import functions as F
+
+    columns = tuple(c for c in frame.columns if c != "day")
+    return {
+        row.day: (row.rows, row.checksum)
+        for row in frame.groupBy("day")
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum(F.expr(content_hash(columns)).cast("decimal(38,0)")).alias("checksum"),
+        )
+        .collect()
+    }
+
+
 def changed_days(spark: SparkSession, storage: Storage, frame: DataFrame, uri: str) -> tuple[list[date], list[date]]:
     """Days whose rows differ from the folder's (to write) and days the new tables no longer have (to delete)."""
+    new = day_checksums(frame)
     if not [name for name in storage.entries(uri) if name.startswith("day=")]:
-        new_days = sorted(row.day for row in frame.select("day").distinct().collect())
-        return new_days, []
-    old = spark.read.schema(frame.schema).parquet(uri).select(*frame.columns)
-    differ = frame.exceptAll(old).select("day").union(old.exceptAll(frame).select("day")).distinct()
-    days = sorted(row.day for row in differ.collect())
-    present = (
-        {row.day for row in frame.select("day").where(frame.day.isin(days)).distinct().collect()} if days else set()
-    )
-    return sorted(present), sorted(set(days) - present)
+        return sorted(new), []
+    old = day_checksums(spark.read.schema(frame.schema).parquet(uri).select(*frame.columns))
+    return sorted(day for day in new if new[day] != old.get(day)), sorted(set(old) - set(new))
 
 
 # --- the run -----------------------------------------------------------------------------------------
 
 
-def session(master: str | None, app_name: str = "token-analytics-rollup") -> SparkSession:
-    """A SparkSession with the format's settings; the master from --master, spark-submit or local[*]."""
+DRIVER_MEMORY = "SPARK_DRIVER_MEMORY"  # Spark's own variable (e.g. 4g), read when this process starts the JVM
+
+
+def session(
+    master: str | None, app_name: str = "token-analytics-rollup", driver_memory: str | None = None
+) -> SparkSession:
+    """A SparkSession with the format's settings; the master from --master, spark-submit or local[*].
+
+    `driver_memory` (default: $SPARK_DRIVER_MEMORY, else Spark's 1g) only takes effect when this
+    call starts the JVM; under spark-submit it is spark-submit's --driver-memory.
+    """
     # the Spark path never converts to pandas, so pyspark's warning about pandas 3 does not concern it
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     try:
@@ -628,9 +753,23 @@ def session(master: str | None, app_name: str = "token-analytics-rollup") -> Spa
         builder = builder.master(master)
     for key, value in SESSION_CONF.items():
         builder = builder.config(key, value)
+    memory = driver_memory or os.environ.get(DRIVER_MEMORY)
+    if memory:
+        builder = builder.config("spark.driver.memory", memory)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def size_partitions(spark: SparkSession) -> None:
+    """Shuffles at 3 tasks per core unless the session chose its own number.
+
+    Spark's default of 200 makes every stage of a small or mid-sized run 200 tiny tasks (measured: half of
+    the rollup's CPU at 1M events on 2 cores); adaptive execution coalesces from the number set here.
+    """
+    if spark.sparkContext.getConf().contains("spark.sql.shuffle.partitions"):
+        return
+    spark.conf.set("spark.sql.shuffle.partitions", str(max(2, 3 * spark.sparkContext.defaultParallelism)))
 
 
 def rollup(
@@ -649,6 +788,7 @@ def rollup(
     for key, value in SESSION_CONF.items():
         if not key.startswith("spark.ui") and not key.startswith("spark.hadoop"):
             spark.conf.set(key, value)
+    size_partitions(spark)
     try:
         result = _rollup(spark, exports, out, timezone, now)
     except RollupError:
@@ -694,25 +834,31 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
     storage.delete(join(out, "_format.json"))
 
     screen_all(storage, files)
-    tables = derive(spark, storage, files, timezone, window["hourly_from"])
+    tables = derive(spark, files, timezone, window["hourly_from"])
     result.rejected = sum(1 for item in files if item.status != "ok")  # derive rejects what Spark cannot decode
     # a folder written for another zone has other days: rewrite it whole
     full = previous is None or previous.get("timezone") != timezone
-    for table in PARTITIONED:
+
+    def write_partitioned(table: str) -> None:
         uri = join(out, table)
         if full:
             storage.delete(uri)
             write_days(tables[table], uri, table, None)
             storage.mkdirs(uri)  # a table without rows is an empty folder
             result.days_written[table] = len([n for n in storage.entries(uri) if n.startswith("day=")])
-            continue
+            return
         write, remove = changed_days(spark, storage, tables[table], uri)
         write_days(tables[table], uri, table, write)
         for day in remove:
             storage.delete(join(uri, f"day={day.isoformat()}"))
         result.days_written[table], result.days_removed[table] = len(write), len(remove)
-    for table in WHOLE:
-        write_whole(tables[table], join(out, table), table)
+
+    # the tables are independent jobs: submitted together, small ones run beside the large ones' tasks
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        jobs = [pool.submit(write_partitioned, table) for table in PARTITIONED]
+        jobs += [pool.submit(write_whole, tables[table], join(out, table), table) for table in WHOLE]
+        for job in jobs:
+            job.result()
     written = {
         "format": FORMAT,
         "version": VERSION,
