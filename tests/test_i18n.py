@@ -213,8 +213,8 @@ def english_ui(text: str, exempt: set[str]) -> bool:
     # a Chinese label and its value ("当前套餐：Enterprise") are two parts; "✓ feature" is a list item
     for part in re.split(r"\s*[·\n|：]\s*", MARKUP.sub("", text)):
         part = part.strip(" .:：()（）✓")
-        if not part or part in exempt:
-            continue
+        if not part or part in exempt or re.fullmatch(r"[0-9a-f]{8,}", part):
+            continue  # a hex id (a session's) is data, whatever words its letters spell ("1c33e8be0335")
         if part in ENGLISH or MARKUP.sub("", part) in ENGLISH:
             return True
         if re.fullmatch(r"[\x00-\x7f]+", part):
@@ -294,6 +294,7 @@ def test_the_check_flags_english_and_lets_data_and_chinese_through() -> None:
     assert not english_ui("Li Wei", exempt)
     assert not english_ui("acct-001", exempt)
     assert not english_ui("20261129-K7Q2M9XD", exempt)
+    assert not english_ui("admin · — · 2026年12月6日 16:36 · 1c33e8be0335", exempt | {"admin"})
     assert english_ui("当前套餐：Enterprise", exempt)  # a plan name of config/prices.yaml left in English
     assert english_ui("✓ Dedicated support", exempt)
     assert not english_ui("当前套餐：企业版", exempt)
