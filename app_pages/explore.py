@@ -91,6 +91,7 @@ view = ex.View(
     sort=sort,
 )
 view_ui.write_url(view)
+view_ui.saved_views_sidebar(data.app_db(), user)
 
 # --- the figures -----------------------------------------------------------------------------------
 result = ex.explore(store, account, view, now)

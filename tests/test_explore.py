@@ -703,10 +703,49 @@ def test_chart_keeps_the_repeated_dst_hour_and_names_its_offset(store: Store) ->
     fig = explore_ui.stacked_bars(result, store.settings.zone, "service")
     axis = list(fig.data[0].x)
     assert len(axis) == len(set(axis)) == 25
-    assert axis[1:3] == ["11-01 01:00", "11-01 01:00 (2)"]
-    hover = [row[1] for row in fig.data[0].customdata[1:3]]
+    assert axis[1:3] == ["2026-11-01 01:00", "2026-11-01 01:00 (2)"]
+    hover = list(fig.data[0].customdata[1:3])
     assert hover == [
         "2026-11-01 01:00 (UTC-04:00) to 01:00 (UTC-05:00)",
         "2026-11-01 01:00 (UTC-05:00) to 02:00",
     ]
     assert [int(v) for v in fig.data[0].y[1:3]] == [10, 20]  # agent: a1 at 01:30 EDT, a2 at 01:30 EST
+    # every hour has room on the axis for one day: the date once, under the first tick, then the hours
+    assert fig.layout.xaxis.ticktext[0] == "00:00<br>1 Nov" and sum("<br>" in x for x in fig.layout.xaxis.ticktext) == 1
+
+
+def test_hour_ticks_are_thinned_and_name_each_date_once(store: Store) -> None:
+    from token_analytics.web import explore_ui
+
+    view = View(period="custom", start=date(2026, 10, 28), end=date(2026, 11, 3), granularity="hour", group="none")
+    fig = explore_ui.stacked_bars(ex.explore(store, "acct-a", view, TODAY), store.settings.zone, "none")
+    texts = fig.layout.xaxis.ticktext
+    assert len(texts) <= 16  # 7 days x 24 hours = 169 bars, one tick every 12 hours
+    assert texts[:3] == ("00:00<br>28 Oct", "12:00", "00:00<br>29 Oct")
+    assert sum("<br>" in text for text in texts) == 7  # each date once
+
+
+def test_week_labels_carry_the_year_and_numbers_follow_the_language(store: Store) -> None:
+    from token_analytics.web import explore_ui
+    from token_analytics.web.i18n import language
+
+    view = View(period="custom", start=date(2025, 12, 29), end=date(2026, 1, 11), granularity="week", group="none")
+    result = ex.explore(store, "acct-a", view, TODAY)
+    assert list(explore_ui.stacked_bars(result, store.settings.zone, "none").data[0].x) == ["29 Dec 2025", "5 Jan 2026"]
+    with language("zh"):
+        fig = explore_ui.stacked_bars(
+            ex.explore(
+                store,
+                "acct-many",
+                View(period="custom", start=date(2026, 11, 1), end=date(2026, 11, 2), group="none"),
+                TODAY,
+            ),
+            store.settings.zone,
+            "none",
+        )
+        assert list(fig.data[0].x) == ["11月1日", "11月2日"]
+        assert "万" not in "".join(fig.layout.yaxis.ticktext) and fig.layout.yaxis.ticktext[0] == "0"
+        big = explore_ui.nice_ticks(2_400_000)
+        from token_analytics.web import fmt
+
+        assert fmt.compact(big[1]) == "50万"

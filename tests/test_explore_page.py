@@ -349,3 +349,42 @@ def test_analysts_rankings_sort_by_movement(app_env: pytest.MonkeyPatch, engine:
         for p, r in zip(shown["previous_rank"], shown["rank"], strict=True)
     ]
     assert moved == rises
+
+
+def test_a_saved_view_is_found_again_in_the_sidebar(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    at = explore_page("analyst", {"period": "last_month", "group": "member", "top": "5"})
+    at.sidebar.text_input(key="explore_view_name").input("Members *last* month")
+    next(b for b in at.sidebar.button if b.label == "Save view").click().run()
+    assert not at.exception
+    # somewhere else, then back through the sidebar
+    at.selectbox(key="explore_period").set_value("this_week").run()
+    at.selectbox(key="explore_group").set_value("model").run()
+    opened = [b for b in at.sidebar.button if b.key and b.key.startswith("explore_view_open_")]
+    assert [b.label for b in opened] == [r"Members \*last\* month"]  # typed text, shown as its characters
+    opened[0].click().run()
+    assert at.selectbox(key="explore_period").value == "last_month"
+    assert at.selectbox(key="explore_group").value == "member"
+    assert url(at)["period"] == ["last_month"] and url(at)["top"] == ["5"]
+    assert shown_table(at) == engine_table(engine, "acct-001", ex.View(period="last_month", group="member", top=5))
+    # another person does not see it
+    other = explore_page("manager")
+    assert not [b for b in other.sidebar.button if b.key and b.key.startswith("explore_view_open_")]
+
+
+def test_saved_views_are_per_user_and_the_latest_counts(tmp_path: Path) -> None:
+    from token_analytics.billing.appdb import open_app_db
+    from token_analytics.billing.core import AppDBError
+
+    app = open_app_db(tmp_path / "app.duckdb")
+    app.saved_views.save_view("li", "Weekly", "period=this_week")
+    app.saved_views.save_view("li", "weekly ", "period=last_week")  # another name: case kept
+    app.saved_views.save_view("li", "Weekly", "period=last_week&group=member")
+    app.saved_views.save_view("wang", "Mine", "period=today")
+    assert app.saved_views.views("li") == [("Weekly", "period=last_week&group=member"), ("weekly", "period=last_week")]
+    app.saved_views.remove_view("li", "weekly")
+    assert app.saved_views.views("li") == [("Weekly", "period=last_week&group=member")]
+    with pytest.raises(AppDBError):
+        app.saved_views.save_view("li", "x" * 81, "period=today")
+    rows = app.connection.execute("select count(*) from app.saved_views").fetchone()[0]
+    assert rows == 5  # append-only: nothing updated or deleted
+    app.close()

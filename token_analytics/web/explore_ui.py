@@ -6,6 +6,7 @@ import html
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -247,8 +248,10 @@ def stacked_bars(
             y=values,
             name=html.escape(name),  # names come from the data; Plotly would render tags in them
             marker_color=OTHER_COLOUR if is_other else PALETTE[index % len(PALETTE)],
-            customdata=[[fmt.tokens(v), r] for v, r in zip(values, ranges, strict=True)],
-            hovertemplate="%{fullData.name}<br>%{customdata[1]}<br><b>%{customdata[0]}</b><extra></extra>",
+            # exact values: Plotly's own grouping (1,234,567, as both languages write it) is far cheaper per
+            # point than formatting thousands of hover texts in Python
+            customdata=ranges,
+            hovertemplate="%{fullData.name}<br>%{customdata}<br><b>%{y:,}</b><extra></extra>",
         )
     fits = len(buckets) <= 16  # a label per bar only while the bars are wide enough for one
     fig.add_scatter(
@@ -258,8 +261,8 @@ def stacked_bars(
         text=[fmt.compact(v) if v and fits else "" for v in totals],
         textposition="top center",
         name=t("explore.total"),
-        customdata=[[fmt.tokens(v), r] for v, r in zip(totals, ranges, strict=True)],
-        hovertemplate=t("explore.total") + "<br>%{customdata[1]}<br><b>%{customdata[0]}</b><extra></extra>",
+        customdata=ranges,
+        hovertemplate=html.escape(t("explore.total")) + "<br>%{customdata}<br><b>%{y:,}</b><extra></extra>",
         showlegend=False,
         cliponaxis=False,
     )
@@ -274,13 +277,13 @@ def stacked_bars(
             line={"dash": "dash", "color": "#475569", "width": 2},
             marker={"size": 4},
             name=t("explore.previous_line"),
-            customdata=[fmt.tokens(v) for v in shown],
-            hovertemplate=t("explore.previous_line") + "<br><b>%{customdata}</b><extra></extra>",
+            hovertemplate=html.escape(t("explore.previous_line")) + "<br><b>%{y:,}</b><extra></extra>",
         )
     ticks = nice_ticks(top * 1.1)
     tick_values, tick_texts = _tick_positions(axis, buckets, result.view.granularity, zone)
     fig.update_layout(
         title={"text": html.escape(title) if title else None, "font": {"size": 14}},
+        separators=".,",
         barmode="stack",
         height=420,
         margin={"l": 10, "r": 10, "t": 50 if title else 30, "b": 10},
@@ -449,3 +452,65 @@ def show_month_to_date(mtd: Mapping[str, object] | None) -> None:
 def _signed_compact(value: int) -> str:
     """+1.2M, −300K: the sign always shown."""
     return ("+" if value > 0 else "") + fmt.compact(value)
+
+
+# --- saved views --------------------------------------------------------------------------------------
+
+VIEW_NAME = "explore_view_name"
+# widget state dropped when a saved view opens, so the page reads the view from the URL again
+_VIEW_STATE = (PERIOD, CUSTOM, GRANULARITY, METRIC, GROUP, TOP, SORT, SEEDED_FOR, *FILTERS.values())
+
+
+def current_query() -> str:
+    """The page's query string as it stands (the view and, for admins, the account): its shareable link."""
+    return urlencode({name: st.query_params.get_all(name) for name in st.query_params}, doseq=True)
+
+
+def _open_view(query: str) -> None:
+    """Callback: show a saved view, as opening its link would (before any widget of the run is drawn)."""
+    params = parse_qs(query, keep_blank_values=False)
+    for key in _VIEW_STATE:
+        st.session_state.pop(key, None)
+    account = (params.get(ui.ACCOUNT_PARAM) or [None])[-1]
+    if account:
+        # the admin switcher reads its own state before the URL; anyone else's account stays theirs (account_for)
+        st.session_state[ui.SWITCHER_KEY] = account
+        st.session_state[ui.CHOICE_KEY] = account
+    st.query_params.from_dict(params)
+
+
+def saved_views_sidebar(app_db: Any, user: Any) -> None:
+    """The sidebar's saved views: open one, remove one, or save the current view under a name."""
+    views = app_db.saved_views
+    st.sidebar.subheader(t("views.title"), anchor=False)
+    saved = views.views(user.username)
+    if not saved:
+        st.sidebar.caption(t("views.none"))
+    for index, (name, query) in enumerate(saved):
+        open_col, remove_col = st.sidebar.columns([5, 1])
+        open_col.button(
+            fmt.plain(name),  # a name a person typed: shown as its characters
+            key=f"explore_view_open_{index}",
+            on_click=_open_view,
+            args=(query,),
+            icon=":material/bookmark:",
+            width="stretch",
+        )
+        if remove_col.button(
+            "",
+            key=f"explore_view_remove_{index}",
+            icon=":material/delete:",
+            help=t("views.remove", name=name),
+        ):
+            views.remove_view(user.username, name)
+            st.rerun()
+    with st.sidebar.form("explore_view_form", clear_on_submit=True, border=False):
+        name = st.text_input(t("views.name"), key=VIEW_NAME, max_chars=80, placeholder=t("views.name_hint"))
+        if st.form_submit_button(t("views.save"), icon=":material/bookmark_add:"):
+            if not name.strip():
+                st.warning(t("views.empty_name"))
+            else:
+                views.save_view(user.username, name, current_query())
+                st.success(t("views.saved", name=fmt.plain(" ".join(name.split()))))
+                st.rerun()
+    st.sidebar.caption(t("views.link"))

@@ -607,6 +607,17 @@ STRINGS: dict[str, dict[str, str]] = {
     "explore.notice.hour_too_long": {
         "en": "Hours are shown for periods of up to 14 days within the last few weeks; showing days."
     },
+    "views.title": {"en": "Saved views"},
+    "views.none": {"en": "No saved views yet: name the view you are looking at and save it."},
+    "views.name": {"en": "Name this view"},
+    "views.name_hint": {"en": "e.g. Agent use by member, last month"},
+    "views.save": {"en": "Save view"},
+    "views.saved": {"en": "Saved “{name}”."},
+    "views.empty_name": {"en": "Give the view a name first."},
+    "views.remove": {"en": "Remove “{name}”"},
+    "views.link": {"en": "The address in your browser's bar is this view's link: share it to show the same view."},
+    "error.appdb.view_name_long": {"en": "A view's name has at most {max} characters; shorten it."},
+    "error.appdb.view_too_long": {"en": "This view has too many filters to save; remove a few and save again."},
     "rankings.title": {"en": "Rankings"},
     "rankings.period": {"en": "Ranking period"},
     "rankings.caption": {"en": "Members by tokens, {span}; the rank change is against {previous_span}."},
