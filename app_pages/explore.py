@@ -29,7 +29,8 @@ for notice in view_ui.seed_from_url(keys, account, today, first_hour_day):
     st.info(t(f"explore.notice.{notice}", max=ex.MAX_BUCKETS), icon=":material/link_off:")
 
 # --- controls: every choice is a constant of an allowlist, or a key this account has ----------------
-period_col, gran_col, metric_col, group_col, top_col, sort_col = st.columns([2, 2, 2, 2, 1, 2])
+# two rows of three: every label and choice has room at 1280 px in both languages
+period_col, gran_col, metric_col = st.columns(3)
 preset = period_col.selectbox(
     t("explore.period"), ex.PRESETS, format_func=lambda p: t(f"explore.period.{p}"), key=view_ui.PERIOD
 )
@@ -61,6 +62,7 @@ granularity = gran_col.selectbox(
 metric = metric_col.selectbox(
     t("explore.metric"), ex.METRICS, format_func=lambda m: t(f"explore.metric.{m}"), key=view_ui.METRIC
 )
+group_col, top_col, sort_col = st.columns(3)
 group = group_col.selectbox(
     t("explore.group"), ex.GROUPS, format_func=lambda g: t(f"explore.group.{g}"), key=view_ui.GROUP
 )
@@ -97,6 +99,9 @@ view_ui.saved_views_sidebar(data.app_db(), user)
 result = ex.explore(store, account, view, now)
 if not result.available:
     st.info(t("explore.not_in_exports"), icon=":material/info:")
+elif result.total == 0 and result.previous_total == 0:
+    # nothing to draw or list: say so rather than show an empty chart and table
+    st.info(t("explore.empty_period", span=view_ui.span_words(result.period, zone, now)), icon=":material/info:")
 else:
     growth = ex.growth_pct(result.total, result.previous_total)
     change = t("rankings.new") if growth is None else f"{growth:+.1f}%"

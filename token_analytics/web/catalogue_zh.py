@@ -477,6 +477,7 @@ ZH: dict[str, str] = {
     "explore.not_in_exports": "导出数据中没有此时间段的输入或输出 Token，因此无内容可显示；请改选 Token 数或调用次数。",
     "explore.io_partial": "{calls} 次调用中只有 {io_calls} 次带有输入和输出 Token 数据。",
     "explore.empty": "此时间段内没有符合筛选条件的用量。",
+    "explore.empty_period": "{span} 及其上一周期内没有符合筛选条件的用量；请换一个时间段或筛选条件。",
     "explore.column.group": "分组",
     "explore.column.key": "标识",
     "explore.column.value": "数值",

@@ -33,6 +33,7 @@ FILTERS = {"service": "explore_services", "member": "explore_members", "model": 
 SEEDED_FOR = "explore_seeded_for"  # the account whose keys the widgets were last checked against
 PALETTE = ("#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#ea580c", "#475569")
 OTHER_COLOUR = "#cbd5e1"
+PLOT_WIDTH_PX, TICK_GAP_PX = 700, 24  # the narrowest plot (1280 px screen, sidebar open) and a gap between labels
 
 
 def seed_from_url(
@@ -180,10 +181,13 @@ def nice_ticks(top: float, count: int = 5) -> list[int]:
 def _tick_positions(
     axis: list[str], buckets: list[date | datetime], granularity: str, zone: ZoneInfo
 ) -> tuple[list[str], list[str]]:
-    """(tick values, tick texts): at most about 16 ticks; hours show the date once per day, then the hour."""
+    """(tick values, tick texts): as many as fit side by side; hours show the date once per day, then the hour."""
     count = len(axis)
     if granularity != "hour":
-        step = max(1, -(-count // 16))
+        # the plot is about 700 px wide on a 1280 px screen; a CJK character is about twice a Latin one
+        widest = max((sum(12 if ord(c) > 0x2E80 else 7 for c in label) for label in axis), default=0)
+        fits = max(3, min(16, PLOT_WIDTH_PX // (widest + TICK_GAP_PX)))
+        step = max(1, -(-count // fits))
         chosen = list(range(0, count, step))
         return [axis[i] for i in chosen], [axis[i] for i in chosen]
     step = next((h for h in (1, 2, 3, 6, 12, 24) if count / h <= 16), 24)

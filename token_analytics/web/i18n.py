@@ -582,6 +582,9 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "explore.io_partial": {"en": "Only {io_calls} of {calls} calls carry input and output tokens."},
     "explore.empty": {"en": "No usage in this period with these filters."},
+    "explore.empty_period": {
+        "en": "No usage in {span} or in the period before it with these filters; pick another period or filter."
+    },
     "explore.column.group": {"en": "Group"},
     "explore.column.key": {"en": "Key"},
     "explore.column.value": {"en": "Value"},
