@@ -704,7 +704,7 @@ def test_chart_keeps_the_repeated_dst_hour_and_names_its_offset(store: Store) ->
     axis = list(fig.data[0].x)
     assert len(axis) == len(set(axis)) == 25
     assert axis[1:3] == ["2026-11-01 01:00", "2026-11-01 01:00 (2)"]
-    hover = list(fig.data[0].customdata[1:3])
+    hover = list(fig.data[-1].customdata[1:3])  # the range, on the total's hover
     assert hover == [
         "2026-11-01 01:00 (UTC-04:00) to 01:00 (UTC-05:00)",
         "2026-11-01 01:00 (UTC-05:00) to 02:00",

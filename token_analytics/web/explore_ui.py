@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -237,6 +238,7 @@ def stacked_bars(
         seen[label] = seen.get(label, 0) + 1
         axis.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
     ranges = [html.escape(text) for _, text in texts]
+    axis_array = np.asarray(axis, dtype=object)
     fig = go.Figure()
     totals = [0] * len(buckets)
     for index, (key, label) in enumerate(result.labels.items()):
@@ -248,19 +250,18 @@ def stacked_bars(
         if group == "service" and not is_other:
             name = t(f"service.{key}")
         fig.add_bar(
-            x=axis,
-            y=values,
+            x=axis_array,
+            y=np.asarray(values, dtype="int64"),  # an array is passed through, a list is checked item by item
             name=html.escape(name),  # names come from the data; Plotly would render tags in them
             marker_color=OTHER_COLOUR if is_other else PALETTE[index % len(PALETTE)],
-            # exact values: Plotly's own grouping (1,234,567, as both languages write it) is far cheaper per
-            # point than formatting thousands of hover texts in Python
-            customdata=ranges,
-            hovertemplate="%{fullData.name}<br>%{customdata}<br><b>%{y:,}</b><extra></extra>",
+            # exact values by Plotly's own grouping (1,234,567, as both languages write it), and the bucket's
+            # range once, on the total's hover: per-point texts on every trace cost more than the figures
+            hovertemplate="%{fullData.name}<br>%{x}<br><b>%{y:,}</b><extra></extra>",
         )
     fits = len(buckets) <= 16  # a label per bar only while the bars are wide enough for one
     fig.add_scatter(
-        x=axis,
-        y=totals,
+        x=axis_array,
+        y=np.asarray(totals, dtype="int64"),
         mode="text",
         text=[fmt.compact(v) if v and fits else "" for v in totals],
         textposition="top center",
