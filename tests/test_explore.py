@@ -749,3 +749,17 @@ def test_week_labels_carry_the_year_and_numbers_follow_the_language(store: Store
         from token_analytics.web import fmt
 
         assert fmt.compact(big[1]) == "50万"
+
+
+def test_summaries_read_like_a_person_wrote_them() -> None:
+    from token_analytics.web.explore_ui import span_words
+
+    zone = ZoneInfo("America/New_York")
+    today, before = ex.periods_for("today", now, zone)
+    assert span_words(today, zone, now) == "03 Nov 2026 (1 day, so far)"
+    assert span_words(before, zone) == "02 Nov 2026 until 10:30 (1 day)"
+    month, last = ex.periods_for("this_month", now, zone)
+    assert span_words(month, zone, now) == "01 Nov 2026 to 03 Nov 2026 (3 days, so far)"
+    assert span_words(last, zone) == "01 Oct 2026 to 03 Oct 2026 10:30 (3 days)"
+    week, _ = ex.periods_for("last_week", now, zone)
+    assert span_words(week, zone, now) == "26 Oct 2026 to 01 Nov 2026 (7 days)"

@@ -459,6 +459,7 @@ ZH: dict[str, str] = {
     "explore.total": "合计",
     "explore.summary": "{metric}，{span}：**{total}**；上一周期 {previous_span}：{previous}（{change}）",
     "explore.span": "{first} 至 {last}",
+    "explore.day_until": "{day} {time} 前",
     "explore.days_one": "1 天",
     "explore.days_many": "{days} 天",
     "explore.so_far": "{days}，截至目前",

@@ -381,9 +381,11 @@ def span_words(period: ex.Period, zone: ZoneInfo, now: datetime | None = None) -
     A period reaching past `now` says "so far"; one cut at an instant names the time it ends.
     """
     first, last = fmt.day_words(period.start), fmt.day_words(period.last)
-    if period.until is not None:
-        last = f"{last} {period.until.astimezone(zone).strftime('%H:%M')}"
-    text = first if first == last else t("explore.span", first=first, last=last)
+    until = period.until.astimezone(zone).strftime("%H:%M") if period.until is not None else None
+    if period.start == period.last:
+        text = first if until is None else t("explore.day_until", day=first, time=until)
+    else:
+        text = t("explore.span", first=first, last=last if until is None else f"{last} {until}")
     count = days_words(period.days)
     if now is not None and local_end(period, zone) > now:
         count = t("explore.so_far", days=count)

@@ -556,6 +556,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "explore.total": {"en": "Total"},
     "explore.summary": {"en": "{metric}, {span}: **{total}**; previous period, {previous_span}: {previous} ({change})"},
     "explore.span": {"en": "{first} to {last}"},
+    "explore.day_until": {"en": "{day} until {time}"},
     "explore.days_one": {"en": "1 day"},
     "explore.days_many": {"en": "{days} days"},
     "explore.so_far": {"en": "{days}, so far"},
