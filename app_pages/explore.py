@@ -92,7 +92,8 @@ view = ex.View(
     models=tuple(chosen["model"]),
     sort=sort,
 )
-view_ui.write_url(view)
+compare = st.toggle(t("explore.compare"), key=view_ui.COMPARE)
+view_ui.write_url(view, compare)
 view_ui.saved_views_sidebar(data.app_db(), user)
 
 # --- the figures -----------------------------------------------------------------------------------
@@ -119,7 +120,6 @@ else:
     )
     if metric in ex.IO_METRICS and result.io_calls < result.calls:
         st.caption(t("explore.io_partial", io_calls=fmt.tokens(result.io_calls), calls=fmt.tokens(result.calls)))
-    compare = st.toggle(t("explore.compare"), key=view_ui.COMPARE)
     title = view_ui.chart_title(result, group, span)
     st.plotly_chart(
         view_ui.stacked_bars(

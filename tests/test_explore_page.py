@@ -388,3 +388,24 @@ def test_saved_views_are_per_user_and_the_latest_counts(tmp_path: Path) -> None:
     rows = app.connection.execute("select count(*) from app.saved_views").fetchone()[0]
     assert rows == 5  # append-only: nothing updated or deleted
     app.close()
+
+
+def test_compare_draws_the_previous_period_and_is_in_the_link(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    import json
+
+    at = explore_page("analyst", {"period": "last_week", "compare": "1"})
+    assert at.toggle(key="explore_compare").value is True
+    assert url(at)["compare"] == ["1"]
+    traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    line = next(trace for trace in traces if trace.get("line", {}).get("dash") == "dash")
+    result = ex.explore(engine, "acct-001", ex.View(period="last_week"), NOW)
+    values = line["y"] if isinstance(line["y"], list) else None
+    previous = ex.explore(
+        engine,
+        "acct-001",
+        ex.View(period="custom", start=result.previous.start, end=result.previous.last, group="none"),
+        result.previous.last,
+    )
+    assert values == [int(v) for v in previous.series["value"]] and sum(values) == result.previous_total
+    at.toggle(key="explore_compare").set_value(False).run()
+    assert "compare" not in url(at)

@@ -62,6 +62,7 @@ def seed_from_url(
     st.session_state[GROUP] = view.group
     st.session_state[TOP] = view.top
     st.session_state[SORT] = view.sort
+    st.session_state[COMPARE] = st.query_params.get(COMPARE_PARAM) == "1"
     for name, key in FILTERS.items():
         st.session_state[key] = list(getattr(view, f"{name}s"))
     st.session_state[SEEDED_FOR] = account
@@ -103,9 +104,14 @@ def previous_totals(store: Any, account: str, result: ex.Explore) -> list[int]:
     return [int(v) for v in ex.explore(store, account, shifted, before.last).series["value"]]
 
 
-def write_url(view: ex.View) -> None:
+COMPARE_PARAM = "compare"  # "1": the previous period drawn on the chart
+
+
+def write_url(view: ex.View, compare: bool = False) -> None:
     """The view as the page's query parameters (a reload or a shared link shows it), beside the account."""
     wanted = ex.view_to_params(view)
+    if compare:
+        wanted[COMPARE_PARAM] = "1"
     account = st.query_params.get(ui.ACCOUNT_PARAM)
     if account:
         wanted = {ui.ACCOUNT_PARAM: account, **wanted}
@@ -465,7 +471,7 @@ def _signed_compact(value: int) -> str:
 
 VIEW_NAME = "explore_view_name"
 # widget state dropped when a saved view opens, so the page reads the view from the URL again
-_VIEW_STATE = (PERIOD, CUSTOM, GRANULARITY, METRIC, GROUP, TOP, SORT, SEEDED_FOR, *FILTERS.values())
+_VIEW_STATE = (PERIOD, CUSTOM, GRANULARITY, METRIC, GROUP, TOP, SORT, COMPARE, SEEDED_FOR, *FILTERS.values())
 
 
 def current_query() -> str:
