@@ -171,7 +171,7 @@ else:
             for col, dimension in ((by_service, "service"), (by_model, "model")):
                 drill = ex.explore(store, account, replace(view, group=dimension, members=(member,), top=20), now)
                 col.plotly_chart(
-                    view_ui.stacked_bars(drill, zone, dimension, title=t(f"explore.group.{dimension}")),
+                    view_ui.stacked_bars(drill, zone, dimension, title=view_ui.chart_title(drill, dimension, span)),
                     key=f"explore_drill_{dimension}",
                 )
 
