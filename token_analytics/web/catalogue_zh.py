@@ -473,7 +473,9 @@ ZH: dict[str, str] = {
     "explore.chart_title": "{what}，{span}，按{granularity}",
     "explore.chart_by": "{metric}按{group}",
     "explore.column.member_id": "用户 ID",
-    "explore.notice.too_many_buckets": "一张图最多画 {max} 根柱子，因此此时间段改用更粗的时间粒度；缩短时间段即可看到更细的粒度。",
+    "explore.notice.too_many_buckets": (
+        "一张图最多画 {max} 根柱子，因此此时间段改用更粗的时间粒度；缩短时间段即可看到更细的粒度。"
+    ),
     "explore.notice.bad_sort": "链接指定的排序方式无效；改为按本周期排序。",
     "explore.not_in_exports": "导出数据中没有此时间段的输入或输出 Token，因此无内容可显示；请改选 Token 数或调用次数。",
     "explore.io_partial": "{calls} 次调用中只有 {io_calls} 次带有输入和输出 Token 数据。",
