@@ -55,9 +55,17 @@ def views() -> list[ex.View]:
     for period in ex.PRESETS:
         custom = {"start": date(2026, 9, 1), "end": date(2026, 11, 29)} if period == "custom" else {}
         for group in ex.GROUPS:
-            granularity = {"today": "hour", "yesterday": "hour", "last_7_days": "hour", "this_year": "month"}.get(
-                period, "week" if period == "custom" else "day"
-            )
+            granularity = {
+                "today": "hour",
+                "yesterday": "hour",
+                "this_week": "hour",
+                "last_7_days": "hour",
+                "last_7_days_today": "hour",
+                "this_year": "month",
+                "last_year": "month",
+                "last_90_days": "week",
+                "last_90_days_today": "week",
+            }.get(period, "week" if period == "custom" else "day")
             out.append(ex.View(period=period, granularity=granularity, group=group, top=10, **custom))
     base = ex.View(period="last_30_days", group="member")
     out.append(replace(base, metric="input_tokens"))
@@ -90,8 +98,7 @@ def load_events(data_dir: Path, zone: str) -> pd.DataFrame:
 
 def pandas_view(events: pd.DataFrame, account: str, view: ex.View, today: date) -> dict[str, Any]:
     """One explore view from the events: totals now and before, top N + Other, and the series."""
-    period = view.dates(today)
-    previous = period.previous()
+    period, previous = view.periods(today)
     mine = events[events["account_id"] == account]
     days = mine["day"]
     current = mine[(days >= pd.Timestamp(period.start)) & (days < pd.Timestamp(period.end))]
@@ -122,6 +129,58 @@ def pandas_view(events: pd.DataFrame, account: str, view: ex.View, today: date) 
     folded = current[key].where(current[key].isin(shown), None) if key else ex.TOTAL_KEY
     series = current.assign(bucket=bucket, key=folded).groupby(["bucket", "key"], dropna=False)[metric].sum()
     return {"total": total, "previous_total": previous_total, "rows": rows, "buckets": len(series)}
+
+
+def heavy_views(today: date) -> list[tuple[str, ex.View]]:
+    """The heaviest views a URL can ask for: the most bars (MAX_BUCKETS days, 14 days of hours) by member, top 20,
+    and the forged ten years by day, which the cap draws by month."""
+    first = today - timedelta(days=ex.MAX_BUCKETS - 1)
+    return [
+        (
+            f"{ex.MAX_BUCKETS} days by day x member top 20",
+            ex.View(period="custom", start=first, end=today, granularity="day", group="member", top=20),
+        ),
+        (
+            "14 days by hour x member top 20",
+            ex.View(
+                period="custom", start=today - timedelta(days=13), end=today, granularity="hour", group="member", top=20
+            ),
+        ),
+        (
+            "10 years by day x member (capped: months)",
+            ex.View(
+                period="custom",
+                start=today - timedelta(days=ex.CUSTOM_MAX_DAYS - 1),
+                end=today,
+                granularity="day",
+                group="member",
+                top=20,
+            ),
+        ),
+    ]
+
+
+def bench_heavy(store: Store, account: str, now: datetime, runs: int) -> float:
+    """Server time of the heaviest allowed views: the figures, the chart and the table as the page builds them."""
+    from token_analytics.web import explore_ui
+
+    today = now.astimezone(store.settings.zone).date()
+    zone = store.settings.zone
+    print(f"\nheaviest allowed views, account {account}: figures + chart + table (ms)")
+    worst = 0.0
+    for label, view in heavy_views(today):
+        cleaned, notices = ex.clean_view(view, today, ex.hourly_from(store), zone)
+
+        def page(v: ex.View = cleaned) -> Any:
+            result = ex.explore(store, account, v, now)
+            explore_ui.stacked_bars(result, zone, v.group, title="t").to_json()
+            return explore_ui.group_table(result, v.group), result
+
+        ms, (_, result) = median_ms(page, runs)
+        worst = max(worst, ms)
+        bars = len(result.series["bucket"].unique())
+        print(f"{label:58} {ms:10.1f}  {cleaned.granularity}, {bars} bars x {len(result.labels)} groups {notices}")
+    return worst
 
 
 def engine_rows(result: ex.Explore) -> list[tuple[Any, int, int]]:
@@ -157,7 +216,7 @@ def bench_account(
             lambda: ex.explore(store, account, ex.View(group="service", members=(member,)), today),
         ),
         ("drill-down by model", lambda: ex.explore(store, account, ex.View(group="model", members=(member,)), today)),
-        ("rankings this month", lambda: ex.rankings(store, account, ex.period_for("this_month", today))),
+        ("rankings this month", lambda: ex.rankings(store, account, *ex.periods_for("this_month", now))),
         ("runway", lambda: ex.runway(store, account, 1_000_000, now)),
         ("month to date + contributors", lambda: ex.month_to_date(store, account, now)),
         # the clock above is on the hour: 37 minutes later the partial hour reads events too
@@ -178,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="an export folder instead of the generated one")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--engine-only", action="store_true", help="time the engine only, not plain pandas")
+    parser.add_argument("--heavy-only", action="store_true", help="time only the heaviest allowed views")
     args = parser.parse_args(argv)
     data_dir = args.data_dir or ensure_data(args.events, args.accounts, fresh=False)[0]
     work = Path(tempfile.mkdtemp(prefix="bench-explore-"))
@@ -212,6 +272,11 @@ def main(argv: list[str] | None = None) -> int:
         "select account_id, sum(calls) as calls from usage_daily group by account_id order by calls desc, account_id"
     ).fetchall()
     accounts = [per_account[0][0], per_account[len(per_account) // 2][0]]
+    heaviest = bench_heavy(store, accounts[0], now, args.runs)
+    if args.heavy_only:
+        print(f"\nheaviest allowed view: {heaviest:.1f} ms")
+        store.close()
+        return 0
     events = None
     if not args.engine_only:
         started = time.perf_counter()

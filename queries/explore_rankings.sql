@@ -1,10 +1,22 @@
 -- members of one account ranked by tokens in [$start, $end) of local days (ties: user_id ascending), with their
--- rank among all members of the previous equal period [$previous_start, $start) (null: no usage then);
--- a null user_id is the member 'unknown' (SPEC §8)
+-- rank among all members of the previous period (null: no usage then); a null user_id is the member 'unknown'
+-- (SPEC §8). The previous period is read as in explore_series (SPEC §9): whole days [$previous_start,
+-- $previous_end_day), the hours of $previous_end_day before $previous_end_hour, the events of
+-- [$previous_end_hour, $previous_end).
 with usage as (
     select coalesce(user_id, 'unknown') as user_id, day >= $start as is_current, tokens, calls
     from usage_daily
-    where account_id = $account_id and day >= $previous_start and day < $end
+    where
+        account_id = $account_id
+        and ((day >= $previous_start and day < $previous_end_day) or (day >= $start and day < $end))
+    union all
+    select coalesce(user_id, 'unknown') as user_id, false as is_current, tokens, calls
+    from usage_hourly
+    where account_id = $account_id and day = $previous_end_day and hour < $previous_end_hour
+    union all
+    select coalesce(user_id, 'unknown') as user_id, false as is_current, tokens, 1::bigint as calls
+    from recent_events
+    where account_id = $account_id and occurred_at >= $previous_end_hour and occurred_at < $previous_end
 ),
 
 per_member as (

@@ -1,8 +1,13 @@
 -- one account's usage per bucket and group key in a period [$start, $end) of local days, plus one row per key
--- (no bucket, is_current false) for the previous equal period [$previous_start, $start) (SPEC §8). $granularity
+-- (no bucket, is_current false) for the previous period (SPEC §9): whole local days [$previous_start,
+-- $previous_end_day), then, when it is cut at an instant, the whole local hours of day $previous_end_day before
+-- $previous_end_hour (usage_hourly) and the events of the partial hour [$previous_end_hour, $previous_end)
+-- (recent_events: tokens and calls; input and output tokens are counted to the whole hour). Without a cut,
+-- $previous_end_hour = $previous_end = the previous period's end, and those two parts are empty.
+-- $granularity
 -- is 'hour' (bucket_hour: the UTC time the local hour starts, from usage_hourly; a DST day has 23 or 25 hours), or
 -- 'day', 'week' (ISO, the Monday) or 'month' (the 1st) (bucket_day, from usage_daily); the previous period is
--- always read from usage_daily (per key only: a day row sums its hours, and it reaches before the hourly window).
+-- read per key only (no bucket).
 -- $group is 'none', 'service', 'member' or 'model' (the code picks both from allowlists); a null user_id or model
 -- is the key 'unknown'. Filters $services, $members, $models: lists, null = any. The planner sees the bound
 -- values, so the rollup a view does not need is not scanned.
@@ -21,14 +26,37 @@ with daily as (
     from usage_daily
     where
         account_id = $account_id
-        and day >= $previous_start
-        and day < (case when $granularity = 'hour' then $start else $end end)
+        and (
+            (day >= $previous_start and day < $previous_end_day)
+            or (day >= $start and day < (case when $granularity = 'hour' then $start else $end end))
+        )
 ),
 
 hourly as (
     select day, hour, service, user_id, model, tokens, calls, input_tokens, output_tokens, io_calls
     from usage_hourly
-    where $granularity = 'hour' and account_id = $account_id and day >= $start and day < $end
+    where
+        account_id = $account_id
+        and (
+            ($granularity = 'hour' and day >= $start and day < $end)
+            or (day = $previous_end_day and hour < $previous_end_hour)
+        )
+),
+
+previous_partial as (
+    select
+        day,
+        null::timestamptz as hour,
+        service,
+        user_id,
+        model,
+        tokens,
+        1::bigint as calls,
+        null::bigint as input_tokens,
+        null::bigint as output_tokens,
+        0::bigint as io_calls
+    from recent_events
+    where account_id = $account_id and occurred_at >= $previous_end_hour and occurred_at < $previous_end
 ),
 
 usage as (
@@ -43,7 +71,7 @@ usage as (
         input_tokens,
         output_tokens,
         io_calls
-    from (select * from daily union all select * from hourly)
+    from (select * from daily union all select * from hourly union all select * from previous_partial)
 ),
 
 filtered as (

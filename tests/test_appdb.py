@@ -374,6 +374,7 @@ def test_schema_parts_are_recorded_once_each(db: AppDB) -> None:
         ("orders", 1),
         ("plan_requests", 1),
         ("preferences", 1),
+        ("saved_views", 1),
         ("sessions", 1),
         ("throttle", 2),
     ]

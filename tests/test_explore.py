@@ -14,6 +14,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -152,32 +153,200 @@ def total(store: Store, account: str, **view: Any) -> int:
 
 
 @pytest.mark.parametrize(
-    ("preset", "start", "end", "tokens", "previous_tokens"),
+    ("preset", "start", "end", "previous", "tokens", "previous_tokens"),
     [
-        # today: a4 at 00:00 200 + a5 7 (the winning copy) + a12 4000 (later than now still counts)
-        ("today", date(2026, 11, 3), date(2026, 11, 4), 4207, 100),
-        ("yesterday", date(2026, 11, 2), date(2026, 11, 3), 100, 30),  # the day before: 1 Nov, a1 + a2
-        # 28 Oct - 3 Nov: a6 40 + a1 10 + a2 20 + a3 100 + today 4207; before: 21-27 Oct nothing
-        ("last_7_days", date(2026, 10, 28), date(2026, 11, 4), 4377, 0),
-        # 5 Oct - 3 Nov; before: 5 Sep - 4 Oct: a13 60 + a7 1000 + a14 6 + a8 500
-        ("last_30_days", date(2026, 10, 5), date(2026, 11, 4), 4377, 1566),
-        # November: a1 a2 a3 a4 a5 a12; before: the 30 days 2-31 Oct: a13 a7 a14 a8 a6
-        ("this_month", date(2026, 11, 1), date(2026, 12, 1), 4337, 1606),
-        ("last_month", date(2026, 10, 1), date(2026, 11, 1), 1606, 0),
-        # 2026: all but a9 (31 Dec 2025 local); before: 2025, a9 alone
-        ("this_year", date(2026, 1, 1), date(2027, 1, 1), 4337 + 1606 + 5, 3),
+        # today (3 Nov, its day passed): a4 200 + a5 7 (the winning copy) + a12 4000; before: all of 2 Nov, a3
+        ("today", date(2026, 11, 3), date(2026, 11, 4), (date(2026, 11, 2), date(2026, 11, 3)), 4207, 100),
+        ("yesterday", date(2026, 11, 2), date(2026, 11, 3), (date(2026, 11, 1), date(2026, 11, 2)), 100, 30),
+        # the ISO week from Monday 2 Nov: a3 + today; before: the same two days of the week before, nothing
+        ("this_week", date(2026, 11, 2), date(2026, 11, 4), (date(2026, 10, 26), date(2026, 10, 28)), 4307, 0),
+        # Monday 26 Oct - Sunday 1 Nov: a6 40 + a1 10 + a2 20; before: 19-25 Oct, nothing
+        ("last_week", date(2026, 10, 26), date(2026, 11, 2), (date(2026, 10, 19), date(2026, 10, 26)), 70, 0),
+        # 1-3 Nov: a1 a2 a3 a4 a5 a12; before: 1-3 Oct, a13 60 + a7 1000 + a14 6 + a8 500
+        ("this_month", date(2026, 11, 1), date(2026, 11, 4), (date(2026, 10, 1), date(2026, 10, 4)), 4337, 1566),
+        # October: 1-3 Oct and a6 (31 Oct 23:30 local); before: September, nothing
+        ("last_month", date(2026, 10, 1), date(2026, 11, 1), (date(2026, 9, 1), date(2026, 10, 1)), 1606, 0),
+        # 2026 to 3 Nov: all but a9 (31 Dec 2025 local); before: 1 Jan - 3 Nov 2025, nothing
+        (
+            "this_year",
+            date(2026, 1, 1),
+            date(2026, 11, 4),
+            (date(2025, 1, 1), date(2025, 11, 4)),
+            4337 + 1606 + 5,
+            0,
+        ),
+        ("last_year", date(2025, 1, 1), date(2026, 1, 1), (date(2024, 1, 1), date(2025, 1, 1)), 3, 0),
+        # 7 complete days 27 Oct - 2 Nov: a6 + a1 + a2 + a3; before: 20-26 Oct, nothing
+        ("last_7_days", date(2026, 10, 27), date(2026, 11, 3), (date(2026, 10, 20), date(2026, 10, 27)), 170, 0),
+        # with today: 28 Oct - 3 Nov
+        ("last_7_days_today", date(2026, 10, 28), date(2026, 11, 4), (date(2026, 10, 21), date(2026, 10, 28)), 4377, 0),
+        # 4 Oct - 2 Nov; before: 4 Sep - 3 Oct: a13 60 + a7 1000 + a14 6 + a8 500
+        ("last_30_days", date(2026, 10, 4), date(2026, 11, 3), (date(2026, 9, 4), date(2026, 10, 4)), 170, 1566),
+        ("last_30_days_today", date(2026, 10, 5), date(2026, 11, 4), (date(2026, 9, 5), date(2026, 10, 5)), 4377, 1566),
     ],
 )
 def test_presets_in_local_days(
-    store: Store, preset: str, start: date, end: date, tokens: int, previous_tokens: int
+    store: Store,
+    preset: str,
+    start: date,
+    end: date,
+    previous: tuple[date, date],
+    tokens: int,
+    previous_tokens: int,
 ) -> None:
     result = ex.explore(store, "acct-a", View(period=preset, group="none"), TODAY)
     assert (result.period.start, result.period.end) == (start, end)
-    assert result.previous.end == start and result.previous.days == result.period.days
+    assert (result.previous.start, result.previous.end, result.previous.until) == (*previous, None)
     assert (result.total, result.previous_total) == (tokens, previous_tokens)
     assert result.table[["key", "value", "previous", "change"]].to_dict("records") == [
         {"key": "all", "value": tokens, "previous": previous_tokens, "change": tokens - previous_tokens}
     ]
+
+
+@pytest.mark.parametrize(
+    ("preset", "previous", "until", "previous_tokens"),
+    [
+        # now is 3 Nov 10:30: yesterday up to 10:30 has nothing (a3 is at 23:59:59)
+        ("today", (date(2026, 11, 2), date(2026, 11, 3)), datetime(2026, 11, 2, 15, 30, tzinfo=UTC), 0),
+        # October to the 3rd at 10:30 EDT: a13 (2 Oct) + a7 (09:00, a whole hour) + a14 (10:10, the partial
+        # hour), not a8 (10:45): the month to date's own previous figure
+        ("this_month", (date(2026, 10, 1), date(2026, 10, 4)), datetime(2026, 10, 3, 14, 30, tzinfo=UTC), 1066),
+        ("this_week", (date(2026, 10, 26), date(2026, 10, 28)), datetime(2026, 10, 27, 14, 30, tzinfo=UTC), 0),
+        # the same span shifted back 30 days: 5 Sep 00:00 - 4 Oct 10:30, so all of 2 and 3 Oct
+        (
+            "last_30_days_today",
+            (date(2026, 9, 5), date(2026, 10, 5)),
+            datetime(2026, 10, 4, 14, 30, tzinfo=UTC),
+            1566,
+        ),
+    ],
+)
+def test_presets_that_run_to_now_compare_the_same_span(
+    store: Store, preset: str, previous: tuple[date, date], until: datetime, previous_tokens: int
+) -> None:
+    result = ex.explore(store, "acct-a", View(period=preset, group="none"), now)
+    assert (result.previous.start, result.previous.end, result.previous.until) == (*previous, until)
+    assert result.previous_total == previous_tokens
+    if preset == "this_month":
+        assert previous_tokens == ex.month_to_date(store, "acct-a", now)["previous"]
+
+
+NY = ZoneInfo("America/New_York")
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(NY)
+
+
+@pytest.mark.parametrize(
+    ("preset", "when", "period", "previous", "until"),
+    [
+        # the end of March: February is shorter, so its whole month is the previous span
+        ("this_month", "2026-03-31T12:00:00-04:00", ("2026-03-01", "2026-04-01"), ("2026-02-01", "2026-03-01"), None),
+        (
+            "this_month",
+            "2026-03-28T12:00:00-04:00",
+            ("2026-03-01", "2026-03-29"),
+            ("2026-02-01", "2026-03-01"),
+            "2026-02-28T12:00:00-05:00",
+        ),
+        ("last_month", "2026-03-31T12:00:00-04:00", ("2026-02-01", "2026-03-01"), ("2026-01-01", "2026-02-01"), None),
+        # an ISO week across the year's end: Thursday 1 Jan 2026 is in the week of Monday 29 Dec 2025
+        (
+            "this_week",
+            "2026-01-01T10:00:00-05:00",
+            ("2025-12-29", "2026-01-02"),
+            ("2025-12-22", "2025-12-26"),
+            "2025-12-25T10:00:00-05:00",
+        ),
+        ("last_week", "2026-01-01T10:00:00-05:00", ("2025-12-22", "2025-12-29"), ("2025-12-15", "2025-12-22"), None),
+        ("last_year", "2026-01-01T10:00:00-05:00", ("2025-01-01", "2026-01-01"), ("2024-01-01", "2025-01-01"), None),
+        # a leap day: 59 whole days into 2028 is 1 Mar in 2027; January holds the 29th
+        (
+            "this_year",
+            "2028-02-29T12:00:00-05:00",
+            ("2028-01-01", "2028-03-01"),
+            ("2027-01-01", "2027-03-02"),
+            "2027-03-01T12:00:00-05:00",
+        ),
+        (
+            "this_month",
+            "2028-02-29T12:00:00-05:00",
+            ("2028-02-01", "2028-03-01"),
+            ("2028-01-01", "2028-01-30"),
+            "2028-01-29T12:00:00-05:00",
+        ),
+        # the last day of a leap year: all of the shorter year before
+        ("this_year", "2028-12-31T12:00:00-05:00", ("2028-01-01", "2029-01-01"), ("2027-01-01", "2028-01-01"), None),
+        # DST starts on Sunday 8 Mar 2026 (02:00-03:00 never happens): 02:30 yesterday is 03:00 EDT
+        (
+            "today",
+            "2026-03-09T02:30:00-04:00",
+            ("2026-03-09", "2026-03-10"),
+            ("2026-03-08", "2026-03-09"),
+            "2026-03-08T03:00:00-04:00",
+        ),
+        (
+            "this_week",
+            "2026-03-15T02:30:00-04:00",
+            ("2026-03-09", "2026-03-16"),
+            ("2026-03-02", "2026-03-09"),
+            "2026-03-08T03:00:00-04:00",
+        ),
+        # DST ends on Sunday 1 Nov 2026 (01:00-02:00 twice): 01:30 yesterday is the first 01:30, EDT
+        (
+            "today",
+            "2026-11-02T01:30:00-05:00",
+            ("2026-11-02", "2026-11-03"),
+            ("2026-11-01", "2026-11-02"),
+            "2026-11-01T01:30:00-04:00",
+        ),
+        # just after midnight: yesterday up to 00:05
+        (
+            "today",
+            "2026-11-03T00:05:00-05:00",
+            ("2026-11-03", "2026-11-04"),
+            ("2026-11-02", "2026-11-03"),
+            "2026-11-02T00:05:00-05:00",
+        ),
+        # rolling and calendar forms differ: 7 complete days vs the week, 30 days with today vs the month
+        ("last_7_days", "2026-11-04T10:00:00-05:00", ("2026-10-28", "2026-11-04"), ("2026-10-21", "2026-10-28"), None),
+        (
+            "this_week",
+            "2026-11-04T10:00:00-05:00",
+            ("2026-11-02", "2026-11-05"),
+            ("2026-10-26", "2026-10-29"),
+            "2026-10-28T10:00:00-04:00",
+        ),
+        (
+            "last_30_days_today",
+            "2026-11-04T10:00:00-05:00",
+            ("2026-10-06", "2026-11-05"),
+            ("2026-09-06", "2026-10-06"),
+            "2026-10-05T10:00:00-04:00",
+        ),
+        (
+            "this_month",
+            "2026-11-04T10:00:00-05:00",
+            ("2026-11-01", "2026-11-05"),
+            ("2026-10-01", "2026-10-05"),
+            "2026-10-04T10:00:00-04:00",
+        ),
+        ("last_90_days", "2026-11-04T10:00:00-05:00", ("2026-08-06", "2026-11-04"), ("2026-05-08", "2026-08-06"), None),
+        # custom: the same number of days just before
+        ("custom", "2026-11-04T10:00:00-05:00", ("2026-02-27", "2026-03-02"), ("2026-02-24", "2026-02-27"), None),
+    ],
+)
+def test_every_presets_previous_period_by_hand(
+    preset: str, when: str, period: tuple[str, str], previous: tuple[str, str], until: str | None
+) -> None:
+    first, last = (date(2026, 2, 27), date(2026, 3, 1)) if preset == "custom" else (None, None)
+    current, before = ex.periods_for(preset, at(when), NY, first, last)
+    assert (current.start.isoformat(), current.end.isoformat()) == period
+    assert (before.start.isoformat(), before.end.isoformat()) == previous
+    # in UTC: aware times in a DST fold never compare equal across zones
+    expected = None if until is None else datetime.fromisoformat(until).astimezone(UTC)
+    assert (before.until and before.until.astimezone(UTC)) == expected
 
 
 def test_custom_period_is_inclusive_and_checked(store: Store) -> None:
@@ -226,7 +395,7 @@ def test_iso_weeks_start_on_monday(store: Store) -> None:
 def test_month_buckets_of_the_year(store: Store) -> None:
     result = ex.explore(store, "acct-a", View(period="this_year", granularity="month", group="none"), TODAY)
     values = dict(zip(result.series["bucket"], result.series["value"], strict=True))
-    assert len(values) == 12
+    assert len(values) == 11  # January to November: no bucket after now
     assert values[date(2026, 1, 1)] == 5 and values[date(2026, 10, 1)] == 1606 and values[date(2026, 11, 1)] == 4337
     assert sum(values.values()) == result.total
 
@@ -273,7 +442,7 @@ def test_group_by_member_labels_and_unknown(store: Store) -> None:
     # u2: a3 100 + a4 200 + a12 4000; u1: a1 10 + a2 20; the null user_id of a5 is 'unknown'
     assert result.table[["key", "label", "value", "previous"]].values.tolist() == [
         ["u2", "=Bob", 4300, 60],
-        ["u1", "Alice", 30, 46],
+        ["u1", "Alice", 30, 6],  # before: 1-3 Oct, a14
         ["unknown", "unknown", 7, 0],
         ["u3", "u3", 0, 1500],  # only in the previous period (a7, a8): shown with its drop
     ]
@@ -289,7 +458,7 @@ def test_filters_by_service_member_and_model(store: Store) -> None:
 
 def test_calls_and_input_output_metrics(store: Store) -> None:
     calls = ex.explore(store, "acct-a", View(period="this_month", metric="calls", group="none"), TODAY)
-    assert (calls.total, calls.previous_total) == (6, 5)
+    assert (calls.total, calls.previous_total) == (6, 4)  # before: 1-3 Oct, a13 a7 a14 a8
     io = ex.explore(store, "acct-a", View(period="this_month", metric="input_tokens", group="none"), TODAY)
     assert (io.available, io.total, io.io_calls, io.calls) == (True, 3, 1, 6)  # only a5 (the winner) carries it
     out = ex.explore(store, "acct-a", View(period="today", metric="output_tokens", group="none"), TODAY)
@@ -534,10 +703,63 @@ def test_chart_keeps_the_repeated_dst_hour_and_names_its_offset(store: Store) ->
     fig = explore_ui.stacked_bars(result, store.settings.zone, "service")
     axis = list(fig.data[0].x)
     assert len(axis) == len(set(axis)) == 25
-    assert axis[1:3] == ["11-01 01:00", "11-01 01:00 (2)"]
-    hover = [row[1] for row in fig.data[0].customdata[1:3]]
+    assert axis[1:3] == ["2026-11-01 01:00", "2026-11-01 01:00 (2)"]
+    hover = list(fig.data[-1].customdata[1:3])  # the range, on the total's hover
     assert hover == [
         "2026-11-01 01:00 (UTC-04:00) to 01:00 (UTC-05:00)",
         "2026-11-01 01:00 (UTC-05:00) to 02:00",
     ]
     assert [int(v) for v in fig.data[0].y[1:3]] == [10, 20]  # agent: a1 at 01:30 EDT, a2 at 01:30 EST
+    # every hour has room on the axis for one day: the date once, under the first tick, then the hours
+    assert fig.layout.xaxis.ticktext[0] == "00:00<br>1 Nov" and sum("<br>" in x for x in fig.layout.xaxis.ticktext) == 1
+
+
+def test_hour_ticks_are_thinned_and_name_each_date_once(store: Store) -> None:
+    from token_analytics.web import explore_ui
+
+    view = View(period="custom", start=date(2026, 10, 28), end=date(2026, 11, 3), granularity="hour", group="none")
+    fig = explore_ui.stacked_bars(ex.explore(store, "acct-a", view, TODAY), store.settings.zone, "none")
+    texts = fig.layout.xaxis.ticktext
+    assert len(texts) <= 16  # 7 days x 24 hours = 169 bars, one tick every 12 hours
+    assert texts[:3] == ("00:00<br>28 Oct", "12:00", "00:00<br>29 Oct")
+    assert sum("<br>" in text for text in texts) == 7  # each date once
+
+
+def test_week_labels_carry_the_year_and_numbers_follow_the_language(store: Store) -> None:
+    from token_analytics.web import explore_ui
+    from token_analytics.web.i18n import language
+
+    view = View(period="custom", start=date(2025, 12, 29), end=date(2026, 1, 11), granularity="week", group="none")
+    result = ex.explore(store, "acct-a", view, TODAY)
+    assert list(explore_ui.stacked_bars(result, store.settings.zone, "none").data[0].x) == ["29 Dec 2025", "5 Jan 2026"]
+    with language("zh"):
+        fig = explore_ui.stacked_bars(
+            ex.explore(
+                store,
+                "acct-many",
+                View(period="custom", start=date(2026, 11, 1), end=date(2026, 11, 2), group="none"),
+                TODAY,
+            ),
+            store.settings.zone,
+            "none",
+        )
+        assert list(fig.data[0].x) == ["11月1日", "11月2日"]
+        assert "万" not in "".join(fig.layout.yaxis.ticktext) and fig.layout.yaxis.ticktext[0] == "0"
+        big = explore_ui.nice_ticks(2_400_000)
+        from token_analytics.web import fmt
+
+        assert fmt.compact(big[1]) == "50万"
+
+
+def test_summaries_read_like_a_person_wrote_them() -> None:
+    from token_analytics.web.explore_ui import span_words
+
+    zone = ZoneInfo("America/New_York")
+    today, before = ex.periods_for("today", now, zone)
+    assert span_words(today, zone, now) == "Nov 3, 2026 (1 day, so far)"
+    assert span_words(before, zone) == "Nov 2, 2026 until 10:30 (1 day)"
+    month, last = ex.periods_for("this_month", now, zone)
+    assert span_words(month, zone, now) == "Nov 1, 2026 to Nov 3, 2026 (3 days, so far)"
+    assert span_words(last, zone) == "Oct 1, 2026 to Oct 3, 2026 10:30 (3 days)"
+    week, _ = ex.periods_for("last_week", now, zone)
+    assert span_words(week, zone, now) == "Oct 26, 2026 to Nov 1, 2026 (7 days)"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -14,7 +16,8 @@ from token_analytics.engine import explore as ex
 from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
 
-TODAY = datetime.fromisoformat(SAMPLE_NOW).date()  # 29 Nov 2026 in Asia/Shanghai
+NOW = datetime.fromisoformat(SAMPLE_NOW).astimezone(ZoneInfo("Asia/Shanghai"))  # 29 Nov 2026 10:00
+TODAY = NOW.date()
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +46,7 @@ def shown_table(at: AppTest) -> list[tuple[str, int, int]]:
 
 
 def engine_table(store: Store, account: str, view: ex.View) -> list[tuple[str, int, int]]:
-    result = ex.explore(store, account, view, TODAY)
+    result = ex.explore(store, account, view, NOW)
     return [("" if r.is_other else r.key, int(r.value), int(r.previous)) for r in result.table.itertuples(index=False)]
 
 
@@ -62,7 +65,7 @@ def test_default_view_is_the_engines(app_env: pytest.MonkeyPatch, engine: Store)
         "group": ["service"],
         "top": ["10"],
     }
-    assert not [s for s in at.subheader if s.value == "Rankings"]  # analysts get no rankings
+    assert [s.value for s in at.subheader if s.value == "Rankings"] == ["Rankings"]  # analysts too
 
 
 def test_every_control_changes_the_figures_and_the_url(app_env: pytest.MonkeyPatch, engine: Store) -> None:
@@ -147,7 +150,9 @@ def test_forged_query_params_change_nothing_they_should_not(
     at = explore_page("analyst", {**params, "account": "acct-002"})
     assert any(notice in i.value for i in at.info)
     assert shown_table(at) == engine_table(engine, "acct-001", ex.DEFAULT_VIEW)  # own account, default view
-    assert "account" not in url(at) and "member" not in url(at)
+    # the foreign account in the link is replaced by the analyst's own, with a notice
+    assert url(at)["account"] == ["acct-001"] and "member" not in url(at)
+    assert any(i.value.startswith("There is no account acct") and "002" in i.value for i in at.info)
     assert not at.exception
 
 
@@ -163,21 +168,21 @@ def test_member_drill_down_and_csv(app_env: pytest.MonkeyPatch, engine: Store) -
     assert [s.value for s in at.subheader if "by service and by model" in s.value] == [
         f"{name} by service and by model"
     ]
-    drill = ex.explore(engine, "acct-001", ex.View(period="last_month", group="service", members=(member,)), TODAY)
+    drill = ex.explore(engine, "acct-001", ex.View(period="last_month", group="service", members=(member,)), NOW)
     assert drill.total == at.dataframe[0].value["value"].iloc[0]
-    csv = ex.explore_csv(ex.explore(engine, "acct-001", ex.View(period="last_month", group="member"), TODAY))
+    csv = ex.explore_csv(ex.explore(engine, "acct-001", ex.View(period="last_month", group="member"), NOW))
     assert csv.decode().splitlines()[0] == "\ufeffgroup,key,tokens,share_pct,previous,change,change_pct"
 
 
 def test_managers_see_rankings(app_env: pytest.MonkeyPatch, engine: Store) -> None:
     at = explore_page("manager")
     assert [s.value for s in at.subheader if s.value == "Rankings"] == ["Rankings"]
-    ranks = ex.rankings(engine, "acct-001", ex.period_for("this_month", TODAY))
+    ranks = ex.rankings(engine, "acct-001", *ex.periods_for("this_month", NOW))
     shown = next(d.value for d in at.dataframe if "display_name" in d.value)
     assert shown["user_id"].tolist() == ranks["user_id"].tolist()
     assert shown["tokens"].tolist() == ranks["tokens"].tolist()
     at.selectbox(key="explore_rank_period").set_value("last_month").run()
-    ranks = ex.rankings(engine, "acct-001", ex.period_for("last_month", TODAY))
+    ranks = ex.rankings(engine, "acct-001", *ex.periods_for("last_month", NOW))
     shown = next(d.value for d in at.dataframe if "display_name" in d.value)
     assert shown["rank"].tolist() == ranks["rank"].tolist()
     expected = [
@@ -251,3 +256,156 @@ def test_self_hosted_analysis_has_none_of_it(app_env: pytest.MonkeyPatch) -> Non
     at = _signed_in("analyst")
     assert not [m for m in at.markdown if m.value.startswith("This month so far")]
     assert not [c for c in at.caption if "Balance runway" in c.value]
+
+
+@pytest.mark.parametrize(
+    ("start", "end"), [("0001-01-01", "0001-01-05"), ("9999-12-25", "9999-12-31"), ("0001-01-01", "9999-12-31")]
+)
+def test_dates_at_the_calendars_edge_get_the_pages_own_notice(
+    app_env: pytest.MonkeyPatch, engine: Store, start: str, end: str
+) -> None:
+    at = explore_page("analyst", {"period": "custom", "start": start, "end": end})
+    assert not at.exception and not at.error
+    assert any("not valid dates" in i.value for i in at.info)
+    assert shown_table(at) == engine_table(engine, "acct-001", ex.DEFAULT_VIEW)
+
+
+def test_a_forged_heavy_link_is_drawn_coarser_with_a_notice(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    """Ten years by day and member: more than MAX_BUCKETS bars, so weeks are refused too and months are drawn."""
+    params = {"period": "custom", "start": "2016-11-30", "end": "2026-11-29", "granularity": "day", "group": "member"}
+    at = explore_page("analyst", params)
+    assert any("at most 370 bars" in i.value for i in at.info)
+    assert at.selectbox(key="explore_granularity").value == "month"
+    assert at.selectbox(key="explore_granularity").options == ["Month"]
+    assert url(at)["granularity"] == ["month"]
+    chart = at.get("plotly_chart")[0]
+    import json
+
+    figure = json.loads(chart.proto.spec)
+    assert len(figure["data"][0]["x"]) == 121  # Nov 2016 to Nov 2026: 121 months, no more
+    view = ex.View(
+        period="custom", start=date(2016, 11, 30), end=date(2026, 11, 29), granularity="month", group="member"
+    )
+    assert shown_table(at) == engine_table(engine, "acct-001", view)
+
+
+def test_admins_account_stays_in_the_url(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    at = explore_page("admin", {"period": "last_week", "group": "member"})
+    at.sidebar.selectbox(key="nav_account").set_value("acct-003").run()
+    assert url(at)["account"] == ["acct-003"] and url(at)["period"] == ["last_week"]
+    assert shown_table(at) == engine_table(engine, "acct-003", ex.View(period="last_week", group="member"))
+    at.selectbox(key="explore_metric").set_value("calls").run()
+    assert url(at)["account"] == ["acct-003"] and url(at)["metric"] == ["calls"]
+
+
+def test_manager2s_foreign_account_is_corrected_in_the_url(app_env: pytest.MonkeyPatch) -> None:
+    at = explore_page("manager2", {"account": "acct-001"})
+    assert url(at)["account"] == ["acct-002"]
+    assert any(i.value.startswith("There is no account acct") for i in at.info)
+
+
+def test_table_sorts_by_change_and_every_row_is_visible(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    at = explore_page("analyst", {"period": "last_week", "group": "member", "sort": "change", "top": "20"})
+    frame = at.dataframe[0].value
+    result = ex.explore(engine, "acct-001", ex.View(period="last_week", group="member", top=20), NOW)
+    named = result.table[~result.table["is_other"]]
+    changes = sorted(named["change"].astype(int).tolist(), reverse=True)
+    assert [int(v) - int(p) for v, p in zip(frame["value"], frame["previous"], strict=True)][: len(changes)] == changes
+    assert url(at)["sort"] == ["change"]
+    # the chart's legend is in the table's order
+    import json
+
+    names = [
+        trace["name"]
+        for trace in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+        if trace.get("type") == "bar"
+    ]
+    assert names == frame["group"].tolist()
+
+
+def test_no_bucket_after_now_and_a_summary_in_words(app_env: pytest.MonkeyPatch) -> None:
+    at = explore_page("analyst", {"period": "this_month"})
+    import json
+
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(figure["data"][0]["x"]) == 29  # 1-29 Nov: nothing drawn after today
+    summary = next(m.value for m in at.markdown if m.value.startswith("Tokens,"))
+    assert "01 Nov 2026 to 29 Nov 2026 (29 days, so far)" in summary
+    assert "01 Oct 2026 to 29 Oct 2026 10:00 (29 days)" in summary
+    assert "Tokens by service, 01 Nov 2026" in figure["layout"]["title"]["text"]
+
+
+def test_analysts_rankings_sort_by_movement(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    at = explore_page("analyst")
+    at.selectbox(key="explore_rank_sort").set_value("rise").run()
+    shown = next(d.value for d in at.dataframe if "display_name" in d.value)
+    ranks = ex.rankings(engine, "acct-001", *ex.periods_for("this_month", NOW))
+    rises = sorted(
+        (float("inf") if n else int(c) for c, n in zip(ranks["rank_change"], ranks["is_new"], strict=True)),
+        reverse=True,
+    )
+    moved = [
+        float("inf") if p is None or pd.isna(p) else int(p) - int(r)
+        for p, r in zip(shown["previous_rank"], shown["rank"], strict=True)
+    ]
+    assert moved == rises
+
+
+def test_a_saved_view_is_found_again_in_the_sidebar(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    at = explore_page("analyst", {"period": "last_month", "group": "member", "top": "5"})
+    at.sidebar.text_input(key="explore_view_name").input("Members *last* month")
+    next(b for b in at.sidebar.button if b.label == "Save view").click().run()
+    assert not at.exception
+    # somewhere else, then back through the sidebar
+    at.selectbox(key="explore_period").set_value("this_week").run()
+    at.selectbox(key="explore_group").set_value("model").run()
+    opened = [b for b in at.sidebar.button if b.key and b.key.startswith("explore_view_open_")]
+    assert [b.label for b in opened] == [r"Members \*last\* month"]  # typed text, shown as its characters
+    opened[0].click().run()
+    assert at.selectbox(key="explore_period").value == "last_month"
+    assert at.selectbox(key="explore_group").value == "member"
+    assert url(at)["period"] == ["last_month"] and url(at)["top"] == ["5"]
+    assert shown_table(at) == engine_table(engine, "acct-001", ex.View(period="last_month", group="member", top=5))
+    # another person does not see it
+    other = explore_page("manager")
+    assert not [b for b in other.sidebar.button if b.key and b.key.startswith("explore_view_open_")]
+
+
+def test_saved_views_are_per_user_and_the_latest_counts(tmp_path: Path) -> None:
+    from token_analytics.billing.appdb import open_app_db
+    from token_analytics.billing.core import AppDBError
+
+    app = open_app_db(tmp_path / "app.duckdb")
+    app.saved_views.save_view("li", "Weekly", "period=this_week")
+    app.saved_views.save_view("li", "weekly ", "period=last_week")  # another name: case kept
+    app.saved_views.save_view("li", "Weekly", "period=last_week&group=member")
+    app.saved_views.save_view("wang", "Mine", "period=today")
+    assert app.saved_views.views("li") == [("Weekly", "period=last_week&group=member"), ("weekly", "period=last_week")]
+    app.saved_views.remove_view("li", "weekly")
+    assert app.saved_views.views("li") == [("Weekly", "period=last_week&group=member")]
+    with pytest.raises(AppDBError):
+        app.saved_views.save_view("li", "x" * 81, "period=today")
+    rows = app.connection.execute("select count(*) from app.saved_views").fetchone()[0]
+    assert rows == 5  # append-only: nothing updated or deleted
+    app.close()
+
+
+def test_compare_draws_the_previous_period_and_is_in_the_link(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    import json
+
+    at = explore_page("analyst", {"period": "last_week", "compare": "1"})
+    assert at.toggle(key="explore_compare").value is True
+    assert url(at)["compare"] == ["1"]
+    traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    line = next(trace for trace in traces if trace.get("line", {}).get("dash") == "dash")
+    result = ex.explore(engine, "acct-001", ex.View(period="last_week"), NOW)
+    values = line["y"] if isinstance(line["y"], list) else None
+    previous = ex.explore(
+        engine,
+        "acct-001",
+        ex.View(period="custom", start=result.previous.start, end=result.previous.last, group="none"),
+        result.previous.last,
+    )
+    assert values == [int(v) for v in previous.series["value"]] and sum(values) == result.previous_total
+    at.toggle(key="explore_compare").set_value(False).run()
+    assert "compare" not in url(at)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -101,3 +102,96 @@ def test_analyst_groups_last_month_by_member_drills_downloads_and_reloads(
     )
     expect(body.get_by_role("combobox", name=t("explore.group"), exact=True)).to_have_value(t("explore.group.member"))
     expect(body).to_contain_text(total)
+
+
+FIRST, LAST = "2026-11-02", "2026-11-15"
+
+
+@pytest.fixture(scope="module")
+def custom_acct_003(sample: Sample, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ex.Explore]:
+    """What /explore shows for acct-003, 2-15 Nov 2026, grouped by member."""
+    root = tmp_path_factory.mktemp("explore-custom")
+    settings = load_settings({"ANALYTICS_DATA_DIR": str(sample.data_dir), "ANALYTICS_APP_DB": str(root / "app.db")})
+    store = Store.open(settings)
+    view = ex.View(
+        period="custom",
+        start=datetime.fromisoformat(FIRST).date(),
+        end=datetime.fromisoformat(LAST).date(),
+        group="member",
+    )
+    yield ex.explore(store, "acct-003", view, datetime.fromisoformat(NOW).astimezone(settings.zone))
+    store.close()
+
+
+def summary_text(page: Page) -> str:
+    """The sentence under the controls with the period's total (plain DOM text, unlike the grid's canvas)."""
+    line = main_area(page).locator('[data-testid="stMarkdown"]').filter(has_text=re.compile(r"^Tokens, "))
+    expect(line).to_have_count(1)
+    return line.inner_text()
+
+
+def test_admins_custom_view_of_another_account_survives_reload_and_a_new_browser(
+    page: Page, saas: Server, custom_acct_003: ex.Explore, browser: Any
+) -> None:
+    page.set_default_timeout(45_000)
+    expect.set_options(timeout=45_000)
+    sign_in(page, saas, "admin")
+    page.goto(f"{saas.url}/explore")
+    body = main_area(page)
+    expect(body.get_by_role("heading", name=t("page.explore"), exact=True)).to_be_visible()
+    idle(page)
+    # the sidebar's account switcher: acct-003
+    switcher = page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name=t("sidebar.account"), exact=True)
+    switcher.click(no_wait_after=True)
+    page.get_by_role("option", name=re.compile(r"\(acct-003\)$")).click(no_wait_after=True)
+    idle(page)
+    expect(page).to_have_url(re.compile(r"account=acct-003"))
+    choose(page, t("explore.period"), t("explore.period.custom"))
+    # the range picker is react-aria's date field: a spin button per year, month and day of each end
+    for end, day in (("start", FIRST), ("end", LAST)):
+        year = body.get_by_role("spinbutton", name=f"year, {t('explore.custom_range')} {end} date")
+        year.click(no_wait_after=True)
+        page.keyboard.type(day.replace("-", ""), delay=40)
+    page.keyboard.press("Tab")
+    page.keyboard.press("Escape")  # the calendar pop-up would cover the controls below it
+    idle(page)
+    choose(page, t("explore.group"), t("explore.group.member"))
+    expect(page).to_have_url(re.compile(rf"start={FIRST}.*end={LAST}"))
+    total = f"**{custom_acct_003.total:,}**".replace("**", "")
+    expect(body).to_contain_text(f"Tokens, 02 Nov 2026 to 15 Nov 2026 (14 days): {total}")
+    shown = summary_text(page)
+    link = page.url
+    assert "account=acct-003" in link and "group=member" in link
+
+    page.reload()
+    idle(page)
+    expect(page).to_have_url(re.compile(r"account=acct-003"))
+    assert summary_text(page) == shown
+    expect(body).to_contain_text("(acct-003)")
+
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-US")
+    try:
+        other = context.new_page()
+        other.set_default_timeout(45_000)
+        sign_in(other, saas, "admin")
+        other.goto(link)
+        idle(other)
+        expect(main_area(other).get_by_role("heading", name=t("page.explore"), exact=True)).to_be_visible()
+        expect(other).to_have_url(re.compile(r"account=acct-003"))
+        assert summary_text(other) == shown
+        expect(main_area(other)).to_contain_text("(acct-003)")
+    finally:
+        context.close()
+
+
+def test_manager2s_foreign_account_link_shows_their_own_with_a_notice(page: Page, saas: Server) -> None:
+    page.set_default_timeout(45_000)
+    expect.set_options(timeout=45_000)
+    sign_in(page, saas, "manager2")
+    page.goto(f"{saas.url}/explore?account=acct-001&period=last_month")
+    body = main_area(page)
+    expect(body.get_by_role("heading", name=t("page.explore"), exact=True)).to_be_visible()
+    expect(body).to_contain_text("There is no account acct-001; showing your own account instead.")
+    expect(page).to_have_url(re.compile(r"account=acct-002"))
+    expect(body).to_contain_text("(acct-002)")
+    expect(body).not_to_contain_text("(acct-001)")

@@ -31,6 +31,7 @@ from token_analytics.billing.ledger_entries import LEDGER_COLUMNS, LedgerEntries
 from token_analytics.billing.orders import KINDS, METHODS, PLANS, STATUSES, Order, Orders, order_txn_id
 from token_analytics.billing.plan_requests import PLAN_REQUEST_KINDS, PLAN_REQUEST_PLANS, PlanRequests
 from token_analytics.billing.preferences import PREFERENCE_LANGUAGES, Preferences
+from token_analytics.billing.saved_views import SavedViews
 
 __all__ = [
     "ADJUSTMENT_TXN_PREFIX",
@@ -83,6 +84,7 @@ class AppDB(Orders, Adjustments, PlanRequests, Preferences, LedgerEntries):
     def __init__(self, con: duckdb.DuckDBPyConnection, schema: str = APP_SCHEMA, zone: tzinfo | None = None) -> None:
         super().__init__(AppFile(con, schema, zone))  # core.Part: every part reads self._file
         self.alerts = Alerts(self._file)  # thresholds, alert states, notifications (billing/alerts.py)
+        self.saved_views = SavedViews(self._file)  # explore views saved by name (billing/saved_views.py)
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:

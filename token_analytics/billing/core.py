@@ -37,7 +37,8 @@ APP_SCHEMA = "app"  # the name the file is attached under; fixed, never from inp
 # The modules of token_analytics.billing that keep tables in the app database, in the
 # order their schema is applied. A new module adds its name here (the one-line hook).
 SCHEMA_MODULES: tuple[str, ...] = (
-    "ledger_entries", "orders", "adjustments", "plan_requests", "sessions", "throttle", "audit", "alerts", "preferences"
+    "ledger_entries", "orders", "adjustments", "plan_requests", "sessions", "throttle", "audit", "alerts",
+    "preferences", "saved_views",
 )  # fmt: skip
 
 REFERENCE_PREFIX = "TAC-"

@@ -20,11 +20,36 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from token_analytics.engine.ledger_csv import neutralise
-from token_analytics.engine.periods import local_midnight, month_start, next_month, previous_month
+from token_analytics.engine.periods import (
+    local_midnight,
+    month_start,
+    next_month,
+    previous_month,
+    previous_unit_start,
+    same_span_end,
+    unit_start,
+    wall_instant,
+)
 from token_analytics.engine.store import Store
 
-PRESETS = ("today", "yesterday", "last_7_days", "last_30_days", "this_month", "last_month", "this_year", "custom")
-RANKING_PRESETS = ("this_month", "last_month", "last_30_days", "custom")
+PRESETS = (
+    "today",
+    "yesterday",
+    "this_week",
+    "last_week",
+    "this_month",
+    "last_month",
+    "this_year",
+    "last_year",
+    "last_7_days",
+    "last_30_days",
+    "last_90_days",
+    "last_7_days_today",
+    "last_30_days_today",
+    "last_90_days_today",
+    "custom",
+)
+RANKING_PRESETS = tuple(p for p in PRESETS if p not in ("today", "yesterday"))
 GRANULARITIES = ("hour", "day", "week", "month")
 METRICS = ("tokens", "calls", "input_tokens", "output_tokens")
 IO_METRICS = frozenset({"input_tokens", "output_tokens"})
@@ -33,19 +58,42 @@ DIMENSIONS = ("service", "member", "model")
 TOP_NS = (5, 10, 20)
 HOUR_MAX_DAYS = 14  # hour buckets only for periods up to this many days
 CUSTOM_MAX_DAYS = 3660
+# the bars one chart may draw: a view asking for more is drawn one granularity coarser (a day view of over a
+# year becomes weeks), so the heaviest view a URL can ask for stays cheap
+MAX_BUCKETS = 370
+# custom days must lie in this range: the date picker's bounds, and far from the calendar's edges
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 UNKNOWN = "unknown"  # the key of a null user_id or model (SPEC §8)
 OTHER = None  # the key of the "Other" row: None, so it never collides with a real key
 TOTAL_KEY = "all"  # the one key when nothing is grouped
-# query-parameter names of the view (st.query_params); the account is never one of them
-PARAMS = ("period", "start", "end", "granularity", "metric", "group", "top", "service", "member", "model")
+# query-parameter names of the view (st.query_params); the account is the router's `account`, not one of them
+PARAMS = ("period", "start", "end", "granularity", "metric", "group", "top", "service", "member", "model", "sort")
+SORTS = ("value", "previous", "change", "change_pct")
+# the calendar presets: their unit, and whether the period runs to now ("this ...") or is the whole last unit
+_CALENDAR = {
+    "today": ("day", True),
+    "yesterday": ("day", False),
+    "this_week": ("week", True),
+    "last_week": ("week", False),
+    "this_month": ("month", True),
+    "last_month": ("month", False),
+    "this_year": ("year", True),
+    "last_year": ("year", False),
+}
+_ROLLING = {"last_7_days": 7, "last_30_days": 30, "last_90_days": 90}
 
 
 @dataclass(frozen=True)
 class Period:
-    """Whole local days [start, end)."""
+    """Local days [start, end); when `until` is set the period ends at that instant, on its last day.
+
+    The current period of a preset that runs to now ("this month", "today") reads its last day whole (the
+    exports hold nothing after now); its previous period is cut at `until`, the same span (SPEC §9).
+    """
 
     start: date
     end: date
+    until: datetime | None = None
 
     @property
     def days(self) -> int:
@@ -56,31 +104,78 @@ class Period:
         return self.end - timedelta(days=1)
 
     def previous(self) -> Period:
-        """The same number of local days just before the start (SPEC §8)."""
+        """The same number of local days just before the start (custom and rolling periods)."""
         return Period(self.start - timedelta(days=self.days), self.start)
 
 
-def period_for(preset: str, today: date, first: date | None = None, last: date | None = None) -> Period:
-    """The local days of a preset on `today`; custom is [first, last] inclusive."""
-    if preset == "today":
-        return Period(today, today + timedelta(days=1))
-    if preset == "yesterday":
-        return Period(today - timedelta(days=1), today)
-    if preset == "last_7_days":
-        return Period(today - timedelta(days=6), today + timedelta(days=1))
-    if preset == "last_30_days":
-        return Period(today - timedelta(days=29), today + timedelta(days=1))
-    if preset == "this_month":
-        return Period(month_start(today), next_month(today))
-    if preset == "last_month":
-        return Period(previous_month(today), month_start(today))
-    if preset == "this_year":
-        return Period(date(today.year, 1, 1), date(today.year + 1, 1, 1))
+def _as_now(today: date | datetime, zone: ZoneInfo) -> datetime:
+    """ "now" as a local instant; a bare date means the whole day has passed (its next midnight)."""
+    if isinstance(today, datetime):
+        return today.astimezone(zone)
+    return local_midnight(today + timedelta(days=1), zone)
+
+
+def periods_for(
+    preset: str,
+    today: date | datetime,
+    zone: ZoneInfo | None = None,
+    first: date | None = None,
+    last: date | None = None,
+) -> tuple[Period, Period]:
+    """(period, previous period) of a preset at `today` (now, or a local date whose day has passed) (SPEC §9)."""
+    if zone is None:
+        zone = today.tzinfo if isinstance(today, datetime) and today.tzinfo else ZoneInfo("UTC")  # type: ignore[assignment]
+    assert zone is not None
+    whole_days = not isinstance(today, datetime)  # a date: its day has passed, every span is whole days
+    now = _as_now(today, zone)
+    day = today if whole_days else now.date()
+    if preset in _CALENDAR:
+        unit, to_date = _CALENDAR[preset]
+        start = unit_start(day, unit)
+        before = previous_unit_start(start, unit)
+        if not to_date:
+            return Period(before, start), Period(previous_unit_start(before, unit), before)
+        current = Period(start, day + timedelta(days=1))
+        if whole_days:
+            return current, Period(before, min(before + timedelta(days=current.days), start))
+        return current, _cut(before, same_span_end(now, unit, zone), zone)
+    if preset in _ROLLING:
+        days = _ROLLING[preset]
+        current = Period(day - timedelta(days=days), day)
+        return current, current.previous()
+    if preset.endswith("_today") and preset.removesuffix("_today") in _ROLLING:
+        days = _ROLLING[preset.removesuffix("_today")]
+        current = Period(day - timedelta(days=days - 1), day + timedelta(days=1))
+        if whole_days:
+            return current, current.previous()
+        return current, _cut(
+            current.start - timedelta(days=days), wall_instant(day - timedelta(days=days), now.timetz(), zone), zone
+        )
     if preset == "custom":
         if first is None or last is None or last < first:
             raise ValueError("a custom period needs a first day on or before its last day")
-        return Period(first, last + timedelta(days=1))
+        current = Period(first, last + timedelta(days=1))
+        return current, current.previous()
     raise ValueError(f"unknown period {preset!r}")
+
+
+def _cut(start: date, until: datetime, zone: ZoneInfo) -> Period:
+    """The period [start 00:00, until): whole days when `until` is a local midnight."""
+    local = until.astimezone(zone)  # the bound may come in UTC: its day is the local one
+    if until == local_midnight(local.date(), zone):
+        return Period(start, local.date())
+    return Period(start, local.date() + timedelta(days=1), local)
+
+
+def period_for(
+    preset: str,
+    today: date | datetime,
+    first: date | None = None,
+    last: date | None = None,
+    zone: ZoneInfo | None = None,
+) -> Period:
+    """The local days of a preset at `today`; custom is [first, last] inclusive."""
+    return periods_for(preset, today, zone, first, last)[0]
 
 
 @dataclass(frozen=True)
@@ -97,9 +192,14 @@ class View:
     services: tuple[str, ...] = ()
     members: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
+    sort: str = "value"  # the table's order: one of SORTS, largest first
 
-    def dates(self, today: date) -> Period:
-        return period_for(self.period, today, self.start, self.end)
+    def dates(self, today: date | datetime, zone: ZoneInfo | None = None) -> Period:
+        return period_for(self.period, today, self.start, self.end, zone)
+
+    def periods(self, today: date | datetime, zone: ZoneInfo | None = None) -> tuple[Period, Period]:
+        """(period, previous period) of the view (SPEC §9)."""
+        return periods_for(self.period, today, zone, self.start, self.end)
 
     def filters(self) -> dict[str, list[str] | None]:
         """The bound filter parameters: a list of keys, or None for "any"."""
@@ -127,11 +227,45 @@ def _day(text: str | None) -> date | None:
         return None
 
 
-def clean_view(view: View, today: date, first_hour_day: date | None = None) -> tuple[View, list[str]]:
-    """`view` with hour buckets only where `hours_allowed`; notice codes for what was changed."""
-    if view.granularity == "hour" and not hours_allowed(view.dates(today), first_hour_day):
-        return replace(view, granularity="day"), ["hour_too_long"]
-    return view, []
+def bucket_count(period: Period, granularity: str) -> int:
+    """How many bars a period has at a granularity (a DST day's extra hour aside)."""
+    if granularity == "hour":
+        return period.days * 24
+    if granularity == "day":
+        return period.days
+    if granularity == "week":
+        return (unit_start(period.last, "week") - unit_start(period.start, "week")).days // 7 + 1
+    return (period.last.year - period.start.year) * 12 + period.last.month - period.start.month + 1
+
+
+def granularities_for(period: Period, first_hour_day: date | None = None) -> list[str]:
+    """The granularities a period may be drawn at: hours only where `hours_allowed`, at most MAX_BUCKETS bars."""
+    return [
+        g
+        for g in GRANULARITIES
+        if (g != "hour" or hours_allowed(period, first_hour_day)) and bucket_count(period, g) <= MAX_BUCKETS
+    ]
+
+
+def clean_view(
+    view: View, today: date | datetime, first_hour_day: date | None = None, zone: ZoneInfo | None = None
+) -> tuple[View, list[str]]:
+    """`view` drawn at a granularity its period allows; notice codes for what was changed.
+
+    Hours beyond `hours_allowed` become days; a granularity giving more than MAX_BUCKETS bars becomes the finest
+    coarser one that does not (days over a year: weeks), so no view costs more than MAX_BUCKETS bars.
+    """
+    notices: list[str] = []
+    period = view.dates(today, zone)
+    if view.granularity == "hour" and not hours_allowed(period, first_hour_day):
+        view, notices = replace(view, granularity="day"), ["hour_too_long"]
+    allowed = granularities_for(period, first_hour_day)
+    if view.granularity not in allowed:
+        finer = GRANULARITIES.index(view.granularity)
+        coarser = [g for g in allowed if GRANULARITIES.index(g) > finer] or allowed[-1:]
+        view = replace(view, granularity=coarser[0])
+        notices.append("too_many_buckets")
+    return view, notices
 
 
 def view_from_params(
@@ -155,7 +289,14 @@ def view_from_params(
             notices.append("bad_period")
     if view.period == "custom":
         first, last = _day(_one(params, "start")), _day(_one(params, "end"))
-        if first is None or last is None or last < first or (last - first).days >= CUSTOM_MAX_DAYS:
+        if (
+            first is None
+            or last is None
+            or last < first
+            or (last - first).days >= CUSTOM_MAX_DAYS
+            or first < FIRST_DAY
+            or last > LAST_DAY
+        ):
             view = replace(view, period=DEFAULT_VIEW.period)
             notices.append("bad_custom")
         else:
@@ -181,6 +322,12 @@ def view_from_params(
         if len(kept) < len(asked):
             notices.append(f"bad_{name}")
         view = replace(view, **{attr: kept})
+    sort = _one(params, "sort")
+    if sort is not None:
+        if sort in SORTS:
+            view = replace(view, sort=sort)
+        else:
+            notices.append("bad_sort")
     view, more = clean_view(view, today, first_hour_day)
     return view, notices + more
 
@@ -199,6 +346,8 @@ def view_to_params(view: View) -> dict[str, str | list[str]]:
     for name, values in (("service", view.services), ("member", view.members), ("model", view.models)):
         if values:
             params[name] = list(values)
+    if view.sort != DEFAULT_VIEW.sort:
+        params["sort"] = view.sort
     return params
 
 
@@ -319,28 +468,66 @@ def growth_pct(current: int, previous: int) -> float | None:
     return (current - previous) / previous * 100
 
 
+def _sorted_keys(keys: list[str], current: Mapping[str, int], before: Mapping[str, int], sort: str) -> list[str]:
+    """The shown keys in the table's order: largest first by the sort column (ties: the top-N order)."""
+    if sort == "value":
+        return keys
+
+    def measure(key: str) -> float:
+        value, previous = current.get(key, 0), before.get(key, 0)
+        if sort == "previous":
+            return previous
+        if sort == "change":
+            return value - previous
+        growth = growth_pct(value, previous)
+        return math.inf if growth is None else growth  # "new" is the largest rise
+
+    order = {key: n for n, key in enumerate(keys)}
+    return sorted(keys, key=lambda key: (-measure(key), order[key]))
+
+
 def top_keys(values: Mapping[str, int], n: int) -> list[str]:
     """The n keys with the largest value (ties: key ascending)."""
     return [key for key, _ in sorted(values.items(), key=lambda item: (-item[1], item[0]))[:n]]
 
 
-def explore(store: Store, account_id: str, view: View, today: date) -> Explore:
-    """The figures of one explore view for one account; `today` is the local date of "now"."""
+def _previous_params(previous: Period, zone: ZoneInfo, first_hour_day: date | None) -> dict[str, Any]:
+    """The previous period's bound values: whole days, then (when cut at an instant) hours and a partial hour."""
+    if previous.until is None:
+        end = local_midnight(previous.end, zone).astimezone(UTC)
+        return {
+            "previous_start": previous.start,
+            "previous_end_day": previous.end,
+            "previous_end_hour": end,
+            "previous_end": end,
+        }
+    return {"previous_start": previous.start} | {
+        key: value
+        for key, value in _span_params("previous", previous.start, previous.until, zone, first_hour_day).items()
+        if key != "previous_start_day"
+    }
+
+
+def explore(store: Store, account_id: str, view: View, today: date | datetime) -> Explore:
+    """The figures of one explore view for one account at `today`: now, or a local date whose day has passed."""
     if view.metric not in METRICS or view.group not in GROUPS or view.granularity not in GRANULARITIES:
         raise ValueError("the view holds a value outside the allowlists; build it with view_from_params")
-    view, _ = clean_view(view, today, hourly_from(store) if view.granularity == "hour" else None)
+    if view.sort not in SORTS:
+        raise ValueError("the view holds a sort outside the allowlist; build it with view_from_params")
     zone = store.settings.zone
-    period = view.dates(today)
-    previous = period.previous()
+    first_hour_day = hourly_from(store)
+    view, _ = clean_view(view, today, first_hour_day if view.granularity == "hour" else None, zone)
+    period, previous = view.periods(today, zone)
+    now = _as_now(today, zone)
     metric = view.metric
     # one scan: the period's rows per bucket and key, and the previous period's per key (no bucket)
     params: dict[str, Any] = {
         "account_id": account_id,
         "start": period.start,
         "end": period.end,
-        "previous_start": previous.start,
         "granularity": view.granularity,
         "group": view.group,
+        **_previous_params(previous, zone, first_hour_day),
         **view.filters(),
     }
     columns, found = store.rows("explore_series", **params)
@@ -372,6 +559,7 @@ def explore(store: Store, account_id: str, view: View, today: date) -> Explore:
     # candidates: keys with usage in either period, so a key that stopped shows with its drop
     candidates = {key: current.get(key, 0) for key in current.keys() | before.keys()}
     shown = top_keys(candidates, view.top) if view.group != "none" else [TOTAL_KEY]
+    shown = _sorted_keys(shown, current, before, view.sort)
     others = len(candidates) > len(shown) if view.group != "none" else False
     names = labels_of(store, account_id).get(view.group, {}) if view.group != "none" else {}
     labels: dict[str | None, str] = {key: names.get(key, key) for key in shown}
@@ -391,7 +579,7 @@ def explore(store: Store, account_id: str, view: View, today: date) -> Explore:
             "change_pct": [growth_pct(value, prev) for _, value, prev in rows],
         }
     )
-    series = _series(cells, view, period, zone, set(shown), labels)
+    series = _series(cells, view, period, zone, set(shown), labels, now)
     return Explore(
         view=view,
         period=period,
@@ -429,14 +617,20 @@ def _series(
     zone: ZoneInfo,
     shown: set[str],
     labels: Mapping[str | None, str],
+    now: datetime | None = None,
 ) -> pd.DataFrame:
-    """Every bucket x shown key (then Other), zeros included, from the period's (bucket, key, value) cells."""
+    """Every bucket x shown key (then Other), zeros included, from the period's (bucket, key, value) cells.
+
+    No bucket that starts after `now` (SPEC §9: the rest of this month is not drawn as empty days).
+    """
     sums: dict[tuple[date | datetime, str | None], int] = {}
     for bucket, key, value in cells:
         slot = (bucket, key if key in shown or view.group == "none" else OTHER)
         sums[slot] = sums.get(slot, 0) + value
     keys = list(labels)  # top N in order, then Other
     buckets = bucket_starts(period, view.granularity, zone)
+    if now is not None:
+        buckets = [b for b in buckets if (b if isinstance(b, datetime) else local_midnight(b, zone)) < now]
     return _frame(
         {
             "bucket": [bucket for bucket in buckets for _ in keys],
@@ -458,15 +652,21 @@ def daily_tokens(store: Store, account_id: str, first: date, last: date) -> list
 # --- rankings -------------------------------------------------------------------------------------
 
 
-def rankings(store: Store, account_id: str, period: Period) -> pd.DataFrame:
-    """Members by tokens in the period with share and rank change vs the previous equal period (SPEC §8).
+def rankings(store: Store, account_id: str, period: Period, previous: Period | None = None) -> pd.DataFrame:
+    """Members by tokens in the period with share and rank change vs the previous period (SPEC §8, §9).
+
+    `previous` defaults to the same number of days just before (custom and rolling periods).
 
     Columns: rank, user_id, display_name, tokens, calls, share_pct, previous_rank, previous_tokens,
     rank_change (previous rank - rank; None when the member is new), is_new.
     """
-    previous = period.previous()
+    previous = previous or period.previous()
     frame = store.run(
-        "explore_rankings", account_id=account_id, start=period.start, end=period.end, previous_start=previous.start
+        "explore_rankings",
+        account_id=account_id,
+        start=period.start,
+        end=period.end,
+        **_previous_params(previous, store.settings.zone, hourly_from(store)),
     )
     records = []
     for row in frame.itertuples(index=False):

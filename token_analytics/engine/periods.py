@@ -56,6 +56,62 @@ class Windows:
         }
 
 
+# --- calendar units and like-for-like spans (SPEC §9) ------------------------------------------------
+
+UNITS = ("day", "week", "month", "year")
+
+
+def unit_start(day: date, unit: str) -> date:
+    """The first day of the local day, ISO week (Monday), month or year holding `day`."""
+    if unit == "day":
+        return day
+    if unit == "week":
+        return day - timedelta(days=day.weekday())
+    if unit == "month":
+        return day.replace(day=1)
+    if unit == "year":
+        return day.replace(month=1, day=1)
+    raise ValueError(f"unknown unit {unit!r}")
+
+
+def next_unit_start(start: date, unit: str) -> date:
+    """The first day of the unit after the one starting on `start`."""
+    if unit == "day":
+        return start + timedelta(days=1)
+    if unit == "week":
+        return start + timedelta(weeks=1)
+    if unit == "month":
+        return next_month(start)
+    if unit == "year":
+        return start.replace(year=start.year + 1, month=1, day=1)
+    raise ValueError(f"unknown unit {unit!r}")
+
+
+def previous_unit_start(start: date, unit: str) -> date:
+    """The first day of the unit before the one starting on `start`."""
+    if unit == "day":
+        return start - timedelta(days=1)
+    if unit == "week":
+        return start - timedelta(weeks=1)
+    if unit == "month":
+        return previous_month(start)
+    if unit == "year":
+        return start.replace(year=start.year - 1, month=1, day=1)
+    raise ValueError(f"unknown unit {unit!r}")
+
+
+def same_span_end(now: datetime, unit: str, zone: ZoneInfo) -> datetime:
+    """The end of the previous unit cut to the span [unit start, now): as many whole local days into it, at
+    the same wall-clock time, clipped to the previous unit's end when that unit is shorter (SPEC §9)."""
+    local = now.astimezone(zone)
+    start = unit_start(local.date(), unit)
+    before = previous_unit_start(start, unit)
+    into = (local.date() - start).days
+    if into >= (start - before).days:
+        return local_midnight(start, zone)
+    return wall_instant(before + timedelta(days=into), local.timetz(), zone)
+
+
 def wall_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
     """The UTC instant of the local wall-clock time `wall` on `day` (SPEC §9).
 

@@ -6,15 +6,18 @@ import html
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from babel.dates import format_skeleton
 
 from token_analytics.engine import explore as ex
-from token_analytics.web import fmt
-from token_analytics.web.i18n import t
+from token_analytics.web import fmt, ui
+from token_analytics.web.i18n import current_language, t
 
 # widget keys (STYLE habit 6: the page's prefix)
 PERIOD, CUSTOM, GRANULARITY, METRIC, GROUP, TOP = (
@@ -25,10 +28,13 @@ PERIOD, CUSTOM, GRANULARITY, METRIC, GROUP, TOP = (
     "explore_group",
     "explore_top",
 )
+SORT, COMPARE = "explore_sort", "explore_compare"
+RANK_PERIOD, RANK_CUSTOM, RANK_SORT = "explore_rank_period", "explore_rank_custom", "explore_rank_sort"
 FILTERS = {"service": "explore_services", "member": "explore_members", "model": "explore_models"}
 SEEDED_FOR = "explore_seeded_for"  # the account whose keys the widgets were last checked against
 PALETTE = ("#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#ea580c", "#475569")
 OTHER_COLOUR = "#cbd5e1"
+PLOT_WIDTH_PX, TICK_GAP_PX = 700, 24  # the narrowest plot (1280 px screen, sidebar open) and a gap between labels
 
 
 def seed_from_url(
@@ -55,15 +61,60 @@ def seed_from_url(
     st.session_state[METRIC] = view.metric
     st.session_state[GROUP] = view.group
     st.session_state[TOP] = view.top
+    st.session_state[SORT] = view.sort
+    st.session_state[COMPARE] = st.query_params.get(COMPARE_PARAM) == "1"
     for name, key in FILTERS.items():
         st.session_state[key] = list(getattr(view, f"{name}s"))
     st.session_state[SEEDED_FOR] = account
     return notices
 
 
-def write_url(view: ex.View) -> None:
-    """The view as the page's query parameters (a reload or a shared link shows it); never the account."""
+def account_in_url(user: Any, account: str) -> str | None:
+    """Keep the URL's `account=` true to the account shown; the foreign account asked for when one was replaced.
+
+    An admin's choice is carried so a reload or a shared link opens the same account; anyone else's URL
+    naming another account is corrected to their own, with the notice an admin gets for an unknown account.
+    """
+    asked = st.query_params.get(ui.ACCOUNT_PARAM)
+    if user.is_admin:
+        if asked != account:
+            st.query_params[ui.ACCOUNT_PARAM] = account
+        return None
+    if asked is not None and asked != account:
+        st.query_params[ui.ACCOUNT_PARAM] = account
+        return asked
+    return None
+
+
+def previous_totals(store: Any, account: str, result: ex.Explore) -> list[int]:
+    """The previous period's totals bucket by bucket (its whole days), for the compare line."""
+    view = result.view
+    before = result.previous
+    shifted = ex.View(
+        period="custom",
+        start=before.start,
+        end=before.last,
+        granularity=view.granularity,
+        metric=view.metric,
+        group="none",
+        services=view.services,
+        members=view.members,
+        models=view.models,
+    )
+    return [int(v) for v in ex.explore(store, account, shifted, before.last).series["value"]]
+
+
+COMPARE_PARAM = "compare"  # "1": the previous period drawn on the chart
+
+
+def write_url(view: ex.View, compare: bool = False) -> None:
+    """The view as the page's query parameters (a reload or a shared link shows it), beside the account."""
     wanted = ex.view_to_params(view)
+    if compare:
+        wanted[COMPARE_PARAM] = "1"
+    account = st.query_params.get(ui.ACCOUNT_PARAM)
+    if account:
+        wanted = {ui.ACCOUNT_PARAM: account, **wanted}
     current = {name: st.query_params.get_all(name) for name in st.query_params}
     normalised = {name: value if isinstance(value, list) else [value] for name, value in wanted.items()}
     if current != normalised:
@@ -73,7 +124,9 @@ def write_url(view: ex.View) -> None:
 def custom_range(where: Any, key: str, default: tuple[date, date]) -> tuple[date, date]:
     """(first, last) of a custom-range picker drawn in `where` (st or a column); last = first while picking."""
     st.session_state.setdefault(key, default)
-    picked = where.date_input(t("explore.custom_range"), format="YYYY-MM-DD", key=key)
+    picked = where.date_input(
+        t("explore.custom_range"), min_value=ex.FIRST_DAY, max_value=ex.LAST_DAY, format="YYYY-MM-DD", key=key
+    )
     first, last = (*picked, None, None)[:2] if isinstance(picked, tuple) else (picked, picked)
     return first, last or first  # while a range is being picked only its first day is set
 
@@ -85,23 +138,27 @@ def csv_download(label: str, data: bytes, file_name: str, key: str) -> None:
     )
 
 
+def _axis_locale() -> str:
+    """Babel locale of axis labels: day-month-year in English ("29 Dec 2025"), the zh_CN forms in Chinese."""
+    return "zh_CN" if current_language() == "zh" else "en_GB"
+
+
 def bucket_text(bucket: date | datetime, granularity: str, period: ex.Period, zone: ZoneInfo) -> tuple[str, str]:
-    """(axis label, local time range) of a bucket."""
+    """(axis label, local time range) of a bucket; week and month labels always carry the year."""
     start, end = ex.bucket_range(bucket, granularity, period, zone)
     if granularity == "hour":
         # the offset tells the two 01:00s of a DST fall-back apart; the end names its own when it differs
         first = f"{start.strftime('%Y-%m-%d %H:%M')} ({_utc_offset(start)})"
         then = end.strftime("%H:%M") + (f" ({_utc_offset(end)})" if end.utcoffset() != start.utcoffset() else "")
-        return start.strftime("%m-%d %H:%M"), t("explore.hover_range", start=first, end=then)
+        return start.strftime("%Y-%m-%d %H:%M"), t("explore.hover_range", start=first, end=then)
     last = (end - timedelta(days=1)).date() if end.date() > start.date() else start.date()
-    one_year = period.start.year == period.last.year  # a short label cannot repeat within one year
-    label = {"day": "%m-%d" if one_year else "%Y-%m-%d", "week": "%m-%d" if one_year else "%Y-%m-%d"}.get(
-        granularity, "%Y-%m"
-    )
-    axis = bucket.strftime(label) if isinstance(bucket, date) else start.strftime(label)
+    one_year = period.start.year == period.last.year  # within one year the chart's title names the year
+    skeleton = {"day": "MMMd" if one_year else "yMMMd", "week": "yMMMd"}.get(granularity, "yMMM")
+    day = bucket if isinstance(bucket, date) and not isinstance(bucket, datetime) else start.date()
+    axis = format_skeleton(skeleton, day, locale=_axis_locale())
     if start.date() == last:
-        return axis, start.date().isoformat()
-    return axis, t("explore.hover_range", start=start.date().isoformat(), end=last.isoformat())
+        return axis, fmt.day_words(start.date())
+    return axis, t("explore.hover_range", start=fmt.day_words(start.date()), end=fmt.day_words(last))
 
 
 def _utc_offset(moment: datetime) -> str:
@@ -118,8 +175,67 @@ def label_of(key: object, label: object, is_other: bool) -> str:
     return str(label)
 
 
-def stacked_bars(result: ex.Explore, zone: ZoneInfo, group: str) -> go.Figure:
-    """Stacked bars over time, one colour per group, with the total above each bar; exact values on hover."""
+def nice_ticks(top: float, count: int = 5) -> list[int]:
+    """Round tick values from 0 to at least `top` (1, 2 or 5 times a power of ten apart)."""
+    if top <= 0:
+        return [0]
+    raw = top / count
+    power = 10 ** max(len(str(int(raw))) - 1, 0)
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    return [step * n for n in range(int(top // step) + 2)]
+
+
+def _tick_positions(
+    axis: list[str], buckets: list[date | datetime], granularity: str, zone: ZoneInfo
+) -> tuple[list[str], list[str]]:
+    """(tick values, tick texts): as many as fit side by side; hours show the date once per day, then the hour."""
+    count = len(axis)
+    if granularity != "hour":
+        # the plot is about 700 px wide on a 1280 px screen; a CJK character is about twice a Latin one
+        widest = max((sum(12 if ord(c) > 0x2E80 else 7 for c in label) for label in axis), default=0)
+        fits = max(3, min(16, PLOT_WIDTH_PX // (widest + TICK_GAP_PX)))
+        step = max(1, -(-count // fits))
+        chosen = list(range(0, count, step))
+        return [axis[i] for i in chosen], [axis[i] for i in chosen]
+    step = next((h for h in (1, 2, 3, 6, 12, 24) if count / h <= 16), 24)
+    values, texts, seen_days = [], [], set()
+    for index, bucket in enumerate(buckets):
+        local = bucket.astimezone(zone) if isinstance(bucket, datetime) else None
+        if local is None or local.hour % step:
+            continue
+        text = local.strftime("%H:%M")
+        if local.date() not in seen_days:  # the date once, under the day's first tick
+            seen_days.add(local.date())
+            text += "<br>" + format_skeleton("MMMd", local.date(), locale=_axis_locale())
+        values.append(axis[index])
+        texts.append(text)
+    return values, texts
+
+
+def chart_title(result: ex.Explore, group: str, span: str) -> str:
+    """What and when: "Tokens by service, 1 Dec 2026 to 6 Dec 2026 (6 days so far), by day"."""
+    what = t(f"explore.metric.{result.view.metric}")
+    if group != "none":
+        what = t("explore.chart_by", metric=what, group=t(f"explore.group.{group}").lower())
+    return t(
+        "explore.chart_title",
+        what=what,
+        span=span,
+        granularity=t(f"explore.granularity.{result.view.granularity}").lower(),
+    )
+
+
+def stacked_bars(
+    result: ex.Explore,
+    zone: ZoneInfo,
+    group: str,
+    title: str | None = None,
+    compare: list[int] | None = None,
+) -> go.Figure:
+    """Stacked bars over time, one colour per group in the table's order, the total above each bar where it fits.
+
+    `compare`: the previous period's totals bucket by bucket, drawn as a dashed line on the same chart.
+    """
     series = result.series
     buckets = list(dict.fromkeys(series["bucket"]))
     texts = [bucket_text(b, result.view.granularity, result.period, zone) for b in buckets]
@@ -128,6 +244,7 @@ def stacked_bars(result: ex.Explore, zone: ZoneInfo, group: str) -> go.Figure:
         seen[label] = seen.get(label, 0) + 1
         axis.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
     ranges = [html.escape(text) for _, text in texts]
+    axis_array = np.asarray(axis, dtype=object)
     fig = go.Figure()
     totals = [0] * len(buckets)
     for index, (key, label) in enumerate(result.labels.items()):
@@ -139,31 +256,64 @@ def stacked_bars(result: ex.Explore, zone: ZoneInfo, group: str) -> go.Figure:
         if group == "service" and not is_other:
             name = t(f"service.{key}")
         fig.add_bar(
-            x=axis,
-            y=values,
+            x=axis_array,
+            y=np.asarray(values, dtype="int64"),  # an array is passed through, a list is checked item by item
             name=html.escape(name),  # names come from the data; Plotly would render tags in them
             marker_color=OTHER_COLOUR if is_other else PALETTE[index % len(PALETTE)],
-            customdata=[[fmt.tokens(v), r] for v, r in zip(values, ranges, strict=True)],
-            hovertemplate="%{fullData.name}<br>%{customdata[1]}<br><b>%{customdata[0]}</b><extra></extra>",
+            # exact values by Plotly's own grouping (1,234,567, as both languages write it), and the bucket's
+            # range once, on the total's hover: per-point texts on every trace cost more than the figures
+            hovertemplate="%{fullData.name}<br>%{x}<br><b>%{y:,}</b><extra></extra>",
         )
+    fits = len(buckets) <= 16  # a label per bar only while the bars are wide enough for one
     fig.add_scatter(
-        x=axis,
-        y=totals,
+        x=axis_array,
+        y=np.asarray(totals, dtype="int64"),
         mode="text",
-        text=[fmt.compact(v) if v else "" for v in totals],
+        text=[fmt.compact(v) if v and fits else "" for v in totals],
         textposition="top center",
         name=t("explore.total"),
-        customdata=[[fmt.tokens(v), r] for v, r in zip(totals, ranges, strict=True)],
-        hovertemplate=t("explore.total") + "<br>%{customdata[1]}<br><b>%{customdata[0]}</b><extra></extra>",
+        customdata=ranges,
+        hovertemplate=html.escape(t("explore.total")) + "<br>%{customdata}<br><b>%{y:,}</b><extra></extra>",
         showlegend=False,
+        cliponaxis=False,
     )
+    top = max(totals, default=0)
+    if compare is not None:
+        shown = [int(v) for v in compare[: len(axis)]]
+        top = max(top, *shown) if shown else top
+        fig.add_scatter(
+            x=axis[: len(shown)],
+            y=shown,
+            mode="lines+markers",
+            line={"dash": "dash", "color": "#475569", "width": 2},
+            marker={"size": 4},
+            name=t("explore.previous_line"),
+            hovertemplate=html.escape(t("explore.previous_line")) + "<br><b>%{y:,}</b><extra></extra>",
+        )
+    ticks = nice_ticks(top * 1.1)
+    tick_values, tick_texts = _tick_positions(axis, buckets, result.view.granularity, zone)
     fig.update_layout(
+        title={"text": html.escape(title) if title else None, "font": {"size": 14}},
+        separators=".,",
         barmode="stack",
-        height=380,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        legend={"orientation": "h", "y": -0.15},
-        xaxis={"type": "category"},
-        yaxis={"rangemode": "tozero"},
+        height=420,
+        margin={"l": 10, "r": 10, "t": 50 if title else 30, "b": 10},
+        legend={"orientation": "h", "y": -0.25 if result.view.granularity == "hour" else -0.18, "traceorder": "normal"},
+        xaxis={
+            "type": "category",
+            "tickmode": "array",
+            "tickvals": tick_values,
+            "ticktext": tick_texts,
+            "tickangle": 0,
+            "automargin": True,
+        },
+        yaxis={
+            "rangemode": "tozero",
+            "tickmode": "array",
+            "tickvals": ticks,
+            "ticktext": [fmt.compact(v) for v in ticks],
+            "automargin": True,
+        },
     )
     return fig
 
@@ -191,6 +341,29 @@ def group_table(result: ex.Explore, group: str) -> pd.DataFrame:
     )
 
 
+def key_differs(result: ex.Explore) -> bool:
+    """Whether the key column says something the name does not (a member's id beside their name)."""
+    table = result.table
+    return any(
+        str(k) != str(lab) for k, lab, o in zip(table["key"], table["label"], table["is_other"], strict=True) if not o
+    )
+
+
+RANK_SORTS = ("rank", "rise", "fall")
+
+
+def sort_rankings(ranks: pd.DataFrame, sort: str) -> pd.DataFrame:
+    """Rankings by rank, or by movement: the largest rise (new members first) or the largest fall first."""
+    if sort == "rank":
+        return ranks
+    moved = ranks["rank_change"].astype("Float64")
+    if sort == "rise":
+        key = moved.fillna(float("inf"))  # a new member is the largest rise
+        return ranks.assign(_m=-key).sort_values(["_m", "rank"], kind="stable").drop(columns="_m")
+    key = moved.fillna(float("inf"))  # new members last when looking for falls
+    return ranks.assign(_m=key).sort_values(["_m", "rank"], kind="stable").drop(columns="_m")
+
+
 def rank_change_text(change: object, is_new: bool) -> str:
     """▲3, ▼1, = or new."""
     if is_new:
@@ -201,6 +374,33 @@ def rank_change_text(change: object, is_new: bool) -> str:
     if value < 0:
         return f"▼{-value}"
     return t("rankings.same")
+
+
+def days_words(days: int) -> str:
+    """ "1 day", "6 days"."""
+    return t("explore.days_one") if days == 1 else t("explore.days_many", days=days)
+
+
+def span_words(period: ex.Period, zone: ZoneInfo, now: datetime | None = None) -> str:
+    """A period as a person writes it: "5 Dec 2026 (1 day)", "1 Oct 2026 to 3 Oct 2026 10:30 (3 days)".
+
+    A period reaching past `now` says "so far"; one cut at an instant names the time it ends.
+    """
+    first, last = fmt.day_words(period.start), fmt.day_words(period.last)
+    until = period.until.astimezone(zone).strftime("%H:%M") if period.until is not None else None
+    if period.start == period.last:
+        text = first if until is None else t("explore.day_until", day=first, time=until)
+    else:
+        text = t("explore.span", first=first, last=last if until is None else f"{last} {until}")
+    count = days_words(period.days)
+    if now is not None and local_end(period, zone) > now:
+        count = t("explore.so_far", days=count)
+    return f"{text} ({count})"
+
+
+def local_end(period: ex.Period, zone: ZoneInfo) -> datetime:
+    """The instant a period ends."""
+    return period.until or datetime.combine(period.end, datetime.min.time(), tzinfo=zone)
 
 
 # --- /analysis: runway, why it changed ----------------------------------------------------------------
@@ -265,3 +465,65 @@ def show_month_to_date(mtd: Mapping[str, object] | None) -> None:
 def _signed_compact(value: int) -> str:
     """+1.2M, −300K: the sign always shown."""
     return ("+" if value > 0 else "") + fmt.compact(value)
+
+
+# --- saved views --------------------------------------------------------------------------------------
+
+VIEW_NAME = "explore_view_name"
+# widget state dropped when a saved view opens, so the page reads the view from the URL again
+_VIEW_STATE = (PERIOD, CUSTOM, GRANULARITY, METRIC, GROUP, TOP, SORT, COMPARE, SEEDED_FOR, *FILTERS.values())
+
+
+def current_query() -> str:
+    """The page's query string as it stands (the view and, for admins, the account): its shareable link."""
+    return urlencode({name: st.query_params.get_all(name) for name in st.query_params}, doseq=True)
+
+
+def _open_view(query: str) -> None:
+    """Callback: show a saved view, as opening its link would (before any widget of the run is drawn)."""
+    params = parse_qs(query, keep_blank_values=False)
+    for key in _VIEW_STATE:
+        st.session_state.pop(key, None)
+    account = (params.get(ui.ACCOUNT_PARAM) or [None])[-1]
+    if account:
+        # the admin switcher reads its own state before the URL; anyone else's account stays theirs (account_for)
+        st.session_state[ui.SWITCHER_KEY] = account
+        st.session_state[ui.CHOICE_KEY] = account
+    st.query_params.from_dict(params)
+
+
+def saved_views_sidebar(app_db: Any, user: Any) -> None:
+    """The sidebar's saved views: open one, remove one, or save the current view under a name."""
+    views = app_db.saved_views
+    st.sidebar.subheader(t("views.title"), anchor=False)
+    saved = views.views(user.username)
+    if not saved:
+        st.sidebar.caption(t("views.none"))
+    for index, (name, query) in enumerate(saved):
+        open_col, remove_col = st.sidebar.columns([5, 1])
+        open_col.button(
+            fmt.plain(name),  # a name a person typed: shown as its characters
+            key=f"explore_view_open_{index}",
+            on_click=_open_view,
+            args=(query,),
+            icon=":material/bookmark:",
+            width="stretch",
+        )
+        if remove_col.button(
+            "",
+            key=f"explore_view_remove_{index}",
+            icon=":material/delete:",
+            help=t("views.remove", name=name),
+        ):
+            views.remove_view(user.username, name)
+            st.rerun()
+    with st.sidebar.form("explore_view_form", clear_on_submit=True, border=False):
+        name = st.text_input(t("views.name"), key=VIEW_NAME, max_chars=80, placeholder=t("views.name_hint"))
+        if st.form_submit_button(t("views.save"), icon=":material/bookmark_add:"):
+            if not name.strip():
+                st.warning(t("views.empty_name"))
+            else:
+                views.save_view(user.username, name, current_query())
+                st.success(t("views.saved", name=fmt.plain(" ".join(name.split()))))
+                st.rerun()
+    st.sidebar.caption(t("views.link"))

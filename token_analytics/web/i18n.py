@@ -561,11 +561,18 @@ STRINGS: dict[str, dict[str, str]] = {
     "explore.period": {"en": "Period"},
     "explore.period.today": {"en": "Today"},
     "explore.period.yesterday": {"en": "Yesterday"},
-    "explore.period.last_7_days": {"en": "Last 7 days"},
-    "explore.period.last_30_days": {"en": "Last 30 days"},
-    "explore.period.this_month": {"en": "This month"},
+    "explore.period.this_week": {"en": "This week (so far)"},
+    "explore.period.last_week": {"en": "Last week"},
+    "explore.period.this_month": {"en": "This month (so far)"},
     "explore.period.last_month": {"en": "Last month"},
-    "explore.period.this_year": {"en": "This year"},
+    "explore.period.this_year": {"en": "This year (so far)"},
+    "explore.period.last_year": {"en": "Last year"},
+    "explore.period.last_7_days": {"en": "Last 7 complete days"},
+    "explore.period.last_30_days": {"en": "Last 30 complete days"},
+    "explore.period.last_90_days": {"en": "Last 90 complete days"},
+    "explore.period.last_7_days_today": {"en": "Last 7 days, including today so far"},
+    "explore.period.last_30_days_today": {"en": "Last 30 days, including today so far"},
+    "explore.period.last_90_days_today": {"en": "Last 90 days, including today so far"},
     "explore.period.custom": {"en": "Custom"},
     "explore.custom_range": {"en": "First and last day"},
     "explore.granularity": {"en": "Granularity"},
@@ -590,13 +597,38 @@ STRINGS: dict[str, dict[str, str]] = {
     "explore.filter.any": {"en": "Any"},
     "explore.other": {"en": "Other"},
     "explore.total": {"en": "Total"},
-    "explore.summary": {"en": "{metric}, {first} to {last}: **{total}** (previous {days} days: {previous}, {change})"},
+    "explore.summary": {"en": "{metric}, {span}: **{total}**; previous period, {previous_span}: {previous} ({change})"},
+    "explore.span": {"en": "{first} to {last}"},
+    "explore.day_until": {"en": "{day} until {time}"},
+    "explore.days_one": {"en": "1 day"},
+    "explore.days_many": {"en": "{days} days"},
+    "explore.so_far": {"en": "{days}, so far"},
+    "explore.sort": {"en": "Sort by"},
+    "explore.sort.value": {"en": "Current period"},
+    "explore.sort.previous": {"en": "Previous period"},
+    "explore.sort.change": {"en": "Change"},
+    "explore.sort.change_pct": {"en": "Change %"},
+    "explore.compare": {"en": "Draw the previous period on the chart"},
+    "explore.previous_line": {"en": "Previous period (total)"},
+    "explore.chart_title": {"en": "{what}, {span}, by {granularity}"},
+    "explore.chart_by": {"en": "{metric} by {group}"},
+    "explore.column.member_id": {"en": "User id"},
+    "explore.notice.too_many_buckets": {
+        "en": "A chart draws at most {max} bars, so this period is shown with coarser bars; "
+        "pick a shorter period for finer ones."
+    },
+    "explore.notice.bad_sort": {
+        "en": "The link asked for an unknown order; the table is sorted by the current period."
+    },
     "explore.not_in_exports": {
         "en": "The exports carry no input or output tokens for this period, so there is nothing to show; "
         "pick tokens or calls."
     },
     "explore.io_partial": {"en": "Only {io_calls} of {calls} calls carry input and output tokens."},
     "explore.empty": {"en": "No usage in this period with these filters."},
+    "explore.empty_period": {
+        "en": "No usage in {span} or in the period before it with these filters; pick another period or filter."
+    },
     "explore.column.group": {"en": "Group"},
     "explore.column.key": {"en": "Key"},
     "explore.column.value": {"en": "Value"},
@@ -610,7 +642,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "explore.hover_range": {"en": "{start} to {end}"},
     "explore.notice.bad_period": {"en": "The link asked for an unknown period; showing the default view."},
     "explore.notice.bad_custom": {
-        "en": "The link's custom days are not valid dates in order; showing the default period."
+        "en": "The link's custom days are not valid dates in order between 2000 and 2099; showing the default period."
     },
     "explore.notice.bad_granularity": {"en": "The link asked for an unknown granularity; showing days."},
     "explore.notice.bad_metric": {"en": "The link asked for an unknown metric; showing tokens."},
@@ -622,9 +654,25 @@ STRINGS: dict[str, dict[str, str]] = {
     "explore.notice.hour_too_long": {
         "en": "Hours are shown for periods of up to 14 days within the last few weeks; showing days."
     },
+    "views.title": {"en": "Saved views"},
+    "views.none": {"en": "No saved views yet: name the view you are looking at and save it."},
+    "views.name": {"en": "Name this view"},
+    "views.name_hint": {"en": "e.g. Agent use by member, last month"},
+    "views.save": {"en": "Save view"},
+    "views.saved": {"en": "Saved “{name}”."},
+    "views.empty_name": {"en": "Give the view a name first."},
+    "views.remove": {"en": "Remove “{name}”"},
+    "views.link": {"en": "The address in your browser's bar is this view's link: share it to show the same view."},
+    "error.appdb.view_name_long": {"en": "A view's name has at most {max} characters; shorten it."},
+    "error.appdb.view_too_long": {"en": "This view has too many filters to save; remove a few and save again."},
     "rankings.title": {"en": "Rankings"},
     "rankings.period": {"en": "Ranking period"},
-    "rankings.caption": {"en": "Members by tokens, {first} to {last}; the change is against the previous {days} days."},
+    "rankings.caption": {"en": "Members by tokens, {span}; the rank change is against {previous_span}."},
+    "rankings.sort": {"en": "Order"},
+    "rankings.sort.rank": {"en": "By rank"},
+    "rankings.sort.rise": {"en": "Largest rise first"},
+    "rankings.sort.fall": {"en": "Largest fall first"},
+    "rankings.column.previous_rank": {"en": "Previous rank"},
     "rankings.empty": {"en": "No member used tokens in this period."},
     "rankings.column.change": {"en": "Rank change"},
     "rankings.new": {"en": "new"},
