@@ -711,7 +711,7 @@ def test_chart_keeps_the_repeated_dst_hour_and_names_its_offset(store: Store) ->
     ]
     assert [int(v) for v in fig.data[0].y[1:3]] == [10, 20]  # agent: a1 at 01:30 EDT, a2 at 01:30 EST
     # every hour has room on the axis for one day: the date once, under the first tick, then the hours
-    assert fig.layout.xaxis.ticktext[0] == "00:00<br>1 Nov" and sum("<br>" in x for x in fig.layout.xaxis.ticktext) == 1
+    assert fig.layout.xaxis.ticktext[0] == "00:00<br>Nov 1" and sum("<br>" in x for x in fig.layout.xaxis.ticktext) == 1
 
 
 def test_hour_ticks_are_thinned_and_name_each_date_once(store: Store) -> None:
@@ -721,7 +721,7 @@ def test_hour_ticks_are_thinned_and_name_each_date_once(store: Store) -> None:
     fig = explore_ui.stacked_bars(ex.explore(store, "acct-a", view, TODAY), store.settings.zone, "none")
     texts = fig.layout.xaxis.ticktext
     assert len(texts) <= 16  # 7 days x 24 hours = 169 bars, one tick every 12 hours
-    assert texts[:3] == ("00:00<br>28 Oct", "12:00", "00:00<br>29 Oct")
+    assert texts[:3] == ("00:00<br>Oct 28", "12:00", "00:00<br>Oct 29")
     assert sum("<br>" in text for text in texts) == 7  # each date once
 
 
@@ -731,7 +731,7 @@ def test_week_labels_carry_the_year_and_numbers_follow_the_language(store: Store
 
     view = View(period="custom", start=date(2025, 12, 29), end=date(2026, 1, 11), granularity="week", group="none")
     result = ex.explore(store, "acct-a", view, TODAY)
-    assert list(explore_ui.stacked_bars(result, store.settings.zone, "none").data[0].x) == ["29 Dec 2025", "5 Jan 2026"]
+    assert list(explore_ui.stacked_bars(result, store.settings.zone, "none").data[0].x) == ["Dec 29, 2025", "Jan 5, 2026"]
     with language("zh"):
         fig = explore_ui.stacked_bars(
             ex.explore(

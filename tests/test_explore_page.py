@@ -330,9 +330,9 @@ def test_no_bucket_after_now_and_a_summary_in_words(app_env: pytest.MonkeyPatch)
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert len(figure["data"][0]["x"]) == 29  # 1-29 Nov: nothing drawn after today
     summary = next(m.value for m in at.markdown if m.value.startswith("Tokens,"))
-    assert "01 Nov 2026 to 29 Nov 2026 (29 days, so far)" in summary
-    assert "01 Oct 2026 to 29 Oct 2026 10:00 (29 days)" in summary
-    assert "Tokens by service, 01 Nov 2026" in figure["layout"]["title"]["text"]
+    assert "Nov 1, 2026 to Nov 29, 2026 (29 days, so far)" in summary
+    assert "Oct 1, 2026 to Oct 29, 2026 10:00 (29 days)" in summary
+    assert "Tokens by service, Nov 1, 2026" in figure["layout"]["title"]["text"]
 
 
 def test_analysts_rankings_sort_by_movement(app_env: pytest.MonkeyPatch, engine: Store) -> None:

@@ -139,8 +139,8 @@ def csv_download(label: str, data: bytes, file_name: str, key: str) -> None:
 
 
 def _axis_locale() -> str:
-    """Babel locale of axis labels: day-month-year in English ("29 Dec 2025"), the zh_CN forms in Chinese."""
-    return "zh_CN" if current_language() == "zh" else "en_GB"
+    """Babel locale of axis labels: the session's, as every other date of the app ("Dec 29, 2025", "2025年12月29日")."""
+    return "zh_CN" if current_language() == "zh" else "en_US"
 
 
 def bucket_text(bucket: date | datetime, granularity: str, period: ex.Period, zone: ZoneInfo) -> tuple[str, str]:
