@@ -503,7 +503,7 @@ def _previous_params(previous: Period, zone: ZoneInfo, first_hour_day: date | No
         }
     return {"previous_start": previous.start} | {
         key: value
-        for key, value in _span_params("previous", previous.start, previous.until, zone, first_hour_day).items()
+        for key, value in span_params("previous", previous.start, previous.until, zone, first_hour_day).items()
         if key != "previous_start_day"
     }
 
@@ -780,7 +780,7 @@ def runway(store: Store, account_id: str, balance: int, now: datetime) -> dict[s
     return {key: out[key] for key in (*order, "runs_out_on_7d", "runs_out_on_30d")}
 
 
-def _span_params(
+def span_params(
     prefix: str, start_day: date, end: datetime, zone: ZoneInfo, first_hour_day: date | None
 ) -> dict[str, Any]:
     """[start_day 00:00, end) as whole local days, whole local hours of the last day, and the partial hour.
@@ -800,15 +800,9 @@ def _span_params(
 
 
 def previous_month_to_date_end(now: datetime, zone: ZoneInfo) -> datetime:
-    """The same local day-of-month and time in last month, clipped to this month's start (SPEC §8)."""
-    local = now.astimezone(zone)
-    this_start = month_start(local.date())
-    last_start = previous_month(local.date())
-    if local.day > (this_start - last_start).days:
-        return local_midnight(this_start, zone)
-    wall = local.replace(year=last_start.year, month=last_start.month, tzinfo=None)
-    # zoneinfo resolves a wall time in a DST gap or fold; the round trip through UTC makes it one instant
-    return wall.replace(tzinfo=zone).astimezone(UTC).astimezone(zone)
+    """The same local day-of-month and time in last month, clipped to this month's start; a wall time in a DST gap
+    moves to the first instant after it (SPEC §8, §9)."""
+    return same_span_end(now, "month", zone).astimezone(zone)
 
 
 def _month_to_date_rows(store: Store, account_id: str, now: datetime) -> pd.DataFrame:
@@ -820,10 +814,8 @@ def _month_to_date_rows(store: Store, account_id: str, now: datetime) -> pd.Data
     return store.run(
         "month_to_date",
         account_id=account_id,
-        **_span_params("current", month_start(today), local, zone, first_hour_day),
-        **_span_params(
-            "previous", previous_month(today), previous_month_to_date_end(local, zone), zone, first_hour_day
-        ),
+        **span_params("current", month_start(today), local, zone, first_hour_day),
+        **span_params("previous", previous_month(today), previous_month_to_date_end(local, zone), zone, first_hour_day),
     )
 
 

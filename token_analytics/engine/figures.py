@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,7 +11,7 @@ import pandas as pd
 from token_analytics.billing.appdb import PLANS, AppDB
 from token_analytics.engine import explore
 from token_analytics.engine.explore import growth_pct
-from token_analytics.engine.periods import TodaySoFar, Windows, local_midnight, month_start, next_month, previous_month
+from token_analytics.engine.periods import TodaySoFar, Windows, month_start, next_month, previous_month
 from token_analytics.engine.store import Store
 
 RECENT_LIMIT = 10
@@ -66,35 +66,21 @@ def usage_of_ledger(ledger: dict[str, Any] | None, all_time_tokens: int) -> dict
     }
 
 
-def _span(prefix: str, start_day: date, end: datetime, zone: ZoneInfo, first_hour_day: date | None) -> dict[str, Any]:
-    """[start_day 00:00, end) as whole local days, whole local hours of the last day and the partial last hour.
-
-    When the last day is before the hourly rollup's window its events are read from its midnight instead.
-    """
-    local_end = end.astimezone(zone)
-    hour_start = local_end.replace(minute=0, second=0, microsecond=0)
-    if first_hour_day is not None and local_end.date() < first_hour_day:
-        hour_start = local_midnight(local_end.date(), zone)
-    return {
-        f"{prefix}_start_day": start_day,
-        f"{prefix}_end_day": local_end.date(),
-        f"{prefix}_end_hour": hour_start.astimezone(UTC),
-        f"{prefix}_end": end.astimezone(UTC),
-    }
-
-
 def today_so_far(store: Store, account_id: str, now: datetime) -> dict[str, Any]:
     """SPEC §9: tokens today up to `now` against yesterday up to the same local wall-clock time."""
     zone = store.settings.zone
     window = TodaySoFar.at(now, zone)
     first_hour_day = explore.hourly_from(store)
-    row = store.row(
-        "today_so_far",
+    # the same two-span statement as month to date, summed over its keys: one rule for "a span cut at an instant"
+    rows = store.run(
+        "month_to_date",
         account_id=account_id,
-        **_span("current", window.today, window.end, zone, first_hour_day),
-        **_span("previous", window.previous_start.astimezone(zone).date(), window.previous_end, zone, first_hour_day),
+        **explore.span_params("current", window.today, window.end, zone, first_hour_day),
+        **explore.span_params(
+            "previous", window.previous_start.astimezone(zone).date(), window.previous_end, zone, first_hour_day
+        ),
     )
-    current, previous = int(row["tokens"]), int(row["previous"])
+    current, previous = int(rows["tokens"].sum()), int(rows["previous"].sum())
     return {"tokens": current, "previous": previous, "growth_pct": growth_pct(current, previous)}
 
 
