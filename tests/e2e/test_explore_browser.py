@@ -158,7 +158,7 @@ def test_admins_custom_view_of_another_account_survives_reload_and_a_new_browser
     choose(page, t("explore.group"), t("explore.group.member"))
     expect(page).to_have_url(re.compile(rf"start={FIRST}.*end={LAST}"))
     total = f"**{custom_acct_003.total:,}**".replace("**", "")
-    expect(body).to_contain_text(f"Tokens, 02 Nov 2026 to 15 Nov 2026 (14 days): {total}")
+    expect(body).to_contain_text(f"Tokens, Nov 2, 2026 to Nov 15, 2026 (14 days): {total}")
     shown = summary_text(page)
     link = page.url
     assert "account=acct-003" in link and "group=member" in link
