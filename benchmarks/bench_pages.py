@@ -1,6 +1,6 @@
 """Page benchmark: end-to-end latency as a person feels it, and the server's share of it.
 
-    python benchmarks/bench_pages.py [--events 1000000] [--accounts 200] [--runs 5]
+    python benchmarks/bench_pages.py [--events 1000000] [--accounts 200] [--runs 3] [--contention N]
                                      [--data-dir DIR] [--baseline DIR]
 
 One server is started the way `make run` does (`streamlit run serve.py`, headless, a free port) on
@@ -259,6 +259,34 @@ def server_measures(server: Server, checkout: str, cookies: dict[str, Any], resu
                 results.add(f"server rerun, explore view change: {view} [{role}]", checkout, ms)
 
 
+# The heaviest views a link may ask for: 370 days by day and member (the most bars allowed), and ten years by
+# day, which the page draws by month with a notice.
+HEAVY_VIEWS = (
+    "period=custom&start=2025-11-25&end=2026-11-29&granularity=day&metric=tokens&group=member&top=10",
+    "period=custom&start=2016-11-29&end=2026-11-29&granularity=day&metric=tokens&group=member&top=10",
+)
+
+
+async def contention(
+    server: Server, jar: list[dict[str, Any]], heavy_jar: list[dict[str, Any]], heavy_sessions: int, samples: int
+) -> dict[str, Any]:
+    """A manager's /analysis reruns alone, then while another user's sessions load the heaviest views."""
+    alone = (await server_runs(server, jar, [("analysis", "")] * (samples + 1)))[1:]
+    stop = asyncio.Event()
+    heavy: list[float] = []
+
+    async def hammer(view: str) -> None:
+        while not stop.is_set():
+            heavy.extend(await server_runs(server, heavy_jar, [("explore", view)] * 2))
+
+    tasks = [asyncio.create_task(hammer(HEAVY_VIEWS[i % len(HEAVY_VIEWS)])) for i in range(heavy_sessions)]
+    await asyncio.sleep(2.0)  # the heavy sessions are running before the measured ones start
+    during = (await server_runs(server, jar, [("analysis", "")] * (samples + 1)))[1:]
+    stop.set()
+    await asyncio.gather(*tasks)
+    return {"alone": alone, "during": during, "heavy": heavy}
+
+
 def sample(events: int, accounts: int, data_dir: Path | None) -> Path:
     if data_dir is not None:
         return data_dir
@@ -301,6 +329,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="an existing export instead of a generated one")
     parser.add_argument("--baseline", type=Path, help="a second checkout measured in the same run")
     parser.add_argument("--no-browser", action="store_true", help="server times only (sign-in through chromium once)")
+    parser.add_argument(
+        "--contention",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also: a manager's /analysis alone and while N sessions load the heaviest allowed /explore views",
+    )
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).is_file():
         print(f"{CHROMIUM} is missing: install Debian's chromium (make chromium) or set E2E_CHROMIUM.", file=sys.stderr)
@@ -319,6 +354,17 @@ def main(argv: list[str] | None = None) -> int:
                 cookies = browser_measures(server, checkout.name, results, 1 if args.no_browser else args.runs)
                 print(f"{checkout.name}: browser measures done ({time.perf_counter() - started:.0f} s)")
                 server_measures(server, checkout.name, cookies, results, args.runs)
+                if args.contention:
+                    seen = asyncio.run(
+                        contention(
+                            server, cookies["manager"]["cookies"], cookies["analyst"]["cookies"], args.contention, 5
+                        )
+                    )
+                    for label, key in (("alone", "alone"), (f"while {args.contention} heavy views run", "during")):
+                        for ms in seen[key]:
+                            results.add(f"server rerun: analysis [manager] {label}", checkout.name, ms)
+                    for ms in seen["heavy"]:
+                        results.add("server rerun: heaviest allowed /explore views [analyst]", checkout.name, ms)
             finally:
                 stop_server(server)
     print()
