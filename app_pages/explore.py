@@ -97,7 +97,8 @@ view_ui.write_url(view, compare)
 view_ui.saved_views_sidebar(data.app_db(), user)
 
 # --- the figures -----------------------------------------------------------------------------------
-result = ex.explore(store, account, view, now)
+with view_ui.VIEW_SLOT:
+    result = ex.explore(store, account, view, now)
 if not result.available:
     st.info(t("explore.not_in_exports"), icon=":material/info:")
 elif result.total == 0 and result.previous_total == 0:
@@ -121,16 +122,15 @@ else:
     if metric in ex.IO_METRICS and result.io_calls < result.calls:
         st.caption(t("explore.io_partial", io_calls=fmt.tokens(result.io_calls), calls=fmt.tokens(result.calls)))
     title = view_ui.chart_title(result, group, span)
-    st.plotly_chart(
-        view_ui.stacked_bars(
+    with view_ui.VIEW_SLOT:
+        figure = view_ui.stacked_bars(
             result,
             zone,
             group,
             title=title,
             compare=view_ui.previous_totals(store, account, result) if compare else None,
-        ),
-        key="explore_chart",
-    )
+        )
+    st.plotly_chart(figure, key="explore_chart")
     table = view_ui.group_table(result, group)
     selection = st.dataframe(
         table,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import threading
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -34,6 +35,10 @@ FILTERS = {"service": "explore_services", "member": "explore_members", "model": 
 SEEDED_FOR = "explore_seeded_for"  # the account whose keys the widgets were last checked against
 PALETTE = ("#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#ea580c", "#475569")
 OTHER_COLOUR = "#cbd5e1"
+# One Explore view is computed and built at a time in the process: each is bounded (MAX_BUCKETS bars), but many tabs
+# of one person asking for the heaviest view at once would otherwise take both cores from every other page. They
+# wait for each other here instead; the other pages never take this lock.
+VIEW_SLOT = threading.BoundedSemaphore(1)
 PLOT_WIDTH_PX, TICK_GAP_PX = 700, 24  # the narrowest plot (1280 px screen, sidebar open) and a gap between labels
 
 
