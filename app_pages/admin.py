@@ -106,15 +106,12 @@ def transfers() -> None:
                 ui.show_error(exc, ui.error_message(exc))
 
     st.subheader(t("admin.transfer_history"))
-    # Every account the app knows; AppDB has no all-accounts order query yet (billing is being split).
-    frames = [appdb.orders_for(account) for account in store.account_ids()]
-    orders = pd.concat([frame for frame in frames if len(frame)], ignore_index=True) if any(map(len, frames)) else None
-    if orders is not None:
-        orders = orders[(orders["method"] == "BANK_TRANSFER") & (orders["status"] != "PENDING")]
-    if orders is None or orders.empty:
+    # one statement for every account (a statement per account cost ~10 ms each), of the accounts the exports know
+    orders = appdb.decided_transfers()
+    orders = orders[orders["account_id"].isin(store.account_ids())]
+    if orders.empty:
         st.caption(t("admin.no_transfer_history"))
         return
-    orders = orders.sort_values(["status_at", "order_id"], ascending=False)
     history = pd.DataFrame(
         {
             "status_at": [when(at) for at in orders["status_at"]],

@@ -213,6 +213,20 @@ def test_reject_transfer_cancels(db: AppDB) -> None:
     assert db.ledger_entries().empty
 
 
+def test_decided_transfers_are_every_accounts_newest_decision_first(db: AppDB) -> None:
+    confirmed = recharge(db, method="BANK_TRANSFER", account_id="acct-001")
+    rejected = recharge(db, method="BANK_TRANSFER", account_id="acct-002")
+    recharge(db, method="BANK_TRANSFER", account_id="acct-003")  # still pending: not a decision
+    SandboxProvider().simulate_payment(db, recharge(db, method="WECHAT"))  # paid, but not a transfer
+    db.confirm_transfer(confirmed, "admin", now=NOW + timedelta(days=1))
+    db.reject_transfer(rejected, "admin", "no money arrived", now=NOW + timedelta(days=2))
+    decided = db.decided_transfers()
+    assert list(zip(decided["order_id"], decided["account_id"], decided["status"], strict=True)) == [
+        (rejected, "acct-002", "CANCELLED"),
+        (confirmed, "acct-001", "PAID"),
+    ]
+
+
 def test_confirm_and_reject_need_a_bank_transfer(db: AppDB) -> None:
     order_id = recharge(db, method="ALIPAY")
     with pytest.raises(OrderStateError, match="not a bank transfer"):

@@ -142,6 +142,13 @@ _PENDING_TRANSFERS = """
     order by created_at, order_id
 """
 
+# Newest decision first: the admin's history of confirmed and rejected transfers, every account in one statement.
+_DECIDED_TRANSFERS = """
+    select * from app.order_status
+    where method = 'BANK_TRANSFER' and status <> 'PENDING'
+    order by status_at desc, order_id desc
+"""
+
 _CURRENT_PLAN = """
     select plan from app.order_status
     where account_id = $account_id and kind = 'plan' and status = 'PAID'
@@ -273,6 +280,10 @@ class Orders(Part):
     def pending_transfers(self) -> pd.DataFrame:
         """PENDING bank-transfer orders of every account, oldest first (the admin's queue)."""
         return self._file.frame(_PENDING_TRANSFERS, {})
+
+    def decided_transfers(self) -> pd.DataFrame:
+        """Bank-transfer orders of every account that are no longer PENDING, newest decision first."""
+        return self._file.frame(_DECIDED_TRANSFERS, {})
 
     def current_plan(self, account_id: str, default: str) -> str:
         """The plan of the account's latest paid plan order, else `default` (the export's plan)."""
