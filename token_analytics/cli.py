@@ -1,4 +1,4 @@
-"""Command line (SPEC §7): generate, ingest, check, report; alerts (issue 13); rollup (issue 12); users unlock."""
+"""Command line (SPEC §7): generate, ingest, check, report; alerts; rollup; users unlock."""
 
 from __future__ import annotations
 

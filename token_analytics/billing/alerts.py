@@ -1,4 +1,4 @@
-"""Alerts in the app database (issue 13): thresholds per account, alert state, the outbox of notifications.
+"""Alerts in the app database: thresholds per account, alert state, the outbox of notifications.
 
 Everything is appended, never updated, like the rest of the file:
 

@@ -1,4 +1,4 @@
-"""The audit log (issue 9): who did what, when, from where; appended to, never changed.
+"""The audit log: who did what, when, from where; appended to, never changed.
 
 Sign-ins (success and failure), sign-outs and every other end of a session, unlocks, and the
 app database's money and plan writes (transfer confirmations and rejections, adjustments,

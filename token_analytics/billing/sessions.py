@@ -1,4 +1,4 @@
-"""Server-side sign-in sessions (issue 9), modelled on Django's session framework.
+"""Server-side sign-in sessions, modelled on Django's session framework.
 
 Every sign-in starts a session: a random id that the browser keeps (signed) in its cookie,
 and a record here saying who, since when, until when, from where and with which browser.

@@ -1,4 +1,4 @@
-"""Alerts (issue 13): evaluate an account's thresholds, and the `alerts` run that notifies on each change.
+"""Alerts: evaluate an account's thresholds, and the `alerts` run that notifies on each change.
 
 One evaluation function, `evaluate`, serves the /analysis banner and the CLI. Rules:
 

@@ -93,7 +93,7 @@ def analysis_figures(store: Store, account_id: str, now: datetime, mode: str) ->
 def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -> dict[str, Any]:
     zone = store.settings.zone
     windows = Windows.at(now, zone)
-    # Two statements for the usage, service, leaderboard and ledger figures (issue 11: each statement
+    # Two statements for the usage, service, leaderboard and ledger figures (each statement
     # costs milliseconds of parsing and planning whatever it reads); rows come back as tuples, not DataFrames.
     usage = store.row("analysis_usage", account_id=account_id, limit=LEADERBOARD_LIMIT, **windows.params())
     saas = mode != "self-hosted"

@@ -1,4 +1,4 @@
-"""The ingest rules (SPEC §3) and the derived tables on Spark: `rollup --engine spark` (issue 12).
+"""The ingest rules (SPEC §3) and the derived tables on Spark: `rollup --engine spark`.
 
 Writes a derived folder (docs/DERIVED_FORMAT.md, "derived format v1") from an export folder on any
 Spark: `local[*]`, a cluster through `--master` or spark-submit, local, `s3a://` or `hdfs://` paths

@@ -1,4 +1,4 @@
-"""Alerts on the pages (issue 13): the /analysis banner, the thresholds form, and the admin's delivery status.
+"""Alerts on the pages: the /analysis banner, the thresholds form, and the admin's delivery status.
 
 The banner is computed by `engine.alerts.firing` (the same evaluation as `python -m token_analytics
 alerts`), so the page and the notifications agree.

@@ -1,4 +1,4 @@
-"""Sign-in (SPEC §5, issue 9): the auth YAML, server-side sessions, throttled sign-in, who is signed in.
+"""Sign-in (SPEC §5): the auth YAML, server-side sessions, throttled sign-in, who is signed in.
 
 The YAML is streamlit-authenticator's standard `credentials.usernames` format (bcrypt
 hashes, `roles`) plus `account_id` per user. The cookie key never lives in that file: it
@@ -460,7 +460,7 @@ def sign_in_form(settings: Settings, config: AuthConfig, key: str) -> None:
     """The sign-in form; a successful submit starts a session and reruns into the user's pages.
 
     A plain st.form: no component iframe reruns the script while a person types or clicks, so
-    a click is never lost (issue 8), and `st.rerun()` is safe here.
+    a click is never lost, and `st.rerun()` is safe here.
     """
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:

@@ -396,7 +396,7 @@ ZH: dict[str, str] = {
     "audit.detail.end_expired": "已到最长有效期，已结束（会话 {session}）",
     "audit.detail.end_unknown_user": "已结束：该用户已不在账号文件中（会话 {session}）",
     "audit.detail.plan_request": "{kind}申请：{plan} 套餐",
-    # --- arrived with routes, plans and the admin page (issue 8) -----------------------
+    # --- arrived with routes, plans and the admin page -----------------------
     "error.no_access": "您无权访问此页面。",
     "error.no_access_hint": "您的角色不包含此页面；如有需要，请联系管理员。",
     "error.no_access_back": "返回分析中心",
@@ -426,7 +426,7 @@ ZH: dict[str, str] = {
     "admin.file_status.ok": "已读取",
     "admin.file_status.rejected": "已拒绝",
     "sidebar.unknown_account": "账户 {account} 不存在；改为显示您自己的账户。",
-    # --- arrived with /analysis's scopes and help (issue 8) -------------------------------
+    # --- arrived with /analysis's scopes and help -------------------------------
     "card.exact_all_time": "{tokens} 个 Token · 累计",
     "card.exact_day": "{tokens} 个 Token · 今日，{day}（{zone}）",
     "card.exact_month": "{tokens} 个 Token · 本月，{month}（{zone}）",

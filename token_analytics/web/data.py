@@ -6,7 +6,7 @@ per-user state); every figure function takes the account as an argument.
 The first load runs in a worker thread, not in the script thread of the session that
 asked first: Streamlit stops a script thread when its client leaves and interrupts it on a
 rerun (StopException / RerunException), and an interrupted first load used to leave a
-half-open database behind (issue 9). Sessions only wait for the worker and draw its progress;
+half-open database behind. Sessions only wait for the worker and draw its progress;
 one that leaves stops waiting, the load goes on, and the next session gets the store.
 """
 

@@ -180,7 +180,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "card.services": {"en": "Service Usage"},
     "card.owner": {"en": "Owner: {name}"},
     "card.calls_all_time": {"en": "{calls} calls · all time"},
-    # --- /analysis: what each card and section covers (issue 8) -----------------------
+    # --- /analysis: what each card and section covers -----------------------
     "card.exact_all_time": {"en": "{tokens} tokens · all time"},
     "card.exact_day": {"en": "{tokens} tokens · today, {day} ({zone})"},
     "card.exact_month": {"en": "{tokens} tokens · this month, {month} ({zone})"},
@@ -377,7 +377,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "admin.tab_adjustments": {"en": "Adjustments"},
     "admin.tab_requests": {"en": "Plan requests"},
     "admin.tab_health": {"en": "Data health"},
-    # Sessions, paused sign-ins and the audit log (issue 9)
+    # Sessions, paused sign-ins and the audit log
     "admin.tab_sessions": {"en": "Sessions"},
     "admin.tab_audit": {"en": "Audit log"},
     "admin.sessions_title": {"en": "Active sessions"},
@@ -514,7 +514,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "admin.column_conflicts": {"en": "Conflicts"},
     "admin.column_latest_at": {"en": "Latest time"},
     "admin.column_rows": {"en": "Rows"},
-    # --- issue 8: routes, accounts, plans, admin history (engineer "pages") -----------------
+    # --- routes, accounts, plans, admin history (engineer "pages") -----------------
     "error.no_access": {"en": "You don't have access to this page."},
     "error.no_access_hint": {"en": "Your role does not include it; ask an administrator if you need it."},
     "error.no_access_back": {"en": "Back to the Analytics Center"},
@@ -695,7 +695,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "mtd.dimension.model": {"en": "model"},
     "mtd.contribution": {"en": "{change} from {label}"},
     "mtd.no_change": {"en": "No change."},
-    # --- alerts (issue 13): banner, thresholds form, delivery status -------------------------
+    # --- alerts: banner, thresholds form, delivery status -------------------------
     "alerts.title": {"en": "Alerts", "zh": "告警"},
     "alerts.intro": {
         "en": "Notified through the configured webhooks when an alert starts and when it clears. "
@@ -784,7 +784,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "alerts.column.last_failure_at": {"en": "Last failure", "zh": "最近一次失败"},
     "alerts.column.last_error": {"en": "Error", "zh": "错误"},
     "alerts.column.pending": {"en": "Pending", "zh": "待发送"},
-    # --- /analysis: like-for-like cards, spans, sparklines, partial bars (issue 19) ----------
+    # --- /analysis: like-for-like cards, spans, sparklines, partial bars ----------
     "section.cards": {"en": "Overview", "zh": "概览"},
     "card.calls_value": {"en": "{calls} calls", "zh": "{calls} 次"},
     "card.vs_yesterday_to": {

@@ -1,4 +1,4 @@
-"""Single sign-on (issue 9): Streamlit's own `st.login` (OpenID Connect) as an alternative to the YAML users.
+"""Single sign-on: Streamlit's own `st.login` (OpenID Connect) as an alternative to the YAML users.
 
 Enabled by ANALYTICS_OIDC_MAPPING_FILE plus Streamlit's `[auth]` section in secrets.toml. The
 mapping file says which identities may sign in, and as whom:
