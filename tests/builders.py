@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from token_analytics.engine.schema import ACCOUNTS, MEMBERS, TRANSACTIONS, USAGE_EVENTS, Kind
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_command(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m token_analytics ...` in its own process; `env` is added to this process's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "token_analytics", *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
 
 # "now" of the generated sample used by the app tests
 SAMPLE_NOW = "2026-11-29T10:00:00+08:00"

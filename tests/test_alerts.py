@@ -14,7 +14,6 @@ today are 30 Oct .. 28 Nov; the 7 complete days are 22 .. 28 Nov.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from typing import Any
 import pytest
 
 from tests import builders as b
-from tests.apptest import ROOT
+from tests.builders import run_command as run_cli
 from tests.builders import tx, utc
 from tests.conftest import settings_for
 from token_analytics import cli
@@ -436,18 +435,6 @@ def test_the_cli_fails_in_one_line_while_a_process_that_does_not_answer_holds_th
         holder.communicate("", timeout=60)
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: The database ") and "does not answer requests" in err and "\n" not in err
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    """`python -m token_analytics ...` in its own process, in the test's environment (cli_env)."""
-    return subprocess.run(
-        [sys.executable, "-m", "token_analytics", *args],
-        cwd=ROOT,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_the_cli_asks_the_running_dashboard_to_evaluate_and_send(

@@ -23,6 +23,7 @@ import pytest
 
 from tests import test_alerts as base
 from tests.apptest import ROOT
+from tests.builders import run_command as run_cli
 from tests.test_alerts import Hooks, cli_env, now
 from token_analytics.billing.alerts import Thresholds
 from token_analytics.billing.appdb import AppDB
@@ -426,17 +427,6 @@ def test_a_receiver_added_while_a_change_waits_gets_it_and_a_delivered_change_is
 
 
 # --- what the command prints --------------------------------------------------------------------------------
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "token_analytics", *args],
-        cwd=ROOT,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_the_command_prints_one_truthful_line_per_fact_and_integers_as_integers(

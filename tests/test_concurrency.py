@@ -4,15 +4,13 @@ works while another process (the dashboard) holds the DuckDB files."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from datetime import datetime
 from pathlib import Path
 
 from tests import builders as b
 from tests.builders import ev, tx, utc
+from tests.builders import run_command as cli
 from tests.conftest import NOW, settings_for
 from token_analytics.engine import service
 from token_analytics.engine.figures import analysis_figures
@@ -72,17 +70,6 @@ def test_each_read_sees_one_generation(tmp_path: Path) -> None:
     assert seen and set(seen) <= allowed
     assert analysis_figures(store, "acct-a", now, "saas")["cards"]["balance"]["tokens"] == expected(GENERATIONS)[3]
     store.close()
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "token_analytics", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_command_line_asks_the_process_holding_the_files(tmp_path: Path) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 
 from tests import builders as b
 from tests.builders import ev, tx, utc
+from tests.builders import run_command as cli
 from tests.conftest import NOW, settings_for, write_edge_export
 from token_analytics.engine.figures import analysis_figures
 from token_analytics.engine.store import Store
@@ -195,17 +194,6 @@ def test_defaults() -> None:
     s = load_settings({})
     assert (s.mode, s.timezone, s.now_override) == ("saas", "Asia/Shanghai", None)
     assert s.data_dir == ROOT / "data/sample" and s.app_db == ROOT / "data/app.duckdb"
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "token_analytics", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_report_is_the_page_function(tmp_path: Path, edge_dir: Path) -> None:

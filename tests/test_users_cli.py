@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.builders import run_command as cli
 from token_analytics.billing.appdb import open_app_db
 from token_analytics.billing.audit import AuditLog
 from token_analytics.billing.throttle import Policy, Throttle
@@ -16,17 +14,6 @@ from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "token_analytics", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def lock_admin(throttle: Throttle) -> datetime:
