@@ -14,8 +14,8 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from token_analytics.billing import audit
-from token_analytics.engine.store import StoreError
+from token_analytics.accounts import audit, sso, users
+from token_analytics.db import StoreError
 from token_analytics.settings import VARIABLES, Settings, SettingsError, load_settings
 from token_analytics.web import auth, data, fmt, i18n, oidc, ui
 from token_analytics.web.i18n import t
@@ -27,14 +27,14 @@ log = logging.getLogger("token_analytics.dashboard")
 HIDE_SIDEBAR = "<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'] { display: none; }</style>"
 
 
-def start() -> tuple[Settings, auth.AuthConfig]:
+def start() -> tuple[Settings, users.AuthConfig]:
     """Settings and users, or a one-line error and a stop."""
     try:
         settings = load_settings()
-        config = auth.load_auth(settings.auth_file)
+        config = users.load_auth(settings.auth_file)
         if settings.oidc_mapping_file is not None:
-            oidc.load_mapping(settings.oidc_mapping_file)  # a broken mapping stops start-up, in one line
-    except (SettingsError, auth.AuthConfigError, oidc.OidcMappingError) as exc:
+            sso.load_mapping(settings.oidc_mapping_file)  # a broken mapping stops start-up, in one line
+    except (SettingsError, users.AuthConfigError, sso.OidcMappingError) as exc:
         log.error("start-up stopped: %s", exc)
         st.error(ui.error_message(exc))
         st.stop()
@@ -114,7 +114,7 @@ def st_pages(specs: list[ui.PageSpec], denied: Sequence[ui.PageSpec] = ()) -> li
     return registered
 
 
-def sign_in_and_stop(settings: Settings, config: auth.AuthConfig, key: str) -> None:
+def sign_in_and_stop(settings: Settings, config: users.AuthConfig, key: str) -> None:
     """Signed out: the mode's pages registered hidden (the URL is kept), the form, and nothing else."""
     st.navigation(st_pages(ui.allowed_pages(settings.mode, None)), position="hidden")
     # No sidebar for a signed-out visitor. Without this, signing out while the page was still drawing
@@ -148,7 +148,7 @@ def main() -> None:
     try:
         user = auth.resolve_user(settings, config, key)
         if user is None:  # single sign-on: a provider's identity starts a session here, or is refused
-            oidc.sign_in(settings, config, ended=had_session)
+            auth.sso_sign_in(settings, config, ended=had_session)
     except StoreError as exc:
         log.error("data unavailable: %s", exc)
         st.error(ui.error_message(exc))

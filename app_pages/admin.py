@@ -10,8 +10,9 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from token_analytics.billing.core import AppDBError
-from token_analytics.web import alerts_ui, auth, data, fmt, payment_panel, security_panel, ui
+from token_analytics.accounts import users
+from token_analytics.db.appfile import AppDBError
+from token_analytics.web import alerts_ui, data, fmt, payment_panel, security_panel, ui
 from token_analytics.web.i18n import STRINGS, t
 
 FLASH_KEY = "admin_flash"  # what the last confirm / reject did, shown after the rerun
@@ -239,7 +240,7 @@ def health() -> None:
 
 
 def sessions() -> None:
-    security_panel.sessions_tab(settings, auth.load_auth(settings.auth_file), user)
+    security_panel.sessions_tab(settings, users.load_auth(settings.auth_file), user)
 
 
 def audit() -> None:

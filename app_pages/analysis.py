@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from token_analytics.engine.explore import previous_month_to_date_end
-from token_analytics.engine.figures import LEADERBOARD_LIMIT, RECENT_LIMIT, analysis_figures, card_series, current_plan
+from token_analytics.engine.figures import LEADERBOARD_LIMIT, RECENT_LIMIT, analysis_figures, card_series, exported_plan
 from token_analytics.engine.periods import TodaySoFar, Windows
 from token_analytics.web import alerts_ui, charts, data, explore_ui, fmt, payment_panel, tables, ui
 from token_analytics.web.i18n import t
@@ -109,7 +109,7 @@ with st.container(border=True):
     st.caption(t("usage.beta_notice"))
 
 # Offer only the next step up from the plan the account is on now (the same source as /subscription).
-plan = current_plan(store, data.app_db(), account)
+plan = data.app_db().current_plan(account, exported_plan(store, account))
 offer = {
     "free": ("button.upgrade_pro", "analysis_upgrade"),
     "pro": ("button.contact_enterprise", "analysis_enterprise"),

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from token_analytics.billing.core import AppDBError
 from token_analytics.billing.orders import METHODS
 from token_analytics.billing.payments import get_provider
+from token_analytics.db.appfile import AppDBError
 from token_analytics.engine.figures import token_usage
 from token_analytics.web import data, fmt, payment_panel, ui
 from token_analytics.web.i18n import t

@@ -6,10 +6,10 @@ Enterprise contact form. Enterprise: nothing to buy here, and the page says so.
 
 import streamlit as st
 
-from token_analytics.billing.core import AppDBError
 from token_analytics.billing.orders import METHODS
 from token_analytics.billing.payments import get_provider
-from token_analytics.engine.figures import current_plan
+from token_analytics.db.appfile import AppDBError
+from token_analytics.engine.figures import exported_plan
 from token_analytics.web import data, fmt, payment_panel, ui
 from token_analytics.web.i18n import t
 
@@ -20,7 +20,7 @@ store = data.store()
 appdb = data.app_db()
 provider = get_provider()
 money = payment_panel.prices(settings.prices_file)
-plan_now = current_plan(store, appdb, account)
+plan_now = appdb.current_plan(account, exported_plan(store, account))
 
 st.title(t("page.subscription"))
 st.markdown(t("plans.current", account=ui.account_markdown(account), plan=payment_panel.plan_name(money, plan_now)))

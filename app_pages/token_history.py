@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
+from token_analytics.accounts import users
 from token_analytics.engine import ledger, ledger_csv
-from token_analytics.web import auth, data, fmt, tables, ui
+from token_analytics.web import data, fmt, tables, ui
 from token_analytics.web.i18n import t
 
 user = ui.require(ui.current_user())
@@ -27,8 +28,8 @@ PAGE_BOX_WIDTH_PX = 150  # five digits beside the - and + steppers
 def user_names() -> dict[str, str]:
     """Sign-in username -> person's name: the app's own ledger entries carry the username."""
     try:
-        config = auth.load_auth(settings.auth_file)
-    except auth.AuthConfigError as exc:  # the router has read it this run; a file changed since
+        config = users.load_auth(settings.auth_file)
+    except users.AuthConfigError as exc:  # the router has read it this run; a file changed since
         ui.show_error(exc, t("history.no_names"))
         return {}
     return {user.username: user.name for user in config.users.values()}

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 
 from tests import builders as b
-from token_analytics.billing.appdb import METHODS, open_app_db
+from token_analytics.appdb import METHODS, open_app_db
 from token_analytics.engine.periods import local_midnight, next_month
 from token_analytics.engine.schema import PAYMENT_METHODS, PLANS, SERVICES, TXN_TYPES
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from tests.apptest import DEMO_PASSWORDS, _app, _sign_in, _signed_in
-from token_analytics.billing.audit import AuditLog
+from token_analytics.accounts.audit import AuditLog
 from token_analytics.settings import load_settings
 from token_analytics.web import data
 

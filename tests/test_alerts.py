@@ -30,14 +30,15 @@ from tests import builders as b
 from tests.builders import run_command as run_cli
 from tests.builders import tx, utc
 from tests.conftest import settings_for
-from token_analytics import cli
-from token_analytics.billing.alerts import Thresholds
-from token_analytics.billing.appdb import AppDB
-from token_analytics.billing.audit import AuditLog
-from token_analytics.billing.core import AppDBError
-from token_analytics.engine import alerts, service, webhooks
+from token_analytics import cli, service
+from token_analytics.accounts.audit import AuditLog
+from token_analytics.alerts import rules as alerts
+from token_analytics.alerts import webhooks
+from token_analytics.alerts.state import Thresholds
+from token_analytics.alerts.webhooks import Receiver
+from token_analytics.appdb import AppDB
+from token_analytics.db.appfile import AppDBError
 from token_analytics.engine.store import Store
-from token_analytics.engine.webhooks import Receiver
 from token_analytics.settings import SettingsError, load_settings
 
 NOW = "2026-11-29T10:00:00+08:00"
@@ -235,7 +236,7 @@ def no_wait_send(waits: list[float]) -> Any:
 def test_each_kind_gets_its_documented_shape(store: Store, app: AppDB, hooks: Hooks) -> None:
     app.alerts.set_thresholds("acct-money", Thresholds(9_000, None, None), "manager")
     receivers = [Receiver(kind, hooks.url(f"/{kind}")) for kind in webhooks.KINDS]
-    result = alerts.run(store, app, receivers, now, "saas")
+    result = alerts.run(store, app.alerts, receivers, now, "saas")
     assert len(result.sent) == 5 and result.failed == [] and result.pending == 0
     got = dict(hooks.received)
     text = "[FIRING] Token Analytics: account acct-money: balance 8,300 tokens is below the threshold of 9,000."
@@ -259,26 +260,26 @@ def test_each_kind_gets_its_documented_shape(store: Store, app: AppDB, hooks: Ho
 def test_once_when_it_starts_never_while_active_once_when_it_clears(store: Store, app: AppDB, hooks: Hooks) -> None:
     receivers = [Receiver("slack", hooks.url("/slack"))]
     app.alerts.set_thresholds("acct-money", Thresholds(9_000, 84, None), "manager")
-    first = alerts.run(store, app, receivers, now, "saas")
+    first = alerts.run(store, app.alerts, receivers, now, "saas")
     assert [(c.rule, c.state) for c in first.changes] == [("balance", "firing"), ("runway", "firing")]
     assert len(hooks.received) == 2
     for later in (now + timedelta(minutes=5), now + timedelta(hours=1)):
-        again = alerts.run(store, app, receivers, later, "saas")
+        again = alerts.run(store, app.alerts, receivers, later, "saas")
         assert again.changes == [] and again.sent == []
     assert len(hooks.received) == 2
     # the balance threshold drops below the balance: that alert clears; the runway one stays
     app.alerts.set_thresholds("acct-money", Thresholds(1_000, 84, None), "manager")
-    cleared = alerts.run(store, app, receivers, now, "saas")
+    cleared = alerts.run(store, app.alerts, receivers, now, "saas")
     assert [(c.rule, c.state) for c in cleared.changes] == [("balance", "resolved")]
     assert hooks.received[-1][1] == {
         "text": "[RESOLVED] Token Analytics: account acct-money: balance is back above the alert threshold."
     }
     # switching the runway rule off clears it too, once
     app.alerts.set_thresholds("acct-money", Thresholds(1_000, None, None), "manager")
-    assert [(c.rule, c.state) for c in alerts.run(store, app, receivers, now, "saas").changes] == [
+    assert [(c.rule, c.state) for c in alerts.run(store, app.alerts, receivers, now, "saas").changes] == [
         ("runway", "resolved")
     ]
-    assert alerts.run(store, app, receivers, now, "saas").changes == []
+    assert alerts.run(store, app.alerts, receivers, now, "saas").changes == []
     assert len(hooks.received) == 4
     states = app.alerts.states()
     assert {key: row["state"] for key, row in states.items()} == {
@@ -293,7 +294,7 @@ def test_a_down_webhook_loses_no_alert(store: Store, app: AppDB) -> None:
     app.alerts.set_thresholds("acct-money", Thresholds(9_000, None, None), "manager")
     app.alerts.set_thresholds("acct-spike", Thresholds(None, None, 3), "manager")
     waits: list[float] = []
-    down = alerts.run(store, app, receivers, now, "saas", send=no_wait_send(waits))
+    down = alerts.run(store, app.alerts, receivers, now, "saas", send=no_wait_send(waits))
     assert len(down.changes) == 2 and down.sent == []
     # the first notification tried 3 times with the backoff between; the second not tried this run
     assert len(down.failed) == 1 and waits == [0.5, 1.0] and down.pending == 2
@@ -301,12 +302,12 @@ def test_a_down_webhook_loses_no_alert(store: Store, app: AppDB) -> None:
     assert not status["last_ok"] and status["pending"] == 2 and "Connection" in status["last_error"]
     # meanwhile the spike clears (k raised): its clear waits behind its start
     app.alerts.set_thresholds("acct-spike", Thresholds(None, None, 4), "manager")
-    still_down = alerts.run(store, app, receivers, now, "saas", send=no_wait_send(waits))
+    still_down = alerts.run(store, app.alerts, receivers, now, "saas", send=no_wait_send(waits))
     assert [(c.account_id, c.state) for c in still_down.changes] == [("acct-spike", "resolved")]
     assert still_down.pending == 3
     hooks = Hooks(port)  # the receiver is back
     try:
-        back = alerts.run(store, app, receivers, now, "saas")
+        back = alerts.run(store, app.alerts, receivers, now, "saas")
     finally:
         hooks.close()
     assert back.changes == [] and back.failed == [] and len(back.sent) == 3 and back.pending == 0
@@ -331,10 +332,10 @@ def test_a_refusal_in_a_200_answer_is_a_failure_and_not_retried(hooks: Hooks) ->
 def test_dry_run_writes_and_sends_nothing(store: Store, app: AppDB, hooks: Hooks) -> None:
     receivers = [Receiver("slack", hooks.url("/slack"))]
     app.alerts.set_thresholds("acct-money", Thresholds(9_000, None, None), "manager")
-    dry = alerts.run(store, app, receivers, now, "saas", dry_run=True)
+    dry = alerts.run(store, app.alerts, receivers, now, "saas", dry_run=True)
     assert [(c.rule, c.state) for c in dry.changes] == [("balance", "firing")] and dry.pending == 1
     assert hooks.received == [] and app.alerts.states() == {}
-    assert len(alerts.run(store, app, receivers, now, "saas").sent) == 1
+    assert len(alerts.run(store, app.alerts, receivers, now, "saas").sent) == 1
 
 
 # --- settings and the command line ----------------------------------------------------------------------

@@ -25,11 +25,13 @@ from tests import test_alerts as base
 from tests.apptest import ROOT
 from tests.builders import run_command as run_cli
 from tests.test_alerts import Hooks, cli_env, now
-from token_analytics.billing.alerts import Thresholds
-from token_analytics.billing.appdb import AppDB
-from token_analytics.engine import alerts, service, webhooks
+from token_analytics import service
+from token_analytics.alerts import rules as alerts
+from token_analytics.alerts import webhooks
+from token_analytics.alerts.state import Thresholds
+from token_analytics.alerts.webhooks import Receiver
+from token_analytics.appdb import AppDB
 from token_analytics.engine.store import Store
-from token_analytics.engine.webhooks import Receiver
 from token_analytics.settings import SettingsError, load_settings
 
 SECRET = "SECRETKEY693"
@@ -177,7 +179,8 @@ def test_two_overlapping_runs_post_each_change_once(store: Store, slow: Slow) ->
 
     def one_run() -> None:
         try:
-            results.append(alerts.run(store, AppDB(store.cursor(), zone=store.settings.zone), receivers, now, "saas"))
+            state = AppDB(store.cursor(), zone=store.settings.zone).alerts
+            results.append(alerts.run(store, state, receivers, now, "saas"))
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -269,7 +272,7 @@ def test_a_trickling_receiver_keeps_its_notifications_pending(store: Store, app:
     receivers = [Receiver("json", trickle.url())]
     done: list[alerts.RunResult] = []
     worker = threading.Thread(
-        target=lambda: done.append(alerts.run(store, app, receivers, now, "saas", post_deadline_s=1.0)),
+        target=lambda: done.append(alerts.run(store, app.alerts, receivers, now, "saas", post_deadline_s=1.0)),
         daemon=True,
     )
     worker.start()
@@ -293,12 +296,12 @@ def test_the_run_deadline_leaves_the_rest_pending(store: Store, app: AppDB) -> N
         return webhooks.Delivery(True, 1)
 
     receivers = [Receiver("slack", "http://127.0.0.1:9/slack")]
-    result = alerts.run(store, app, receivers, now, "saas", send=one_second, run_deadline_s=1.5)
+    result = alerts.run(store, app.alerts, receivers, now, "saas", send=one_second, run_deadline_s=1.5)
     assert len(result.changes) == 3 and len(result.sent) == 2 and result.pending == 1 and result.out_of_time
     assert deadlines[0] == pytest.approx(1.5, abs=0.2)  # the run's time left, below the 20 s of one post
     assert deadlines[1] <= 0.6  # what the run had left when the second post started
     assert result.failed == []  # not started is not failed: the receiver did nothing wrong
-    later = alerts.run(store, app, receivers, now, "saas", send=one_second)
+    later = alerts.run(store, app.alerts, receivers, now, "saas", send=one_second)
     assert len(later.sent) == 1 and later.pending == 0 and not later.out_of_time
     assert deadlines[2] == webhooks.POST_DEADLINE_S
 
@@ -381,7 +384,7 @@ def test_a_failing_receiver_does_not_stop_the_next_one(
             raise RuntimeError("a bug in one receiver's path")
         return webhooks.send(receiver, body, sleep=lambda _: None, **kwargs)
 
-    result = alerts.run(store, app, [broken, invalid, good], now, "saas", send=send)
+    result = alerts.run(store, app.alerts, [broken, invalid, good], now, "saas", send=send)
     assert [key for key, _ in result.sent] == [good.key, good.key]
     assert sorted(key for key, _, _ in result.failed) == sorted([broken.key, invalid.key])
     assert len(hooks.received) == 2
@@ -397,16 +400,16 @@ def test_a_change_recorded_without_a_webhook_is_posted_once_one_is_configured(
     store: Store, app: AppDB, hooks: Hooks
 ) -> None:
     two_alerts(app)
-    none = alerts.run(store, app, [], now, "saas")
+    none = alerts.run(store, app.alerts, [], now, "saas")
     assert len(none.changes) == 2 and none.sent == [] and none.waiting == 2
     receivers = [Receiver("slack", hooks.url("/slack"))]
-    later = alerts.run(store, app, receivers, now, "saas")
+    later = alerts.run(store, app.alerts, receivers, now, "saas")
     assert later.changes == [] and len(later.sent) == 2 and later.pending == 0 and later.waiting == 0
     assert [body["text"].split(": ")[2][:20] for _, body in hooks.received] == [
         "balance 8,300 tokens",
         "at the last 7 days' ",
     ]
-    assert alerts.run(store, app, receivers, now, "saas").sent == []
+    assert alerts.run(store, app.alerts, receivers, now, "saas").sent == []
     assert len(hooks.received) == 2
 
 
@@ -415,11 +418,11 @@ def test_a_receiver_added_while_a_change_waits_gets_it_and_a_delivered_change_is
 ) -> None:
     app.alerts.set_thresholds("acct-money", Thresholds(9_000, None, None), "manager")
     first = [Receiver("slack", hooks.url("/slack"))]
-    assert len(alerts.run(store, app, first, now, "saas").sent) == 1
+    assert len(alerts.run(store, app.alerts, first, now, "saas").sent) == 1
     both = [*first, Receiver("feishu", hooks.url("/feishu"))]
-    assert alerts.run(store, app, both, now, "saas").sent == []  # delivered before feishu was configured
+    assert alerts.run(store, app.alerts, both, now, "saas").sent == []  # delivered before feishu was configured
     app.alerts.set_thresholds("acct-money", Thresholds(1_000, None, None), "manager")  # it clears
-    cleared = alerts.run(store, app, both, now, "saas")
+    cleared = alerts.run(store, app.alerts, both, now, "saas")
     assert sorted(key.split(":")[0] for key, _ in cleared.sent) == ["feishu", "slack"]
     assert [path for path, _ in hooks.received] == ["/slack", "/slack", "/feishu"] or [
         path for path, _ in hooks.received

@@ -13,9 +13,10 @@ from streamlit.testing.v1 import AppTest
 from tests.apptest import _signed_in
 from tests.builders import SAMPLE_NOW
 from tests.test_markup import HOSTILE, unescaped_markup
-from token_analytics.billing.alerts import Change
-from token_analytics.billing.appdb import open_app_db
-from token_analytics.engine import alerts, explore
+from token_analytics.alerts import rules as alerts
+from token_analytics.alerts.state import Change
+from token_analytics.appdb import open_app_db
+from token_analytics.engine import explore
 from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
 from token_analytics.web import fmt

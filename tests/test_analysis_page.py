@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 from tests.apptest import DEMO_PASSWORDS, KEY, _app, _sign_in, _signed_in
 from tests.builders import ev, tx
 from tests.strategies import ACCOUNT, OTHER, Order, World, write_app_state, write_export
-from token_analytics.billing.appdb import AppDB
-from token_analytics.engine.figures import current_plan
+from token_analytics.appdb import AppDB
+from token_analytics.engine.figures import exported_plan
 from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
 from token_analytics.web import auth, charts, fmt, tables
@@ -218,13 +218,13 @@ def test_current_plan_is_the_exported_plan_unless_a_paid_plan_order_overrides(tm
     store = Store.open(settings)
     try:
         app = AppDB(store.cursor())
-        assert current_plan(store, app, ACCOUNT) == "pro"
-        assert current_plan(store, app, OTHER) == "free"
-        assert current_plan(store, app, "acct-missing") == "free"  # not in accounts/
+        assert app.current_plan(ACCOUNT, exported_plan(store, ACCOUNT)) == "pro"
+        assert app.current_plan(OTHER, exported_plan(store, OTHER)) == "free"
+        assert app.current_plan("acct-missing", exported_plan(store, "acct-missing")) == "free"  # not in accounts/
         order = app.create_order(OTHER, "manager", "plan", 1, 100, "WECHAT", plan="enterprise", now=NOW)
-        assert current_plan(store, app, OTHER) == "free"  # pending: not yet
+        assert app.current_plan(OTHER, exported_plan(store, OTHER)) == "free"  # pending: not yet
         app.mark_paid(order.order_id, "manager", now=NOW)
-        assert current_plan(store, app, OTHER) == "enterprise"
+        assert app.current_plan(OTHER, exported_plan(store, OTHER)) == "enterprise"
     finally:
         store.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import base64
 import re
+import shutil
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -15,17 +16,18 @@ import duckdb
 import pytest
 import segno
 
+from token_analytics import appdb as appdb_module
+from token_analytics.accounts import preferences as preferences_module
+from token_analytics.appdb import AppDB, AppDBError, OrderStateError, UnknownOrderError, open_app_db
 from token_analytics.billing import adjustments as adjustments_module
-from token_analytics.billing import appdb as appdb_module
-from token_analytics.billing import core as core_module
 from token_analytics.billing import ledger_entries as ledger_entries_module
 from token_analytics.billing import orders as orders_module
 from token_analytics.billing import payments as payments_module
 from token_analytics.billing import plan_requests as plan_requests_module
-from token_analytics.billing import preferences as preferences_module
-from token_analytics.billing.appdb import AppDB, AppDBError, OrderStateError, UnknownOrderError, open_app_db
 from token_analytics.billing.payments import PaymentError, SandboxProvider, get_provider
 from token_analytics.billing.prices import PricesError, load_prices
+from token_analytics.db import appfile as core_module
+from token_analytics.db import queries as queries_module
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=timezone(timedelta(hours=8)))
@@ -394,23 +396,22 @@ def test_schema_parts_are_recorded_once_each(db: AppDB) -> None:
     ]
 
 
-def test_a_new_module_registers_its_tables_with_one_line(
+def test_a_new_part_registers_its_tables_with_one_file_and_one_line(
     db: AppDB, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # The hook other modules (sessions, audit, ...) use: a SCHEMA part and their name in SCHEMA_MODULES.
-    module = tmp_path / "extra_part_for_test.py"
-    module.write_text(
-        "from token_analytics.billing.core import SchemaPart\n"
-        "SCHEMA = SchemaPart(version=1, statements=("
-        "'create table if not exists app.extra_things (thing_id varchar primary key)',))\n",
-        encoding="utf-8",
+    # The hook every part (sessions, audit, ...) uses: queries/schema/<part>.sql and its line in SCHEMA_PARTS.
+    shutil.copytree(queries_module.QUERIES_DIR, tmp_path / "queries")
+    (tmp_path / "queries" / "schema" / "extra_part_for_test.sql").write_text(
+        "create table if not exists app.extra_things (thing_id varchar primary key);\n", encoding="utf-8"
     )
-    import token_analytics.billing as billing_package
-
-    monkeypatch.setattr(billing_package, "__path__", [*billing_package.__path__, str(tmp_path)])
-    monkeypatch.setattr(core_module, "SCHEMA_MODULES", (*core_module.SCHEMA_MODULES, "extra_part_for_test"))
-    AppDB(db.connection)
-    AppDB(db.connection)
+    monkeypatch.setattr(queries_module, "QUERIES_DIR", tmp_path / "queries")
+    queries_module.query_text.cache_clear()
+    monkeypatch.setattr(core_module, "SCHEMA_PARTS", (*core_module.SCHEMA_PARTS, ("extra_part_for_test", 1)))
+    try:
+        AppDB(db.connection)
+        AppDB(db.connection)
+    finally:
+        queries_module.query_text.cache_clear()
     assert db.connection.execute("select count(*) from app.extra_things").fetchone() == (0,)
     recorded = db.connection.execute("select version from app.schema_parts where part = 'extra_part_for_test'")
     assert recorded.fetchall() == [(1,)]
@@ -426,7 +427,7 @@ def test_first_release_file_gets_its_parts_recorded(tmp_path: Path) -> None:
     again = open_app_db(path)
     assert len(again.orders_for("acct-001")) == 1
     parts = again.connection.execute("select count(*) from app.schema_parts").fetchone()
-    assert parts == (len(core_module.SCHEMA_MODULES),)
+    assert parts == (len(core_module.SCHEMA_PARTS),)
     again.close()
 
 

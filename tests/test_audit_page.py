@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 
 from tests.apptest import _sign_in, _signed_in
-from token_analytics.billing import audit
-from token_analytics.billing.appdb import AppDB, open_app_db
-from token_analytics.billing.audit import AuditLog
-from token_analytics.billing.sessions import Sessions
-from token_analytics.billing.throttle import Policy, Throttle
+from token_analytics.accounts import audit
+from token_analytics.accounts.audit import AuditLog
+from token_analytics.accounts.sessions import Sessions
+from token_analytics.accounts.throttle import Policy, Throttle
+from token_analytics.appdb import AppDB, open_app_db
 from token_analytics.settings import load_settings
+from token_analytics.strings import language
 from token_analytics.web import security_panel
-from token_analytics.web.i18n import language
 
 T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 

@@ -13,9 +13,10 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import DEMO_PASSWORDS, KEY, _app, _sign_in, _signed_in
+from token_analytics.accounts import users as user_file
+from token_analytics.accounts.users import AuthConfigError, User
 from token_analytics.settings import load_settings
 from token_analytics.web import auth, ui
-from token_analytics.web.auth import AuthConfigError, User
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_FILE = ROOT / "auth" / "demo_users.yaml"
@@ -32,7 +33,7 @@ LINGXI = "Account: Lingxi Technology \\(acct\\-001\\)"  # the sidebar caption of
 
 
 def test_demo_file_users_roles_and_accounts() -> None:
-    config = auth.load_auth(DEMO_FILE)
+    config = user_file.load_auth(DEMO_FILE)
     assert {name: (user.role, user.account_id) for name, user in config.users.items()} == {
         "admin": ("admin", "acct-001"),
         "manager": ("manager", "acct-001"),
@@ -55,13 +56,13 @@ def test_demo_file_holds_no_cookie_key_and_no_plain_passwords() -> None:
 
 @pytest.mark.parametrize(("username", "password"), sorted(DEMO_PASSWORDS.items()))
 def test_demo_passwords_match_the_committed_hashes(username: str, password: str) -> None:
-    hashed = auth.load_auth(DEMO_FILE).credentials["usernames"][username]["password"]
+    hashed = user_file.load_auth(DEMO_FILE).credentials["usernames"][username]["password"]
     assert bcrypt.checkpw(password.encode(), hashed.encode())
     assert not bcrypt.checkpw(b"wrong-password", hashed.encode())
 
 
 def test_credentials_copy_is_independent() -> None:
-    config = auth.load_auth(DEMO_FILE)
+    config = user_file.load_auth(DEMO_FILE)
     copied = config.credentials_copy()
     copied["usernames"]["admin"]["logged_in"] = True
     assert "logged_in" not in config.credentials["usernames"]["admin"]
@@ -98,7 +99,7 @@ def _user(**overrides: object) -> dict:
 def test_bad_auth_file_is_a_one_line_error(tmp_path: Path, users: dict, fragment: str) -> None:
     path = _write(tmp_path, users)
     with pytest.raises(AuthConfigError) as caught:
-        auth.load_auth(path)
+        user_file.load_auth(path)
     message = str(caught.value)
     assert "\n" not in message
     assert fragment in message
@@ -109,19 +110,19 @@ def test_bad_auth_file_is_a_one_line_error(tmp_path: Path, users: dict, fragment
 
 def test_missing_and_unparseable_files_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(AuthConfigError, match="does not exist.*ANALYTICS_AUTH_FILE") as caught:
-        auth.load_auth(tmp_path / "nope.yaml")
+        user_file.load_auth(tmp_path / "nope.yaml")
     assert "\n" not in str(caught.value)
     broken = tmp_path / "broken.yaml"
     broken.write_text("credentials: [unclosed\n  usernames: {\n")
     with pytest.raises(AuthConfigError, match="not valid YAML") as caught:
-        auth.load_auth(broken)
+        user_file.load_auth(broken)
     assert "\n" not in str(caught.value)
 
 
 def test_bad_cookie_section_is_an_error_and_a_key_in_the_file_is_ignored(tmp_path: Path) -> None:
     with pytest.raises(AuthConfigError, match="cookie"):
-        auth.load_auth(_write(tmp_path, {"ann": _user()}, cookie={"name": "x", "expiry_days": 0}))
-    config = auth.load_auth(_write(tmp_path, {"Ann": _user()}, cookie={"name": "c", "expiry_days": 2, "key": "k"}))
+        user_file.load_auth(_write(tmp_path, {"ann": _user()}, cookie={"name": "x", "expiry_days": 0}))
+    config = user_file.load_auth(_write(tmp_path, {"Ann": _user()}, cookie={"name": "c", "expiry_days": 2, "key": "k"}))
     assert config.cookie_name == "c"
     assert config.user("ANN") is not None  # usernames are case-insensitive, as in the library
 
@@ -194,22 +195,22 @@ def test_every_page_file_is_registered() -> None:
 
 
 def test_signed_cookie_round_trip_and_tampering() -> None:
-    value = auth.sign_cookie("abc_DEF-123", KEY)
-    assert auth.unsign_cookie(value, KEY) == "abc_DEF-123"
-    assert auth.unsign_cookie(value, "another-key-" + "y" * 40) is None
-    assert auth.unsign_cookie("other" + value[5:], KEY) is None  # another id under the same signature
-    assert auth.unsign_cookie(value[:-1] + ("A" if value[-1] != "A" else "B"), KEY) is None
+    value = user_file.sign_cookie("abc_DEF-123", KEY)
+    assert user_file.unsign_cookie(value, KEY) == "abc_DEF-123"
+    assert user_file.unsign_cookie(value, "another-key-" + "y" * 40) is None
+    assert user_file.unsign_cookie("other" + value[5:], KEY) is None  # another id under the same signature
+    assert user_file.unsign_cookie(value[:-1] + ("A" if value[-1] != "A" else "B"), KEY) is None
     for junk in (None, "", "no-dot", ".sig", "x.", jwt.encode({"username": "admin"}, KEY, algorithm="HS256")):
-        assert auth.unsign_cookie(junk, KEY) is None  # the library's old JWT cookie signs nobody in
+        assert user_file.unsign_cookie(junk, KEY) is None  # the library's old JWT cookie signs nobody in
 
 
 def test_fingerprint_changes_with_password_roles_or_account(tmp_path: Path) -> None:
-    base = auth.fingerprint(auth.load_auth(_write(tmp_path, {"ann": _user()})), "ann")
-    assert base == auth.fingerprint(auth.load_auth(_write(tmp_path, {"ann": _user(name="Ann B")})), "ann")
+    base = user_file.fingerprint(user_file.load_auth(_write(tmp_path, {"ann": _user()})), "ann")
+    assert base == user_file.fingerprint(user_file.load_auth(_write(tmp_path, {"ann": _user(name="Ann B")})), "ann")
     other_hash = bcrypt.hashpw(b"secret-pass", bcrypt.gensalt(rounds=4)).decode()
     for change in ({"password": other_hash}, {"roles": ["admin"]}, {"account_id": "acct-002"}):
-        assert auth.fingerprint(auth.load_auth(_write(tmp_path, {"ann": _user(**change)})), "ann") != base
-    assert auth.fingerprint(auth.load_auth(_write(tmp_path, {"ann": _user()})), "bob") is None
+        assert user_file.fingerprint(user_file.load_auth(_write(tmp_path, {"ann": _user(**change)})), "ann") != base
+    assert user_file.fingerprint(user_file.load_auth(_write(tmp_path, {"ann": _user()})), "bob") is None
 
 
 def test_client_address_from_the_trusted_header_only(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -342,7 +343,7 @@ def _signed_in_user(at: AppTest) -> str | None:
 
 def test_the_session_cookie_signs_in_a_fresh_session_until_sign_out(app_env: pytest.MonkeyPatch) -> None:
     first = _signed_in("manager2")
-    cookie = auth.sign_cookie(first.session_state[auth.SESSION_KEY], KEY)
+    cookie = user_file.sign_cookie(first.session_state[auth.SESSION_KEY], KEY)
     other = _fresh_with_cookie(app_env, cookie)
     assert _titles(other) == ["Analytics Center"]
     assert _signed_in_user(other) == "manager2"
@@ -358,8 +359,8 @@ def test_the_session_cookie_signs_in_a_fresh_session_until_sign_out(app_env: pyt
 @pytest.mark.parametrize("which", ["wrong-key", "unknown-id", "old-jwt", "garbage"])
 def test_a_bad_cookie_shows_the_form(app_env: pytest.MonkeyPatch, which: str) -> None:
     value = {
-        "wrong-key": auth.sign_cookie("some-id", "wrong-key-" + "z" * 48),
-        "unknown-id": auth.sign_cookie("no-such-session", KEY),
+        "wrong-key": user_file.sign_cookie("some-id", "wrong-key-" + "z" * 48),
+        "unknown-id": user_file.sign_cookie("no-such-session", KEY),
         "old-jwt": jwt.encode({"username": "admin", "exp_date": time.time() + 3600}, KEY, algorithm="HS256"),
         "garbage": "%%%.;",
     }[which]
@@ -413,7 +414,7 @@ def test_an_admin_ends_a_session_and_it_is_signed_out_at_its_next_page(app_env: 
     admin.switch_page("app_pages/admin.py").run()
     assert not admin.exception
     key = analyst.session_state[auth.SESSION_KEY]
-    from token_analytics.billing.sessions import session_key
+    from token_analytics.accounts.sessions import session_key
 
     admin.selectbox(key="admin_session").set_value(session_key(key)).run()
     admin.button(key="admin_end_session").click().run()
@@ -483,8 +484,8 @@ def test_require_guards_a_page() -> None:
     def page() -> None:
         import streamlit as st
 
+        from token_analytics.accounts.users import User
         from token_analytics.web import ui
-        from token_analytics.web.auth import User
 
         ui.require(User("analyst", "Analyst", ("analyst",), "acct-001"), "buy")
         st.write("secret")

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import NOW, settings_for
 from token_analytics import cli as cli_module
-from token_analytics.engine import service
+from token_analytics import service
 from token_analytics.engine.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from tests import builders as b
 from tests.builders import ev, tx, utc
 from tests.builders import run_command as cli
 from tests.conftest import NOW, settings_for
-from token_analytics.engine import service
+from token_analytics import service
 from token_analytics.engine.figures import analysis_figures
 from token_analytics.engine.store import Store
 

@@ -23,9 +23,10 @@ from tests.apptest import DEMO_PASSWORDS, _app, _sign_in, _signed_in
 from tests.builders import SAMPLE_NOW, ev, utc
 from tests.conftest import write_edge_export
 from token_analytics import cli
-from token_analytics.engine import derived
+from token_analytics.db import StoreError
+from token_analytics.engine import derived, rollup
 from token_analytics.engine.figures import analysis_figures
-from token_analytics.engine.store import Store, StoreError
+from token_analytics.engine.store import Store
 from token_analytics.settings import Settings, load_settings
 from token_analytics.web import fmt
 
@@ -92,7 +93,7 @@ def derived_settings(tmp: Path, zone: str, now: str, folder: Path, cache: str = 
 
 def roll(tmp: Path, out: Path, zone: str, now: str, cache: Path | None = None) -> derived.RollupSummary:
     settings = settings_for(tmp, zone, now)
-    return derived.rollup(tmp / "export", out, settings, datetime.fromisoformat(now), cache=cache)
+    return rollup.rollup(tmp / "export", out, settings, datetime.fromisoformat(now), cache=cache)
 
 
 def folder_rows(out: Path, without_file_id: bool = False) -> dict[str, list[tuple]]:
@@ -359,7 +360,7 @@ def derived_sample(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -
     """The generated sample rolled up, read by the app with no export folder present."""
     out = tmp_path_factory.mktemp("derived-sample") / "derived"
     settings = load_settings({"ANALYTICS_APP_DB": str(out.parent / "app.duckdb"), "ANALYTICS_NOW": SAMPLE_NOW})
-    derived.rollup(sample_dir, out, settings, datetime.fromisoformat(SAMPLE_NOW))
+    rollup.rollup(sample_dir, out, settings, datetime.fromisoformat(SAMPLE_NOW))
     return out
 
 

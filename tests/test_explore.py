@@ -726,8 +726,8 @@ def test_hour_ticks_are_thinned_and_name_each_date_once(store: Store) -> None:
 
 
 def test_week_labels_carry_the_year_and_numbers_follow_the_language(store: Store) -> None:
+    from token_analytics.strings import language
     from token_analytics.web import explore_ui
-    from token_analytics.web.i18n import language
 
     view = View(period="custom", start=date(2025, 12, 29), end=date(2026, 1, 11), granularity="week", group="none")
     result = ex.explore(store, "acct-a", view, TODAY)

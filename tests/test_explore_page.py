@@ -372,8 +372,8 @@ def test_a_saved_view_is_found_again_in_the_sidebar(app_env: pytest.MonkeyPatch,
 
 
 def test_saved_views_are_per_user_and_the_latest_counts(tmp_path: Path) -> None:
-    from token_analytics.billing.appdb import open_app_db
-    from token_analytics.billing.core import AppDBError
+    from token_analytics.appdb import open_app_db
+    from token_analytics.db.appfile import AppDBError
 
     app = open_app_db(tmp_path / "app.duckdb")
     app.saved_views.save_view("li", "Weekly", "period=this_week")

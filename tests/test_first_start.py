@@ -63,19 +63,19 @@ def test_a_failed_open_leaves_nothing_behind(
 def test_a_failure_before_the_ingest_closes_the_connection(
     tmp_path: Path, edge_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """AppDB's schema step failing after the attach must not leave `app` attached."""
-    from token_analytics.billing import appdb
+    """The app database's schema step failing after the attach must not leave `app` attached."""
+    from token_analytics.db import appfile
 
     settings = settings_for(tmp_path, edge_dir)
-    real_init = appdb.AppDB.__init__
+    real_init = appfile.AppFile.__init__
 
     def broken(self, con, **kwargs):  # type: ignore[no-untyped-def]
         raise Interrupted()
 
-    monkeypatch.setattr(appdb.AppDB, "__init__", broken)
+    monkeypatch.setattr(appfile.AppFile, "__init__", broken)
     with pytest.raises(Interrupted) as raised:
         Store.open(settings)
-    monkeypatch.setattr(appdb.AppDB, "__init__", real_init)
+    monkeypatch.setattr(appfile.AppFile, "__init__", real_init)
     store = Store.open(settings)
     try:
         assert _tokens_of_acct_a(store) == 1212

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from token_analytics.strings import DEFAULT_LANGUAGE, STRINGS, t
 from token_analytics.web import fmt
-from token_analytics.web.i18n import DEFAULT_LANGUAGE, STRINGS, t
 
 
 @pytest.mark.parametrize(

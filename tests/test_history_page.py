@@ -16,11 +16,11 @@ from streamlit.testing.v1 import AppTest
 
 from tests.apptest import ROOT
 from tests.builders import SAMPLE_NOW
-from token_analytics.billing.appdb import open_app_db
+from token_analytics.accounts.users import User
+from token_analytics.appdb import open_app_db
 from token_analytics.settings import load_settings
+from token_analytics.strings import t
 from token_analytics.web import fmt, tables
-from token_analytics.web.auth import User
-from token_analytics.web.i18n import t
 
 ADMIN = User("admin", "Demo Admin", ("admin",), "acct-001")
 ANALYST = User("analyst", "Demo Analyst", ("analyst",), "acct-001")

@@ -20,12 +20,12 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import DEMO_PASSWORDS, ROOT, _app, _sign_in
-from token_analytics.billing.appdb import PREFERENCE_LANGUAGES, AppDBError, open_app_db
+from token_analytics.appdb import PREFERENCE_LANGUAGES, AppDBError, open_app_db
+from token_analytics.catalogue_zh import ZH
 from token_analytics.engine import ledger_csv
 from token_analytics.engine.ledger import LedgerFilter
+from token_analytics.strings import DEFAULT_LANGUAGE, LANGUAGES, STRINGS, language, language_of_locale, t
 from token_analytics.web import fmt
-from token_analytics.web.catalogue_zh import ZH
-from token_analytics.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, STRINGS, language, language_of_locale, t
 
 
 def placeholders(text: str) -> set[str]:
@@ -380,14 +380,15 @@ ORDER_FINAL_IDS = {
 
 def test_every_error_id_raised_below_the_web_layer_is_in_the_catalogue() -> None:
     """Billing's and the engine's message ids (literal ones, and the order-state ones built from the states)."""
-    sources = [*(ROOT / "token_analytics" / "billing").glob("*.py"), ROOT / "token_analytics" / "engine" / "store.py"]
+    below_web = ("db", "accounts", "billing", "alerts", "engine")
+    sources = [path for folder in below_web for path in (ROOT / "token_analytics" / folder).glob("*.py")]
     ids = {found for path in sources for found in re.findall(r'"((?:appdb|store)\.[a-z_]+)"', path.read_text())}
     assert {"appdb.refused", "appdb.adjustment_reason", "store.locked"} <= ids  # the scan sees them
     assert sorted(i for i in ids | ORDER_FINAL_IDS if f"error.{i}" not in STRINGS) == []
 
 
 def test_a_catalogued_error_reads_like_the_raising_code_in_english_and_is_chinese_in_chinese(tmp_path: Path) -> None:
-    from token_analytics.billing.alerts import Thresholds
+    from token_analytics.alerts.state import Thresholds
     from token_analytics.web import ui
 
     db = open_app_db(tmp_path / "app.duckdb")
@@ -435,7 +436,8 @@ def test_a_broken_price_list_is_reported_in_chinese(app_env: pytest.MonkeyPatch,
 
 def test_the_engines_error_is_shown_in_the_sessions_language(tmp_path: Path) -> None:
     """Issue 13: the engine's StoreError (no export folder) carries its message id; the page shows it translated."""
-    from token_analytics.engine.store import StoreError, data_dir_ready
+    from token_analytics.db import StoreError
+    from token_analytics.engine.store import data_dir_ready
     from token_analytics.settings import load_settings
     from token_analytics.web import ui
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.apptest import DEMO_PASSWORDS, _app, _sign_in
-from token_analytics.web.i18n import t
+from token_analytics.strings import t
 
 
 def test_sign_out_lands_on_the_sign_in_page_without_the_pages_query(app_env: pytest.MonkeyPatch) -> None:

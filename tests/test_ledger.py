@@ -26,7 +26,7 @@ import pytest
 from tests import builders as b
 from tests.builders import tx, utc
 from tests.conftest import reopen
-from token_analytics.billing.appdb import AppDB
+from token_analytics.appdb import AppDB
 from token_analytics.engine import figures, ledger, ledger_csv
 from token_analytics.engine.ledger import LedgerFilter
 from token_analytics.engine.store import Store

@@ -24,12 +24,12 @@ from streamlit.testing.v1 import AppTest
 from tests import builders as b
 from tests.apptest import DEMO_PASSWORDS, _app, _sign_in
 from tests.builders import SAMPLE_NOW
-from token_analytics.billing.appdb import AppDB
+from token_analytics.accounts.users import User, load_auth
+from token_analytics.appdb import AppDB
 from token_analytics.engine.sample import generate
 from token_analytics.engine.store import Store
 from token_analytics.settings import ROOT, VARIABLES, load_settings
 from token_analytics.web import ui
-from token_analytics.web.auth import User, load_auth
 from token_analytics.web.fmt import plain
 
 HOSTILE = (

@@ -14,10 +14,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import ROOT, _signed_in
+from token_analytics.accounts.users import User
 from token_analytics.settings import load_settings
+from token_analytics.strings import t
 from token_analytics.web import fmt, payment_panel
-from token_analytics.web.auth import User
-from token_analytics.web.i18n import t
 
 ANALYST = User("analyst", "Analyst", ("analyst",), "acct-001")
 MANAGER = User("manager", "Manager", ("manager",), "acct-001")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from token_analytics.accounts.sso import OidcMappingError, load_mapping
+from token_analytics.accounts.users import User
 from token_analytics.settings import load_settings
 from token_analytics.web import fmt
-from token_analytics.web.auth import User
-from token_analytics.web.oidc import OidcMappingError, load_mapping
 
 MAPPING = """
 emails:
@@ -118,7 +118,7 @@ def sso_app(app_env: pytest.MonkeyPatch, mapping_file: Path) -> dict[str, object
 def _sessions():  # noqa: ANN202
     from datetime import timedelta
 
-    from token_analytics.billing.sessions import Sessions
+    from token_analytics.accounts.sessions import Sessions
     from token_analytics.web import data
 
     store = data.open_store(load_settings())
@@ -258,7 +258,7 @@ def test_an_unverified_email_never_names_the_session_or_the_audit_rows(
     from datetime import UTC, datetime
 
     from tests.apptest import _app
-    from token_analytics.billing.audit import AuditLog
+    from token_analytics.accounts.audit import AuditLog
     from token_analytics.web import data
 
     app_env.setenv("ANALYTICS_OIDC_MAPPING_FILE", str(strict_mapping))

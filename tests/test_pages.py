@@ -12,8 +12,8 @@ from tests.builders import SAMPLE_NOW
 from token_analytics.engine.figures import analysis_figures
 from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
+from token_analytics.strings import t
 from token_analytics.web import fmt
-from token_analytics.web.i18n import t
 
 
 def engine_figures(sample_dir: Path, tmp_path: Path, account: str, mode: str = "saas") -> dict:

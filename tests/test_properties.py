@@ -30,8 +30,8 @@ from tests.strategies import ACCOUNT, World, worlds, write_app_state, write_expo
 from token_analytics.engine.figures import analysis_figures
 from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
+from token_analytics.strings import t
 from token_analytics.web import auth, data, fmt
-from token_analytics.web.i18n import t
 
 pytestmark = pytest.mark.slow
 

@@ -20,12 +20,12 @@ import pytest
 
 from tests.apptest import _signed_in
 from tests.conftest import NOW, settings_for
-from token_analytics.engine import service
+from token_analytics import service
 from token_analytics.engine.figures import analysis_figures
 from token_analytics.engine.store import Store
 from token_analytics.settings import Settings
+from token_analytics.strings import t
 from token_analytics.web import data
-from token_analytics.web.i18n import t
 
 ROOT = Path(__file__).resolve().parent.parent
 NOBODY = 65534

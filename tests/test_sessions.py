@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from token_analytics.billing.appdb import AppDB, open_app_db
-from token_analytics.billing.audit import AuditLog
-from token_analytics.billing.sessions import KEEP_ENDED, Sessions, session_key
-from token_analytics.billing.throttle import Policy, Throttle
+from token_analytics.accounts.audit import AuditLog
+from token_analytics.accounts.sessions import KEEP_ENDED, Sessions, session_key
+from token_analytics.accounts.throttle import Policy, Throttle
+from token_analytics.appdb import AppDB, open_app_db
 
 T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 IDLE = timedelta(hours=8)
@@ -201,7 +201,7 @@ def test_a_success_clears_the_names_failures_and_failures_survive_a_restart(tmp_
 
 
 def test_admin_writes_are_audited_with_who_what_and_where(db: AppDB) -> None:
-    from token_analytics.billing import audit
+    from token_analytics.accounts import audit
 
     audit.set_address("192.0.2.10")
     try:

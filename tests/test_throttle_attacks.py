@@ -1,6 +1,6 @@
 """Sign-in throttling against an attacker: parallel guesses, lockouts of someone else, the client address.
 
-In-process, on the real app database and the real sign-in function (`auth.authenticate`); the
+In-process, on the real app database and the real sign-in function (`user_file.authenticate`); the
 same attacks against a running server are in tests/e2e/test_signin_attacks.py.
 """
 
@@ -15,10 +15,11 @@ import bcrypt
 import pytest
 import yaml
 
-from token_analytics.billing.appdb import AppDB, open_app_db
-from token_analytics.billing.audit import AuditLog
-from token_analytics.billing.sessions import Sessions
-from token_analytics.billing.throttle import Policy, Throttle
+from token_analytics.accounts import users as user_file
+from token_analytics.accounts.audit import AuditLog
+from token_analytics.accounts.sessions import Sessions
+from token_analytics.accounts.throttle import Policy, Throttle
+from token_analytics.appdb import AppDB, open_app_db
 from token_analytics.settings import load_settings
 from token_analytics.web import auth
 
@@ -35,32 +36,32 @@ def db(tmp_path: Path) -> Iterator[AppDB]:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> auth.AuthConfig:
+def config(tmp_path: Path) -> user_file.AuthConfig:
     users = {"admin": {"name": "Admin", "password": HASH, "roles": ["admin"], "account_id": "acct-001"}}
     path = tmp_path / "users.yaml"
     path.write_text(yaml.safe_dump({"credentials": {"usernames": users}}))
-    return auth.load_auth(path)
+    return user_file.load_auth(path)
 
 
 def attempt(
-    config: auth.AuthConfig, db: AppDB, throttle: Throttle, password: str, address: str | None, now: datetime
-) -> auth.Attempt:
+    config: user_file.AuthConfig, db: AppDB, throttle: Throttle, password: str, address: str | None, now: datetime
+) -> user_file.Attempt:
     sessions = Sessions(db.connection, idle=timedelta(hours=8), lifetime=timedelta(days=1))
-    return auth.authenticate(config, sessions, throttle, "admin", password, address, None, now)
+    return user_file.authenticate(config, sessions, throttle, "admin", password, address, None, now)
 
 
 def parallel_guesses(
-    config: auth.AuthConfig, db: AppDB, throttle: Throttle, monkeypatch: pytest.MonkeyPatch, sessions: int
+    config: user_file.AuthConfig, db: AppDB, throttle: Throttle, monkeypatch: pytest.MonkeyPatch, sessions: int
 ) -> int:
     """`sessions` threads released together, each one wrong guess at 'admin' from one address: bcrypt checks run."""
     checks = []
-    real = auth._password_matches
+    real = user_file._password_matches
 
     def counted(password: str, hashed: bytes) -> bool:
         checks.append(password)
         return real(password, hashed)
 
-    monkeypatch.setattr(auth, "_password_matches", counted)
+    monkeypatch.setattr(user_file, "_password_matches", counted)
     barrier = threading.Barrier(sessions)
     errors: list[BaseException] = []
 
@@ -84,14 +85,14 @@ def parallel_guesses(
 
 
 def test_thirty_parallel_guesses_check_only_the_three_free_ones(
-    config: auth.AuthConfig, db: AppDB, monkeypatch: pytest.MonkeyPatch
+    config: user_file.AuthConfig, db: AppDB, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     throttle = Throttle(db.connection, Policy())
     assert parallel_guesses(config, db, throttle, monkeypatch, 30) == 3
 
 
 def test_a_parallel_burst_does_not_overrun_the_lock(
-    config: auth.AuthConfig, db: AppDB, monkeypatch: pytest.MonkeyPatch
+    config: user_file.AuthConfig, db: AppDB, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     throttle = Throttle(db.connection, Policy(delay=timedelta(0)))  # no delays: only the lock limits
     assert parallel_guesses(config, db, throttle, monkeypatch, 30) == 10
@@ -102,7 +103,9 @@ def test_a_parallel_burst_does_not_overrun_the_lock(
 # --- nobody locks someone else out ------------------------------------------------------------------
 
 
-def test_a_locked_address_does_not_lock_the_right_password_from_another(config: auth.AuthConfig, db: AppDB) -> None:
+def test_a_locked_address_does_not_lock_the_right_password_from_another(
+    config: user_file.AuthConfig, db: AppDB
+) -> None:
     throttle = Throttle(db.connection, Policy(delay=timedelta(0)))
     attacker, now = "203.0.113.66", T0
     for _ in range(10):
@@ -116,7 +119,7 @@ def test_a_locked_address_does_not_lock_the_right_password_from_another(config: 
     assert not throttle.check("admin", attacker, now + timedelta(seconds=1)).allowed
 
 
-def test_many_addresses_slow_down_only_addresses_with_failures(config: auth.AuthConfig, db: AppDB) -> None:
+def test_many_addresses_slow_down_only_addresses_with_failures(config: user_file.AuthConfig, db: AppDB) -> None:
     throttle = Throttle(db.connection, Policy())
     now = T0
     for index in range(40):  # a spread attack: forty addresses, two guesses each
@@ -135,7 +138,7 @@ def test_many_addresses_slow_down_only_addresses_with_failures(config: auth.Auth
     assert attempt(config, db, throttle, PASSWORD, "198.51.100.3", later).session_id is not None
 
 
-def test_an_unlock_by_name_clears_every_address_and_is_audited(config: auth.AuthConfig, db: AppDB) -> None:
+def test_an_unlock_by_name_clears_every_address_and_is_audited(config: user_file.AuthConfig, db: AppDB) -> None:
     throttle = Throttle(db.connection, Policy(delay=timedelta(0)))
     for address in ("203.0.113.1", "203.0.113.2"):
         for _ in range(10):

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.builders import run_command as cli
-from token_analytics.billing.appdb import open_app_db
-from token_analytics.billing.audit import AuditLog
-from token_analytics.billing.throttle import Policy, Throttle
-from token_analytics.engine import service
+from token_analytics import service
+from token_analytics.accounts.audit import AuditLog
+from token_analytics.accounts.throttle import Policy, Throttle
+from token_analytics.appdb import open_app_db
 from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
 

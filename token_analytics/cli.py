@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
@@ -15,9 +16,19 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from token_analytics.engine import service
+import duckdb
+
+from token_analytics import service
+from token_analytics.accounts.throttle import Throttle, normalise
+from token_analytics.alerts import rules as alerts
+from token_analytics.alerts import webhooks
+from token_analytics.appdb import AppDB, open_app_db
+from token_analytics.db import StoreError, StoreLocked
+from token_analytics.engine import derived, rollup
+from token_analytics.engine.figures import analysis_figures
 from token_analytics.engine.ingest import Step
-from token_analytics.engine.store import Store, StoreError, StoreLocked
+from token_analytics.engine.sample import generate
+from token_analytics.engine.store import Store
 from token_analytics.settings import MODES, Settings, SettingsError, load_settings, parse_instant
 
 PLAIN_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -56,7 +67,6 @@ def _print_json(value: Any) -> None:
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
-    from token_analytics.engine.sample import generate
 
     now = parse_instant(args.now, "--now") if args.now else settings.now()
     summary = generate(
@@ -158,7 +168,6 @@ def print_health(store: Store) -> bool:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from token_analytics.engine import derived
 
     data_dir = Path(args.dir).resolve()
     if not data_dir.is_dir():
@@ -187,7 +196,6 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from token_analytics.engine.figures import analysis_figures
 
     if args.mode:
         settings = replace(settings, mode=args.mode)
@@ -229,10 +237,9 @@ def cmd_rollup(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         print(result)
         return 0
-    from token_analytics.engine import derived
 
     try:
-        summary = derived.rollup(
+        summary = rollup.rollup(
             Path(args.exports).resolve(),
             Path(args.out).resolve(),
             settings,
@@ -256,8 +263,6 @@ def _figure(value: float | None) -> str:
 
 def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate every account's thresholds, notify each change; exit 1 when a notification stays pending."""
-    from token_analytics.billing.appdb import AppDB
-    from token_analytics.engine import alerts, webhooks
 
     now = parse_instant(args.as_of, "--as-of") if args.as_of else settings.now()
     receivers = webhooks.receivers(settings)
@@ -275,7 +280,12 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     else:
         try:
             result = alerts.run(
-                store, AppDB(store.cursor(), zone=settings.zone), receivers, now, settings.mode, dry_run=args.dry_run
+                store,
+                AppDB(store.cursor(), zone=settings.zone).alerts,
+                receivers,
+                now,
+                settings.mode,
+                dry_run=args.dry_run,
             )
         except alerts.AlertsBusy as exc:
             print(f"alerts: {exc}.", file=sys.stderr)
@@ -321,13 +331,6 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     The way back for a sole admin whose name is paused. While the dashboard holds the app
     database, it does the unlock (engine.service); otherwise the file is opened here.
     """
-    import getpass
-    from datetime import UTC, datetime
-
-    import duckdb
-
-    from token_analytics.billing.appdb import open_app_db
-    from token_analytics.billing.throttle import Throttle, normalise
 
     name = normalise(args.name)
     if not name:
@@ -366,7 +369,6 @@ def sample_files(env: dict[str, str]) -> tuple[Path, list[Path]]:
 
 def cmd_reset_sample(args: argparse.Namespace, settings: Settings) -> int:
     """Delete the generated sample and its DuckDB files, so the next start generates a fresh one."""
-    import duckdb
 
     if not settings.data_dir_is_default or settings.derived_dir is not None:
         print(

@@ -21,7 +21,7 @@ from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 
-from token_analytics.web.i18n import t
+from token_analytics.strings import t
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"

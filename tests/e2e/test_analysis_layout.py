@@ -26,8 +26,8 @@ from tests.e2e.support import (
     start_server,
     stop_server,
 )
-from token_analytics.billing.appdb import open_app_db
-from token_analytics.web.i18n import language, t
+from token_analytics.appdb import open_app_db
+from token_analytics.strings import language, t
 
 CLIPPED = "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"
 WARNING_RGB = "rgb(220, 38, 38)"  # #dc2626

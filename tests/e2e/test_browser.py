@@ -23,8 +23,8 @@ from tests.e2e.support import (
     sign_in,
     sign_in_form,
 )
+from token_analytics.strings import t
 from token_analytics.web import fmt
-from token_analytics.web.i18n import t
 
 pytestmark = pytest.mark.e2e
 

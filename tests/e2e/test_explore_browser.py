@@ -21,7 +21,7 @@ from tests.e2e.support import ARTIFACTS, NOW, SETTLED, Sample, Server, main_area
 from token_analytics.engine import explore as ex
 from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
-from token_analytics.web.i18n import t
+from token_analytics.strings import t
 
 pytestmark = pytest.mark.e2e
 

@@ -42,12 +42,12 @@ from tests.e2e.support import (
     start_server,
     stop_server,
 )
-from token_analytics.billing.appdb import AppDB
-from token_analytics.billing.sessions import Sessions
+from token_analytics.accounts import users
+from token_analytics.accounts.sessions import Sessions
+from token_analytics.appdb import AppDB
 from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
-from token_analytics.web import auth
-from token_analytics.web.i18n import t
+from token_analytics.strings import t
 
 SESSIONS = 10
 LEAVING = 5
@@ -91,14 +91,14 @@ def signed_in_cookie(data_dir: Path, root: Path, key: str, username: str) -> str
     settings = load_settings(
         clean_env() | {"ANALYTICS_DATA_DIR": str(data_dir), "ANALYTICS_APP_DB": str(root / "app.duckdb")}
     )
-    config = auth.load_auth(settings.auth_file)
+    config = users.load_auth(settings.auth_file)
     store = Store.open(settings, ingest=False)
     try:
         sessions = Sessions(AppDB(store.cursor()).connection)
-        session_id = sessions.start(username, auth.fingerprint(config, username) or "", None, None, auth.clock())
+        session_id = sessions.start(username, users.fingerprint(config, username) or "", None, None, users.clock())
     finally:
         store.close()
-    return f"{config.cookie_name}={auth.sign_cookie(session_id, key)}"
+    return f"{config.cookie_name}={users.sign_cookie(session_id, key)}"
 
 
 @dataclass

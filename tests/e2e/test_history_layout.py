@@ -26,8 +26,8 @@ from tests.e2e.support import (
     start_server,
     stop_server,
 )
-from token_analytics.billing.appdb import open_app_db
-from token_analytics.web.i18n import t
+from token_analytics.appdb import open_app_db
+from token_analytics.strings import t
 
 ROW_PX = 35  # the grid's row (and header) height
 NOT_CLIPPED = "e => ({scroll: e.scrollWidth, client: e.clientWidth, text: e.textContent || e.value})"

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.support import WAIT_MS, Server, fill_sign_in, main_area, sign_in, sign_in_form
-from token_analytics.web.i18n import language, t
+from token_analytics.strings import language, t
 
 pytestmark = pytest.mark.e2e
 

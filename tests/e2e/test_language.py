@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.support import WAIT_MS, Sample, Server, main_area, sign_in
+from token_analytics.strings import language, t
 from token_analytics.web import fmt
-from token_analytics.web.i18n import language, t
 
 pytestmark = pytest.mark.e2e
 

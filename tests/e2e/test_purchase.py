@@ -28,8 +28,8 @@ from tests.e2e.support import (
     stop_server,
 )
 from token_analytics.billing.prices import Package, Prices, load_prices
+from token_analytics.strings import t
 from token_analytics.web import fmt
-from token_analytics.web.i18n import t
 
 pytestmark = pytest.mark.e2e
 

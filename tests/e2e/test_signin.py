@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.support import Server, main_area, sign_in, sign_in_form, sign_out
-from token_analytics.web.i18n import t
+from token_analytics.strings import t
 
 pytestmark = pytest.mark.e2e
 

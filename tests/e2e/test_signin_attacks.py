@@ -22,9 +22,9 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.support import Sample, Server, start_server, stop_server
-from token_analytics.billing.appdb import open_app_db
-from token_analytics.billing.audit import AuditLog
-from token_analytics.web.i18n import t
+from token_analytics.accounts.audit import AuditLog
+from token_analytics.appdb import open_app_db
+from token_analytics.strings import t
 
 pytestmark = pytest.mark.e2e
 

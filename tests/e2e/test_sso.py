@@ -20,8 +20,8 @@ import werkzeug.serving
 from playwright.sync_api import Page, expect
 
 from tests.e2e.support import Sample, Server, main_area, start_server, stop_server
+from token_analytics.strings import t
 from token_analytics.web.fmt import WORD_JOINER
-from token_analytics.web.i18n import t
 
 MAPPING = """
 emails:

@@ -7,27 +7,13 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from token_analytics.billing import audit, core
-from token_analytics.billing.core import AppDBError, Part, SchemaPart
+from token_analytics.accounts import audit
 from token_analytics.billing.ledger_entries import insert_entry
+from token_analytics.db import appfile as core
+from token_analytics.db.appfile import AppDBError, Part
 
 ADJUSTMENT_TXN_PREFIX = "app-adj-"
 
-SCHEMA = SchemaPart(
-    version=1,
-    statements=(
-        """
-        create table if not exists app.adjustments (
-            adjustment_id varchar primary key,
-            account_id varchar not null,
-            amount bigint not null check (amount <> 0),
-            reason varchar not null check (trim(reason) <> ''),
-            created_by varchar not null,
-            created_at timestamptz not null
-        )
-        """,
-    ),
-)
 
 _INSERT_ADJUSTMENT = """
     insert into app.adjustments (adjustment_id, account_id, amount, reason, created_by, created_at)

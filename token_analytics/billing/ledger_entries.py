@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from token_analytics.billing.core import Part, SchemaPart
+from token_analytics.db.appfile import Part
 
 LEDGER_COLUMNS = (
     "txn_id",
@@ -29,25 +29,6 @@ LEDGER_COLUMNS = (
     "source",
 )
 
-SCHEMA = SchemaPart(
-    version=1,
-    statements=(
-        """
-        create table if not exists app.ledger_entries (
-            txn_id varchar primary key,
-            account_id varchar not null,
-            user_id varchar,
-            type varchar not null check (type in ('RECHARGE', 'ADJUSTMENT')),
-            amount bigint not null check (amount <> 0),
-            created_at timestamptz not null,
-            payment_method varchar,
-            description varchar,
-            source varchar not null check (source in ('order', 'adjustment')),
-            check (type <> 'RECHARGE' or amount > 0)
-        )
-        """,
-    ),
-)
 
 _INSERT_LEDGER = """
     insert into app.ledger_entries

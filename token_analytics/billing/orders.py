@@ -28,16 +28,16 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from token_analytics.billing import audit, core
-from token_analytics.billing.core import (
+from token_analytics.accounts import audit
+from token_analytics.billing.ledger_entries import insert_entry
+from token_analytics.db import appfile as core
+from token_analytics.db.appfile import (
     AppDBError,
     OrderStateError,
     Part,
-    SchemaPart,
     UnknownOrderError,
     new_reference,
 )
-from token_analytics.billing.ledger_entries import insert_entry
 
 KINDS = ("recharge", "plan")
 METHODS = ("WECHAT", "ALIPAY", "BANK_TRANSFER")
@@ -46,73 +46,6 @@ PLANS = ("free", "pro", "enterprise")
 
 ORDER_TXN_PREFIX = "app-order-"
 
-SCHEMA = SchemaPart(
-    version=1,
-    statements=(
-        """
-        create table if not exists app.orders (
-            order_id varchar primary key,
-            account_id varchar not null,
-            created_by varchar not null,
-            kind varchar not null check (kind in ('recharge', 'plan')),
-            tokens bigint not null check (tokens >= 0),
-            price_cents bigint not null check (price_cents >= 0),
-            currency varchar not null,
-            method varchar not null check (method in ('WECHAT', 'ALIPAY', 'BANK_TRANSFER')),
-            plan varchar,
-            reference varchar not null unique,
-            created_at timestamptz not null,
-            check ((kind = 'plan') = (plan is not null))
-        )
-        """,
-        """
-        create table if not exists app.order_events (
-            order_id varchar not null,
-            step integer not null check (step in (0, 1)),
-            status varchar not null check (status in ('PENDING', 'PAID', 'CANCELLED')),
-            actor varchar not null,
-            note varchar,
-            event_at timestamptz not null,
-            primary key (order_id, step),
-            check ((step = 0) = (status = 'PENDING'))
-        )
-        """,
-        # Replaced (not `if not exists`) so a changed definition reaches existing files.
-        """
-        create or replace view app.order_status as
-        with latest_event as (
-            select *
-            from app.order_events
-            qualify row_number() over (partition by order_id order by step desc) = 1
-        ),
-
-        final as (
-            select
-                o.order_id,
-                o.account_id,
-                o.created_by,
-                o.kind,
-                o.tokens,
-                o.price_cents,
-                o.currency,
-                o.method,
-                o.plan,
-                o.reference,
-                o.created_at,
-                e.status,
-                e.event_at as status_at,
-                e.actor as status_by,
-                e.note as status_note,
-                l.txn_id
-            from app.orders as o
-            inner join latest_event as e on e.order_id = o.order_id
-            left join app.ledger_entries as l on l.txn_id = 'app-order-' || o.order_id
-        )
-
-        select * from final
-        """,
-    ),
-)
 
 _INSERT_ORDER = """
     insert into app.orders
@@ -285,10 +218,15 @@ class Orders(Part):
         """Bank-transfer orders of every account that are no longer PENDING, newest decision first."""
         return self._file.frame(_DECIDED_TRANSFERS, {})
 
-    def current_plan(self, account_id: str, default: str) -> str:
-        """The plan of the account's latest paid plan order, else `default` (the export's plan)."""
+    def current_plan(self, account_id: str, exported: str | None) -> str:
+        """The account's plan now: its latest paid plan order in the app, else the exported plan, else free.
+
+        One source for every page that shows or sells a plan (/analysis, /subscription); `exported` is the
+        engine's `figures.exported_plan`. A missing, null or unknown exported plan reads as free.
+        """
         rows = self._file.rows(_CURRENT_PLAN, {"account_id": account_id})
-        return str(rows[0]["plan"]) if rows else default
+        plan = str(rows[0]["plan"]) if rows else (exported or "free")
+        return plan if plan in PLANS else "free"
 
     def _finish(
         self, order_id: str, status: str, actor: str, note: str | None, now: datetime | None, action: str | None = None

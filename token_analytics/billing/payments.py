@@ -4,7 +4,7 @@ The default, and for now only, provider is a sandbox: its links start with
 `sandbox://` so no wallet app can pay them, its bank account is fictitious, and
 `simulate_payment` stands in for the provider's "paid" callback. A real provider
 implements PaymentProvider and is returned by `get_provider`; it must credit an
-order only through `AppDB.mark_paid`, which credits exactly once.
+order only through `Orders.mark_paid`, which credits exactly once.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from typing import Protocol
 
 import segno
 
-from token_analytics.billing.appdb import AppDB
-from token_analytics.billing.core import AppDBError, UnknownOrderError
-from token_analytics.billing.orders import Order
+from token_analytics.billing.orders import Order, Orders
+from token_analytics.db.appfile import AppDBError, UnknownOrderError
 
 WALLET_METHODS = ("WECHAT", "ALIPAY")
 
@@ -93,7 +92,7 @@ class SandboxProvider:
         }
 
     def simulate_payment(
-        self, appdb: AppDB, order_id: str, actor: str = "sandbox", now: datetime | None = None
+        self, appdb: Orders, order_id: str, actor: str = "sandbox", now: datetime | None = None
     ) -> str | None:
         """Pay a WECHAT or ALIPAY order as the provider would; returns the ledger `txn_id` (see mark_paid).
 

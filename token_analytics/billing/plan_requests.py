@@ -7,29 +7,13 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from token_analytics.billing import audit, core
-from token_analytics.billing.core import AppDBError, Part, SchemaPart
+from token_analytics.accounts import audit
+from token_analytics.db import appfile as core
+from token_analytics.db.appfile import AppDBError, Part
 
 PLAN_REQUEST_PLANS = ("pro", "enterprise")
 PLAN_REQUEST_KINDS = ("upgrade", "enterprise_contact")
 
-SCHEMA = SchemaPart(
-    version=1,
-    statements=(
-        """
-        create table if not exists app.plan_requests (
-            request_id varchar primary key,
-            account_id varchar not null,
-            requested_by varchar not null,
-            plan varchar not null check (plan in ('pro', 'enterprise')),
-            kind varchar not null check (kind in ('upgrade', 'enterprise_contact')),
-            contact varchar,
-            message varchar,
-            created_at timestamptz not null
-        )
-        """,
-    ),
-)
 
 _INSERT_PLAN_REQUEST = """
     insert into app.plan_requests (request_id, account_id, requested_by, plan, kind, contact, message, created_at)

@@ -13,10 +13,9 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from typing import Any
 import duckdb
 
 from token_analytics.engine import ingest as ingest_module
-from token_analytics.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +157,7 @@ def read_format(folder: Path) -> tuple[str, dict[str, Any]]:
     return text, content
 
 
-def _export_unchanged(con: duckdb.DuckDBPyConnection, out: Path, exports: Path) -> bool:
+def export_unchanged(con: duckdb.DuckDBPyConnection, out: Path, exports: Path) -> bool:
     """True when the export files (path, size, mtime) are the ones the folder was made from."""
     glob, present = _globs(out, "files")
     if not present:
@@ -169,7 +167,7 @@ def _export_unchanged(con: duckdb.DuckDBPyConnection, out: Path, exports: Path) 
     return before == now
 
 
-def _check_out(out: Path) -> dict[str, Any] | None:
+def check_out(out: Path) -> dict[str, Any] | None:
     """The present format of the output folder (None: new or unfinished), or DerivedError for a foreign folder."""
     if not out.exists():
         return None
@@ -183,61 +181,7 @@ def _check_out(out: Path) -> dict[str, Any] | None:
     return None  # a rollup stopped before its _format.json: compared and completed like any other
 
 
-def rollup(
-    exports: Path,
-    out: Path,
-    settings: Settings,
-    now: datetime,
-    cache: Path | None = None,
-    progress: ingest_module.Progress | None = None,
-) -> RollupSummary:
-    """Write (or bring up to date) the derived folder `out` from the export folder `exports`.
-
-    `cache` keeps the ingest's DuckDB file between runs (then only new files are read); by default a
-    scratch file is used and removed.
-    """
-    from token_analytics.engine.store import Store  # the store imports this module to load folders
-
-    started = time.perf_counter()
-    if not exports.is_dir():
-        raise DerivedError(f"--exports {exports} is not a folder.")
-    summary = RollupSummary(out=out)
-    previous = _check_out(out)
-    window = ingest_module.hourly_window(now, settings.timezone)
-    if previous and previous["timezone"] == settings.timezone and previous["hourly_from"] == window["hourly_from"]:
-        with duckdb.connect() as con:
-            if _export_unchanged(con, out, exports):
-                summary.nothing_new = True
-                summary.seconds = time.perf_counter() - started
-                return summary
-    with tempfile.TemporaryDirectory(prefix="rollup-") as scratch:
-        scratch_settings = replace(
-            settings,
-            data_dir=exports,
-            derived_dir=None,
-            cache_db=cache or Path(scratch) / "cache.duckdb",
-            app_db=Path(scratch) / "app.duckdb",
-            now_override=now,
-        )
-        clock = time.perf_counter()
-        store = Store.open(scratch_settings, progress=progress)
-        summary.ingest_seconds = time.perf_counter() - clock
-        try:
-            _write(store.cursor(), out, window, summary)
-            _write_format(out, settings.timezone, now, window["hourly_from"])
-        except (duckdb.Error, OSError) as exc:
-            log.exception("writing the derived folder %s failed", out)
-            raise DerivedError(
-                f"writing {out} failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
-                "the folder has no _format.json until a rollup completes."
-            ) from exc
-        finally:
-            store.close()
-    summary.seconds = time.perf_counter() - started
-    return summary
-
-
-def _write(cur: duckdb.DuckDBPyConnection, out: Path, window: dict[str, Any], summary: RollupSummary) -> None:
+def write_tables(cur: duckdb.DuckDBPyConnection, out: Path, window: dict[str, Any], summary: RollupSummary) -> None:
     """Compare every table with the folder and replace what differs (the folder has no _format.json meanwhile)."""
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob(".staging-*"):
@@ -283,7 +227,7 @@ def _write(cur: duckdb.DuckDBPyConnection, out: Path, window: dict[str, Any], su
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _write_format(out: Path, timezone: str, now: datetime, hourly_from: date) -> None:
+def write_format(out: Path, timezone: str, now: datetime, hourly_from: date) -> None:
     """_format.json, last and whole (a rename), so a reader that sees it sees complete tables."""
     content = {
         "format": FORMAT,

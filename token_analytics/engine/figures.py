@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from token_analytics.billing.appdb import PLANS, AppDB
 from token_analytics.engine import explore
 from token_analytics.engine.explore import growth_pct
 from token_analytics.engine.periods import TodaySoFar, Windows, month_start, next_month, previous_month
@@ -34,16 +33,13 @@ def optional_text(value: Any) -> str | None:
     return None if value is None or pd.isna(value) else str(value)
 
 
-def current_plan(store: Store, appdb: AppDB, account_id: str) -> str:
-    """The account's plan now: its latest paid plan order in the app, else the exported plan, else free.
+def exported_plan(store: Store, account_id: str) -> str | None:
+    """The plan the export gives the account (accounts.plan), None when missing or null.
 
-    One source for every page that shows or sells a plan (/analysis, /subscription). A missing,
-    null or unknown exported plan reads as free.
+    The plan shown and sold is billing's rule over this (billing.orders `Orders.current_plan`).
     """
     profile = store.run("account_profile", account_id=account_id)
-    exported = optional_text(profile["plan"].iloc[0]) if len(profile) else None
-    plan = appdb.current_plan(account_id, default=exported or "free")
-    return plan if plan in PLANS else "free"
+    return optional_text(profile["plan"].iloc[0]) if len(profile) else None
 
 
 def token_usage(store: Store, account_id: str, mode: str, all_time_tokens: int) -> dict[str, Any]:

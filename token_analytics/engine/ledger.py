@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pyarrow as pa
 
+from token_analytics.db import query_text
 from token_analytics.engine.periods import local_midnight
-from token_analytics.engine.store import Store, query_text
+from token_analytics.engine.store import Store
 
 TYPES = ("CONSUME", "RECHARGE", "BONUS", "REFUND", "ADJUSTMENT")
 # Self-hosted deployments are not billed: their ledger has no recharges (DECISIONS.md).

@@ -3,31 +3,29 @@
 from __future__ import annotations
 
 import logging
-import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
+from token_analytics.db.appfile import AppFile
+from token_analytics.db.connection import OPEN_LOCK, StoreError, connect
+from token_analytics.db.queries import query_text
 from token_analytics.engine import derived
 from token_analytics.engine import ingest as ingest_module
-from token_analytics.settings import ROOT, Settings
+from token_analytics.engine.sample import generate
+from token_analytics.settings import Settings
 
 log = logging.getLogger(__name__)
 
-QUERIES_DIR = ROOT / "queries"
-QUERY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-# DuckDB's default is 80% of RAM; a bounded cache spills to disk instead (ingest of 10M events
-# peaked at 0.9-1.2 GB unbounded, about 0.6 GB at 512 MB, in the same time).
-MEMORY_LIMIT = "512MB"
 
 # The ledger of SPEC §4: the exported transactions plus the app's own entries,
 # counted once per txn_id (an export that later carries an app entry's txn_id
@@ -63,35 +61,6 @@ with losers as (
 select file_id, sum(duplicates)::bigint as duplicates, sum(conflicts)::bigint as conflicts
 from losers group by file_id
 """
-
-
-class StoreError(RuntimeError):
-    """The store cannot be opened; the message is one line for a person.
-
-    `message_id` and `params` name the same sentence in the web layer's catalogue (`error.<message_id>`),
-    which shows it in the session's language (the engine does not know the session); None: not catalogued.
-    """
-
-    def __init__(self, message: str, message_id: str | None = None, **params: object) -> None:
-        super().__init__(message)
-        self.message_id = message_id
-        self.params = params
-
-
-class StoreLocked(StoreError):
-    """Another process holds the database files (the running dashboard); ask it instead (engine.service)."""
-
-
-@cache
-def query_text(name: str) -> str:
-    """The SQL of queries/<name>.sql; names come from code, never from input."""
-    if not QUERY_NAME.match(name):
-        raise ValueError(f"bad query name {name!r}")
-    return (QUERIES_DIR / f"{name}.sql").read_text(encoding="utf-8")
-
-
-def query_names() -> list[str]:
-    return sorted(path.stem for path in QUERIES_DIR.glob("*.sql"))
 
 
 @dataclass(frozen=True)
@@ -131,54 +100,6 @@ class Health:
         return self.quarantined_rows == 0 and self.bad_files == 0
 
 
-# DuckDB shares one database instance between the connections of a process to the same file,
-# and with it the attached `app`: a connection left open by an interrupted first load made the
-# next open fail with "already attached" (FIELD-NOTES). Opening is serialised and idempotent.
-_OPEN_LOCK = threading.Lock()
-
-
-def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """A connection to the cache with the app database attached as `app`, or StoreError (one line)."""
-    try:
-        con = duckdb.connect(str(settings.cache_db))
-    except duckdb.Error as exc:
-        raise _store_error(settings, exc) from exc
-    try:
-        con.execute("set global TimeZone = 'UTC'")
-        con.execute("set global memory_limit = $limit", {"limit": MEMORY_LIMIT})
-        attached = con.execute("select path from duckdb_databases() where database_name = 'app'").fetchall()
-        if not attached:
-            con.execute("attach $path as app", {"path": str(settings.app_db)})
-        elif Path(attached[0][0]).resolve() != settings.app_db.resolve():
-            raise StoreError(
-                f"Another app database ({attached[0][0]}) is already open with {settings.cache_db.name}; "
-                "give each ANALYTICS_APP_DB its own ANALYTICS_CACHE_DB.",
-                "store.app_db_clash",
-                path=attached[0][0],
-                cache=settings.cache_db.name,
-            )
-    except duckdb.Error as exc:
-        con.close()
-        raise _store_error(settings, exc) from exc
-    except BaseException:
-        con.close()
-        raise
-    return con
-
-
-def _store_error(settings: Settings, exc: duckdb.Error) -> StoreError:
-    if "lock" in str(exc).lower():
-        return StoreLocked(
-            f"The database {settings.cache_db.name} or {settings.app_db.name} is in use by another process "
-            "(probably the running dashboard); stop it or point ANALYTICS_APP_DB elsewhere.",
-            "store.locked",
-            cache=settings.cache_db.name,
-            app=settings.app_db.name,
-        )
-    detail = str(exc).splitlines()[0]
-    return StoreError(f"Cannot open the database: {detail}", "store.cannot_open", detail=detail)
-
-
 class Store:
     """One DuckDB connection per process; every thread gets its own cursor."""
 
@@ -205,12 +126,10 @@ class Store:
         """
         for path in (settings.cache_db, settings.app_db):
             path.parent.mkdir(parents=True, exist_ok=True)
-        with _OPEN_LOCK:
-            con = _connect(settings)
+        with OPEN_LOCK:
+            con = connect(settings)
             try:
-                from token_analytics.billing.appdb import AppDB  # the app's own tables live in the attached file
-
-                AppDB(con, zone=settings.zone)
+                AppFile(con, zone=settings.zone)  # the app's own tables (the ledger view reads its entries)
                 store = cls(con, settings)
                 if ingest:
                     store.ingest(progress=progress)
@@ -353,10 +272,6 @@ def data_dir_ready(settings: Settings, progress: Callable[[str], None] | None = 
     if settings.derived_dir is not None or settings.data_dir.is_dir():
         return settings.data_dir
     if settings.data_dir_is_default:
-        import shutil
-
-        from token_analytics.engine.sample import generate
-
         # Written beside it and renamed when complete: a start stopped mid-way (Ctrl-C) leaves no half sample
         # that would never be generated again.
         partial = settings.data_dir.with_name(f".{settings.data_dir.name}.partial-{threading.get_native_id()}")

@@ -13,15 +13,15 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from token_analytics.billing.alerts import Thresholds
-from token_analytics.billing.appdb import AppDB
-from token_analytics.billing.core import AppDBError
-from token_analytics.engine import alerts
-from token_analytics.engine.alerts import Condition
+from token_analytics.accounts.users import User
+from token_analytics.alerts import rules as alerts
+from token_analytics.alerts.rules import Condition
+from token_analytics.alerts.state import Thresholds
+from token_analytics.appdb import AppDB
+from token_analytics.db.appfile import AppDBError
 from token_analytics.engine.store import Store
 from token_analytics.settings import Settings
 from token_analytics.web import fmt, ui
-from token_analytics.web.auth import User
 from token_analytics.web.i18n import t
 
 HISTORY_SHOWN = 5
@@ -66,7 +66,7 @@ def section(store: Store, app: AppDB, account_id: str, user: User, settings: Set
 
 def banner(store: Store, app: AppDB, account_id: str, now: datetime, mode: str) -> None:
     """One red line per alert of the account firing now; nothing when none fires."""
-    for condition in alerts.firing(store, app, account_id, now, mode):
+    for condition in alerts.firing(store, app.alerts, account_id, now, mode):
         st.error(_text(condition), icon=":material/notifications_active:")
 
 

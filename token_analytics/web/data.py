@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from token_analytics.billing.appdb import AppDB
-from token_analytics.engine import service
+from token_analytics import service
+from token_analytics.appdb import AppDB
 from token_analytics.engine.ingest import Step
 from token_analytics.engine.store import Store, data_dir_ready
 from token_analytics.settings import Settings, load_settings

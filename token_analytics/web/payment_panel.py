@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from token_analytics.billing.appdb import AppDB
-from token_analytics.billing.core import AppDBError
+from token_analytics.accounts.users import User
+from token_analytics.appdb import AppDB
 from token_analytics.billing.orders import Order
 from token_analytics.billing.payments import WALLET_METHODS, PaymentProvider
 from token_analytics.billing.prices import Plan, Prices, PricesError, load_prices
+from token_analytics.db.appfile import AppDBError
 from token_analytics.web import fmt, ui
-from token_analytics.web.auth import User
 from token_analytics.web.i18n import current_language, t
 
 ORDER_KEY = "recharge_order"  # session state: the id of the order this session is paying

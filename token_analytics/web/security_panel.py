@@ -16,12 +16,12 @@ from datetime import datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from token_analytics.billing import audit
-from token_analytics.billing.audit import AuditLog
+from token_analytics.accounts import audit, users
+from token_analytics.accounts.audit import AuditLog
+from token_analytics.accounts.users import AuthConfig, User
 from token_analytics.engine.ledger_csv import neutralise
 from token_analytics.settings import Settings
 from token_analytics.web import auth, data, fmt
-from token_analytics.web.auth import AuthConfig, User
 from token_analytics.web.i18n import STRINGS, t
 
 MAX_ROWS = 5_000  # of the audit log on the page; the CSV has the same rows
@@ -106,7 +106,7 @@ def _threshold(value: object) -> str:
 def sessions_tab(settings: Settings, config: AuthConfig, admin: User) -> None:
     """Active sessions (end one, or all of a user's) and throttled sign-ins (unlock)."""
     sessions = auth.sessions_for(settings, config)
-    now = auth.clock()
+    now = users.clock()
     active = sessions.active(now)
     st.subheader(t("admin.sessions_title"))
     st.caption(t("admin.sessions_intro", hours=f"{settings.session_idle_hours:g}", zone=settings.timezone))
@@ -134,12 +134,12 @@ def sessions_tab(settings: Settings, config: AuthConfig, admin: User) -> None:
         chosen = st.selectbox(t("admin.session_choice"), list(labels), format_func=labels.get, key="admin_session")
         end_one, end_all, _ = st.columns([1, 1, 2])
         if end_one.button(t("admin.end_session"), key="admin_end_session") and chosen:
-            sessions.revoke_key(chosen, admin.username, auth.clock())
+            sessions.revoke_key(chosen, admin.username, users.clock())
             st.session_state["admin_sessions_done"] = t("admin.session_ended", user=_user_of(active, chosen))
             st.rerun()
         if end_all.button(t("admin.end_all"), key="admin_end_all") and chosen:
             username = _user_of(active, chosen)
-            count = sessions.revoke_all(username, admin.username, auth.clock())
+            count = sessions.revoke_all(username, admin.username, users.clock())
             st.session_state["admin_sessions_done"] = t("admin.sessions_ended", user=username, count=count)
             st.rerun()
     done = st.session_state.pop("admin_sessions_done", None)
@@ -173,7 +173,7 @@ def sessions_tab(settings: Settings, config: AuthConfig, admin: User) -> None:
     options = {(e.scope, e.value): f"{t(f'admin.scope_{e.scope}')}: {e.value}" for e in entries}
     target = st.selectbox(t("admin.unlock_choice"), list(options), format_func=options.get, key="admin_unlock")
     if st.button(t("admin.unlock"), key="admin_unlock_button") and target:
-        throttle.unlock(target[0], target[1], admin.username, auth.clock())
+        throttle.unlock(target[0], target[1], admin.username, users.clock())
         st.success(t("admin.unlocked", value=target[1]))
 
 
@@ -184,7 +184,7 @@ def _user_of(active: list, key: str) -> str:
 def audit_tab(settings: Settings) -> None:
     """The audit log filtered by kind, person, account and time, newest first; the same rows as a formula-safe CSV."""
     log = AuditLog(data.app_db().connection)
-    today = auth.clock().astimezone(settings.zone).date()
+    today = users.clock().astimezone(settings.zone).date()
     kind_col, user_col, account_col = st.columns(3)
     kinds = [*audit.KINDS, "other"]
     chosen = kind_col.multiselect(

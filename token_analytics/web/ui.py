@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from token_analytics.billing.audit import AuditLog
+from token_analytics.accounts.audit import AuditLog
+from token_analytics.accounts.users import User
 from token_analytics.billing.prices import PricesError
 from token_analytics.web import data, fmt
-from token_analytics.web.auth import User
 from token_analytics.web.i18n import STRINGS, t
 
 log = logging.getLogger(__name__)

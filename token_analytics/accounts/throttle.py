@@ -32,46 +32,17 @@ address) pair only, so the owner signing in does not free an attacker elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import duckdb
 
-from token_analytics.billing import audit, core
-from token_analytics.billing.core import SchemaPart
+from token_analytics.accounts import audit
+from token_analytics.db import appfile as core
 
 SCOPES = ("username", "address")
 MAX_NAME = 200  # what is stored of a typed username
 
-SCHEMA = SchemaPart(
-    2,
-    (
-        """
-    create table if not exists app.sign_in_failures (
-        username varchar not null,
-        address varchar,
-        failed_at timestamptz not null
-    )
-    """,
-        """
-    create table if not exists app.sign_in_unlocks (
-        scope varchar not null check (scope in ('username', 'address')),
-        value varchar not null,
-        unlocked_at timestamptz not null,
-        unlocked_by varchar not null
-    )
-    """,
-        """
-    create table if not exists app.sign_in_clears (
-        username varchar not null,
-        address varchar,
-        cleared_at timestamptz not null
-    )
-    """,
-    ),
-)
 
 _INSERT_FAILURE = """
     insert into app.sign_in_failures (username, address, failed_at) values ($username, $address, $now)
@@ -213,14 +184,6 @@ class Throttle:
         self.connection = con
         self.policy = policy or Policy()
 
-    @contextmanager
-    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        cur = self.connection.cursor()  # a cursor per call: each Streamlit session has its own thread
-        try:
-            yield cur
-        finally:
-            cur.close()
-
     def _live(
         self, cur: duckdb.DuckDBPyConnection, username: str | None, address: str | None, now: datetime
     ) -> list[_Failure]:
@@ -300,7 +263,7 @@ class Throttle:
     def check(self, username: str, address: str | None, now: datetime) -> Verdict:
         """May this attempt check its password at `now`? (A look only: `reserve` is what the sign-in calls.)"""
         name = normalise(username)
-        with self._cursor() as cur:
+        with core.cursor(self.connection) as cur:
             return self._verdict(
                 _Index(self._live(cur, name, address, now)), name, address, self._user_wide(cur, name, now), now
             )
@@ -313,7 +276,7 @@ class Throttle:
         `succeeded` (which clears it), a wrong one `failed_checked` (which audits it).
         """
         name = normalise(username)
-        with core.WRITE_LOCK, self._cursor() as cur, core.transaction(cur):
+        with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
             index = _Index(self._live(cur, name, address, now))
             verdict = self._verdict(index, name, address, self._user_wide(cur, name, now), now)
             if verdict.allowed:
@@ -323,24 +286,24 @@ class Throttle:
     def refused(self, username: str, address: str | None, verdict: Verdict, now: datetime) -> None:
         """Log an attempt refused by `reserve` (not counted as a failure; one audit row per name, address, minute)."""
         reason = "locked" if verdict.locked else "waiting"
-        with core.WRITE_LOCK, self._cursor() as cur, core.transaction(cur):
+        with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
             audit.refused(cur, normalise(username), address, reason, now)
 
     def failed_checked(self, username: str, address: str | None, now: datetime) -> None:
         """Audit a reserved attempt whose password was wrong (its failure row is already counted)."""
-        with core.WRITE_LOCK, self._cursor() as cur:
+        with core.WRITE_LOCK, core.cursor(self.connection) as cur:
             audit.record(cur, "sign_in.failure", normalise(username), address=address, now=now)
 
     def failed(self, username: str, address: str | None, now: datetime) -> None:
         """Count and audit a failed sign-in that was not reserved (tools and tests)."""
         params = {"username": normalise(username), "address": address, "now": now}
-        with core.WRITE_LOCK, self._cursor() as cur, core.transaction(cur):
+        with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
             cur.execute(_INSERT_FAILURE, params)
             audit.record(cur, "sign_in.failure", params["username"], address=address, now=now)
 
     def succeeded(self, username: str, address: str | None, now: datetime) -> None:
         """A successful sign-in clears the failures of its own (username, address) pair, its reservation included."""
-        with core.WRITE_LOCK, self._cursor() as cur:
+        with core.WRITE_LOCK, core.cursor(self.connection) as cur:
             cur.execute(_INSERT_CLEAR, {"username": normalise(username), "address": address, "now": now})
 
     def unlock(self, scope: str, value: str, by: str, now: datetime) -> None:
@@ -348,13 +311,13 @@ class Throttle:
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
         value = normalise(value) if scope == "username" else value
-        with core.WRITE_LOCK, self._cursor() as cur, core.transaction(cur):
+        with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
             cur.execute(_INSERT_UNLOCK, {"scope": scope, "value": value, "now": now, "by": by})
             audit.record(cur, "throttle.unlock", by, target=f"{scope} {value}", now=now)
 
     def current(self, now: datetime) -> list[Entry]:
         """Usernames (per address) and addresses whose failures still count, latest first, with their state."""
-        with self._cursor() as cur:
+        with core.cursor(self.connection) as cur:
             failures = self._live(cur, None, None, now)
         window_start = now - self.policy.window
         index = _Index(failures)

@@ -28,60 +28,14 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from token_analytics.billing import audit, core
-from token_analytics.billing.core import AppDBError, Part, SchemaPart
+from token_analytics.accounts import audit
+from token_analytics.db import appfile as core
+from token_analytics.db.appfile import AppDBError, Part
 
 RULES = ("balance", "runway", "usage_spike")
 STATES = ("firing", "resolved")
 MAX_ERROR = 300  # a receiver's error text is cut here (an HTML error page is not worth keeping)
 
-SCHEMA = SchemaPart(
-    version=1,
-    statements=(
-        """
-        create table if not exists app.alert_thresholds (
-            seq bigint primary key,
-            account_id varchar not null,
-            balance_below bigint,
-            runway_days_below integer,
-            usage_multiple double,
-            changed_by varchar not null,
-            changed_at timestamptz not null
-        )
-        """,
-        """
-        create table if not exists app.alert_events (
-            seq bigint primary key,
-            event_id varchar not null unique,
-            account_id varchar not null,
-            rule varchar not null check (rule in ('balance', 'runway', 'usage_spike')),
-            state varchar not null check (state in ('firing', 'resolved')),
-            value double,
-            threshold double,
-            detail varchar,
-            event_at timestamptz not null
-        )
-        """,
-        """
-        create table if not exists app.alert_outbox (
-            event_id varchar not null,
-            receiver varchar not null,
-            created_at timestamptz not null,
-            primary key (event_id, receiver)
-        )
-        """,
-        """
-        create table if not exists app.alert_deliveries (
-            event_id varchar not null,
-            receiver varchar not null,
-            attempted_at timestamptz not null,
-            ok boolean not null,
-            attempts integer not null,
-            error varchar
-        )
-        """,
-    ),
-)
 
 _NEXT_THRESHOLD_SEQ = "select coalesce(max(seq), 0) + 1 from app.alert_thresholds"
 _NEXT_EVENT_SEQ = "select coalesce(max(seq), 0) + 1 from app.alert_events"

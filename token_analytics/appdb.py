@@ -14,10 +14,15 @@ from pathlib import Path
 
 import duckdb
 
-from token_analytics.billing import core
+from token_analytics.accounts.preferences import PREFERENCE_LANGUAGES, Preferences
+from token_analytics.accounts.saved_views import SavedViews
+from token_analytics.alerts.state import Alerts
 from token_analytics.billing.adjustments import ADJUSTMENT_TXN_PREFIX, Adjustments, adjustment_txn_id
-from token_analytics.billing.alerts import Alerts
-from token_analytics.billing.core import (
+from token_analytics.billing.ledger_entries import LEDGER_COLUMNS, LedgerEntries
+from token_analytics.billing.orders import KINDS, METHODS, PLANS, STATUSES, Order, Orders, order_txn_id
+from token_analytics.billing.plan_requests import PLAN_REQUEST_KINDS, PLAN_REQUEST_PLANS, PlanRequests
+from token_analytics.db import appfile as core
+from token_analytics.db.appfile import (
     APP_SCHEMA,
     SCHEMA_VERSION,
     AppDBError,
@@ -27,11 +32,6 @@ from token_analytics.billing.core import (
     new_id,
     new_reference,
 )
-from token_analytics.billing.ledger_entries import LEDGER_COLUMNS, LedgerEntries
-from token_analytics.billing.orders import KINDS, METHODS, PLANS, STATUSES, Order, Orders, order_txn_id
-from token_analytics.billing.plan_requests import PLAN_REQUEST_KINDS, PLAN_REQUEST_PLANS, PlanRequests
-from token_analytics.billing.preferences import PREFERENCE_LANGUAGES, Preferences
-from token_analytics.billing.saved_views import SavedViews
 
 __all__ = [
     "ADJUSTMENT_TXN_PREFIX",

@@ -4,11 +4,12 @@ The data lives in its own DuckDB file (`ANALYTICS_APP_DB`), attached to the proc
 one connection as the database `app`. Every table is append-only: rows are inserted,
 never updated or deleted, and a mistake is corrected by a new row.
 
-Schema parts: each module that keeps tables in the app database defines
-`SCHEMA = SchemaPart(version, statements)` (`create table if not exists app.…`, views
-`create or replace`) and is named once in `SCHEMA_MODULES` below. `AppFile` applies
-every part whose recorded version in `app.schema_parts` is lower than its own, in the
-order of `SCHEMA_MODULES` (a view after the tables it reads), in one transaction.
+Schema parts: each part of the app database (a concern's tables: orders, sessions, alerts, ...)
+is one file `queries/schema/<part>.sql` (`create table if not exists app.…`, views
+`create or replace`: every statement idempotent) with its version in `SCHEMA_PARTS` below: bump
+it when the file changes. `ensure_schema` applies every part whose recorded version in
+`app.schema_parts` is lower, in the order of `SCHEMA_PARTS` (a view after the tables it reads),
+in one transaction. The parts are data, so this layer imports none of the concerns above it.
 
 Ids look like `20261129-K7Q2M9XD`, dated in the business zone; bank references like
 `TAC-K7Q2M9XD` (no 0/O/1/I).
@@ -19,11 +20,10 @@ TIMESTAMPTZ needs pytz (not installed with pandas 3) and `.df()` warns on pandas
 
 from __future__ import annotations
 
-import importlib
 import secrets
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -32,13 +32,14 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from token_analytics.db.queries import query_text
+
 APP_SCHEMA = "app"  # the name the file is attached under; fixed, never from input
 
-# The modules of token_analytics.billing that keep tables in the app database, in the
-# order their schema is applied. A new module adds its name here (the one-line hook).
-SCHEMA_MODULES: tuple[str, ...] = (
-    "ledger_entries", "orders", "adjustments", "plan_requests", "sessions", "throttle", "audit", "alerts",
-    "preferences", "saved_views",
+# Every part of the app database and its version, in the order they are applied.
+SCHEMA_PARTS: tuple[tuple[str, int], ...] = (
+    ("ledger_entries", 1), ("orders", 1), ("adjustments", 1), ("plan_requests", 1), ("sessions", 1),
+    ("throttle", 2), ("audit", 2), ("alerts", 1), ("preferences", 1), ("saved_views", 1),
 )  # fmt: skip
 
 REFERENCE_PREFIX = "TAC-"
@@ -76,7 +77,7 @@ class OrderStateError(AppDBError):
 
 @dataclass(frozen=True)
 class SchemaPart:
-    """One module's tables and views; bump `version` when `statements` change."""
+    """One part's tables and views; bump `version` when `statements` change."""
 
     version: int
     statements: tuple[str, ...]
@@ -116,12 +117,8 @@ _RECORD_PART = """
 
 
 def registered_parts() -> list[tuple[str, SchemaPart]]:
-    """(module name, SchemaPart) of every module in SCHEMA_MODULES, in order."""
-    parts = []
-    for name in SCHEMA_MODULES:
-        module = importlib.import_module(f"token_analytics.billing.{name}")
-        parts.append((name, module.SCHEMA))
-    return parts
+    """(part name, SchemaPart) of every part in SCHEMA_PARTS, in order, read from queries/schema/."""
+    return [(name, SchemaPart(version, (query_text(f"schema/{name}"),))) for name, version in SCHEMA_PARTS]
 
 
 def new_id(now: datetime | None = None, zone: tzinfo | None = None) -> str:
@@ -180,6 +177,16 @@ def choice(value: object, name: str, allowed: tuple[str, ...]) -> str:
             value=repr(value),
         )
     return str(value)
+
+
+@contextmanager
+def cursor(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor of `con` for one call, closed after: each Streamlit session runs in its own thread."""
+    cur = con.cursor()
+    try:
+        yield cur
+    finally:
+        cur.close()
 
 
 @contextmanager
@@ -257,14 +264,9 @@ class AppFile:
                 raise ValueError("The app database is not attached; use attach_app_db(con, path).")
             ensure_schema(cur)
 
-    @contextmanager
-    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def cursor(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         """A cursor per call: each Streamlit session runs in its own thread."""
-        cur = self.connection.cursor()
-        try:
-            yield cur
-        finally:
-            cur.close()
+        return cursor(self.connection)
 
     def rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         """The result as a list of dicts."""

@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 
-from token_analytics.billing import audit
-from token_analytics.billing.core import SchemaPart
+from token_analytics.accounts import audit
+from token_analytics.db import appfile as core
 
 DEFAULT_IDLE = timedelta(hours=8)
 DEFAULT_LIFETIME = timedelta(days=1)
@@ -43,26 +40,6 @@ KEEP_ENDED = timedelta(days=90)
 # Why a session ended (end_reason); the admin page shows a label for each.
 END_REASONS = ("sign_out", "admin", "admin_all", "credentials", "idle", "expired", "unknown_user")
 
-SCHEMA = SchemaPart(
-    1,
-    (
-        """
-    create table if not exists app.sessions (
-        session_key varchar primary key,
-        username varchar not null,
-        fingerprint varchar not null,
-        created_at timestamptz not null,
-        last_seen_at timestamptz not null,
-        expires_at timestamptz not null,
-        user_agent varchar,
-        address varchar,
-        ended_at timestamptz,
-        ended_by varchar,
-        end_reason varchar
-    )
-    """,
-    ),
-)
 
 _INSERT = """
     insert into app.sessions
@@ -94,8 +71,6 @@ _ACTIVE = """
         and ($username is null or lower(username) = lower($username))
     order by last_seen_at desc, session_key
 """
-
-_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -135,16 +110,8 @@ class Sessions:
         self.idle = idle
         self.lifetime = lifetime
 
-    @contextmanager
-    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        cur = self.connection.cursor()  # a cursor per call: each Streamlit session has its own thread
-        try:
-            yield cur
-        finally:
-            cur.close()
-
     def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        with self._cursor() as cur:
+        with core.cursor(self.connection) as cur:
             return cur.sql(sql, params=params).to_arrow_table().to_pylist()
 
     def start(self, username: str, fingerprint: str, user_agent: str | None, address: str | None, now: datetime) -> str:
@@ -163,16 +130,10 @@ class Sessions:
             "user_agent": audit.clip(user_agent),
             "address": audit.clip(address),
         }
-        with _LOCK, self._cursor() as cur:
-            cur.execute("begin transaction")
-            try:
-                cur.execute(_PURGE, {"before": now - KEEP_ENDED})
-                cur.execute(_INSERT, params)
-                audit.record(cur, "sign_in.success", username, address=address, detail=audit.clip(user_agent), now=now)
-                cur.execute("commit")
-            except BaseException:
-                cur.execute("rollback")
-                raise
+        with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
+            cur.execute(_PURGE, {"before": now - KEEP_ENDED})
+            cur.execute(_INSERT, params)
+            audit.record(cur, "sign_in.success", username, address=address, detail=audit.clip(user_agent), now=now)
         return session_id
 
     def get(self, session_id: str) -> Session | None:
@@ -212,7 +173,7 @@ class Sessions:
 
     def touch(self, session_id: str, now: datetime) -> None:
         """The session was used at `now` (idle expiry counts from the latest use)."""
-        with _LOCK, self._cursor() as cur:
+        with core.WRITE_LOCK, core.cursor(self.connection) as cur:
             cur.execute(_TOUCH, {"session_key": session_key(session_id), "now": _aware(now)})
 
     def revoke(self, session_id: str, by: str, now: datetime, reason: str = "sign_out") -> bool:
@@ -226,23 +187,17 @@ class Sessions:
     def revoke_all(self, username: str, by: str, now: datetime) -> int:
         """An admin signs `username` out everywhere; returns how many sessions ended."""
         params = {"username": username, "ended_by": by, "reason": "admin_all", "now": _aware(now)}
-        with _LOCK, self._cursor() as cur:
-            cur.execute("begin transaction")
-            try:
-                ended = cur.execute(_END_ALL, params).fetchall()
-                if ended:
-                    audit.record(
-                        cur,
-                        "session.end",
-                        by,
-                        target=ended[0][1],
-                        detail=f"admin_all: {len(ended)} session(s)",
-                        now=now,
-                    )
-                cur.execute("commit")
-            except BaseException:
-                cur.execute("rollback")
-                raise
+        with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
+            ended = cur.execute(_END_ALL, params).fetchall()
+            if ended:
+                audit.record(
+                    cur,
+                    "session.end",
+                    by,
+                    target=ended[0][1],
+                    detail=f"admin_all: {len(ended)} session(s)",
+                    now=now,
+                )
         return len(ended)
 
     def active(self, now: datetime, username: str | None = None) -> list[Session]:
@@ -254,21 +209,15 @@ class Sessions:
         if reason not in END_REASONS:
             raise ValueError(f"unknown end reason {reason!r}")
         params = {"session_key": key, "ended_by": by, "reason": reason, "now": _aware(now)}
-        with _LOCK, self._cursor() as cur:
-            cur.execute("begin transaction")
-            try:
-                ended = cur.execute(_END, params).fetchall()
-                if ended:
-                    username, address = ended[0]
-                    actor = username if reason == "sign_out" else by
-                    # The session's own address for automatic ends; the acting person's otherwise.
-                    where = address if by == "system" else None
-                    detail = f"{reason} {key[:12]}"
-                    audit.record(cur, "session.end", actor, target=username, detail=detail, address=where, now=now)
-                cur.execute("commit")
-            except BaseException:
-                cur.execute("rollback")
-                raise
+        with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
+            ended = cur.execute(_END, params).fetchall()
+            if ended:
+                username, address = ended[0]
+                actor = username if reason == "sign_out" else by
+                # The session's own address for automatic ends; the acting person's otherwise.
+                where = address if by == "system" else None
+                detail = f"{reason} {key[:12]}"
+                audit.record(cur, "session.end", actor, target=username, detail=detail, address=where, now=now)
         return bool(ended)
 
 

@@ -31,12 +31,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from token_analytics.billing.alerts import RULES, Change, Thresholds
-from token_analytics.billing.appdb import AppDB
-from token_analytics.engine import explore, webhooks
+from token_analytics.alerts import webhooks
+from token_analytics.alerts.state import RULES, Alerts, Change, Thresholds
+from token_analytics.alerts.webhooks import Receiver
+from token_analytics.engine import explore
 from token_analytics.engine.figures import token_usage
 from token_analytics.engine.store import Store
-from token_analytics.engine.webhooks import Receiver
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +124,9 @@ def evaluate(store: Store, account_id: str, thresholds: Thresholds, now: datetim
     return out
 
 
-def firing(store: Store, app: AppDB, account_id: str, now: datetime, mode: str) -> list[Condition]:
+def firing(store: Store, state: Alerts, account_id: str, now: datetime, mode: str) -> list[Condition]:
     """The account's alerts firing now (the /analysis banner)."""
-    thresholds = app.alerts.thresholds(account_id)
+    thresholds = state.thresholds(account_id)
     if not thresholds.active:
         return []
     return [c for c in evaluate(store, account_id, thresholds, now, mode) if c.firing]
@@ -226,7 +226,7 @@ def _deliver(send: Any, receiver: Receiver, body: dict[str, Any], deadline_s: fl
 
 def run(
     store: Store,
-    app: AppDB,
+    state: Alerts,
     receivers: list[Receiver],
     now: datetime,
     mode: str,
@@ -246,19 +246,19 @@ def run(
     Dry run: the changes and the pending notifications are computed, nothing is written or sent.
     """
     if dry_run:
-        return _run(store, app, receivers, now, mode, True, send, post_deadline_s, run_deadline_s)
+        return _run(store, state, receivers, now, mode, True, send, post_deadline_s, run_deadline_s)
     # the run holding the lock posts for at most its deadline; evaluating takes seconds more at most
     if not _RUN_LOCK.acquire(timeout=run_deadline_s + 60):
         raise AlertsBusy("another alerts run is still going; this one did nothing, the next one will catch up")
     try:
-        return _run(store, app, receivers, now, mode, False, send, post_deadline_s, run_deadline_s)
+        return _run(store, state, receivers, now, mode, False, send, post_deadline_s, run_deadline_s)
     finally:
         _RUN_LOCK.release()
 
 
 def _run(
     store: Store,
-    app: AppDB,
+    state: Alerts,
     receivers: list[Receiver],
     now: datetime,
     mode: str,
@@ -267,29 +267,29 @@ def _run(
     post_deadline_s: float,
     run_deadline_s: float,
 ) -> RunResult:
-    thresholds = app.alerts.all_thresholds()
+    thresholds = state.all_thresholds()
     known = set(store.account_ids())
     conditions: list[Condition] = []
     for account_id, rules in sorted(thresholds.items()):
         if account_id in known and rules.active:
             conditions.extend(evaluate(store, account_id, rules, now, mode))
-    changes = changes_for(conditions, app.alerts.states())
+    changes = changes_for(conditions, state.states())
     keys = [receiver.key for receiver in receivers]
     if dry_run:
-        undelivered = app.alerts.undelivered()
-        would = {(row["event_id"], row["receiver"]) for row in app.alerts.pending(keys)}
+        undelivered = state.undelivered()
+        would = {(row["event_id"], row["receiver"]) for row in state.pending(keys)}
         would |= {(event_id, key) for event_id in undelivered for key in keys}
         waiting = 0 if keys else len(undelivered) + len(changes)
         return RunResult(changes, [], [], len(would) + len(changes) * len(keys), waiting)
-    app.alerts.record_changes(changes, keys, now)
-    app.alerts.bind(keys, now)
-    waiting = 0 if keys else len(app.alerts.undelivered())
+    state.record_changes(changes, keys, now)
+    state.bind(keys, now)
+    waiting = 0 if keys else len(state.undelivered())
     sent: list[tuple[str, str]] = []
     failed: list[tuple[str, str, str]] = []
     by_key = {receiver.key: receiver for receiver in receivers}
     down: set[str] = set()
     out_of_time = False
-    pending = app.alerts.pending(keys)
+    pending = state.pending(keys)
     # the clock starts with the posting: however long the evaluation takes, some posting gets done
     end = time.monotonic() + run_deadline_s
     for notification in pending:
@@ -305,7 +305,7 @@ def _run(
         notification = {**notification, "event_at": notification["event_at"].isoformat()}
         body = webhooks.body_for(receiver.kind, notification, message(notification))
         delivery = _deliver(send, receiver, body, min(post_deadline_s, left))
-        app.alerts.record_delivery(notification["event_id"], key, delivery.ok, delivery.attempts, delivery.error)
+        state.record_delivery(notification["event_id"], key, delivery.ok, delivery.attempts, delivery.error)
         if delivery.ok:
             sent.append((key, notification["event_id"]))
         else:

@@ -9,26 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from token_analytics.billing import core
-from token_analytics.billing.core import AppDBError, Part, SchemaPart
+from token_analytics.db import appfile as core
+from token_analytics.db.appfile import AppDBError, Part
 
 NAME_MAX = 80
 QUERY_MAX = 4000
 
-SCHEMA = SchemaPart(
-    version=1,
-    statements=(
-        """
-        create table if not exists app.saved_views (
-            username varchar not null,
-            name varchar not null,
-            query varchar not null,
-            removed boolean not null,
-            saved_at timestamptz not null
-        )
-        """,
-    ),
-)
 
 _INSERT = """
     insert into app.saved_views (username, name, query, removed, saved_at)

@@ -8,25 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from token_analytics.billing import core
-from token_analytics.billing.core import Part, SchemaPart
+from token_analytics.db import appfile as core
+from token_analytics.db.appfile import Part
 
 # The languages the web layer has catalogues for (web/i18n.py LANGUAGES; a test keeps them equal).
 PREFERENCE_LANGUAGES = ("en", "zh")
 
-SCHEMA = SchemaPart(
-    version=1,
-    statements=(
-        """
-        create table if not exists app.user_preferences (
-            username varchar not null,
-            name varchar not null check (name in ('language')),
-            value varchar not null,
-            set_at timestamptz not null
-        )
-        """,
-    ),
-)
 
 _INSERT = """
     insert into app.user_preferences (username, name, value, set_at)

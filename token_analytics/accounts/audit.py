@@ -19,16 +19,13 @@ new thread starts with an empty context, so one session never sees another's add
 from __future__ import annotations
 
 import contextvars
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from token_analytics.billing.core import SchemaPart
+from token_analytics.db import appfile as core
 
 # The actions, in the order the admin's filter lists them.
 ACTIONS = (
@@ -60,33 +57,6 @@ KINDS: dict[str, tuple[str, ...]] = {
 COLUMNS = ("event_at", "actor", "address", "action", "account_id", "target", "detail", "count")
 MAX_TEXT = 500  # a typed username or user agent is cut here: the log is not a place to store essays
 
-SCHEMA = SchemaPart(
-    2,
-    (
-        """
-    create table if not exists app.audit_log (
-        event_at timestamptz not null,
-        actor varchar,
-        address varchar,
-        action varchar not null,
-        account_id varchar,
-        target varchar,
-        detail varchar
-    )
-    """,
-        """
-    create table if not exists app.audit_refusals (
-        minute timestamptz not null,
-        actor varchar not null,
-        address varchar,
-        first_at timestamptz not null,
-        last_at timestamptz not null,
-        detail varchar not null,
-        refusals integer not null
-    )
-    """,
-    ),
-)
 
 _INSERT = """
     insert into app.audit_log (event_at, actor, address, action, account_id, target, detail)
@@ -129,7 +99,6 @@ _INSERT_REFUSAL = """
 """
 
 _address: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_address", default=None)
-_LOCK = threading.Lock()
 
 
 def set_address(address: str | None) -> None:
@@ -201,16 +170,8 @@ class AuditLog:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.connection = con
 
-    @contextmanager
-    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        cur = self.connection.cursor()  # a cursor per call: each Streamlit session has its own thread
-        try:
-            yield cur
-        finally:
-            cur.close()
-
     def record(self, action: str, actor: str | None, **fields: Any) -> None:
-        with _LOCK, self._cursor() as cur:
+        with core.WRITE_LOCK, core.cursor(self.connection) as cur:
             record(cur, action, actor, **fields)
 
     def entries(
@@ -236,6 +197,6 @@ class AuditLog:
             "account_id": account_id or None,
             "limit": int(limit),
         }
-        with self._cursor() as cur:
+        with core.cursor(self.connection) as cur:
             frame = cur.sql(_ENTRIES, params=params).to_arrow_table().to_pandas()
         return frame[list(COLUMNS)]

@@ -28,13 +28,19 @@ import stat
 import struct
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from token_analytics.engine.store import Store, StoreError
+from token_analytics.accounts.throttle import Throttle
+from token_analytics.alerts import rules as alerts
+from token_analytics.alerts import webhooks
+from token_analytics.appdb import AppDB
+from token_analytics.db import StoreError
+from token_analytics.engine.figures import analysis_figures
+from token_analytics.engine.store import Store
 from token_analytics.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -105,8 +111,6 @@ def handle(store: Store, request: dict[str, Any]) -> dict[str, Any]:
         summary = store.ingest()
         return {"ok": True, "summary": summary_line(summary)}
     if op == "report":
-        from token_analytics.engine.figures import analysis_figures
-
         mode = request.get("mode") or store.settings.mode
         now = datetime.fromisoformat(request["as_of"]) if request.get("as_of") else store.settings.now()
         account = str(request["account"])
@@ -114,21 +118,14 @@ def handle(store: Store, request: dict[str, Any]) -> dict[str, Any]:
             return {"ok": False, "error": f"there is no account {account!r}"}
         return {"ok": True, "figures": analysis_figures(store, account, now, mode)}
     if op == "alerts":
-        from token_analytics.billing.appdb import AppDB
-        from token_analytics.engine import alerts, webhooks
-
         mode = request.get("mode") or store.settings.mode
         now = datetime.fromisoformat(request["as_of"]) if request.get("as_of") else store.settings.now()
         receivers = webhooks.receivers_from(request.get("webhooks") or [])
         store.ingest()  # like the command on its own: the cache is brought up to date first
         app = AppDB(store.cursor(), zone=store.settings.zone)
-        result = alerts.run(store, app, receivers, now, mode, dry_run=bool(request.get("dry_run")))
+        result = alerts.run(store, app.alerts, receivers, now, mode, dry_run=bool(request.get("dry_run")))
         return {"ok": True, "result": result.to_json()}
     if op == "unlock":  # `users unlock NAME` while the dashboard holds the app database
-        from datetime import UTC
-
-        from token_analytics.billing.throttle import Throttle
-
         username, by = request.get("username"), request.get("by")
         if not isinstance(username, str) or not username.strip() or not isinstance(by, str):
             return {"ok": False, "error": "unlock needs a username"}
