@@ -23,7 +23,7 @@ from token_analytics.web import data
 
 # Every Store opened while the tests run (Store.open is wrapped below); a closed or collected one drops out.
 _opened: weakref.WeakSet[Store] = weakref.WeakSet()
-SERVICE_THREAD = "cli-service"  # engine/service.py: one per store the web layer opens
+SERVICE_THREAD = "cli-service"  # service.py: one per store the web layer opens
 
 # "now" of the edge-case fixture: Sunday 1 Nov 2026, 10:00 in Asia/Shanghai (02:00 UTC).
 NOW = "2026-11-01T10:00:00+08:00"

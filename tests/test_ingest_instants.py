@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from tests.builders import utc
 from tests.conftest import NOW, settings_for, write_edge_export
-from token_analytics.engine import derived
+from token_analytics.engine import rollup
 from token_analytics.engine.store import Store
 
 # 2026-10-16T03:59:59.999999999Z is 23:59:59.999999999 on 15 Oct in New York (EDT): rounding the nanoseconds
@@ -71,7 +71,7 @@ def test_nanoseconds_are_truncated_and_year_1_is_quarantined(tmp_path: Path) -> 
     assert quarantined == [("occurred_at out of range", 1)]
     # the derived folder (rollup --engine duckdb) writes, with the year-1 row in quarantine, not a crash
     out = tmp_path / "derived"
-    derived.rollup(exports, out, settings, datetime.fromisoformat(NOW))
+    rollup.rollup(exports, out, settings, datetime.fromisoformat(NOW))
     con = duckdb.connect()
     rows = con.execute(
         "select reason, rows from read_parquet(?) where path like '%year-1%'", [str(out / "quarantine/*.parquet")]

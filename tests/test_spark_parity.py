@@ -23,7 +23,7 @@ import pytest
 from tests import builders as b
 from tests.builders import ev, tx, utc
 from tests.conftest import NOW, settings_for, write_edge_export
-from token_analytics.engine import derived, spark_rollup
+from token_analytics.engine import rollup, spark_rollup
 from token_analytics.engine.ingest import hourly_window
 from token_analytics.engine.store import Store
 
@@ -336,7 +336,7 @@ def test_messy_exports_same_tables(spark: Any, tmp_path: Path, timezone: str, th
     if timezone == "America/New_York":
         # the DuckDB writer's folder (rollup --engine duckdb) from the same exports and clock: the same tables
         duck = tmp_path / "derived-duckdb"
-        derived.rollup(exports, duck, settings_for(tmp_path / "w", exports, ANALYTICS_TIMEZONE=timezone), now)
+        rollup.rollup(exports, duck, settings_for(tmp_path / "w", exports, ANALYTICS_TIMEZONE=timezone), now)
         assert_same(folder_tables(duck), actual)
         assert written["hourly_from"] == "2026-09-26"
         daily = column_types(out, "usage_daily")
@@ -504,7 +504,7 @@ def test_every_file_duckdb_reads_spark_reads(spark: Any, tmp_path: Path) -> None
     actual = folder_tables(out)
     assert_same(expected, actual)
     duck = tmp_path / "derived-duckdb"
-    derived.rollup(
+    rollup.rollup(
         exports, duck, settings_for(tmp_path / "w", exports, ANALYTICS_TIMEZONE=timezone), datetime.fromisoformat(NOW)
     )
     assert_same(folder_tables(duck), actual)

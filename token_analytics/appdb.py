@@ -83,8 +83,8 @@ class AppDB(Orders, Adjustments, PlanRequests, Preferences, LedgerEntries):
 
     def __init__(self, con: duckdb.DuckDBPyConnection, schema: str = APP_SCHEMA, zone: tzinfo | None = None) -> None:
         super().__init__(AppFile(con, schema, zone))  # core.Part: every part reads self._file
-        self.alerts = Alerts(self._file)  # thresholds, alert states, notifications (billing/alerts.py)
-        self.saved_views = SavedViews(self._file)  # explore views saved by name (billing/saved_views.py)
+        self.alerts = Alerts(self._file)  # thresholds, alert states, notifications (alerts/state.py)
+        self.saved_views = SavedViews(self._file)  # explore views saved by name (accounts/saved_views.py)
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:

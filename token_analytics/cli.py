@@ -94,7 +94,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     try:
         store = Store.open(settings, ingest=False)
-    except StoreLocked:  # the dashboard holds the files: it runs the ingest (engine.service)
+    except StoreLocked:  # the dashboard holds the files: it runs the ingest (service.py)
         reply = service.request(settings, {"op": "ingest"})
         if args.json:
             _print_json({"by": "dashboard", "summary": reply["summary"]})
@@ -202,7 +202,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     now = parse_as_of(args.as_of, settings) if args.as_of else settings.now()
     try:
         store = Store.open(settings)
-    except StoreLocked:  # the dashboard holds the files: it computes the figures (engine.service)
+    except StoreLocked:  # the dashboard holds the files: it computes the figures (service.py)
         payload = {"op": "report", "account": args.account, "as_of": now.isoformat(), "mode": settings.mode}
         figures = service.request(settings, payload)["figures"]  # an unknown account is a StoreError there
     else:
@@ -268,7 +268,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     receivers = webhooks.receivers(settings)
     try:
         store = Store.open(settings)
-    except StoreLocked:  # the dashboard holds the files: it evaluates and sends (engine.service)
+    except StoreLocked:  # the dashboard holds the files: it evaluates and sends (service.py)
         payload = {
             "op": "alerts",
             "as_of": now.isoformat(),
@@ -329,7 +329,7 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     """`users unlock NAME`: a username's failed sign-ins stop counting, at every address (audited).
 
     The way back for a sole admin whose name is paused. While the dashboard holds the app
-    database, it does the unlock (engine.service); otherwise the file is opened here.
+    database, it does the unlock (service.py); otherwise the file is opened here.
     """
 
     name = normalise(args.name)

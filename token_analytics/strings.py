@@ -1,7 +1,7 @@
 """Every user-facing string, in one translation table, and the language a page is drawn in.
 
 `STRINGS[message_id][language]`. English ("en") is complete and is the fallback; the Simplified
-Chinese ("zh") texts live in web/catalogue_zh.py under the same ids and are merged in below.
+Chinese ("zh") texts live in catalogue_zh.py under the same ids and are merged in below.
 Pages hold no prose of their own: they call `t("message.id", **values)`, which uses the current
 language: the one `language()` set, else the session's (`SESSION_KEY`), else English.
 """

@@ -191,7 +191,7 @@ class RunResult:
     out_of_time: bool = False  # the run's deadline stopped it before every pending notification was tried
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready, for a run the dashboard did for the command line (engine.service)."""
+        """JSON-ready, for a run the dashboard did for the command line (service.py)."""
         return {
             "changes": [asdict(change) for change in self.changes],
             "sent": [list(item) for item in self.sent],

@@ -68,7 +68,7 @@ def receivers(settings: Settings) -> list[Receiver]:
 
 
 def receivers_from(pairs: object) -> list[Receiver]:
-    """Receivers from (kind, url) pairs another process sent (engine.service), checked like the setting."""
+    """Receivers from (kind, url) pairs another process sent (service.py), checked like the setting."""
     if not isinstance(pairs, list | tuple) or not all(isinstance(p, list | tuple) and len(p) == 2 for p in pairs):
         raise ValueError("webhooks must be a list of (kind, url) pairs")
     checked = [parse_webhooks(f"{kind}={url}") for kind, url in pairs]

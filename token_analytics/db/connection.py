@@ -33,7 +33,7 @@ class StoreError(RuntimeError):
 
 
 class StoreLocked(StoreError):
-    """Another process holds the database files (the running dashboard); ask it instead (engine.service)."""
+    """Another process holds the database files (the running dashboard); ask it instead (service.py)."""
 
 
 # DuckDB shares one database instance between the connections of a process to the same file,

@@ -1,6 +1,6 @@
 """Alerts on the pages: the /analysis banner, the thresholds form, and the admin's delivery status.
 
-The banner is computed by `engine.alerts.firing` (the same evaluation as `python -m token_analytics
+The banner is computed by `alerts.rules.firing` (the same evaluation as `python -m token_analytics
 alerts`), so the page and the notifications agree.
 """
 

@@ -1,16 +1,11 @@
-"""Sign-in (SPEC §5): the auth YAML, server-side sessions, throttled sign-in, who is signed in.
+"""Sign-in in the browser (SPEC §5): the form, single sign-on's session start, the cookie, who is signed in.
 
-The YAML is streamlit-authenticator's standard `credentials.usernames` format (bcrypt
-hashes, `roles`) plus `account_id` per user. The cookie key never lives in that file: it
-comes from ANALYTICS_COOKIE_KEY, `.streamlit/secrets.toml` (`cookie_key`) or, for the demo,
-a random key made once per process.
-
-The library's own login and cookie are not used: its cookie is a stateless token that still
-signs in after sign-out, its attempt limit is per process, and its cookie component reruns
-the script, which lost clicks (issues 8, 9). Instead: a plain form, bcrypt checked here
-(against a dummy hash for unknown users, so both take as long), throttling and sessions in
-the app database (billing/throttle.py, billing/sessions.py), and a cookie holding only the
-signed session id.
+The users file (streamlit-authenticator's `credentials.usernames` YAML plus `account_id`), the bcrypt
+check, the throttle and the sessions are accounts/'s (users.py, throttle.py, sessions.py); this module
+reads the request and keeps the Streamlit session. The library's own login and cookie are not used: its
+cookie is a stateless token that still signs in after sign-out, its attempt limit is per process, and
+its cookie component reruns the script, which lost clicks. The cookie here holds only the signed
+session id.
 
 Who is signed in is worked out *before* `st.navigation` (from session state, or on a fresh
 session from the cookie), and checked against the session record on every run, so the
