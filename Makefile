@@ -18,7 +18,7 @@ UV := $(shell command -v uv 2>/dev/null)
 CHROMIUM ?= /usr/bin/chromium
 # Extra streamlit options for `make run`, e.g. make run ARGS="--server.port 8502"
 ARGS ?=
-# Extra pytest arguments for `make test`, e.g. make test PYTEST_ARGS="-m 'not e2e' tests/test_generate.py"
+# Extra pytest arguments for `make test`, e.g. make test PYTEST_ARGS="-m 'not e2e' tests/engine/test_generate.py"
 PYTEST_ARGS ?=
 # apt-get needs root; use sudo when the caller is not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -80,7 +80,7 @@ chromium:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-# Java for pyspark (rollup --engine spark, tests/test_spark_parity.py): Debian's JRE 17 when no java is on PATH.
+# Java for pyspark (rollup --engine spark, tests/engine/test_spark_parity.py): Debian's JRE 17 when no java is on PATH.
 java:
 	@if ! command -v java >/dev/null 2>&1 && [ -z "$$JAVA_HOME" ]; then \
 		echo "java is missing: installing Debian's openjdk-17-jre-headless"; \

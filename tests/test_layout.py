@@ -195,3 +195,12 @@ def test_architecture_names_every_module_of_the_package() -> None:
     }
     unnamed = sorted(in_tree - named)
     assert unnamed == [], f"modules missing from the module list of ARCHITECTURE.md: {unnamed}"
+
+
+def test_tests_mirror_the_package_folders() -> None:
+    # A test of token_analytics/<concern>/ lives in tests/<concern>/; e2e/ drives the whole app in a browser.
+    test_folders = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+    concerns = {p.name for p in PACKAGE.iterdir() if p.is_dir() and any(p.glob("*.py"))}
+    assert test_folders - {"e2e"} - concerns == set()
+    for folder in test_folders - {"e2e"}:
+        assert any((ROOT / "tests" / folder).glob("test_*.py")), folder

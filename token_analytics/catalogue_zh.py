@@ -3,7 +3,7 @@
 Terms used throughout (keep them consistent): Token 用量 / Token 余额 (tokens stay "Token", as
 Chinese AI platforms write it), 充值 (recharge), 账单/流水 (ledger), 管理员 (administrator),
 订单 (order), 套餐 (plan); payment methods 微信支付, 支付宝, 银行转账. Placeholders (`{name}`)
-are the English ones, unchanged; tests/test_i18n.py checks that every id has a text here.
+are the English ones, unchanged; tests/web/test_i18n.py checks that every id has a text here.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Something went wrong while showing this page; reload it, and if it happens again check the server log."
     },
     # Errors made below the web layer (billing's AppDBError, the engine's StoreError, the price list), by
-    # their message_id; the English is the raising code's own sentence (tests/test_i18n.py checks they agree).
+    # their message_id; the English is the raising code's own sentence (tests/web/test_i18n.py checks they agree).
     "error.appdb.refused": {"en": "This change was refused; check the values and try again."},
     "error.appdb.not_text": {"en": "{name} must be a non-empty text."},
     "error.appdb.not_count": {"en": "{name} must be a whole number >= {minimum}, got {value}."},

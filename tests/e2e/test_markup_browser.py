@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, Request, expect
 
 from tests.e2e.support import Sample, Server, main_area, sign_in, start_server, stop_server
-from tests.test_markup import HOSTILE, write_hostile_export
+from tests.web.test_markup import HOSTILE, write_hostile_export
 from token_analytics.web.fmt import WORD_JOINER
 
 TRAP = re.compile(r"^https?://127\.0\.0\.1:9(/|$)")

@@ -58,7 +58,7 @@ class AppDBError(ValueError):
 
     `message_id` and `params` name the same sentence in the web layer's catalogue
     (`error.<message_id>`), which shows it in the session's language: billing does not know the
-    session. The English text here and the catalogue's stay the same (tests/test_i18n.py).
+    session. The English text here and the catalogue's stay the same (tests/web/test_i18n.py).
     """
 
     def __init__(self, message: str, message_id: str = "appdb.refused", **params: object) -> None:

@@ -3,7 +3,7 @@
 Writes a derived folder (docs/DERIVED_FORMAT.md, "derived format v1") from an export folder on any
 Spark: `local[*]`, a cluster through `--master` or spark-submit, local, `s3a://` or `hdfs://` paths
 through Spark's own Hadoop configuration. The Spark SQL below is written by hand next to the DuckDB
-statements of engine/ingest.py (each says which one it mirrors); tests/test_spark_parity.py runs
+statements of engine/ingest.py (each says which one it mirrors); tests/engine/test_spark_parity.py runs
 both engines on the same messy exports and asserts identical tables, which is what keeps one meaning.
 Only the driver runs Python (screening footers, listing files); executors run Spark SQL alone, so a
 cluster needs no Python packages on its workers. pyspark is imported lazily: the dashboard never

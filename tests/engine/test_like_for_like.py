@@ -19,7 +19,7 @@ from token_analytics.engine.periods import TodaySoFar, wall_instant
 from token_analytics.engine.store import Store
 
 NY = ZoneInfo("America/New_York")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def today_so_far(tmp_path: Path, events: list[dict], at: str, ingest_clock: str | None = None, **env: str) -> dict:

@@ -13,7 +13,7 @@ from token_analytics.appdb import open_app_db
 from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def lock_admin(throttle: Throttle) -> datetime:

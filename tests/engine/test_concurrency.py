@@ -16,7 +16,7 @@ from token_analytics import service
 from token_analytics.engine.figures import analysis_figures
 from token_analytics.engine.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 now = datetime.fromisoformat(NOW)
 GENERATIONS = 6
 READERS = 4

@@ -1,7 +1,7 @@
 """Alert delivery under attack and mishap: overlapping runs, slow and redirecting receivers, bad URLs,
 changes that happen before any webhook is configured, and what the `alerts` command prints.
 
-Every receiver here is a local server on 127.0.0.1. The export and "now" are those of tests/test_alerts.py:
+Every receiver here is a local server on 127.0.0.1. The export and "now" are those of tests/alerts/test_alerts.py:
 acct-money (balance 8,300, 83 days left at the 7-day pace) and acct-over (balance -500, overdrawn).
 """
 
@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from tests import test_alerts as base
+from tests.alerts import test_alerts as base
+from tests.alerts.test_alerts import Hooks, cli_env, now
 from tests.apptest import ROOT
 from tests.builders import run_command as run_cli
-from tests.test_alerts import Hooks, cli_env, now
 from token_analytics import service
 from token_analytics.alerts import rules as alerts
 from token_analytics.alerts import webhooks
@@ -36,7 +36,7 @@ from token_analytics.settings import SettingsError, load_settings
 
 SECRET = "SECRETKEY693"
 
-# the fixtures of tests/test_alerts.py: its export, an open store, the app database on it, a receiver
+# the fixtures of tests/alerts/test_alerts.py: its export, an open store, the app database on it, a receiver
 store, app, hooks = base.store, base.app, base.hooks
 
 

@@ -231,8 +231,8 @@ def test_growth_new_on_the_card(tmp_path: Path) -> None:
 
 def test_every_query_file_is_used() -> None:
     """Each queries/*.sql is named by the code that runs it (no dead SQL)."""
-    sources = "".join(p.read_text() for p in (Path(__file__).parent.parent / "token_analytics").rglob("*.py"))
-    sources += "".join(p.read_text() for p in (Path(__file__).parent.parent / "app_pages").glob("*.py"))
+    sources = "".join(p.read_text() for p in (Path(__file__).resolve().parents[2] / "token_analytics").rglob("*.py"))
+    sources += "".join(p.read_text() for p in (Path(__file__).resolve().parents[2] / "app_pages").glob("*.py"))
     # a schema part is named by its line in SCHEMA_PARTS ("orders", 1) and read as f"schema/{name}"
     unused = [name for name in query_names() if f'"{name.removeprefix("schema/")}"' not in sources]
     assert unused == []

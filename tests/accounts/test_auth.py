@@ -18,7 +18,7 @@ from token_analytics.accounts.users import AuthConfigError, User
 from token_analytics.settings import load_settings
 from token_analytics.web import auth, ui
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEMO_FILE = ROOT / "auth" / "demo_users.yaml"
 HASH = bcrypt.hashpw(b"secret-pass", bcrypt.gensalt(rounds=4)).decode()
 

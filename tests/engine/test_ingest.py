@@ -18,7 +18,7 @@ from token_analytics.engine.figures import analysis_figures
 from token_analytics.engine.store import Store
 from token_analytics.settings import SettingsError, load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 now = datetime.fromisoformat(NOW)
 
 

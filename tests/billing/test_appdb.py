@@ -29,7 +29,7 @@ from token_analytics.billing.prices import PricesError, load_prices
 from token_analytics.db import appfile as core_module
 from token_analytics.db import queries as queries_module
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=timezone(timedelta(hours=8)))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.apptest import _signed_in
 from tests.builders import SAMPLE_NOW
-from tests.test_markup import HOSTILE, unescaped_markup
+from tests.web.test_markup import HOSTILE, unescaped_markup
 from token_analytics.alerts import rules as alerts
 from token_analytics.alerts.state import Change
 from token_analytics.appdb import open_app_db
