@@ -581,7 +581,7 @@ def test_prices_file_validation(tmp_path: Path, old: str, new: str, message: str
 
 
 def test_plan_texts_in_another_language(tmp_path: Path) -> None:
-    """Issue 13: `name_zh` / `features_zh` beside `name` / `features`; without them the file's text is shown."""
+    """`name_zh` / `features_zh` beside `name` / `features`; without them the file's text is shown."""
     path = tmp_path / "prices.yaml"
     path.write_text(
         VALID.replace("name: Pro, ", "name: Pro, name_zh: 专业版, features: [Mail, Chat], features_zh: [邮件, 聊天], "),

@@ -26,7 +26,7 @@ ADMIN = User("admin", "Admin", ("admin",), "acct-001")
 MANAGER = User("manager", "Manager", ("manager",), "acct-001")
 ANALYST = User("analyst", "Analyst", ("analyst",), "acct-001")
 KNOWN = ["acct-001", "acct-002", "acct-003"]
-LINGXI = "Account: Lingxi Technology \\(acct\\-001\\)"  # the sidebar caption of the sample's acct-001 (issue 8)
+LINGXI = "Account: Lingxi Technology \\(acct\\-001\\)"  # the sidebar caption of the sample's acct-001
 
 
 # --- the auth YAML --------------------------------------------------------------------------

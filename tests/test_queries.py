@@ -133,7 +133,7 @@ def test_month_edge_in_january(tmp_path: Path) -> None:
 
 
 def test_windows_use_the_local_date_between_local_midnight_and_utc_midnight(tmp_path: Path) -> None:
-    # now = 1 Dec 01:30 in Shanghai = 30 Nov 17:30 UTC: the local and the UTC date differ (issue 8).
+    # now = 1 Dec 01:30 in Shanghai = 30 Nov 17:30 UTC: the local and the UTC date differ.
     f = figures_of(
         tmp_path,
         [

@@ -24,7 +24,7 @@ TIMEZONE = "Asia/Shanghai"
 SEED = 20261129
 DEFAULT_SIZES = (1_000_000, 10_000_000)
 BIG_SIZE = 100_000_000
-# The incremental ingest adds the next day's export: this fraction of the events (issue 11: 1%).
+# The incremental ingest adds the next day's export: this fraction of the events.
 INCREMENT_FRACTION = 0.01
 SELF_CHECK_EVENTS = 50_000
 SELF_CHECK_QUARANTINED = 61  # what part_mess writes: 60 bad events and one CONSUME of the wrong sign
