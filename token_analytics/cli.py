@@ -30,7 +30,7 @@ from token_analytics.engine.figures import analysis_figures
 from token_analytics.engine.ingest import Step
 from token_analytics.engine.sample import generate
 from token_analytics.engine.store import Store
-from token_analytics.settings import MODES, Settings, SettingsError, load_settings, parse_instant
+from token_analytics.settings import MODES, Mode, Settings, SettingsError, load_settings, parse_instant
 
 PLAIN_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -199,7 +199,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.mode:
-        settings = replace(settings, mode=args.mode)
+        settings = replace(settings, mode=Mode(args.mode))
     now = parse_as_of(args.as_of, settings) if args.as_of else settings.now()
     try:
         store = Store.open(settings)

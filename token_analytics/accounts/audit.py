@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextvars
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import duckdb
@@ -27,32 +28,43 @@ import pandas as pd
 
 from token_analytics.db import appfile as core
 
-# The actions, in the order the admin's filter lists them.
-ACTIONS = (
-    "sign_in.success",
-    "sign_in.failure",
-    "sign_in.refused",
-    "session.end",
-    "throttle.unlock",
-    "transfer.confirm",
-    "transfer.reject",
-    "order.paid",
-    "order.cancel",
-    "plan.change",
-    "plan.request",
-    "adjustment.post",
-    "alert.thresholds",
-    "account.switch",
-)
+
+class AuditAction(StrEnum):
+    """What a row of the log records; the value is what `app.audit_log.action` holds."""
+
+    # in the order the admin's filter lists them
+    SIGN_IN_SUCCESS = "sign_in.success"
+    SIGN_IN_FAILURE = "sign_in.failure"
+    SIGN_IN_REFUSED = "sign_in.refused"
+    SESSION_END = "session.end"
+    THROTTLE_UNLOCK = "throttle.unlock"
+    TRANSFER_CONFIRM = "transfer.confirm"
+    TRANSFER_REJECT = "transfer.reject"
+    ORDER_PAID = "order.paid"
+    ORDER_CANCEL = "order.cancel"
+    PLAN_CHANGE = "plan.change"
+    PLAN_REQUEST = "plan.request"
+    ADJUSTMENT_POST = "adjustment.post"
+    ALERT_THRESHOLDS = "alert.thresholds"
+    ACCOUNT_SWITCH = "account.switch"
+
+    @property
+    def message_id(self) -> str:
+        """The i18n key of its label on /admin."""
+        return f"audit.{self.value}"
+
+
+ACTIONS = tuple(AuditAction)
+_A = AuditAction
 # The page's kinds of event, each a set of actions; an action in none of them is "other".
-KINDS: dict[str, tuple[str, ...]] = {
-    "sign_in": ("sign_in.success", "sign_in.failure", "sign_in.refused"),
-    "session": ("session.end",),
-    "unlock": ("throttle.unlock",),
-    "money": ("transfer.confirm", "transfer.reject", "order.paid", "order.cancel", "adjustment.post"),
-    "plan": ("plan.change", "plan.request"),
-    "alert": ("alert.thresholds",),
-    "account": ("account.switch",),
+KINDS: dict[str, tuple[AuditAction, ...]] = {
+    "sign_in": (_A.SIGN_IN_SUCCESS, _A.SIGN_IN_FAILURE, _A.SIGN_IN_REFUSED),
+    "session": (_A.SESSION_END,),
+    "unlock": (_A.THROTTLE_UNLOCK,),
+    "money": (_A.TRANSFER_CONFIRM, _A.TRANSFER_REJECT, _A.ORDER_PAID, _A.ORDER_CANCEL, _A.ADJUSTMENT_POST),
+    "plan": (_A.PLAN_CHANGE, _A.PLAN_REQUEST),
+    "alert": (_A.ALERT_THRESHOLDS,),
+    "account": (_A.ACCOUNT_SWITCH,),
 }
 COLUMNS = ("event_at", "actor", "address", "action", "account_id", "target", "detail", "count")
 MAX_TEXT = 500  # a typed username or user agent is cut here: the log is not a place to store essays

@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 
 from token_analytics.accounts import audit
+from token_analytics.accounts.audit import AuditAction
 from token_analytics.db import appfile as core
 
 DEFAULT_IDLE = timedelta(hours=8)
@@ -133,7 +134,9 @@ class Sessions:
         with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
             cur.execute(_PURGE, {"before": now - KEEP_ENDED})
             cur.execute(_INSERT, params)
-            audit.record(cur, "sign_in.success", username, address=address, detail=audit.clip(user_agent), now=now)
+            audit.record(
+                cur, AuditAction.SIGN_IN_SUCCESS, username, address=address, detail=audit.clip(user_agent), now=now
+            )
         return session_id
 
     def get(self, session_id: str) -> Session | None:
@@ -192,7 +195,7 @@ class Sessions:
             if ended:
                 audit.record(
                     cur,
-                    "session.end",
+                    AuditAction.SESSION_END,
                     by,
                     target=ended[0][1],
                     detail=f"admin_all: {len(ended)} session(s)",
@@ -217,7 +220,9 @@ class Sessions:
                 # The session's own address for automatic ends; the acting person's otherwise.
                 where = address if by == "system" else None
                 detail = f"{reason} {key[:12]}"
-                audit.record(cur, "session.end", actor, target=username, detail=detail, address=where, now=now)
+                audit.record(
+                    cur, AuditAction.SESSION_END, actor, target=username, detail=detail, address=where, now=now
+                )
         return bool(ended)
 
 

@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from token_analytics.accounts import audit
+from token_analytics.accounts.audit import AuditAction
 from token_analytics.db import appfile as core
 
 SCOPES = ("username", "address")
@@ -292,14 +293,14 @@ class Throttle:
     def failed_checked(self, username: str, address: str | None, now: datetime) -> None:
         """Audit a reserved attempt whose password was wrong (its failure row is already counted)."""
         with core.WRITE_LOCK, core.cursor(self.connection) as cur:
-            audit.record(cur, "sign_in.failure", normalise(username), address=address, now=now)
+            audit.record(cur, AuditAction.SIGN_IN_FAILURE, normalise(username), address=address, now=now)
 
     def failed(self, username: str, address: str | None, now: datetime) -> None:
         """Count and audit a failed sign-in that was not reserved (tools and tests)."""
         params = {"username": normalise(username), "address": address, "now": now}
         with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
             cur.execute(_INSERT_FAILURE, params)
-            audit.record(cur, "sign_in.failure", params["username"], address=address, now=now)
+            audit.record(cur, AuditAction.SIGN_IN_FAILURE, params["username"], address=address, now=now)
 
     def succeeded(self, username: str, address: str | None, now: datetime) -> None:
         """A successful sign-in clears the failures of its own (username, address) pair, its reservation included."""
@@ -313,7 +314,7 @@ class Throttle:
         value = normalise(value) if scope == "username" else value
         with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
             cur.execute(_INSERT_UNLOCK, {"scope": scope, "value": value, "now": now, "by": by})
-            audit.record(cur, "throttle.unlock", by, target=f"{scope} {value}", now=now)
+            audit.record(cur, AuditAction.THROTTLE_UNLOCK, by, target=f"{scope} {value}", now=now)
 
     def current(self, now: datetime) -> list[Entry]:
         """Usernames (per address) and addresses whose failures still count, latest first, with their state."""

@@ -23,17 +23,40 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from token_analytics.accounts import audit
+from token_analytics.accounts.audit import AuditAction
 from token_analytics.db import appfile as core
 from token_analytics.db.appfile import AppDBError, Part
 
-RULES = ("balance", "runway", "usage_spike")
-STATES = ("firing", "resolved")
+
+class AlertRule(StrEnum):
+    """What an alert watches; the value is what `app.alert_events.rule` holds."""
+
+    BALANCE = "balance"
+    RUNWAY = "runway"
+    USAGE_SPIKE = "usage_spike"
+
+    @property
+    def message_id(self) -> str:
+        """The i18n key of its banner on /analysis."""
+        return f"alerts.banner.{self.value}"
+
+
+class AlertState(StrEnum):
+    """An alert's state (Alertmanager's): a notification goes out on each change."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+RULES = tuple(AlertRule)
+STATES = tuple(AlertState)
 MAX_ERROR = 300  # a receiver's error text is cut here (an HTML error page is not worth keeping)
 
 
@@ -240,7 +263,9 @@ class Alerts(Part):
                 self._insert_thresholds(cur, account_id, new, changed_by, at)
                 # The shared audit log too (who, when, old, new), in the same transaction.
                 detail = json.dumps({"old": asdict(old), "new": asdict(new)}, sort_keys=True)
-                audit.record(cur, "alert.thresholds", changed_by, account_id=account_id, detail=detail, now=at)
+                audit.record(
+                    cur, AuditAction.ALERT_THRESHOLDS, changed_by, account_id=account_id, detail=detail, now=at
+                )
         return True
 
     def _insert_thresholds(

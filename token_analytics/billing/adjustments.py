@@ -8,9 +8,11 @@ import duckdb
 import pandas as pd
 
 from token_analytics.accounts import audit
+from token_analytics.accounts.audit import AuditAction
 from token_analytics.billing.ledger_entries import insert_entry
 from token_analytics.db import appfile as core
 from token_analytics.db.appfile import AppDBError, Part
+from token_analytics.engine.vocabulary import TxnType
 
 ADJUSTMENT_TXN_PREFIX = "app-adj-"
 
@@ -81,7 +83,7 @@ class Adjustments(Part):
                     "txn_id": adjustment_txn_id(key),
                     "account_id": account_id,
                     "user_id": None,  # the admin is not a member of the account; who is in the description
-                    "type": "ADJUSTMENT",
+                    "type": TxnType.ADJUSTMENT.value,
                     "amount": amount,
                     "created_at": at,
                     "payment_method": None,
@@ -101,7 +103,7 @@ class Adjustments(Part):
                         cur.execute(_INSERT_ADJUSTMENT, adjustment)
                         insert_entry(cur, entry)
                         audit.record(
-                            cur, "adjustment.post", created_by, account_id=account_id, target=entry["txn_id"],
+                            cur, AuditAction.ADJUSTMENT_POST, created_by, account_id=account_id, target=entry["txn_id"],
                             detail=f"{amount:+,} tokens: {reason}", now=at,
                         )  # fmt: skip
                 except (duckdb.ConstraintException, duckdb.TransactionException):

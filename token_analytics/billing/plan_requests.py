@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 import duckdb
 import pandas as pd
 
 from token_analytics.accounts import audit
+from token_analytics.accounts.audit import AuditAction
 from token_analytics.db import appfile as core
 from token_analytics.db.appfile import AppDBError, Part
+from token_analytics.engine.vocabulary import Plan
 
-PLAN_REQUEST_PLANS = ("pro", "enterprise")
-PLAN_REQUEST_KINDS = ("upgrade", "enterprise_contact")
+
+class PlanRequestKind(StrEnum):
+    """What a person asked for on /subscription."""
+
+    UPGRADE = "upgrade"
+    ENTERPRISE_CONTACT = "enterprise_contact"
+
+    @property
+    def message_id(self) -> str:
+        """The i18n key of its label on /admin."""
+        return f"admin.kind.{self.value}"
+
+
+PLAN_REQUEST_PLANS = (Plan.PRO, Plan.ENTERPRISE)
+PLAN_REQUEST_KINDS = tuple(PlanRequestKind)
 
 
 _INSERT_PLAN_REQUEST = """
@@ -51,7 +67,7 @@ class PlanRequests(Part):
             "message": (message or "").strip() or None,
             "created_at": at,
         }
-        if params["kind"] == "enterprise_contact" and params["plan"] != "enterprise":
+        if params["kind"] == PlanRequestKind.ENTERPRISE_CONTACT and params["plan"] != Plan.ENTERPRISE:
             raise AppDBError("An enterprise contact request is for the enterprise plan.", "appdb.contact_plan")
         with core.WRITE_LOCK:
             for _ in range(core.ATTEMPTS):
@@ -60,7 +76,7 @@ class PlanRequests(Part):
                     with self._file.cursor() as cur, core.transaction(cur):
                         cur.execute(_INSERT_PLAN_REQUEST, {**params, "request_id": request_id})
                         audit.record(
-                            cur, "plan.request", params["requested_by"], account_id=params["account_id"],
+                            cur, AuditAction.PLAN_REQUEST, params["requested_by"], account_id=params["account_id"],
                             target=request_id, detail=f"{params['kind']} {params['plan']}", now=at,
                         )  # fmt: skip
                 except duckdb.ConstraintException:

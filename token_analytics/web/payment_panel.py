@@ -20,7 +20,7 @@ import streamlit as st
 
 from token_analytics.accounts.users import User
 from token_analytics.appdb import AppDB
-from token_analytics.billing.orders import Order
+from token_analytics.billing.orders import Order, OrderStatus
 from token_analytics.billing.payments import WALLET_METHODS, PaymentProvider
 from token_analytics.billing.prices import Plan, Prices, PricesError, load_prices
 from token_analytics.db.appfile import AppDBError
@@ -201,7 +201,7 @@ def orders_frame(orders: pd.DataFrame, money: Prices, zone: ZoneInfo) -> pd.Data
             "price": [money.format_price(int(cents)) for cents in orders["price_cents"]],
             "method": [fmt.method_label(method) for method in orders["method"]],
             "reference": orders["reference"],
-            "status": [t(f"recharge.status_{status}") for status in orders["status"]],
+            "status": [t(OrderStatus(status).message_id) for status in orders["status"]],
             "created_by": orders["created_by"],
         }
     )
