@@ -96,11 +96,11 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     try:
         store = Store.open(settings, ingest=False)
     except StoreLocked:  # the dashboard holds the files: it runs the ingest (service.py)
-        reply = service.request(settings, {"op": "ingest"})
+        reply = service.request(settings, service.Request(service.Op.INGEST))
         if args.json:
-            _print_json({"by": "dashboard", "summary": reply["summary"]})
+            _print_json({"by": "dashboard", "summary": reply.summary})
         else:
-            print(reply["summary"])
+            print(reply.summary)
         return 0
     with store:
         summary = store.ingest(progress=_progress)
@@ -204,8 +204,8 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     try:
         store = Store.open(settings)
     except StoreLocked:  # the dashboard holds the files: it computes the figures (service.py)
-        payload = {"op": "report", "account": args.account, "as_of": now.isoformat(), "mode": settings.mode}
-        figures = service.request(settings, payload)["figures"]  # an unknown account is a StoreError there
+        payload = service.Request(service.Op.REPORT, account=args.account, as_of=now.isoformat(), mode=settings.mode)
+        figures = service.request(settings, payload).figures  # an unknown account is a StoreError there
     else:
         with store:
             if args.account not in store.account_ids():
@@ -270,14 +270,14 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     try:
         store = Store.open(settings)
     except StoreLocked:  # the dashboard holds the files: it evaluates and sends (service.py)
-        payload = {
-            "op": "alerts",
-            "as_of": now.isoformat(),
-            "mode": settings.mode,
-            "dry_run": args.dry_run,
-            "webhooks": [list(pair) for pair in settings.alert_webhooks],
-        }
-        result = alerts.RunResult.from_json(service.request(settings, payload)["result"])
+        payload = service.Request(
+            service.Op.ALERTS,
+            as_of=now.isoformat(),
+            mode=settings.mode,
+            dry_run=args.dry_run,
+            webhooks=settings.alert_webhooks,
+        )
+        result = alerts.RunResult.from_json(service.request(settings, payload).result or {})
     else:
         try:
             result = alerts.run(
@@ -344,7 +344,8 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
         if "lock" not in str(exc).lower():
             detail = str(exc).splitlines()[0]
             raise StoreError(f"Cannot open the app database {settings.app_db.name}: {detail}") from exc
-        service.request(settings, {"op": "unlock", "username": name, "by": by})  # the dashboard holds the file
+        # the dashboard holds the file: it does the unlock
+        service.request(settings, service.Request(service.Op.UNLOCK, username=name, by=by))
     else:
         try:
             Throttle(app.connection).unlock("username", name, by, datetime.now(tz=UTC))
