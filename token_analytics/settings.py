@@ -30,6 +30,9 @@ MODES = tuple(Mode)
 # Each mode has its own app database by default, so SaaS sandbox orders never show in
 # self-hosted mode and one server per mode can run side by side (DuckDB: one process per file).
 SELF_HOSTED_APP_DB = "data/app-self-hosted.duckdb"
+# /analysis lists this many latest ledger entries; the ingest keeps, per account, the time of the exported ledger's
+# entry this far back (ledger_sums.recent_from), so the list never scans the whole ledger (queries/analysis_ledger.sql).
+RECENT_ENTRIES = 10
 ALERT_WEBHOOK_KINDS = ("json", "wecom", "dingtalk", "feishu", "slack")
 
 # name -> (default, meaning); the README's settings table is checked against this.

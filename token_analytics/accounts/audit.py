@@ -27,6 +27,7 @@ import duckdb
 import pandas as pd
 
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 
 
 class AuditAction(StrEnum):
@@ -70,45 +71,10 @@ COLUMNS = ("event_at", "actor", "address", "action", "account_id", "target", "de
 MAX_TEXT = 500  # a typed username or user agent is cut here: the log is not a place to store essays
 
 
-_INSERT = """
-    insert into app.audit_log (event_at, actor, address, action, account_id, target, detail)
-    values ($event_at, $actor, $address, $action, $account_id, $target, $detail)
-"""
-
-# Newest first; every filter is optional (null matches everything). `$user` is whoever acted or
-# whose session ended; the refusal counters read as `sign_in.refused` rows.
-_ENTRIES = """
-    with log as (
-        select event_at, actor, address, action, account_id, target, detail, 1 as count, 1 as source, rowid as seq
-        from app.audit_log
-        union all
-        select last_at, actor, address, 'sign_in.refused', null, null, detail, refusals, 0, 0
-        from app.audit_refusals
-    )
-
-    select event_at, actor, address, action, account_id, target, detail, count
-    from log
-    where ($since is null or event_at >= $since)
-        and ($until is null or event_at < $until)
-        and ($actor is null or lower(actor) = lower($actor))
-        and ($user is null or lower(actor) = lower($user) or (action = 'session.end' and lower(target) = lower($user)))
-        and ($action is null or action = $action)
-        and ($actions is null or list_contains($actions, action))
-        and ($account_id is null or account_id = $account_id)
-    order by event_at desc, source, seq desc  -- seq: the order of appending, for equal times
-    limit $limit
-"""
-
-_BUMP_REFUSAL = """
-    update app.audit_refusals
-    set refusals = refusals + 1, last_at = greatest(last_at, $now), detail = $detail
-    where minute = $minute and actor = $actor and address is not distinct from $address
-    returning refusals
-"""
-_INSERT_REFUSAL = """
-    insert into app.audit_refusals (minute, actor, address, first_at, last_at, detail, refusals)
-    values ($minute, $actor, $address, $now, $now, $detail, 1)
-"""
+_INSERT = query_text("accounts/insert_audit_entry")
+_ENTRIES = query_text("accounts/audit_entries")
+_BUMP_REFUSAL = query_text("accounts/bump_audit_refusal")
+_INSERT_REFUSAL = query_text("accounts/insert_audit_refusal")
 
 _address: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_address", default=None)
 

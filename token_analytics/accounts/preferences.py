@@ -9,24 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 from token_analytics.db.appfile import Part
 
 # The languages the web layer has catalogues for (web/i18n.py LANGUAGES; a test keeps them equal).
 PREFERENCE_LANGUAGES = ("en", "zh")
 
 
-_INSERT = """
-    insert into app.user_preferences (username, name, value, set_at)
-    values ($username, $name, $value, $set_at)
-"""
-
-# rowid breaks a tie between two choices stored within the same microsecond: the later insert wins.
-_LATEST = """
-    select value from app.user_preferences
-    where username = $username and name = $name
-    order by set_at desc, rowid desc
-    limit 1
-"""
+_INSERT = query_text("accounts/insert_preferences")
+_LATEST = query_text("accounts/latest_preferences")
 
 
 class Preferences(Part):

@@ -10,27 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 from token_analytics.db.appfile import AppDBError, Part
 
 NAME_MAX = 80
 QUERY_MAX = 4000
 
 
-_INSERT = """
-    insert into app.saved_views (username, name, query, removed, saved_at)
-    values ($username, $name, $query, $removed, $saved_at)
-"""
-
-# the latest row per name counts (rowid breaks a tie within one microsecond); removed names are left out
-_LATEST = """
-    with ranked as (
-        select name, query, removed,
-            row_number() over (partition by name order by saved_at desc, rowid desc) as n
-        from app.saved_views
-        where username = $username
-    )
-    select name, query from ranked where n = 1 and not removed order by lower(name), name
-"""
+_INSERT = query_text("accounts/insert_saved_view")
+_LATEST = query_text("accounts/latest_saved_view")
 
 
 class SavedViews(Part):

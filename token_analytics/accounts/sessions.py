@@ -29,6 +29,7 @@ import duckdb
 from token_analytics.accounts import audit
 from token_analytics.accounts.audit import AuditAction
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 
 DEFAULT_IDLE = timedelta(hours=8)
 DEFAULT_LIFETIME = timedelta(days=1)
@@ -42,36 +43,13 @@ KEEP_ENDED = timedelta(days=90)
 END_REASONS = ("sign_out", "admin", "admin_all", "credentials", "idle", "expired", "unknown_user")
 
 
-_INSERT = """
-    insert into app.sessions
-        (session_key, username, fingerprint, created_at, last_seen_at, expires_at, user_agent, address)
-    values ($session_key, $username, $fingerprint, $created_at, $created_at, $expires_at, $user_agent, $address)
-"""
-_PURGE = "delete from app.sessions where least(coalesce(ended_at, expires_at), expires_at) < $before"
-_BY_KEY = "select * from app.sessions where session_key = $session_key"
-_TOUCH = """
-    update app.sessions set last_seen_at = $now
-    where session_key = $session_key and ended_at is null and last_seen_at < $now
-"""
-_END = """
-    update app.sessions set ended_at = $now, ended_by = $ended_by, end_reason = $reason
-    where session_key = $session_key and ended_at is null
-    returning username, address
-"""
-_END_ALL = """
-    update app.sessions set ended_at = $now, ended_by = $ended_by, end_reason = $reason
-    where lower(username) = lower($username) and ended_at is null
-    returning session_key, username
-"""
-# Idle and expired sessions are filtered here as well: they end for good only when next used.
-_ACTIVE = """
-    select * from app.sessions
-    where ended_at is null
-        and expires_at > $now
-        and last_seen_at > $idle_since
-        and ($username is null or lower(username) = lower($username))
-    order by last_seen_at desc, session_key
-"""
+_INSERT = query_text("accounts/insert_session")
+_PURGE = query_text("accounts/purge_sessions")
+_BY_KEY = query_text("accounts/session_by_key")
+_TOUCH = query_text("accounts/touch_session")
+_END = query_text("accounts/end_session")
+_END_ALL = query_text("accounts/end_all_sessions")
+_ACTIVE = query_text("accounts/active_sessions")
 
 
 @dataclass(frozen=True)

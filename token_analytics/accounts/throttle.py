@@ -40,70 +40,20 @@ import duckdb
 from token_analytics.accounts import audit
 from token_analytics.accounts.audit import AuditAction
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 
 SCOPES = ("username", "address")
 MAX_NAME = 200  # what is stored of a typed username
 
 
-_INSERT_FAILURE = """
-    insert into app.sign_in_failures (username, address, failed_at) values ($username, $address, $now)
-"""
-_INSERT_UNLOCK = """
-    insert into app.sign_in_unlocks (scope, value, unlocked_at, unlocked_by) values ($scope, $value, $now, $by)
-"""
-_INSERT_CLEAR = """
-    insert into app.sign_in_clears (username, address, cleared_at) values ($username, $address, $now)
-"""
-# The failures that may count for one attempt: its (username, address) pair's and its address's.
-_FAILURES_FOR = """
-    select username, address, failed_at
-    from app.sign_in_failures
-    where failed_at > $since
-        and ((username = $username and address is not distinct from $address)
-            or ($address is not null and address = $address))
-    order by failed_at
-"""
-# How many failures on one username, over every address, still count in the window: counted
-# here, not read row by row, since a guess spread over many addresses makes many rows.
-_USER_WIDE = """
-    with unlocks as (
-        select scope, value, max(unlocked_at) as at
-        from app.sign_in_unlocks
-        where unlocked_at > $since
-        group by scope, value
-    ),
-
-    clears as (
-        select address, max(cleared_at) as at
-        from app.sign_in_clears
-        where cleared_at > $since and username = $username
-        group by address
-    )
-
-    select count(*)
-    from app.sign_in_failures as f
-    left join unlocks as by_name on by_name.scope = 'username' and by_name.value = f.username
-    left join unlocks as by_address on by_address.scope = 'address' and by_address.value = f.address
-    left join clears as c on c.address is not distinct from f.address
-    where f.username = $username and f.failed_at > $since
-        and (by_name.at is null or f.failed_at > by_name.at)
-        and (by_address.at is null or f.failed_at > by_address.at)
-        and (c.at is null or f.failed_at > c.at)
-"""
-_FAILURES_ALL = """
-    select username, address, failed_at from app.sign_in_failures where failed_at > $since order by failed_at
-"""
-# Unlocks and clears older than `since` only clear failures older than it, which are not read.
-_UNLOCKS = """
-    select scope, value, max(unlocked_at) as at
-    from app.sign_in_unlocks
-    where unlocked_at > $since
-    group by scope, value
-"""
-_CLEARS = """
-    select username, address, max(cleared_at) as at from app.sign_in_clears where cleared_at > $since
-    group by username, address
-"""
+_INSERT_FAILURE = query_text("accounts/insert_sign_in_failure")
+_INSERT_UNLOCK = query_text("accounts/insert_throttle_unlock")
+_INSERT_CLEAR = query_text("accounts/insert_throttle_clear")
+_FAILURES_FOR = query_text("accounts/throttle_failures_for")
+_USER_WIDE = query_text("accounts/throttle_user_wide")
+_FAILURES_ALL = query_text("accounts/throttle_failures_all")
+_UNLOCKS = query_text("accounts/throttle_unlocks")
+_CLEARS = query_text("accounts/throttle_clears")
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ import pandas as pd
 from token_analytics.accounts import audit
 from token_analytics.accounts.audit import AuditAction
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 from token_analytics.db.appfile import AppDBError, Part
 
 
@@ -60,139 +61,19 @@ STATES = tuple(AlertState)
 MAX_ERROR = 300  # a receiver's error text is cut here (an HTML error page is not worth keeping)
 
 
-_NEXT_THRESHOLD_SEQ = "select coalesce(max(seq), 0) + 1 from app.alert_thresholds"
-_NEXT_EVENT_SEQ = "select coalesce(max(seq), 0) + 1 from app.alert_events"
-
-_INSERT_THRESHOLDS = """
-    insert into app.alert_thresholds
-        (seq, account_id, balance_below, runway_days_below, usage_multiple, changed_by, changed_at)
-    values ($seq, $account_id, $balance_below, $runway_days_below, $usage_multiple, $changed_by, $changed_at)
-"""
-
-# The latest set per account (accounts whose latest set is all off are left out by the caller).
-_CURRENT_THRESHOLDS = """
-    select account_id, balance_below, runway_days_below, usage_multiple, changed_by, changed_at
-    from app.alert_thresholds
-    where $account_id is null or account_id = $account_id
-    qualify row_number() over (partition by account_id order by seq desc) = 1
-    order by account_id
-"""
-
-# Each change with the set it replaced (old_* null on the first change).
-_THRESHOLD_CHANGES = """
-    with changes as (
-        select
-            seq, account_id, changed_by, changed_at,
-            balance_below, runway_days_below, usage_multiple,
-            lag(balance_below) over w as old_balance_below,
-            lag(runway_days_below) over w as old_runway_days_below,
-            lag(usage_multiple) over w as old_usage_multiple
-        from app.alert_thresholds
-        window w as (partition by account_id order by seq)
-    )
-    select
-        changed_at, changed_by, account_id,
-        old_balance_below, balance_below, old_runway_days_below, runway_days_below,
-        old_usage_multiple, usage_multiple
-    from changes
-    where $account_id is null or account_id = $account_id
-    order by seq desc
-"""
-
-_INSERT_EVENT = """
-    insert into app.alert_events (seq, event_id, account_id, rule, state, value, threshold, detail, event_at)
-    values ($seq, $event_id, $account_id, $rule, $state, $value, $threshold, $detail, $event_at)
-"""
-
-_INSERT_OUTBOX = """
-    insert into app.alert_outbox (event_id, receiver, created_at) values ($event_id, $receiver, $created_at)
-"""
-
-_INSERT_DELIVERY = """
-    insert into app.alert_deliveries (event_id, receiver, attempted_at, ok, attempts, error)
-    values ($event_id, $receiver, $attempted_at, $ok, $attempts, $error)
-"""
-
-# Events no receiver has had: not one ok delivery, whatever outbox rows they have; oldest first.
-_UNDELIVERED = """
-    select e.event_id
-    from app.alert_events as e
-    anti join app.alert_deliveries as d on d.event_id = e.event_id and d.ok
-    order by e.seq
-"""
-
-_OUTBOX_OF = "select receiver from app.alert_outbox where event_id = $event_id"
-
-# The latest event per (account, rule): the alert's state.
-_STATES = """
-    select account_id, rule, state, event_id, value, threshold, event_at
-    from app.alert_events
-    qualify row_number() over (partition by account_id, rule order by seq desc) = 1
-    order by account_id, rule
-"""
-
-# Outbox rows without a successful delivery, oldest event first (a clear never overtakes its start).
-_PENDING = """
-    with delivered as (
-        select distinct event_id, receiver from app.alert_deliveries where ok
-    ),
-
-    final as (
-        select o.receiver, e.seq, e.event_id, e.account_id, e.rule, e.state, e.value, e.threshold, e.detail, e.event_at
-        from app.alert_outbox as o
-        join app.alert_events as e using (event_id)
-        anti join delivered as d on d.event_id = o.event_id and d.receiver = o.receiver
-    )
-
-    select * from final order by receiver, seq
-"""
-
-# Per receiver: the latest attempt, the latest failure and how many notifications wait.
-_RECEIVER_STATUS = """
-    with attempts as (
-        select receiver, attempted_at, ok, error,
-            row_number() over (partition by receiver order by attempted_at desc, ok) as newest
-        from app.alert_deliveries
-    ),
-
-    last_failure as (
-        select receiver, max(attempted_at) as failed_at, arg_max(error, attempted_at) as error
-        from app.alert_deliveries
-        where not ok
-        group by receiver
-    ),
-
-    delivered as (
-        select distinct event_id, receiver from app.alert_deliveries where ok
-    ),
-
-    pending as (
-        select o.receiver, count(*) as pending
-        from app.alert_outbox as o
-        anti join delivered as d on d.event_id = o.event_id and d.receiver = o.receiver
-        group by o.receiver
-    ),
-
-    receivers as (
-        select distinct receiver from app.alert_outbox
-    ),
-
-    final as (
-        select
-            r.receiver,
-            a.attempted_at as last_attempt_at,
-            a.ok as last_ok,
-            f.failed_at as last_failure_at,
-            f.error as last_error,
-            coalesce(p.pending, 0) as pending
-        from receivers as r
-        left join attempts as a on a.receiver = r.receiver and a.newest = 1
-        left join last_failure as f on f.receiver = r.receiver
-        left join pending as p on p.receiver = r.receiver
-    )
-
-    select * from final order by receiver
-"""
+_NEXT_THRESHOLD_SEQ = query_text("alerts/next_threshold_seq")
+_NEXT_EVENT_SEQ = query_text("alerts/next_event_seq")
+_INSERT_THRESHOLDS = query_text("alerts/insert_thresholds")
+_CURRENT_THRESHOLDS = query_text("alerts/current_thresholds")
+_THRESHOLD_CHANGES = query_text("alerts/threshold_changes")
+_INSERT_EVENT = query_text("alerts/insert_event")
+_INSERT_OUTBOX = query_text("alerts/insert_outbox")
+_INSERT_DELIVERY = query_text("alerts/insert_delivery")
+_UNDELIVERED = query_text("alerts/undelivered")
+_OUTBOX_OF = query_text("alerts/outbox_of")
+_STATES = query_text("alerts/states")
+_PENDING = query_text("alerts/pending")
+_RECEIVER_STATUS = query_text("alerts/receiver_status")
 
 
 @dataclass(frozen=True)

@@ -11,28 +11,16 @@ from token_analytics.accounts import audit
 from token_analytics.accounts.audit import AuditAction
 from token_analytics.billing.ledger_entries import insert_entry
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 from token_analytics.db.appfile import AppDBError, Part
 from token_analytics.engine.vocabulary import TxnType
 
 ADJUSTMENT_TXN_PREFIX = "app-adj-"
 
 
-_INSERT_ADJUSTMENT = """
-    insert into app.adjustments (adjustment_id, account_id, amount, reason, created_by, created_at)
-    values ($adjustment_id, $account_id, $amount, $reason, $created_by, $created_at)
-"""
-
-_ADJUSTMENTS = """
-    select
-        a.*,
-        l.txn_id
-    from app.adjustments as a
-    left join app.ledger_entries as l on l.txn_id = 'app-adj-' || a.adjustment_id
-    where $account_id is null or a.account_id = $account_id
-    order by a.created_at desc, a.adjustment_id desc
-"""
-
-_ADJUSTMENT = "select * from app.adjustments where adjustment_id = $adjustment_id"
+_INSERT_ADJUSTMENT = query_text("billing/insert_adjustment")
+_ADJUSTMENTS = query_text("billing/adjustments")
+_ADJUSTMENT = query_text("billing/adjustment")
 
 
 def adjustment_txn_id(adjustment_id: str) -> str:

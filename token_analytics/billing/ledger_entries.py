@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from token_analytics.db import query_text
 from token_analytics.db.appfile import Part
 
 LEDGER_COLUMNS = (
@@ -30,18 +31,8 @@ LEDGER_COLUMNS = (
 )
 
 
-_INSERT_LEDGER = """
-    insert into app.ledger_entries
-        (txn_id, account_id, user_id, type, amount, created_at, payment_method, description, source)
-    values
-        ($txn_id, $account_id, $user_id, $type, $amount, $created_at, $payment_method, $description, $source)
-"""
-
-_LEDGER_ENTRIES = """
-    select * from app.ledger_entries
-    where $account_id is null or account_id = $account_id
-    order by created_at desc, txn_id desc
-"""
+_INSERT_LEDGER = query_text("billing/insert_ledger_entry")
+_LEDGER_ENTRIES = query_text("billing/ledger_entries")
 
 
 def insert_entry(cur: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> None:

@@ -33,6 +33,7 @@ from token_analytics.accounts import audit
 from token_analytics.accounts.audit import AuditAction
 from token_analytics.billing.ledger_entries import insert_entry
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 from token_analytics.db.appfile import (
     AppDBError,
     OrderStateError,
@@ -71,47 +72,13 @@ PLANS = tuple(Plan)
 ORDER_TXN_PREFIX = "app-order-"
 
 
-_INSERT_ORDER = """
-    insert into app.orders
-        (order_id, account_id, created_by, kind, tokens, price_cents, currency, method, plan, reference, created_at)
-    values
-        ($order_id, $account_id, $created_by, $kind, $tokens, $price_cents, $currency, $method, $plan, $reference,
-         $created_at)
-"""
-
-_INSERT_EVENT = """
-    insert into app.order_events (order_id, step, status, actor, note, event_at)
-    values ($order_id, $step, $status, $actor, $note, $event_at)
-"""
-
-_ORDER = "select * from app.order_status where order_id = $order_id"
-
-_ORDERS_FOR = """
-    select * from app.order_status
-    where account_id = $account_id
-    order by created_at desc, order_id desc
-"""
-
-# Oldest first: the admin works the queue in the order transfers arrived.
-_PENDING_TRANSFERS = """
-    select * from app.order_status
-    where method = 'BANK_TRANSFER' and status = 'PENDING'
-    order by created_at, order_id
-"""
-
-# Newest decision first: the admin's history of confirmed and rejected transfers, every account in one statement.
-_DECIDED_TRANSFERS = """
-    select * from app.order_status
-    where method = 'BANK_TRANSFER' and status <> 'PENDING'
-    order by status_at desc, order_id desc
-"""
-
-_CURRENT_PLAN = """
-    select plan from app.order_status
-    where account_id = $account_id and kind = 'plan' and status = 'PAID'
-    order by status_at desc, order_id desc
-    limit 1
-"""
+_INSERT_ORDER = query_text("billing/insert_order")
+_INSERT_EVENT = query_text("billing/insert_order_event")
+_ORDER = query_text("billing/order")
+_ORDERS_FOR = query_text("billing/orders_for")
+_PENDING_TRANSFERS = query_text("billing/pending_transfers")
+_DECIDED_TRANSFERS = query_text("billing/decided_transfers")
+_CURRENT_PLAN = query_text("billing/current_plan")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pandas as pd
 from token_analytics.accounts import audit
 from token_analytics.accounts.audit import AuditAction
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 from token_analytics.db.appfile import AppDBError, Part
 from token_analytics.engine.vocabulary import Plan
 
@@ -31,16 +32,8 @@ PLAN_REQUEST_PLANS = (Plan.PRO, Plan.ENTERPRISE)
 PLAN_REQUEST_KINDS = tuple(PlanRequestKind)
 
 
-_INSERT_PLAN_REQUEST = """
-    insert into app.plan_requests (request_id, account_id, requested_by, plan, kind, contact, message, created_at)
-    values ($request_id, $account_id, $requested_by, $plan, $kind, $contact, $message, $created_at)
-"""
-
-_PLAN_REQUESTS = """
-    select * from app.plan_requests
-    where $account_id is null or account_id = $account_id
-    order by created_at desc, request_id desc
-"""
+_INSERT_PLAN_REQUEST = query_text("billing/insert_plan_request")
+_PLAN_REQUESTS = query_text("billing/plan_requests")
 
 
 class PlanRequests(Part):

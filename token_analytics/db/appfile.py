@@ -103,17 +103,10 @@ _CORE_SCHEMA = (
     """,
 )
 
-_SCHEMA_VERSION_OF_FILE = "select coalesce(max(version), 0) from app.schema_versions"
-
-_PART_VERSIONS = "select part, max(version) from app.schema_parts group by part"
-
-_RECORD_SCHEMA_VERSION = """
-    insert into app.schema_versions (version, applied_at) values ($version, $applied_at)
-"""
-
-_RECORD_PART = """
-    insert into app.schema_parts (part, version, applied_at) values ($part, $version, $applied_at)
-"""
+_SCHEMA_VERSION_OF_FILE = query_text("db/schema_version_of_file")
+_PART_VERSIONS = query_text("db/part_versions")
+_RECORD_SCHEMA_VERSION = query_text("db/record_schema_version")
+_RECORD_PART = query_text("db/record_part")
 
 
 def registered_parts() -> list[tuple[str, SchemaPart]]:
@@ -257,9 +250,7 @@ class AppFile:
         self.zone = zone or UTC
         self.owns_connection = False
         with self.cursor() as cur:
-            attached = cur.execute(
-                "select count(*) from duckdb_databases() where database_name = $name", {"name": APP_SCHEMA}
-            ).fetchone()
+            attached = cur.execute(query_text("db/attached_count"), {"name": APP_SCHEMA}).fetchone()
             if not attached or attached[0] == 0:
                 raise ValueError("The app database is not attached; use attach_app_db(con, path).")
             ensure_schema(cur)
@@ -297,4 +288,4 @@ def attach(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
     """Attach the app database file to `con` as `app`, creating it (and its folder) when missing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con.execute("attach if not exists $path as app", {"path": str(path)})
+    con.execute(query_text("db/attach_app"), {"path": str(path)})
