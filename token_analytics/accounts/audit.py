@@ -71,11 +71,6 @@ COLUMNS = ("event_at", "actor", "address", "action", "account_id", "target", "de
 MAX_TEXT = 500  # a typed username or user agent is cut here: the log is not a place to store essays
 
 
-_INSERT = query_text("accounts/insert_audit_entry")
-_ENTRIES = query_text("accounts/audit_entries")
-_BUMP_REFUSAL = query_text("accounts/bump_audit_refusal")
-_INSERT_REFUSAL = query_text("accounts/insert_audit_refusal")
-
 _address: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_address", default=None)
 
 
@@ -118,7 +113,7 @@ def record(
         "target": clip(target),
         "detail": clip(detail),
     }
-    cur.execute(_INSERT, params)
+    cur.execute(query_text("accounts/insert_audit_entry"), params)
 
 
 def refused(cur: duckdb.DuckDBPyConnection, actor: str, address: str | None, detail: str, now: datetime) -> None:
@@ -130,8 +125,8 @@ def refused(cur: duckdb.DuckDBPyConnection, actor: str, address: str | None, det
         "detail": detail,
         "now": now,
     }
-    if not cur.execute(_BUMP_REFUSAL, params).fetchall():
-        cur.execute(_INSERT_REFUSAL, params)
+    if not cur.execute(query_text("accounts/bump_audit_refusal"), params).fetchall():
+        cur.execute(query_text("accounts/insert_audit_refusal"), params)
 
 
 def actions_of(kind: str) -> tuple[str, ...]:
@@ -176,5 +171,5 @@ class AuditLog:
             "limit": int(limit),
         }
         with core.cursor(self.connection) as cur:
-            frame = cur.sql(_ENTRIES, params=params).to_arrow_table().to_pandas()
+            frame = cur.sql(query_text("accounts/audit_entries"), params=params).to_arrow_table().to_pandas()
         return frame[list(COLUMNS)]

@@ -16,16 +16,14 @@ from token_analytics.db.appfile import Part
 PREFERENCE_LANGUAGES = ("en", "zh")
 
 
-_INSERT = query_text("accounts/insert_preferences")
-_LATEST = query_text("accounts/latest_preferences")
-
-
 class Preferences(Part):
     """Stores and reads each user's preferences."""
 
     def language(self, username: str) -> str | None:
         """The language `username` chose last, or None when they never chose one."""
-        rows = self._file.rows(_LATEST, {"username": core.text(username, "username"), "name": "language"})
+        rows = self._file.rows(
+            query_text("accounts/latest_preferences"), {"username": core.text(username, "username"), "name": "language"}
+        )
         return rows[0]["value"] if rows else None
 
     def set_language(self, username: str, language: str, now: datetime | None = None) -> None:
@@ -37,4 +35,4 @@ class Preferences(Part):
             "set_at": core.moment(now),
         }
         with core.WRITE_LOCK, self._file.cursor() as cur:
-            cur.execute(_INSERT, params)
+            cur.execute(query_text("accounts/insert_preferences"), params)

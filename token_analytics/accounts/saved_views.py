@@ -17,16 +17,12 @@ NAME_MAX = 80
 QUERY_MAX = 4000
 
 
-_INSERT = query_text("accounts/insert_saved_view")
-_LATEST = query_text("accounts/latest_saved_view")
-
-
 class SavedViews(Part):
     """Stores and reads each user's saved explore views."""
 
     def views(self, username: str) -> list[tuple[str, str]]:
         """(name, query string) of `username`'s saved views, by name."""
-        rows = self._file.rows(_LATEST, {"username": core.text(username, "username")})
+        rows = self._file.rows(query_text("accounts/latest_saved_view"), {"username": core.text(username, "username")})
         return [(row["name"], row["query"]) for row in rows]
 
     def save_view(self, username: str, name: str, query: str, now: datetime | None = None) -> None:
@@ -46,7 +42,7 @@ class SavedViews(Part):
             "saved_at": core.moment(now),
         }
         with core.WRITE_LOCK, self._file.cursor() as cur:
-            cur.execute(_INSERT, params)
+            cur.execute(query_text("accounts/insert_saved_view"), params)
 
 
 def _name(value: object) -> str:

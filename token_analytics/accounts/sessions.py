@@ -43,15 +43,6 @@ KEEP_ENDED = timedelta(days=90)
 END_REASONS = ("sign_out", "admin", "admin_all", "credentials", "idle", "expired", "unknown_user")
 
 
-_INSERT = query_text("accounts/insert_session")
-_PURGE = query_text("accounts/purge_sessions")
-_BY_KEY = query_text("accounts/session_by_key")
-_TOUCH = query_text("accounts/touch_session")
-_END = query_text("accounts/end_session")
-_END_ALL = query_text("accounts/end_all_sessions")
-_ACTIVE = query_text("accounts/active_sessions")
-
-
 @dataclass(frozen=True)
 class Session:
     session_key: str
@@ -110,8 +101,8 @@ class Sessions:
             "address": audit.clip(address),
         }
         with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
-            cur.execute(_PURGE, {"before": now - KEEP_ENDED})
-            cur.execute(_INSERT, params)
+            cur.execute(query_text("accounts/purge_sessions"), {"before": now - KEEP_ENDED})
+            cur.execute(query_text("accounts/insert_session"), params)
             audit.record(
                 cur, AuditAction.SIGN_IN_SUCCESS, username, address=address, detail=audit.clip(user_agent), now=now
             )
@@ -119,7 +110,7 @@ class Sessions:
 
     def get(self, session_id: str) -> Session | None:
         """The record of an id, ended or not; None when unknown."""
-        rows = self._rows(_BY_KEY, {"session_key": session_key(session_id)})
+        rows = self._rows(query_text("accounts/session_by_key"), {"session_key": session_key(session_id)})
         return _session(rows[0]) if rows else None
 
     def validate(self, session_id: str, fingerprint: str | None, now: datetime) -> Session | None:
@@ -155,7 +146,9 @@ class Sessions:
     def touch(self, session_id: str, now: datetime) -> None:
         """The session was used at `now` (idle expiry counts from the latest use)."""
         with core.WRITE_LOCK, core.cursor(self.connection) as cur:
-            cur.execute(_TOUCH, {"session_key": session_key(session_id), "now": _aware(now)})
+            cur.execute(
+                query_text("accounts/touch_session"), {"session_key": session_key(session_id), "now": _aware(now)}
+            )
 
     def revoke(self, session_id: str, by: str, now: datetime, reason: str = "sign_out") -> bool:
         """End the session of `session_id` (sign-out); False when it had already ended or is unknown."""
@@ -169,7 +162,7 @@ class Sessions:
         """An admin signs `username` out everywhere; returns how many sessions ended."""
         params = {"username": username, "ended_by": by, "reason": "admin_all", "now": _aware(now)}
         with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
-            ended = cur.execute(_END_ALL, params).fetchall()
+            ended = cur.execute(query_text("accounts/end_all_sessions"), params).fetchall()
             if ended:
                 audit.record(
                     cur,
@@ -184,14 +177,14 @@ class Sessions:
     def active(self, now: datetime, username: str | None = None) -> list[Session]:
         """Live sessions (of one user, or everyone's), most recently used first."""
         params = {"now": _aware(now), "idle_since": now - self.idle, "username": username}
-        return [_session(row) for row in self._rows(_ACTIVE, params)]
+        return [_session(row) for row in self._rows(query_text("accounts/active_sessions"), params)]
 
     def _end(self, key: str, by: str, reason: str, now: datetime) -> bool:
         if reason not in END_REASONS:
             raise ValueError(f"unknown end reason {reason!r}")
         params = {"session_key": key, "ended_by": by, "reason": reason, "now": _aware(now)}
         with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
-            ended = cur.execute(_END, params).fetchall()
+            ended = cur.execute(query_text("accounts/end_session"), params).fetchall()
             if ended:
                 username, address = ended[0]
                 actor = username if reason == "sign_out" else by

@@ -46,16 +46,6 @@ SCOPES = ("username", "address")
 MAX_NAME = 200  # what is stored of a typed username
 
 
-_INSERT_FAILURE = query_text("accounts/insert_sign_in_failure")
-_INSERT_UNLOCK = query_text("accounts/insert_throttle_unlock")
-_INSERT_CLEAR = query_text("accounts/insert_throttle_clear")
-_FAILURES_FOR = query_text("accounts/throttle_failures_for")
-_USER_WIDE = query_text("accounts/throttle_user_wide")
-_FAILURES_ALL = query_text("accounts/throttle_failures_all")
-_UNLOCKS = query_text("accounts/throttle_unlocks")
-_CLEARS = query_text("accounts/throttle_clears")
-
-
 @dataclass(frozen=True)
 class Policy:
     window: timedelta = timedelta(minutes=15)
@@ -145,17 +135,25 @@ class Throttle:
         """
         since = now - 2 * self.policy.window
         if username is None:
-            rows = cur.sql(_FAILURES_ALL, params={"since": since}).to_arrow_table().to_pylist()
+            rows = (
+                cur.sql(query_text("accounts/throttle_failures_all"), params={"since": since})
+                .to_arrow_table()
+                .to_pylist()
+            )
         else:
             params = {"since": since, "username": username, "address": address}
-            rows = cur.sql(_FAILURES_FOR, params=params).to_arrow_table().to_pylist()
+            rows = cur.sql(query_text("accounts/throttle_failures_for"), params=params).to_arrow_table().to_pylist()
         unlocks = {
             (r["scope"], r["value"]): r["at"]
-            for r in cur.sql(_UNLOCKS, params={"since": since}).to_arrow_table().to_pylist()
+            for r in cur.sql(query_text("accounts/throttle_unlocks"), params={"since": since})
+            .to_arrow_table()
+            .to_pylist()
         }
         clears = {
             (r["username"], r["address"]): r["at"]
-            for r in cur.sql(_CLEARS, params={"since": since}).to_arrow_table().to_pylist()
+            for r in cur.sql(query_text("accounts/throttle_clears"), params={"since": since})
+            .to_arrow_table()
+            .to_pylist()
         }
         live = []
         for row in rows:
@@ -172,7 +170,7 @@ class Throttle:
     def _user_wide(self, cur: duckdb.DuckDBPyConnection, username: str, now: datetime) -> int:
         """The username's failures that still count in the window, over every address."""
         params = {"username": username, "since": now - self.policy.window}
-        row = cur.execute(_USER_WIDE, params).fetchone()
+        row = cur.execute(query_text("accounts/throttle_user_wide"), params).fetchone()
         return int(row[0]) if row else 0
 
     def _judge(
@@ -231,7 +229,9 @@ class Throttle:
             index = _Index(self._live(cur, name, address, now))
             verdict = self._verdict(index, name, address, self._user_wide(cur, name, now), now)
             if verdict.allowed:
-                cur.execute(_INSERT_FAILURE, {"username": name, "address": address, "now": now})
+                cur.execute(
+                    query_text("accounts/insert_sign_in_failure"), {"username": name, "address": address, "now": now}
+                )
         return verdict
 
     def refused(self, username: str, address: str | None, verdict: Verdict, now: datetime) -> None:
@@ -249,13 +249,16 @@ class Throttle:
         """Count and audit a failed sign-in that was not reserved (tools and tests)."""
         params = {"username": normalise(username), "address": address, "now": now}
         with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
-            cur.execute(_INSERT_FAILURE, params)
+            cur.execute(query_text("accounts/insert_sign_in_failure"), params)
             audit.record(cur, AuditAction.SIGN_IN_FAILURE, params["username"], address=address, now=now)
 
     def succeeded(self, username: str, address: str | None, now: datetime) -> None:
         """A successful sign-in clears the failures of its own (username, address) pair, its reservation included."""
         with core.WRITE_LOCK, core.cursor(self.connection) as cur:
-            cur.execute(_INSERT_CLEAR, {"username": normalise(username), "address": address, "now": now})
+            cur.execute(
+                query_text("accounts/insert_throttle_clear"),
+                {"username": normalise(username), "address": address, "now": now},
+            )
 
     def unlock(self, scope: str, value: str, by: str, now: datetime) -> None:
         """An admin clears the failures of a username (at every address) or of an address (for every username)."""
@@ -263,7 +266,9 @@ class Throttle:
             raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
         value = normalise(value) if scope == "username" else value
         with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
-            cur.execute(_INSERT_UNLOCK, {"scope": scope, "value": value, "now": now, "by": by})
+            cur.execute(
+                query_text("accounts/insert_throttle_unlock"), {"scope": scope, "value": value, "now": now, "by": by}
+            )
             audit.record(cur, AuditAction.THROTTLE_UNLOCK, by, target=f"{scope} {value}", now=now)
 
     def current(self, now: datetime) -> list[Entry]:

@@ -61,21 +61,6 @@ STATES = tuple(AlertState)
 MAX_ERROR = 300  # a receiver's error text is cut here (an HTML error page is not worth keeping)
 
 
-_NEXT_THRESHOLD_SEQ = query_text("alerts/next_threshold_seq")
-_NEXT_EVENT_SEQ = query_text("alerts/next_event_seq")
-_INSERT_THRESHOLDS = query_text("alerts/insert_thresholds")
-_CURRENT_THRESHOLDS = query_text("alerts/current_thresholds")
-_THRESHOLD_CHANGES = query_text("alerts/threshold_changes")
-_INSERT_EVENT = query_text("alerts/insert_event")
-_INSERT_OUTBOX = query_text("alerts/insert_outbox")
-_INSERT_DELIVERY = query_text("alerts/insert_delivery")
-_UNDELIVERED = query_text("alerts/undelivered")
-_OUTBOX_OF = query_text("alerts/outbox_of")
-_STATES = query_text("alerts/states")
-_PENDING = query_text("alerts/pending")
-_RECEIVER_STATUS = query_text("alerts/receiver_status")
-
-
 @dataclass(frozen=True)
 class Thresholds:
     """An account's alert thresholds; None switches a rule off."""
@@ -152,9 +137,9 @@ class Alerts(Part):
     def _insert_thresholds(
         self, cur: duckdb.DuckDBPyConnection, account_id: str, new: Thresholds, changed_by: str, at: datetime
     ) -> None:
-        row = cur.execute(_NEXT_THRESHOLD_SEQ).fetchone()
+        row = cur.execute(query_text("alerts/next_threshold_seq")).fetchone()
         cur.execute(
-            _INSERT_THRESHOLDS,
+            query_text("alerts/insert_thresholds"),
             {
                 "seq": int(row[0]) if row else 1,
                 "account_id": account_id,
@@ -174,12 +159,12 @@ class Alerts(Part):
                 _optional(row["runway_days_below"], int),
                 _optional(row["usage_multiple"], float),
             )
-            for row in self._file.rows(_CURRENT_THRESHOLDS, {"account_id": None})
+            for row in self._file.rows(query_text("alerts/current_thresholds"), {"account_id": None})
         }
 
     def thresholds(self, account_id: str) -> Thresholds:
         """The account's current set (all off when never set)."""
-        rows = self._file.rows(_CURRENT_THRESHOLDS, {"account_id": account_id})
+        rows = self._file.rows(query_text("alerts/current_thresholds"), {"account_id": account_id})
         if not rows:
             return Thresholds()
         row = rows[0]
@@ -191,13 +176,13 @@ class Alerts(Part):
 
     def threshold_changes(self, account_id: str | None = None) -> pd.DataFrame:
         """Every change (one account, or all), newest first: when, who, account, old and new of each threshold."""
-        return self._file.frame(_THRESHOLD_CHANGES, {"account_id": account_id})
+        return self._file.frame(query_text("alerts/threshold_changes"), {"account_id": account_id})
 
     # --- states and notifications -----------------------------------------------------------
 
     def states(self) -> dict[tuple[str, str], dict[str, Any]]:
         """(account_id, rule) -> its latest event (state, event_id, value, threshold, event_at)."""
-        return {(row["account_id"], row["rule"]): row for row in self._file.rows(_STATES, {})}
+        return {(row["account_id"], row["rule"]): row for row in self._file.rows(query_text("alerts/states"), {})}
 
     def record_changes(self, changes: list[Change], receivers: list[str], now: datetime | None = None) -> list[str]:
         """Store each change as an event with one outbox row per receiver, in one transaction; returns the event ids."""
@@ -206,14 +191,14 @@ class Alerts(Part):
         if not changes:
             return ids
         with core.WRITE_LOCK, self._file.cursor() as cur, core.transaction(cur):
-            row = cur.execute(_NEXT_EVENT_SEQ).fetchone()
+            row = cur.execute(query_text("alerts/next_event_seq")).fetchone()
             seq = int(row[0]) if row else 1
             for change in changes:
                 core.choice(change.rule, "rule", RULES)
                 core.choice(change.state, "state", STATES)
                 event_id = self._file.new_id(at)
                 cur.execute(
-                    _INSERT_EVENT,
+                    query_text("alerts/insert_event"),
                     {
                         "seq": seq,
                         "event_id": event_id,
@@ -227,14 +212,17 @@ class Alerts(Part):
                     },
                 )
                 for receiver in receivers:
-                    cur.execute(_INSERT_OUTBOX, {"event_id": event_id, "receiver": receiver, "created_at": at})
+                    cur.execute(
+                        query_text("alerts/insert_outbox"),
+                        {"event_id": event_id, "receiver": receiver, "created_at": at},
+                    )
                 ids.append(event_id)
                 seq += 1
         return ids
 
     def undelivered(self) -> list[str]:
         """The events no receiver has had yet, oldest first."""
-        return [row["event_id"] for row in self._file.rows(_UNDELIVERED, {})]
+        return [row["event_id"] for row in self._file.rows(query_text("alerts/undelivered"), {})]
 
     def bind(self, receivers: list[str], now: datetime | None = None) -> int:
         """Give every event no receiver has had an outbox row for each of `receivers`; returns the rows added."""
@@ -243,18 +231,23 @@ class Alerts(Part):
         at = core.moment(now)
         added = 0
         with core.WRITE_LOCK, self._file.cursor() as cur, core.transaction(cur):
-            events = [row[0] for row in cur.execute(_UNDELIVERED).fetchall()]
+            events = [row[0] for row in cur.execute(query_text("alerts/undelivered")).fetchall()]
             for event_id in events:
-                have = {row[0] for row in cur.execute(_OUTBOX_OF, {"event_id": event_id}).fetchall()}
+                have = {
+                    row[0] for row in cur.execute(query_text("alerts/outbox_of"), {"event_id": event_id}).fetchall()
+                }
                 for receiver in receivers:
                     if receiver not in have:
-                        cur.execute(_INSERT_OUTBOX, {"event_id": event_id, "receiver": receiver, "created_at": at})
+                        cur.execute(
+                            query_text("alerts/insert_outbox"),
+                            {"event_id": event_id, "receiver": receiver, "created_at": at},
+                        )
                         added += 1
         return added
 
     def pending(self, receivers: list[str] | None = None) -> list[dict[str, Any]]:
         """Notifications not yet delivered, per receiver oldest first (only `receivers` when given)."""
-        rows = self._file.rows(_PENDING, {})
+        rows = self._file.rows(query_text("alerts/pending"), {})
         for row in rows:
             row["detail"] = json.loads(row["detail"]) if row["detail"] else {}
         return [row for row in rows if receivers is None or row["receiver"] in receivers]
@@ -271,7 +264,7 @@ class Alerts(Part):
         """Append one delivery attempt (ok, or the error that kept it pending)."""
         with core.WRITE_LOCK, self._file.cursor() as cur:
             cur.execute(
-                _INSERT_DELIVERY,
+                query_text("alerts/insert_delivery"),
                 {
                     "event_id": event_id,
                     "receiver": receiver,
@@ -284,4 +277,4 @@ class Alerts(Part):
 
     def receiver_status(self) -> pd.DataFrame:
         """Per receiver: last attempt and whether it worked, last failure and its error, notifications pending."""
-        return self._file.frame(_RECEIVER_STATUS, {})
+        return self._file.frame(query_text("alerts/receiver_status"), {})

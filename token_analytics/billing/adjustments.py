@@ -18,11 +18,6 @@ from token_analytics.engine.vocabulary import TxnType
 ADJUSTMENT_TXN_PREFIX = "app-adj-"
 
 
-_INSERT_ADJUSTMENT = query_text("billing/insert_adjustment")
-_ADJUSTMENTS = query_text("billing/adjustments")
-_ADJUSTMENT = query_text("billing/adjustment")
-
-
 def adjustment_txn_id(adjustment_id: str) -> str:
     """The ledger `txn_id` derived from an adjustment id."""
     return ADJUSTMENT_TXN_PREFIX + adjustment_id
@@ -55,7 +50,7 @@ class Adjustments(Part):
         with core.WRITE_LOCK:
             for _ in range(core.ATTEMPTS):
                 key = adjustment_id or self._file.new_id(at)
-                existing = self._file.rows(_ADJUSTMENT, {"adjustment_id": key})
+                existing = self._file.rows(query_text("billing/adjustment"), {"adjustment_id": key})
                 if existing:
                     if adjustment_id is None:
                         continue  # a random id collided
@@ -88,7 +83,7 @@ class Adjustments(Part):
                 }
                 try:
                     with self._file.cursor() as cur, core.transaction(cur):
-                        cur.execute(_INSERT_ADJUSTMENT, adjustment)
+                        cur.execute(query_text("billing/insert_adjustment"), adjustment)
                         insert_entry(cur, entry)
                         audit.record(
                             cur, AuditAction.ADJUSTMENT_POST, created_by, account_id=account_id, target=entry["txn_id"],
@@ -101,4 +96,4 @@ class Adjustments(Part):
 
     def adjustments(self, account_id: str | None = None) -> pd.DataFrame:
         """Adjustments (one account, or all), newest first, with who, when and the ledger `txn_id`."""
-        return self._file.frame(_ADJUSTMENTS, {"account_id": account_id})
+        return self._file.frame(query_text("billing/adjustments"), {"account_id": account_id})

@@ -31,13 +31,9 @@ LEDGER_COLUMNS = (
 )
 
 
-_INSERT_LEDGER = query_text("billing/insert_ledger_entry")
-_LEDGER_ENTRIES = query_text("billing/ledger_entries")
-
-
 def insert_entry(cur: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> None:
     """Insert one entry (keys: LEDGER_COLUMNS) inside the caller's transaction."""
-    cur.execute(_INSERT_LEDGER, entry)
+    cur.execute(query_text("billing/insert_ledger_entry"), entry)
 
 
 class LedgerEntries(Part):
@@ -45,4 +41,4 @@ class LedgerEntries(Part):
 
     def ledger_entries(self, account_id: str | None = None) -> pd.DataFrame:
         """The app's own ledger entries (one account, or all), newest first."""
-        return self._file.frame(_LEDGER_ENTRIES, {"account_id": account_id})
+        return self._file.frame(query_text("billing/ledger_entries"), {"account_id": account_id})

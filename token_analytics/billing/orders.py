@@ -72,15 +72,6 @@ PLANS = tuple(Plan)
 ORDER_TXN_PREFIX = "app-order-"
 
 
-_INSERT_ORDER = query_text("billing/insert_order")
-_INSERT_EVENT = query_text("billing/insert_order_event")
-_ORDER = query_text("billing/order")
-_ORDERS_FOR = query_text("billing/orders_for")
-_PENDING_TRANSFERS = query_text("billing/pending_transfers")
-_DECIDED_TRANSFERS = query_text("billing/decided_transfers")
-_CURRENT_PLAN = query_text("billing/current_plan")
-
-
 @dataclass(frozen=True)
 class Order:
     """An order with its current status (the latest of its events)."""
@@ -170,8 +161,8 @@ class Orders(Part):
                 }
                 try:
                     with self._file.cursor() as cur, core.transaction(cur):
-                        cur.execute(_INSERT_ORDER, params)
-                        cur.execute(_INSERT_EVENT, event)
+                        cur.execute(query_text("billing/insert_order"), params)
+                        cur.execute(query_text("billing/insert_order_event"), event)
                 except duckdb.ConstraintException:
                     continue  # an id or reference collided; draw new ones
                 return Order(
@@ -186,7 +177,7 @@ class Orders(Part):
 
     def order(self, order_id: str) -> Order | None:
         """The order with its current status, or None when unknown."""
-        rows = self._file.rows(_ORDER, {"order_id": order_id})
+        rows = self._file.rows(query_text("billing/order"), {"order_id": order_id})
         if not rows:
             return None
         return Order(**{field.name: rows[0][field.name] for field in fields(Order)})
@@ -199,15 +190,15 @@ class Orders(Part):
 
     def orders_for(self, account_id: str) -> pd.DataFrame:
         """The account's orders, newest first, with status and the credited `txn_id` (null until paid)."""
-        return self._file.frame(_ORDERS_FOR, {"account_id": account_id})
+        return self._file.frame(query_text("billing/orders_for"), {"account_id": account_id})
 
     def pending_transfers(self) -> pd.DataFrame:
         """PENDING bank-transfer orders of every account, oldest first (the admin's queue)."""
-        return self._file.frame(_PENDING_TRANSFERS, {})
+        return self._file.frame(query_text("billing/pending_transfers"), {})
 
     def decided_transfers(self) -> pd.DataFrame:
         """Bank-transfer orders of every account that are no longer PENDING, newest decision first."""
-        return self._file.frame(_DECIDED_TRANSFERS, {})
+        return self._file.frame(query_text("billing/decided_transfers"), {})
 
     def current_plan(self, account_id: str, exported: str | None) -> str:
         """The account's plan now: its latest paid plan order in the app, else the exported plan, else free.
@@ -215,7 +206,7 @@ class Orders(Part):
         One source for every page that shows or sells a plan (/analysis, /subscription); `exported` is the
         engine's `figures.exported_plan`. A missing, null or unknown exported plan reads as free.
         """
-        rows = self._file.rows(_CURRENT_PLAN, {"account_id": account_id})
+        rows = self._file.rows(query_text("billing/current_plan"), {"account_id": account_id})
         plan = str(rows[0]["plan"]) if rows else (exported or Plan.FREE.value)
         return plan if plan in PLANS else Plan.FREE.value
 
@@ -249,7 +240,7 @@ class Orders(Part):
                 credit = status == OrderStatus.PAID and order.tokens > 0
                 try:
                     with self._file.cursor() as cur, core.transaction(cur):
-                        cur.execute(_INSERT_EVENT, event)
+                        cur.execute(query_text("billing/insert_order_event"), event)
                         if credit:
                             insert_entry(cur, _order_entry(order, at))
                         what = action or _order_action(order, status)

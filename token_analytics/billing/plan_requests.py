@@ -32,10 +32,6 @@ PLAN_REQUEST_PLANS = (Plan.PRO, Plan.ENTERPRISE)
 PLAN_REQUEST_KINDS = tuple(PlanRequestKind)
 
 
-_INSERT_PLAN_REQUEST = query_text("billing/insert_plan_request")
-_PLAN_REQUESTS = query_text("billing/plan_requests")
-
-
 class PlanRequests(Part):
     """Stores and lists plan requests."""
 
@@ -67,7 +63,7 @@ class PlanRequests(Part):
                 request_id = self._file.new_id(at)
                 try:
                     with self._file.cursor() as cur, core.transaction(cur):
-                        cur.execute(_INSERT_PLAN_REQUEST, {**params, "request_id": request_id})
+                        cur.execute(query_text("billing/insert_plan_request"), {**params, "request_id": request_id})
                         audit.record(
                             cur, AuditAction.PLAN_REQUEST, params["requested_by"], account_id=params["account_id"],
                             target=request_id, detail=f"{params['kind']} {params['plan']}", now=at,
@@ -79,4 +75,4 @@ class PlanRequests(Part):
 
     def plan_requests(self, account_id: str | None = None) -> pd.DataFrame:
         """Plan requests (one account, or all), newest first."""
-        return self._file.frame(_PLAN_REQUESTS, {"account_id": account_id})
+        return self._file.frame(query_text("billing/plan_requests"), {"account_id": account_id})

@@ -103,11 +103,6 @@ _CORE_SCHEMA = (
     """,
 )
 
-_SCHEMA_VERSION_OF_FILE = query_text("db/schema_version_of_file")
-_PART_VERSIONS = query_text("db/part_versions")
-_RECORD_SCHEMA_VERSION = query_text("db/record_schema_version")
-_RECORD_PART = query_text("db/record_part")
-
 
 def registered_parts() -> list[tuple[str, SchemaPart]]:
     """(part name, SchemaPart) of every part in SCHEMA_PARTS, in order, read from queries/schema/."""
@@ -200,7 +195,7 @@ def transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
 def _schema_version(cur: duckdb.DuckDBPyConnection) -> int:
     """The latest file-wide schema version recorded; 0 for a new file."""
     try:
-        row = cur.execute(_SCHEMA_VERSION_OF_FILE).fetchone()
+        row = cur.execute(query_text("db/schema_version_of_file")).fetchone()
     except duckdb.CatalogException:
         return 0
     return int(row[0]) if row else 0
@@ -209,7 +204,7 @@ def _schema_version(cur: duckdb.DuckDBPyConnection) -> int:
 def _part_versions(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """The latest version recorded per schema part; empty for a new (or first-release) file."""
     try:
-        return {str(part): int(version) for part, version in cur.execute(_PART_VERSIONS).fetchall()}
+        return {str(part): int(version) for part, version in cur.execute(query_text("db/part_versions")).fetchall()}
     except duckdb.CatalogException:
         return {}
 
@@ -231,12 +226,12 @@ def ensure_schema(cur: duckdb.DuckDBPyConnection) -> None:
         # a missing table would abort the transaction.
         recorded = _part_versions(cur)
         if _schema_version(cur) < SCHEMA_VERSION:
-            cur.execute(_RECORD_SCHEMA_VERSION, {"version": SCHEMA_VERSION, "applied_at": at})
+            cur.execute(query_text("db/record_schema_version"), {"version": SCHEMA_VERSION, "applied_at": at})
         for name, part in parts:
             if recorded.get(name, 0) < part.version:
                 for statement in part.statements:
                     cur.execute(statement)
-                cur.execute(_RECORD_PART, {"part": name, "version": part.version, "applied_at": at})
+                cur.execute(query_text("db/record_part"), {"part": name, "version": part.version, "applied_at": at})
 
 
 class AppFile:
