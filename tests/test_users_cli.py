@@ -3,6 +3,7 @@ back for a paused admin, with or without the dashboard."""
 
 from __future__ import annotations
 
+import argparse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import bcrypt
 import pytest
 
 from tests.builders import run_command as cli
+from token_analytics import cli as cli_module
 from token_analytics import service
 from token_analytics.accounts import users
 from token_analytics.accounts.audit import AuditLog
@@ -182,3 +184,12 @@ def test_the_command_line_refuses_in_one_line(tmp_path: Path) -> None:
                env={"ANALYTICS_AUTH_FILE": str(bad)}, stdin="x\n")  # fmt: skip
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "'ann'" in done.stderr
     assert bad.read_text() == "credentials: {usernames: {ann: {password: plain}}}\n"  # a broken file is not rewritten
+
+
+def test_a_typed_password_is_asked_twice_and_must_match(monkeypatch: pytest.MonkeyPatch) -> None:
+    typed = iter(["one password", "another"])
+    monkeypatch.setattr(cli_module.getpass, "getpass", lambda prompt: next(typed))
+    with pytest.raises(users.UsersFileError, match="the two passwords differ; nothing was changed"):
+        cli_module.read_password(argparse.Namespace(password_stdin=False))
+    typed = iter(["same one", "same one"])
+    assert cli_module.read_password(argparse.Namespace(password_stdin=False)) == "same one"
