@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from token_analytics.accounts.audit import AuditLog
+from token_analytics.accounts.audit import AuditAction, AuditLog
 from token_analytics.accounts.users import User
 from token_analytics.billing.prices import PricesError
 from token_analytics.settings import Mode
@@ -216,7 +216,11 @@ def audit_switch(user: User, account: str) -> None:
     previous = before[1] if isinstance(before, tuple) and before[0] == user.username else user.account_id
     if account != previous:
         AuditLog(data.app_db().connection).record(
-            "account.switch", user.username, account_id=account, target=previous, detail=f"{previous} -> {account}"
+            AuditAction.ACCOUNT_SWITCH,
+            user.username,
+            account_id=account,
+            target=previous,
+            detail=f"{previous} -> {account}",
         )
     st.session_state[AUDITED_KEY] = (user.username, account)
 
