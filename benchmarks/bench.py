@@ -1,4 +1,4 @@
-"""Benchmark of the data engine (issue 2); the parts live in benchmarks/engine_bench/.
+"""Benchmark of the data engine; the parts live in benchmarks/engine_bench/.
 
     python benchmarks/bench.py [--sizes 1000000,10000000] [--with-100m] [--runs 7] [--keep | --no-keep] [--fresh]
                                [--json results.json]

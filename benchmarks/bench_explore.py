@@ -1,4 +1,4 @@
-"""Benchmark of every /explore view (issue 10). Not a test.
+"""Benchmark of every /explore view. Not a test.
 
     python benchmarks/bench_explore.py [--events 1000000] [--accounts 50] [--data-dir DIR] [--runs 5] [--engine-only]
 

@@ -1,4 +1,4 @@
-"""The full and the incremental ingest of two checkouts, alternating on the same exports (issue 11). Not a test.
+"""The full and the incremental ingest of two checkouts, alternating on the same exports. Not a test.
 
     python benchmarks/bench_ingest_ab.py --baseline /path/to/other/checkout --exports DIR [--rounds 3] [--json FILE]
 

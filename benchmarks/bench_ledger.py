@@ -1,4 +1,4 @@
-"""Benchmark of /token-history's queries on one account with a large ledger (issue 4). Not a test.
+"""Benchmark of /token-history's queries on one account with a large ledger. Not a test.
 
     python benchmarks/bench_ledger.py [--entries 1000000] [--runs 5]
 

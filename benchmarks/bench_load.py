@@ -1,4 +1,4 @@
-"""Load benchmark (issue 11, part 5): concurrent signed-in sessions loading /analysis against one server.
+"""Load benchmark: concurrent signed-in sessions loading /analysis against one server.
 
     python benchmarks/bench_load.py [--sessions 30] [--client ws|browser] [--events 200000] [--accounts 10]
                                     [--data-dir DIR]

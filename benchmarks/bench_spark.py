@@ -1,4 +1,4 @@
-"""Cost of `rollup --engine spark` on this machine next to the DuckDB ingest (issue 12). Not a test.
+"""Cost of `rollup --engine spark` on this machine next to the DuckDB ingest. Not a test.
 
     python benchmarks/bench_spark.py [--events 1000000] [--accounts 50] [--master local[*]] [--exports DIR]
 

@@ -1,8 +1,9 @@
 -- the ledger figures of one account for /analysis in one statement: SaaS token usage (used, total, remaining: the
 -- exported part from the per-account sums ingest keeps in ledger_sums, the app's own entries added as they stand),
 -- the owner's name (null when the account is not in the accounts export) and the latest entries, newest first,
--- ties by txn_id descending. For a list of at most 10 the entries older than the account's 10th newest exported
--- one (ledger_sums.recent_from) cannot appear, so that scan stops there instead of reading the whole ledger.
+-- ties by txn_id descending. For a list of at most $recent_entries (settings.RECENT_ENTRIES, the depth ingest keeps)
+-- the entries older than the account's that-many-th newest exported one (ledger_sums.recent_from) cannot appear, so
+-- that scan stops there instead of reading the whole ledger.
 with exported as (
     select used, total, recent_from from ledger_sums where account_id = $account_id
 ),
@@ -28,7 +29,7 @@ entries as (
     where
         account_id = $account_id
         and created_at >= coalesce(
-            (select case when $limit <= 10 then max(recent_from) end from exported), '-infinity'::timestamptz
+            (select case when $limit <= $recent_entries then max(recent_from) end from exported), '-infinity'::timestamptz
         )
 ),
 

@@ -17,12 +17,15 @@ from token_analytics.engine.schema import ACCOUNTS, MEMBERS, TRANSACTIONS, USAGE
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_command(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_command(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """`python -m token_analytics ...` in its own process; `env` is added to this process's environment."""
     return subprocess.run(
         [sys.executable, "-m", "token_analytics", *args],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,

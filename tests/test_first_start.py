@@ -1,4 +1,4 @@
-"""A safe first start: opening the store survives failures, interruptions and concurrent first loads (issue 9)."""
+"""A safe first start: opening the store survives failures, interruptions and concurrent first loads."""
 
 from __future__ import annotations
 

@@ -49,7 +49,8 @@ ALLOWED: dict[str, set[str]] = {
     "db": {"settings"},
     "engine": {"db", "settings"},
     "accounts": {"db", "settings", "strings"},
-    "billing": {"db", "accounts", "settings", "strings"},
+    # billing writes the export format's vocabularies (engine/vocabulary.py) into the app's ledger and orders
+    "billing": {"db", "accounts", "engine", "settings", "strings"},
     "alerts": {"db", "accounts", "billing", "engine", "settings", "strings"},
     "appdb": {"db", "accounts", "billing", "alerts"},
     "service": {"db", "accounts", "billing", "alerts", "engine", "appdb", "settings", "strings"},

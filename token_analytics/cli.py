@@ -1,4 +1,4 @@
-"""Command line (SPEC §7): generate, ingest, check, report; alerts; rollup; users unlock."""
+"""Command line (SPEC §7): generate, ingest, check, report; alerts; rollup; users add / passwd / unlock."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from token_analytics import service
+from token_analytics.accounts import users
 from token_analytics.accounts.throttle import Throttle, normalise
 from token_analytics.alerts import rules as alerts
 from token_analytics.alerts import webhooks
@@ -29,7 +30,7 @@ from token_analytics.engine.figures import analysis_figures
 from token_analytics.engine.ingest import Step
 from token_analytics.engine.sample import generate
 from token_analytics.engine.store import Store
-from token_analytics.settings import MODES, Settings, SettingsError, load_settings, parse_instant
+from token_analytics.settings import MODES, Mode, Settings, SettingsError, load_settings, parse_instant
 
 PLAIN_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -95,11 +96,11 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     try:
         store = Store.open(settings, ingest=False)
     except StoreLocked:  # the dashboard holds the files: it runs the ingest (service.py)
-        reply = service.request(settings, {"op": "ingest"})
+        reply = service.request(settings, service.Request(service.Op.INGEST))
         if args.json:
-            _print_json({"by": "dashboard", "summary": reply["summary"]})
+            _print_json({"by": "dashboard", "summary": reply.summary})
         else:
-            print(reply["summary"])
+            print(reply.summary)
         return 0
     with store:
         summary = store.ingest(progress=_progress)
@@ -198,13 +199,13 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.mode:
-        settings = replace(settings, mode=args.mode)
+        settings = replace(settings, mode=Mode(args.mode))
     now = parse_as_of(args.as_of, settings) if args.as_of else settings.now()
     try:
         store = Store.open(settings)
     except StoreLocked:  # the dashboard holds the files: it computes the figures (service.py)
-        payload = {"op": "report", "account": args.account, "as_of": now.isoformat(), "mode": settings.mode}
-        figures = service.request(settings, payload)["figures"]  # an unknown account is a StoreError there
+        payload = service.Request(service.Op.REPORT, account=args.account, as_of=now.isoformat(), mode=settings.mode)
+        figures = service.request(settings, payload).figures  # an unknown account is a StoreError there
     else:
         with store:
             if args.account not in store.account_ids():
@@ -269,14 +270,14 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     try:
         store = Store.open(settings)
     except StoreLocked:  # the dashboard holds the files: it evaluates and sends (service.py)
-        payload = {
-            "op": "alerts",
-            "as_of": now.isoformat(),
-            "mode": settings.mode,
-            "dry_run": args.dry_run,
-            "webhooks": [list(pair) for pair in settings.alert_webhooks],
-        }
-        result = alerts.RunResult.from_json(service.request(settings, payload)["result"])
+        payload = service.Request(
+            service.Op.ALERTS,
+            as_of=now.isoformat(),
+            mode=settings.mode,
+            dry_run=args.dry_run,
+            webhooks=settings.alert_webhooks,
+        )
+        result = alerts.RunResult.from_json(service.request(settings, payload).result or {})
     else:
         try:
             result = alerts.run(
@@ -343,13 +344,54 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
         if "lock" not in str(exc).lower():
             detail = str(exc).splitlines()[0]
             raise StoreError(f"Cannot open the app database {settings.app_db.name}: {detail}") from exc
-        service.request(settings, {"op": "unlock", "username": name, "by": by})  # the dashboard holds the file
+        # the dashboard holds the file: it does the unlock
+        service.request(settings, service.Request(service.Op.UNLOCK, username=name, by=by))
     else:
         try:
             Throttle(app.connection).unlock("username", name, by, datetime.now(tz=UTC))
         finally:
             app.close()
     print(f"unlocked {name}: its failed sign-ins no longer count, from any address.")
+    return 0
+
+
+def read_password(args: argparse.Namespace) -> str:
+    """The new password: the first line of standard input with --password-stdin, else typed twice, unseen."""
+    if args.password_stdin:
+        return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    first = getpass.getpass("New password: ")
+    if first != getpass.getpass("The same password again: "):
+        raise users.UsersFileError("the two passwords differ; nothing was changed.")
+    return first
+
+
+def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    """`users add NAME --account A --role R`: a new sign-in in the users file (ANALYTICS_AUTH_FILE)."""
+    try:
+        user = users.add_user(
+            settings.auth_file,
+            args.name,
+            account_id=args.account,
+            role=args.role,
+            password=read_password(args),
+            name=args.full_name,
+            email=args.email,
+        )
+    except (users.UsersFileError, users.AuthConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"added {user.username} ({user.role}, {user.account_id}) to {settings.auth_file}")
+    return 0
+
+
+def cmd_users_passwd(args: argparse.Namespace, settings: Settings) -> int:
+    """`users passwd NAME`: a new password hash; the user's sign-in sessions end on their next page."""
+    try:
+        user = users.set_password(settings.auth_file, args.name, read_password(args))
+    except (users.UsersFileError, users.AuthConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"changed the password of {user.username} in {settings.auth_file}; its open sessions end")
     return 0
 
 
@@ -414,7 +456,9 @@ EXAMPLES = {
     "alerts": "example, from cron every 10 minutes:\n  */10 * * * * cd /srv/token-analytics && "
     ".venv/bin/python -m token_analytics alerts\n  python -m token_analytics alerts --dry-run",
     "reset-sample": "example:\n  python -m token_analytics reset-sample   # or: make reset-sample",
-    "users": "example, when a sign-in is paused:\n  python -m token_analytics users unlock admin",
+    "users": "examples:\n  python -m token_analytics users add li.wei --account acct-001 --role manager\n"
+    "  python -m token_analytics users passwd li.wei\n"
+    "  python -m token_analytics users unlock admin   # when a sign-in is paused",
 }
 AS_OF_HELP = (
     "ISO-8601 with offset, or a plain date YYYY-MM-DD meaning the end of that day (its last instant) in "
@@ -466,8 +510,20 @@ def parser() -> argparse.ArgumentParser:
     alr.add_argument("--dry-run", action="store_true", help="show what would be notified; write and send nothing")
     alr.add_argument("--as-of", help="ISO-8601 with offset; default ANALYTICS_NOW or the wall clock")
     alr.set_defaults(func=cmd_alerts)
-    usr = commands.add_parser("users", help="manage sign-ins: `users unlock NAME` ends a paused sign-in")
+    usr = commands.add_parser("users", help="manage sign-ins: `users add`, `users passwd`, `users unlock NAME`")
     usr_commands = usr.add_subparsers(dest="users_command", required=True)
+    add = usr_commands.add_parser("add", help="add a user to ANALYTICS_AUTH_FILE (the password is asked for)")
+    add.add_argument("name", help="the username, typed at sign-in")
+    add.add_argument("--account", required=True, help="the account whose data the user sees")
+    add.add_argument("--role", required=True, choices=users.ROLES)
+    add.add_argument("--full-name", help="the name shown in the dashboard (default: the username)")
+    add.add_argument("--email")
+    pwd = usr_commands.add_parser("passwd", help="set a user's password in ANALYTICS_AUTH_FILE; its sessions end")
+    pwd.add_argument("name", help="the username")
+    for command in (add, pwd):
+        command.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.set_defaults(func=cmd_users_add)
+    pwd.set_defaults(func=cmd_users_passwd)
     unl = usr_commands.add_parser("unlock", help="clear a username's failed sign-ins at every address (audited)")
     unl.add_argument("name", help="the username, as typed at sign-in")
     unl.set_defaults(func=cmd_users)

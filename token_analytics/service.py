@@ -13,6 +13,10 @@ only processes of its own user in its own network namespace, and the command lin
 unless the process answering is of its own user and is the one holding the DuckDB files (the pid
 DuckDB's lock error names). A dashboard that cannot listen (the folder belongs to someone else,
 another process listens there) says so in the log and on /admin, and tries again every RETRY_S.
+
+The protocol: one JSON line each way, a `Request` (its `op` one of `Op`) and a `Reply`; both are frozen
+dataclasses whose `to_json` writes only the fields their op uses, so the bytes on the wire are those of
+older versions of either end.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ import stat
 import struct
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +47,7 @@ from token_analytics.appdb import AppDB
 from token_analytics.db import StoreError
 from token_analytics.engine.figures import analysis_figures
 from token_analytics.engine.store import Store
-from token_analytics.settings import Settings
+from token_analytics.settings import Mode, Settings
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,105 @@ _LOCK_PID = re.compile(r"\(PID (\d+)\)")  # DuckDB: "Conflicting lock is held in
 
 class Unavailable(Exception):
     """The dashboard cannot listen on its socket; the message is one line for the log and /admin."""
+
+
+class BadRequest(ValueError):
+    """A request line that names no known op; the message is the reply's one-line error."""
+
+
+class Op(StrEnum):
+    """What the command line asks the dashboard to do."""
+
+    INGEST = "ingest"
+    REPORT = "report"
+    ALERTS = "alerts"
+    UNLOCK = "unlock"  # `users unlock NAME` while the dashboard holds the app database
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request line. `as_of` is ISO-8601 with its offset; `webhooks` are (kind, url) pairs of the sender's
+    own setting (they carry keys: sent only after the peer check); `by` names who unlocks, for the audit log."""
+
+    op: Op
+    account: str | None = None
+    as_of: str | None = None
+    mode: Mode | None = None
+    dry_run: bool = False
+    webhooks: tuple[tuple[str, str], ...] = ()
+    username: str | None = None
+    by: str | None = None
+
+    # the fields each op sends, in the order they go on the wire
+    FIELDS = {
+        Op.INGEST: (),
+        Op.REPORT: ("account", "as_of", "mode"),
+        Op.ALERTS: ("as_of", "mode", "dry_run", "webhooks"),
+        Op.UNLOCK: ("username", "by"),
+    }
+
+    def to_json(self) -> str:
+        body: dict[str, Any] = {"op": self.op.value}
+        for name in self.FIELDS[self.op]:
+            value = getattr(self, name)
+            body[name] = [list(pair) for pair in value] if name == "webhooks" else value
+        return json.dumps(body)
+
+    @classmethod
+    def from_json(cls, line: bytes | str) -> Request:
+        """The request of a line; BadRequest for an unknown op, ValueError for a field of the wrong shape."""
+        data = json.loads(line)
+        op = data.get("op") if isinstance(data, dict) else None
+        if op not in tuple(Op):
+            raise BadRequest(f"unknown request {op!r}")
+        pairs = data.get("webhooks") or []
+        if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+            raise ValueError("webhooks must be a list of (kind, url) pairs")
+        return cls(
+            op=Op(op),
+            account=None if data.get("account") is None else str(data["account"]),
+            as_of=data.get("as_of") or None,
+            mode=Mode(data["mode"]) if data.get("mode") else None,
+            dry_run=bool(data.get("dry_run")),
+            webhooks=tuple((kind, url) for kind, url in pairs),
+            username=data.get("username"),
+            by=data.get("by"),
+        )
+
+    def moment(self, settings: Settings) -> datetime:
+        """`as_of`, else the settings' clock."""
+        return datetime.fromisoformat(self.as_of) if self.as_of else settings.now()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One reply line: `ok`, else a one-line `error`; with the ingest's `summary`, the report's `figures`
+    (as `report` prints them) or the alerts run's `result` (RunResult.to_json)."""
+
+    ok: bool
+    error: str | None = None
+    summary: str | None = None
+    figures: Any = None
+    result: dict[str, Any] | None = None
+
+    def to_json(self) -> str:
+        body: dict[str, Any] = {"ok": self.ok}
+        for name in ("error", "summary", "figures", "result"):
+            if getattr(self, name) is not None:
+                body[name] = getattr(self, name)
+        return json.dumps(body, default=str)
+
+    @classmethod
+    def from_json(cls, line: bytes | str) -> Reply:
+        """The reply of a line; an empty line (the dashboard went away) is a reply that is not ok."""
+        data = json.loads(line or b"{}")
+        return cls(
+            ok=bool(data.get("ok")),
+            error=data.get("error"),
+            summary=data.get("summary"),
+            figures=data.get("figures"),
+            result=data.get("result"),
+        )
 
 
 def socket_path(settings: Settings) -> Path:
@@ -104,34 +209,29 @@ def lock_holder(settings: Settings) -> int | None:
     return None
 
 
-def handle(store: Store, request: dict[str, Any]) -> dict[str, Any]:
-    """Run one request on the owner's store; the reply is JSON-ready."""
-    op = request.get("op")
-    if op == "ingest":
-        summary = store.ingest()
-        return {"ok": True, "summary": summary_line(summary)}
-    if op == "report":
-        mode = request.get("mode") or store.settings.mode
-        now = datetime.fromisoformat(request["as_of"]) if request.get("as_of") else store.settings.now()
-        account = str(request["account"])
-        if account not in store.account_ids():  # as the command on its own: one line, exit 2
-            return {"ok": False, "error": f"there is no account {account!r}"}
-        return {"ok": True, "figures": analysis_figures(store, account, now, mode)}
-    if op == "alerts":
-        mode = request.get("mode") or store.settings.mode
-        now = datetime.fromisoformat(request["as_of"]) if request.get("as_of") else store.settings.now()
-        receivers = webhooks.receivers_from(request.get("webhooks") or [])
+def handle(store: Store, request: Request) -> Reply:
+    """Run one request on the owner's store."""
+    mode = request.mode or store.settings.mode
+    if request.op == Op.INGEST:
+        return Reply(ok=True, summary=summary_line(store.ingest()))
+    if request.op == Op.REPORT:
+        if request.account is None:
+            raise KeyError("account")
+        if request.account not in store.account_ids():  # as the command on its own: one line, exit 2
+            return Reply(ok=False, error=f"there is no account {request.account!r}")
+        return Reply(ok=True, figures=analysis_figures(store, request.account, request.moment(store.settings), mode))
+    if request.op == Op.ALERTS:
+        now = request.moment(store.settings)
+        receivers = webhooks.receivers_from(request.webhooks)
         store.ingest()  # like the command on its own: the cache is brought up to date first
         app = AppDB(store.cursor(), zone=store.settings.zone)
-        result = alerts.run(store, app.alerts, receivers, now, mode, dry_run=bool(request.get("dry_run")))
-        return {"ok": True, "result": result.to_json()}
-    if op == "unlock":  # `users unlock NAME` while the dashboard holds the app database
-        username, by = request.get("username"), request.get("by")
-        if not isinstance(username, str) or not username.strip() or not isinstance(by, str):
-            return {"ok": False, "error": "unlock needs a username"}
-        Throttle(store.cursor()).unlock("username", username, by[:100], datetime.now(tz=UTC))
-        return {"ok": True}
-    return {"ok": False, "error": f"unknown request {op!r}"}
+        result = alerts.run(store, app.alerts, receivers, now, mode, dry_run=request.dry_run)
+        return Reply(ok=True, result=result.to_json())
+    username, by = request.username, request.by  # Op.UNLOCK
+    if not isinstance(username, str) or not username.strip() or not isinstance(by, str):
+        return Reply(ok=False, error="unlock needs a username")
+    Throttle(store.cursor()).unlock("username", username, by[:100], datetime.now(tz=UTC))
+    return Reply(ok=True)
 
 
 def summary_line(summary: Any) -> str:
@@ -242,16 +342,18 @@ class Service:
             try:
                 pid, uid = _peer(conn)
                 if uid != os.getuid():
-                    reply: dict[str, Any] = {"ok": False, "error": "only the user running the dashboard may ask it"}
+                    reply = Reply(ok=False, error="only the user running the dashboard may ask it")
                 elif not _same_network_namespace(pid):
-                    reply = {"ok": False, "error": "only processes in the dashboard's network namespace may ask it"}
+                    reply = Reply(ok=False, error="only processes in the dashboard's network namespace may ask it")
                 else:
-                    reply = handle(self.store, json.loads(_read_line(conn)))
+                    reply = handle(self.store, Request.from_json(_read_line(conn)))
+            except BadRequest as exc:
+                reply = Reply(ok=False, error=str(exc))
             except Exception as exc:  # the caller gets one line; the traceback stays in this log
                 log.exception("a request from the command line failed")
-                reply = {"ok": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+                reply = Reply(ok=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
             try:
-                conn.sendall(json.dumps(reply, default=str).encode() + b"\n")
+                conn.sendall(reply.to_json().encode() + b"\n")
             except OSError:
                 log.warning("the command line left before its answer")
 
@@ -290,7 +392,7 @@ def start(store: Store) -> Service:
     return Service(store)
 
 
-def request(settings: Settings, payload: dict[str, Any]) -> dict[str, Any]:
+def request(settings: Settings, payload: Request) -> Reply:
     """Send one request to the process holding the files, once it is known to be that process; else StoreError."""
     path = socket_path(settings)
     holder = lock_holder(settings)
@@ -305,10 +407,10 @@ def request(settings: Settings, payload: dict[str, Any]) -> dict[str, Any]:
                 "stop it or point ANALYTICS_APP_DB elsewhere."
             ) from exc
         _check_peer(sock, settings, path, holder)  # before a byte is sent: a request may carry webhook keys
-        sock.sendall(json.dumps(payload).encode() + b"\n")
-        reply = json.loads(_read_line(sock) or b"{}")
-    if not reply.get("ok"):
-        raise StoreError(f"The running dashboard could not do it: {reply.get('error', 'no answer')}.")
+        sock.sendall(payload.to_json().encode() + b"\n")
+        reply = Reply.from_json(_read_line(sock))
+    if not reply.ok:
+        raise StoreError(f"The running dashboard could not do it: {reply.error or 'no answer'}.")
     return reply
 
 

@@ -6,21 +6,38 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
 
-MODES = ("saas", "self-hosted")
+
+class Mode(StrEnum):
+    """How the app is run: for a hosted platform's customers (SaaS: orders, balance) or on one's own server."""
+
+    SAAS = "saas"
+    SELF_HOSTED = "self-hosted"
+
+    @property
+    def message_id(self) -> str:
+        """The i18n key of its name."""
+        return f"mode.{self.value}"
+
+
+MODES = tuple(Mode)
 # Each mode has its own app database by default, so SaaS sandbox orders never show in
 # self-hosted mode and one server per mode can run side by side (DuckDB: one process per file).
 SELF_HOSTED_APP_DB = "data/app-self-hosted.duckdb"
+# /analysis lists this many latest ledger entries; the ingest keeps, per account, the time of the exported ledger's
+# entry this far back (ledger_sums.recent_from), so the list never scans the whole ledger (queries/analysis_ledger.sql).
+RECENT_ENTRIES = 10
 ALERT_WEBHOOK_KINDS = ("json", "wecom", "dingtalk", "feishu", "slack")
 
 # name -> (default, meaning); the README's settings table is checked against this.
 VARIABLES: dict[str, tuple[str, str]] = {
-    "ANALYTICS_MODE": ("saas", "`saas` or `self-hosted`"),
+    "ANALYTICS_MODE": (Mode.SAAS.value, "`saas` or `self-hosted`"),
     "ANALYTICS_DATA_DIR": ("data/sample", "root of the exported files; generated on first run when missing"),
     "ANALYTICS_TIMEZONE": ("Asia/Shanghai", "IANA zone that defines today and this month"),
     "ANALYTICS_NOW": ("", "fixed clock, ISO-8601 with offset; empty means the wall clock"),
@@ -53,7 +70,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    mode: str
+    mode: Mode
     data_dir: Path
     timezone: str
     now_override: datetime | None
@@ -76,7 +93,7 @@ class Settings:
 
     @property
     def saas(self) -> bool:
-        return self.mode == "saas"
+        return self.mode == Mode.SAAS
 
     @property
     def data_dir_is_default(self) -> bool:
@@ -169,9 +186,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         value = env.get(name, "").strip()
         return value or VARIABLES[name][0]
 
-    mode = get("ANALYTICS_MODE").lower()
-    if mode not in MODES:
-        raise SettingsError(f"ANALYTICS_MODE={mode!r} is not one of: saas, self-hosted.")
+    mode_text = get("ANALYTICS_MODE").lower()
+    if mode_text not in MODES:
+        raise SettingsError(f"ANALYTICS_MODE={mode_text!r} is not one of: saas, self-hosted.")
+    mode = Mode(mode_text)
     timezone = check_zone(get("ANALYTICS_TIMEZONE"))
     now_text = get("ANALYTICS_NOW")
     now_override = parse_instant(now_text, "ANALYTICS_NOW") if now_text else None
@@ -187,7 +205,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise SettingsError(f"ANALYTICS_TRUSTED_PROXY_HEADER={header!r} is not a header name such as X-Forwarded-For.")
     app_db_text = env.get("ANALYTICS_APP_DB", "").strip()
     if not app_db_text:
-        app_db_text = VARIABLES["ANALYTICS_APP_DB"][0] if mode == "saas" else SELF_HOSTED_APP_DB
+        app_db_text = VARIABLES["ANALYTICS_APP_DB"][0] if mode == Mode.SAAS else SELF_HOSTED_APP_DB
     app_db = _path(app_db_text)
     cache_text = get("ANALYTICS_CACHE_DB")
     cache_db = _path(cache_text) if cache_text else app_db.with_name(app_db.name.split(".")[0] + "_exports.duckdb")

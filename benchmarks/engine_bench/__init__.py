@@ -1,4 +1,4 @@
-"""Benchmark of the data engine (issue 2): ingest, figure set, plain pandas, DuckDB over raw parquet.
+"""Benchmark of the data engine: ingest, figure set, plain pandas, DuckDB over raw parquet.
 
     python benchmarks/bench.py [--sizes 1000000,10000000] [--with-100m] [--runs 7] [--keep | --no-keep] [--fresh]
                                [--json results.json]

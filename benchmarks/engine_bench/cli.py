@@ -15,7 +15,7 @@ from .data import data_dir_for
 from .report import engine_version, machine, strip_figures
 from .runner import bench_size, child_main, self_check
 
-DESCRIPTION = "Benchmark of the data engine (issue 2): ingest, figure set, plain pandas, DuckDB over raw parquet."
+DESCRIPTION = "Benchmark of the data engine: ingest, figure set, plain pandas, DuckDB over raw parquet."
 
 
 def parse_sizes(text_value: str) -> list[int]:

@@ -146,7 +146,9 @@ def query_breakdown(store: Any, account: str, now: datetime, spec: dict[str, Any
         usage = {"account_id": account, "limit": LEADERBOARD_LIMIT, **windows.params()}
         parts = {
             "analysis_usage": lambda: store.row("analysis_usage", **usage),
-            "analysis_ledger": lambda: store.row("analysis_ledger", account_id=account, limit=RECENT_LIMIT),
+            "analysis_ledger": lambda: store.row(
+                "analysis_ledger", account_id=account, limit=RECENT_LIMIT, recent_entries=RECENT_LIMIT
+            ),
             "runway": lambda: explore.runway(store, account, 1_000_000, now),
             "month_to_date (query + pandas)": lambda: explore.month_to_date(store, account, now),
         }

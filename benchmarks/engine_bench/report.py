@@ -1,4 +1,4 @@
-"""The printed tables, the targets of issue 2, and what was measured on which machine."""
+"""The printed tables, the targets the engine must meet, and what was measured on which machine."""
 
 from __future__ import annotations
 

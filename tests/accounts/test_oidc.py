@@ -1,4 +1,4 @@
-"""Single sign-on: identity claims to the same `User` the YAML path yields (issue 9)."""
+"""Single sign-on: identity claims to the same `User` the YAML path yields."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Server-side sessions, sign-in throttling and the audit log (issue 9), on a fixed clock."""
+"""Server-side sessions, sign-in throttling and the audit log, on a fixed clock."""
 
 from __future__ import annotations
 

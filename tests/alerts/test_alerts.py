@@ -1,4 +1,4 @@
-"""Alerts (issue 13) on a hand-built export: thresholds with hand-computed answers, state changes, webhooks.
+"""Alerts on a hand-built export: thresholds with hand-computed answers, state changes, webhooks.
 
 Zone Asia/Shanghai; now is Sunday 29 Nov 2026, 10:00 local. The 30 complete local days before
 today are 30 Oct .. 28 Nov; the 7 complete days are 22 .. 28 Nov.
@@ -441,7 +441,7 @@ def test_the_cli_fails_in_one_line_while_a_process_that_does_not_answer_holds_th
 def test_the_cli_asks_the_running_dashboard_to_evaluate_and_send(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hooks: Hooks
 ) -> None:
-    """Issue 13: with the dashboard holding both files, `alerts` (and --dry-run) runs in the dashboard's process."""
+    """With the dashboard holding both files, `alerts` (and --dry-run) runs in the dashboard's process."""
     cli_env(monkeypatch, tmp_path, f"slack={hooks.url('/slack')}")
     set_thresholds(tmp_path)
     dashboard = Store.open(load_settings())  # holds both DuckDB files, like the running dashboard

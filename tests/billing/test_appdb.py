@@ -458,7 +458,8 @@ FORBIDDEN_SQL = re.compile(r"\b(update|delete|truncate|drop|alter)\b|insert\s+or
 
 
 def _sql_strings(path: Path) -> list[str]:
-    """String literals of a module, docstrings excluded (they may mention the words)."""
+    """String literals of a module, docstrings excluded (they may mention the words), and the text of every
+    queries/<folder>/<name>.sql file the module names (its statements live there)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     docstrings = {
         id(node.body[0].value)
@@ -468,11 +469,19 @@ def _sql_strings(path: Path) -> list[str]:
         and isinstance(node.body[0], ast.Expr)
         and isinstance(node.body[0].value, ast.Constant)
     }
-    return [
+    strings = [
         node.value
         for node in ast.walk(tree)
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
     ]
+    named = [
+        (queries_module.QUERIES_DIR / f"{text}.sql").read_text(encoding="utf-8")
+        for text in strings
+        if queries_module.QUERY_NAME.match(text)
+        and "/" in text
+        and (queries_module.QUERIES_DIR / f"{text}.sql").is_file()
+    ]
+    return strings + named
 
 
 BILLING_MODULES = [
@@ -581,7 +590,7 @@ def test_prices_file_validation(tmp_path: Path, old: str, new: str, message: str
 
 
 def test_plan_texts_in_another_language(tmp_path: Path) -> None:
-    """Issue 13: `name_zh` / `features_zh` beside `name` / `features`; without them the file's text is shown."""
+    """`name_zh` / `features_zh` beside `name` / `features`; without them the file's text is shown."""
     path = tmp_path / "prices.yaml"
     path.write_text(
         VALID.replace("name: Pro, ", "name: Pro, name_zh: 专业版, features: [Mail, Chat], features_zh: [邮件, 聊天], "),

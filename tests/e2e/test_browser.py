@@ -114,7 +114,7 @@ def expect_not_served(page: Page, server: Server, route: str) -> None:
     expect(main_area(page).get_by_role("heading", name=t("error.not_found"), exact=True)).to_be_visible()
     expect(page.get_by_role("dialog")).to_have_count(0)
     main_area(page).get_by_role("link", name=t("error.no_access_back")).click()
-    # An admin's landing URL names the account they see (issue 8): /analysis?account=acct-001.
+    # An admin's landing URL names the account they see: /analysis?account=acct-001.
     expect(page).to_have_url(re.compile(rf"^{re.escape(server.url)}/analysis(\?account=[\w-]+)?$"))
 
 
@@ -124,7 +124,7 @@ def expect_nested_not_served(page: Page, server: Server, route: str) -> None:
     The app's own "page not found" page cannot take it: a page's url_path is one segment.
     """
     page.goto(f"{server.url}/{route}")
-    # An admin's landing URL names the account they see (issue 8): /analysis?account=acct-001.
+    # An admin's landing URL names the account they see: /analysis?account=acct-001.
     expect(page).to_have_url(re.compile(rf"^{re.escape(server.url)}/analysis(\?account=[\w-]+)?$"))
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text(re.compile("page not found", re.IGNORECASE))
@@ -147,7 +147,7 @@ def expect_signed_out(page: Page) -> None:
 def expect_account_shown(page: Page, account: str, switcher: bool = False) -> None:
     """The sidebar names the account with its id: a caption for managers and analysts, the switcher for admins."""
     sidebar = page.locator('[data-testid="stSidebar"]')
-    label = re.compile(rf"^.+ \({re.escape(account)}\)$")  # "Account name (acct-001)" (issue 8)
+    label = re.compile(rf"^.+ \({re.escape(account)}\)$")  # "Account name (acct-001)"
     if switcher:
         expect(sidebar.get_by_role("combobox", name=t("sidebar.account"))).to_have_value(label)
     else:
@@ -164,7 +164,7 @@ def test_each_role_sees_its_accounts_cards(page: Page, saas: Server, sample: Sam
     expect_cards(page, report)
     buyer = username != "analyst"
     expect(button(page, t("button.recharge"))).to_have_count(1 if buyer else 0)
-    # only the next plan up is offered (issue 8): free -> Upgrade to Pro, pro -> Contact for Enterprise
+    # only the next plan up is offered: free -> Upgrade to Pro, pro -> Contact for Enterprise
     plan = exported_plan(sample, ACCOUNTS[username])
     offer = {"free": "button.upgrade_pro", "pro": "button.contact_enterprise"}.get(plan)
     for name in ("button.upgrade_pro", "button.contact_enterprise"):
@@ -197,13 +197,13 @@ def test_buttons_lead_to_their_routes(page: Page, saas: Server, sample: Sample) 
 
 
 def expect_ledger_net(page: Page, remaining: int) -> None:
-    """The ledger reconciles (issue 4): the net of the unfiltered /token-history equals the balance."""
+    """The ledger reconciles: the net of the unfiltered /token-history equals the balance."""
     net = card(page, t("history.net")).locator('[data-testid="stMetricValue"]')
     expect(net).to_have_text(f"{remaining:+,}" if remaining else "0")
 
 
 def expect_no_access(page: Page, server: Server, route: str) -> None:
-    """Issue 8: a signed-in person is told they have no access (not "page not found"), with a link back."""
+    """A signed-in person is told they have no access (not "page not found"), with a link back."""
     page.goto(f"{server.url}/{route}")
     expect(main_area(page)).to_contain_text(t("error.no_access"))
     expect(page).to_have_url(f"{server.url}/{route}")
@@ -233,7 +233,7 @@ def test_analyst_routes(page: Page, saas: Server, sample: Sample) -> None:
 
 
 def test_nested_paths_are_unknown_routes(page: Page, saas: Server) -> None:
-    """Issue 8: /analysis/acct-001 was a blank white page (its scripts resolved under /analysis/)."""
+    """/analysis/acct-001 was a blank white page (its scripts resolved under /analysis/)."""
     sign_in(page, saas, "manager")
     for route in ("analysis/acct-001", "token-history/2026/11", "no-such/page"):
         expect_nested_not_served(page, saas, route)
@@ -264,12 +264,12 @@ def test_admin_switches_account(page: Page, saas: Server, sample: Sample) -> Non
     """The admin's account switcher is the one way to another account's figures (SPEC §5)."""
     sign_in(page, saas, "admin")
     expect_cards(page, sample.report("acct-001"))
-    # By its label: the sidebar also holds the language switch (issue 13).
+    # By its label: the sidebar also holds the language switch.
     page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name=t("sidebar.account")).click()
     page.get_by_role("option", name=re.compile(r" \(acct-002\)$")).click()
     expect_account_shown(page, "acct-002", switcher=True)
     expect_cards(page, sample.report("acct-002"))
-    # Issue 8: the choice is in the URL, so a reload (or the link, shared) keeps it.
+    # The choice is in the URL, so a reload (or the link, shared) keeps it.
     expect(page).to_have_url(f"{saas.url}/analysis?account=acct-002")
     page.reload()
     expect_account_shown(page, "acct-002", switcher=True)

@@ -1,4 +1,4 @@
-"""/explore in a real browser (issue 10): an analyst groups last month by member, drills into a member,
+"""/explore in a real browser: an analyst groups last month by member, drills into a member,
 downloads the CSV, reloads, and sees the same view.
 
 The expected table is computed by the engine on its own copy of the cache (the server holds its own).

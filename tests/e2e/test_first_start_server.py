@@ -1,4 +1,4 @@
-"""A safe first start on a real server (issue 9): ten sessions open at once on a fresh data
+"""A safe first start on a real server: ten sessions open at once on a fresh data
 folder, five of them leave during the first load, and the app keeps working.
 
 The ten sessions are raw websocket clients (Streamlit's own protocol, a signed-in cookie):

@@ -1,4 +1,4 @@
-"""/token-history in Chromium: what a person sees of the filters, the period and page boxes and the ledger (issue 8).
+"""/token-history in Chromium: what a person sees of the filters, the period and page boxes and the ledger.
 
 The grid draws its cells on a canvas, so the column widths are asserted in-process
 (tests/web/test_history_page.py); here the browser proves the boxes and the table's height, and the

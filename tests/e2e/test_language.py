@@ -1,4 +1,4 @@
-"""A browser that asks for Chinese gets the dashboard in 简体中文 (issue 13): `st.context.locale` in a real Chromium.
+"""A browser that asks for Chinese gets the dashboard in 简体中文: `st.context.locale` in a real Chromium.
 
 Nothing is stored here (no switch is touched), so the other browser tests' users keep English.
 """

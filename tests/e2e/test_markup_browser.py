@@ -1,4 +1,4 @@
-"""No markup from data, in a real browser (issue 9): with Markdown and HTML in every name of the
+"""No markup from data, in a real browser: with Markdown and HTML in every name of the
 export, no page makes the browser fetch 127.0.0.1:9 and the names read as the literal text.
 """
 

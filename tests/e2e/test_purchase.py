@@ -1,4 +1,4 @@
-"""A manager buys tokens in a real browser by each method of /recharge (issue 4), on a server of its own.
+"""A manager buys tokens in a real browser by each method of /recharge, on a server of its own.
 
 The purchases change acct-001's balance, so this module starts its own SaaS server with its own
 ANALYTICS_APP_DB (same generated export): the figures test_browser.py compares with the CLI's
@@ -111,7 +111,7 @@ def grid_rows(grid: Locator) -> list[dict[str, str]]:
 
 
 def expect_analysis_after_purchase(page: Page, server: Server, method: str, tokens: int, shot: str) -> None:
-    """Issue 8: after a purchase /analysis still draws everything; the newest entry is this credit, with its method."""
+    """After a purchase /analysis still draws everything; the newest entry is this credit, with its method."""
     page.goto(f"{server.url}/analysis")
     body = main_area(page)
     expect(body.get_by_role("heading", name=t("section.leaderboard"))).to_be_visible()
@@ -270,7 +270,7 @@ def test_a_manager_buys_tokens_by_each_method(page: Page, shop: Server, sample: 
         expect(transfer).to_contain_text(fragment)
     transfer.get_by_role("button", name=t("admin.confirm"), exact=True).dblclick()
     expect(main_area(page)).to_contain_text(t("admin.no_transfers"))
-    # It left the pending list; the admin is told what happened, and the history keeps it (issue 8).
+    # It left the pending list; the admin is told what happened, and the history keeps it.
     expect(main_area(page)).to_contain_text(f"Confirmed {reference}: {fmt.tokens(bank.tokens)} tokens")
     expect(main_area(page).locator('[data-testid="stVerticalBlock"]').filter(has=confirm)).to_have_count(0)
     snap(page, "4_admin_confirmed")

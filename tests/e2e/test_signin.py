@@ -1,4 +1,4 @@
-"""Sign-in that holds in a real browser (issue 9, issue 8): server-side sessions and clicks never lost.
+"""Sign-in that holds in a real browser: server-side sessions and clicks never lost.
 
 * A copy of the session cookie taken before sign-out signs nobody in afterwards: sign-out ends
   the session on the server, not only the cookie in that browser.

@@ -1,4 +1,4 @@
-"""Single sign-on in a real browser (issue 9): st.login against a mock OpenID provider on 127.0.0.1.
+"""Single sign-on in a real browser: st.login against a mock OpenID provider on 127.0.0.1.
 
 The provider (PyPI `oidc-provider-mock`) serves discovery, JWKS, authorize and token endpoints in
 a thread of the test process and offers its predefined identities as one-click buttons. The

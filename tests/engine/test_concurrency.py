@@ -1,4 +1,4 @@
-"""Ingest while serving (issue 11 part 4): readers never see half an ingest, and the command line
+"""Ingest while serving: readers never see half an ingest, and the command line
 works while another process (the dashboard) holds the DuckDB files."""
 
 from __future__ import annotations

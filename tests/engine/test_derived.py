@@ -1,4 +1,4 @@
-"""Derived folders (issue 12, docs/DERIVED_FORMAT.md): `rollup --engine duckdb` and ANALYTICS_DERIVED_DIR.
+"""Derived folders (docs/DERIVED_FORMAT.md): `rollup --engine duckdb` and ANALYTICS_DERIVED_DIR.
 
 The exports are the messy edge-case export of conftest.py (duplicates across files, a conflict, every bad-row
 reason, rejected files, naive and millisecond timestamps, hive partitions, a month edge) plus a file around New

@@ -165,7 +165,7 @@ def test_accepted_values_all_present(sample: tuple[Path, dict]) -> None:
 
 
 def test_sign_ups_fit_the_history(sample: tuple[Path, dict]) -> None:
-    """Issue 8: each account's usage starts within two days of its sign-up (acct-001 had a year-long hole)."""
+    """Each account's usage starts within two days of its sign-up (acct-001 had a year-long hole)."""
     out, _ = sample
     acc, ev = _read(out, "accounts"), _read(out, "usage_events")
     first_event = ev.groupby("account_id").occurred_at.min()

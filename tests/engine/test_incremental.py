@@ -1,4 +1,4 @@
-"""Incremental derivation (issue 11 part 1): after any sequence of added, changed and removed export
+"""Incremental derivation: after any sequence of added, changed and removed export
 files, every derived table equals the one a full ingest of the same folder builds, row by row.
 
 CI runs a fixed-seed profile (about 30 s); `TAC_HYPOTHESIS=thorough` runs many more examples.

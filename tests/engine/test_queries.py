@@ -13,6 +13,7 @@ from tests.conftest import NOW, settings_for
 from token_analytics.db import query_names
 from token_analytics.engine.figures import analysis_figures, growth_pct
 from token_analytics.engine.store import Store
+from token_analytics.settings import RECENT_ENTRIES
 
 now = datetime.fromisoformat(NOW)
 
@@ -133,7 +134,7 @@ def test_month_edge_in_january(tmp_path: Path) -> None:
 
 
 def test_windows_use_the_local_date_between_local_midnight_and_utc_midnight(tmp_path: Path) -> None:
-    # now = 1 Dec 01:30 in Shanghai = 30 Nov 17:30 UTC: the local and the UTC date differ (issue 8).
+    # now = 1 Dec 01:30 in Shanghai = 30 Nov 17:30 UTC: the local and the UTC date differ.
     f = figures_of(
         tmp_path,
         [
@@ -266,7 +267,7 @@ def test_usage_and_recent_list_from_the_per_account_sums(tmp_path: Path) -> None
         }
         insert_entry(store.cursor(), entry)
         # exported: recharges 100..111 (sum 1266), consume 50; the app's adjustment -5 is a credit of -5
-        ledger = store.row("analysis_ledger", account_id="acct-l", limit=10)
+        ledger = store.row("analysis_ledger", account_id="acct-l", limit=10, recent_entries=RECENT_ENTRIES)
         assert {key: ledger[key] for key in ("used", "total", "remaining")} == {
             "used": 50,
             "total": 1266 - 5,
@@ -276,9 +277,12 @@ def test_usage_and_recent_list_from_the_per_account_sums(tmp_path: Path) -> None
         recent = [entry["txn_id"] for entry in ledger["recent"]]
         assert recent == ["app-adj-1", "c1", *[f"r{i:02d}" for i in range(11, 3, -1)]]
         # a longer list is not bounded
-        assert len(store.row("analysis_ledger", account_id="acct-l", limit=20)["recent"]) == 14
-        acct_m = store.row("analysis_ledger", account_id="acct-m", limit=10)
+        assert (
+            len(store.row("analysis_ledger", account_id="acct-l", limit=20, recent_entries=RECENT_ENTRIES)["recent"])
+            == 14
+        )
+        acct_m = store.row("analysis_ledger", account_id="acct-m", limit=10, recent_entries=RECENT_ENTRIES)
         assert (acct_m["used"], acct_m["total"], acct_m["remaining"]) == (0, 7, 7)
-        nobody = store.row("analysis_ledger", account_id="nobody", limit=10)
+        nobody = store.row("analysis_ledger", account_id="nobody", limit=10, recent_entries=RECENT_ENTRIES)
         assert (nobody["used"], nobody["total"], nobody["remaining"], nobody["recent"]) == (0, 0, 0, [])
         assert nobody["owner_name"] is None

@@ -1,4 +1,4 @@
-"""/analysis on hand-built exports and app states (issue 8): each test failed on the page before its fix."""
+"""/analysis on hand-built exports and app states: each test failed on the page before its fix."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ MIXED = [
 
 
 def test_recent_transactions_mixing_methods_read_their_labels(open_analysis) -> None:  # noqa: ANN001
-    """The KeyError 'method.nan' of issue 8: entries with and without a method, plus an app order by WeChat Pay."""
+    """A missing method never becomes the key 'method.nan': entries with and without one, and a WeChat Pay order."""
     paid = Order("recharge", "WECHAT", "PAID", 100_000, None, days_ago=0)
     at = open_analysis(world(MIXED, orders=[paid]))
     recent = table(at, "type", "Bonus")

@@ -1,4 +1,4 @@
-"""The HTTP middleware in front of Streamlit (serve.py): nested page paths become unknown routes (issue 8)."""
+"""The HTTP middleware in front of Streamlit (serve.py): nested page paths become unknown routes."""
 
 from __future__ import annotations
 

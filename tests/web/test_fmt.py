@@ -116,7 +116,7 @@ def test_t_fills_placeholders_and_fails_loudly() -> None:
 
 
 def test_plain_escapes_markdown_from_the_data() -> None:
-    """Issue 8: account names go into titles and labels; Markdown in them stays text."""
+    """Account names go into titles and labels; Markdown in them stays text."""
     assert fmt.plain("Acme Corp (acct-001)") == "Acme Corp \\(acct\\-001\\)"
     # a word joiner before `:` and `.`: Streamlit links bare addresses even when they are escaped
     assert fmt.plain("![x](http://h/x.png)") == "\\!\\[x\\]\\(http\u2060\\:\\/\\/h\\/x\u2060\\.png\\)"

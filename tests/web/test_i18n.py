@@ -1,4 +1,4 @@
-"""English and 简体中文 (issue 13): every message in both, same placeholders, pages drawn in Chinese show no English.
+"""English and 简体中文: every message in both, same placeholders, pages drawn in Chinese show no English.
 
 The page check walks everything AppTest sees — titles, headers, markdown, captions, alerts,
 metric labels and values, widget labels and options, tab and expander labels, table column
@@ -423,7 +423,7 @@ def test_a_catalogued_error_reads_like_the_raising_code_in_english_and_is_chines
 
 
 def test_a_broken_price_list_is_reported_in_chinese(app_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Issue 13: billing's PricesError reaches a Chinese page as a Chinese sentence (its file and field kept)."""
+    """Billing's PricesError reaches a Chinese page as a Chinese sentence (its file and field kept)."""
     bad = tmp_path / "prices.yaml"
     bad.write_text("currency: CNY\n", encoding="utf-8")
     app_env.setenv("ANALYTICS_PRICES_FILE", str(bad))
@@ -435,7 +435,7 @@ def test_a_broken_price_list_is_reported_in_chinese(app_env: pytest.MonkeyPatch,
 
 
 def test_the_engines_error_is_shown_in_the_sessions_language(tmp_path: Path) -> None:
-    """Issue 13: the engine's StoreError (no export folder) carries its message id; the page shows it translated."""
+    """The engine's StoreError (no export folder) carries its message id; the page shows it translated."""
     from token_analytics.db import StoreError
     from token_analytics.engine.store import data_dir_ready
     from token_analytics.settings import load_settings

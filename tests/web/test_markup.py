@@ -1,4 +1,4 @@
-"""No markup from data (issue 9): every page, both modes, each role, with Markdown and HTML in every text field.
+"""No markup from data: every page, both modes, each role, with Markdown and HTML in every text field.
 
 Every text field of the exports (account and owner names, member names and e-mails, transaction
 descriptions) and of the app database (adjustment reasons, plan-request contact and message,

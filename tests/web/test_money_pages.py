@@ -196,7 +196,7 @@ def test_history_pages_filters_and_totals(app_env: pytest.MonkeyPatch) -> None:
 
 
 def expect_no_access(at: AppTest) -> None:
-    """Issue 8: a signed-in person is told they have no access (not "page not found"), with a way back."""
+    """A signed-in person is told they have no access (not "page not found"), with a way back."""
     assert not at.exception
     assert [w.value for w in at.warning] == [t("error.no_access")]
     assert not at.main.button and not at.metric and not at.dataframe and not at.title  # the page never ran
@@ -244,7 +244,7 @@ def test_self_hosted_has_no_saas_pages_and_admin_shows_only_data_health(app_env:
         t("alerts.title"),
     ]
     assert [m.label for m in at.metric] == [t("admin.files_read"), t("admin.bad_files"), t("admin.quarantined_rows")]
-    # No payment tools: the only admin buttons are the sign-in sessions' (issue 9).
+    # No payment tools: the only admin buttons are the sign-in sessions'.
     assert {b.key for b in at.button if b.key and b.key.startswith("admin_")} == {"admin_end_session", "admin_end_all"}
 
 
@@ -309,7 +309,7 @@ def subscription_page(username: str, account: str | None = None) -> AppTest:
 def test_subscription_offers_what_fits_the_plan(
     app_env: pytest.MonkeyPatch, username: str, account: str | None, plan: str, upgrade: bool, contact: bool
 ) -> None:
-    """Issue 8: Pro is not offered Pro, Enterprise is offered nothing and is told so; the current plan is shown."""
+    """Pro is not offered Pro, Enterprise is offered nothing and is told so; the current plan is shown."""
     at = subscription_page(username, account)
     assert f"is on the **{plan}** plan." in at.markdown[0].value
     keys = {widget.key for widget in [*at.button, *at.text_input]}
@@ -321,7 +321,7 @@ def test_subscription_offers_what_fits_the_plan(
 
 
 def test_enterprise_contact_needs_an_email_or_phone(app_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Issue 8: "not-an-email" was accepted; now it is refused with one line and nothing is stored."""
+    """An e-mail of "not-an-email" is refused with one line and nothing is stored."""
     at = subscription_page("manager2")
     at.text_input(key="plans_contact").input("not-an-email")
     next(b for b in at.button if b.label == t("button.contact_enterprise")).click().run()
@@ -360,7 +360,7 @@ def test_valid_contact(text: str, ok: bool) -> None:
 
 @pytest.mark.parametrize("method", ["WECHAT", "ALIPAY"])
 def test_a_pending_wallet_order_is_shown_again_and_can_be_cancelled(app_env: pytest.MonkeyPatch, method: str) -> None:
-    """Issue 8: an unpaid WeChat/Alipay order left behind (another visit, a reload) comes back with its QR."""
+    """An unpaid WeChat/Alipay order left behind (another visit, a reload) comes back with its QR."""
     first = recharge_page(_signed_in("manager"))
     create_order(first, method)
     assert orders(first)["status"].tolist() == ["Pending"]
@@ -401,7 +401,7 @@ def minutes_around_now(zone: str) -> set[str]:
 
 
 def test_admin_confirm_and_reject_say_what_happened_and_the_history_keeps_them(app_env: pytest.MonkeyPatch) -> None:
-    """Issue 8: confirm and reject say what happened; a history of decided transfers, who and when, local times."""
+    """Confirm and reject say what happened; a history of decided transfers, who and when, local times."""
     manager = recharge_page(_signed_in("manager"))
     create_order(manager, "BANK_TRANSFER")
     first = manager.table[0].value.loc[t("recharge.bank_reference")].iloc[0]
@@ -438,7 +438,7 @@ def test_admin_confirm_and_reject_say_what_happened_and_the_history_keeps_them(a
 
 
 def test_admin_tables_show_labels_local_times_and_no_none(app_env: pytest.MonkeyPatch) -> None:
-    """Issue 8: `enterprise_contact` reads "Enterprise contact"; an empty message is blank, never "None"."""
+    """`enterprise_contact` reads "Enterprise contact"; an empty message is blank, never "None"."""
     at = subscription_page("manager2")
     at.text_input(key="plans_contact").input("cto@example.com")
     next(b for b in at.button if b.label == t("button.contact_enterprise")).click().run()

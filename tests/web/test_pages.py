@@ -90,7 +90,7 @@ def test_analyst_gets_no_buying_buttons(app_env: pytest.MonkeyPatch) -> None:
 
 
 def test_the_sidebar_names_the_account(app_env: pytest.MonkeyPatch) -> None:
-    """Issue 8: "Lingxi Technology (acct-001)", not a bare id."""
+    """The account is named as "Lingxi Technology (acct-001)", not a bare id."""
     at = _signed_in("manager")
     assert "Account: Lingxi Technology \\(acct\\-001\\)" in [c.value for c in at.sidebar.caption]
     admin = _signed_in("admin")
@@ -102,7 +102,7 @@ def test_the_sidebar_names_the_account(app_env: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(("page", "intro"), [("analysis", "analysis.account"), ("token_history", "history.intro")])
 def test_the_page_header_names_the_account(app_env: pytest.MonkeyPatch, page: str, intro: str) -> None:
-    """Issue 8: /analysis and /token-history say whose data they show, with the name, under the title."""
+    """/analysis and /token-history say whose data they show, with the name, under the title."""
     at = _signed_in("manager2")
     at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, at.exception
@@ -112,7 +112,7 @@ def test_the_page_header_names_the_account(app_env: pytest.MonkeyPatch, page: st
 
 
 def test_the_admins_account_is_in_the_url(app_env: pytest.MonkeyPatch, sample_dir: Path, tmp_path: Path) -> None:
-    """Issue 8: ?account=acct-004 opens that account for an admin (a reload, a shared link) and follows the switcher."""
+    """?account=acct-004 opens that account for an admin (a reload, a shared link) and follows the switcher."""
     expected = engine_figures(sample_dir, tmp_path, "acct-004")
     at = _app()
     at.query_params["account"] = "acct-004"  # the link the admin opened, signed out
@@ -138,7 +138,7 @@ def test_an_unknown_account_in_the_url_shows_the_admins_own(app_env: pytest.Monk
 def test_the_url_parameter_is_ignored_for_a_manager(
     app_env: pytest.MonkeyPatch, sample_dir: Path, tmp_path: Path
 ) -> None:
-    """Issue 8: a manager of acct-001 with ?account=acct-002 sees acct-001, and nothing of acct-002 is shown."""
+    """A manager of acct-001 with ?account=acct-002 sees acct-001, and nothing of acct-002 is shown."""
     own = engine_figures(sample_dir, tmp_path, "acct-001")
     other = engine_figures(sample_dir, tmp_path, "acct-002")
     at = _app()

@@ -1,4 +1,4 @@
-"""Property-based page tests (issue 8): every page each role may open, in both modes, holds on any small export.
+"""Property-based page tests: every page each role may open, in both modes, holds on any small export.
 
 For each generated `World` (tests/strategies.py: nullable columns null and not, optional columns
 present or absent, unknown members and plans, a missing or empty account, one transaction type

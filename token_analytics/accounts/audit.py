@@ -20,83 +20,56 @@ from __future__ import annotations
 
 import contextvars
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 
-# The actions, in the order the admin's filter lists them.
-ACTIONS = (
-    "sign_in.success",
-    "sign_in.failure",
-    "sign_in.refused",
-    "session.end",
-    "throttle.unlock",
-    "transfer.confirm",
-    "transfer.reject",
-    "order.paid",
-    "order.cancel",
-    "plan.change",
-    "plan.request",
-    "adjustment.post",
-    "alert.thresholds",
-    "account.switch",
-)
+
+class AuditAction(StrEnum):
+    """What a row of the log records; the value is what `app.audit_log.action` holds."""
+
+    # in the order the admin's filter lists them
+    SIGN_IN_SUCCESS = "sign_in.success"
+    SIGN_IN_FAILURE = "sign_in.failure"
+    SIGN_IN_REFUSED = "sign_in.refused"
+    SESSION_END = "session.end"
+    THROTTLE_UNLOCK = "throttle.unlock"
+    TRANSFER_CONFIRM = "transfer.confirm"
+    TRANSFER_REJECT = "transfer.reject"
+    ORDER_PAID = "order.paid"
+    ORDER_CANCEL = "order.cancel"
+    PLAN_CHANGE = "plan.change"
+    PLAN_REQUEST = "plan.request"
+    ADJUSTMENT_POST = "adjustment.post"
+    ALERT_THRESHOLDS = "alert.thresholds"
+    ACCOUNT_SWITCH = "account.switch"
+
+    @property
+    def message_id(self) -> str:
+        """The i18n key of its label on /admin."""
+        return f"audit.{self.value}"
+
+
+ACTIONS = tuple(AuditAction)
+_A = AuditAction
 # The page's kinds of event, each a set of actions; an action in none of them is "other".
-KINDS: dict[str, tuple[str, ...]] = {
-    "sign_in": ("sign_in.success", "sign_in.failure", "sign_in.refused"),
-    "session": ("session.end",),
-    "unlock": ("throttle.unlock",),
-    "money": ("transfer.confirm", "transfer.reject", "order.paid", "order.cancel", "adjustment.post"),
-    "plan": ("plan.change", "plan.request"),
-    "alert": ("alert.thresholds",),
-    "account": ("account.switch",),
+KINDS: dict[str, tuple[AuditAction, ...]] = {
+    "sign_in": (_A.SIGN_IN_SUCCESS, _A.SIGN_IN_FAILURE, _A.SIGN_IN_REFUSED),
+    "session": (_A.SESSION_END,),
+    "unlock": (_A.THROTTLE_UNLOCK,),
+    "money": (_A.TRANSFER_CONFIRM, _A.TRANSFER_REJECT, _A.ORDER_PAID, _A.ORDER_CANCEL, _A.ADJUSTMENT_POST),
+    "plan": (_A.PLAN_CHANGE, _A.PLAN_REQUEST),
+    "alert": (_A.ALERT_THRESHOLDS,),
+    "account": (_A.ACCOUNT_SWITCH,),
 }
 COLUMNS = ("event_at", "actor", "address", "action", "account_id", "target", "detail", "count")
 MAX_TEXT = 500  # a typed username or user agent is cut here: the log is not a place to store essays
 
-
-_INSERT = """
-    insert into app.audit_log (event_at, actor, address, action, account_id, target, detail)
-    values ($event_at, $actor, $address, $action, $account_id, $target, $detail)
-"""
-
-# Newest first; every filter is optional (null matches everything). `$user` is whoever acted or
-# whose session ended; the refusal counters read as `sign_in.refused` rows.
-_ENTRIES = """
-    with log as (
-        select event_at, actor, address, action, account_id, target, detail, 1 as count, 1 as source, rowid as seq
-        from app.audit_log
-        union all
-        select last_at, actor, address, 'sign_in.refused', null, null, detail, refusals, 0, 0
-        from app.audit_refusals
-    )
-
-    select event_at, actor, address, action, account_id, target, detail, count
-    from log
-    where ($since is null or event_at >= $since)
-        and ($until is null or event_at < $until)
-        and ($actor is null or lower(actor) = lower($actor))
-        and ($user is null or lower(actor) = lower($user) or (action = 'session.end' and lower(target) = lower($user)))
-        and ($action is null or action = $action)
-        and ($actions is null or list_contains($actions, action))
-        and ($account_id is null or account_id = $account_id)
-    order by event_at desc, source, seq desc  -- seq: the order of appending, for equal times
-    limit $limit
-"""
-
-_BUMP_REFUSAL = """
-    update app.audit_refusals
-    set refusals = refusals + 1, last_at = greatest(last_at, $now), detail = $detail
-    where minute = $minute and actor = $actor and address is not distinct from $address
-    returning refusals
-"""
-_INSERT_REFUSAL = """
-    insert into app.audit_refusals (minute, actor, address, first_at, last_at, detail, refusals)
-    values ($minute, $actor, $address, $now, $now, $detail, 1)
-"""
 
 _address: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_address", default=None)
 
@@ -140,7 +113,7 @@ def record(
         "target": clip(target),
         "detail": clip(detail),
     }
-    cur.execute(_INSERT, params)
+    cur.execute(query_text("accounts/insert_audit_entry"), params)
 
 
 def refused(cur: duckdb.DuckDBPyConnection, actor: str, address: str | None, detail: str, now: datetime) -> None:
@@ -152,8 +125,8 @@ def refused(cur: duckdb.DuckDBPyConnection, actor: str, address: str | None, det
         "detail": detail,
         "now": now,
     }
-    if not cur.execute(_BUMP_REFUSAL, params).fetchall():
-        cur.execute(_INSERT_REFUSAL, params)
+    if not cur.execute(query_text("accounts/bump_audit_refusal"), params).fetchall():
+        cur.execute(query_text("accounts/insert_audit_refusal"), params)
 
 
 def actions_of(kind: str) -> tuple[str, ...]:
@@ -198,5 +171,5 @@ class AuditLog:
             "limit": int(limit),
         }
         with core.cursor(self.connection) as cur:
-            frame = cur.sql(_ENTRIES, params=params).to_arrow_table().to_pandas()
+            frame = cur.sql(query_text("accounts/audit_entries"), params=params).to_arrow_table().to_pandas()
         return frame[list(COLUMNS)]

@@ -9,24 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 from token_analytics.db.appfile import Part
 
 # The languages the web layer has catalogues for (web/i18n.py LANGUAGES; a test keeps them equal).
 PREFERENCE_LANGUAGES = ("en", "zh")
-
-
-_INSERT = """
-    insert into app.user_preferences (username, name, value, set_at)
-    values ($username, $name, $value, $set_at)
-"""
-
-# rowid breaks a tie between two choices stored within the same microsecond: the later insert wins.
-_LATEST = """
-    select value from app.user_preferences
-    where username = $username and name = $name
-    order by set_at desc, rowid desc
-    limit 1
-"""
 
 
 class Preferences(Part):
@@ -34,7 +21,9 @@ class Preferences(Part):
 
     def language(self, username: str) -> str | None:
         """The language `username` chose last, or None when they never chose one."""
-        rows = self._file.rows(_LATEST, {"username": core.text(username, "username"), "name": "language"})
+        rows = self._file.rows(
+            query_text("accounts/latest_preferences"), {"username": core.text(username, "username"), "name": "language"}
+        )
         return rows[0]["value"] if rows else None
 
     def set_language(self, username: str, language: str, now: datetime | None = None) -> None:
@@ -46,4 +35,4 @@ class Preferences(Part):
             "set_at": core.moment(now),
         }
         with core.WRITE_LOCK, self._file.cursor() as cur:
-            cur.execute(_INSERT, params)
+            cur.execute(query_text("accounts/insert_preferences"), params)

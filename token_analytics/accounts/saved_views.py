@@ -10,27 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 from token_analytics.db.appfile import AppDBError, Part
 
 NAME_MAX = 80
 QUERY_MAX = 4000
-
-
-_INSERT = """
-    insert into app.saved_views (username, name, query, removed, saved_at)
-    values ($username, $name, $query, $removed, $saved_at)
-"""
-
-# the latest row per name counts (rowid breaks a tie within one microsecond); removed names are left out
-_LATEST = """
-    with ranked as (
-        select name, query, removed,
-            row_number() over (partition by name order by saved_at desc, rowid desc) as n
-        from app.saved_views
-        where username = $username
-    )
-    select name, query from ranked where n = 1 and not removed order by lower(name), name
-"""
 
 
 class SavedViews(Part):
@@ -38,7 +22,7 @@ class SavedViews(Part):
 
     def views(self, username: str) -> list[tuple[str, str]]:
         """(name, query string) of `username`'s saved views, by name."""
-        rows = self._file.rows(_LATEST, {"username": core.text(username, "username")})
+        rows = self._file.rows(query_text("accounts/latest_saved_view"), {"username": core.text(username, "username")})
         return [(row["name"], row["query"]) for row in rows]
 
     def save_view(self, username: str, name: str, query: str, now: datetime | None = None) -> None:
@@ -58,7 +42,7 @@ class SavedViews(Part):
             "saved_at": core.moment(now),
         }
         with core.WRITE_LOCK, self._file.cursor() as cur:
-            cur.execute(_INSERT, params)
+            cur.execute(query_text("accounts/insert_saved_view"), params)
 
 
 def _name(value: object) -> str:

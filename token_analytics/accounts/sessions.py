@@ -27,7 +27,9 @@ from typing import Any
 import duckdb
 
 from token_analytics.accounts import audit
+from token_analytics.accounts.audit import AuditAction
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 
 DEFAULT_IDLE = timedelta(hours=8)
 DEFAULT_LIFETIME = timedelta(days=1)
@@ -39,38 +41,6 @@ KEEP_ENDED = timedelta(days=90)
 
 # Why a session ended (end_reason); the admin page shows a label for each.
 END_REASONS = ("sign_out", "admin", "admin_all", "credentials", "idle", "expired", "unknown_user")
-
-
-_INSERT = """
-    insert into app.sessions
-        (session_key, username, fingerprint, created_at, last_seen_at, expires_at, user_agent, address)
-    values ($session_key, $username, $fingerprint, $created_at, $created_at, $expires_at, $user_agent, $address)
-"""
-_PURGE = "delete from app.sessions where least(coalesce(ended_at, expires_at), expires_at) < $before"
-_BY_KEY = "select * from app.sessions where session_key = $session_key"
-_TOUCH = """
-    update app.sessions set last_seen_at = $now
-    where session_key = $session_key and ended_at is null and last_seen_at < $now
-"""
-_END = """
-    update app.sessions set ended_at = $now, ended_by = $ended_by, end_reason = $reason
-    where session_key = $session_key and ended_at is null
-    returning username, address
-"""
-_END_ALL = """
-    update app.sessions set ended_at = $now, ended_by = $ended_by, end_reason = $reason
-    where lower(username) = lower($username) and ended_at is null
-    returning session_key, username
-"""
-# Idle and expired sessions are filtered here as well: they end for good only when next used.
-_ACTIVE = """
-    select * from app.sessions
-    where ended_at is null
-        and expires_at > $now
-        and last_seen_at > $idle_since
-        and ($username is null or lower(username) = lower($username))
-    order by last_seen_at desc, session_key
-"""
 
 
 @dataclass(frozen=True)
@@ -131,14 +101,16 @@ class Sessions:
             "address": audit.clip(address),
         }
         with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
-            cur.execute(_PURGE, {"before": now - KEEP_ENDED})
-            cur.execute(_INSERT, params)
-            audit.record(cur, "sign_in.success", username, address=address, detail=audit.clip(user_agent), now=now)
+            cur.execute(query_text("accounts/purge_sessions"), {"before": now - KEEP_ENDED})
+            cur.execute(query_text("accounts/insert_session"), params)
+            audit.record(
+                cur, AuditAction.SIGN_IN_SUCCESS, username, address=address, detail=audit.clip(user_agent), now=now
+            )
         return session_id
 
     def get(self, session_id: str) -> Session | None:
         """The record of an id, ended or not; None when unknown."""
-        rows = self._rows(_BY_KEY, {"session_key": session_key(session_id)})
+        rows = self._rows(query_text("accounts/session_by_key"), {"session_key": session_key(session_id)})
         return _session(rows[0]) if rows else None
 
     def validate(self, session_id: str, fingerprint: str | None, now: datetime) -> Session | None:
@@ -174,7 +146,9 @@ class Sessions:
     def touch(self, session_id: str, now: datetime) -> None:
         """The session was used at `now` (idle expiry counts from the latest use)."""
         with core.WRITE_LOCK, core.cursor(self.connection) as cur:
-            cur.execute(_TOUCH, {"session_key": session_key(session_id), "now": _aware(now)})
+            cur.execute(
+                query_text("accounts/touch_session"), {"session_key": session_key(session_id), "now": _aware(now)}
+            )
 
     def revoke(self, session_id: str, by: str, now: datetime, reason: str = "sign_out") -> bool:
         """End the session of `session_id` (sign-out); False when it had already ended or is unknown."""
@@ -188,11 +162,11 @@ class Sessions:
         """An admin signs `username` out everywhere; returns how many sessions ended."""
         params = {"username": username, "ended_by": by, "reason": "admin_all", "now": _aware(now)}
         with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
-            ended = cur.execute(_END_ALL, params).fetchall()
+            ended = cur.execute(query_text("accounts/end_all_sessions"), params).fetchall()
             if ended:
                 audit.record(
                     cur,
-                    "session.end",
+                    AuditAction.SESSION_END,
                     by,
                     target=ended[0][1],
                     detail=f"admin_all: {len(ended)} session(s)",
@@ -203,21 +177,23 @@ class Sessions:
     def active(self, now: datetime, username: str | None = None) -> list[Session]:
         """Live sessions (of one user, or everyone's), most recently used first."""
         params = {"now": _aware(now), "idle_since": now - self.idle, "username": username}
-        return [_session(row) for row in self._rows(_ACTIVE, params)]
+        return [_session(row) for row in self._rows(query_text("accounts/active_sessions"), params)]
 
     def _end(self, key: str, by: str, reason: str, now: datetime) -> bool:
         if reason not in END_REASONS:
             raise ValueError(f"unknown end reason {reason!r}")
         params = {"session_key": key, "ended_by": by, "reason": reason, "now": _aware(now)}
         with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
-            ended = cur.execute(_END, params).fetchall()
+            ended = cur.execute(query_text("accounts/end_session"), params).fetchall()
             if ended:
                 username, address = ended[0]
                 actor = username if reason == "sign_out" else by
                 # The session's own address for automatic ends; the acting person's otherwise.
                 where = address if by == "system" else None
                 detail = f"{reason} {key[:12]}"
-                audit.record(cur, "session.end", actor, target=username, detail=detail, address=where, now=now)
+                audit.record(
+                    cur, AuditAction.SESSION_END, actor, target=username, detail=detail, address=where, now=now
+                )
         return bool(ended)
 
 

@@ -38,71 +38,12 @@ from datetime import datetime, timedelta
 import duckdb
 
 from token_analytics.accounts import audit
+from token_analytics.accounts.audit import AuditAction
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 
 SCOPES = ("username", "address")
 MAX_NAME = 200  # what is stored of a typed username
-
-
-_INSERT_FAILURE = """
-    insert into app.sign_in_failures (username, address, failed_at) values ($username, $address, $now)
-"""
-_INSERT_UNLOCK = """
-    insert into app.sign_in_unlocks (scope, value, unlocked_at, unlocked_by) values ($scope, $value, $now, $by)
-"""
-_INSERT_CLEAR = """
-    insert into app.sign_in_clears (username, address, cleared_at) values ($username, $address, $now)
-"""
-# The failures that may count for one attempt: its (username, address) pair's and its address's.
-_FAILURES_FOR = """
-    select username, address, failed_at
-    from app.sign_in_failures
-    where failed_at > $since
-        and ((username = $username and address is not distinct from $address)
-            or ($address is not null and address = $address))
-    order by failed_at
-"""
-# How many failures on one username, over every address, still count in the window: counted
-# here, not read row by row, since a guess spread over many addresses makes many rows.
-_USER_WIDE = """
-    with unlocks as (
-        select scope, value, max(unlocked_at) as at
-        from app.sign_in_unlocks
-        where unlocked_at > $since
-        group by scope, value
-    ),
-
-    clears as (
-        select address, max(cleared_at) as at
-        from app.sign_in_clears
-        where cleared_at > $since and username = $username
-        group by address
-    )
-
-    select count(*)
-    from app.sign_in_failures as f
-    left join unlocks as by_name on by_name.scope = 'username' and by_name.value = f.username
-    left join unlocks as by_address on by_address.scope = 'address' and by_address.value = f.address
-    left join clears as c on c.address is not distinct from f.address
-    where f.username = $username and f.failed_at > $since
-        and (by_name.at is null or f.failed_at > by_name.at)
-        and (by_address.at is null or f.failed_at > by_address.at)
-        and (c.at is null or f.failed_at > c.at)
-"""
-_FAILURES_ALL = """
-    select username, address, failed_at from app.sign_in_failures where failed_at > $since order by failed_at
-"""
-# Unlocks and clears older than `since` only clear failures older than it, which are not read.
-_UNLOCKS = """
-    select scope, value, max(unlocked_at) as at
-    from app.sign_in_unlocks
-    where unlocked_at > $since
-    group by scope, value
-"""
-_CLEARS = """
-    select username, address, max(cleared_at) as at from app.sign_in_clears where cleared_at > $since
-    group by username, address
-"""
 
 
 @dataclass(frozen=True)
@@ -194,17 +135,25 @@ class Throttle:
         """
         since = now - 2 * self.policy.window
         if username is None:
-            rows = cur.sql(_FAILURES_ALL, params={"since": since}).to_arrow_table().to_pylist()
+            rows = (
+                cur.sql(query_text("accounts/throttle_failures_all"), params={"since": since})
+                .to_arrow_table()
+                .to_pylist()
+            )
         else:
             params = {"since": since, "username": username, "address": address}
-            rows = cur.sql(_FAILURES_FOR, params=params).to_arrow_table().to_pylist()
+            rows = cur.sql(query_text("accounts/throttle_failures_for"), params=params).to_arrow_table().to_pylist()
         unlocks = {
             (r["scope"], r["value"]): r["at"]
-            for r in cur.sql(_UNLOCKS, params={"since": since}).to_arrow_table().to_pylist()
+            for r in cur.sql(query_text("accounts/throttle_unlocks"), params={"since": since})
+            .to_arrow_table()
+            .to_pylist()
         }
         clears = {
             (r["username"], r["address"]): r["at"]
-            for r in cur.sql(_CLEARS, params={"since": since}).to_arrow_table().to_pylist()
+            for r in cur.sql(query_text("accounts/throttle_clears"), params={"since": since})
+            .to_arrow_table()
+            .to_pylist()
         }
         live = []
         for row in rows:
@@ -221,7 +170,7 @@ class Throttle:
     def _user_wide(self, cur: duckdb.DuckDBPyConnection, username: str, now: datetime) -> int:
         """The username's failures that still count in the window, over every address."""
         params = {"username": username, "since": now - self.policy.window}
-        row = cur.execute(_USER_WIDE, params).fetchone()
+        row = cur.execute(query_text("accounts/throttle_user_wide"), params).fetchone()
         return int(row[0]) if row else 0
 
     def _judge(
@@ -280,7 +229,9 @@ class Throttle:
             index = _Index(self._live(cur, name, address, now))
             verdict = self._verdict(index, name, address, self._user_wide(cur, name, now), now)
             if verdict.allowed:
-                cur.execute(_INSERT_FAILURE, {"username": name, "address": address, "now": now})
+                cur.execute(
+                    query_text("accounts/insert_sign_in_failure"), {"username": name, "address": address, "now": now}
+                )
         return verdict
 
     def refused(self, username: str, address: str | None, verdict: Verdict, now: datetime) -> None:
@@ -292,19 +243,22 @@ class Throttle:
     def failed_checked(self, username: str, address: str | None, now: datetime) -> None:
         """Audit a reserved attempt whose password was wrong (its failure row is already counted)."""
         with core.WRITE_LOCK, core.cursor(self.connection) as cur:
-            audit.record(cur, "sign_in.failure", normalise(username), address=address, now=now)
+            audit.record(cur, AuditAction.SIGN_IN_FAILURE, normalise(username), address=address, now=now)
 
     def failed(self, username: str, address: str | None, now: datetime) -> None:
         """Count and audit a failed sign-in that was not reserved (tools and tests)."""
         params = {"username": normalise(username), "address": address, "now": now}
         with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
-            cur.execute(_INSERT_FAILURE, params)
-            audit.record(cur, "sign_in.failure", params["username"], address=address, now=now)
+            cur.execute(query_text("accounts/insert_sign_in_failure"), params)
+            audit.record(cur, AuditAction.SIGN_IN_FAILURE, params["username"], address=address, now=now)
 
     def succeeded(self, username: str, address: str | None, now: datetime) -> None:
         """A successful sign-in clears the failures of its own (username, address) pair, its reservation included."""
         with core.WRITE_LOCK, core.cursor(self.connection) as cur:
-            cur.execute(_INSERT_CLEAR, {"username": normalise(username), "address": address, "now": now})
+            cur.execute(
+                query_text("accounts/insert_throttle_clear"),
+                {"username": normalise(username), "address": address, "now": now},
+            )
 
     def unlock(self, scope: str, value: str, by: str, now: datetime) -> None:
         """An admin clears the failures of a username (at every address) or of an address (for every username)."""
@@ -312,8 +266,10 @@ class Throttle:
             raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
         value = normalise(value) if scope == "username" else value
         with core.WRITE_LOCK, core.cursor(self.connection) as cur, core.transaction(cur):
-            cur.execute(_INSERT_UNLOCK, {"scope": scope, "value": value, "now": now, "by": by})
-            audit.record(cur, "throttle.unlock", by, target=f"{scope} {value}", now=now)
+            cur.execute(
+                query_text("accounts/insert_throttle_unlock"), {"scope": scope, "value": value, "now": now, "by": by}
+            )
+            audit.record(cur, AuditAction.THROTTLE_UNLOCK, by, target=f"{scope} {value}", now=now)
 
     def current(self, now: datetime) -> list[Entry]:
         """Usernames (per address) and addresses whose failures still count, latest first, with their state."""

@@ -7,13 +7,14 @@ line uses the same file.
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import hmac
 import ipaddress
 import logging
+import os
 import re
 import secrets
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -89,10 +90,6 @@ class AuthConfig:
     def account_ids(self) -> tuple[str, ...]:
         """The accounts the users of this file belong to, sorted."""
         return tuple(sorted({user.account_id for user in self.users.values()}))
-
-    def credentials_copy(self) -> dict[str, Any]:
-        """A fresh copy for `Authenticate`, which writes login state into what it is given."""
-        return copy.deepcopy(self.credentials)
 
 
 def load_auth(path: Path | str) -> AuthConfig:
@@ -288,3 +285,122 @@ def authenticate(
     throttle.succeeded(name, address, now)
     session_id = sessions.start(name, fingerprint(config, name) or "", agent, address, now)
     return Attempt(session_id=session_id)
+
+
+# --- writing the users file (`users add`, `users passwd`) ------------------------------------------
+
+# bcrypt reads at most 72 bytes; bcrypt 5 refuses a longer password instead of cutting it.
+PASSWORD_MAX_BYTES = 72
+# the cost of the demo file's hashes: about a quarter of a second per sign-in on this machine
+BCRYPT_ROUNDS = 12
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+
+
+class UsersFileError(ValueError):
+    """A `users add` / `users passwd` request cannot be written; the message is one line saying what to do."""
+
+
+def hash_password(password: str, rounds: int = BCRYPT_ROUNDS) -> str:
+    """The bcrypt hash stored in the users file; raises UsersFileError for a password bcrypt cannot take."""
+    if not password:
+        raise UsersFileError("the password is empty; give one.")
+    if len(password.encode("utf-8")) > PASSWORD_MAX_BYTES:
+        raise UsersFileError(f"the password is longer than bcrypt takes ({PASSWORD_MAX_BYTES} bytes); shorten it.")
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds=rounds)).decode("ascii")
+
+
+def add_user(
+    path: Path | str,
+    username: str,
+    *,
+    account_id: str,
+    role: str,
+    password: str,
+    name: str | None = None,
+    email: str | None = None,
+    rounds: int = BCRYPT_ROUNDS,
+) -> User:
+    """Add a user to the users file (created when missing); an existing username is refused."""
+    path = Path(path)
+    username = normalise(username)
+    if not USERNAME.match(username):
+        raise UsersFileError(
+            f"{username!r} is not a username: letters, digits and . _ @ - only, starting with a letter or digit."
+        )
+    if role not in ROLES:
+        raise UsersFileError(f"{role!r} is not a role; use one of {', '.join(ROLES)}.")
+    account_id = account_id.strip()
+    if not account_id:
+        raise UsersFileError("give the user's account with --account, e.g. --account acct-001.")
+    header, document = _read_for_writing(path)
+    usernames = document.setdefault("credentials", {}).setdefault("usernames", {})
+    if username in {str(known).strip().lower() for known in usernames}:
+        raise UsersFileError(f"{username} is already in {path}; change the password with `users passwd {username}`.")
+    entry: dict[str, Any] = {"name": (name or "").strip() or username}
+    if email:
+        entry["email"] = email.strip()
+    entry.update(password=hash_password(password, rounds), roles=[role], account_id=account_id)
+    usernames[username] = entry
+    document.setdefault("cookie", {"name": DEFAULT_COOKIE_NAME, "expiry_days": 1})
+    return _write_checked(path, header, document).users[username]
+
+
+def set_password(path: Path | str, username: str, password: str, *, rounds: int = BCRYPT_ROUNDS) -> User:
+    """Replace a user's password hash; the user's sign-in sessions end (their fingerprint changes)."""
+    path = Path(path)
+    wanted = normalise(username)
+    if not path.is_file():
+        raise UsersFileError(f"the users file {path} does not exist; add a user first with `users add`.")
+    header, document = _read_for_writing(path)
+    usernames = (document.get("credentials") or {}).get("usernames") or {}
+    key = next((known for known in usernames if str(known).strip().lower() == wanted), None)
+    if key is None or not isinstance(usernames[key], dict):
+        raise UsersFileError(f"{wanted!r} is not a user of {path}; add it with `users add {wanted or 'NAME'}`.")
+    usernames[key]["password"] = hash_password(password, rounds)
+    return _write_checked(path, header, document).users[wanted]
+
+
+def _read_for_writing(path: Path) -> tuple[str, dict[str, Any]]:
+    """The file's leading comment lines (kept on rewrite) and its document; a missing file is empty."""
+    if not path.exists():
+        return "", {}
+    load_auth(path)  # a file the dashboard cannot read is not rewritten: fix it by hand first
+    text = path.read_text(encoding="utf-8")
+    header = "".join(line for line in _leading_comments(text))
+    return header, yaml.safe_load(text)
+
+
+def _leading_comments(text: str) -> list[str]:
+    lines = []
+    for line in text.splitlines(keepends=True):
+        if not line.startswith("#"):
+            break
+        lines.append(line)
+    return lines
+
+
+def _write_checked(path: Path, header: str, document: dict[str, Any]) -> AuthConfig:
+    """Write the document beside the file, check it reads as a users file, then put it in place at once.
+
+    A reader (the dashboard loads the file on every run) sees the old file or the new one, never half;
+    a new file is readable by its owner only, an existing one keeps its permissions.
+    """
+    text = header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, mode)
+        try:
+            config = load_auth(temporary)
+        except AuthConfigError as exc:  # not expected: what was written is what load_auth accepts
+            raise UsersFileError(str(exc).replace(temporary, str(path))) from None
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return AuthConfig(path, config.users, config.credentials, config.cookie_name, config.cookie_expiry_days)

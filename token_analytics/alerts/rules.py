@@ -32,11 +32,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from token_analytics.alerts import webhooks
-from token_analytics.alerts.state import RULES, Alerts, Change, Thresholds
+from token_analytics.alerts.state import RULES, AlertRule, Alerts, AlertState, Change, Thresholds
 from token_analytics.alerts.webhooks import Receiver
 from token_analytics.engine import explore
 from token_analytics.engine.figures import token_usage
 from token_analytics.engine.store import Store
+from token_analytics.settings import Mode
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def spike_condition(account_id: str, history: list[int], today: int, multiple: f
     limit = multiple * median
     return Condition(
         account_id,
-        "usage_spike",
+        AlertRule.USAGE_SPIKE,
         firing=median > 0 and today > limit,
         value=float(today),
         threshold=multiple,
@@ -84,7 +85,7 @@ def spike_condition(account_id: str, history: list[int], today: int, multiple: f
 def evaluate(store: Store, account_id: str, thresholds: Thresholds, now: datetime, mode: str) -> list[Condition]:
     """Every enabled rule of the account at `now`, firing or not (the banner shows the firing ones)."""
     out: list[Condition] = []
-    saas = mode == "saas"
+    saas = mode == Mode.SAAS
     balance: int | None = None
     if saas and (thresholds.balance_below is not None or thresholds.runway_days_below is not None):
         balance = int(token_usage(store, account_id, mode, 0)["remaining"])
@@ -92,7 +93,7 @@ def evaluate(store: Store, account_id: str, thresholds: Thresholds, now: datetim
         out.append(
             Condition(
                 account_id,
-                "balance",
+                AlertRule.BALANCE,
                 firing=balance < thresholds.balance_below,
                 value=float(balance),
                 threshold=float(thresholds.balance_below),
@@ -105,7 +106,7 @@ def evaluate(store: Store, account_id: str, thresholds: Thresholds, now: datetim
         out.append(
             Condition(
                 account_id,
-                "runway",
+                AlertRule.RUNWAY,
                 firing=left is not None and left < thresholds.runway_days_below,
                 value=None if left is None else float(left),
                 threshold=float(thresholds.runway_days_below),
@@ -137,18 +138,18 @@ def message(notification: dict[str, Any]) -> str:
     account, rule, state = notification["account_id"], notification["rule"], notification["state"]
     detail = notification.get("detail") or {}
     threshold = notification["threshold"]
-    if state == "resolved":
+    if state == AlertState.RESOLVED:
         head = f"[RESOLVED] Token Analytics: account {account}"
         what = {
-            "balance": "balance is back above the alert threshold",
-            "runway": "runway is back above the alert threshold",
-            "usage_spike": "today's usage is back within the alert threshold",
+            AlertRule.BALANCE: "balance is back above the alert threshold",
+            AlertRule.RUNWAY: "runway is back above the alert threshold",
+            AlertRule.USAGE_SPIKE: "today's usage is back within the alert threshold",
         }[rule]
         return f"{head}: {what}."
     head = f"[FIRING] Token Analytics: account {account}"
-    if rule == "balance":
+    if rule == AlertRule.BALANCE:
         return f"{head}: balance {detail.get('balance', 0):,} tokens is below the threshold of {threshold:,.0f}."
-    if rule == "runway":
+    if rule == AlertRule.RUNWAY:
         if detail.get("status") == "overdrawn":
             return f"{head}: the balance is used up (runway below {threshold:,.0f} days)."
         return (
@@ -170,14 +171,14 @@ def changes_for(conditions: list[Condition], previous: dict[tuple[str, str], dic
     now_firing = {(c.account_id, c.rule): c for c in conditions if c.firing}
     out: list[Change] = []
     for key, condition in sorted(now_firing.items()):
-        if previous.get(key, {}).get("state") != "firing":
-            out.append(Change(*key, "firing", condition.value, condition.threshold, condition.detail))
+        if previous.get(key, {}).get("state") != AlertState.FIRING:
+            out.append(Change(*key, AlertState.FIRING, condition.value, condition.threshold, condition.detail))
     by_key = {(c.account_id, c.rule): c for c in conditions}
     for key, state in sorted(previous.items()):
-        if state["state"] == "firing" and key not in now_firing:
+        if state["state"] == AlertState.FIRING and key not in now_firing:
             current = by_key.get(key)
             value = current.value if current else None
-            out.append(Change(*key, "resolved", value, state["threshold"], current.detail if current else {}))
+            out.append(Change(*key, AlertState.RESOLVED, value, state["threshold"], current.detail if current else {}))
     return out
 
 

@@ -23,153 +23,42 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from token_analytics.accounts import audit
+from token_analytics.accounts.audit import AuditAction
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 from token_analytics.db.appfile import AppDBError, Part
 
-RULES = ("balance", "runway", "usage_spike")
-STATES = ("firing", "resolved")
+
+class AlertRule(StrEnum):
+    """What an alert watches; the value is what `app.alert_events.rule` holds."""
+
+    BALANCE = "balance"
+    RUNWAY = "runway"
+    USAGE_SPIKE = "usage_spike"
+
+    @property
+    def message_id(self) -> str:
+        """The i18n key of its banner on /analysis."""
+        return f"alerts.banner.{self.value}"
+
+
+class AlertState(StrEnum):
+    """An alert's state (Alertmanager's): a notification goes out on each change."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+RULES = tuple(AlertRule)
+STATES = tuple(AlertState)
 MAX_ERROR = 300  # a receiver's error text is cut here (an HTML error page is not worth keeping)
-
-
-_NEXT_THRESHOLD_SEQ = "select coalesce(max(seq), 0) + 1 from app.alert_thresholds"
-_NEXT_EVENT_SEQ = "select coalesce(max(seq), 0) + 1 from app.alert_events"
-
-_INSERT_THRESHOLDS = """
-    insert into app.alert_thresholds
-        (seq, account_id, balance_below, runway_days_below, usage_multiple, changed_by, changed_at)
-    values ($seq, $account_id, $balance_below, $runway_days_below, $usage_multiple, $changed_by, $changed_at)
-"""
-
-# The latest set per account (accounts whose latest set is all off are left out by the caller).
-_CURRENT_THRESHOLDS = """
-    select account_id, balance_below, runway_days_below, usage_multiple, changed_by, changed_at
-    from app.alert_thresholds
-    where $account_id is null or account_id = $account_id
-    qualify row_number() over (partition by account_id order by seq desc) = 1
-    order by account_id
-"""
-
-# Each change with the set it replaced (old_* null on the first change).
-_THRESHOLD_CHANGES = """
-    with changes as (
-        select
-            seq, account_id, changed_by, changed_at,
-            balance_below, runway_days_below, usage_multiple,
-            lag(balance_below) over w as old_balance_below,
-            lag(runway_days_below) over w as old_runway_days_below,
-            lag(usage_multiple) over w as old_usage_multiple
-        from app.alert_thresholds
-        window w as (partition by account_id order by seq)
-    )
-    select
-        changed_at, changed_by, account_id,
-        old_balance_below, balance_below, old_runway_days_below, runway_days_below,
-        old_usage_multiple, usage_multiple
-    from changes
-    where $account_id is null or account_id = $account_id
-    order by seq desc
-"""
-
-_INSERT_EVENT = """
-    insert into app.alert_events (seq, event_id, account_id, rule, state, value, threshold, detail, event_at)
-    values ($seq, $event_id, $account_id, $rule, $state, $value, $threshold, $detail, $event_at)
-"""
-
-_INSERT_OUTBOX = """
-    insert into app.alert_outbox (event_id, receiver, created_at) values ($event_id, $receiver, $created_at)
-"""
-
-_INSERT_DELIVERY = """
-    insert into app.alert_deliveries (event_id, receiver, attempted_at, ok, attempts, error)
-    values ($event_id, $receiver, $attempted_at, $ok, $attempts, $error)
-"""
-
-# Events no receiver has had: not one ok delivery, whatever outbox rows they have; oldest first.
-_UNDELIVERED = """
-    select e.event_id
-    from app.alert_events as e
-    anti join app.alert_deliveries as d on d.event_id = e.event_id and d.ok
-    order by e.seq
-"""
-
-_OUTBOX_OF = "select receiver from app.alert_outbox where event_id = $event_id"
-
-# The latest event per (account, rule): the alert's state.
-_STATES = """
-    select account_id, rule, state, event_id, value, threshold, event_at
-    from app.alert_events
-    qualify row_number() over (partition by account_id, rule order by seq desc) = 1
-    order by account_id, rule
-"""
-
-# Outbox rows without a successful delivery, oldest event first (a clear never overtakes its start).
-_PENDING = """
-    with delivered as (
-        select distinct event_id, receiver from app.alert_deliveries where ok
-    ),
-
-    final as (
-        select o.receiver, e.seq, e.event_id, e.account_id, e.rule, e.state, e.value, e.threshold, e.detail, e.event_at
-        from app.alert_outbox as o
-        join app.alert_events as e using (event_id)
-        anti join delivered as d on d.event_id = o.event_id and d.receiver = o.receiver
-    )
-
-    select * from final order by receiver, seq
-"""
-
-# Per receiver: the latest attempt, the latest failure and how many notifications wait.
-_RECEIVER_STATUS = """
-    with attempts as (
-        select receiver, attempted_at, ok, error,
-            row_number() over (partition by receiver order by attempted_at desc, ok) as newest
-        from app.alert_deliveries
-    ),
-
-    last_failure as (
-        select receiver, max(attempted_at) as failed_at, arg_max(error, attempted_at) as error
-        from app.alert_deliveries
-        where not ok
-        group by receiver
-    ),
-
-    delivered as (
-        select distinct event_id, receiver from app.alert_deliveries where ok
-    ),
-
-    pending as (
-        select o.receiver, count(*) as pending
-        from app.alert_outbox as o
-        anti join delivered as d on d.event_id = o.event_id and d.receiver = o.receiver
-        group by o.receiver
-    ),
-
-    receivers as (
-        select distinct receiver from app.alert_outbox
-    ),
-
-    final as (
-        select
-            r.receiver,
-            a.attempted_at as last_attempt_at,
-            a.ok as last_ok,
-            f.failed_at as last_failure_at,
-            f.error as last_error,
-            coalesce(p.pending, 0) as pending
-        from receivers as r
-        left join attempts as a on a.receiver = r.receiver and a.newest = 1
-        left join last_failure as f on f.receiver = r.receiver
-        left join pending as p on p.receiver = r.receiver
-    )
-
-    select * from final order by receiver
-"""
 
 
 @dataclass(frozen=True)
@@ -240,15 +129,17 @@ class Alerts(Part):
                 self._insert_thresholds(cur, account_id, new, changed_by, at)
                 # The shared audit log too (who, when, old, new), in the same transaction.
                 detail = json.dumps({"old": asdict(old), "new": asdict(new)}, sort_keys=True)
-                audit.record(cur, "alert.thresholds", changed_by, account_id=account_id, detail=detail, now=at)
+                audit.record(
+                    cur, AuditAction.ALERT_THRESHOLDS, changed_by, account_id=account_id, detail=detail, now=at
+                )
         return True
 
     def _insert_thresholds(
         self, cur: duckdb.DuckDBPyConnection, account_id: str, new: Thresholds, changed_by: str, at: datetime
     ) -> None:
-        row = cur.execute(_NEXT_THRESHOLD_SEQ).fetchone()
+        row = cur.execute(query_text("alerts/next_threshold_seq")).fetchone()
         cur.execute(
-            _INSERT_THRESHOLDS,
+            query_text("alerts/insert_thresholds"),
             {
                 "seq": int(row[0]) if row else 1,
                 "account_id": account_id,
@@ -268,12 +159,12 @@ class Alerts(Part):
                 _optional(row["runway_days_below"], int),
                 _optional(row["usage_multiple"], float),
             )
-            for row in self._file.rows(_CURRENT_THRESHOLDS, {"account_id": None})
+            for row in self._file.rows(query_text("alerts/current_thresholds"), {"account_id": None})
         }
 
     def thresholds(self, account_id: str) -> Thresholds:
         """The account's current set (all off when never set)."""
-        rows = self._file.rows(_CURRENT_THRESHOLDS, {"account_id": account_id})
+        rows = self._file.rows(query_text("alerts/current_thresholds"), {"account_id": account_id})
         if not rows:
             return Thresholds()
         row = rows[0]
@@ -285,13 +176,13 @@ class Alerts(Part):
 
     def threshold_changes(self, account_id: str | None = None) -> pd.DataFrame:
         """Every change (one account, or all), newest first: when, who, account, old and new of each threshold."""
-        return self._file.frame(_THRESHOLD_CHANGES, {"account_id": account_id})
+        return self._file.frame(query_text("alerts/threshold_changes"), {"account_id": account_id})
 
     # --- states and notifications -----------------------------------------------------------
 
     def states(self) -> dict[tuple[str, str], dict[str, Any]]:
         """(account_id, rule) -> its latest event (state, event_id, value, threshold, event_at)."""
-        return {(row["account_id"], row["rule"]): row for row in self._file.rows(_STATES, {})}
+        return {(row["account_id"], row["rule"]): row for row in self._file.rows(query_text("alerts/states"), {})}
 
     def record_changes(self, changes: list[Change], receivers: list[str], now: datetime | None = None) -> list[str]:
         """Store each change as an event with one outbox row per receiver, in one transaction; returns the event ids."""
@@ -300,14 +191,14 @@ class Alerts(Part):
         if not changes:
             return ids
         with core.WRITE_LOCK, self._file.cursor() as cur, core.transaction(cur):
-            row = cur.execute(_NEXT_EVENT_SEQ).fetchone()
+            row = cur.execute(query_text("alerts/next_event_seq")).fetchone()
             seq = int(row[0]) if row else 1
             for change in changes:
                 core.choice(change.rule, "rule", RULES)
                 core.choice(change.state, "state", STATES)
                 event_id = self._file.new_id(at)
                 cur.execute(
-                    _INSERT_EVENT,
+                    query_text("alerts/insert_event"),
                     {
                         "seq": seq,
                         "event_id": event_id,
@@ -321,14 +212,17 @@ class Alerts(Part):
                     },
                 )
                 for receiver in receivers:
-                    cur.execute(_INSERT_OUTBOX, {"event_id": event_id, "receiver": receiver, "created_at": at})
+                    cur.execute(
+                        query_text("alerts/insert_outbox"),
+                        {"event_id": event_id, "receiver": receiver, "created_at": at},
+                    )
                 ids.append(event_id)
                 seq += 1
         return ids
 
     def undelivered(self) -> list[str]:
         """The events no receiver has had yet, oldest first."""
-        return [row["event_id"] for row in self._file.rows(_UNDELIVERED, {})]
+        return [row["event_id"] for row in self._file.rows(query_text("alerts/undelivered"), {})]
 
     def bind(self, receivers: list[str], now: datetime | None = None) -> int:
         """Give every event no receiver has had an outbox row for each of `receivers`; returns the rows added."""
@@ -337,18 +231,23 @@ class Alerts(Part):
         at = core.moment(now)
         added = 0
         with core.WRITE_LOCK, self._file.cursor() as cur, core.transaction(cur):
-            events = [row[0] for row in cur.execute(_UNDELIVERED).fetchall()]
+            events = [row[0] for row in cur.execute(query_text("alerts/undelivered")).fetchall()]
             for event_id in events:
-                have = {row[0] for row in cur.execute(_OUTBOX_OF, {"event_id": event_id}).fetchall()}
+                have = {
+                    row[0] for row in cur.execute(query_text("alerts/outbox_of"), {"event_id": event_id}).fetchall()
+                }
                 for receiver in receivers:
                     if receiver not in have:
-                        cur.execute(_INSERT_OUTBOX, {"event_id": event_id, "receiver": receiver, "created_at": at})
+                        cur.execute(
+                            query_text("alerts/insert_outbox"),
+                            {"event_id": event_id, "receiver": receiver, "created_at": at},
+                        )
                         added += 1
         return added
 
     def pending(self, receivers: list[str] | None = None) -> list[dict[str, Any]]:
         """Notifications not yet delivered, per receiver oldest first (only `receivers` when given)."""
-        rows = self._file.rows(_PENDING, {})
+        rows = self._file.rows(query_text("alerts/pending"), {})
         for row in rows:
             row["detail"] = json.loads(row["detail"]) if row["detail"] else {}
         return [row for row in rows if receivers is None or row["receiver"] in receivers]
@@ -365,7 +264,7 @@ class Alerts(Part):
         """Append one delivery attempt (ok, or the error that kept it pending)."""
         with core.WRITE_LOCK, self._file.cursor() as cur:
             cur.execute(
-                _INSERT_DELIVERY,
+                query_text("alerts/insert_delivery"),
                 {
                     "event_id": event_id,
                     "receiver": receiver,
@@ -378,4 +277,4 @@ class Alerts(Part):
 
     def receiver_status(self) -> pd.DataFrame:
         """Per receiver: last attempt and whether it worked, last failure and its error, notifications pending."""
-        return self._file.frame(_RECEIVER_STATUS, {})
+        return self._file.frame(query_text("alerts/receiver_status"), {})

@@ -8,29 +8,14 @@ import duckdb
 import pandas as pd
 
 from token_analytics.accounts import audit
+from token_analytics.accounts.audit import AuditAction
 from token_analytics.billing.ledger_entries import insert_entry
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 from token_analytics.db.appfile import AppDBError, Part
+from token_analytics.engine.vocabulary import TxnType
 
 ADJUSTMENT_TXN_PREFIX = "app-adj-"
-
-
-_INSERT_ADJUSTMENT = """
-    insert into app.adjustments (adjustment_id, account_id, amount, reason, created_by, created_at)
-    values ($adjustment_id, $account_id, $amount, $reason, $created_by, $created_at)
-"""
-
-_ADJUSTMENTS = """
-    select
-        a.*,
-        l.txn_id
-    from app.adjustments as a
-    left join app.ledger_entries as l on l.txn_id = 'app-adj-' || a.adjustment_id
-    where $account_id is null or a.account_id = $account_id
-    order by a.created_at desc, a.adjustment_id desc
-"""
-
-_ADJUSTMENT = "select * from app.adjustments where adjustment_id = $adjustment_id"
 
 
 def adjustment_txn_id(adjustment_id: str) -> str:
@@ -65,7 +50,7 @@ class Adjustments(Part):
         with core.WRITE_LOCK:
             for _ in range(core.ATTEMPTS):
                 key = adjustment_id or self._file.new_id(at)
-                existing = self._file.rows(_ADJUSTMENT, {"adjustment_id": key})
+                existing = self._file.rows(query_text("billing/adjustment"), {"adjustment_id": key})
                 if existing:
                     if adjustment_id is None:
                         continue  # a random id collided
@@ -81,7 +66,7 @@ class Adjustments(Part):
                     "txn_id": adjustment_txn_id(key),
                     "account_id": account_id,
                     "user_id": None,  # the admin is not a member of the account; who is in the description
-                    "type": "ADJUSTMENT",
+                    "type": TxnType.ADJUSTMENT.value,
                     "amount": amount,
                     "created_at": at,
                     "payment_method": None,
@@ -98,10 +83,10 @@ class Adjustments(Part):
                 }
                 try:
                     with self._file.cursor() as cur, core.transaction(cur):
-                        cur.execute(_INSERT_ADJUSTMENT, adjustment)
+                        cur.execute(query_text("billing/insert_adjustment"), adjustment)
                         insert_entry(cur, entry)
                         audit.record(
-                            cur, "adjustment.post", created_by, account_id=account_id, target=entry["txn_id"],
+                            cur, AuditAction.ADJUSTMENT_POST, created_by, account_id=account_id, target=entry["txn_id"],
                             detail=f"{amount:+,} tokens: {reason}", now=at,
                         )  # fmt: skip
                 except (duckdb.ConstraintException, duckdb.TransactionException):
@@ -111,4 +96,4 @@ class Adjustments(Part):
 
     def adjustments(self, account_id: str | None = None) -> pd.DataFrame:
         """Adjustments (one account, or all), newest first, with who, when and the ledger `txn_id`."""
-        return self._file.frame(_ADJUSTMENTS, {"account_id": account_id})
+        return self._file.frame(query_text("billing/adjustments"), {"account_id": account_id})

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from token_analytics.db import query_text
 from token_analytics.db.appfile import Part
 
 LEDGER_COLUMNS = (
@@ -30,23 +31,9 @@ LEDGER_COLUMNS = (
 )
 
 
-_INSERT_LEDGER = """
-    insert into app.ledger_entries
-        (txn_id, account_id, user_id, type, amount, created_at, payment_method, description, source)
-    values
-        ($txn_id, $account_id, $user_id, $type, $amount, $created_at, $payment_method, $description, $source)
-"""
-
-_LEDGER_ENTRIES = """
-    select * from app.ledger_entries
-    where $account_id is null or account_id = $account_id
-    order by created_at desc, txn_id desc
-"""
-
-
 def insert_entry(cur: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> None:
     """Insert one entry (keys: LEDGER_COLUMNS) inside the caller's transaction."""
-    cur.execute(_INSERT_LEDGER, entry)
+    cur.execute(query_text("billing/insert_ledger_entry"), entry)
 
 
 class LedgerEntries(Part):
@@ -54,4 +41,4 @@ class LedgerEntries(Part):
 
     def ledger_entries(self, account_id: str | None = None) -> pd.DataFrame:
         """The app's own ledger entries (one account, or all), newest first."""
-        return self._file.frame(_LEDGER_ENTRIES, {"account_id": account_id})
+        return self._file.frame(query_text("billing/ledger_entries"), {"account_id": account_id})

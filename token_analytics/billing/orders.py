@@ -23,14 +23,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, fields
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from token_analytics.accounts import audit
+from token_analytics.accounts.audit import AuditAction
 from token_analytics.billing.ledger_entries import insert_entry
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 from token_analytics.db.appfile import (
     AppDBError,
     OrderStateError,
@@ -38,56 +41,35 @@ from token_analytics.db.appfile import (
     UnknownOrderError,
     new_reference,
 )
+from token_analytics.engine.vocabulary import PaymentMethod, Plan, TxnType
 
-KINDS = ("recharge", "plan")
-METHODS = ("WECHAT", "ALIPAY", "BANK_TRANSFER")
-STATUSES = ("PENDING", "PAID", "CANCELLED")
-PLANS = ("free", "pro", "enterprise")
+
+class OrderKind(StrEnum):
+    """What an order buys: tokens, or a plan (with its included tokens)."""
+
+    RECHARGE = "recharge"
+    PLAN = "plan"
+
+
+class OrderStatus(StrEnum):
+    """An order's status: PENDING, then one final move."""
+
+    PENDING = "PENDING"
+    PAID = "PAID"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def message_id(self) -> str:
+        """The i18n key of its label."""
+        return f"recharge.status_{self.value}"
+
+
+KINDS = tuple(OrderKind)
+METHODS = tuple(PaymentMethod)
+STATUSES = tuple(OrderStatus)
+PLANS = tuple(Plan)
 
 ORDER_TXN_PREFIX = "app-order-"
-
-
-_INSERT_ORDER = """
-    insert into app.orders
-        (order_id, account_id, created_by, kind, tokens, price_cents, currency, method, plan, reference, created_at)
-    values
-        ($order_id, $account_id, $created_by, $kind, $tokens, $price_cents, $currency, $method, $plan, $reference,
-         $created_at)
-"""
-
-_INSERT_EVENT = """
-    insert into app.order_events (order_id, step, status, actor, note, event_at)
-    values ($order_id, $step, $status, $actor, $note, $event_at)
-"""
-
-_ORDER = "select * from app.order_status where order_id = $order_id"
-
-_ORDERS_FOR = """
-    select * from app.order_status
-    where account_id = $account_id
-    order by created_at desc, order_id desc
-"""
-
-# Oldest first: the admin works the queue in the order transfers arrived.
-_PENDING_TRANSFERS = """
-    select * from app.order_status
-    where method = 'BANK_TRANSFER' and status = 'PENDING'
-    order by created_at, order_id
-"""
-
-# Newest decision first: the admin's history of confirmed and rejected transfers, every account in one statement.
-_DECIDED_TRANSFERS = """
-    select * from app.order_status
-    where method = 'BANK_TRANSFER' and status <> 'PENDING'
-    order by status_at desc, order_id desc
-"""
-
-_CURRENT_PLAN = """
-    select plan from app.order_status
-    where account_id = $account_id and kind = 'plan' and status = 'PAID'
-    order by status_at desc, order_id desc
-    limit 1
-"""
 
 
 @dataclass(frozen=True)
@@ -117,7 +99,7 @@ class Order:
 
     @property
     def is_final(self) -> bool:
-        return self.status != "PENDING"
+        return self.status != OrderStatus.PENDING
 
 
 def order_txn_id(order_id: str) -> str:
@@ -147,9 +129,9 @@ class Orders(Part):
         kind = core.choice(kind, "kind", KINDS)
         method = core.choice(method, "method", METHODS)
         currency = core.text(currency, "currency")
-        tokens = core.count(tokens, "tokens", 1 if kind == "recharge" else 0)
+        tokens = core.count(tokens, "tokens", 1 if kind == OrderKind.RECHARGE else 0)
         price_cents = core.count(price_cents, "price_cents", 0)
-        if kind == "plan":
+        if kind == OrderKind.PLAN:
             plan = core.choice(plan, "plan", PLANS)
         elif plan is not None:
             raise AppDBError("plan is only given for plan orders.", "appdb.plan_for_plan_orders")
@@ -172,21 +154,21 @@ class Orders(Part):
                 event = {
                     "order_id": order_id,
                     "step": 0,
-                    "status": "PENDING",
+                    "status": OrderStatus.PENDING.value,
                     "actor": created_by,
                     "note": None,
                     "event_at": at,
                 }
                 try:
                     with self._file.cursor() as cur, core.transaction(cur):
-                        cur.execute(_INSERT_ORDER, params)
-                        cur.execute(_INSERT_EVENT, event)
+                        cur.execute(query_text("billing/insert_order"), params)
+                        cur.execute(query_text("billing/insert_order_event"), event)
                 except duckdb.ConstraintException:
                     continue  # an id or reference collided; draw new ones
                 return Order(
                     **{k: v for k, v in params.items() if k != "created_at"},
                     created_at=at,
-                    status="PENDING",
+                    status=OrderStatus.PENDING.value,
                     status_at=at,
                     status_by=created_by,
                     status_note=None,
@@ -195,7 +177,7 @@ class Orders(Part):
 
     def order(self, order_id: str) -> Order | None:
         """The order with its current status, or None when unknown."""
-        rows = self._file.rows(_ORDER, {"order_id": order_id})
+        rows = self._file.rows(query_text("billing/order"), {"order_id": order_id})
         if not rows:
             return None
         return Order(**{field.name: rows[0][field.name] for field in fields(Order)})
@@ -208,15 +190,15 @@ class Orders(Part):
 
     def orders_for(self, account_id: str) -> pd.DataFrame:
         """The account's orders, newest first, with status and the credited `txn_id` (null until paid)."""
-        return self._file.frame(_ORDERS_FOR, {"account_id": account_id})
+        return self._file.frame(query_text("billing/orders_for"), {"account_id": account_id})
 
     def pending_transfers(self) -> pd.DataFrame:
         """PENDING bank-transfer orders of every account, oldest first (the admin's queue)."""
-        return self._file.frame(_PENDING_TRANSFERS, {})
+        return self._file.frame(query_text("billing/pending_transfers"), {})
 
     def decided_transfers(self) -> pd.DataFrame:
         """Bank-transfer orders of every account that are no longer PENDING, newest decision first."""
-        return self._file.frame(_DECIDED_TRANSFERS, {})
+        return self._file.frame(query_text("billing/decided_transfers"), {})
 
     def current_plan(self, account_id: str, exported: str | None) -> str:
         """The account's plan now: its latest paid plan order in the app, else the exported plan, else free.
@@ -224,9 +206,9 @@ class Orders(Part):
         One source for every page that shows or sells a plan (/analysis, /subscription); `exported` is the
         engine's `figures.exported_plan`. A missing, null or unknown exported plan reads as free.
         """
-        rows = self._file.rows(_CURRENT_PLAN, {"account_id": account_id})
-        plan = str(rows[0]["plan"]) if rows else (exported or "free")
-        return plan if plan in PLANS else "free"
+        rows = self._file.rows(query_text("billing/current_plan"), {"account_id": account_id})
+        plan = str(rows[0]["plan"]) if rows else (exported or Plan.FREE.value)
+        return plan if plan in PLANS else Plan.FREE.value
 
     def _finish(
         self, order_id: str, status: str, actor: str, note: str | None, now: datetime | None, action: str | None = None
@@ -237,10 +219,10 @@ class Orders(Part):
         with core.WRITE_LOCK:
             for attempt in range(core.ATTEMPTS):
                 order = self._require(order_id)
-                if order.status == "PAID" and status == "PAID":
+                if order.status == OrderStatus.PAID and status == OrderStatus.PAID:
                     return order.txn_id if order.tokens > 0 else None  # a repeat is a no-op
                 if order.is_final:
-                    verb = "paid" if status == "PAID" else "cancelled"
+                    verb = "paid" if status == OrderStatus.PAID else "cancelled"
                     raise OrderStateError(
                         f"Order {order_id} is already {order.status.lower()} and cannot be {verb}; "
                         "place a new order instead.",
@@ -255,10 +237,10 @@ class Orders(Part):
                     "note": note,
                     "event_at": at,
                 }
-                credit = status == "PAID" and order.tokens > 0
+                credit = status == OrderStatus.PAID and order.tokens > 0
                 try:
                     with self._file.cursor() as cur, core.transaction(cur):
-                        cur.execute(_INSERT_EVENT, event)
+                        cur.execute(query_text("billing/insert_order_event"), event)
                         if credit:
                             insert_entry(cur, _order_entry(order, at))
                         what = action or _order_action(order, status)
@@ -278,14 +260,14 @@ class Orders(Part):
 
         Idempotent: paying a PAID order again returns the same `txn_id` and stores nothing.
         """
-        return self._finish(order_id, "PAID", actor, None, now)
+        return self._finish(order_id, OrderStatus.PAID, actor, None, now)
 
     def cancel(self, order_id: str, actor: str, note: str | None = None, now: datetime | None = None) -> None:
         """Cancel a PENDING order (final); a PAID or CANCELLED order is refused."""
-        self._finish(order_id, "CANCELLED", actor, note, now)
+        self._finish(order_id, OrderStatus.CANCELLED, actor, note, now)
 
     def _require_transfer(self, order_id: str) -> None:
-        if self._require(order_id).method != "BANK_TRANSFER":
+        if self._require(order_id).method != PaymentMethod.BANK_TRANSFER:
             raise OrderStateError(
                 f"Order {order_id} is not a bank transfer.", "appdb.not_bank_transfer", order=order_id
             )
@@ -293,31 +275,31 @@ class Orders(Part):
     def confirm_transfer(self, order_id: str, admin: str, now: datetime | None = None) -> str | None:
         """An admin confirms receipt of a bank transfer: the order becomes PAID (see mark_paid)."""
         self._require_transfer(order_id)
-        return self._finish(order_id, "PAID", admin, None, now, action="transfer.confirm")
+        return self._finish(order_id, OrderStatus.PAID, admin, None, now, action=AuditAction.TRANSFER_CONFIRM)
 
     def reject_transfer(self, order_id: str, admin: str, note: str | None = None, now: datetime | None = None) -> None:
         """An admin rejects a bank transfer: the order becomes CANCELLED with the admin's note."""
         self._require_transfer(order_id)
-        self._finish(order_id, "CANCELLED", admin, note, now, action="transfer.reject")
+        self._finish(order_id, OrderStatus.CANCELLED, admin, note, now, action=AuditAction.TRANSFER_REJECT)
 
 
 def _order_action(order: Order, status: str) -> str:
     """The audit action of an order's final move when the caller names none."""
-    if status == "PAID":
-        return "plan.change" if order.kind == "plan" else "order.paid"
-    return "order.cancel"
+    if status == OrderStatus.PAID:
+        return AuditAction.PLAN_CHANGE if order.kind == OrderKind.PLAN else AuditAction.ORDER_PAID
+    return AuditAction.ORDER_CANCEL
 
 
 def _order_audit(order: Order, note: str | None) -> dict[str, Any]:
     """What the audit log says about an order: its account, id, and what it bought how."""
-    what = f"{order.plan} plan" if order.kind == "plan" else f"{order.tokens:,} tokens"
+    what = f"{order.plan} plan" if order.kind == OrderKind.PLAN else f"{order.tokens:,} tokens"
     detail = f"{what} by {order.method}, reference {order.reference}" + (f"; note: {note}" if note else "")
     return {"account_id": order.account_id, "target": order.order_id, "detail": detail}
 
 
 def _order_entry(order: Order, at: datetime) -> dict[str, Any]:
     """The RECHARGE ledger entry of a paid order."""
-    if order.kind == "plan":
+    if order.kind == OrderKind.PLAN:
         title = (order.plan or "").capitalize()
         description = f"{title} plan: {order.tokens:,} included tokens (order {order.order_id})"
     else:
@@ -326,7 +308,7 @@ def _order_entry(order: Order, at: datetime) -> dict[str, Any]:
         "txn_id": order.txn_id,
         "account_id": order.account_id,
         "user_id": order.created_by,  # who placed the order; the ledger's member column
-        "type": "RECHARGE",
+        "type": TxnType.RECHARGE.value,
         "amount": order.tokens,
         "created_at": at,
         "payment_method": order.method,

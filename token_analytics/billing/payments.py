@@ -17,8 +17,9 @@ import segno
 
 from token_analytics.billing.orders import Order, Orders
 from token_analytics.db.appfile import AppDBError, UnknownOrderError
+from token_analytics.engine.vocabulary import PaymentMethod
 
-WALLET_METHODS = ("WECHAT", "ALIPAY")
+WALLET_METHODS = (PaymentMethod.WECHAT, PaymentMethod.ALIPAY)
 
 
 class PaymentError(AppDBError):
@@ -77,7 +78,7 @@ class SandboxProvider:
         return _qr(self.payment_link(order)).svg_inline(scale=5)
 
     def bank_instructions(self, order: Order) -> dict[str, str | int]:
-        if order.method != "BANK_TRANSFER":
+        if order.method != PaymentMethod.BANK_TRANSFER:
             raise PaymentError(
                 f"Order {order.order_id} is not a bank transfer.", "appdb.not_bank_transfer", order=order.order_id
             )

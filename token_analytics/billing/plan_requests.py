@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 import duckdb
 import pandas as pd
 
 from token_analytics.accounts import audit
+from token_analytics.accounts.audit import AuditAction
 from token_analytics.db import appfile as core
+from token_analytics.db import query_text
 from token_analytics.db.appfile import AppDBError, Part
-
-PLAN_REQUEST_PLANS = ("pro", "enterprise")
-PLAN_REQUEST_KINDS = ("upgrade", "enterprise_contact")
+from token_analytics.engine.vocabulary import Plan
 
 
-_INSERT_PLAN_REQUEST = """
-    insert into app.plan_requests (request_id, account_id, requested_by, plan, kind, contact, message, created_at)
-    values ($request_id, $account_id, $requested_by, $plan, $kind, $contact, $message, $created_at)
-"""
+class PlanRequestKind(StrEnum):
+    """What a person asked for on /subscription."""
 
-_PLAN_REQUESTS = """
-    select * from app.plan_requests
-    where $account_id is null or account_id = $account_id
-    order by created_at desc, request_id desc
-"""
+    UPGRADE = "upgrade"
+    ENTERPRISE_CONTACT = "enterprise_contact"
+
+    @property
+    def message_id(self) -> str:
+        """The i18n key of its label on /admin."""
+        return f"admin.kind.{self.value}"
+
+
+PLAN_REQUEST_PLANS = (Plan.PRO, Plan.ENTERPRISE)
+PLAN_REQUEST_KINDS = tuple(PlanRequestKind)
 
 
 class PlanRequests(Part):
@@ -51,16 +56,16 @@ class PlanRequests(Part):
             "message": (message or "").strip() or None,
             "created_at": at,
         }
-        if params["kind"] == "enterprise_contact" and params["plan"] != "enterprise":
+        if params["kind"] == PlanRequestKind.ENTERPRISE_CONTACT and params["plan"] != Plan.ENTERPRISE:
             raise AppDBError("An enterprise contact request is for the enterprise plan.", "appdb.contact_plan")
         with core.WRITE_LOCK:
             for _ in range(core.ATTEMPTS):
                 request_id = self._file.new_id(at)
                 try:
                     with self._file.cursor() as cur, core.transaction(cur):
-                        cur.execute(_INSERT_PLAN_REQUEST, {**params, "request_id": request_id})
+                        cur.execute(query_text("billing/insert_plan_request"), {**params, "request_id": request_id})
                         audit.record(
-                            cur, "plan.request", params["requested_by"], account_id=params["account_id"],
+                            cur, AuditAction.PLAN_REQUEST, params["requested_by"], account_id=params["account_id"],
                             target=request_id, detail=f"{params['kind']} {params['plan']}", now=at,
                         )  # fmt: skip
                 except duckdb.ConstraintException:
@@ -70,4 +75,4 @@ class PlanRequests(Part):
 
     def plan_requests(self, account_id: str | None = None) -> pd.DataFrame:
         """Plan requests (one account, or all), newest first."""
-        return self._file.frame(_PLAN_REQUESTS, {"account_id": account_id})
+        return self._file.frame(query_text("billing/plan_requests"), {"account_id": account_id})

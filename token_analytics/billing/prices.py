@@ -19,7 +19,9 @@ from typing import Any
 
 import yaml
 
-PLAN_IDS = ("free", "pro", "enterprise")
+from token_analytics.engine import vocabulary
+
+PLAN_IDS = tuple(vocabulary.Plan)  # the plan ids; `Plan` below is a priced plan of the prices file
 TRANSLATED = re.compile(r"^(name|features)_([a-z]{2})$")  # name_zh, features_zh
 
 

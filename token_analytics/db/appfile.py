@@ -103,18 +103,6 @@ _CORE_SCHEMA = (
     """,
 )
 
-_SCHEMA_VERSION_OF_FILE = "select coalesce(max(version), 0) from app.schema_versions"
-
-_PART_VERSIONS = "select part, max(version) from app.schema_parts group by part"
-
-_RECORD_SCHEMA_VERSION = """
-    insert into app.schema_versions (version, applied_at) values ($version, $applied_at)
-"""
-
-_RECORD_PART = """
-    insert into app.schema_parts (part, version, applied_at) values ($part, $version, $applied_at)
-"""
-
 
 def registered_parts() -> list[tuple[str, SchemaPart]]:
     """(part name, SchemaPart) of every part in SCHEMA_PARTS, in order, read from queries/schema/."""
@@ -207,7 +195,7 @@ def transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
 def _schema_version(cur: duckdb.DuckDBPyConnection) -> int:
     """The latest file-wide schema version recorded; 0 for a new file."""
     try:
-        row = cur.execute(_SCHEMA_VERSION_OF_FILE).fetchone()
+        row = cur.execute(query_text("db/schema_version_of_file")).fetchone()
     except duckdb.CatalogException:
         return 0
     return int(row[0]) if row else 0
@@ -216,7 +204,7 @@ def _schema_version(cur: duckdb.DuckDBPyConnection) -> int:
 def _part_versions(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """The latest version recorded per schema part; empty for a new (or first-release) file."""
     try:
-        return {str(part): int(version) for part, version in cur.execute(_PART_VERSIONS).fetchall()}
+        return {str(part): int(version) for part, version in cur.execute(query_text("db/part_versions")).fetchall()}
     except duckdb.CatalogException:
         return {}
 
@@ -238,12 +226,12 @@ def ensure_schema(cur: duckdb.DuckDBPyConnection) -> None:
         # a missing table would abort the transaction.
         recorded = _part_versions(cur)
         if _schema_version(cur) < SCHEMA_VERSION:
-            cur.execute(_RECORD_SCHEMA_VERSION, {"version": SCHEMA_VERSION, "applied_at": at})
+            cur.execute(query_text("db/record_schema_version"), {"version": SCHEMA_VERSION, "applied_at": at})
         for name, part in parts:
             if recorded.get(name, 0) < part.version:
                 for statement in part.statements:
                     cur.execute(statement)
-                cur.execute(_RECORD_PART, {"part": name, "version": part.version, "applied_at": at})
+                cur.execute(query_text("db/record_part"), {"part": name, "version": part.version, "applied_at": at})
 
 
 class AppFile:
@@ -257,9 +245,7 @@ class AppFile:
         self.zone = zone or UTC
         self.owns_connection = False
         with self.cursor() as cur:
-            attached = cur.execute(
-                "select count(*) from duckdb_databases() where database_name = $name", {"name": APP_SCHEMA}
-            ).fetchone()
+            attached = cur.execute(query_text("db/attached_count"), {"name": APP_SCHEMA}).fetchone()
             if not attached or attached[0] == 0:
                 raise ValueError("The app database is not attached; use attach_app_db(con, path).")
             ensure_schema(cur)
@@ -297,4 +283,4 @@ def attach(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
     """Attach the app database file to `con` as `app`, creating it (and its folder) when missing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con.execute("attach if not exists $path as app", {"path": str(path)})
+    con.execute(query_text("db/attach_app"), {"path": str(path)})

@@ -12,8 +12,9 @@ from token_analytics.engine import explore
 from token_analytics.engine.explore import growth_pct
 from token_analytics.engine.periods import TodaySoFar, Windows, month_start, next_month, previous_month
 from token_analytics.engine.store import Store
+from token_analytics.settings import RECENT_ENTRIES, Mode
 
-RECENT_LIMIT = 10
+RECENT_LIMIT = RECENT_ENTRIES
 LEADERBOARD_LIMIT = 10
 SPARK_DAYS = 30  # the Today and Service cards' sparklines: the last 30 local days, today included
 SPARK_MONTHS = 12  # the Monthly card's: the last 12 calendar months, this one included
@@ -44,7 +45,11 @@ def exported_plan(store: Store, account_id: str) -> str | None:
 
 def token_usage(store: Store, account_id: str, mode: str, all_time_tokens: int) -> dict[str, Any]:
     """SPEC §4 token usage of one account (the balance of /recharge and the alerts; /analysis reads it with more)."""
-    ledger = store.row("analysis_ledger", account_id=account_id, limit=0) if mode != "self-hosted" else None
+    ledger = (
+        store.row("analysis_ledger", account_id=account_id, limit=0, recent_entries=RECENT_ENTRIES)
+        if mode != Mode.SELF_HOSTED
+        else None
+    )
     return usage_of_ledger(ledger, all_time_tokens)
 
 
@@ -92,8 +97,12 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
     # Two statements for the usage, service, leaderboard and ledger figures (each statement
     # costs milliseconds of parsing and planning whatever it reads); rows come back as tuples, not DataFrames.
     usage = store.row("analysis_usage", account_id=account_id, limit=LEADERBOARD_LIMIT, **windows.params())
-    saas = mode != "self-hosted"
-    ledger = store.row("analysis_ledger", account_id=account_id, limit=RECENT_LIMIT) if saas else None
+    saas = mode != Mode.SELF_HOSTED
+    ledger = (
+        store.row("analysis_ledger", account_id=account_id, limit=RECENT_LIMIT, recent_entries=RECENT_ENTRIES)
+        if saas
+        else None
+    )
     figures: dict[str, Any] = {
         "token_usage": usage_of_ledger(ledger, int(usage["all_tokens"])),
         "cards": None,

@@ -25,11 +25,12 @@ import pyarrow as pa
 from token_analytics.db import query_text
 from token_analytics.engine.periods import local_midnight
 from token_analytics.engine.store import Store
+from token_analytics.engine.vocabulary import PaymentMethod, TxnType
 
-TYPES = ("CONSUME", "RECHARGE", "BONUS", "REFUND", "ADJUSTMENT")
+TYPES = tuple(TxnType)
 # Self-hosted deployments are not billed: their ledger has no recharges (DECISIONS.md).
-BILLING_TYPES = frozenset({"RECHARGE"})
-METHODS = ("WECHAT", "ALIPAY", "BANK_TRANSFER")
+BILLING_TYPES = frozenset({TxnType.RECHARGE})
+METHODS = tuple(PaymentMethod)
 PAGE_SIZE = 50
 EXPORT_BATCH_ROWS = 50_000
 COLUMNS = (

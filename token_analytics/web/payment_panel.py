@@ -20,7 +20,7 @@ import streamlit as st
 
 from token_analytics.accounts.users import User
 from token_analytics.appdb import AppDB
-from token_analytics.billing.orders import Order
+from token_analytics.billing.orders import Order, OrderStatus
 from token_analytics.billing.payments import WALLET_METHODS, PaymentProvider
 from token_analytics.billing.prices import Plan, Prices, PricesError, load_prices
 from token_analytics.db.appfile import AppDBError
@@ -70,10 +70,10 @@ def open_order(appdb: AppDB, account_id: str, kind: str) -> Order | None:
     mine = appdb.order(order_id) if order_id else None
     if mine is not None and (mine.account_id != account_id or mine.kind != kind):
         mine = None
-    if mine is not None and mine.status == "PENDING":
+    if mine is not None and mine.status == OrderStatus.PENDING:
         return mine
     orders = appdb.orders_for(account_id)  # newest first
-    pending = orders[(orders["status"] == "PENDING") & (orders["kind"] == kind)]
+    pending = orders[(orders["status"] == OrderStatus.PENDING) & (orders["kind"] == kind)]
     if len(pending):
         adopted = str(pending["order_id"].iloc[0])
         st.session_state[ORDER_KEY] = adopted  # from now on this session's order: its outcome stays shown
@@ -99,7 +99,7 @@ def is_open(order: Order | None, kind: str, tokens: int, method: str, plan: str 
     """Whether `order` is a still-PENDING order with exactly this content."""
     return (
         order is not None
-        and order.status == "PENDING"
+        and order.status == OrderStatus.PENDING
         and (order.kind, order.tokens, order.method, order.plan) == (kind, tokens, method, plan)
     )
 
@@ -139,10 +139,10 @@ def show(order: Order, appdb: AppDB, provider: PaymentProvider, user: User, mone
         )
         + what
     )
-    if order.status == "PAID":
+    if order.status == OrderStatus.PAID:
         st.success(t("recharge.paid", tokens=fmt.tokens(order.tokens)), icon=":material/check_circle:")
         return
-    if order.status == "CANCELLED":
+    if order.status == OrderStatus.CANCELLED:
         st.warning(t("recharge.cancelled", note=order.status_note or t("method.none")))
         return
     if order.method in WALLET_METHODS:
@@ -201,7 +201,7 @@ def orders_frame(orders: pd.DataFrame, money: Prices, zone: ZoneInfo) -> pd.Data
             "price": [money.format_price(int(cents)) for cents in orders["price_cents"]],
             "method": [fmt.method_label(method) for method in orders["method"]],
             "reference": orders["reference"],
-            "status": [t(f"recharge.status_{status}") for status in orders["status"]],
+            "status": [t(OrderStatus(status).message_id) for status in orders["status"]],
             "created_by": orders["created_by"],
         }
     )

@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from token_analytics.accounts import audit, users
-from token_analytics.accounts.audit import AuditLog
+from token_analytics.accounts.audit import AuditAction, AuditLog
 from token_analytics.accounts.users import AuthConfig, User
 from token_analytics.engine.ledger_csv import neutralise
 from token_analytics.settings import Settings
@@ -51,7 +51,7 @@ def action_name(action: object) -> str:
 
 def target_text(action: str, target: object) -> str:
     """The log's `target` as a person reads it."""
-    if action == "throttle.unlock" and isinstance(target, str):
+    if action == AuditAction.THROTTLE_UNLOCK and isinstance(target, str):
         scope, _, value = target.partition(" ")
         if scope in ("username", "address"):
             return f"{t(f'admin.scope_{scope}')}: {value}"
@@ -61,11 +61,11 @@ def target_text(action: str, target: object) -> str:
 def detail_text(action: str, detail: object, count: object = 1) -> str:
     """The log's `detail` as a sentence in the session's language; free text (a note, a browser) as written."""
     code = detail if isinstance(detail, str) else ""
-    if action == "sign_in.refused":
+    if action == AuditAction.SIGN_IN_REFUSED:
         reason = "locked" if code == "locked" else "waiting"
         times = int(count) if isinstance(count, int | float) and not pd.isna(count) else 1
         return t(f"audit.detail.refused_{reason}", count=times)
-    if action == "session.end" and code:
+    if action == AuditAction.SESSION_END and code:
         reason, _, rest = code.partition(" ")
         reason = reason.rstrip(":")
         if reason == "admin_all":
@@ -73,11 +73,11 @@ def detail_text(action: str, detail: object, count: object = 1) -> str:
             return t("audit.detail.end_admin_all", count=number if number.isdigit() else "?")
         if f"audit.detail.end_{reason}" in STRINGS:
             return t(f"audit.detail.end_{reason}", session=rest or EMPTY)
-    if action == "plan.request" and code:
+    if action == AuditAction.PLAN_REQUEST and code:
         kind, _, plan = code.partition(" ")
         if f"admin.kind.{kind}" in STRINGS:
             return t("audit.detail.plan_request", kind=t(f"admin.kind.{kind}"), plan=plan.capitalize() or EMPTY)
-    if action == "alert.thresholds" and code:
+    if action == AuditAction.ALERT_THRESHOLDS and code:
         return _thresholds_text(code)
     return _text(detail)
 

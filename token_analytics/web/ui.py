@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from token_analytics.accounts.audit import AuditLog
+from token_analytics.accounts.audit import AuditAction, AuditLog
 from token_analytics.accounts.users import User
 from token_analytics.billing.prices import PricesError
+from token_analytics.settings import Mode
 from token_analytics.web import data, fmt
 from token_analytics.web.i18n import STRINGS, t
 
@@ -69,7 +70,7 @@ def allowed_pages(mode: str, user: User | None, ledger_exists: Callable[[], bool
     its URL, and runs none). Self-hosted: no recharge or subscription; token history only when
     `ledger_exists()`. Analysts: no recharge or subscription. Admin page: role admin only.
     """
-    saas = mode == "saas"
+    saas = mode == Mode.SAAS
     pages = [page for page in PAGES if saas or page.key not in SAAS_ONLY]
     if user is None:
         return pages
@@ -88,7 +89,7 @@ def denied_pages(mode: str, user: User) -> list[PageSpec]:
     Only role limits count: a page the mode does not have (SaaS pages in self-hosted mode, a
     history without a ledger) stays unknown, as SPEC §5 asks.
     """
-    saas = mode == "saas"
+    saas = mode == Mode.SAAS
     denied = set()
     if not user.can_buy:
         denied |= BUYER_ONLY
@@ -215,7 +216,11 @@ def audit_switch(user: User, account: str) -> None:
     previous = before[1] if isinstance(before, tuple) and before[0] == user.username else user.account_id
     if account != previous:
         AuditLog(data.app_db().connection).record(
-            "account.switch", user.username, account_id=account, target=previous, detail=f"{previous} -> {account}"
+            AuditAction.ACCOUNT_SWITCH,
+            user.username,
+            account_id=account,
+            target=previous,
+            detail=f"{previous} -> {account}",
         )
     st.session_state[AUDITED_KEY] = (user.username, account)
 

@@ -1,0 +1,1 @@
+select * from app.sessions where session_key = $session_key

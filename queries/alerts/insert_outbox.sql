@@ -1,0 +1,1 @@
+insert into app.alert_outbox (event_id, receiver, created_at) values ($event_id, $receiver, $created_at)

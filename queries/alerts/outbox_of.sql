@@ -1,0 +1,1 @@
+select receiver from app.alert_outbox where event_id = $event_id

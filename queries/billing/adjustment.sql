@@ -1,0 +1,1 @@
+select * from app.adjustments where adjustment_id = $adjustment_id

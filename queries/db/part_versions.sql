@@ -1,0 +1,1 @@
+select part, max(version) from app.schema_parts group by part

@@ -1,0 +1,1 @@
+insert into app.schema_parts (part, version, applied_at) values ($part, $version, $applied_at)

@@ -1,0 +1,1 @@
+insert into app.schema_versions (version, applied_at) values ($version, $applied_at)
