@@ -1,0 +1,1 @@
+select count(*) = count(distinct k) from rollup_keys
