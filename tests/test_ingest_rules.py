@@ -152,35 +152,3 @@ def test_a_cache_of_the_previous_layout_is_rebuilt_with_typed_append_counts(tmp_
             "select data_type from duckdb_columns() where table_name = 'rollup_appends' order by column_index"
         ).fetchall()
         assert types == [("BIGINT",)] * 3
-
-
-def rollups(tmp_path: Path, name: str, edge_dir: Path) -> dict[str, list[tuple]]:
-    con = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
-    con.execute("set TimeZone = 'UTC'")
-    ingest.ingest(con, edge_dir, "America/New_York", now=datetime.fromisoformat(NOW))
-    tables = {
-        table: sorted(con.execute(f"select * from {table}").fetchall(), key=repr)
-        for table in ("usage_daily", "usage_hourly", "usage_totals")
-    }
-    con.close()
-    return tables
-
-
-def test_rollups_by_key_equal_rollups_by_text(tmp_path: Path, edge_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The keyed rollup (the usual path) and the text one (taken when two combinations share a key) agree."""
-    chosen: list[ingest.Statement] = []
-    original = ingest.rollup_statements
-
-    def spy(cur: duckdb.DuckDBPyConnection) -> tuple[ingest.Statement, ingest.Statement]:
-        chosen.extend(original(cur))
-        return chosen[-2], chosen[-1]
-
-    monkeypatch.setattr(ingest, "rollup_statements", spy)
-    keyed = rollups(tmp_path, "keyed", edge_dir)
-    assert chosen == [ingest.INSERT_HOURLY_KEYED, ingest.INSERT_DAILY_KEYED]
-    chosen.clear()
-    assert keyed["usage_daily"] and keyed["usage_hourly"]
-    assert any(row[4] is None for row in keyed["usage_daily"])  # a null model keys like any other value
-    monkeypatch.setattr(ingest, "ROLLUP_KEYS_DISTINCT", ingest.Statement("select false"))
-    assert rollups(tmp_path, "text", edge_dir) == keyed
-    assert chosen == [ingest.INSERT_HOURLY, ingest.INSERT_DAILY]

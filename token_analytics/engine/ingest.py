@@ -217,14 +217,6 @@ INSERT_DAILY = statement("ingest/insert_daily")
 # before the window, lets the scan skip older row groups.
 INSERT_HOURLY = statement("ingest/insert_hourly", "hourly_from_at", "hourly_from")
 PRUNE_HOURLY = statement("ingest/prune_hourly", "hourly_from")
-# Both rollups group by a 64-bit key of (account, member, service, model) rather than by the four texts (the
-# grouping was most of a rollup's time at the platform's cardinality, ~6,000 members), then join the texts back.
-# A key shared by two combinations would merge their rows, so the keyed statements run only when the keys of
-# the combinations at hand are distinct; otherwise the statements above group by the text.
-ROLLUP_KEYS = statement("ingest/rollup_keys")
-ROLLUP_KEYS_DISTINCT = statement("ingest/rollup_keys_distinct")
-INSERT_DAILY_KEYED = statement("ingest/insert_daily_keyed")
-INSERT_HOURLY_KEYED = statement("ingest/insert_hourly_keyed", "hourly_from_at", "hourly_from")
 # All-time tokens and calls per account (the usage card's all-time figures), from the daily rollup: for
 # every account in a full derivation, for the touched accounts otherwise.
 ALL_TOTALS = statement("ingest/all_totals")
@@ -683,11 +675,10 @@ def derive(
         cur.execute("delete from usage_hourly")
         ALL_ROLLUP_SOURCE.run(cur)
         local_time(cur, timezone)
-        insert_hourly, insert_daily = rollup_statements(cur)
-        insert_hourly.run(cur, window)
+        INSERT_HOURLY.run(cur, window)
         clock.lap("hourly")
         cur.execute("delete from usage_daily")
-        insert_daily.run(cur)
+        INSERT_DAILY.run(cur)
         ALL_TOTALS.run(cur)
         clock.lap("daily")
         appended = {"usage_hourly": 0, "usage_daily": 0, "ingests": 0}
@@ -706,14 +697,13 @@ def derive(
         for statement in SLICE_SOURCE:
             statement.run(cur, values)
         local_time(cur, timezone)
-        insert_hourly, insert_daily = rollup_statements(cur)
         clock.lap("slices")
         appended = _appended(cur)
-        appended["usage_hourly"] += insert_hourly.run(cur, window).fetchall()[0][0]
+        appended["usage_hourly"] += INSERT_HOURLY.run(cur, window).fetchall()[0][0]
         clock.lap("hourly")
         for statement in SLICE_DAILY:
             statement.run(cur)
-        appended["usage_daily"] += insert_daily.run(cur).fetchall()[0][0]
+        appended["usage_daily"] += INSERT_DAILY.run(cur).fetchall()[0][0]
         for statement in TOUCHED_TOTALS:
             statement.run(cur)
         appended["ingests"] += 1
@@ -732,7 +722,7 @@ def derive(
     SET_APPENDED.run(cur, appended)
     cur.execute(
         "drop view if exists candidates; drop view if exists rollup_local; drop view if exists rollup_source; "
-        "drop table if exists zone_hours; drop table if exists rollup_keys"
+        "drop table if exists zone_hours"
     )
     clock.lap("hourly")
 
@@ -742,15 +732,6 @@ def local_time(cur: duckdb.DuckDBPyConnection, timezone: str) -> None:
     SET_ZONE.run(cur, {"tz": timezone})
     ZONE_HOURS.run(cur, {"tz": timezone, "shift": EPOCH_SHIFT})
     ROLLUP_LOCAL.run(cur)
-
-
-def rollup_statements(cur: duckdb.DuckDBPyConnection) -> tuple[Statement, Statement]:
-    """(hourly, daily) insert for the events of `rollup_source`: keyed when the keys of their combinations differ."""
-    ROLLUP_KEYS.run(cur)
-    if ROLLUP_KEYS_DISTINCT.run(cur).fetchall()[0][0]:
-        return INSERT_HOURLY_KEYED, INSERT_DAILY_KEYED
-    log.warning("two (account, member, service, model) combinations share a 64-bit key: rolling up by the text")
-    return INSERT_HOURLY, INSERT_DAILY
 
 
 def _appended(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -1,1 +1,0 @@
-select count(*) = count(distinct k) from rollup_keys
