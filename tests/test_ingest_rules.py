@@ -12,7 +12,7 @@ import pytest
 from tests import builders as b
 from tests.builders import ev, utc
 from tests.conftest import NOW, settings_for
-from token_analytics.engine import ingest, schema, spark_rollup
+from token_analytics.engine import derived, ingest, schema, spark_rollup
 from token_analytics.engine.store import Store
 
 # One row per rule, breaking that rule and no earlier one; (column values, reason expected).
@@ -109,7 +109,7 @@ def statements() -> list[tuple[str, ingest.Statement]]:
 
 def test_every_statement_declares_exactly_its_parameters() -> None:
     assert len(statements()) > 40
-    for name, item in statements():
+    for name, item in [*statements(), *((f"derived.EXPORT[{t}]", s) for t, s in derived.EXPORT.items())]:
         assert sorted(item.params) == sorted(set(re.findall(r"\$([a-z_]+)", item.text))), name
 
 
