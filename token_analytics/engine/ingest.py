@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ Progress = Callable[[float, Step], None]
 
 @dataclass(frozen=True)
 class Statement:
+    """One SQL statement and the `$parameters` it takes."""
+
     text: str
     params: tuple[str, ...] = ()
 
@@ -84,13 +87,13 @@ TABLE_NAMES = frozenset(
 
 
 def filled(name: str, **slots: str) -> str:
-    """queries/<name>.sql with every `{slot}` replaced: names from TABLE_NAMES, or text made by make_* below."""
+    """queries/<name>.sql with every `{slot}` replaced: names from TABLE_NAMES, or text land_sql / stage_sql make."""
     text = query_text(name)
     for slot, value in slots.items():
         if f"{{{slot}}}" not in text:
             raise ValueError(f"{name} has no slot {slot}")
         text = text.replace(f"{{{slot}}}", value)
-    if "{" in text.replace("{{", ""):
+    if re.search(r"\{[a-z_]+\}", text):
         raise ValueError(f"{name} has an unfilled slot")
     return text
 
