@@ -203,13 +203,14 @@ def test_check_piped_into_head_in_a_shell(edge: dict[str, str]) -> None:
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
-    """A copy of the package with a generated-looking sample and the DuckDB files of both modes beside it.
+    """A copy of the package and its queries, a generated-looking sample and the DuckDB files of both modes.
 
     The default sample lives inside the checkout (data/sample/), so the command runs on a copy, never on yours.
     """
     shutil.copytree(
         ROOT / "token_analytics", tmp_path / "token_analytics", ignore=shutil.ignore_patterns("__pycache__")
     )
+    shutil.copytree(ROOT / "queries", tmp_path / "queries")  # the statements the package reads (ingest's at import)
     data = tmp_path / "data"
     (data / "sample" / "accounts").mkdir(parents=True)
     (data / "sample" / "accounts" / "accounts.parquet").write_bytes(b"PAR1")

@@ -65,9 +65,12 @@ def _local_day(column: pd.Series) -> pd.Series:
     return column.dt.tz_convert(SHANGHAI).dt.date
 
 
-def _check_invariants(out: Path, now: datetime, accounts: int) -> None:
-    """What must hold for any run: ids, signs, nothing after now, the ledger reconciles with usage."""
+def _check_invariants(out: Path, now: datetime, accounts: int, reexported: bool = False) -> None:
+    """What must hold for any run: ids, signs, nothing after now, the ledger reconciles with usage (with
+    `reexported`, over one copy of each event: the copies differ in the input/output split only)."""
     acc, mem, ev, tx = (_read(out, f) for f in ("accounts", "members", "usage_events", "transactions"))
+    if reexported:
+        ev = ev.drop_duplicates("event_id").reset_index(drop=True)
     now_ts = pd.Timestamp(now)
     assert list(acc.account_id) == [f"acct-{i:03d}" for i in range(1, accounts + 1)]
     assert mem.user_id.is_unique and ev.event_id.is_unique and tx.txn_id.is_unique
@@ -281,3 +284,61 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="seed"):
         gen.generate(tmp_path, seed=-1, now=NOW)
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def export_digest(out: Path) -> str:
+    """Every file's path and rows (content, not bytes: a parquet writer's own bytes are not the point)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(out.rglob("*.parquet")):
+        digest.update(path.relative_to(out).as_posix().encode())
+        digest.update(repr(pq.read_table(path).to_pylist()).encode())
+    return digest.hexdigest()
+
+
+def test_the_default_sample_is_unchanged(sample: tuple[Path, dict], tmp_path: Path) -> None:
+    """The demo sample and the test fixtures' exports, row for row as they were before the generator took a shape."""
+    assert export_digest(sample[0]) == "d2a20422e8d0ee81b763b80093952cea49cd733ffee4619403793d32b71ea198"
+    gen.generate(tmp_path, accounts=4, events=3000, seed=1, now=NOW)
+    assert export_digest(tmp_path) == "ac685e9d1570e877cea770eaf2f2f6e01acb825491d87e22ed722d7d3eae7d32"
+
+
+def test_platform_shape(tmp_path: Path) -> None:
+    import duckdb
+
+    summary = gen.generate(tmp_path, accounts=6, events=30_000, seed=3, now=NOW, shape=gen.PLATFORM)
+    members = _read(tmp_path, "members")
+    assert members.groupby("account_id").size().between(20, 40).all()
+    events = tmp_path / "usage_events"
+    files = sorted(events.rglob("*.parquet"))
+    # one file per UTC day of the 90 local days (a local day in Shanghai spans two UTC dates): 91
+    assert len(files) == 91 and summary["files"] == 91 + 1 + 1 + len(_files(tmp_path, "transactions"))
+    for path in files:
+        match = re.fullmatch(
+            r"month=(\d{4}-\d{2})/day-(\d{4}-\d{2}-\d{2})-part-0000\.parquet", path.relative_to(events).as_posix()
+        )
+        assert match and match[2].startswith(match[1]), path
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(f"create view e as select * from read_parquet('{events}/**/*.parquet', filename = true)")
+    rows, ids, models = con.execute(
+        "select count(*), count(distinct event_id), count(distinct model) from e"
+    ).fetchall()[0]
+    assert (ids, models) == (30_000, 4)
+    assert rows - ids == summary["reexported"] and 0.015 < summary["reexported"] / ids < 0.025
+    copies = con.execute(
+        """
+        select count(distinct (tokens, input_tokens, output_tokens)) as versions,
+            min(occurred_at) = max(occurred_at) as same_at,
+            abs(datediff('day', min(strptime(regexp_extract(filename, 'day-(\\d{4}-\\d{2}-\\d{2})', 1), '%Y-%m-%d')),
+                max(strptime(regexp_extract(filename, 'day-(\\d{4}-\\d{2}-\\d{2})', 1), '%Y-%m-%d')))) as days_apart,
+            count(distinct tokens) as totals
+        from e group by event_id having count(*) > 1
+        """
+    ).fetchall()
+    assert len(copies) == summary["reexported"]
+    assert all(same_at and totals == 1 and days_apart <= 1 for _, same_at, days_apart, totals in copies)
+    assert sum(versions == 2 for versions, *_ in copies) == summary["changed"]
+    assert 0.1 < summary["changed"] / summary["reexported"] < 0.3
+    _check_invariants(tmp_path, NOW, 6, reexported=True)

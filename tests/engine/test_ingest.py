@@ -400,7 +400,7 @@ def test_epoch_shift_written_out_in_the_view() -> None:
     from token_analytics.engine import ingest
 
     assert ingest.EPOCH_SHIFT % 86_400_000_000 == 0
-    assert f"+ {ingest.EPOCH_SHIFT})" in ingest.ROLLUP_LOCAL
+    assert f"+ {ingest.EPOCH_SHIFT})" in ingest.ROLLUP_LOCAL.text
 
 
 def test_rows_keep_their_own_file_and_row(tmp_path: Path) -> None:

@@ -44,32 +44,44 @@ class DerivedError(Exception):
 
 # ---------------------------------------------------------------------------------------------------------
 # Writing. Each statement puts one table's rows, in the format's columns, into `export_rows` (a temp table
-# on the scratch cache); the same statements serve the comparison and the write.
+# on the scratch cache); the same statements serve the comparison and the write. Each names the parameters
+# it takes (of the hourly window's values).
+Statement = ingest_module.Statement
 EXPORT = {
-    "files": """
+    "files": Statement(
+        """
         create or replace temp table export_rows as
         select f.file_id, f.kind, f.path, f.size, f.mtime_ns, f.status, f.error, f.rows_read, f.accepted,
             f.quarantined, coalesce(d.duplicates, 0)::bigint as duplicates,
             coalesce(d.conflicts, 0)::bigint as conflicts, f.latest_at
         from files as f left join file_duplicates as d using (file_id)
-    """,
-    "quarantine": """
+        """
+    ),
+    "quarantine": Statement(
+        """
         create or replace temp table export_rows as
         select f.kind, f.path, q.reason, q.rows from quarantine as q inner join files as f using (file_id)
-    """,
-    "accounts": "create or replace temp table export_rows as select * from accounts",
-    "members": "create or replace temp table export_rows as select * from members",
-    "transactions": "create or replace temp table export_rows as select * from transactions",
-    "ledger_sums": "create or replace temp table export_rows as select * from ledger_sums",
-    "usage_totals": "create or replace temp table export_rows as select * from usage_totals",
-    "usage_daily": "create or replace temp table export_rows as select * from usage_daily",
-    "usage_hourly": "create or replace temp table export_rows as select * from usage_hourly where day >= $hourly_from",
+        """
+    ),
+    "accounts": Statement("create or replace temp table export_rows as select * from accounts"),
+    "members": Statement("create or replace temp table export_rows as select * from members"),
+    "transactions": Statement("create or replace temp table export_rows as select * from transactions"),
+    "ledger_sums": Statement("create or replace temp table export_rows as select * from ledger_sums"),
+    "usage_totals": Statement("create or replace temp table export_rows as select * from usage_totals"),
+    "usage_daily": Statement("create or replace temp table export_rows as select * from usage_daily"),
+    "usage_hourly": Statement(
+        "create or replace temp table export_rows as select * from usage_hourly where day >= $hourly_from",
+        ("hourly_from",),
+    ),
     # the instant bound (a day before the window) lets the scan skip older row groups
-    "recent_events": """
+    "recent_events": Statement(
+        """
         create or replace temp table export_rows as
         select account_id, occurred_at, user_id, service, model, tokens, day from recent_events
         where occurred_at >= $hourly_from_at and day >= $hourly_from
-    """,
+        """,
+        ("hourly_from_at", "hourly_from"),
+    ),
 }
 # Content signatures: a row count and a sum of row hashes, per day for the partitioned tables (row order
 # does not matter, as in the format).
@@ -191,8 +203,7 @@ def write_tables(cur: duckdb.DuckDBPyConnection, out: Path, window: dict[str, An
     try:
         for table in TABLES:
             partitioned = table in PARTITIONED
-            statement = EXPORT[table]
-            cur.execute(statement, {k: v for k, v in window.items() if f"${k}" in statement})
+            EXPORT[table].run(cur, window)
             new = {day: rest for day, *rest in cur.execute(NEW_SIGNATURES[partitioned]).fetchall()}
             cur.execute(OLD_EMPTY)
             glob, present = _globs(out, table)

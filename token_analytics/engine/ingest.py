@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,11 +24,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from token_analytics.engine.schema import KINDS, Kind, compatible, type_name
+from token_analytics.db.queries import query_text
+from token_analytics.engine.schema import KINDS, Kind, compatible, reason_sql, type_name
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 
 
 @dataclass(frozen=True)
@@ -54,61 +56,60 @@ def reading_step(rels: list[str]) -> Step:
 BUILDING_STEP = Step("building", "Building rollups")
 Progress = Callable[[float, Step], None]
 
+# The statements live in queries/ingest/*.sql. Each is a `Statement`: its text and the names of the `$parameters`
+# it takes, stated here (a test checks them against the text), so a call binds exactly those.
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement and the `$parameters` it takes."""
+
+    text: str
+    params: tuple[str, ...] = ()
+
+    def run(self, cur: duckdb.DuckDBPyConnection, values: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+        """Execute with the declared parameters taken from `values` (a missing one is a KeyError)."""
+        if not self.params:
+            return cur.execute(self.text)
+        source = values or {}
+        return cur.execute(self.text, {name: source[name] for name in self.params})
+
+
+def statement(name: str, *params: str) -> Statement:
+    return Statement(query_text(name), params)
+
+
+# Slots of an ingest query that no parameter can fill: the text generated from engine/schema.py (a column
+# list, a rule's `case`), or a name from a fixed set. `{slot}` in the file; never data values.
+TABLE_NAMES = frozenset(
+    {"raw_accounts", "raw_members", "raw_events", "raw_transactions", "quarantine", "files", "landing", "landing_ns"}
+)
+
+
+def filled(name: str, **slots: str) -> str:
+    """queries/<name>.sql with every `{slot}` replaced: names from TABLE_NAMES, or text land_sql / stage_sql make."""
+    text = query_text(name)
+    for slot, value in slots.items():
+        if f"{{{slot}}}" not in text:
+            raise ValueError(f"{name} has no slot {slot}")
+        text = text.replace(f"{{{slot}}}", value)
+    if re.search(r"\{[a-z_]+\}", text):
+        raise ValueError(f"{name} has an unfilled slot")
+    return text
+
+
+def table_name(name: str) -> str:
+    if name not in TABLE_NAMES:
+        raise ValueError(f"not an ingest table: {name!r}")
+    return name
+
+
 # Cache tables. Raw tables keep every accepted row with the file and row it came
 # from, so that "the file whose path sorts last wins" can be re-decided whenever a
-# file arrives, changes or vanishes.
-CREATE_TABLES = """
-create table if not exists meta (key varchar primary key, value varchar);
-create table if not exists files (
-    file_id integer primary key, kind varchar, path varchar, size bigint, mtime_ns bigint,
-    status varchar, error varchar, rows_read bigint, accepted bigint, quarantined bigint,
-    latest_at timestamptz, read_at timestamptz
-);
-create table if not exists quarantine (file_id integer, reason varchar, rows bigint);
-create table if not exists raw_accounts (
-    file_id integer, row_no bigint, account_id varchar, account_name varchar, owner_name varchar,
-    plan varchar, created_at timestamptz
-);
-create table if not exists raw_members (
-    file_id integer, row_no bigint, user_id varchar, account_id varchar, display_name varchar, email varchar
-);
-create table if not exists raw_events (
-    file_id integer, row_no bigint, id_hash ubigint, id_hash2 ubigint, account_id varchar, user_id varchar,
-    service varchar,
-    occurred_at timestamptz, tokens bigint, input_tokens bigint, output_tokens bigint, model varchar
-);
-create table if not exists event_losers (
-    file_id integer, row_no bigint, id_hash ubigint, id_hash2 ubigint, is_conflict boolean
-);
-create table if not exists usage_hourly (
-    account_id varchar, hour timestamptz, day date, user_id varchar, service varchar, model varchar, tokens bigint,
-    input_tokens bigint, output_tokens bigint, calls bigint, io_calls bigint, latest_at timestamptz
-);
-create table if not exists usage_daily (
-    account_id varchar, day date, user_id varchar, service varchar, model varchar, tokens bigint,
-    input_tokens bigint, output_tokens bigint, calls bigint, io_calls bigint, latest_at timestamptz
-);
-create table if not exists usage_totals (account_id varchar, tokens bigint, calls bigint);
-create table if not exists raw_transactions (
-    file_id integer, row_no bigint, txn_id varchar, account_id varchar, user_id varchar, type varchar,
-    amount bigint, created_at timestamptz, payment_method varchar, description varchar
-);
--- The winning events with their local day: what month to date's partial hour reads (a view, so ingest
--- costs nothing more; a derived folder loads the same columns as a table, engine/derived.py).
-create view if not exists recent_events as
-select r.account_id, r.occurred_at, r.user_id, r.service, r.model, r.tokens,
-    timezone((select value from meta where key = 'timezone'), r.occurred_at)::date as day
-from raw_events as r anti join event_losers as l using (file_id, row_no);
-"""
-
-DROP_TABLES = """
-drop table if exists meta; drop table if exists files; drop table if exists quarantine;
-drop table if exists raw_accounts; drop table if exists raw_members; drop table if exists raw_events;
-drop table if exists raw_transactions; drop table if exists accounts; drop table if exists members;
-drop table if exists transactions; drop table if exists transaction_losers; drop table if exists event_losers;
-drop table if exists usage_daily; drop table if exists usage_hourly; drop table if exists ledger_sums;
-drop table if exists usage_totals;
-"""
+# file arrives, changes or vanishes. `rollup_appends` (one row) counts the rollup rows appended since each
+# rollup was last written in order, and the ingests that appended them (see RESORT).
+CREATE_TABLES = query_text("ingest/create_tables")
+DROP_TABLES = query_text("ingest/drop_tables")
 
 # The files are read where they lie (no copy): a view over a batch of files of one kind with the same
 # columns and types, with null optional columns appended by name so the statements below stay constant
@@ -116,204 +117,70 @@ drop table if exists usage_totals;
 # parameters; `_ingest_file` is each row's path, `file_row_number` its row in that file. One statement
 # over many files reads them in parallel (DuckDB reads a parquet row group per thread, and an export file
 # holds few: the generated ones one or two).
-SET_PATHS = "set variable ingest_paths = $paths"
-BATCH_FILES = """
-create or replace temp table batch_files as
-select unnest($paths::varchar[]) as _ingest_file, unnest($file_ids::integer[]) as file_id
-"""
-LAND = {
-    "accounts": """
-        create or replace temp view landing as
-        select * from read_parquet(getvariable('ingest_paths'), hive_partitioning = false, file_row_number = true,
-            filename = '_ingest_file')
-    """,
-    "members": """
-        create or replace temp view landing as
-        select * from read_parquet(getvariable('ingest_paths'), hive_partitioning = false, file_row_number = true,
-            filename = '_ingest_file')
-    """,
-    "usage_events": """
-        create or replace temp view landing as
-        select * from read_parquet(getvariable('ingest_paths'), hive_partitioning = false, file_row_number = true,
-            filename = '_ingest_file')
-        union all by name
-        select null::bigint as input_tokens, null::bigint as output_tokens, null::varchar as model where false
-    """,
-    "transactions": """
-        create or replace temp view landing as
-        select * from read_parquet(getvariable('ingest_paths'), hive_partitioning = false, file_row_number = true,
-            filename = '_ingest_file')
-        union all by name
-        select null::varchar as payment_method, null::varchar as description where false
-    """,
-}
+SET_PATHS = Statement("set variable ingest_paths = $paths", ("paths",))
+BATCH_FILES = statement("ingest/batch_files", "paths", "file_ids")
+SQL_TYPES = {"VARCHAR": "varchar", "BIGINT": "bigint", "TIMESTAMP": "timestamptz"}
 
-# Each view casts the landed rows to the export types (a naive timestamp is UTC:
-# the session zone is UTC) and adds `reason`, null for a valid row.
-STAGE = {
-    "accounts": """
-        create or replace temp view staged as
-        select _ingest_file, file_row_number as row_no, account_id::varchar as account_id,
-            account_name::varchar as account_name,
-            owner_name::varchar as owner_name, plan::varchar as plan, created_at::timestamptz as created_at,
-            case when account_id is null or account_id = '' then 'missing account_id' end as reason
-        from landing
-    """,
-    "members": """
-        create or replace temp view staged as
-        select _ingest_file, file_row_number as row_no, user_id::varchar as user_id, account_id::varchar as account_id,
-            display_name::varchar as display_name, email::varchar as email,
-            case
-                when user_id is null or user_id = '' then 'missing user_id'
-                when account_id is null or account_id = '' then 'missing account_id'
-            end as reason
-        from landing
-    """,
-    "usage_events": """
-        create or replace temp view staged as
-        select _ingest_file, file_row_number as row_no, event_id::varchar as event_id,
-            account_id::varchar as account_id,
-            user_id::varchar as user_id, service::varchar as service, occurred_at::timestamptz as occurred_at,
-            tokens::bigint as tokens, input_tokens::bigint as input_tokens, output_tokens::bigint as output_tokens,
-            model::varchar as model,
-            case
-                when event_id is null or event_id = '' then 'missing event_id'
-                when account_id is null or account_id = '' then 'missing account_id'
-                when occurred_at is null then 'missing occurred_at'
-                when occurred_at < timestamp '0001-01-02 00:00:00' or occurred_at >= timestamp '9999-12-31 00:00:00'
-                    then 'occurred_at out of range'
-                when tokens is null then 'missing tokens'
-                when service is null or service not in ('agent', 'operator', 'assistant') then 'unknown service'
-                when tokens < 0 then 'negative tokens'
-            end as reason
-        from landing
-    """,
-    "transactions": """
-        create or replace temp view staged as
-        select _ingest_file, file_row_number as row_no, txn_id::varchar as txn_id, account_id::varchar as account_id,
-            user_id::varchar as user_id, type::varchar as type, amount::bigint as amount,
-            created_at::timestamptz as created_at, payment_method::varchar as payment_method,
-            description::varchar as description,
-            case
-                when txn_id is null or txn_id = '' then 'missing txn_id'
-                when account_id is null or account_id = '' then 'missing account_id'
-                when created_at is null then 'missing created_at'
-                when amount is null then 'missing amount'
-                when type is null or type not in ('CONSUME', 'RECHARGE', 'BONUS', 'REFUND', 'ADJUSTMENT')
-                    then 'unknown type'
-                when (type = 'CONSUME' and amount >= 0)
-                    or (type in ('RECHARGE', 'BONUS', 'REFUND') and amount <= 0)
-                    or (type = 'ADJUSTMENT' and amount = 0) then 'amount of the wrong sign'
-            end as reason
-        from landing
-    """,
-}
+
+def land_sql(kind: Kind, view: str = "landing") -> str:
+    """The landing view of a kind: its files' rows, with a null column of each optional column a file may lack."""
+    optional = ", ".join(
+        f"null::{SQL_TYPES[type_name(column.type)]} as {column.name}" for column in kind.columns if not column.required
+    )
+    union = f"union all by name\nselect {optional} where false" if optional else ""
+    return filled("ingest/land", view=table_name(view), optional_columns=union)
+
+
+def stage_sql(kind: Kind) -> str:
+    """The staged view: the landed rows cast to the export types, and `reason` (engine/schema.py's rules)."""
+    columns = ",\n    ".join(
+        f"{column.name}::{SQL_TYPES[type_name(column.type)]} as {column.name}" for column in kind.columns
+    )
+    return filled("ingest/stage", columns=columns, reason=reason_sql(kind.name, "duckdb"))
+
+
+LAND = {kind.name: land_sql(kind) for kind in KINDS}
+LAND_NS = {kind.name: land_sql(kind, "landing_ns") for kind in KINDS}
+STAGE = {kind.name: stage_sql(kind) for kind in KINDS}
 
 INSERT_VALID = {
-    "accounts": """
-        insert into raw_accounts
-        select b.file_id, row_no, account_id, account_name, owner_name, plan, created_at
-        from staged join batch_files b using (_ingest_file) where reason is null
-    """,
-    "members": """
-        insert into raw_members
-        select b.file_id, row_no, user_id, account_id, display_name, email
-        from staged join batch_files b using (_ingest_file) where reason is null
-    """,
-    "usage_events": """
-        insert into raw_events
-        select b.file_id, row_no, hash(event_id), hash('#' || event_id), account_id, user_id, service, occurred_at,
-            tokens, input_tokens, output_tokens, model
-        from staged join batch_files b using (_ingest_file) where reason is null
-    """,
-    "transactions": """
-        insert into raw_transactions
-        select b.file_id, row_no, txn_id, account_id, user_id, type, amount, created_at, payment_method, description
-        from staged join batch_files b using (_ingest_file) where reason is null
-    """,
+    "accounts": statement("ingest/insert_raw_accounts"),
+    "members": statement("ingest/insert_raw_members"),
+    "usage_events": statement("ingest/insert_raw_events"),
+    "transactions": statement("ingest/insert_raw_transactions"),
 }
-
 ACCEPTED = {
-    "accounts": "select file_id, count(*), null from raw_accounts where file_id between $first and $last group by all",
-    "members": "select file_id, count(*), null from raw_members where file_id between $first and $last group by all",
-    "usage_events": """
-        select file_id, count(*), max(occurred_at) from raw_events where file_id between $first and $last group by all
-    """,
-    "transactions": """
-        select file_id, count(*), null from raw_transactions where file_id between $first and $last group by all
-    """,
+    "accounts": statement("ingest/accepted_accounts", "first", "last"),
+    "members": statement("ingest/accepted_members", "first", "last"),
+    "usage_events": statement("ingest/accepted_events", "first", "last"),
+    "transactions": statement("ingest/accepted_transactions", "first", "last"),
 }
+INSERT_FILE = statement(
+    "ingest/insert_file",
+    *("file_id", "kind", "path", "size", "mtime_ns", "status", "error", "rows_read", "accepted", "quarantined"),
+    "latest_at",
+)
+INSERT_QUARANTINE = statement("ingest/insert_quarantine", "file_id", "reason", "rows")
 # only for the files of a batch that lost rows: staged read again over those files
-QUARANTINED = "select _ingest_file, reason, count(*) from staged where reason is not null group by all"
+QUARANTINED = statement("ingest/quarantined")
 
-DELETE_FILE_ROWS = (
-    "delete from raw_accounts where file_id = $file_id",
-    "delete from raw_members where file_id = $file_id",
-    "delete from raw_events where file_id = $file_id",
-    "delete from raw_transactions where file_id = $file_id",
-    "delete from quarantine where file_id = $file_id",
-    "delete from files where file_id = $file_id",
+DELETE_FILE_ROWS = tuple(
+    Statement(filled("ingest/delete_file_rows", table=table_name(table)), ("file_id",))
+    for table in ("raw_accounts", "raw_members", "raw_events", "raw_transactions", "quarantine", "files")
 )
 
 # The canonical tables, rebuilt whole when a file of their kind arrived, changed or vanished (they
 # are small next to the events). Per id the row from the path that sorts last wins (then the later
-# row in that file).
+# row in that file). ledger_sums: per account, the exported ledger's sums (the usage card reads these
+# instead of the whole ledger) and the time of its RECENT_BOUND-th newest entry, before which the recent
+# list never reaches.
 CANONICAL = {
-    "accounts": (
-        """
-        create or replace table accounts as
-        select account_id, account_name, owner_name, plan, created_at from (
-            select r.*, row_number() over (partition by account_id order by f.path desc, r.row_no desc) as pick
-            from raw_accounts r join files f using (file_id)
-        ) where pick = 1
-        """,
-    ),
-    "members": (
-        """
-        create or replace table members as
-        select user_id, account_id, display_name, email from (
-            select r.*, row_number() over (partition by user_id order by f.path desc, r.row_no desc) as pick
-            from raw_members r join files f using (file_id)
-        ) where pick = 1
-        """,
-    ),
+    "accounts": (statement("ingest/canonical_accounts"),),
+    "members": (statement("ingest/canonical_members"),),
     "transactions": (
-        """
-        create or replace table transactions as
-        select txn_id, account_id, user_id, type, amount, created_at, payment_method, description from (
-            select r.*, row_number() over (partition by txn_id order by f.path desc, r.row_no desc) as pick
-            from raw_transactions r join files f using (file_id)
-        ) where pick = 1
-        order by account_id, created_at
-        """,
-        """
-        create or replace table transaction_losers as
-        with dup_ids as (select txn_id from raw_transactions group by txn_id having count(*) > 1),
-        ranked as (
-            select r.file_id, r.txn_id,
-                hash(r.account_id, r.user_id, r.type, r.amount, r.created_at, r.payment_method, r.description) as h,
-                row_number() over w as pick, first_value(h) over w as winner_h
-            from raw_transactions r semi join dup_ids using (txn_id) join files f using (file_id)
-            window w as (partition by r.txn_id order by f.path desc, r.row_no desc)
-        )
-        select file_id, txn_id, h <> winner_h as is_conflict from ranked where pick > 1
-        """,
-        # Per account: the exported ledger's sums (the usage card reads these instead of the whole ledger)
-        # and the time of its RECENT_BOUND-th newest entry, before which the recent list never reaches.
-        """
-        create or replace table ledger_sums as
-        with sums as (
-            select account_id, coalesce(-sum(case when type = 'CONSUME' then amount end), 0)::bigint as used,
-                coalesce(sum(case when type <> 'CONSUME' then amount end), 0)::bigint as total
-            from transactions group by account_id
-        ),
-        recent as (
-            select account_id, created_at as recent_from from transactions
-            qualify row_number() over (partition by account_id order by created_at desc, txn_id desc) = 10
-        )
-        select s.account_id, s.used, s.total, r.recent_from from sums s left join recent r using (account_id)
-        order by account_id
-        """,
+        statement("ingest/canonical_transactions"),
+        statement("ingest/transaction_losers"),
+        statement("ingest/ledger_sums"),
     ),
 }
 # ledger_sums.recent_from bounds a recent list of at most this many entries (queries/analysis_ledger.sql)
@@ -325,26 +192,10 @@ RECENT_BOUND = 10
 #
 # `candidates`: every raw row of the ids in question. The losers are all but the winning row of
 # each id seen more than once; a conflict is a loser whose content differs from the winner's.
-INSERT_EVENT_LOSERS = """
-insert into event_losers
-with dup_ids as (select id_hash, id_hash2 from candidates group by all having count(*) > 1),
-ranked as (
-    select c.file_id, c.row_no, c.id_hash, c.id_hash2,
-        hash(c.account_id, c.user_id, c.service, c.occurred_at, c.tokens, c.input_tokens, c.output_tokens,
-            c.model) as h,
-        row_number() over w as pick, first_value(h) over w as winner_h
-    from candidates c semi join dup_ids using (id_hash, id_hash2) join files f using (file_id)
-    window w as (partition by c.id_hash, c.id_hash2 order by f.path desc, c.row_no desc)
-)
-select file_id, row_no, id_hash, id_hash2, h <> winner_h as is_conflict from ranked where pick > 1
-"""
+INSERT_EVENT_LOSERS = statement("ingest/insert_event_losers")
 # Only ids whose first hash repeats can be duplicates: finding those first is far cheaper than
 # ranking every event.
-ALL_CANDIDATES = """
-create or replace temp view candidates as
-with dup_hashes as (select id_hash from raw_events group by id_hash having count(*) > 1)
-select r.* from raw_events r semi join dup_hashes using (id_hash)
-"""
+ALL_CANDIDATES = statement("ingest/all_candidates")
 
 # `rollup_source`: the winning events to roll up, by local day in ANALYTICS_TIMEZONE.
 #
@@ -355,161 +206,68 @@ select r.* from raw_events r semi join dup_hashes using (id_hash)
 # before 1901) and its events are converted one by one. Instants are shifted by EPOCH_SHIFT before the
 # integer division, which truncates toward zero: the shift keeps every instant since year 1 positive.
 EPOCH_SHIFT = 86_400_000_000 * 4_200_000  # µs, 11,500 years, a whole number of days
-ZONE_HOURS = """
-create or replace temp table zone_hours as
-select h, epoch_us(timezone($tz, make_timestamptz(h * 3600000000 - $shift))) - (h * 3600000000 - $shift) as offset_us,
-    epoch_us(timezone($tz, make_timestamptz(h * 3600000000 - $shift + 3599999999)))
-        - (h * 3600000000 - $shift + 3599999999) as offset_end_us
-from (select distinct (epoch_us(occurred_at) + $shift) // 3600000000 as h from rollup_source)
-"""
-SET_ZONE = "set variable ingest_tz = $tz"
+ZONE_HOURS = statement("ingest/zone_hours", "tz", "shift")
+SET_ZONE = Statement("set variable ingest_tz = $tz", ("tz",))
 # rollup_source with `local_at`, the event's local wall time (a naive timestamp), as timezone() gives it.
 # The shift is EPOCH_SHIFT written out: a view takes no parameters.
-ROLLUP_LOCAL = """
-create or replace temp view rollup_local as
-select r.*, case when z.offset_us = z.offset_end_us then make_timestamp(epoch_us(r.occurred_at) + z.offset_us)
-        else timezone(getvariable('ingest_tz'), r.occurred_at) end as local_at
-from rollup_source r join zone_hours z on (epoch_us(r.occurred_at) + 362880000000000000) // 3600000000 = z.h
-"""
-INSERT_DAILY = """
-insert into usage_daily
-select account_id, local_at::date as day, user_id, service, model, sum(tokens)::bigint as tokens,
-    coalesce(sum(input_tokens), 0)::bigint as input_tokens, coalesce(sum(output_tokens), 0)::bigint as output_tokens,
-    count(*)::bigint as calls, count(input_tokens is not null or output_tokens is not null or null)::bigint as io_calls,
-    max(occurred_at) as latest_at
-from rollup_local
-group by all
-order by account_id, day
-"""
+ROLLUP_LOCAL = statement("ingest/rollup_local")
+INSERT_DAILY = statement("ingest/insert_daily")
 # The same by local hour, for the local days from $hourly_from on (a recent window: the hourly rollup
 # is about two thirds the size of the events). `hour` is the instant the local hour starts: the local
 # hour minus the event's UTC offset, so a half-hour zone (Asia/Kolkata) gets its own hours and the
 # repeated hour of a DST fall-back (two offsets) stays two buckets. The instant is computed once per
 # bucket, after grouping: instant arithmetic per event is the slow part. $hourly_from_at, a day
 # before the window, lets the scan skip older row groups.
-INSERT_HOURLY = """
-insert into usage_hourly
-select account_id, to_timestamp((epoch_us(local_hour) - offset_us) / 1000000) as hour, day, user_id, service, model,
-    tokens, input_tokens, output_tokens, calls, io_calls, latest_at
-from (
-    select account_id, date_trunc('hour', local_at) as local_hour,
-        epoch_us(local_at) - epoch_us(occurred_at) as offset_us, local_at::date as day, user_id, service, model,
-        sum(tokens)::bigint as tokens, coalesce(sum(input_tokens), 0)::bigint as input_tokens,
-        coalesce(sum(output_tokens), 0)::bigint as output_tokens, count(*)::bigint as calls,
-        count(input_tokens is not null or output_tokens is not null or null)::bigint as io_calls,
-        max(occurred_at) as latest_at
-    from (select * from rollup_local where occurred_at >= $hourly_from_at)
-    where local_at::date >= $hourly_from
-    group by all
-)
-order by account_id, day, hour
-"""
-PRUNE_HOURLY = "delete from usage_hourly where day < $hourly_from"
+INSERT_HOURLY = statement("ingest/insert_hourly", "hourly_from_at", "hourly_from")
+PRUNE_HOURLY = statement("ingest/prune_hourly", "hourly_from")
 # All-time tokens and calls per account (the usage card's all-time figures), from the daily rollup: for
 # every account in a full derivation, for the touched accounts otherwise.
-ALL_TOTALS = """
-create or replace table usage_totals as
-select account_id, sum(tokens)::bigint as tokens, sum(calls)::bigint as calls from usage_daily
-group by account_id order by account_id
-"""
-TOUCHED_TOTALS = (
-    "delete from usage_totals where account_id in (select account_id from slices)",
-    """
-    insert into usage_totals
-    select account_id, sum(tokens)::bigint as tokens, sum(calls)::bigint as calls
-    from usage_daily where account_id in (select account_id from slices)
-    group by account_id
-    """,
-)
+ALL_TOTALS = statement("ingest/all_totals")
+TOUCHED_TOTALS = (statement("ingest/touched_totals_delete"), statement("ingest/touched_totals_insert"))
 # Local days before today the hourly rollup keeps: the month-to-date comparison needs the same day
 # last month (at most 31 days back); the explore page offers hours within this window.
 HOURLY_DAYS = 35
-ALL_ROLLUP_SOURCE = """
-create or replace temp view rollup_source as
-select r.* from raw_events r anti join event_losers l using (file_id, row_no)
-"""
+ALL_ROLLUP_SOURCE = statement("ingest/all_rollup_source")
 
 # Incremental: what a change touches. Before the rows of changed or vanished files go, their ids and
 # (account, local day) slices are kept; after the new files are read, their ids join them.
-DROPPED_FILES = "create or replace temp table dropped_files as select unnest($file_ids::integer[]) as file_id"
-TOUCHED_BEFORE = (
-    """
-    create or replace temp table touched_ids as
-    select distinct id_hash, id_hash2 from raw_events semi join dropped_files using (file_id)
-    """,
-    """
-    create or replace temp table slices as
-    select distinct account_id, timezone($tz, occurred_at)::date as day
-    from raw_events semi join dropped_files using (file_id)
-    """,
-)
-TOUCHED_AFTER = (
-    """
-    insert into touched_ids
-    select distinct id_hash, id_hash2 from raw_events where file_id >= $first_new_file
-    """,
-    # the older rows of a touched id: found on the id columns alone (the one pass over every event)...
-    """
-    create or replace temp table old_hits as
-    select r.file_id, r.row_no from raw_events r semi join touched_ids t using (id_hash, id_hash2)
-    where r.file_id < $first_new_file
-    """,
-)
+DROPPED_FILES = statement("ingest/dropped_files", "file_ids")
+TOUCHED_BEFORE = (statement("ingest/touched_ids_dropped"), statement("ingest/touched_slices_dropped", "tz"))
+# The new files' ids; then the older rows of a touched id, found on the id columns alone (the one pass over
+# every event)...
+TOUCHED_AFTER = (statement("ingest/touched_ids_new", "first_new_file"), statement("ingest/old_hits", "first_new_file"))
 # ...then read whole, within the files they lie in (zone maps on file_id skip the others). With the new
 # files' rows these are every row whose winner may have changed.
-CANDIDATE_ROWS = """
-create or replace temp table candidates_rows as
-select * from raw_events where file_id >= $first_new_file
-union all
-select r.* from raw_events r semi join old_hits h using (file_id, row_no)
-where r.file_id between $first_hit_file and $last_hit_file
-"""
+CANDIDATE_ROWS = statement("ingest/candidate_rows", "first_new_file", "first_hit_file", "last_hit_file")
 LOSERS_AGAIN = (
-    "create or replace temp view candidates as select * from candidates_rows",
-    "delete from event_losers using dropped_files d where event_losers.file_id = d.file_id",
-    """
-    delete from event_losers using touched_ids t
-    where event_losers.id_hash = t.id_hash and event_losers.id_hash2 = t.id_hash2
-    """,
+    statement("ingest/candidates_of_rows"),
+    statement("ingest/event_losers_delete_dropped"),
+    statement("ingest/event_losers_delete_touched"),
     INSERT_EVENT_LOSERS,
-    """
-    insert into slices select distinct account_id, timezone($tz, occurred_at)::date as day from candidates_rows
-    """,
-    "create or replace temp table slices as select distinct account_id, day from slices",
+    statement("ingest/touched_slices_candidates", "tz"),
+    statement("ingest/touched_slices_distinct"),
 )
 # The winning events of the touched slices. The instant bounds (a local day lies within a day of its
 # UTC date) let the scan skip the row groups of other times: raw_events is stored in file order.
 # The bounds are read first and bound as values: with subqueries in their place the planner estimated
 # ~0 events, built its hash tables on the events instead of on `slices` and ran out of memory at 100M
 # events (and scanned every row group); as constants they prune the scan by zone maps.
-SLICE_BOUNDS = """
-select (min(day) - 1)::timestamp::timestamptz as slices_from, (max(day) + 2)::timestamp::timestamptz as slices_to
-from slices
-"""
+SLICE_BOUNDS = statement("ingest/slice_bounds")
 SLICE_SOURCE = (
-    """
-    create or replace temp table slice_events as
-    select r.* from raw_events r
-    semi join slices s on r.account_id = s.account_id and timezone($tz, r.occurred_at)::date = s.day
-    anti join event_losers l on r.file_id = l.file_id and r.row_no = l.row_no
-    where r.occurred_at >= $slices_from and r.occurred_at < $slices_to
-    """,
-    "create or replace temp view rollup_source as select * from slice_events",
-    "delete from usage_hourly using slices s where usage_hourly.account_id = s.account_id and usage_hourly.day = s.day",
+    statement("ingest/slice_events", "tz", "slices_from", "slices_to"),
+    statement("ingest/rollup_source_slices"),
+    statement("ingest/hourly_delete_slices"),
 )
-SLICE_DAILY = (
-    "delete from usage_daily using slices s where usage_daily.account_id = s.account_id and usage_daily.day = s.day",
-)
+SLICE_DAILY = (statement("ingest/daily_delete_slices"),)
 # Appended slices sit after the sorted rows, each ingest's in (account, day) order but in row groups
 # every account reads. Once they are a quarter of a table, or 16 ingests have appended, the table is
 # rewritten in order, so an account's figures keep reading few row groups.
-RESORT = {
-    "usage_hourly": "create or replace table usage_hourly as select * from usage_hourly order by account_id, day, hour",
-    "usage_daily": "create or replace table usage_daily as select * from usage_daily order by account_id, day",
-}
+RESORT = {"usage_hourly": statement("ingest/resort_hourly"), "usage_daily": statement("ingest/resort_daily")}
 RESORT_FRACTION = 0.25
 RESORT_INGESTS = 16
 COUNT_ROWS = {"usage_hourly": "select count(*) from usage_hourly", "usage_daily": "select count(*) from usage_daily"}
+APPENDED = statement("ingest/appended")
+SET_APPENDED = statement("ingest/set_appended", "usage_hourly", "usage_daily", "ingests")
 
 
 @dataclass
@@ -647,20 +405,20 @@ def read_batch(cur: duckdb.DuckDBPyConnection, data_dir: Path, batch: list[Pendi
     kind = batch[0].kind
     paths = [str(data_dir / item.rel) for item in batch]
     by_path = dict(zip(paths, batch, strict=True))
-    cur.execute(BATCH_FILES, {"paths": paths, "file_ids": [item.file_id for item in batch]})
-    cur.execute(SET_PATHS, {"paths": paths})
+    BATCH_FILES.run(cur, {"paths": paths, "file_ids": [item.file_id for item in batch]})
+    SET_PATHS.run(cur, {"paths": paths})
     nanos = [name for name, type_text in batch[0].signature if type_text.startswith("timestamp[ns")]
     if nanos:
-        cur.execute(LAND[kind.name].replace("temp view landing as", "temp view landing_ns as", 1))
+        cur.execute(LAND_NS[kind.name])
         cur.execute(truncate_nanos(nanos))
     else:
         cur.execute(LAND[kind.name])
     cur.execute(STAGE[kind.name])
-    cur.execute(INSERT_VALID[kind.name])
+    INSERT_VALID[kind.name].run(cur)
     # the batch's file ids are in order, so the range covers them (and maybe another batch's, ignored here)
     span = {"first": batch[0].file_id, "last": batch[-1].file_id}
     counts = {
-        file_id: (accepted, latest) for file_id, accepted, latest in cur.execute(ACCEPTED[kind.name], span).fetchall()
+        file_id: (accepted, latest) for file_id, accepted, latest in ACCEPTED[kind.name].run(cur, span).fetchall()
     }
     lost = []
     for path, item in by_path.items():
@@ -669,8 +427,8 @@ def read_batch(cur: duckdb.DuckDBPyConnection, data_dir: Path, batch: list[Pendi
         if accepted < item.report.rows_read:  # a second pass only over the files with bad rows
             lost.append(path)
     if lost:
-        cur.execute(SET_PATHS, {"paths": lost})
-        for path, reason, rows in cur.execute(QUARANTINED).fetchall():
+        SET_PATHS.run(cur, {"paths": lost})
+        for path, reason, rows in QUARANTINED.run(cur).fetchall():
             by_path[path].report.quarantined[reason] = rows
     cur.execute("drop view staged; drop view landing; drop table batch_files")
     if nanos:
@@ -699,16 +457,13 @@ def record_file(cur: duckdb.DuckDBPyConnection, item: Pending) -> None:
     report = item.report
     if report.status == "rejected":
         for statement in DELETE_FILE_ROWS[:4]:
-            cur.execute(statement, {"file_id": item.file_id})
+            statement.run(cur, {"file_id": item.file_id})
         report.rows_read = 0
         report.quarantined = {}
         report.latest_at = None
     report.accepted = report.rows_read - sum(report.quarantined.values())
-    cur.execute(
-        """
-        insert into files values ($file_id, $kind, $path, $size, $mtime_ns, $status, $error, $rows_read,
-            $accepted, $quarantined, $latest_at, now())
-        """,
+    INSERT_FILE.run(
+        cur,
         {
             "file_id": item.file_id,
             "kind": item.kind.name,
@@ -724,10 +479,7 @@ def record_file(cur: duckdb.DuckDBPyConnection, item: Pending) -> None:
         },
     )
     for reason, rows in report.quarantined.items():
-        cur.execute(
-            "insert into quarantine values ($file_id, $reason, $rows)",
-            {"file_id": item.file_id, "reason": reason, "rows": rows},
-        )
+        INSERT_QUARANTINE.run(cur, {"file_id": item.file_id, "reason": reason, "rows": rows})
 
 
 def ensure_schema(cur: duckdb.DuckDBPyConnection) -> None:
@@ -844,12 +596,12 @@ def _ingest(
     try:
         dropped_ids = [known[rel][0] for rel in dropped]
         if not full and "usage_events" in kinds:
-            cur.execute(DROPPED_FILES, {"file_ids": dropped_ids})
-            cur.execute(TOUCHED_BEFORE[0])
-            cur.execute(TOUCHED_BEFORE[1], {"tz": timezone})
+            DROPPED_FILES.run(cur, {"file_ids": dropped_ids})
+            for statement in TOUCHED_BEFORE:
+                statement.run(cur, {"tz": timezone})
         for file_id in dropped_ids:
             for statement in DELETE_FILE_ROWS:
-                cur.execute(statement, {"file_id": file_id})
+                statement.run(cur, {"file_id": file_id})
         summary.removed = sorted(gone)
         first_new = next_id = cur.execute("select coalesce(max(file_id), 0) + 1 from files").fetchall()[0][0]
         if dropped_ids:
@@ -873,7 +625,7 @@ def _ingest(
             if after is None or (after.st_size, after.st_mtime_ns) != (item.stat.st_size, item.stat.st_mtime_ns):
                 # the file changed while it was read: forget this read, take it next time
                 for statement in DELETE_FILE_ROWS:
-                    cur.execute(statement, {"file_id": item.file_id})
+                    statement.run(cur, {"file_id": item.file_id})
                 summary.retry_later.append(item.rel)
             else:
                 record_file(cur, item)
@@ -916,65 +668,61 @@ def derive(
     for kind, statements in CANONICAL.items():
         if full or kind in kinds:
             for statement in statements:
-                cur.execute(statement)
+                statement.run(cur)
     clock.lap("canonical")
     if full:
         cur.execute("delete from event_losers")
-        cur.execute(ALL_CANDIDATES)
-        cur.execute(INSERT_EVENT_LOSERS)
+        ALL_CANDIDATES.run(cur)
+        INSERT_EVENT_LOSERS.run(cur)
         clock.lap("duplicates")
         cur.execute("delete from usage_hourly")
-        cur.execute(ALL_ROLLUP_SOURCE)
+        ALL_ROLLUP_SOURCE.run(cur)
         local_time(cur, timezone)
-        cur.execute(INSERT_HOURLY, window)
+        INSERT_HOURLY.run(cur, window)
         clock.lap("hourly")
         cur.execute("delete from usage_daily")
-        cur.execute(INSERT_DAILY)
-        cur.execute(ALL_TOTALS)
+        INSERT_DAILY.run(cur)
+        ALL_TOTALS.run(cur)
         clock.lap("daily")
         appended = {"usage_hourly": 0, "usage_daily": 0, "ingests": 0}
     elif "usage_events" in kinds:
         values: dict[str, Any] = {"tz": timezone, "first_new_file": first_new_file}
         for statement in TOUCHED_AFTER:
-            cur.execute(statement, {name: value for name, value in values.items() if f"${name}" in statement})
+            statement.run(cur, values)
         first_hit, last_hit = cur.execute("select min(file_id), max(file_id) from old_hits").fetchall()[0]
-        cur.execute(
-            CANDIDATE_ROWS,
-            {"first_new_file": first_new_file, "first_hit_file": first_hit or 0, "last_hit_file": last_hit or -1},
+        CANDIDATE_ROWS.run(
+            cur, {"first_new_file": first_new_file, "first_hit_file": first_hit or 0, "last_hit_file": last_hit or -1}
         )
         for statement in LOSERS_AGAIN:
-            cur.execute(statement, {name: value for name, value in values.items() if f"${name}" in statement})
+            statement.run(cur, values)
         clock.lap("duplicates")
-        values["slices_from"], values["slices_to"] = cur.execute(SLICE_BOUNDS).fetchall()[0]
+        values["slices_from"], values["slices_to"] = SLICE_BOUNDS.run(cur).fetchall()[0]
         for statement in SLICE_SOURCE:
-            cur.execute(statement, {name: value for name, value in values.items() if f"${name}" in statement})
+            statement.run(cur, values)
         local_time(cur, timezone)
         clock.lap("slices")
         appended = _appended(cur)
-        appended["usage_hourly"] += cur.execute(INSERT_HOURLY, window).fetchall()[0][0]
+        appended["usage_hourly"] += INSERT_HOURLY.run(cur, window).fetchall()[0][0]
         clock.lap("hourly")
         for statement in SLICE_DAILY:
-            cur.execute(statement)
-        appended["usage_daily"] += cur.execute(INSERT_DAILY).fetchall()[0][0]
+            statement.run(cur)
+        appended["usage_daily"] += INSERT_DAILY.run(cur).fetchall()[0][0]
         for statement in TOUCHED_TOTALS:
-            cur.execute(statement)
+            statement.run(cur)
         appended["ingests"] += 1
         clock.lap("daily")
         for table in RESORT:
             total = cur.execute(COUNT_ROWS[table]).fetchall()[0][0]
             if appended[table] > RESORT_FRACTION * total or appended["ingests"] >= RESORT_INGESTS:
-                cur.execute(RESORT[table])
+                RESORT[table].run(cur)
                 appended[table] = 0
         if not appended["usage_hourly"] and not appended["usage_daily"]:
             appended["ingests"] = 0
         clock.lap("resort")
     else:
         appended = _appended(cur)
-    cur.execute(PRUNE_HOURLY, {"hourly_from": window["hourly_from"]})  # the window moves with the clock
-    cur.execute(
-        "insert or replace into meta values ('appended', $v)",
-        {"v": f"{appended['usage_hourly']},{appended['usage_daily']},{appended['ingests']}"},
-    )
+    PRUNE_HOURLY.run(cur, window)  # the window moves with the clock
+    SET_APPENDED.run(cur, appended)
     cur.execute(
         "drop view if exists candidates; drop view if exists rollup_local; drop view if exists rollup_source; "
         "drop table if exists zone_hours"
@@ -984,16 +732,14 @@ def derive(
 
 def local_time(cur: duckdb.DuckDBPyConnection, timezone: str) -> None:
     """Point `rollup_local` at `rollup_source` with each event's local wall time (see ZONE_HOURS)."""
-    cur.execute(SET_ZONE, {"tz": timezone})
-    cur.execute(ZONE_HOURS, {"tz": timezone, "shift": EPOCH_SHIFT})
-    cur.execute(ROLLUP_LOCAL)
+    SET_ZONE.run(cur, {"tz": timezone})
+    ZONE_HOURS.run(cur, {"tz": timezone, "shift": EPOCH_SHIFT})
+    ROLLUP_LOCAL.run(cur)
 
 
 def _appended(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Rows appended to each rollup since it was last written in order, and the ingests that appended them."""
-    rows = cur.execute("select value from meta where key = 'appended'").fetchall()
-    values = [int(v) for v in rows[0][0].split(",")] if rows else []
-    hourly, daily, ingests = (values + [0, 0, 0])[:3]
+    hourly, daily, ingests = APPENDED.run(cur).fetchall()[0]
     return {"usage_hourly": hourly, "usage_daily": daily, "ingests": ingests}
 
 

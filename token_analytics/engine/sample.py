@@ -115,9 +115,43 @@ DAY_US = 24 * HOUR_US
 
 
 @dataclass(frozen=True)
+class Shape:
+    """What a generated export looks like beyond its size; the defaults are the demo sample's.
+
+    The platform's shape (benchmarks/make_platform.py): accounts of 20-40 members, 4 models, 90 days, one events
+    file per UTC day, and 2% of events exported again in a neighbouring day's file, a fifth of those with changed
+    content (the input/output split moves by one token: the total, and so the ledger, stays as it was).
+    """
+
+    members: tuple[int, int] | None = None  # members per account, lowest and highest; None: the sample's 3-15 mix
+    models: int = len(MODELS)  # the first this many of MODELS
+    days: int = DAYS
+    daily_files: bool = False  # usage_events/month=YYYY-MM/day-YYYY-MM-DD-part-NNNN.parquet, by UTC day
+    reexported: float = 0.0  # share of events written a second time, in the previous or the next day's file
+    changed: float = 0.2  # share of the re-exported events whose second copy differs
+
+    def __post_init__(self) -> None:
+        if self.members is not None and not 1 <= self.members[0] <= self.members[1] <= 99:
+            raise ValueError(f"members={self.members} must be a range within 1-99.")
+        if not 1 <= self.models <= len(MODELS):
+            raise ValueError(f"models={self.models} must be from 1 to {len(MODELS)}.")
+        if self.days < 2:
+            raise ValueError(f"days={self.days} must be at least 2.")
+        if not (0.0 <= self.reexported <= 1.0 and 0.0 <= self.changed <= 1.0):
+            raise ValueError("reexported and changed are shares from 0 to 1.")
+        if self.reexported and not self.daily_files:
+            raise ValueError("re-exported events need daily files (a neighbouring day's file).")
+
+
+SAMPLE = Shape()
+PLATFORM = Shape(members=(20, 40), models=4, days=90, daily_files=True, reexported=0.02, changed=0.2)
+
+
+@dataclass(frozen=True)
 class _Calendar:
     """The local days of the window and their UTC boundaries, in microseconds since the epoch."""
 
+    days: int  # local days with events: today and the days - 1 before it
     now_us: int
     first_day: datetime  # local midnight of day 0
     day_start: np.ndarray  # (DAYS + 1,) local midnights; the last one is tomorrow
@@ -154,7 +188,7 @@ class _Members:
 
 @dataclass
 class _Usage:
-    """Per (member, local day) aggregates of the events written, flattened as member * DAYS + day."""
+    """Per (member, local day) aggregates of the events written, flattened as member * days + day."""
 
     tokens: np.ndarray
     calls: np.ndarray
@@ -164,6 +198,8 @@ class _Usage:
     first_us: int | None = None
     max_us: int | None = None
     files: int = 0
+    reexported: int = 0
+    changed: int = 0
 
 
 def generate(
@@ -173,6 +209,7 @@ def generate(
     seed: int = 7,
     now: datetime | None = None,
     progress: Callable[[str], None] | None = None,
+    shape: Shape = SAMPLE,
 ) -> dict:
     """Write sample exports under `out` (SPEC §3) and return a summary of what was written."""
     if accounts < 1:
@@ -186,20 +223,21 @@ def generate(
         raise ValueError(f"now={now.isoformat()} has no UTC offset; pass a timezone-aware datetime.")
     out = Path(out)
     rng = np.random.default_rng(seed)
-    cal = _calendar(now)
+    cal = _calendar(now, shape.days)
     acc = _make_accounts(rng, accounts, cal)
-    mem = _make_members(rng, acc)
+    mem = _make_members(rng, acc, shape.members)
     counts = _allocate(rng, events, acc, cal)
 
     _reset(out)
     files = [_write(out, "accounts/accounts.parquet", _accounts_table(acc, mem), progress)]
     files.append(_write(out, "members/members.parquet", _members_table(mem, acc), progress))
-    usage = _write_events(out, seed, counts, acc, mem, cal, progress)
+    usage = _write_events(out, seed, counts, acc, mem, cal, progress, shape)
     txns = _transactions(rng, seed, acc, mem, usage, cal)
     month = _month_labels(txns.column("created_at"))
     for label in np.unique(month).tolist():
         mask = pa.array(month == label)
         files.append(_write(out, f"transactions/month={label}/part-0000.parquet", txns.filter(mask), progress))
+    extra = {"reexported": usage.reexported, "changed": usage.changed} if shape.reexported else {}
     return {
         "out": str(out),
         "accounts": len(acc.ids),
@@ -209,6 +247,7 @@ def generate(
         "files": len(files) + usage.files,
         "first_event_at": _to_datetime(usage.first_us),
         "last_event_at": _to_datetime(usage.max_us),
+        **extra,
     }
 
 
@@ -243,38 +282,39 @@ def _hour_inverse(share: np.ndarray) -> np.ndarray:
     return 3600 * hour + (share - _HOUR_CUM_START[hour]) / _HOUR_P[hour] * 3600
 
 
-def _calendar(now: datetime) -> _Calendar:
-    """Split the DAYS local days up to `now` into UTC-month-pure segments with their share of the hour curve."""
+def _calendar(now: datetime, days: int = DAYS) -> _Calendar:
+    """Split the `days` local days up to `now` into UTC-month-pure segments with their share of the hour curve."""
     now_us = _us(now)
     today = now.astimezone(ZONE).date()
-    dates = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS + 1)]
+    dates = [today - timedelta(days=days - 1 - i) for i in range(days + 1)]
     day_start = np.array([_us(datetime.combine(d, time(0), ZONE)) for d in dates], dtype=np.int64)
-    seg_lo = np.zeros((DAYS, 2), dtype=np.int64)
-    seg_hi = np.zeros((DAYS, 2), dtype=np.int64)
-    for i in range(DAYS):
+    seg_lo = np.zeros((days, 2), dtype=np.int64)
+    seg_hi = np.zeros((days, 2), dtype=np.int64)
+    for i in range(days):
         start, end = int(day_start[i]), int(day_start[i + 1])
-        if i == DAYS - 1:
+        if i == days - 1:
             end = min(end, now_us + 1)  # events up to and including now
         midnight = (start // DAY_US + 1) * DAY_US
         cut = min(max(midnight, start), end)
         seg_lo[i] = (start, cut)
         seg_hi[i] = (cut, end)
-    rel = (np.stack([seg_lo, seg_hi], axis=-1) - day_start[:DAYS, None, None]) / US
+    rel = (np.stack([seg_lo, seg_hi], axis=-1) - day_start[:days, None, None]) / US
     seg_f = _hour_cdf(rel)
     seg_mass = np.where(seg_hi > seg_lo, seg_f[..., 1] - seg_f[..., 0], 0.0)
     months = seg_lo.astype("datetime64[us]").astype("datetime64[M]").astype(str)
     first_of_month = today.replace(day=1)
     return _Calendar(
+        days=days,
         now_us=now_us,
         first_day=datetime.combine(dates[0], time(0), ZONE),
         day_start=day_start,
-        weekend=np.array([d.weekday() >= 5 for d in dates[:DAYS]]),
+        weekend=np.array([d.weekday() >= 5 for d in dates[:days]]),
         seg_lo=seg_lo,
         seg_hi=seg_hi,
         seg_mass=seg_mass,
         seg_f=seg_f,
         seg_month=months.tolist(),
-        last_month_end=DAYS - 1 - (today - first_of_month).days - 1,
+        last_month_end=days - 1 - (today - first_of_month).days - 1,
     )
 
 
@@ -328,21 +368,24 @@ def _make_accounts(rng: np.random.Generator, count: int, cal: _Calendar) -> _Acc
     )
 
 
-def _make_members(rng: np.random.Generator, acc: _Accounts) -> _Members:
-    """3-15 members per account with skewed activity and personal service habits."""
+def _make_members(rng: np.random.Generator, acc: _Accounts, members: tuple[int, int] | None = None) -> _Members:
+    """3-15 members per account (or `members`: lowest, highest) with skewed activity and personal service habits."""
     count = len(acc.ids)
-    sizes = rng.integers(3, 9, size=count)
-    sizes[0] = rng.integers(12, 16)
-    if count > 1:
-        sizes[1] = rng.integers(6, 11)
-    if count > 2:
-        sizes[-1] = 3
+    if members is not None:
+        sizes = rng.integers(members[0], members[1] + 1, size=count)
+    else:
+        sizes = rng.integers(3, 9, size=count)
+        sizes[0] = rng.integers(12, 16)
+        if count > 1:
+            sizes[1] = rng.integers(6, 11)
+        if count > 2:
+            sizes[-1] = 3
     ids: list[str] = []
     names: list[str] = []
     emails: list[str] = []
     keys: list[np.ndarray] = []
     for a, size in enumerate(sizes):
-        chosen = rng.choice(len(NAMES), size=size, replace=False)
+        chosen = rng.choice(len(NAMES), size=size, replace=bool(size > len(NAMES)))
         domain = _slug(acc.names[a]) + ".example.com"
         for j, n in enumerate(chosen):
             ids.append(f"user-{acc.ids[a].removeprefix('acct-')}-{j + 1:02d}")
@@ -384,12 +427,12 @@ def _members_table(mem: _Members, acc: _Accounts) -> pa.Table:
 def _allocate(rng: np.random.Generator, events: int, acc: _Accounts, cal: _Calendar) -> np.ndarray:
     """Events per (account, day, segment): account size x weekday rhythm x trend x noise x hour curve."""
     count = len(acc.ids)
-    day = np.arange(DAYS)
+    day = np.arange(cal.days)
     day_weight = np.where(cal.weekend, WEEKEND_FACTOR, 1.0)
     slope = rng.uniform(-0.4, 0.8, size=count)
     slope[0] = 0.5
-    trend = 1.0 + slope[:, None] * (day[None, :] / (DAYS - 1) - 0.5)
-    noise = rng.lognormal(0.0, 0.25, size=(count, DAYS))
+    trend = 1.0 + slope[:, None] * (day[None, :] / (cal.days - 1) - 0.5)
+    noise = rng.lognormal(0.0, 0.25, size=(count, cal.days))
     active = day[None, :] >= acc.first_active[:, None]
     weight = acc.weights[:, None] * day_weight[None, :] * trend * noise * active
     cells = weight[:, :, None] * cal.seg_mass[None, :, :]
@@ -399,10 +442,10 @@ def _allocate(rng: np.random.Generator, events: int, acc: _Accounts, cal: _Calen
     # yesterday and last month; the last account has some usage, so it can be overdrawn.
     forced: list[tuple[int, int, int, int]] = []  # (account, day, segment, at least)
     for a in range(min(count, 3)):
-        for d in sorted({DAYS - 1, DAYS - 2, cal.last_month_end}):
+        for d in sorted({cal.days - 1, cal.days - 2, cal.last_month_end}):
             forced.append((a, d, int(np.argmax(cal.seg_mass[d])), 1))
     if count > 2:
-        forced.append((count - 1, DAYS - 2, int(np.argmax(cal.seg_mass[DAYS - 2])), 2))
+        forced.append((count - 1, cal.days - 2, int(np.argmax(cal.seg_mass[cal.days - 2])), 2))
     protected = np.zeros(counts.shape, dtype=bool)
     for a, d, s, _ in forced:
         protected[a, d, s] = True
@@ -422,20 +465,24 @@ def _write_events(
     mem: _Members,
     cal: _Calendar,
     progress: Callable[[str], None] | None,
+    shape: Shape = SAMPLE,
 ) -> _Usage:
-    """Write usage_events month by month (UTC) in chunks and aggregate what the ledger needs."""
+    """Write usage_events month by month (or day by day) in UTC, in chunks, and aggregate what the ledger needs."""
     count = len(acc.ids)
-    size = len(mem.ids) * DAYS
+    size = len(mem.ids) * cal.days
     usage = _Usage(
         tokens=np.zeros(size, dtype=np.int64),
         calls=np.zeros(size, dtype=np.int64),
         last_us=np.full(size, -1, dtype=np.int64),
         services=np.zeros(size, dtype=np.int64),
     )
-    segments = [(d, s) for d in range(DAYS) for s in range(2) if cal.seg_hi[d, s] > cal.seg_lo[d, s]]
+    segments = [(d, s) for d in range(cal.days) for s in range(2) if cal.seg_hi[d, s] > cal.seg_lo[d, s]]
     months: dict[str, list[tuple[int, int]]] = {}
     for d, s in segments:
-        months.setdefault(cal.seg_month[d][s], []).append((d, s))
+        # a segment lies in one UTC day (each local day is cut at the UTC midnight inside it)
+        label = str(cal.seg_lo[d, s].astype("datetime64[us]").astype("datetime64[D]")) if shape.daily_files else None
+        months.setdefault(label or cal.seg_month[d][s], []).append((d, s))
+    reexports = _Reexports(out, seed, shape, progress) if shape.daily_files else None
     chunk_no = 0
     for label, segs in months.items():
         seg_d = np.array([d for d, _ in segs])
@@ -452,12 +499,84 @@ def _write_events(
             cell = np.searchsorted(cum, rows, side="right")
             seg, a = np.divmod(cell, count)
             chunk_rng = np.random.default_rng([seed, chunk_no])
-            table, agg = _event_chunk(chunk_rng, seed, usage.events, seg_d[seg], seg_s[seg], a, acc, mem, cal)
-            _write(out, f"usage_events/month={label}/part-{part:04d}.parquet", table, progress)
+            table, agg = _event_chunk(
+                chunk_rng, seed, usage.events, seg_d[seg], seg_s[seg], a, acc, mem, cal, shape.models
+            )
+            if reexports is not None:
+                reexports.add(f"usage_events/month={label[:7]}/day-{label}-part-{part:04d}.parquet", table)
+            else:
+                _write(out, f"usage_events/month={label}/part-{part:04d}.parquet", table, progress)
             _merge(usage, agg)
             usage.files += 1
             chunk_no += 1
+        if reexports is not None:
+            reexports.day_done()
+    if reexports is not None:
+        reexports.finish()
+        usage.reexported, usage.changed = reexports.copies, reexports.changed
     return usage
+
+
+class _Reexports:
+    """Writes the daily event files one day late, so a share of each day's events can be copied into the previous
+    day's file (still held) or the next day's (carried forward). A changed copy moves one token from output to
+    input: a conflict whose total tokens, and so the ledger, stay as they were."""
+
+    def __init__(self, out: Path, seed: int, shape: Shape, progress: Callable[[str], None] | None) -> None:
+        self.out, self.seed, self.shape, self.progress = out, seed, shape, progress
+        self.held: list[tuple[str, pa.Table]] = []  # the previous day's files, not yet written
+        self.today: list[tuple[str, pa.Table]] = []
+        self.carried: list[pa.Table] = []  # copies for the next day's first file
+        self.days = 0
+        self.copies = 0
+        self.changed = 0
+
+    def add(self, name: str, table: pa.Table) -> None:
+        self.today.append((name, table))
+
+    def day_done(self) -> None:
+        rng = np.random.default_rng([self.seed, 7_000_003, self.days])
+        self.days += 1
+        to_previous: list[pa.Table] = []
+        to_next: list[pa.Table] = []
+        for _, table in self.today:
+            n = table.num_rows
+            picked = np.flatnonzero(rng.random(n) < self.shape.reexported)
+            backwards = rng.random(len(picked)) < 0.5
+            changed = rng.random(len(picked)) < self.shape.changed
+            copies = table.take(pa.array(picked))
+            inputs = copies.column("input_tokens").to_numpy()
+            outputs = copies.column("output_tokens").to_numpy()
+            movable = changed & (outputs > 0)
+            copies = copies.set_column(
+                copies.schema.get_field_index("input_tokens"), "input_tokens", pa.array(inputs + movable)
+            ).set_column(copies.schema.get_field_index("output_tokens"), "output_tokens", pa.array(outputs - movable))
+            if not self.held:  # the first day has no previous file: its copies all go forward
+                backwards[:] = False
+            to_previous.append(copies.filter(pa.array(backwards)))
+            to_next.append(copies.filter(pa.array(~backwards)))
+            self.copies += len(picked)
+            self.changed += int(movable.sum())
+        if self.held:
+            name, table = self.held[-1]
+            self.held[-1] = (name, pa.concat_tables([table, *to_previous]))
+        self._write_held()
+        if self.carried:
+            name, table = self.today[0]
+            self.today[0] = (name, pa.concat_tables([table, *self.carried]))
+        self.held, self.today, self.carried = self.today, [], to_next
+
+    def finish(self) -> None:
+        # the last day's forward copies have no next file: they stay in that day's file (duplicates inside one file)
+        if self.carried and self.held:
+            name, table = self.held[-1]
+            self.held[-1] = (name, pa.concat_tables([table, *self.carried]))
+        self._write_held()
+        self.held, self.carried = [], []
+
+    def _write_held(self) -> None:
+        for name, table in self.held:
+            _write(self.out, name, table, self.progress)
 
 
 def _event_chunk(
@@ -470,6 +589,7 @@ def _event_chunk(
     acc: _Accounts,
     mem: _Members,
     cal: _Calendar,
+    models: int = len(MODELS),
 ) -> tuple[pa.Table, dict[str, np.ndarray]]:
     """One chunk of events for the given (day, segment, account) per row, sorted by time."""
     n = len(a)
@@ -477,7 +597,10 @@ def _event_chunk(
     user = np.clip(user, mem.start[a], mem.end[a] - 1)  # float rounding at the account's upper edge
     u = rng.random(n)
     service = (u >= mem.service_cum[user, 0]).astype(np.int64) + (u >= mem.service_cum[user, 1])
-    model_cum = np.cumsum(MODEL_SHARES, axis=1)[:, :-1]
+    shares = (
+        MODEL_SHARES if models == len(MODELS) else MODEL_SHARES[:, :models] / MODEL_SHARES[:, :models].sum(1)[:, None]
+    )
+    model_cum = np.cumsum(shares, axis=1)[:, :-1]
     model = (rng.random(n)[:, None] >= model_cum[service]).sum(axis=1)
     tokens = rng.lognormal(np.log(TOKEN_MEDIAN[service]), TOKEN_SIGMA[service])
     tokens = np.clip(np.rint(tokens), 1, TOKEN_MAX).astype(np.int64)
@@ -508,7 +631,7 @@ def _event_chunk(
         ],
         schema=EVENTS_SCHEMA,
     )
-    return table, {"key": user * DAYS + d, "tokens": tokens, "at": at, "service": service}
+    return table, {"key": user * cal.days + d, "tokens": tokens, "at": at, "service": service}
 
 
 def _merge(usage: _Usage, agg: dict[str, np.ndarray]) -> None:
@@ -576,10 +699,10 @@ def _transactions(
 
     # CONSUME: one per (member, local day) with usage, at the member's last event that day.
     cell = np.flatnonzero(usage.calls)
-    c_user, c_day = np.divmod(cell, DAYS)
+    c_user, c_day = np.divmod(cell, cal.days)
     c_account, c_amount, c_at = mem.account[c_user], usage.tokens[cell], usage.last_us[cell]
     add(c_account, c_user, CONSUME, -c_amount, c_at, -1, usage.services[cell])
-    flows = np.zeros((count, DAYS), dtype=np.int64)
+    flows = np.zeros((count, cal.days), dtype=np.int64)
     np.add.at(flows, (c_account, c_day), -c_amount)
 
     # REFUND: about 1% of consume entries, 2-20% of that day's usage, in office hours of the next day or two,
@@ -589,7 +712,7 @@ def _transactions(
         picked[rng.choice(np.flatnonzero(c_account == 0))] = True
     picked &= c_account != last
     p_at, p_count = c_at[picked], int(picked.sum())
-    r_day = np.minimum(c_day[picked] + rng.integers(1, 3, size=p_count), DAYS - 1)
+    r_day = np.minimum(c_day[picked] + rng.integers(1, 3, size=p_count), cal.days - 1)
     r_at = _time_on_day(cal, r_day, rng.uniform(9, 18, size=p_count))
     r_at = np.where(r_at <= p_at, p_at + (cal.now_us - p_at) // 2, r_at)
     r_amount = _round_down(c_amount[picked] * rng.uniform(0.02, 0.2, size=p_count))
@@ -601,8 +724,8 @@ def _transactions(
     per_account = rng.poisson(1.0, size=count)
     per_account[0] = max(per_account[0], 1)
     a_account = np.repeat(np.arange(count), per_account)
-    lo = np.minimum(acc.first_active[a_account], DAYS - 1)
-    a_day = lo + (rng.random(len(a_account)) * (DAYS - lo)).astype(np.int64)
+    lo = np.minimum(acc.first_active[a_account], cal.days - 1)
+    a_day = lo + (rng.random(len(a_account)) * (cal.days - lo)).astype(np.int64)
     a_at = _time_on_day(cal, a_day, rng.uniform(10, 18, size=len(a_account)))
     magnitude = _round_down(1000 + used[a_account] * rng.uniform(0.001, 0.01, size=len(a_account)))
     negative = (rng.random(len(a_account)) < 0.4) | (a_account == last)
@@ -626,12 +749,12 @@ def _transactions(
         balance = int(bonus[a] + initial[a])
         cum = np.concatenate([[0], np.cumsum(outflow[a])])
         first = int(acc.first_active[a])
-        stop = first + (DAYS - first) // 2 if a == last else DAYS
+        stop = first + (cal.days - first) // 2 if a == last else cal.days
         mine: list[tuple[int, int, int]] = []
-        for d in range(first, DAYS):
-            need = 1.2 * (cum[min(d + 7, DAYS)] - cum[d])
+        for d in range(first, cal.days):
+            need = 1.2 * (cum[min(d + 7, cal.days)] - cum[d])
             if d < stop and balance < need:
-                lo_d, hi_d = max(first, d - 14), min(DAYS, d + 14)
+                lo_d, hi_d = max(first, d - 14), min(cal.days, d + 14)
                 rate = (cum[hi_d] - cum[lo_d]) / max(hi_d - lo_d, 1)
                 amount = _nice_ceil(max(need - balance, rate * cover_days[a]))
                 mine.append((a, d, amount))
@@ -671,7 +794,7 @@ def _transactions(
 
 def _day_of(cal: _Calendar, at: np.ndarray) -> np.ndarray:
     """Local day index of each instant (clamped into the window)."""
-    return np.clip(np.searchsorted(cal.day_start, at, side="right") - 1, 0, DAYS - 1)
+    return np.clip(np.searchsorted(cal.day_start, at, side="right") - 1, 0, cal.days - 1)
 
 
 def _ledger_table(seed: int, rows: dict[str, list[np.ndarray]], acc: _Accounts, mem: _Members) -> pa.Table:

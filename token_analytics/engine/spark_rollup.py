@@ -32,7 +32,6 @@ import pyarrow.parquet as pq
 
 from token_analytics.engine.ingest import (
     INT96,
-    STAGE,
     FileRejected,
     check_columns,
     check_magic,
@@ -40,7 +39,7 @@ from token_analytics.engine.ingest import (
     hourly_window,
     screen_schema,
 )
-from token_analytics.engine.schema import KINDS, Kind, type_name
+from token_analytics.engine.schema import KINDS, Kind, reason_sql, type_name
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -368,9 +367,9 @@ def land(spark: SparkSession, kind: Kind, files: list[ExportFile]) -> DataFrame 
     return landed
 
 
-# The quarantine rules are written once, in engine.ingest.STAGE: each kind's `case ... end as reason` (null for a
-# valid row, else the first rule it breaks) is taken from there as it stands, so both engines apply one text.
-REASON = {kind: re.search(r"(case\b.*\bend) as reason", text, re.S).group(1) for kind, text in STAGE.items()}
+# The quarantine rules are data, once, in engine.schema.RULES: each kind's `case ... end` (null for a valid row,
+# else the first rule it breaks) is generated from them for Spark as engine.ingest's staging view is for DuckDB.
+REASON = {kind.name: reason_sql(kind.name, "spark") for kind in KINDS}
 TIME_COLUMN = {"usage_events": "occurred_at"}  # the file's latest time (data health) for events
 
 

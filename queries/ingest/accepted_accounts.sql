@@ -1,0 +1,1 @@
+select file_id, count(*), null from raw_accounts where file_id between $first and $last group by all

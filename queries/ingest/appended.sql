@@ -1,0 +1,1 @@
+select usage_hourly, usage_daily, ingests from rollup_appends

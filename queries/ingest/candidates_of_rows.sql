@@ -1,0 +1,1 @@
+create or replace temp view candidates as select * from candidates_rows

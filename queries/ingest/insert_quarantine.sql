@@ -1,0 +1,1 @@
+insert into quarantine values ($file_id, $reason, $rows)

@@ -1,0 +1,1 @@
+delete from usage_hourly where day < $hourly_from
