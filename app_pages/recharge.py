@@ -22,7 +22,7 @@ money = payment_panel.prices(settings.prices_file)
 st.title(t("page.recharge"))
 if provider.is_sandbox:
     st.warning(t("recharge.sandbox_banner", provider=provider.name), icon=":material/science:")
-balance = token_usage(store, account, settings.mode, 0)["remaining"]
+balance = token_usage(store, account, settings.mode, 0).remaining
 st.metric(t("recharge.balance", account=ui.account_markdown(account)), fmt.tokens(balance))
 
 # --- what to buy ---------------------------------------------------------------------------

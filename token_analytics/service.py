@@ -116,7 +116,7 @@ def handle(store: Store, request: dict[str, Any]) -> dict[str, Any]:
         account = str(request["account"])
         if account not in store.account_ids():  # as the command on its own: one line, exit 2
             return {"ok": False, "error": f"there is no account {account!r}"}
-        return {"ok": True, "figures": analysis_figures(store, account, now, mode)}
+        return {"ok": True, "figures": analysis_figures(store, account, now, mode).to_json()}
     if op == "alerts":
         mode = request.get("mode") or store.settings.mode
         now = datetime.fromisoformat(request["as_of"]) if request.get("as_of") else store.settings.now()
