@@ -17,7 +17,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from token_analytics.accounts import audit, sso, users
 from token_analytics.db import StoreError
 from token_analytics.settings import VARIABLES, Settings, SettingsError, load_settings
-from token_analytics.web import auth, data, fmt, i18n, oidc, ui
+from token_analytics.web import auth, context, data, fmt, i18n, oidc, ui
 from token_analytics.web.i18n import t
 
 PAGE_DIR = Path(__file__).parent / "app_pages"
@@ -121,6 +121,7 @@ def sign_in_and_stop(settings: Settings, config: users.AuthConfig, key: str) -> 
     # left the signed-in page's sidebar behind as an empty grey panel (seen on a loaded machine).
     st.html(HIDE_SIDEBAR)
     ui.publish_session(None)
+    context.publish(None)
     _, middle, _ = st.columns([1, 2, 1])
     with middle:
         st.title(t("app.title"))
@@ -174,7 +175,7 @@ def main() -> None:
     with st.sidebar:
         st.markdown(t("sidebar.signed_in_as", name=fmt.plain(user.name)))
         st.caption(t("sidebar.role", role=t(f"role.{user.role}"), mode=t(f"mode.{settings.mode}")))
-        ui.account_switcher(user, account_ids, names)
+        account = ui.account_switcher(user, account_ids, names)
         i18n.language_switch(user.username, lambda name, lang: data.app_db().set_language(name, lang))
         if st.button(t("sidebar.logout"), key="nav_logout"):
             auth.sign_out(settings, config, user)  # ends the session on the server, then the sign-in form
@@ -187,6 +188,7 @@ def main() -> None:
         auth.remember_cookie(config, key)
 
     ui.publish_session(user, account_ids, names)
+    context.publish(context.build(user, account, settings))
     if page.url_path in {spec.url_path for spec in denied}:
         ui.no_access(next(p for p in pages if p.url_path == ui.LANDING))
         return

@@ -1,32 +1,36 @@
 """Analytics Center (/analysis): every figure of SPEC §4 for the signed-in user's account."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from token_analytics.engine.explore import previous_month_to_date_end
-from token_analytics.engine.figures import LEADERBOARD_LIMIT, RECENT_LIMIT, analysis_figures, card_series, exported_plan
+from token_analytics.engine.figures import LEADERBOARD_LIMIT, RECENT_LIMIT
 from token_analytics.engine.periods import TodaySoFar, Windows
 from token_analytics.engine.values import Transaction
-from token_analytics.web import alerts_ui, charts, data, explore_ui, fmt, payment_panel, tables, ui
-from token_analytics.web.i18n import t
+from token_analytics.web import alerts_ui, charts, context, data, explore_ui, fmt, payment_panel, tables, ui
+from token_analytics.web.i18n import current_language, t
 
-user = ui.require(ui.current_user())
-account = ui.current_account(user)
-settings = data.settings()
-store = data.store()
-figures = analysis_figures(store, account, settings.now(), settings.mode)
-health = store.health()
+page = context.current()
+user, account, settings, store, now = page.user, page.account, page.settings, page.store, page.now
+figures = data.figure_set(store, account, now, settings.mode)
+health = data.health(store)
 usage = figures.token_usage
 zone = settings.timezone
-now = settings.now()
 windows = Windows.at(now, settings.zone)
 so_far = TodaySoFar.at(now, settings.zone)
 day, month_name = fmt.day(windows.today), fmt.month(windows.month_start)
 now_time = fmt.clock(now, settings.zone)
+
+
+def chart(name: str, build: Callable[[], go.Figure]) -> go.Figure:
+    """A chart built once per figure set and language (building a Plotly figure costs more than the figures)."""
+    return data.memo(store, "chart", build, account, settings.mode, data.minute_of(now), current_language(), name)
 
 
 def recent_rows(entries: Sequence[Transaction]) -> pd.DataFrame:
@@ -49,7 +53,7 @@ def recent_rows(entries: Sequence[Transaction]) -> pd.DataFrame:
 
 st.title(t("page.analysis"))
 st.caption(t("analysis.account", account=ui.account_markdown(account)))
-alerts_ui.section(store, data.app_db(), account, user, settings)
+alerts_ui.section(store, page.app_db, account, user, settings)
 latest = health.latest_event_at
 freshness = (
     t(
@@ -113,7 +117,7 @@ with st.container(border=True):
     st.caption(t("usage.beta_notice"))
 
 # Offer only the next step up from the plan the account is on now (the same source as /subscription).
-plan = data.app_db().current_plan(account, exported_plan(store, account))
+plan = page.app_db.current_plan(account, data.exported_plan_of(store, account))
 offer = {
     "free": ("button.upgrade_pro", "analysis_upgrade"),
     "pro": ("button.contact_enterprise", "analysis_enterprise"),
@@ -128,7 +132,7 @@ elif user.can_buy and plan_button.button(t(offer[plan][0]), key=offer[plan][1]):
 
 cards = figures.cards
 assert cards is not None and figures.comparison is not None  # SaaS: the self-hosted page stopped above
-series = card_series(store, account, now)
+series = data.card_series_of(store, account, now)
 tsf, mtd = figures.today_so_far, figures.month_to_date
 
 
@@ -158,9 +162,8 @@ def month_span_text() -> str:
 
 
 def spark(where: Any, values: list[int], labels: list[str], metric: str, caption: str, key: str) -> None:
-    where.plotly_chart(
-        charts.sparkline(values, labels, metric), key=key, config={"displayModeBar": False}, width="stretch"
-    )
+    figure = chart(key, partial(charts.sparkline, values, labels, metric))
+    where.plotly_chart(figure, key=key, config={"displayModeBar": False}, width="stretch")
     where.caption(caption)
 
 
@@ -239,7 +242,8 @@ for col, (key, labels) in zip(
 ):
     pair, metric = key
     title = f"{t('comparison.' + pair)}<br>{t('metric.' + metric)}"  # two lines: a quarter width cuts one
-    figure = charts.pair(title, labels, getattr(getattr(comparison, pair), metric), metric, partial=(True, False))
+    values = getattr(getattr(comparison, pair), metric)
+    figure = chart(f"{pair}_{metric}", partial(charts.pair, title, labels, values, metric, partial=(True, False)))
     col.plotly_chart(figure, key=f"analysis_{pair}_{metric}")
 st.caption(t("comparison.partial_note", time=now_time))
 
@@ -248,7 +252,8 @@ st.caption(t("scope.month", month=month_name, zone=zone))
 chart_tokens, chart_calls, table = st.columns([2, 2, 3])
 for where, metric in ((chart_tokens, "tokens"), (chart_calls, "calls")):
     title = f"{t('metric.' + metric)} · {month_name}"
-    where.plotly_chart(charts.services(figures.services or (), metric, title), key=f"analysis_services_{metric}")
+    figure = chart(f"services_{metric}", partial(charts.services, figures.services or (), metric, title))
+    where.plotly_chart(figure, key=f"analysis_services_{metric}")
 services = pd.DataFrame([row.to_json() for row in figures.services or ()], columns=["service", "tokens", "calls"])
 services["service"] = services["service"].map(lambda s: t(f"service.{s}"))
 table.dataframe(

@@ -764,3 +764,21 @@ def test_summaries_read_like_a_person_wrote_them() -> None:
     assert span_words(last, zone) == "Oct 1, 2026 to Oct 3, 2026 10:30 (3 days)"
     week, _ = ex.periods_for("last_week", now, zone)
     assert span_words(week, zone, now) == "Oct 26, 2026 to Nov 1, 2026 (7 days)"
+
+
+def test_a_view_is_json_with_its_days_as_iso_dates() -> None:
+    view = ex.View(period="custom", start=date(2026, 3, 1), end=date(2026, 3, 31), group="member", members=("u1",))
+    assert view.to_json() == {
+        "period": "custom",
+        "start": "2026-03-01",
+        "end": "2026-03-31",
+        "granularity": "day",
+        "metric": "tokens",
+        "group": "member",
+        "top": 10,
+        "services": [],
+        "members": ["u1"],
+        "models": [],
+        "sort": "value",
+    }
+    assert json.loads(json.dumps(ex.DEFAULT_VIEW.to_json()))["start"] is None

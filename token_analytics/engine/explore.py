@@ -31,7 +31,7 @@ from token_analytics.engine.periods import (
     wall_instant,
 )
 from token_analytics.engine.store import Store
-from token_analytics.engine.values import Contribution, Contributors, MonthToDate, Runway
+from token_analytics.engine.values import Contribution, Contributors, MonthToDate, Runway, json_of
 
 PRESETS = (
     "today",
@@ -201,6 +201,13 @@ class View:
     def periods(self, today: date | datetime, zone: ZoneInfo | None = None) -> tuple[Period, Period]:
         """(period, previous period) of the view (SPEC §9)."""
         return periods_for(self.period, today, zone, self.start, self.end)
+
+    def to_json(self) -> dict[str, Any]:
+        """The view as JSON, fields in order; custom days as ISO dates (what `view_from_params` reads back)."""
+        out = json_of(self)
+        out["start"] = self.start.isoformat() if self.start else None
+        out["end"] = self.end.isoformat() if self.end else None
+        return out  # type: ignore[no-any-return]
 
     def filters(self) -> dict[str, list[str] | None]:
         """The bound filter parameters: a list of keys, or None for "any"."""
