@@ -31,7 +31,7 @@ def start() -> tuple[Settings, users.AuthConfig]:
     """Settings and users, or a one-line error and a stop."""
     try:
         settings = load_settings()
-        config = users.load_auth(settings.auth_file)
+        config = data.auth_config(settings.auth_file)
         if settings.oidc_mapping_file is not None:
             sso.load_mapping(settings.oidc_mapping_file)  # a broken mapping stops start-up, in one line
     except (SettingsError, users.AuthConfigError, sso.OidcMappingError) as exc:
@@ -46,19 +46,14 @@ def known_accounts() -> list[str]:
     return data.store().account_ids()
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _names(cache_db: str, generation: int) -> dict[str, str]:
-    return ui.account_names(data.store().accounts())
-
-
 def known_names() -> dict[str, str]:
     """Account id -> name, for labels such as "Acme Corp (acct-001)"; read again after each ingest.
 
-    Keyed by the cache file as well as the generation: two stores (another data folder, a test) both
-    start at generation 0, and must not share names.
+    Kept per store and data generation: two stores (another data folder, a test) both start at
+    generation 0, and must not share names. A copy: the caller may change it.
     """
     store = data.store()
-    return _names(str(store.settings.cache_db), store.generation)
+    return dict(data.memo(store, "account_names", lambda: ui.account_names(store.accounts())))
 
 
 def ledger_exists(account_id: str) -> bool:

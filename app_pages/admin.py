@@ -10,7 +10,6 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from token_analytics.accounts import users
 from token_analytics.db.appfile import AppDBError
 from token_analytics.web import alerts_ui, context, data, fmt, payment_panel, security_panel, ui
 from token_analytics.web.i18n import STRINGS, t
@@ -239,7 +238,7 @@ def health() -> None:
 
 
 def sessions() -> None:
-    security_panel.sessions_tab(settings, users.load_auth(settings.auth_file), user)
+    security_panel.sessions_tab(settings, data.auth_config(settings.auth_file), user)
 
 
 def audit() -> None:

@@ -26,7 +26,7 @@ PAGE_BOX_WIDTH_PX = 150  # five digits beside the - and + steppers
 def user_names() -> dict[str, str]:
     """Sign-in username -> person's name: the app's own ledger entries carry the username."""
     try:
-        config = users.load_auth(settings.auth_file)
+        config = data.auth_config(settings.auth_file)
     except users.AuthConfigError as exc:  # the router has read it this run; a file changed since
         ui.show_error(exc, t("history.no_names"))
         return {}

@@ -18,11 +18,13 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import streamlit as st
 
 from token_analytics import service
+from token_analytics.accounts import users
 from token_analytics.appdb import AppDB
 from token_analytics.engine.figures import analysis_figures, card_series, exported_plan
 from token_analytics.engine.ingest import Step
@@ -235,3 +237,25 @@ def cli_service_problem() -> str | None:
         opening = _openings.get(settings())
     answering = opening.service if opening is not None else None
     return answering.problem if answering is not None else None
+
+
+_auth_configs: dict[Path, tuple[tuple[int, int, int], users.AuthConfig]] = {}
+
+
+def auth_config(path: Path) -> users.AuthConfig:
+    """The users file, read again only when it changed (time, size or inode): parsing it cost ~15 ms a run.
+
+    Kept here, not in dashboard.py, whose globals start afresh on every run. A file that does not load
+    raises on every run, as before; only a good read is kept.
+    """
+    try:
+        stat = path.stat()
+        version = (stat.st_mtime_ns, stat.st_size, stat.st_ino)  # a file replaced whole is a new inode
+    except OSError:
+        return users.load_auth(path)  # missing or unreadable: its own one-line error
+    kept = _auth_configs.get(path)
+    if kept is not None and kept[0] == version:
+        return kept[1]
+    config = users.load_auth(path)
+    _auth_configs[path] = (version, config)
+    return config
