@@ -13,6 +13,7 @@ from tests.conftest import NOW, settings_for
 from token_analytics.db import query_names
 from token_analytics.engine.figures import analysis_figures, growth_pct
 from token_analytics.engine.store import Store
+from token_analytics.web import data
 
 now = datetime.fromisoformat(NOW)
 
@@ -282,3 +283,15 @@ def test_usage_and_recent_list_from_the_per_account_sums(tmp_path: Path) -> None
         nobody = store.row("analysis_ledger", account_id="nobody", limit=10)
         assert (nobody["used"], nobody["total"], nobody["remaining"], nobody["recent"]) == (0, 0, 0, [])
         assert nobody["owner_name"] is None
+
+
+def test_kept_figures_follow_an_adjustment_posted_in_the_same_minute(edge_store: Store) -> None:
+    """The page keeps the figure set per data generation and minute; the app's own entries change it too."""
+    before = data.figure_set(edge_store, "acct-a", now, "saas")
+    assert data.figure_set(edge_store, "acct-a", now, "saas") is before  # kept: computed once
+    txn = data.app_db_of(edge_store).post_adjustment("acct-a", 500, "goodwill", "admin", now=now)
+    after = data.figure_set(edge_store, "acct-a", now, "saas")
+    assert after.cards is not None and before.cards is not None
+    assert after.cards.balance.tokens == before.cards.balance.tokens + 500
+    assert after.recent_transactions and after.recent_transactions[0].txn_id == txn
+    assert after == analysis_figures(edge_store, "acct-a", now, "saas")  # what `report` computes now

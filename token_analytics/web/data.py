@@ -209,10 +209,20 @@ def minute_of(now: datetime) -> datetime:
 
 
 def figure_set(current: Store, account: str, now: datetime, mode: str) -> FigureSet:
-    """The account's figure set, computed at the first run of each minute and data generation (DECISIONS)."""
+    """The account's figure set, computed at the first run of each minute and data generation (DECISIONS).
+
+    The balance, the runway and the recent entries also read the app's own ledger entries, which a purchase
+    or an adjustment adds without a new data generation: their count is part of the key.
+    """
+    minute, entries = minute_of(now), app_entries(current, account)
     return memo(
-        current, "figures", lambda: analysis_figures(current, account, now, mode), account, mode, minute_of(now)
+        current, "figures", lambda: analysis_figures(current, account, now, mode), account, mode, minute, entries
     )
+
+
+def app_entries(current: Store, account: str) -> int:
+    """How many ledger entries the app itself has written for the account (append-only: a version of them)."""
+    return int(current.row("ledger_app_entries", account_id=account)["entries"])
 
 
 def card_series_of(current: Store, account: str, now: datetime) -> dict[str, Any]:
