@@ -17,7 +17,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from token_analytics.accounts import audit, sso, users
 from token_analytics.db import StoreError
 from token_analytics.settings import VARIABLES, Settings, SettingsError, load_settings
-from token_analytics.web import auth, data, fmt, i18n, oidc, ui
+from token_analytics.web import auth, context, data, fmt, i18n, oidc, ui
 from token_analytics.web.i18n import t
 
 PAGE_DIR = Path(__file__).parent / "app_pages"
@@ -31,7 +31,7 @@ def start() -> tuple[Settings, users.AuthConfig]:
     """Settings and users, or a one-line error and a stop."""
     try:
         settings = load_settings()
-        config = users.load_auth(settings.auth_file)
+        config = data.auth_config(settings.auth_file)
         if settings.oidc_mapping_file is not None:
             sso.load_mapping(settings.oidc_mapping_file)  # a broken mapping stops start-up, in one line
     except (SettingsError, users.AuthConfigError, sso.OidcMappingError) as exc:
@@ -46,19 +46,14 @@ def known_accounts() -> list[str]:
     return data.store().account_ids()
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _names(cache_db: str, generation: int) -> dict[str, str]:
-    return ui.account_names(data.store().accounts())
-
-
 def known_names() -> dict[str, str]:
     """Account id -> name, for labels such as "Acme Corp (acct-001)"; read again after each ingest.
 
-    Keyed by the cache file as well as the generation: two stores (another data folder, a test) both
-    start at generation 0, and must not share names.
+    Kept per store and data generation: two stores (another data folder, a test) both start at
+    generation 0, and must not share names. A copy: the caller may change it.
     """
     store = data.store()
-    return _names(str(store.settings.cache_db), store.generation)
+    return dict(data.memo(store, "account_names", lambda: ui.account_names(store.accounts())))
 
 
 def ledger_exists(account_id: str) -> bool:
@@ -121,6 +116,7 @@ def sign_in_and_stop(settings: Settings, config: users.AuthConfig, key: str) -> 
     # left the signed-in page's sidebar behind as an empty grey panel (seen on a loaded machine).
     st.html(HIDE_SIDEBAR)
     ui.publish_session(None)
+    context.publish(None)
     _, middle, _ = st.columns([1, 2, 1])
     with middle:
         st.title(t("app.title"))
@@ -174,7 +170,7 @@ def main() -> None:
     with st.sidebar:
         st.markdown(t("sidebar.signed_in_as", name=fmt.plain(user.name)))
         st.caption(t("sidebar.role", role=t(f"role.{user.role}"), mode=t(f"mode.{settings.mode}")))
-        ui.account_switcher(user, account_ids, names)
+        account = ui.account_switcher(user, account_ids, names)
         i18n.language_switch(user.username, lambda name, lang: data.app_db().set_language(name, lang))
         if st.button(t("sidebar.logout"), key="nav_logout"):
             auth.sign_out(settings, config, user)  # ends the session on the server, then the sign-in form
@@ -187,6 +183,7 @@ def main() -> None:
         auth.remember_cookie(config, key)
 
     ui.publish_session(user, account_ids, names)
+    context.publish(context.build(user, account, settings))
     if page.url_path in {spec.url_path for spec in denied}:
         ui.no_access(next(p for p in pages if p.url_path == ui.LANDING))
         return

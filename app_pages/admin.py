@@ -10,18 +10,16 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from token_analytics.accounts import users
 from token_analytics.db.appfile import AppDBError
-from token_analytics.web import alerts_ui, data, fmt, payment_panel, security_panel, ui
+from token_analytics.web import alerts_ui, context, data, fmt, payment_panel, security_panel, ui
 from token_analytics.web.i18n import STRINGS, t
 
 FLASH_KEY = "admin_flash"  # what the last confirm / reject did, shown after the rerun
 ADJUST_FLASH_KEY = "admin_adjust_flash"  # the posted adjustment's confirmation, shown above the tabs
 OPEN_TAB_KEY = "admin_open_tab"  # the tab (label id) to open after a post, so the person stays where they were
 
-user = ui.require(ui.current_user(), "admin")
-settings = data.settings()
-store = data.store()
+page = context.current("admin")
+user, settings, store = page.user, page.settings, page.store
 zone = settings.zone
 
 st.title(t("page.admin"))
@@ -61,7 +59,7 @@ def when(value: object) -> str:
 
 
 def transfers() -> None:
-    appdb = data.app_db()
+    appdb = page.app_db
     money = payment_panel.prices(settings.prices_file)
     flash = st.session_state.pop(FLASH_KEY, None)
     if flash is not None:
@@ -132,7 +130,7 @@ def transfers() -> None:
 
 
 def adjustments() -> None:
-    appdb = data.app_db()
+    appdb = page.app_db
     accounts = store.account_ids()
     names = ui.known_names()  # AppTest calls format_func outside the run: it must not read session state
     with st.form("admin_adjust_form", clear_on_submit=True):
@@ -184,7 +182,7 @@ def adjustments() -> None:
 
 
 def requests() -> None:
-    appdb = data.app_db()
+    appdb = page.app_db
     money = payment_panel.prices(settings.prices_file)
     rows = appdb.plan_requests()
     if rows.empty:
@@ -206,7 +204,7 @@ def requests() -> None:
 
 
 def health() -> None:
-    report = store.health()
+    report = data.health(store)
     files, bad, quarantined = st.columns(3)
     files.metric(t("admin.files_read"), fmt.tokens(report.files_read))
     bad.metric(t("admin.bad_files"), fmt.tokens(report.bad_files))
@@ -240,7 +238,7 @@ def health() -> None:
 
 
 def sessions() -> None:
-    security_panel.sessions_tab(settings, users.load_auth(settings.auth_file), user)
+    security_panel.sessions_tab(settings, data.auth_config(settings.auth_file), user)
 
 
 def audit() -> None:
@@ -248,7 +246,7 @@ def audit() -> None:
 
 
 def alerts() -> None:
-    alerts_ui.admin_section(data.app_db(), user, settings)
+    alerts_ui.admin_section(page.app_db, user, settings)
 
 
 # (label id, draw function); self-hosted deployments have no payments and no ledger to adjust.

@@ -1,43 +1,51 @@
 """Analytics Center (/analysis): every figure of SPEC §4 for the signed-in user's account."""
 
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from token_analytics.engine.explore import previous_month_to_date_end
-from token_analytics.engine.figures import LEADERBOARD_LIMIT, RECENT_LIMIT, analysis_figures, card_series, exported_plan
+from token_analytics.engine.figures import LEADERBOARD_LIMIT, RECENT_LIMIT
 from token_analytics.engine.periods import TodaySoFar, Windows
-from token_analytics.web import alerts_ui, charts, data, explore_ui, fmt, payment_panel, tables, ui
-from token_analytics.web.i18n import t
+from token_analytics.engine.values import Transaction
+from token_analytics.web import alerts_ui, charts, context, data, explore_ui, fmt, payment_panel, tables, ui
+from token_analytics.web.i18n import current_language, t
 
-user = ui.require(ui.current_user())
-account = ui.current_account(user)
-settings = data.settings()
-store = data.store()
-figures = analysis_figures(store, account, settings.now(), settings.mode)
-health = store.health()
-usage = figures["token_usage"]
+page = context.current()
+user, account, settings, store, now = page.user, page.account, page.settings, page.store, page.now
+figures = data.figure_set(store, account, now, settings.mode)
+entries = data.app_entries(store, account)  # the charts are kept with the figures they draw
+health = data.health(store)
+usage = figures.token_usage
 zone = settings.timezone
-now = settings.now()
 windows = Windows.at(now, settings.zone)
 so_far = TodaySoFar.at(now, settings.zone)
 day, month_name = fmt.day(windows.today), fmt.month(windows.month_start)
 now_time = fmt.clock(now, settings.zone)
 
 
-def recent_rows(entries: list[dict[str, Any]]) -> pd.DataFrame:
+def chart(name: str, build: Callable[[], go.Figure]) -> go.Figure:
+    """A chart built once per figure set and language (building a Plotly figure costs more than the figures)."""
+    minute, language = data.minute_of(now), current_language()
+    return data.memo(store, "chart", build, account, settings.mode, minute, entries, language, name)
+
+
+def recent_rows(entries: Sequence[Transaction]) -> pd.DataFrame:
     """The recent-transactions table, formatted from the figures' Python values (None, never NaN)."""
     return pd.DataFrame(
         [
             {
-                "type": t(f"txn.{entry['type']}"),
-                "amount": entry["amount"],
+                "type": t(f"txn.{entry.type}"),
+                "amount": entry.amount,
                 # fromisoformat, not pd.Timestamp: a time before 1901 has a seconds offset (+08:05:43, LMT)
-                "created_at": fmt.when(datetime.fromisoformat(entry["created_at"]), settings.zone, with_zone=False),
-                "payment_method": fmt.method_label(entry["payment_method"]),
-                "description": entry["description"] or "",
+                "created_at": fmt.when(datetime.fromisoformat(str(entry.created_at)), settings.zone, with_zone=False),
+                "payment_method": fmt.method_label(entry.payment_method),
+                "description": entry.description or "",
             }
             for entry in entries
         ],
@@ -47,7 +55,7 @@ def recent_rows(entries: list[dict[str, Any]]) -> pd.DataFrame:
 
 st.title(t("page.analysis"))
 st.caption(t("analysis.account", account=ui.account_markdown(account)))
-alerts_ui.section(store, data.app_db(), account, user, settings)
+alerts_ui.section(store, page.app_db, account, user, settings)
 latest = health.latest_event_at
 freshness = (
     t(
@@ -81,35 +89,37 @@ with st.container(border=True):
         st.subheader(t("section.enterprise"))
         left, right = st.columns(2)
         left.metric(t("usage.total"), t("usage.unlimited"))
-        right.metric(t("usage.used"), fmt.compact(usage["used"]), help=t("help.self_hosted_used"))
-        right.caption(t("card.exact_all_time", tokens=fmt.tokens(usage["used"])))
+        right.metric(t("usage.used"), fmt.compact(usage.used), help=t("help.self_hosted_used"))
+        right.caption(t("card.exact_all_time", tokens=fmt.tokens(usage.used)))
         st.caption(t("usage.enterprise_note") + " · " + freshness)
         quarantine_note(("usage_events",))
         st.stop()
+    remaining = usage.remaining
+    assert remaining is not None  # SaaS: a ledger always gives a balance
     st.subheader(t("section.token_usage"))
     st.caption(t("scope.usage"))
-    st.markdown(t("usage.used_of_total", used=fmt.tokens(usage["used"]), total=fmt.tokens(usage["total"])))
-    overdrawn = usage["remaining"] < 0 or (usage["percent_used"] or 0) > 100
+    st.markdown(t("usage.used_of_total", used=fmt.tokens(usage.used), total=fmt.tokens(usage.total)))
+    overdrawn = remaining < 0 or (usage.percent_used or 0) > 100
     bar = st.container(key="analysis_usage_overdrawn" if overdrawn else "analysis_usage_bar")
-    if usage["percent_used"] is None:
+    if usage.percent_used is None:
         bar.progress(0.0, text=t("usage.no_total"))
     else:
-        percent = t("usage.percent_used", percent=fmt.pct(usage["percent_used"]))
-        bar.progress(min(usage["percent_used"] / 100, 1.0), text=f":red[**{percent}**]" if overdrawn else percent)
+        percent = t("usage.percent_used", percent=fmt.pct(usage.percent_used))
+        bar.progress(min(usage.percent_used / 100, 1.0), text=f":red[**{percent}**]" if overdrawn else percent)
     if overdrawn:
         st.html(OVERDRAWN_CSS)
-    balance_line = t("usage.balance_line", balance=fmt.tokens(usage["remaining"]))
-    st.markdown(f":red[**{balance_line}**]" if usage["remaining"] < 0 else balance_line)
-    if usage["remaining"] < 0:
+    balance_line = t("usage.balance_line", balance=fmt.tokens(remaining))
+    st.markdown(f":red[**{balance_line}**]" if remaining < 0 else balance_line)
+    if remaining < 0:
         advice = "usage.overdrawn.buyer" if user.can_buy else "usage.overdrawn.reader"
-        st.warning(t(advice, balance=fmt.tokens(usage["remaining"])), icon=":material/warning:")
-    explore_ui.show_runway(figures["runway"])
+        st.warning(t(advice, balance=fmt.tokens(remaining)), icon=":material/warning:")
+    explore_ui.show_runway(figures.runway)
     if user.can_buy and st.button(t("button.recharge"), type="primary", key="analysis_recharge"):
         st.switch_page("app_pages/recharge.py")
     st.caption(t("usage.beta_notice"))
 
 # Offer only the next step up from the plan the account is on now (the same source as /subscription).
-plan = data.app_db().current_plan(account, exported_plan(store, account))
+plan = page.app_db.current_plan(account, data.exported_plan_of(store, account))
 offer = {
     "free": ("button.upgrade_pro", "analysis_upgrade"),
     "pro": ("button.contact_enterprise", "analysis_enterprise"),
@@ -122,9 +132,10 @@ if plan == "enterprise":
 elif user.can_buy and plan_button.button(t(offer[plan][0]), key=offer[plan][1]):
     st.switch_page("app_pages/subscription.py")
 
-cards = figures["cards"]
-series = card_series(store, account, now)
-tsf, mtd = figures["today_so_far"], figures["month_to_date"]
+cards = figures.cards
+assert cards is not None and figures.comparison is not None  # SaaS: the self-hosted page stopped above
+series = data.card_series_of(store, account, now)
+tsf, mtd = figures.today_so_far, figures.month_to_date
 
 
 def arrow(current: int, previous: int, growth: float | None, period: str) -> dict[str, Any]:
@@ -141,7 +152,7 @@ def month_span_text() -> str:
     """What the Monthly card's arrow compares with: "Nov 1 – 6 to 10:42", the same span of last month."""
     end = previous_month_to_date_end(now, settings.zone).astimezone(settings.zone)
     if end.date() == windows.month_start:  # last month is shorter: all of it
-        return t("card.vs_all_last_month", previous=fmt.tokens(mtd["previous"]))
+        return t("card.vs_all_last_month", previous=fmt.tokens(mtd.previous))
     if end.date() == windows.last_month_start and end.time() == end.time().min:
         return t("card.vs_month_nothing")
     if end.time() == end.time().min:  # ends at a midnight: whole days, up to the day before
@@ -149,13 +160,12 @@ def month_span_text() -> str:
     else:
         days = fmt.day_span(windows.last_month_start, end.date())
         span = t("card.span_to_time", days=days, time=fmt.clock(end, settings.zone))
-    return t("card.vs_month_span", span=span, previous=fmt.tokens(mtd["previous"]))
+    return t("card.vs_month_span", span=span, previous=fmt.tokens(mtd.previous))
 
 
 def spark(where: Any, values: list[int], labels: list[str], metric: str, caption: str, key: str) -> None:
-    where.plotly_chart(
-        charts.sparkline(values, labels, metric), key=key, config={"displayModeBar": False}, width="stretch"
-    )
+    figure = chart(key, partial(charts.sparkline, values, labels, metric))
+    where.plotly_chart(figure, key=key, config={"displayModeBar": False}, width="stretch")
     where.caption(caption)
 
 
@@ -164,35 +174,35 @@ day_labels = [fmt.day(d) for d in series["days"]]
 st.subheader(t("section.cards"))
 balance, today, month, calls = st.columns(4)
 with balance.container(border=True):
-    st.metric(t("card.balance"), fmt.compact(cards["balance"]["tokens"]), help=t("help.balance"))
-    st.caption(t("card.exact_all_time", tokens=fmt.tokens(cards["balance"]["tokens"])))
-    if cards["balance"]["tokens"] is not None and cards["balance"]["tokens"] < 0:
-        st.markdown(":red[**" + t("card.overdrawn", tokens=fmt.tokens(-cards["balance"]["tokens"])) + "**]")
-    st.caption(t("card.owner", name=fmt.plain(cards["balance"]["owner_name"] or fmt.MISSING)))
+    st.metric(t("card.balance"), fmt.compact(cards.balance.tokens), help=t("help.balance"))
+    st.caption(t("card.exact_all_time", tokens=fmt.tokens(cards.balance.tokens)))
+    if cards.balance.tokens is not None and cards.balance.tokens < 0:
+        st.markdown(":red[**" + t("card.overdrawn", tokens=fmt.tokens(-cards.balance.tokens)) + "**]")
+    st.caption(t("card.owner", name=fmt.plain(cards.balance.owner_name or fmt.MISSING)))
 with today.container(border=True):
     st.metric(
         t("card.today"),
-        fmt.compact(cards["today"]["tokens"]),
-        **arrow(tsf["tokens"], tsf["previous"], tsf["growth_pct"], "day"),
+        fmt.compact(cards.today.tokens),
+        **arrow(tsf.tokens, tsf.previous, tsf.growth_pct, "day"),
         help=t("help.today", day=day, zone=zone),
     )
-    st.caption(t("card.exact_day", tokens=fmt.tokens(cards["today"]["tokens"]), day=day, zone=zone))
+    st.caption(t("card.exact_day", tokens=fmt.tokens(cards.today.tokens), day=day, zone=zone))
     if so_far.previous_is_whole_day:
-        st.caption(t("card.vs_all_yesterday", previous=fmt.tokens(tsf["previous"])))
+        st.caption(t("card.vs_all_yesterday", previous=fmt.tokens(tsf.previous)))
     else:
-        st.caption(t("card.vs_yesterday_to", time=now_time, previous=fmt.tokens(tsf["previous"])))
-    st.caption(t("card.all_yesterday", tokens=fmt.compact(cards["today"]["previous"])))
+        st.caption(t("card.vs_yesterday_to", time=now_time, previous=fmt.tokens(tsf.previous)))
+    st.caption(t("card.all_yesterday", tokens=fmt.compact(cards.today.previous)))
     spark(st, series["day_tokens"], day_labels, "tokens", t("card.spark_day_tokens"), "analysis_spark_today")
 with month.container(border=True):
     st.metric(
         t("card.month"),
-        fmt.compact(cards["month"]["tokens"]),
-        **arrow(mtd["tokens"], mtd["previous"], mtd["growth_pct"], "month"),
+        fmt.compact(cards.month.tokens),
+        **arrow(mtd.tokens, mtd.previous, mtd.growth_pct, "month"),
         help=t("help.month", month=month_name, zone=zone),
     )
-    st.caption(t("card.exact_month", tokens=fmt.tokens(cards["month"]["tokens"]), month=month_name, zone=zone))
+    st.caption(t("card.exact_month", tokens=fmt.tokens(cards.month.tokens), month=month_name, zone=zone))
     st.caption(month_span_text())
-    st.caption(t("card.all_last_month", tokens=fmt.compact(cards["month"]["previous"])))
+    st.caption(t("card.all_last_month", tokens=fmt.compact(cards.month.previous)))
     spark(
         st,
         series["month_tokens"],
@@ -202,10 +212,8 @@ with month.container(border=True):
         "analysis_spark_month",
     )
 with calls.container(border=True):
-    st.metric(
-        t("card.services"), t("card.calls_value", calls=fmt.compact(cards["service_calls"])), help=t("help.calls")
-    )
-    st.caption(t("card.calls_all_time", calls=fmt.tokens(cards["service_calls"])))
+    st.metric(t("card.services"), t("card.calls_value", calls=fmt.compact(cards.service_calls)), help=t("help.calls"))
+    st.caption(t("card.calls_all_time", calls=fmt.tokens(cards.service_calls)))
     spark(st, series["day_calls"], day_labels, "calls", t("card.spark_day_calls"), "analysis_spark_calls")
 st.caption(freshness)
 if store.refreshing:
@@ -226,7 +234,7 @@ st.caption(
         zone=zone,
     )
 )
-comparison = figures["comparison"]
+comparison = figures.comparison
 cols = st.columns(4)
 for col, (key, labels) in zip(
     cols,
@@ -236,7 +244,8 @@ for col, (key, labels) in zip(
 ):
     pair, metric = key
     title = f"{t('comparison.' + pair)}<br>{t('metric.' + metric)}"  # two lines: a quarter width cuts one
-    figure = charts.pair(title, labels, comparison[pair][metric], metric, partial=(True, False))
+    values = getattr(getattr(comparison, pair), metric)
+    figure = chart(f"{pair}_{metric}", partial(charts.pair, title, labels, values, metric, partial=(True, False)))
     col.plotly_chart(figure, key=f"analysis_{pair}_{metric}")
 st.caption(t("comparison.partial_note", time=now_time))
 
@@ -245,8 +254,9 @@ st.caption(t("scope.month", month=month_name, zone=zone))
 chart_tokens, chart_calls, table = st.columns([2, 2, 3])
 for where, metric in ((chart_tokens, "tokens"), (chart_calls, "calls")):
     title = f"{t('metric.' + metric)} · {month_name}"
-    where.plotly_chart(charts.services(figures["services"], metric, title), key=f"analysis_services_{metric}")
-services = pd.DataFrame(figures["services"])
+    figure = chart(f"services_{metric}", partial(charts.services, figures.services or (), metric, title))
+    where.plotly_chart(figure, key=f"analysis_services_{metric}")
+services = pd.DataFrame([row.to_json() for row in figures.services or ()], columns=["service", "tokens", "calls"])
 services["service"] = services["service"].map(lambda s: t(f"service.{s}"))
 table.dataframe(
     services,
@@ -260,7 +270,7 @@ table.dataframe(
 
 st.subheader(t("section.recent"))
 st.caption(t("scope.recent", limit=RECENT_LIMIT, zone=zone))
-entries = figures["recent_transactions"]
+entries = figures.recent_transactions
 if not entries:
     st.info(t("recent.empty"))
 else:
@@ -280,7 +290,7 @@ else:
         + tables.CELL_PADDING_PX,
     )
     st.dataframe(
-        tables.style_ledger(shown, pd.Series([entry["type"] for entry in entries])),
+        tables.style_ledger(shown, pd.Series([entry.type for entry in entries])),
         hide_index=True,
         column_config=columns,
     )
@@ -289,13 +299,13 @@ if st.button(t("button.view_all"), key="analysis_view_all"):
 
 st.subheader(t("section.leaderboard"))
 st.caption(t("scope.leaderboard", limit=LEADERBOARD_LIMIT, month=month_name, zone=zone))
-leaders = figures["leaderboard"]
+leaders = figures.leaderboard
 if not leaders:
     st.info(t("leaderboard.empty"))
 else:
     # Usage without a user_id has no name: "—", never "None".
     board = pd.DataFrame(
-        [{**row, "display_name": row["display_name"] or fmt.MISSING} for row in leaders],
+        [{**row.to_json(), "display_name": row.display_name or fmt.MISSING} for row in leaders],
         columns=["rank", "display_name", "tokens", "calls", "share_pct"],
     )
     st.dataframe(

@@ -6,23 +6,20 @@ from token_analytics.billing.orders import METHODS
 from token_analytics.billing.payments import get_provider
 from token_analytics.db.appfile import AppDBError
 from token_analytics.engine.figures import token_usage
-from token_analytics.web import data, fmt, payment_panel, ui
+from token_analytics.web import context, fmt, payment_panel, ui
 from token_analytics.web.i18n import t
 
 CUSTOM = 0  # the "custom amount" choice among the package sizes
 
-user = ui.require(ui.current_user(), "buy")
-account = ui.current_account(user)
-settings = data.settings()
-store = data.store()
-appdb = data.app_db()
+page = context.current("buy")
+user, account, settings, store, appdb = page.user, page.account, page.settings, page.store, page.app_db
 provider = get_provider()
 money = payment_panel.prices(settings.prices_file)
 
 st.title(t("page.recharge"))
 if provider.is_sandbox:
     st.warning(t("recharge.sandbox_banner", provider=provider.name), icon=":material/science:")
-balance = token_usage(store, account, settings.mode, 0)["remaining"]
+balance = token_usage(store, account, settings.mode, 0).remaining
 st.metric(t("recharge.balance", account=ui.account_markdown(account)), fmt.tokens(balance))
 
 # --- what to buy ---------------------------------------------------------------------------

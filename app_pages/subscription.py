@@ -9,18 +9,14 @@ import streamlit as st
 from token_analytics.billing.orders import METHODS
 from token_analytics.billing.payments import get_provider
 from token_analytics.db.appfile import AppDBError
-from token_analytics.engine.figures import exported_plan
-from token_analytics.web import data, fmt, payment_panel, ui
+from token_analytics.web import context, data, fmt, payment_panel, ui
 from token_analytics.web.i18n import t
 
-user = ui.require(ui.current_user())
-account = ui.current_account(user)
-settings = data.settings()
-store = data.store()
-appdb = data.app_db()
+page = context.current()
+user, account, settings, store, appdb = page.user, page.account, page.settings, page.store, page.app_db
 provider = get_provider()
 money = payment_panel.prices(settings.prices_file)
-plan_now = appdb.current_plan(account, exported_plan(store, account))
+plan_now = appdb.current_plan(account, data.exported_plan_of(store, account))
 
 st.title(t("page.subscription"))
 st.markdown(t("plans.current", account=ui.account_markdown(account), plan=payment_panel.plan_name(money, plan_now)))

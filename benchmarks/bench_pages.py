@@ -79,6 +79,15 @@ EXPLORE_VIEWS = (
     "group=model",
     "period=this_year&granularity=week",
 )
+# /explore widget changes as a person makes them, in this order (label, option): with the sections drawn in
+# st.fragment a change reruns only its section, which the websocket's full reruns above do not show.
+WIDGET_CHANGES = (
+    ("Period", "Last 7 complete days"),
+    ("Granularity", "Hour"),
+    ("Metric", "Calls"),
+    ("Group by", "Member"),
+    ("Period", "This year (so far)"),
+)
 QUIET_MS = 400
 
 # Installed before any of the app's scripts: the time of the last change to the page.
@@ -190,6 +199,8 @@ def browser_measures(server: Server, checkout: str, results: Results, runs: int)
                         opened.append(path)
                     if run == 0:
                         cookies[role] = {"cookies": context.cookies(), "pages": ["analysis"] + opened}
+                    if "explore" in opened:
+                        widget_changes(page, server, checkout, role, results)
                     for view in EXPLORE_VIEWS[1:2]:
                         page.goto(f"{server.url}/explore?{view}")
                         results.add(f"shared /explore link drawn [{role}]", checkout, drawn_ms(page, 0.0))
@@ -197,6 +208,20 @@ def browser_measures(server: Server, checkout: str, results: Results, runs: int)
         finally:
             browser.close()
     return cookies
+
+
+def widget_changes(page: Any, server: Server, checkout: str, role: str, results: Results) -> None:
+    """/explore opened afresh, then each of WIDGET_CHANGES: from the click on the option to the last element drawn."""
+    page.goto(f"{server.url}/explore")
+    drawn_ms(page, 0.0)
+    main = page.locator('[data-testid="stMain"]')
+    for label, option in WIDGET_CHANGES:
+        main.get_by_role("combobox", name=label, exact=True).click(no_wait_after=True)
+        choice = page.get_by_role("option", name=option, exact=True)
+        choice.wait_for()
+        since = page.evaluate("() => performance.now()")
+        choice.click(no_wait_after=True)
+        results.add(f"explore widget change: {label} -> {option} [{role}]", checkout, drawn_ms(page, since))
 
 
 def rerun_message(url: str, page_name: str, query: str) -> bytes:

@@ -169,7 +169,7 @@ def test_the_dashboard_says_when_it_cannot_listen_and_tries_again(
             assert answering.serving and answering.problem is None
             report = cli("report", "--account", "acct-a", settings=settings)
             assert report.returncode == 0, report.stderr
-            expected = analysis_figures(store, "acct-a", settings.now(), "saas")
+            expected = analysis_figures(store, "acct-a", settings.now(), "saas").to_json()
             assert json.loads(report.stdout) == json.loads(json.dumps(expected))
         finally:
             answering.close()

@@ -211,7 +211,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             if args.account not in store.account_ids():
                 print(f"report: {unknown_account(args.account, settings)}", file=sys.stderr)
                 return 2
-            figures = analysis_figures(store, args.account, now, settings.mode)
+            figures = analysis_figures(store, args.account, now, settings.mode).to_json()
     print(json.dumps(figures, indent=2, ensure_ascii=False))
     return 0
 

@@ -219,7 +219,9 @@ def handle(store: Store, request: Request) -> Reply:
             raise KeyError("account")
         if request.account not in store.account_ids():  # as the command on its own: one line, exit 2
             return Reply(ok=False, error=f"there is no account {request.account!r}")
-        return Reply(ok=True, figures=analysis_figures(store, request.account, request.moment(store.settings), mode))
+        return Reply(
+            ok=True, figures=analysis_figures(store, request.account, request.moment(store.settings), mode).to_json()
+        )
     if request.op == Op.ALERTS:
         now = request.moment(store.settings)
         receivers = webhooks.receivers_from(request.webhooks)

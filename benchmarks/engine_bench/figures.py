@@ -129,7 +129,7 @@ def part_engine(spec: dict[str, Any]) -> dict[str, Any]:
         timing = timed_runs(
             lambda a=account: analysis_figures(store, a, now, "saas"), spec["runs"], spec["warmups"], spec["budget"]
         )
-        figures = analysis_figures(store, account, now, "saas")
+        figures = analysis_figures(store, account, now, "saas").to_json()
         out["views"][label] = {"account": account, "events": events, **timing, "figures": figures}
     out["breakdown_ms"] = query_breakdown(store, picks["largest"][0], now, spec)
     store.close()

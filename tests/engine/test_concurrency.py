@@ -49,7 +49,7 @@ def test_each_read_sees_one_generation(tmp_path: Path) -> None:
                     cur = store.cursor()
                     daily = cur.execute("select sum(tokens) from usage_daily where account_id = 'acct-a'").fetchall()
                     hourly = cur.execute("select sum(tokens) from usage_hourly where account_id = 'acct-a'").fetchall()
-                    figures = analysis_figures(store, "acct-a", now, "saas")
+                    figures = analysis_figures(store, "acct-a", now, "saas").to_json()
                 cards = figures["cards"]
                 seen.append((daily[0][0], hourly[0][0], cards["service_calls"], cards["balance"]["tokens"]))
         except BaseException as exc:  # reported by the main thread
@@ -68,7 +68,7 @@ def test_each_read_sees_one_generation(tmp_path: Path) -> None:
     allowed = {expected(g) for g in range(GENERATIONS + 1)}
     # every read is one whole generation: the rollups, the usage figures and the ledger agree
     assert seen and set(seen) <= allowed
-    assert analysis_figures(store, "acct-a", now, "saas")["cards"]["balance"]["tokens"] == expected(GENERATIONS)[3]
+    assert analysis_figures(store, "acct-a", now, "saas").cards.balance.tokens == expected(GENERATIONS)[3]
     store.close()
 
 
@@ -87,12 +87,12 @@ def test_command_line_asks_the_process_holding_the_files(tmp_path: Path) -> None
     try:
         report = cli("report", "--account", "acct-a", env=env)
         assert report.returncode == 0, report.stderr
-        assert json.loads(report.stdout) == json.loads(json.dumps(analysis_figures(store, "acct-a", now, "saas")))
+        assert json.loads(report.stdout) == analysis_figures(store, "acct-a", now, "saas").to_json()
         write_generation(root, 1)
         ingest = cli("ingest", env=env)
         assert ingest.returncode == 0, ingest.stderr
         assert ingest.stdout.startswith("read 2 files (2 rows)")
-        assert analysis_figures(store, "acct-a", now, "saas")["cards"]["today"]["tokens"] == 11
+        assert analysis_figures(store, "acct-a", now, "saas").to_json()["cards"]["today"]["tokens"] == 11
     finally:
         answering.close()  # a service left running is an idle thread for the rest of the run
         store.close()

@@ -176,7 +176,7 @@ def test_the_fall_back_hour_stays_two_hours_and_the_month_edge_is_local(messy: P
         assert [(d.isoformat(), t) for d, t in over] == [("2026-10-31", 3)]  # d4: 31 Oct in New York
         # month to date at 01:45 EST: the partial hour [06:00, 06:45) UTC holds d2 only; the whole hours before it
         # d3 and d1; e1, e7 and t1-t3 fall on 31 Oct local (last month)
-        figures = analysis_figures(folder, "acct-a", datetime.fromisoformat(now), "saas")
+        figures = analysis_figures(folder, "acct-a", datetime.fromisoformat(now), "saas").to_json()
         assert figures["month_to_date"]["tokens"] == 17 + 11 + 13
 
 
@@ -267,7 +267,7 @@ def test_one_cache_file_switches_between_exports_and_a_folder(messy: Path) -> No
     seen = []
     for settings in (raw_settings, folder_settings, raw_settings):
         with opened(settings) as store:
-            seen.append(analysis_figures(store, "acct-a", moment, "saas"))
+            seen.append(analysis_figures(store, "acct-a", moment, "saas").to_json())
             seen.append(store.health().files.to_dict("records"))
     assert seen[0] == seen[2] == seen[4] and seen[1] == seen[3] == seen[5]
 
@@ -394,7 +394,7 @@ def test_analysis_and_token_history_render_from_a_folder(
     app_env.setenv("ANALYTICS_DATA_DIR", str(tmp_path / "no-exports-here"))
     settings = load_settings({"ANALYTICS_DATA_DIR": str(sample_dir), "ANALYTICS_APP_DB": str(tmp_path / "e.duckdb")})
     with opened(settings) as raw:
-        expected = analysis_figures(raw, "acct-001", datetime.fromisoformat(SAMPLE_NOW), "saas")
+        expected = analysis_figures(raw, "acct-001", datetime.fromisoformat(SAMPLE_NOW), "saas").to_json()
     at = _signed_in("manager")
     assert [e.value for e in at.error] == []
     balance = next(m for m in at.metric if m.label == "Token Balance")

@@ -228,7 +228,7 @@ def test_presets_that_run_to_now_compare_the_same_span(
     assert (result.previous.start, result.previous.end, result.previous.until) == (*previous, until)
     assert result.previous_total == previous_tokens
     if preset == "this_month":
-        assert previous_tokens == ex.month_to_date(store, "acct-a", now)["previous"]
+        assert previous_tokens == ex.month_to_date(store, "acct-a", now).to_json()["previous"]
 
 
 NY = ZoneInfo("America/New_York")
@@ -563,7 +563,7 @@ def test_rankings_names_and_unknown(store: Store) -> None:
 def test_runway_dates(store: Store) -> None:
     # balance 10000 - 999 - 700 - 50 - 1 - 1500 - 8 = 6742; 7 complete days 27 Oct 00:00 EDT - 3 Nov 00:00 EST:
     # 700 + 50 = 750; 30 days from 4 Oct: 750 + 1 + 1500 = 2251
-    run = ex.runway(store, "acct-a", 6742, now)
+    run = ex.runway(store, "acct-a", 6742, now).to_json()
     assert run == {
         "balance": 6742,
         "burn_7d": pytest.approx(750 / 7),
@@ -579,32 +579,32 @@ def test_runway_dates(store: Store) -> None:
 
 def test_runway_beyond_the_calendar_has_no_date(store: Store) -> None:
     # found by the property layer: a balance of 2^53 at 750 tokens a week outlasts year 9999
-    run = ex.runway(store, "acct-a", 2**53, now)
+    run = ex.runway(store, "acct-a", 2**53, now).to_json()
     assert run["status_7d"] == "ok" and run["days_left_7d"] == 2**53 * 7 // 750
     assert run["runs_out_on_7d"] is None and run["runs_out_on_30d"] is None
 
 
 def test_runway_overdrawn_zero_and_idle(store: Store) -> None:
-    negative = analysis_figures(store, "acct-neg", now, "saas")["runway"]
+    negative = analysis_figures(store, "acct-neg", now, "saas").to_json()["runway"]
     assert (negative["balance"], negative["status_7d"], negative["days_left_7d"], negative["runs_out_on_7d"]) == (
         -200,
         "overdrawn",
         0,
         None,
     )
-    zero = analysis_figures(store, "acct-zero", now, "saas")["runway"]
+    zero = analysis_figures(store, "acct-zero", now, "saas").to_json()["runway"]
     assert (zero["balance"], zero["status_30d"], zero["days_left_30d"]) == (0, "overdrawn", 0)
-    idle = analysis_figures(store, "acct-idle", now, "saas")["runway"]
+    idle = analysis_figures(store, "acct-idle", now, "saas").to_json()["runway"]
     assert idle["burn_7d"] == 0 and idle["status_7d"] == idle["status_30d"] == "not_running_out"
     assert idle["days_left_7d"] is None and idle["runs_out_on_30d"] is None
-    assert analysis_figures(store, "acct-idle", now, "self-hosted")["runway"] is None
+    assert analysis_figures(store, "acct-idle", now, "self-hosted").to_json()["runway"] is None
 
 
 # --- month to date and contributors ------------------------------------------------------------------
 
 
 def test_month_to_date_exact_to_the_token(store: Store) -> None:
-    mtd = analysis_figures(store, "acct-a", now, "saas")["month_to_date"]
+    mtd = analysis_figures(store, "acct-a", now, "saas").to_json()["month_to_date"]
     # [1 Nov 00:00, 3 Nov 10:30): a1 10 + a2 20 + a3 100 + a4 200 (whole hour) + a5 7 (partial hour, winning copy);
     # a12 at 10:40 is after now. [1 Oct 00:00, 3 Oct 10:30): a13 60 + a7 1000 (whole hour) + a14 6 (partial hour);
     # a8 at 10:45 is later in the day
@@ -632,15 +632,15 @@ def test_month_to_date_exact_to_the_token(store: Store) -> None:
 def test_contributions_sum_to_the_change(store: Store) -> None:
     rows = ex._month_to_date_rows(store, "acct-a", now)
     for dimension in ("member", "service", "model"):
-        assert sum(c["change"] for c in ex.contributions(rows, dimension)) == 337 - 1066
+        assert sum(c.change for c in ex.contributions(rows, dimension)) == 337 - 1066
 
 
 def test_month_to_date_on_a_longer_month_compares_with_all_of_the_shorter_one(store: Store) -> None:
     end_of_march = datetime.fromisoformat("2026-03-31T12:00:00-04:00")
     assert ex.previous_month_to_date_end(end_of_march, store.settings.zone).isoformat() == "2026-03-01T00:00:00-05:00"
-    mtd = ex.month_to_date(store, "acct-clip", end_of_march)
+    mtd = ex.month_to_date(store, "acct-clip", end_of_march).to_json()
     assert (mtd["tokens"], mtd["previous"]) == (5, 11)  # all of February, to 28 Feb 23:00
-    first = ex.month_to_date(store, "acct-clip", datetime.fromisoformat("2026-03-01T00:00:00-05:00"))
+    first = ex.month_to_date(store, "acct-clip", datetime.fromisoformat("2026-03-01T00:00:00-05:00")).to_json()
     assert (first["tokens"], first["previous"], first["growth_pct"]) == (0, 0, 0.0)
 
 
@@ -672,7 +672,7 @@ def test_hours_only_inside_the_hourly_window(tmp_path: Path) -> None:
     cur.execute("insert or replace into meta values ('hourly_from', '2026-10-04')")
     assert ex.hourly_from(windowed) == date(2026, 10, 4)
     # the previous span ends on 3 Oct 10:30, before the window: a7 (09:00) and a14 (10:10) come from the events
-    mtd = ex.month_to_date(windowed, "acct-a", now)
+    mtd = ex.month_to_date(windowed, "acct-a", now).to_json()
     assert (mtd["tokens"], mtd["previous"]) == (337, 1066)
     old = View(period="custom", start=date(2026, 10, 1), end=date(2026, 10, 3), granularity="hour", group="none")
     result = ex.explore(windowed, "acct-a", old, TODAY)
@@ -764,3 +764,21 @@ def test_summaries_read_like_a_person_wrote_them() -> None:
     assert span_words(last, zone) == "Oct 1, 2026 to Oct 3, 2026 10:30 (3 days)"
     week, _ = ex.periods_for("last_week", now, zone)
     assert span_words(week, zone, now) == "Oct 26, 2026 to Nov 1, 2026 (7 days)"
+
+
+def test_a_view_is_json_with_its_days_as_iso_dates() -> None:
+    view = ex.View(period="custom", start=date(2026, 3, 1), end=date(2026, 3, 31), group="member", members=("u1",))
+    assert view.to_json() == {
+        "period": "custom",
+        "start": "2026-03-01",
+        "end": "2026-03-31",
+        "granularity": "day",
+        "metric": "tokens",
+        "group": "member",
+        "top": 10,
+        "services": [],
+        "members": ["u1"],
+        "models": [],
+        "sort": "value",
+    }
+    assert json.loads(json.dumps(ex.DEFAULT_VIEW.to_json()))["start"] is None

@@ -100,7 +100,7 @@ def test_file_with_corrupt_data_pages_is_rejected_whole(tmp_path: Path) -> None:
     assert bad_row["error"].startswith("unreadable (") and "\n" not in bad_row["error"]
     assert rows_of(health.files, "usage_events/good.parquet")["status"] == "ok"
     assert health.bad_files == 1
-    f = analysis_figures(store, "acct-c", now, "saas")
+    f = analysis_figures(store, "acct-c", now, "saas").to_json()
     assert f["cards"]["today"]["tokens"] == 7
     assert f["cards"]["service_calls"] == 1
     store.close()
@@ -112,7 +112,7 @@ def test_accounts_lists_every_account_once(edge_store: Store) -> None:
 
 def test_incremental_add_equals_full_rebuild(tmp_path: Path, edge_dir: Path) -> None:
     store = Store.open(settings_for(tmp_path / "inc", edge_dir))
-    before = analysis_figures(store, "acct-a", now, "saas")
+    before = analysis_figures(store, "acct-a", now, "saas").to_json()
     # a later export overlapping the old ones: e3 re-sent with other tokens (wins: path sorts last),
     # e1 re-sent identical, one new event today, one new ledger entry
     b.events(
@@ -130,9 +130,9 @@ def test_incremental_add_equals_full_rebuild(tmp_path: Path, edge_dir: Path) -> 
         "usage_events/month=2026-11/part-9.parquet",
         "transactions/2026-12.parquet",
     ]
-    after = analysis_figures(store, "acct-a", now, "saas")
+    after = analysis_figures(store, "acct-a", now, "saas").to_json()
     full = Store.open(settings_for(tmp_path / "full", edge_dir))
-    assert after == analysis_figures(full, "acct-a", now, "saas")
+    assert after == analysis_figures(full, "acct-a", now, "saas").to_json()
     assert after["cards"]["today"]["tokens"] == before["cards"]["today"]["tokens"] - 30 + 300 + 11
     assert after["token_usage"]["remaining"] == before["token_usage"]["remaining"] + 1000
     assert store.health().files.equals(full.health().files.assign(latest_at=store.health().files["latest_at"]))
@@ -145,7 +145,7 @@ def test_changed_and_removed_files(tmp_path: Path, edge_dir: Path) -> None:
     path = edge_dir / "usage_events/month=2026-11/part-0.parquet"
     path.unlink()
     store.ingest()
-    f = analysis_figures(store, "acct-a", now, "saas")
+    f = analysis_figures(store, "acct-a", now, "saas").to_json()
     # without November's file: e1 (still in October's), October's e7 (10) is the only e7 now
     assert f["comparison"]["today_vs_yesterday"]["tokens"] == [110, 50]
     # the half-written file is completed: it is read once whole
@@ -154,7 +154,7 @@ def test_changed_and_removed_files(tmp_path: Path, edge_dir: Path) -> None:
     os.utime(truncated, ns=(1, 2))
     summary = store.ingest()
     assert [r.path for r in summary.read] == ["usage_events/month=2026-11/truncated.parquet"]
-    assert analysis_figures(store, "acct-a", now, "saas")["cards"]["today"]["tokens"] == 115
+    assert analysis_figures(store, "acct-a", now, "saas").to_json()["cards"]["today"]["tokens"] == 115
     assert store.ingest().rebuilt is False  # nothing changed: nothing read
     store.close()
 
@@ -163,7 +163,7 @@ def test_changing_the_zone_rebuilds_without_rereading(tmp_path: Path, edge_dir: 
     Store.open(settings_for(tmp_path, edge_dir)).close()
     store = Store.open(settings_for(tmp_path, edge_dir, ANALYTICS_TIMEZONE="UTC"))
     assert store.last_summary.read == [] and store.last_summary.rebuilt
-    assert analysis_figures(store, "acct-a", now, "saas")["cards"]["today"]["tokens"] == 57
+    assert analysis_figures(store, "acct-a", now, "saas").to_json()["cards"]["today"]["tokens"] == 57
     store.close()
 
 
@@ -202,7 +202,7 @@ def test_report_is_the_page_function(tmp_path: Path, edge_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
     store = Store.open(settings_for(tmp_path, edge_dir))
-    assert printed == json.loads(json.dumps(analysis_figures(store, "acct-a", now, "saas")))
+    assert printed == json.loads(json.dumps(analysis_figures(store, "acct-a", now, "saas").to_json()))
     assert set(printed) == {
         "token_usage",
         "cards",

@@ -77,8 +77,8 @@ def _reconciles(store: Store) -> None:
         rows = all_rows(store, account)
         usage = figures.token_usage(store, account, "saas", 0)
         last = int(rows["running_balance"].iloc[0]) if len(rows) else 0
-        assert last == int(rows["amount"].sum()) == usage["remaining"] == ledger.balance(store, account), account
-        assert ledger.totals(store, account, LedgerFilter()).net == usage["remaining"], account
+        assert last == int(rows["amount"].sum()) == usage.remaining == ledger.balance(store, account), account
+        assert ledger.totals(store, account, LedgerFilter()).net == usage.remaining, account
 
 
 def test_running_balance_reconciles_with_token_usage_for_every_account(edge_store: Store) -> None:

@@ -32,7 +32,7 @@ def today_so_far(tmp_path: Path, events: list[dict], at: str, ingest_clock: str 
     b.events(root, "usage_events/e.parquet", events)
     settings = settings_for(tmp_path, root, ANALYTICS_NOW=ingest_clock or at, **env)
     with Store.open(settings) as store:
-        return analysis_figures(store, "acct-x", datetime.fromisoformat(at), "saas")["today_so_far"]
+        return analysis_figures(store, "acct-x", datetime.fromisoformat(at), "saas").to_json()["today_so_far"]
 
 
 def x(event_id: str, at: str, tokens: int) -> dict:

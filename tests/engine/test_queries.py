@@ -14,6 +14,7 @@ from token_analytics.db import query_names
 from token_analytics.engine.figures import analysis_figures, growth_pct
 from token_analytics.engine.store import Store
 from token_analytics.settings import RECENT_ENTRIES
+from token_analytics.web import data
 
 now = datetime.fromisoformat(NOW)
 
@@ -23,11 +24,11 @@ def figures_of(tmp_path: Path, events: list[dict], account: str, at: str, **env:
     root = tmp_path / "export"
     b.events(root, "usage_events/e.parquet", events)
     with Store.open(settings_for(tmp_path, root, **env)) as store:
-        return analysis_figures(store, account, datetime.fromisoformat(at), "saas")
+        return analysis_figures(store, account, datetime.fromisoformat(at), "saas").to_json()
 
 
 def test_account_a_in_shanghai(edge_store: Store) -> None:
-    f = analysis_figures(edge_store, "acct-a", now, "saas")
+    f = analysis_figures(edge_store, "acct-a", now, "saas").to_json()
     # today 1 Nov local: e1 (00:00 exactly) 100 + e3 (23:59:59, later than now) 30 + e7 (the winning row) 20
     # yesterday 31 Oct: e2 (23:59:59.999, ms unit) 50
     assert f["comparison"]["today_vs_yesterday"] == {"tokens": [150, 50], "calls": [3, 1]}
@@ -55,7 +56,7 @@ def test_account_a_in_shanghai(edge_store: Store) -> None:
 
 
 def test_leaderboard_shares_and_unknown_members(edge_store: Store) -> None:
-    f = analysis_figures(edge_store, "acct-a", now, "saas")
+    f = analysis_figures(edge_store, "acct-a", now, "saas").to_json()
     assert [(r["rank"], r["user_id"], r["display_name"], r["tokens"], r["calls"]) for r in f["leaderboard"]] == [
         (1, "u1", "Alice", 130, 2),
         (2, "u2", "Bob", 27, 2),
@@ -64,7 +65,7 @@ def test_leaderboard_shares_and_unknown_members(edge_store: Store) -> None:
 
 
 def test_leaderboard_ties_by_user_id(edge_store: Store) -> None:
-    board = analysis_figures(edge_store, "acct-tie", now, "saas")["leaderboard"]
+    board = analysis_figures(edge_store, "acct-tie", now, "saas").to_json()["leaderboard"]
     assert [(r["rank"], r["user_id"], r["display_name"], r["tokens"]) for r in board] == [
         (1, "t-a", "Tie A", 40),
         (2, "t-b", "Tie B", 40),
@@ -74,7 +75,7 @@ def test_leaderboard_ties_by_user_id(edge_store: Store) -> None:
 
 
 def test_recent_transactions_newest_first_ties_by_txn_id(edge_store: Store) -> None:
-    recent = analysis_figures(edge_store, "acct-a", now, "saas")["recent_transactions"]
+    recent = analysis_figures(edge_store, "acct-a", now, "saas").to_json()["recent_transactions"]
     assert [r["txn_id"] for r in recent] == ["t-adj", "t-use", "t-ref", "t-rech", "t-bonus"]
     first = recent[0]
     assert first == {
@@ -89,12 +90,12 @@ def test_recent_transactions_newest_first_ties_by_txn_id(edge_store: Store) -> N
 
 
 def test_overdrawn_account(edge_store: Store) -> None:
-    usage = analysis_figures(edge_store, "acct-over", now, "saas")["token_usage"]
+    usage = analysis_figures(edge_store, "acct-over", now, "saas").to_json()["token_usage"]
     assert usage == {"used": 250, "total": 100, "remaining": -150, "percent_used": 250.0, "unlimited": False}
 
 
 def test_empty_account(edge_store: Store) -> None:
-    f = analysis_figures(edge_store, "acct-empty", now, "saas")
+    f = analysis_figures(edge_store, "acct-empty", now, "saas").to_json()
     assert f["token_usage"] == {"used": 0, "total": 0, "remaining": 0, "percent_used": None, "unlimited": False}
     assert f["cards"]["today"] == {"tokens": 0, "previous": 0, "growth_pct": 0.0}  # "same"
     assert f["cards"]["balance"] == {"tokens": 0, "owner_name": "Nobody"}
@@ -103,14 +104,14 @@ def test_empty_account(edge_store: Store) -> None:
 
 
 def test_unknown_account_shows_nothing_of_others(edge_store: Store) -> None:
-    f = analysis_figures(edge_store, "acct-nope", now, "saas")
+    f = analysis_figures(edge_store, "acct-nope", now, "saas").to_json()
     assert f["cards"]["service_calls"] == 0 and f["cards"]["balance"]["owner_name"] is None
     assert f["token_usage"]["total"] == 0
 
 
 def test_utc_zone_moves_the_day_boundaries(tmp_path: Path, edge_dir: Path) -> None:
     with Store.open(settings_for(tmp_path, edge_dir, ANALYTICS_TIMEZONE="UTC")) as store:
-        f = analysis_figures(store, "acct-a", now, "saas")
+        f = analysis_figures(store, "acct-a", now, "saas").to_json()
         # now = 02:00 UTC on 1 Nov. Today (UTC): e3 30 + e4 7 + e7 20; yesterday: e1 100 + e2 50
         assert f["comparison"]["today_vs_yesterday"] == {"tokens": [57, 150], "calls": [3, 2]}
         # November UTC = today; October UTC = e1 + e2; e5 (naive 30 Sep 16:00) is September in UTC
@@ -204,7 +205,7 @@ def test_self_hosted_without_transactions(tmp_path: Path) -> None:
     root = tmp_path / "export"
     b.events(root, "usage_events/e.parquet", [ev("s1", "acct-s", "u", "agent", utc("2026-10-01T00:00:00+00:00"), 70)])
     with Store.open(settings_for(tmp_path, root, ANALYTICS_MODE="self-hosted")) as store:
-        f = analysis_figures(store, "acct-s", now, "self-hosted")
+        f = analysis_figures(store, "acct-s", now, "self-hosted").to_json()
         assert f["token_usage"] == {
             "used": 70,
             "total": None,
@@ -286,3 +287,15 @@ def test_usage_and_recent_list_from_the_per_account_sums(tmp_path: Path) -> None
         nobody = store.row("analysis_ledger", account_id="nobody", limit=10, recent_entries=RECENT_ENTRIES)
         assert (nobody["used"], nobody["total"], nobody["remaining"], nobody["recent"]) == (0, 0, 0, [])
         assert nobody["owner_name"] is None
+
+
+def test_kept_figures_follow_an_adjustment_posted_in_the_same_minute(edge_store: Store) -> None:
+    """The page keeps the figure set per data generation and minute; the app's own entries change it too."""
+    before = data.figure_set(edge_store, "acct-a", now, "saas")
+    assert data.figure_set(edge_store, "acct-a", now, "saas") is before  # kept: computed once
+    txn = data.app_db_of(edge_store).post_adjustment("acct-a", 500, "goodwill", "admin", now=now)
+    after = data.figure_set(edge_store, "acct-a", now, "saas")
+    assert after.cards is not None and before.cards is not None
+    assert after.cards.balance.tokens == before.cards.balance.tokens + 500
+    assert after.recent_transactions and after.recent_transactions[0].txn_id == txn
+    assert after == analysis_figures(edge_store, "acct-a", now, "saas")  # what `report` computes now

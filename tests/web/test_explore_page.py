@@ -231,7 +231,7 @@ def test_analysis_shows_runway_why_it_changed_and_sparklines(app_env: pytest.Mon
     from token_analytics.engine.figures import analysis_figures
     from token_analytics.web import fmt
 
-    figures = analysis_figures(engine, "acct-001", datetime.fromisoformat(SAMPLE_NOW), "saas")
+    figures = analysis_figures(engine, "acct-001", datetime.fromisoformat(SAMPLE_NOW), "saas").to_json()
     at = _signed_in("manager")
     captions = [c.value for c in at.caption]
     runway = figures["runway"]

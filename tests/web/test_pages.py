@@ -22,7 +22,7 @@ def engine_figures(sample_dir: Path, tmp_path: Path, account: str, mode: str = "
         {"ANALYTICS_DATA_DIR": str(sample_dir), "ANALYTICS_APP_DB": str(tmp_path / "engine" / "app.duckdb")}
     )
     with Store.open(settings) as store:
-        return analysis_figures(store, account, datetime.fromisoformat(SAMPLE_NOW), mode)
+        return analysis_figures(store, account, datetime.fromisoformat(SAMPLE_NOW), mode).to_json()
 
 
 def metrics(at) -> dict[str, object]:  # noqa: ANN001 - AppTest

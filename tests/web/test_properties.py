@@ -64,7 +64,7 @@ def expected_figures(env: dict[str, str], now: str, mode: str) -> dict[str, Any]
     """What `report` would print for acct-001, computed on the app's own files before the app opens them."""
     store = Store.open(load_settings(env))
     try:
-        return analysis_figures(store, ACCOUNT, pd.Timestamp(now).to_pydatetime(), mode)
+        return analysis_figures(store, ACCOUNT, pd.Timestamp(now).to_pydatetime(), mode).to_json()
     finally:
         store.close()
 

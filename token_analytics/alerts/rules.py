@@ -88,7 +88,7 @@ def evaluate(store: Store, account_id: str, thresholds: Thresholds, now: datetim
     saas = mode == Mode.SAAS
     balance: int | None = None
     if saas and (thresholds.balance_below is not None or thresholds.runway_days_below is not None):
-        balance = int(token_usage(store, account_id, mode, 0)["remaining"])
+        balance = int(token_usage(store, account_id, mode, 0).remaining or 0)
     if saas and thresholds.balance_below is not None and balance is not None:
         out.append(
             Condition(
@@ -102,7 +102,7 @@ def evaluate(store: Store, account_id: str, thresholds: Thresholds, now: datetim
         )
     if saas and thresholds.runway_days_below is not None and balance is not None:
         runway = explore.runway(store, account_id, balance, now)
-        left = runway["days_left_7d"]
+        left = runway.days_left_7d
         out.append(
             Condition(
                 account_id,
@@ -112,9 +112,9 @@ def evaluate(store: Store, account_id: str, thresholds: Thresholds, now: datetim
                 threshold=float(thresholds.runway_days_below),
                 detail={
                     "balance": balance,
-                    "burn_7d": runway["burn_7d"],
-                    "status": runway["status_7d"],
-                    "runs_out_on": runway["runs_out_on_7d"],
+                    "burn_7d": runway.burn_7d,
+                    "status": runway.status_7d,
+                    "runs_out_on": runway.runs_out_on_7d,
                 },
             )
         )

@@ -31,6 +31,7 @@ from token_analytics.engine.periods import (
     wall_instant,
 )
 from token_analytics.engine.store import Store
+from token_analytics.engine.values import Contribution, Contributors, MonthToDate, Runway, json_of
 
 PRESETS = (
     "today",
@@ -200,6 +201,13 @@ class View:
     def periods(self, today: date | datetime, zone: ZoneInfo | None = None) -> tuple[Period, Period]:
         """(period, previous period) of the view (SPEC §9)."""
         return periods_for(self.period, today, zone, self.start, self.end)
+
+    def to_json(self) -> dict[str, Any]:
+        """The view as JSON, fields in order; custom days as ISO dates (what `view_from_params` reads back)."""
+        out = json_of(self)
+        out["start"] = self.start.isoformat() if self.start else None
+        out["end"] = self.end.isoformat() if self.end else None
+        return out  # type: ignore[no-any-return]
 
     def filters(self) -> dict[str, list[str] | None]:
         """The bound filter parameters: a list of keys, or None for "any"."""
@@ -751,7 +759,7 @@ def rankings_csv(frame: pd.DataFrame) -> bytes:
 CONTRIBUTORS_SHOWN = 3
 
 
-def runway(store: Store, account_id: str, balance: int, now: datetime) -> dict[str, Any]:
+def runway(store: Store, account_id: str, balance: int, now: datetime) -> Runway:
     """SPEC §8 runway: days the balance lasts at the average consumption of the last 7 and 30 complete days."""
     zone = store.settings.zone
     today = now.astimezone(zone).date()
@@ -776,8 +784,7 @@ def runway(store: Store, account_id: str, balance: int, now: datetime) -> dict[s
             fits = left <= (date.max - today).days
             status, until = "ok", (today + timedelta(days=left)).isoformat() if fits else None
         out[f"status_{days}d"], out[f"days_left_{days}d"], out[f"runs_out_on_{days}d"] = status, left, until
-    order = ("balance", "burn_7d", "burn_30d", "status_7d", "status_30d", "days_left_7d", "days_left_30d")
-    return {key: out[key] for key in (*order, "runs_out_on_7d", "runs_out_on_30d")}
+    return Runway(**out)
 
 
 def span_params(
@@ -819,7 +826,7 @@ def _month_to_date_rows(store: Store, account_id: str, now: datetime) -> pd.Data
     )
 
 
-def contributions(rows: pd.DataFrame, dimension: str) -> list[dict[str, Any]]:
+def contributions(rows: pd.DataFrame, dimension: str) -> list[Contribution]:
     """Every key's change (current - previous) of one dimension, largest first by absolute value (ties: key)."""
     label_column = {"member": "member_label", "service": "service", "model": "model"}[dimension]
     # plain sums over the few rows (one per member x service x model): a pandas groupby costs ~20 ms here
@@ -829,23 +836,21 @@ def contributions(rows: pd.DataFrame, dimension: str) -> list[dict[str, Any]]:
     ):
         kept = sums.setdefault(str(key), [str(label), 0])  # the first row's label, as every row of a key has one
         kept[1] += int(tokens) - int(previous)
-    changes = [{"key": key, "label": label, "change": change} for key, (label, change) in sums.items()]
-    return sorted(changes, key=lambda c: (-abs(c["change"]), c["key"]))
+    changes = [Contribution(key=key, label=label, change=change) for key, (label, change) in sums.items()]
+    return sorted(changes, key=lambda c: (-abs(c.change), c.key))
 
 
-def month_to_date(store: Store, account_id: str, now: datetime) -> dict[str, Any]:
+def month_to_date(store: Store, account_id: str, now: datetime) -> MonthToDate:
     """SPEC §8: this month so far against the same span of last month, with the top contributors.
 
     A key whose change is 0 is not a contributor; the shown ones are the 3 largest by absolute change.
     """
     rows = _month_to_date_rows(store, account_id, now)
     current, previous = int(rows["tokens"].sum()), int(rows["previous"].sum())
-    return {
-        "tokens": current,
-        "previous": previous,
-        "growth_pct": growth_pct(current, previous),
-        "contributors": {
-            dimension: [c for c in contributions(rows, dimension) if c["change"] != 0][:CONTRIBUTORS_SHOWN]
-            for dimension in ("member", "service", "model")
-        },
+    shown = {
+        dimension: tuple([c for c in contributions(rows, dimension) if c.change != 0][:CONTRIBUTORS_SHOWN])
+        for dimension in ("member", "service", "model")
     }
+    return MonthToDate(
+        tokens=current, previous=previous, growth_pct=growth_pct(current, previous), contributors=Contributors(**shown)
+    )

@@ -12,6 +12,18 @@ from token_analytics.engine import explore
 from token_analytics.engine.explore import growth_pct
 from token_analytics.engine.periods import TodaySoFar, Windows, month_start, next_month, previous_month
 from token_analytics.engine.store import Store
+from token_analytics.engine.values import (
+    Balance,
+    Cards,
+    Comparison,
+    FigureSet,
+    Growth,
+    Leader,
+    Pair,
+    ServiceUsage,
+    TokenUsage,
+    Transaction,
+)
 from token_analytics.settings import RECENT_ENTRIES, Mode
 
 RECENT_LIMIT = RECENT_ENTRIES
@@ -43,7 +55,7 @@ def exported_plan(store: Store, account_id: str) -> str | None:
     return optional_text(profile["plan"].iloc[0]) if len(profile) else None
 
 
-def token_usage(store: Store, account_id: str, mode: str, all_time_tokens: int) -> dict[str, Any]:
+def token_usage(store: Store, account_id: str, mode: str, all_time_tokens: int) -> TokenUsage:
     """SPEC §4 token usage of one account (the balance of /recharge and the alerts; /analysis reads it with more)."""
     ledger = (
         store.row("analysis_ledger", account_id=account_id, limit=0, recent_entries=RECENT_ENTRIES)
@@ -53,21 +65,17 @@ def token_usage(store: Store, account_id: str, mode: str, all_time_tokens: int) 
     return usage_of_ledger(ledger, all_time_tokens)
 
 
-def usage_of_ledger(ledger: dict[str, Any] | None, all_time_tokens: int) -> dict[str, Any]:
+def usage_of_ledger(ledger: dict[str, Any] | None, all_time_tokens: int) -> TokenUsage:
     """Token usage from the row of queries/analysis_ledger.sql; None (self-hosted): all-time tokens, unlimited."""
     if ledger is None:
-        return {"used": all_time_tokens, "total": None, "remaining": None, "percent_used": None, "unlimited": True}
+        return TokenUsage(used=all_time_tokens, total=None, remaining=None, percent_used=None, unlimited=True)
     used, total, remaining = int(ledger["used"]), int(ledger["total"]), int(ledger["remaining"])
-    return {
-        "used": used,
-        "total": total,
-        "remaining": remaining,
-        "percent_used": percent_used(used, total),
-        "unlimited": False,
-    }
+    return TokenUsage(
+        used=used, total=total, remaining=remaining, percent_used=percent_used(used, total), unlimited=False
+    )
 
 
-def today_so_far(store: Store, account_id: str, now: datetime) -> dict[str, Any]:
+def today_so_far(store: Store, account_id: str, now: datetime) -> Growth:
     """SPEC §9: tokens today up to `now` against yesterday up to the same local wall-clock time."""
     zone = store.settings.zone
     window = TodaySoFar.at(now, zone)
@@ -82,16 +90,16 @@ def today_so_far(store: Store, account_id: str, now: datetime) -> dict[str, Any]
         ),
     )
     current, previous = int(rows["tokens"].sum()), int(rows["previous"].sum())
-    return {"tokens": current, "previous": previous, "growth_pct": growth_pct(current, previous)}
+    return Growth(tokens=current, previous=previous, growth_pct=growth_pct(current, previous))
 
 
-def analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -> dict[str, Any]:
-    """The JSON object of SPEC §7 for one account at `now` (self-hosted: only token_usage)."""
+def analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -> FigureSet:
+    """The figures of SPEC §7 for one account at `now` (self-hosted: only token usage and today so far)."""
     with store.snapshot():  # one committed state for every figure, even while an ingest commits
         return _analysis_figures(store, account_id, now, mode)
 
 
-def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -> dict[str, Any]:
+def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -> FigureSet:
     zone = store.settings.zone
     windows = Windows.at(now, zone)
     # Two statements for the usage, service, leaderboard and ledger figures (each statement
@@ -103,76 +111,83 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
         if saas
         else None
     )
-    figures: dict[str, Any] = {
-        "token_usage": usage_of_ledger(ledger, int(usage["all_tokens"])),
-        "cards": None,
-        "comparison": None,
-        "services": None,
-        "recent_transactions": None,
-        "leaderboard": None,
-        "runway": None,
-        "month_to_date": None,
-        "today_so_far": today_so_far(store, account_id, now),
-    }
+    token_use = usage_of_ledger(ledger, int(usage["all_tokens"]))
+    so_far = today_so_far(store, account_id, now)
     if ledger is None:
-        return figures
+        return FigureSet(
+            token_usage=token_use,
+            cards=None,
+            comparison=None,
+            services=None,
+            recent_transactions=None,
+            leaderboard=None,
+            runway=None,
+            month_to_date=None,
+            today_so_far=so_far,
+        )
 
-    figures["cards"] = {
-        "balance": {
-            "tokens": figures["token_usage"]["remaining"],
-            "owner_name": optional_text(ledger["owner_name"]),
-        },
-        "today": {
-            "tokens": usage["today_tokens"],
-            "previous": usage["yesterday_tokens"],
-            "growth_pct": growth_pct(usage["today_tokens"], usage["yesterday_tokens"]),
-        },
-        "month": {
-            "tokens": usage["month_tokens"],
-            "previous": usage["last_month_tokens"],
-            "growth_pct": growth_pct(usage["month_tokens"], usage["last_month_tokens"]),
-        },
-        "service_calls": usage["all_calls"],
-    }
-    figures["comparison"] = {
-        "today_vs_yesterday": {
-            "tokens": [usage["today_tokens"], usage["yesterday_tokens"]],
-            "calls": [usage["today_calls"], usage["yesterday_calls"]],
-        },
-        "month_vs_last_month": {
-            "tokens": [usage["month_tokens"], usage["last_month_tokens"]],
-            "calls": [usage["month_calls"], usage["last_month_calls"]],
-        },
-    }
-    figures["services"] = [
-        {"service": row["service"], "tokens": int(row["tokens"]), "calls": int(row["calls"])}
+    assert token_use.remaining is not None  # a ledger always gives a balance
+    cards = Cards(
+        balance=Balance(tokens=token_use.remaining, owner_name=optional_text(ledger["owner_name"])),
+        today=Growth(
+            tokens=usage["today_tokens"],
+            previous=usage["yesterday_tokens"],
+            growth_pct=growth_pct(usage["today_tokens"], usage["yesterday_tokens"]),
+        ),
+        month=Growth(
+            tokens=usage["month_tokens"],
+            previous=usage["last_month_tokens"],
+            growth_pct=growth_pct(usage["month_tokens"], usage["last_month_tokens"]),
+        ),
+        service_calls=usage["all_calls"],
+    )
+    comparison = Comparison(
+        today_vs_yesterday=Pair(
+            tokens=(usage["today_tokens"], usage["yesterday_tokens"]),
+            calls=(usage["today_calls"], usage["yesterday_calls"]),
+        ),
+        month_vs_last_month=Pair(
+            tokens=(usage["month_tokens"], usage["last_month_tokens"]),
+            calls=(usage["month_calls"], usage["last_month_calls"]),
+        ),
+    )
+    services = tuple(
+        ServiceUsage(service=row["service"], tokens=int(row["tokens"]), calls=int(row["calls"]))
         for row in usage["services"]
-    ]
-    figures["recent_transactions"] = [
-        {
-            "txn_id": row["txn_id"],
-            "type": row["type"],
-            "amount": int(row["amount"]),
-            "created_at": iso_time(row["created_at"], zone),
-            "payment_method": optional_text(row["payment_method"]),
-            "description": optional_text(row["description"]),
-        }
+    )
+    recent = tuple(
+        Transaction(
+            txn_id=row["txn_id"],
+            type=row["type"],
+            amount=int(row["amount"]),
+            created_at=iso_time(row["created_at"], zone),
+            payment_method=optional_text(row["payment_method"]),
+            description=optional_text(row["description"]),
+        )
         for row in ledger["recent"]
-    ]
-    figures["leaderboard"] = [
-        {
-            "rank": int(row["rank"]),
-            "user_id": optional_text(row["user_id"]),
-            "display_name": optional_text(row["display_name"]),
-            "tokens": int(row["tokens"]),
-            "calls": int(row["calls"]),
-            "share_pct": None if row["share_pct"] is None else float(row["share_pct"]),
-        }
+    )
+    leaderboard = tuple(
+        Leader(
+            rank=int(row["rank"]),
+            user_id=optional_text(row["user_id"]),
+            display_name=optional_text(row["display_name"]),
+            tokens=int(row["tokens"]),
+            calls=int(row["calls"]),
+            share_pct=None if row["share_pct"] is None else float(row["share_pct"]),
+        )
         for row in usage["leaderboard"]
-    ]
-    figures["runway"] = explore.runway(store, account_id, figures["token_usage"]["remaining"], now)
-    figures["month_to_date"] = explore.month_to_date(store, account_id, now)
-    return figures
+    )
+    return FigureSet(
+        token_usage=token_use,
+        cards=cards,
+        comparison=comparison,
+        services=services,
+        recent_transactions=recent,
+        leaderboard=leaderboard,
+        runway=explore.runway(store, account_id, token_use.remaining, now),
+        month_to_date=explore.month_to_date(store, account_id, now),
+        today_so_far=so_far,
+    )
 
 
 def card_series(store: Store, account_id: str, now: datetime) -> dict[str, Any]:

@@ -138,6 +138,11 @@ class Store:
                 raise
             return store
 
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The process's connection, the parent of every cursor (the app database's parts take one per call)."""
+        return self._con
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor (DuckDB: one connection per process, a cursor per thread)."""
         cur = getattr(self._local, "cursor", None)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import plotly.graph_objects as go
 
+from token_analytics.engine.values import ServiceUsage
 from token_analytics.web import fmt
 from token_analytics.web.i18n import t
 
@@ -28,7 +31,7 @@ def _layout(fig: go.Figure, title: str) -> go.Figure:
 def pair(
     title: str,
     labels: tuple[str, str],
-    values: list[int],
+    values: Sequence[int],
     metric: str = "tokens",
     partial: tuple[bool, bool] = (False, False),
 ) -> go.Figure:
@@ -40,7 +43,7 @@ def pair(
     fig = go.Figure(
         go.Bar(
             x=list(labels),
-            y=values,
+            y=list(values),
             marker={
                 "color": [CURRENT, PREVIOUS],
                 "opacity": [0.55 if part else 1.0 for part in partial],
@@ -90,12 +93,12 @@ def sparkline(values: list[int], labels: list[str], metric: str) -> go.Figure:
     return fig
 
 
-def services(rows: list[dict[str, int | str]], metric: str, title: str | None = None) -> go.Figure:
+def services(rows: Sequence[ServiceUsage], metric: str, title: str | None = None) -> go.Figure:
     """One bar per service (agent, operator, assistant) for `metric` ("tokens" or "calls"), titled what and when."""
-    values = [int(row[metric]) for row in rows]
+    values = [int(getattr(row, metric)) for row in rows]
     fig = go.Figure(
         go.Bar(
-            x=[t(f"service.{row['service']}") for row in rows],
+            x=[t(f"service.{row.service}") for row in rows],
             y=values,
             marker_color=["#2563eb", "#16a34a", "#f59e0b"],
             text=[fmt.compact(v) for v in values],
@@ -103,7 +106,7 @@ def services(rows: list[dict[str, int | str]], metric: str, title: str | None = 
             customdata=[
                 t(
                     "chart.hover_value",
-                    label=t(f"service.{row['service']}"),
+                    label=t(f"service.{row.service}"),
                     value=fmt.tokens(v),
                     unit=t(f"unit.{metric}"),
                 )

@@ -17,6 +17,7 @@ import streamlit as st
 from babel.dates import format_skeleton
 
 from token_analytics.engine import explore as ex
+from token_analytics.engine.values import MonthToDate, Runway
 from token_analytics.web import fmt, ui
 from token_analytics.web.i18n import current_language, t
 
@@ -416,51 +417,49 @@ def plain(text: object) -> str:
     return fmt.plain(str(text))
 
 
-def show_runway(runway: Mapping[str, object] | None) -> None:
+def show_runway(runway: Runway | None) -> None:
     """SPEC §8 runway under the usage bar: the date the balance runs out at the 7- and 30-day pace."""
-    if not runway:
+    if runway is None:
         return
-    if runway["status_7d"] == "overdrawn":
+    if runway.status_7d == "overdrawn":
         # below zero the page's overdraft warning speaks; at exactly zero say it here
-        if runway["balance"] == 0:
+        if runway.balance == 0:
             st.caption(t("runway.overdrawn"))
         return
     lines = []
     for days in (7, 30):
-        if runway[f"status_{days}d"] == "not_running_out" or runway[f"runs_out_on_{days}d"] is None:
+        until_text, left = runway.runs_out_on(days), runway.days_left(days)
+        if runway.status(days) == "not_running_out" or until_text is None or left is None:
             lines.append(t("runway.not_running_out", days=days))
             continue
-        until = date.fromisoformat(str(runway[f"runs_out_on_{days}d"]))
         lines.append(
             t(
                 "runway.ok",
                 days=days,
-                burn=fmt.tokens(runway[f"burn_{days}d"]),  # type: ignore[arg-type]
-                date=fmt.day_words(until),
-                left=fmt.tokens(runway[f"days_left_{days}d"]),  # type: ignore[arg-type]
+                burn=fmt.tokens(runway.burn(days)),  # type: ignore[arg-type]
+                date=fmt.day_words(date.fromisoformat(until_text)),
+                left=fmt.tokens(left),
             )
         )
     st.caption(f"**{t('runway.title')}** · " + "  \n".join(lines))
 
 
-def show_month_to_date(mtd: Mapping[str, object] | None) -> None:
+def show_month_to_date(mtd: MonthToDate | None) -> None:
     """SPEC §8 "why it changed": this month so far against the same span of last month, and who moved it."""
-    if not mtd:
+    if mtd is None:
         return
-    current, previous = int(mtd["tokens"]), int(mtd["previous"])  # type: ignore[call-overload]
-    text, _ = fmt.growth_label(mtd["growth_pct"], previous, current, "month")  # type: ignore[arg-type]
+    text, _ = fmt.growth_label(mtd.growth_pct, mtd.previous, mtd.tokens, "month")
     st.markdown(f"**{t('mtd.title')}**")
-    st.markdown(t("mtd.summary", current=fmt.tokens(current), previous=fmt.tokens(previous), change=text))
-    contributors: Mapping[str, list[Mapping[str, object]]] = mtd["contributors"]  # type: ignore[assignment]
+    st.markdown(t("mtd.summary", current=fmt.tokens(mtd.tokens), previous=fmt.tokens(mtd.previous), change=text))
     for dimension in ("member", "service", "model"):
-        shown = contributors.get(dimension) or []
+        shown = mtd.contributors.of(dimension)
         if not shown:
             continue
         parts = [
             t(
                 "mtd.contribution",
-                change=_signed_compact(int(c["change"])),  # type: ignore[call-overload]
-                label=t(f"service.{c['key']}") if dimension == "service" else plain(c["label"]),
+                change=_signed_compact(c.change),
+                label=t(f"service.{c.key}") if dimension == "service" else plain(c.label),
             )
             for c in shown
         ]
