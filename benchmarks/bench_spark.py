@@ -120,6 +120,7 @@ def module_at(ref: str):  # noqa: ANN201
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("spark_rollup_before", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

@@ -211,14 +211,33 @@ class Storage:
         finally:
             stream.close()
 
-    def read_text(self, uri: str) -> str | None:
+    def read_bytes(self, uri: str) -> bytes | None:
         if is_local(uri):
             path = Path(uri)
-            return path.read_text(encoding="utf-8") if path.is_file() else None
+            return path.read_bytes() if path.is_file() else None
         fs, path = self._fs(uri)
         if not fs.exists(path):
             return None
-        return self.read_range(uri, 0, fs.getFileStatus(path).getLen()).decode("utf-8")
+        return self.read_range(uri, 0, fs.getFileStatus(path).getLen())
+
+    def read_text(self, uri: str) -> str | None:
+        data = self.read_bytes(uri)
+        return None if data is None else data.decode("utf-8")
+
+    def read_table(self, uri: str, columns: list[str]) -> list[dict[str, Any]]:
+        """The rows of a small parquet table of the folder (one row per export file at most), read here on the
+        driver: no Spark job for a few hundred rows. Timestamps as microseconds since 1970."""
+        rows: list[dict[str, Any]] = []
+        for name in self.entries(uri):
+            data = self.read_bytes(join(uri, name)) if name.endswith(".parquet") and name[0] not in "._" else None
+            if data is None:
+                continue
+            table = pq.read_table(io.BytesIO(data), columns=columns)
+            for index, column in enumerate(table.schema):
+                if pa.types.is_timestamp(column.type):
+                    table = table.set_column(index, column.name, table.column(index).cast(pa.int64()))
+            rows += table.to_pylist()
+        return rows
 
     def write_text(self, uri: str, text: str) -> None:
         """Write a small file whole (a local one through a rename, so it appears complete)."""
@@ -489,9 +508,10 @@ def content_hash(columns: tuple[str, ...]) -> str:
     return "xxhash64(" + ", ".join(f"`{c}`, `{c}` is null" for c in columns) + ")"
 
 
-def resolve(kind: str, valid: DataFrame) -> tuple[DataFrame, DataFrame]:
+def resolve(kind: str, valid: DataFrame) -> tuple[DataFrame, DataFrame | None]:
     """(winners, losers per file): a hash aggregate by id over (id, position, hash) finds the ids seen more
     than once, with their winning position and content hash; only those ids are joined back to the rows.
+    Events whose ids are all distinct (counted) are their own winners: no join, and losers None.
 
     `valid` has the kind's columns, file_id, path_rank and row_no.
     """
@@ -513,7 +533,10 @@ def resolve(kind: str, valid: DataFrame) -> tuple[DataFrame, DataFrame]:
     )
     if kind == "usage_events":  # counted once (and kept): broadcast unless there are very many
         repeated = repeated.persist()
-        if repeated.count() <= BROADCAST_IDS:
+        count = repeated.count()
+        if not count:
+            return valid.drop("file_id", "path_rank", "row_no"), None
+        if count <= BROADCAST_IDS:
             repeated = F.broadcast(repeated)
     # the other kinds are small: adaptive execution broadcasts their repeated ids once it has counted them
     joined = keyed.join(repeated, key, "left")
@@ -612,6 +635,8 @@ FILE_COLUMNS = (
     "rows_read bigint, accepted bigint, quarantined bigint, duplicates bigint, conflicts bigint, latest_us bigint"
 )
 QUARANTINE_COLUMNS = "kind string, path string, reason string, rows bigint"
+# What a rerun that only adds event files keeps of each old file's row.
+OLD_FILE_COLUMNS = ["path", "status", "error", "rows_read", "duplicates", "conflicts", "latest_at"]
 # The columns of each table, in the format's order (docs/DERIVED_FORMAT.md).
 COLUMNS = {
     "accounts": "account_id, account_name, owner_name, plan, created_at",
@@ -722,7 +747,7 @@ def derive(spark: SparkSession, files: list[ExportFile], timezone: str, hourly_f
     loser_frames = []
     for kind in KINDS:
         winners, losers = resolve(kind.name, valid_rows(staged[kind.name], ids))
-        if kind.name in ("usage_events", "transactions"):
+        if kind.name in ("usage_events", "transactions") and losers is not None:
             loser_frames.append(losers)
         if kind.name == "usage_events":
             winners.drop("event_id").createOrReplaceTempView("events_won")
@@ -731,8 +756,9 @@ def derive(spark: SparkSession, files: list[ExportFile], timezone: str, hourly_f
             tables[kind.name] = winners.selectExpr(*COLUMNS[kind.name].split(", "))
             tables[kind.name].createOrReplaceTempView(kind.name)
     by_id = files_by_id(files)
-    for row in loser_frames[0].unionByName(loser_frames[1]).collect():
-        by_id[row.file_id].losers = (row.duplicates, row.conflicts)
+    for frame in loser_frames:
+        for row in frame.collect():
+            by_id[row.file_id].losers = (row.duplicates, row.conflicts)
     tables["files"], tables["quarantine"] = data_health(spark, files)
 
     spark.sql(LOCAL, args={"tz": timezone}).createOrReplaceTempView("events_local")
@@ -754,8 +780,9 @@ def write_whole(frame: DataFrame, uri: str, table: str) -> None:
     frame.coalesce(1).sortWithinPartitions(*SORT[table]).write.mode("overwrite").parquet(uri)
 
 
-def write_days(frame: DataFrame, uri: str, table: str, days: list[date] | None) -> None:
-    """Write the table's day= partitions: all of them (days None) or only the listed ones."""
+def write_days(frame: DataFrame, uri: str, table: str, days: list[date] | None, *, spread: bool = True) -> None:
+    """Write the table's day= partitions: all of them (days None) or only the listed ones. `spread` False: the
+    rows are few (a rerun's merged days) and one task writes them all, without a shuffle."""
     from pyspark.sql import functions as F
 
     if days is not None:
@@ -763,7 +790,8 @@ def write_days(frame: DataFrame, uri: str, table: str, days: list[date] | None) 
             return
         frame = frame.where(F.col("day").isin(days))
     # one writer per day: a day's rows in one file, sorted as the readers load them
-    writer = frame.repartition("day").sortWithinPartitions(*SORT[table]).write.partitionBy("day")
+    frame = frame.repartition("day") if spread else frame.coalesce(1)
+    writer = frame.sortWithinPartitions("day", *SORT[table]).write.partitionBy("day")
     if days is None:
         writer.mode("overwrite").parquet(uri)
     else:
@@ -830,7 +858,8 @@ def add_events(
     staged = stage(spark, (events,), new)
     winners, losers = resolve(events.name, valid_rows(staged[events.name], checked(spark, staged, new)))
     hashes = winners.selectExpr(ID_HASH).persist()
-    if not spark.read.parquet(join(out, INDEX)).join(F.broadcast(hashes), "id_hash", "left_semi").isEmpty():
+    index = spark.read.schema("id_hash bigint").parquet(join(out, INDEX))
+    if not index.join(F.broadcast(hashes), "id_hash", "left_semi").isEmpty():
         log.info("a new event file repeats an id the folder holds: every export is read again")
         return False
     winners.drop("event_id").createOrReplaceTempView("events_won")
@@ -845,17 +874,14 @@ def add_events(
 
     # the old files keep their rows in data health (their ids did not meet the new ones), under this run's ids
     by_path = {item.rel: item for item in files}
-    old_rows = spark.read.parquet(join(out, "files")).selectExpr(
-        "path", "status", "error", "rows_read", "duplicates", "conflicts", "unix_micros(latest_at) as latest_us"
-    )
-    for row in old_rows.collect():
-        item = by_path[row.path]
-        item.status, item.error, item.rows_read, item.latest_us = row.status, row.error, row.rows_read, row.latest_us
-        item.losers = (row.duplicates, row.conflicts)
-    for row in spark.read.schema(QUARANTINE_COLUMNS).parquet(join(out, "quarantine")).collect():
-        by_path[row.path].quarantined[row.reason] = row.rows
+    for row in storage.read_table(join(out, "files"), OLD_FILE_COLUMNS):
+        item = by_path[row["path"]]
+        item.status, item.error, item.rows_read = row["status"], row["error"], row["rows_read"]
+        item.latest_us, item.losers = row["latest_at"], (row["duplicates"], row["conflicts"])
+    for row in storage.read_table(join(out, "quarantine"), ["path", "reason", "rows"]):
+        by_path[row["path"]].quarantined[row["reason"]] = row["rows"]
     by_id = files_by_id(files)
-    for row in losers.collect():
+    for row in losers.collect() if losers is not None else []:
         by_id[row.file_id].losers = (row.duplicates, row.conflicts)
     result.rejected = sum(1 for item in files if item.status != "ok")
 
@@ -872,15 +898,22 @@ def add_events(
     for table, (frame, touched) in added.items():
         if touched == []:
             continue
-        old = spark.read.schema(frame.schema).parquet(join(out, table)).select(*frame.columns)
-        if touched is not None:
-            old = old.where(F.col("day").isin(touched))
-        old.unionByName(frame).createOrReplaceTempView("merged_rows")
+        uri = join(out, table)
+        if touched is None:
+            old = spark.read.schema(frame.schema).parquet(uri)
+        else:  # only the touched days' folders (no listing of the others)
+            present = set(storage.entries(uri))
+            folders = [join(uri, f"day={day.isoformat()}") for day in touched if f"day={day.isoformat()}" in present]
+            old = spark.read.schema(frame.schema).option("basePath", uri).parquet(*folders) if folders else None
+        rows = frame if old is None else old.select(*frame.columns).unionByName(frame)
+        # the sums of a few days: one partition, so the merge and the write need no shuffle (recent_events,
+        # one row per event, keeps a task per day)
+        (rows if table == "recent_events" else rows.coalesce(1)).createOrReplaceTempView("merged_rows")
         merged[table] = spark.sql(MERGE[table])  # analysed now: the next table's merged_rows is another view
     files_frame, quarantine_frame = data_health(spark, files)
     with ThreadPoolExecutor(max_workers=4) as pool:
         jobs = [
-            pool.submit(write_days, frame, join(staging, table), table, None)
+            pool.submit(write_days, frame, join(staging, table), table, None, spread=table == "recent_events")
             if table in PARTITIONED
             else pool.submit(write_whole, frame, join(staging, table), table)
             for table, frame in merged.items()
@@ -1003,8 +1036,8 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
     result = RollupResult(out=out, files=len(files))
     known: dict[str, tuple[int, int]] = {}
     if previous is not None:
-        for row in spark.read.parquet(join(out, "files")).select("path", "size", "mtime_ns").collect():
-            known[row.path] = (row.size, row.mtime_ns)
+        for row in storage.read_table(join(out, "files"), ["path", "size", "mtime_ns"]):
+            known[row["path"]] = (row["size"], row["mtime_ns"])
     result.changed = sum(1 for item in files if known.get(item.rel) != (item.size, item.mtime_ns))
     gone = set(known) - {item.rel for item in files}
     window = hourly_window(now, timezone)
