@@ -405,15 +405,16 @@ def test_rerun_rewrites_only_the_touched_days(spark: Any, tmp_path: Path) -> Non
 
 
 NEW_EVENTS = "usage_events/month=2026-11/zz-new.parquet"
+NEXT_DAY = "2026-11-02T10:00:00+08:00"  # the next daily run: the hourly window moves a day
 
 
 def test_rerun_with_new_event_files_reads_only_them(spark: Any, tmp_path: Path) -> None:
     """New event files with new ids: the rerun reads them and the folder's id index, not the old exports (spoiled
     here, size and mtime kept: read, they would be rejected), rewrites only the days they touch, and gives the
-    tables of a full run. A new file repeating an id the folder holds makes the run read every export again."""
+    tables of a full run, on the next day's clock. A new file repeating an id the folder holds makes the run
+    read every export again."""
     exports = write_edge_export(tmp_path / "export")
     out = tmp_path / "derived"
-    now = datetime.fromisoformat(NOW)
     assert not spark_folder(spark, exports, out, "Asia/Shanghai", NOW).incremental
     old_files = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in exports.rglob("*.parquet")}
     before = stamps(out)
@@ -430,12 +431,13 @@ def test_rerun_with_new_event_files_reads_only_them(spark: Any, tmp_path: Path) 
         ],
     )
     write_damaged(exports, DAMAGED)  # a new file rejected alone (its e7 would repeat an old id, were it taken)
-    expected = reference(tmp_path / "full", exports, "Asia/Shanghai", NOW)
+    expected = reference(tmp_path / "full", exports, "Asia/Shanghai", NEXT_DAY)
     for path, (data, mtime_ns) in old_files.items():
         path.write_bytes(b"\0" * len(data))
         os.utime(path, ns=(mtime_ns, mtime_ns))
 
-    result = spark_rollup.rollup(str(exports), str(out), timezone="Asia/Shanghai", now=now, spark=spark)
+    next_day = datetime.fromisoformat(NEXT_DAY)
+    result = spark_rollup.rollup(str(exports), str(out), timezone="Asia/Shanghai", now=next_day, spark=spark)
     assert (result.incremental, result.changed, result.rejected) == (True, 2, 5)
     assert "read only the 2 new" in str(result)
     tables = folder_tables(out)
@@ -462,9 +464,9 @@ def test_rerun_with_new_event_files_reads_only_them(spark: Any, tmp_path: Path) 
         "usage_events/month=2026-11/zz-repeat.parquet",
         [ev("e5", "acct-a", "u3", "agent", utc("2026-09-30T16:00:00+00:00"), 3)],
     )
-    again = spark_rollup.rollup(str(exports), str(out), timezone="Asia/Shanghai", now=now, spark=spark)
+    again = spark_rollup.rollup(str(exports), str(out), timezone="Asia/Shanghai", now=next_day, spark=spark)
     assert (again.incremental, again.changed) == (False, 1)
-    assert_same(reference(tmp_path / "repeat", exports, "Asia/Shanghai", NOW), folder_tables(out))
+    assert_same(reference(tmp_path / "repeat", exports, "Asia/Shanghai", NEXT_DAY), folder_tables(out))
 
 
 def test_generated_sample_same_tables_and_report(

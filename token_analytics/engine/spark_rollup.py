@@ -221,6 +221,9 @@ class Storage:
         return self.read_range(uri, 0, fs.getFileStatus(path).getLen())
 
     def read_text(self, uri: str) -> str | None:
+        if is_local(uri):
+            path = Path(uri)
+            return path.read_text(encoding="utf-8") if path.is_file() else None
         data = self.read_bytes(uri)
         return None if data is None else data.decode("utf-8")
 
@@ -934,9 +937,14 @@ def add_events(
             storage.delete(join(out, table, name))
             storage.rename(join(staging, table, name), join(out, table, name))
     storage.delete(staging)
+    for table in ("usage_hourly", "recent_events"):  # days the window (moved with the clock) no longer covers
+        for name in storage.entries(join(out, table)):
+            if name.startswith("day=") and name[4:] < hourly_from.isoformat():
+                storage.delete(join(out, table, name))
+                result.days_removed[table] = result.days_removed.get(table, 0) + 1
     result.incremental = True
     result.days_written = {table: len(added[table][1] or []) for table in PARTITIONED}
-    result.days_removed = dict.fromkeys(PARTITIONED, 0)
+    result.days_removed = {table: result.days_removed.get(table, 0) for table in PARTITIONED}
     return True
 
 
@@ -1050,7 +1058,11 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
         return result
     new = [item for item in files if item.rel not in known]
     if (
-        same_place
+        previous is not None
+        and previous.get("timezone") == timezone
+        # the clock's next day moves the hourly window forward: its oldest days are dropped, nothing else
+        and str(previous.get("hourly_from")) <= window["hourly_from"].isoformat()
+        and new
         and previous.get("engine") == "spark"  # the index is this engine's (another writer leaves it stale)
         and not gone
         and len(new) == result.changed  # nothing changed, only new files
