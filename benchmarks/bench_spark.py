@@ -1,6 +1,7 @@
 """Cost of `rollup --engine spark` on this machine next to the DuckDB ingest. Not a test.
 
     python benchmarks/bench_spark.py [--events 1000000] [--accounts 50] [--master local[*]] [--exports DIR]
+        [--before REF]
 
 Generates sample exports once per size (benchmarks/.data/spark-<events>/, git-ignored) unless --exports
 is given, then in one run, on the same files and clock: the DuckDB ingest of a fresh cache (what the
@@ -9,13 +10,17 @@ of the work (the yardstick), a first Spark rollup into an empty folder, a second
 and a third after a new file with 1% more events arrives (removed afterwards). Prints wall seconds, CPU
 seconds (this process plus the Spark JVM, read from /proc: the steady measure on a shared machine), the
 load average at each step, events per second, and each step's CPU against the plain job's and DuckDB's.
+With --before REF (a git commit), the same three rollups follow with that commit's engine/spark_rollup.py, in
+the same JVM and on the same files: a before/after at one load (the before runs last, on a warm JIT).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -102,6 +107,42 @@ def add_new_events(exports: Path, share: float) -> Path:
     return path
 
 
+def module_at(ref: str):  # noqa: ANN201
+    """engine/spark_rollup.py as it was at a git commit, loaded beside the current one."""
+    source = subprocess.run(
+        ["git", "show", f"{ref}:token_analytics/engine/spark_rollup.py"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    path = Path(tempfile.mkdtemp(prefix="bench-before-")) / "spark_rollup_before.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("spark_rollup_before", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def rollups(label: str, engine, exports: Path, out: str, spark, results: list, reruns: bool) -> None:  # noqa: ANN001
+    """Into an empty folder; again with nothing new; again after a new file with 1% more events (then removed)."""
+    now = datetime.fromisoformat(NOW)
+
+    def run():  # noqa: ANN202
+        return engine.rollup(str(exports), out, timezone=TIMEZONE, now=now, spark=spark)
+
+    timed(f"{label} (empty folder)", results, run)
+    if not reruns:
+        return
+    timed(f"{label} (nothing new)", results, run)
+    added = add_new_events(exports, 0.01)
+    try:
+        timed(f"{label} (1% new events)", results, run)
+    finally:
+        added.unlink()
+
+
 def pa_string(text: str):  # noqa: ANN201
     import pyarrow as pa
 
@@ -115,6 +156,7 @@ def main() -> int:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--exports", help="an existing export folder instead of generated sample exports")
     parser.add_argument("--no-reruns", action="store_true", help="only the first rollup (large sizes)")
+    parser.add_argument("--before", metavar="REF", help="also run this git commit's rollup, last, in the same JVM")
     args = parser.parse_args()
     exports = Path(args.exports) if args.exports else exports_for(args.events, args.accounts)
     results: list[tuple[str, float, float, float]] = []
@@ -136,33 +178,16 @@ def main() -> int:
         spark = timed("spark session start", results, lambda: spark_rollup.session(args.master))
         spark_rollup.size_partitions(spark)  # the plain job gets the rollup's shuffle width: a fair yardstick
         partitions = spark.conf.get("spark.sql.shuffle.partitions")
-        now = datetime.fromisoformat(NOW)
-        out = str(work / "derived")
         timed(
             "plain job (read, dedup, daily sums, write)",
             results,
             lambda: plain_job(spark, exports / "usage_events", str(work / "plain")),
         )
-        timed(
-            "spark rollup (empty folder)",
-            results,
-            lambda: spark_rollup.rollup(str(exports), out, timezone=TIMEZONE, now=now, spark=spark),
-        )
-        if not args.no_reruns:
-            timed(
-                "spark rollup (nothing new)",
-                results,
-                lambda: spark_rollup.rollup(str(exports), out, timezone=TIMEZONE, now=now, spark=spark),
-            )
-            added = add_new_events(exports, 0.01)
-            try:
-                timed(
-                    "spark rollup (1% new events)",
-                    results,
-                    lambda: spark_rollup.rollup(str(exports), out, timezone=TIMEZONE, now=now, spark=spark),
-                )
-            finally:
-                added.unlink()
+        rollups("spark rollup", spark_rollup, exports, str(work / "derived"), spark, results, not args.no_reruns)
+        if args.before:
+            before = module_at(args.before)
+            label = f"rollup at {args.before}"
+            rollups(label, before, exports, str(work / "before"), spark, results, not args.no_reruns)
         spark.stop()
     load_after = os.getloadavg()
     duckdb_cpu = results[0][2]
@@ -181,6 +206,11 @@ def main() -> int:
             f"| {label} | {seconds:.1f} | {cpu:.1f} | {load:.1f} | {events / seconds:,.0f} "
             f"| {cpu / plain_cpu:.2f}x | {cpu / duckdb_cpu:.1f}x |"
         )
+    spent = {label: cpu for label, _, cpu, _ in results}
+    for label in spent:
+        if label.endswith("(1% new events)"):
+            full = spent[label.replace("(1% new events)", "(empty folder)")]
+            print(f"\n{label}: {spent[label] / full:.0%} of the same engine's full run (CPU)")
     return 0
 
 

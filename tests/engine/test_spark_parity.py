@@ -404,6 +404,71 @@ def test_rerun_rewrites_only_the_touched_days(spark: Any, tmp_path: Path) -> Non
     assert "none new" in str(again)
 
 
+NEW_EVENTS = "usage_events/month=2026-11/zz-new.parquet"
+NEXT_DAY = "2026-11-02T10:00:00+08:00"  # the next daily run: the hourly window moves a day
+
+
+def test_rerun_with_new_event_files_reads_only_them(spark: Any, tmp_path: Path) -> None:
+    """New event files with new ids: the rerun reads them and the folder's id index, not the old exports (spoiled
+    here, size and mtime kept: read, they would be rejected), rewrites only the days they touch, and gives the
+    tables of a full run, on the next day's clock. A new file repeating an id the folder holds makes the run
+    read every export again."""
+    exports = write_edge_export(tmp_path / "export")
+    out = tmp_path / "derived"
+    assert not spark_folder(spark, exports, out, "Asia/Shanghai", NOW).incremental
+    old_files = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in exports.rglob("*.parquet")}
+    before = stamps(out)
+    b.events(
+        exports,
+        NEW_EVENTS,
+        [
+            ev("new-1", "acct-a", "u1", "agent", utc("2026-10-31T20:00:00+00:00"), 5),  # 1 Nov local, has rows
+            ev("new-2", "acct-new", "u8", "operator", utc("2026-10-20T03:00:00+00:00"), 7),  # a new account
+            ev("new-3", "acct-a", "u1", "agent", utc("2026-08-10T03:00:00+00:00"), 9),  # before the hourly window
+            ev("new-4", "acct-a", "u1", "agent", utc("2026-10-20T03:00:00+00:00"), 1),
+            ev("new-4", "acct-a", "u1", "agent", utc("2026-10-20T03:00:00+00:00"), 2),  # wins, conflicts
+            ev("", "acct-a", "u1", "agent", utc("2026-10-20T03:00:00+00:00"), 2),  # quarantined
+        ],
+    )
+    write_damaged(exports, DAMAGED)  # a new file rejected alone (its e7 would repeat an old id, were it taken)
+    expected = reference(tmp_path / "full", exports, "Asia/Shanghai", NEXT_DAY)
+    for path, (data, mtime_ns) in old_files.items():
+        path.write_bytes(b"\0" * len(data))
+        os.utime(path, ns=(mtime_ns, mtime_ns))
+
+    next_day = datetime.fromisoformat(NEXT_DAY)
+    result = spark_rollup.rollup(str(exports), str(out), timezone="Asia/Shanghai", now=next_day, spark=spark)
+    assert (result.incremental, result.changed, result.rejected) == (True, 2, 5)
+    assert "read only the 2 new" in str(result)
+    tables = folder_tables(out)
+    assert_same(expected, tables)
+    assert file_row(tables, NEW_EVENTS)[4:11] == ("ok", None, 6, 5, 1, 1, 1)
+    assert [row[1] for row in tables["usage_totals"] if row[0] == "acct-new"] == [7]
+    after = stamps(out)
+    rewritten = {path.rsplit("/", 1)[0] for path in after if before.get(path) != after[path]}
+    touched = {f"{table}/day={day}" for table in spark_rollup.PARTITIONED for day in ("2026-10-20", "2026-11-01")}
+    assert {path for path in rewritten if not path.startswith(".")} == {
+        "usage_daily/day=2026-08-10",
+        *touched,
+        "usage_totals",
+        "files",
+        "quarantine",
+    }
+
+    # a new file repeating an old id (e5 wins from the later path): every export is read again
+    for path, (data, mtime_ns) in old_files.items():
+        path.write_bytes(data)
+        os.utime(path, ns=(mtime_ns, mtime_ns))
+    b.events(
+        exports,
+        "usage_events/month=2026-11/zz-repeat.parquet",
+        [ev("e5", "acct-a", "u3", "agent", utc("2026-09-30T16:00:00+00:00"), 3)],
+    )
+    again = spark_rollup.rollup(str(exports), str(out), timezone="Asia/Shanghai", now=next_day, spark=spark)
+    assert (again.incremental, again.changed) == (False, 1)
+    assert_same(reference(tmp_path / "repeat", exports, "Asia/Shanghai", NEXT_DAY), folder_tables(out))
+
+
 def test_generated_sample_same_tables_and_report(
     spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

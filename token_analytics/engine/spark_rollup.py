@@ -22,10 +22,11 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -50,6 +51,10 @@ FORMAT = "token-analytics-derived"
 VERSION = 1
 PARTITIONED = ("usage_daily", "usage_hourly", "recent_events")
 WHOLE = ("files", "quarantine", "accounts", "members", "transactions", "ledger_sums", "usage_totals")
+# xxhash64 of every accepted event id the folder holds: a rerun that only adds event files checks their ids
+# against it instead of reading the old exports again. Hidden (readers glob the tables by name).
+INDEX = ".event_ids"
+STAGING = ".staging-spark"  # tables read from the folder itself are written here first, then moved into place
 INSTALL_HINT = (
     "rollup --engine spark needs pyspark and a Java 17 runtime: "
     "pip install -r requirements-dev.txt -c requirements.lock (or pip install 'pyspark>=4,<5'), "
@@ -100,6 +105,7 @@ class ExportFile:
     path_rank: int = 0  # the rank of `rel` among the kind's paths: "the path that sorts last wins"
     quarantined: dict[str, int] = field(default_factory=dict)  # rows per reason
     latest_us: int | None = None  # the latest accepted occurred_at (events), microseconds since 1970
+    losers: tuple[int, int] = (0, 0)  # (duplicates, conflicts): this file's rows that lost to another copy
 
 
 @dataclass
@@ -111,6 +117,7 @@ class RollupResult:
     changed: int = 0
     rejected: int = 0
     nothing_new: bool = False
+    incremental: bool = False  # only the new event files were read (the old exports were not)
     days_written: dict[str, int] = field(default_factory=dict)
     days_removed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -123,8 +130,9 @@ class RollupResult:
             f"{t} {self.days_written.get(t, 0)} days written, {self.days_removed.get(t, 0)} removed"
             for t in PARTITIONED
         )
+        read = f"read only the {self.changed} new" if self.incremental else f"{self.changed} new or changed"
         return (
-            f"spark rollup: {self.files} export files ({self.changed} new or changed, {self.rejected} rejected) "
+            f"spark rollup: {self.files} export files ({read}, {self.rejected} rejected) "
             f"into {out} in {self.seconds:.1f} s; {days}."
         )
 
@@ -202,14 +210,36 @@ class Storage:
         finally:
             stream.close()
 
+    def read_bytes(self, uri: str) -> bytes | None:
+        if is_local(uri):
+            path = Path(uri)
+            return path.read_bytes() if path.is_file() else None
+        fs, path = self._fs(uri)
+        if not fs.exists(path):
+            return None
+        return self.read_range(uri, 0, fs.getFileStatus(path).getLen())
+
     def read_text(self, uri: str) -> str | None:
         if is_local(uri):
             path = Path(uri)
             return path.read_text(encoding="utf-8") if path.is_file() else None
-        fs, path = self._fs(uri)
-        if not fs.exists(path):
-            return None
-        return self.read_range(uri, 0, fs.getFileStatus(path).getLen()).decode("utf-8")
+        data = self.read_bytes(uri)
+        return None if data is None else data.decode("utf-8")
+
+    def read_table(self, uri: str, columns: list[str]) -> list[dict[str, Any]]:
+        """The rows of a small parquet table of the folder (one row per export file at most), read here on the
+        driver: no Spark job for a few hundred rows. Timestamps as microseconds since 1970."""
+        rows: list[dict[str, Any]] = []
+        for name in self.entries(uri):
+            data = self.read_bytes(join(uri, name)) if name.endswith(".parquet") and name[0] not in "._" else None
+            if data is None:
+                continue
+            table = pq.read_table(io.BytesIO(data), columns=columns)
+            for index, column in enumerate(table.schema):
+                if pa.types.is_timestamp(column.type):
+                    table = table.set_column(index, column.name, table.column(index).cast(pa.int64()))
+            rows += table.to_pylist()
+        return rows
 
     def write_text(self, uri: str, text: str) -> None:
         """Write a small file whole (a local one through a rename, so it appears complete)."""
@@ -237,6 +267,15 @@ class Storage:
             return
         fs, path = self._fs(uri)
         fs.delete(path, True)
+
+    def rename(self, source: str, target: str) -> None:
+        """Move a file or folder to a path that does not exist yet (its parent does)."""
+        if is_local(source):
+            os.replace(source, target)
+            return
+        fs, path = self._fs(source)
+        if not fs.rename(path, self.jvm.org.apache.hadoop.fs.Path(target)):
+            raise OSError(f"could not move {source} to {target}")
 
     def mkdirs(self, uri: str) -> None:
         if is_local(uri):
@@ -385,7 +424,7 @@ def file_checks(staged: dict[str, DataFrame], files: list[ExportFile]) -> dict[s
     from pyspark.sql import functions as F
 
     parts = []
-    for kind in KINDS:
+    for kind in [kind for kind in KINDS if kind.name in staged]:
         frame = staged[kind.name]
         text = [column.name for column in kind.columns if type_name(column.type) == "VARCHAR"]
         # a null is valid text; names come from the schema module, never from input
@@ -422,7 +461,7 @@ def file_checks(staged: dict[str, DataFrame], files: list[ExportFile]) -> dict[s
             counts["latest_us"] = row.latest_us
     ok = {}
     for item in files:
-        if item.status != "ok":
+        if item.status != "ok" or item.kind.name not in staged:
             continue
         counts = seen.get(item.file_id, {"rows": 0, "bad_text": 0, "reasons": {}, "latest_us": None})
         rows, bad_text = counts["rows"], counts["bad_text"]
@@ -460,6 +499,7 @@ CONTENT = {
     "accounts": ("account_name", "owner_name", "plan", "created_at"),
     "members": ("account_id", "display_name", "email"),
 }
+ID_HASH = "xxhash64(event_id) as id_hash"  # the index's one column (a collision only costs a full run)
 KEY = {"usage_events": "event_id", "transactions": "txn_id", "accounts": "account_id", "members": "user_id"}
 # ids seen more than once, up to this many, are broadcast to every task (no shuffle of the rows to resolve them)
 BROADCAST_IDS = 2_000_000
@@ -470,9 +510,10 @@ def content_hash(columns: tuple[str, ...]) -> str:
     return "xxhash64(" + ", ".join(f"`{c}`, `{c}` is null" for c in columns) + ")"
 
 
-def resolve(kind: str, valid: DataFrame) -> tuple[DataFrame, DataFrame]:
+def resolve(kind: str, valid: DataFrame) -> tuple[DataFrame, DataFrame | None]:
     """(winners, losers per file): a hash aggregate by id over (id, position, hash) finds the ids seen more
     than once, with their winning position and content hash; only those ids are joined back to the rows.
+    Events whose ids are all distinct (counted) are their own winners: no join, and losers None.
 
     `valid` has the kind's columns, file_id, path_rank and row_no.
     """
@@ -494,7 +535,10 @@ def resolve(kind: str, valid: DataFrame) -> tuple[DataFrame, DataFrame]:
     )
     if kind == "usage_events":  # counted once (and kept): broadcast unless there are very many
         repeated = repeated.persist()
-        if repeated.count() <= BROADCAST_IDS:
+        count = repeated.count()
+        if not count:
+            return valid.drop("file_id", "path_rank", "row_no"), None
+        if count <= BROADCAST_IDS:
             repeated = F.broadcast(repeated)
     # the other kinds are small: adaptive execution broadcasts their repeated ids once it has counted them
     joined = keyed.join(repeated, key, "left")
@@ -567,12 +611,34 @@ recent as (
 )
 select s.account_id, s.used, s.total, r.recent_from from sums s left join recent r on s.account_id = r.account_id
 """
+# A rerun that only adds events with new ids: a touched day's rows are the folder's rows of that day plus the
+# new events' rows, summed by the table's key (a sum of sums is the sum; the optional columns' sums are already
+# coalesced on both sides, and a sum of zeros and values is the values' sum). The hourly merge is by `hour`: one
+# bucket per hour except on a day the zone's offset changes, which such a rerun never touches (it runs in full).
+MERGE = {
+    "usage_daily": """
+select account_id, day, user_id, service, model, sum(tokens) as tokens, sum(input_tokens) as input_tokens,
+    sum(output_tokens) as output_tokens, sum(calls) as calls, sum(io_calls) as io_calls, max(latest_at) as latest_at
+from merged_rows group by account_id, day, user_id, service, model
+""",
+    "usage_hourly": """
+select account_id, hour, day, user_id, service, model, sum(tokens) as tokens, sum(input_tokens) as input_tokens,
+    sum(output_tokens) as output_tokens, sum(calls) as calls, sum(io_calls) as io_calls, max(latest_at) as latest_at
+from merged_rows group by account_id, hour, day, user_id, service, model
+""",
+    "recent_events": "select * from merged_rows",
+    "usage_totals": """
+select account_id, sum(tokens) as tokens, sum(calls) as calls from merged_rows group by account_id
+""",
+}
 # The data-health report (queries/data_health_files.sql's columns), built on the driver from the checks.
 FILE_COLUMNS = (
     "file_id int, kind string, path string, size bigint, mtime_ns bigint, status string, error string, "
     "rows_read bigint, accepted bigint, quarantined bigint, duplicates bigint, conflicts bigint, latest_us bigint"
 )
 QUARANTINE_COLUMNS = "kind string, path string, reason string, rows bigint"
+# What a rerun that only adds event files keeps of each old file's row.
+OLD_FILE_COLUMNS = ["path", "status", "error", "rows_read", "duplicates", "conflicts", "latest_at"]
 # The columns of each table, in the format's order (docs/DERIVED_FORMAT.md).
 COLUMNS = {
     "accounts": "account_id, account_name, owner_name, plan, created_at",
@@ -610,60 +676,92 @@ def local_frame(spark: SparkSession, rows: list[tuple], ddl: str) -> DataFrame:
     return spark.range(1).select(F.inline(F.array(*structs)))
 
 
-def derive(spark: SparkSession, files: list[ExportFile], timezone: str, hourly_from: date) -> dict[str, DataFrame]:
-    """Every table of the derived folder as Spark DataFrames (lazy; the scan and the pre-aggregate are cached)."""
-    from pyspark.sql import functions as F
-
-    ok = [item for item in files if item.status == "ok"]
-    for kind in KINDS:  # "the path that sorts last": the rank of each path among its kind's (byte order)
+def rank_paths(files: list[ExportFile]) -> None:
+    """ "The path that sorts last": the rank of each path among its kind's (byte order)."""
+    for kind in KINDS:
         for rank, item in enumerate(sorted((i for i in files if i.kind is kind), key=lambda i: i.rel.encode())):
             item.path_rank = rank
+
+
+def stage(spark: SparkSession, kinds: tuple[Kind, ...] | list[Kind], files: list[ExportFile]) -> dict[str, DataFrame]:
+    """Each kind's rows of its readable files with the row-level quarantine reason, persisted as read: the
+    checks, the winners and the losers all read the cached rows (a file that decodes once decodes in each)."""
+    from pyspark.sql import functions as F
+
     staged: dict[str, DataFrame] = {}
-    for kind in KINDS:
-        landed = land(spark, kind, [item for item in ok if item.kind is kind])
+    for kind in kinds:
+        landed = land(spark, kind, [item for item in files if item.kind is kind and item.status == "ok"])
         if landed is None:
             raw = ", ".join(f"{c.name} {SPARK_TYPES[type_name(c.type)]}" for c in kind.columns)
             landed = local_frame(spark, [], f"{raw}, file_path string, row_no bigint")
-        # read once: the checks, the winners and the losers all read the cached rows
         staged[kind.name] = landed.withColumn("reason", F.expr(REASON[kind.name])).persist()
+    return staged
+
+
+def checked(spark: SparkSession, staged: dict[str, DataFrame], files: list[ExportFile]) -> DataFrame:
+    """file_checks, then the files still ok as (file_path, file_id, path_rank): the rows to keep join it."""
     readable = file_checks(staged, files)
-    by_id = {item.file_id: item for item in files}
-    ids = local_frame(
+    by_id = files_by_id(files)
+    return local_frame(
         spark,
         [(path, file_id, by_id[file_id].path_rank) for path, file_id in readable.items()],
         "file_path string, file_id int, path_rank int",
     )
-    tables: dict[str, DataFrame] = {}
-    loser_frames = []
-    for kind in KINDS:
-        # the rows of files still ok (an inner join drops the rejected ones, the rows before a damaged page too)
-        valid = staged[kind.name].where("reason is null").drop("reason").join(F.broadcast(ids), "file_path")
-        winners, losers = resolve(kind.name, valid.drop("file_path"))
-        if kind.name in ("usage_events", "transactions"):
-            loser_frames.append(losers)
-        if kind.name == "usage_events":
-            winners.drop("event_id").createOrReplaceTempView("events_won")
-        else:
-            tables[kind.name] = winners.selectExpr(*COLUMNS[kind.name].split(", "))
-            tables[kind.name].createOrReplaceTempView(kind.name)
-    losers: dict[int, tuple[int, int]] = {}
-    for row in loser_frames[0].unionByName(loser_frames[1]).collect():
-        losers[row.file_id] = (row.duplicates, row.conflicts)
+
+
+def valid_rows(staged: DataFrame, ids: DataFrame) -> DataFrame:
+    """The rows without a quarantine reason of files still ok (an inner join drops the rejected files' rows,
+    those before a damaged page too), with file_id and path_rank in place of file_path."""
+    from pyspark.sql import functions as F
+
+    return staged.where("reason is null").drop("reason").join(F.broadcast(ids), "file_path").drop("file_path")
+
+
+def files_by_id(files: list[ExportFile]) -> dict[int, ExportFile]:
+    return {item.file_id: item for item in files}
+
+
+def data_health(spark: SparkSession, files: list[ExportFile]) -> tuple[DataFrame, DataFrame]:
+    """The files and quarantine tables, from what the driver knows of each file."""
     file_rows = []
     quarantine_rows = []
     for item in files:
         quarantined = sum(item.quarantined.values())
-        duplicates, conflicts = losers.get(item.file_id, (0, 0))
+        duplicates, conflicts = item.losers
         file_rows.append(
             (item.file_id, item.kind.name, item.rel, item.size, item.mtime_ns, item.status, item.error,
              item.rows_read, item.rows_read - quarantined, quarantined, duplicates, conflicts, item.latest_us)
         )  # fmt: skip
         quarantine_rows += [(item.kind.name, item.rel, reason, rows) for reason, rows in item.quarantined.items()]
     # times cross Py4J as microseconds: a Python datetime would pass through the driver's local zone
-    tables["files"] = local_frame(spark, file_rows, FILE_COLUMNS).selectExpr(
+    files_frame = local_frame(spark, file_rows, FILE_COLUMNS).selectExpr(
         "* except (latest_us)", "timestamp_micros(latest_us) as latest_at"
     )
-    tables["quarantine"] = local_frame(spark, quarantine_rows, QUARANTINE_COLUMNS)
+    return files_frame, local_frame(spark, quarantine_rows, QUARANTINE_COLUMNS)
+
+
+def derive(spark: SparkSession, files: list[ExportFile], timezone: str, hourly_from: date) -> dict[str, DataFrame]:
+    """Every table of the derived folder as Spark DataFrames (lazy; the scan and the pre-aggregate are cached)."""
+    rank_paths(files)
+    staged = stage(spark, KINDS, files)
+    ids = checked(spark, staged, files)
+    tables: dict[str, DataFrame] = {}
+    loser_frames = []
+    for kind in KINDS:
+        winners, losers = resolve(kind.name, valid_rows(staged[kind.name], ids))
+        if kind.name in ("usage_events", "transactions") and losers is not None:
+            loser_frames.append(losers)
+        if kind.name == "usage_events":
+            winners.drop("event_id").createOrReplaceTempView("events_won")
+            tables[INDEX] = winners.selectExpr(ID_HASH)
+        else:
+            tables[kind.name] = winners.selectExpr(*COLUMNS[kind.name].split(", "))
+            tables[kind.name].createOrReplaceTempView(kind.name)
+    by_id = files_by_id(files)
+    for frame in loser_frames:
+        for row in frame.collect():
+            by_id[row.file_id].losers = (row.duplicates, row.conflicts)
+    tables["files"], tables["quarantine"] = data_health(spark, files)
 
     spark.sql(LOCAL, args={"tz": timezone}).createOrReplaceTempView("events_local")
     hours = spark.sql(HOURS).persist()  # small next to the events: daily, hourly and totals read it
@@ -684,8 +782,9 @@ def write_whole(frame: DataFrame, uri: str, table: str) -> None:
     frame.coalesce(1).sortWithinPartitions(*SORT[table]).write.mode("overwrite").parquet(uri)
 
 
-def write_days(frame: DataFrame, uri: str, table: str, days: list[date] | None) -> None:
-    """Write the table's day= partitions: all of them (days None) or only the listed ones."""
+def write_days(frame: DataFrame, uri: str, table: str, days: list[date] | None, *, spread: bool = True) -> None:
+    """Write the table's day= partitions: all of them (days None) or only the listed ones. `spread` False: the
+    rows are few (a rerun's merged days) and one task writes them all, without a shuffle."""
     from pyspark.sql import functions as F
 
     if days is not None:
@@ -693,7 +792,8 @@ def write_days(frame: DataFrame, uri: str, table: str, days: list[date] | None) 
             return
         frame = frame.where(F.col("day").isin(days))
     # one writer per day: a day's rows in one file, sorted as the readers load them
-    writer = frame.repartition("day").sortWithinPartitions(*SORT[table]).write.partitionBy("day")
+    frame = frame.repartition("day") if spread else frame.coalesce(1)
+    writer = frame.sortWithinPartitions("day", *SORT[table]).write.partitionBy("day")
     if days is None:
         writer.mode("overwrite").parquet(uri)
     else:
@@ -723,6 +823,128 @@ def changed_days(spark: SparkSession, storage: Storage, frame: DataFrame, uri: s
         return sorted(new), []
     old = day_checksums(spark.read.schema(frame.schema).parquet(uri).select(*frame.columns))
     return sorted(day for day in new if new[day] != old.get(day)), sorted(set(old) - set(new))
+
+
+# --- a rerun that only adds event files -------------------------------------------------------------
+
+
+def offset_changes(timezone: str, day: date) -> bool:
+    """Whether the zone's UTC offset changes during the local day (a DST day: two buckets can share an hour)."""
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(day, datetime.min.time(), zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
+    steps = int((end - start) / timedelta(minutes=15))
+    return len({(start + timedelta(minutes=15 * n)).astimezone(zone).utcoffset() for n in range(steps + 1)}) > 1
+
+
+def add_events(
+    spark: SparkSession,
+    storage: Storage,
+    files: list[ExportFile],
+    new: list[ExportFile],
+    out: str,
+    timezone: str,
+    hourly_from: date,
+    result: RollupResult,
+) -> bool:
+    """Bring the folder up to date from new event files alone, reading neither the old exports nor more of the
+    folder than the days the new events touch. False, with nothing written, when a full run is needed: a new
+    id is already in the folder's index (a winner may change, an old file's counts too), or a touched day of
+    the hourly window is one on which the zone's offset changes.
+    """
+    from pyspark.sql import functions as F
+
+    screen_all(storage, new)
+    rank_paths(files)
+    (events,) = [kind for kind in KINDS if kind.name == "usage_events"]
+    staged = stage(spark, (events,), new)
+    winners, losers = resolve(events.name, valid_rows(staged[events.name], checked(spark, staged, new)))
+    hashes = winners.selectExpr(ID_HASH).persist()
+    index = spark.read.schema("id_hash bigint").parquet(join(out, INDEX))
+    if not index.join(F.broadcast(hashes), "id_hash", "left_semi").isEmpty():
+        log.info("a new event file repeats an id the folder holds: every export is read again")
+        return False
+    winners.drop("event_id").createOrReplaceTempView("events_won")
+    spark.sql(LOCAL, args={"tz": timezone}).createOrReplaceTempView("events_local")
+    hours = spark.sql(HOURS).persist()
+    hours.createOrReplaceTempView("event_hours")
+    days = sorted(row.day for row in hours.select("day").distinct().collect())
+    recent = [day for day in days if day >= hourly_from]
+    if any(offset_changes(timezone, day) for day in recent):
+        log.info("new events on a day the zone's offset changes: every export is read again")
+        return False
+
+    # the old files keep their rows in data health (their ids did not meet the new ones), under this run's ids
+    by_path = {item.rel: item for item in files}
+    for row in storage.read_table(join(out, "files"), OLD_FILE_COLUMNS):
+        item = by_path[row["path"]]
+        item.status, item.error, item.rows_read = row["status"], row["error"], row["rows_read"]
+        item.latest_us, item.losers = row["latest_at"], (row["duplicates"], row["conflicts"])
+    for row in storage.read_table(join(out, "quarantine"), ["path", "reason", "rows"]):
+        by_path[row["path"]].quarantined[row["reason"]] = row["rows"]
+    by_id = files_by_id(files)
+    for row in losers.collect() if losers is not None else []:
+        by_id[row.file_id].losers = (row.duplicates, row.conflicts)
+    result.rejected = sum(1 for item in files if item.status != "ok")
+
+    storage.delete(join(out, "_format.json"))
+    staging = join(out, STAGING)
+    storage.delete(staging)
+    added = {
+        "usage_daily": (spark.sql(DAILY), days),
+        "usage_hourly": (spark.sql(HOURLY, args={"hourly_from": hourly_from}), recent),
+        "recent_events": (spark.sql(RECENT, args={"hourly_from": hourly_from}), recent),
+        "usage_totals": (spark.sql(TOTALS), None),
+    }
+    merged = {}
+    for table, (frame, touched) in added.items():
+        if touched == []:
+            continue
+        uri = join(out, table)
+        if touched is None:
+            old = spark.read.schema(frame.schema).parquet(uri)
+        else:  # only the touched days' folders (no listing of the others)
+            present = set(storage.entries(uri))
+            folders = [join(uri, f"day={day.isoformat()}") for day in touched if f"day={day.isoformat()}" in present]
+            old = spark.read.schema(frame.schema).option("basePath", uri).parquet(*folders) if folders else None
+        rows = frame if old is None else old.select(*frame.columns).unionByName(frame)
+        # the sums of a few days: one partition, so the merge and the write need no shuffle (recent_events,
+        # one row per event, keeps a task per day)
+        (rows if table == "recent_events" else rows.coalesce(1)).createOrReplaceTempView("merged_rows")
+        merged[table] = spark.sql(MERGE[table])  # analysed now: the next table's merged_rows is another view
+    files_frame, quarantine_frame = data_health(spark, files)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        jobs = [
+            pool.submit(write_days, frame, join(staging, table), table, None, spread=table == "recent_events")
+            if table in PARTITIONED
+            else pool.submit(write_whole, frame, join(staging, table), table)
+            for table, frame in merged.items()
+        ]
+        jobs.append(pool.submit(write_whole, files_frame, join(out, "files"), "files"))
+        jobs.append(pool.submit(write_whole, quarantine_frame, join(out, "quarantine"), "quarantine"))
+        jobs.append(pool.submit(lambda: hashes.write.mode("append").parquet(join(out, INDEX))))
+        for job in jobs:
+            job.result()
+    # the merged tables read the folder's own files: they replace them only once written whole
+    for table in merged:
+        if table not in PARTITIONED:
+            storage.delete(join(out, table))
+            storage.rename(join(staging, table), join(out, table))
+            continue
+        for day in added[table][1] or []:
+            name = f"day={day.isoformat()}"
+            storage.delete(join(out, table, name))
+            storage.rename(join(staging, table, name), join(out, table, name))
+    storage.delete(staging)
+    for table in ("usage_hourly", "recent_events"):  # days the window (moved with the clock) no longer covers
+        for name in storage.entries(join(out, table)):
+            if name.startswith("day=") and name[4:] < hourly_from.isoformat():
+                storage.delete(join(out, table, name))
+                result.days_removed[table] = result.days_removed.get(table, 0) + 1
+    result.incremental = True
+    result.days_written = {table: len(added[table][1] or []) for table in PARTITIONED}
+    result.days_removed = {table: result.days_removed.get(table, 0) for table in PARTITIONED}
+    return True
 
 
 # --- the run -----------------------------------------------------------------------------------------
@@ -810,15 +1032,19 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
     listed = storage.list_exports(exports)
     if not listed:
         raise RollupError(f"{exports} holds no export files (accounts/, members/, usage_events/, transactions/).")
-    files = [
-        ExportFile(kind=kind, rel=rel, uri=uri, key=key, size=size, mtime_ns=mtime, file_id=number)
-        for number, (kind, rel, uri, key, size, mtime) in enumerate(listed, start=1)
-    ]
+
+    def export_files() -> list[ExportFile]:
+        return [
+            ExportFile(kind=kind, rel=rel, uri=uri, key=key, size=size, mtime_ns=mtime, file_id=number)
+            for number, (kind, rel, uri, key, size, mtime) in enumerate(listed, start=1)
+        ]
+
+    files = export_files()
     result = RollupResult(out=out, files=len(files))
     known: dict[str, tuple[int, int]] = {}
     if previous is not None:
-        for row in spark.read.parquet(join(out, "files")).select("path", "size", "mtime_ns").collect():
-            known[row.path] = (row.size, row.mtime_ns)
+        for row in storage.read_table(join(out, "files"), ["path", "size", "mtime_ns"]):
+            known[row["path"]] = (row["size"], row["mtime_ns"])
     result.changed = sum(1 for item in files if known.get(item.rel) != (item.size, item.mtime_ns))
     gone = set(known) - {item.rel for item in files}
     window = hourly_window(now, timezone)
@@ -829,8 +1055,27 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
     if same_place and not result.changed and not gone:
         result.nothing_new = True
         return result
+    new = [item for item in files if item.rel not in known]
+    if (
+        previous is not None
+        and previous.get("timezone") == timezone
+        # the clock's next day moves the hourly window forward: its oldest days are dropped, nothing else
+        and str(previous.get("hourly_from")) <= window["hourly_from"].isoformat()
+        and new
+        and previous.get("engine") == "spark"  # the index is this engine's (another writer leaves it stale)
+        and not gone
+        and len(new) == result.changed  # nothing changed, only new files
+        and all(item.kind.name == "usage_events" for item in new)
+        and storage.entries(join(out, INDEX))
+    ):
+        if add_events(spark, storage, files, new, out, timezone, window["hourly_from"], result):
+            write_format(storage, out, timezone, now, window["hourly_from"])
+            return result
+        spark.catalog.clearCache()
+        files = export_files()  # as listed: the attempt screened and counted the new ones
     # while tables are replaced the folder has no _format.json: a reader refuses it rather than mixing two runs
     storage.delete(join(out, "_format.json"))
+    storage.delete(join(out, STAGING))
 
     screen_all(storage, files)
     tables = derive(spark, files, timezone, window["hourly_from"])
@@ -856,19 +1101,25 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
     with ThreadPoolExecutor(max_workers=4) as pool:
         jobs = [pool.submit(write_partitioned, table) for table in PARTITIONED]
         jobs += [pool.submit(write_whole, tables[table], join(out, table), table) for table in WHOLE]
+        jobs.append(pool.submit(lambda: tables[INDEX].write.mode("overwrite").parquet(join(out, INDEX))))
         for job in jobs:
             job.result()
+    write_format(storage, out, timezone, now, window["hourly_from"])
+    return result
+
+
+def write_format(storage: Storage, out: str, timezone: str, now: datetime, hourly_from: date) -> None:
+    """_format.json, last: a reader that sees it sees complete tables."""
     written = {
         "format": FORMAT,
         "version": VERSION,
         "timezone": timezone,
         "clock": now.isoformat(),
-        "hourly_from": window["hourly_from"].isoformat(),
+        "hourly_from": hourly_from.isoformat(),
         "engine": "spark",
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     storage.write_text(join(out, "_format.json"), json.dumps(written, indent=2) + "\n")
-    return result
 
 
 def read_format(storage: Storage, out: str) -> dict[str, Any] | None:
