@@ -6,24 +6,20 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from token_analytics.labels import Labelled
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class Mode(StrEnum):
+class Mode(Labelled, prefix="mode."):
     """How the app is run: for a hosted platform's customers (SaaS: orders, balance) or on one's own server."""
 
     SAAS = "saas"
     SELF_HOSTED = "self-hosted"
-
-    @property
-    def message_id(self) -> str:
-        """The i18n key of its name."""
-        return f"mode.{self.value}"
 
 
 MODES = tuple(Mode)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextvars
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import duckdb
@@ -28,9 +27,10 @@ import pandas as pd
 
 from token_analytics.db import appfile as core
 from token_analytics.db import query_text
+from token_analytics.labels import Labelled
 
 
-class AuditAction(StrEnum):
+class AuditAction(Labelled, prefix="audit."):
     """What a row of the log records; the value is what `app.audit_log.action` holds."""
 
     # in the order the admin's filter lists them
@@ -48,11 +48,6 @@ class AuditAction(StrEnum):
     ADJUSTMENT_POST = "adjustment.post"
     ALERT_THRESHOLDS = "alert.thresholds"
     ACCOUNT_SWITCH = "account.switch"
-
-    @property
-    def message_id(self) -> str:
-        """The i18n key of its label on /admin."""
-        return f"audit.{self.value}"
 
 
 ACTIONS = tuple(AuditAction)

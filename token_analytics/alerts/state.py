@@ -34,19 +34,15 @@ from token_analytics.accounts.audit import AuditAction
 from token_analytics.db import appfile as core
 from token_analytics.db import query_text
 from token_analytics.db.appfile import AppDBError, Part
+from token_analytics.labels import Labelled
 
 
-class AlertRule(StrEnum):
+class AlertRule(Labelled, prefix="alerts.banner."):
     """What an alert watches; the value is what `app.alert_events.rule` holds."""
 
     BALANCE = "balance"
     RUNWAY = "runway"
     USAGE_SPIKE = "usage_spike"
-
-    @property
-    def message_id(self) -> str:
-        """The i18n key of its banner on /analysis."""
-        return f"alerts.banner.{self.value}"
 
 
 class AlertState(StrEnum):

@@ -42,6 +42,7 @@ from token_analytics.db.appfile import (
     new_reference,
 )
 from token_analytics.engine.vocabulary import PaymentMethod, Plan, TxnType
+from token_analytics.labels import Labelled
 
 
 class OrderKind(StrEnum):
@@ -51,17 +52,12 @@ class OrderKind(StrEnum):
     PLAN = "plan"
 
 
-class OrderStatus(StrEnum):
+class OrderStatus(Labelled, prefix="recharge.status_"):
     """An order's status: PENDING, then one final move."""
 
     PENDING = "PENDING"
     PAID = "PAID"
     CANCELLED = "CANCELLED"
-
-    @property
-    def message_id(self) -> str:
-        """The i18n key of its label."""
-        return f"recharge.status_{self.value}"
 
 
 KINDS = tuple(OrderKind)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 import duckdb
 import pandas as pd
@@ -14,18 +13,14 @@ from token_analytics.db import appfile as core
 from token_analytics.db import query_text
 from token_analytics.db.appfile import AppDBError, Part
 from token_analytics.engine.vocabulary import Plan
+from token_analytics.labels import Labelled
 
 
-class PlanRequestKind(StrEnum):
+class PlanRequestKind(Labelled, prefix="admin.kind."):
     """What a person asked for on /subscription."""
 
     UPGRADE = "upgrade"
     ENTERPRISE_CONTACT = "enterprise_contact"
-
-    @property
-    def message_id(self) -> str:
-        """The i18n key of its label on /admin."""
-        return f"admin.kind.{self.value}"
 
 
 PLAN_REQUEST_PLANS = (Plan.PRO, Plan.ENTERPRISE)

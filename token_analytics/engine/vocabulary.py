@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from token_analytics.labels import Labelled
 
-class TxnType(StrEnum):
+
+class TxnType(Labelled, prefix="txn."):
     """A ledger entry's `type`."""
 
     CONSUME = "CONSUME"
@@ -19,23 +21,13 @@ class TxnType(StrEnum):
     REFUND = "REFUND"
     ADJUSTMENT = "ADJUSTMENT"
 
-    @property
-    def message_id(self) -> str:
-        """The i18n key of its label."""
-        return f"txn.{self.value}"
 
-
-class PaymentMethod(StrEnum):
+class PaymentMethod(Labelled, prefix="method."):
     """How a RECHARGE was paid (`payment_method`)."""
 
     WECHAT = "WECHAT"
     ALIPAY = "ALIPAY"
     BANK_TRANSFER = "BANK_TRANSFER"
-
-    @property
-    def message_id(self) -> str:
-        """The i18n key of its label."""
-        return f"method.{self.value}"
 
 
 class Plan(StrEnum):
