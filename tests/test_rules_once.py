@@ -3,8 +3,9 @@
 The used/total rule of the ledger (SPEC §4: used = minus the CONSUME entries, total = every other entry)
 is computed for the exported ledger by the ingest and by the Spark rollup (ledger_sums) and for the app's
 own entries by queries/analysis_ledger.sql; they are added together, so a copy that drifts would give a
-wrong balance. The recent-entries bound is kept by the ingest (ledger_sums.recent_from) and read by the
-query. Until these are generated from one definition, these tests fail when a copy differs.
+wrong balance. The recent-entries bound (settings.RECENT_ENTRIES) is bound as a parameter where the ingest
+and Spark keep it (ledger_sums.recent_from) and where the query reads it. Until the used/total rule is
+generated from one definition, these tests fail when a copy differs.
 """
 
 from __future__ import annotations
@@ -46,9 +47,13 @@ def test_the_recent_entries_bound_is_one_constant() -> None:
     assert "$limit <= $recent_entries" in analysis
     # ledger_sums.recent_from: the time of the account's RECENT_ENTRIES-th newest exported entry
     newest_first = r"row_number\(\) over \(partition by account_id order by created_at desc, txn_id desc\)"
-    depths = [
-        int(found.group(1))
-        for text in sources().values()
-        for found in re.finditer(newest_first + r"(?: as n from \w+ \) where n)? = (\d+)", text)
-    ]
-    assert depths and all(depth == RECENT_ENTRIES for depth in depths), depths
+    # (the ingest's and the Spark rollup's): each compares it with the bound parameter, never a number
+    depths = {
+        name: found.group(1)
+        for name, text in sources().items()
+        for found in re.finditer(newest_first + r"(?: as n from \w+ \) where n)? = (\S+)", text)
+    }
+    assert depths == {
+        "queries/ingest/ledger_sums.sql": "$recent_entries",
+        "token_analytics/engine/spark_rollup.py": ":recent_entries",
+    }, depths

@@ -6,7 +6,7 @@ with sums as (
 ),
 recent as (
     select account_id, created_at as recent_from from transactions
-    qualify row_number() over (partition by account_id order by created_at desc, txn_id desc) = 10
+    qualify row_number() over (partition by account_id order by created_at desc, txn_id desc) = $recent_entries
 )
 select s.account_id, s.used, s.total, r.recent_from from sums s left join recent r using (account_id)
 order by account_id

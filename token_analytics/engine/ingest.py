@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from token_analytics.db.queries import query_text
 from token_analytics.engine.schema import KINDS, Kind, compatible, reason_sql, type_name
+from token_analytics.settings import RECENT_ENTRIES
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ DELETE_FILE_ROWS = tuple(
 # The canonical tables, rebuilt whole when a file of their kind arrived, changed or vanished (they
 # are small next to the events). Per id the row from the path that sorts last wins (then the later
 # row in that file). ledger_sums: per account, the exported ledger's sums (the usage card reads these
-# instead of the whole ledger) and the time of its RECENT_BOUND-th newest entry, before which the recent
+# instead of the whole ledger) and the time of its RECENT_ENTRIES-th newest entry, before which the recent
 # list never reaches.
 CANONICAL = {
     "accounts": (statement("ingest/canonical_accounts"),),
@@ -180,11 +181,9 @@ CANONICAL = {
     "transactions": (
         statement("ingest/canonical_transactions"),
         statement("ingest/transaction_losers"),
-        statement("ingest/ledger_sums"),
+        statement("ingest/ledger_sums", "recent_entries"),
     ),
 }
-# ledger_sums.recent_from bounds a recent list of at most this many entries (queries/analysis_ledger.sql)
-RECENT_BOUND = 10
 
 # The event-derived tables are kept up to date slice by slice. One statement each derives them from
 # a temp relation the caller points at either everything (a full derivation) or only what a change
@@ -668,7 +667,7 @@ def derive(
     for kind, statements in CANONICAL.items():
         if full or kind in kinds:
             for statement in statements:
-                statement.run(cur)
+                statement.run(cur, {"recent_entries": RECENT_ENTRIES})
     clock.lap("canonical")
     if full:
         cur.execute("delete from event_losers")

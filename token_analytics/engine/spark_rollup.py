@@ -41,6 +41,7 @@ from token_analytics.engine.ingest import (
     screen_schema,
 )
 from token_analytics.engine.schema import KINDS, Kind, reason_sql, type_name
+from token_analytics.settings import RECENT_ENTRIES
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -607,7 +608,7 @@ recent as (
         select account_id, created_at,
             row_number() over (partition by account_id order by created_at desc, txn_id desc) as n
         from transactions
-    ) where n = 10
+    ) where n = :recent_entries
 )
 select s.account_id, s.used, s.total, r.recent_from from sums s left join recent r on s.account_id = r.account_id
 """
@@ -770,7 +771,7 @@ def derive(spark: SparkSession, files: list[ExportFile], timezone: str, hourly_f
     tables["usage_hourly"] = spark.sql(HOURLY, args={"hourly_from": hourly_from})
     tables["recent_events"] = spark.sql(RECENT, args={"hourly_from": hourly_from})
     tables["usage_totals"] = spark.sql(TOTALS)
-    tables["ledger_sums"] = spark.sql(LEDGER_SUMS)
+    tables["ledger_sums"] = spark.sql(LEDGER_SUMS, args={"recent_entries": RECENT_ENTRIES})
     return tables
 
 
