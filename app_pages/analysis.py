@@ -18,8 +18,8 @@ from token_analytics.web.i18n import current_language, t
 
 page = context.current()
 user, account, settings, store, now = page.user, page.account, page.settings, page.store, page.now
-figures = data.figure_set(store, account, now, settings.mode)
-entries = data.app_entries(store, account)  # the charts are kept with the figures they draw
+figures_key = data.figure_key(store, account, now, settings.mode)  # the charts are kept by it too
+figures = data.figure_set(store, account, now, settings.mode, figures_key)
 health = data.health(store)
 usage = figures.token_usage
 zone = settings.timezone
@@ -31,8 +31,7 @@ now_time = fmt.clock(now, settings.zone)
 
 def chart(name: str, build: Callable[[], go.Figure]) -> go.Figure:
     """A chart built once per figure set and language (building a Plotly figure costs more than the figures)."""
-    minute, language = data.minute_of(now), current_language()
-    return data.memo(store, "chart", build, account, settings.mode, minute, entries, language, name)
+    return data.memo(store, "chart", build, *figures_key, current_language(), name)
 
 
 def recent_rows(entries: Sequence[Transaction]) -> pd.DataFrame:

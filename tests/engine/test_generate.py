@@ -321,7 +321,9 @@ def test_platform_shape(tmp_path: Path) -> None:
         assert match and match[2].startswith(match[1]), path
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
-    con.execute(f"create view e as select * from read_parquet('{events}/**/*.parquet', filename = true)")
+    con.execute(
+        "create table e as select * from read_parquet($glob, filename = true)", {"glob": f"{events}/**/*.parquet"}
+    )
     rows, ids, models = con.execute(
         "select count(*), count(distinct event_id), count(distinct model) from e"
     ).fetchall()[0]

@@ -208,16 +208,20 @@ def minute_of(now: datetime) -> datetime:
     return now.replace(second=0, microsecond=0)
 
 
-def figure_set(current: Store, account: str, now: datetime, mode: str) -> FigureSet:
-    """The account's figure set, computed at the first run of each minute and data generation (DECISIONS).
-
-    The balance, the runway and the recent entries also read the app's own ledger entries, which a purchase
-    or an adjustment adds without a new data generation: their count is part of the key.
+def figure_key(current: Store, account: str, now: datetime, mode: str) -> tuple[Hashable, ...]:
+    """What an account's figure set is kept by besides the data generation: account, mode and minute, and the
+    count of the app's own ledger entries, which a purchase or an adjustment adds without a new data generation
+    (the balance, the runway and the recent entries read them). The page keys its charts by it too.
     """
-    minute, entries = minute_of(now), app_entries(current, account)
-    return memo(
-        current, "figures", lambda: analysis_figures(current, account, now, mode), account, mode, minute, entries
-    )
+    return (account, mode, minute_of(now), app_entries(current, account))
+
+
+def figure_set(
+    current: Store, account: str, now: datetime, mode: str, key: tuple[Hashable, ...] | None = None
+) -> FigureSet:
+    """The account's figure set, computed at the first run of each `figure_key` and data generation (DECISIONS)."""
+    kept_by = key if key is not None else figure_key(current, account, now, mode)
+    return memo(current, "figures", lambda: analysis_figures(current, account, now, mode), *kept_by)
 
 
 def app_entries(current: Store, account: str) -> int:
