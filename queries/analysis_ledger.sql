@@ -9,9 +9,7 @@ with exported as (
 ),
 
 app_entries as (
-    select
-        coalesce(-sum(case when type = 'CONSUME' then amount end), 0)::bigint as used,
-        coalesce(sum(case when type <> 'CONSUME' then amount end), 0)::bigint as total
+    select {rule:ledger_used_total}
     from app_ledger
     where account_id = $account_id
 ),

@@ -1,11 +1,11 @@
-"""Rules the ingest, the Spark rollup and the app's queries each write: every copy says the same thing.
+"""Rules the ingest, the Spark rollup and the app's queries share: each is written once.
 
 The used/total rule of the ledger (SPEC §4: used = minus the CONSUME entries, total = every other entry)
 is computed for the exported ledger by the ingest and by the Spark rollup (ledger_sums) and for the app's
-own entries by queries/analysis_ledger.sql; they are added together, so a copy that drifts would give a
-wrong balance. The recent-entries bound (settings.RECENT_ENTRIES) is bound as a parameter where the ingest
-and Spark keep it (ledger_sums.recent_from) and where the query reads it. Until the used/total rule is
-generated from one definition, these tests fail when a copy differs.
+own entries by queries/analysis_ledger.sql; they are added together, so two versions would give a wrong
+balance. It is one fragment, queries/rules/ledger_used_total.sql, that each of them includes. The
+recent-entries bound (settings.RECENT_ENTRIES) is bound as a parameter where the ingest and Spark keep it
+(ledger_sums.recent_from) and where the query reads it.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from token_analytics.engine import figures
+import duckdb
+
+from token_analytics.db.queries import query_names, query_text, rule_text
+from token_analytics.engine import figures, spark_rollup
 from token_analytics.settings import RECENT_ENTRIES
 
 ROOT = Path(__file__).resolve().parent.parent
-USED = "coalesce(-sum(case when type = 'CONSUME' then amount end), 0)"
-TOTAL = "coalesce(sum(case when type <> 'CONSUME' then amount end), 0)"
+RULE = "ledger_used_total"
 
 
 def sources() -> dict[str, str]:
@@ -26,19 +28,31 @@ def sources() -> dict[str, str]:
     return {str(path.relative_to(ROOT)): " ".join(path.read_text(encoding="utf-8").split()) for path in files}
 
 
-def test_every_copy_of_the_used_and_total_rule_is_the_same() -> None:
-    copies: list[tuple[str, str, str]] = []
-    for name, text in sources().items():
-        # every sum over amounts that names CONSUME, with what it is called
-        for found in re.finditer(
-            r"(coalesce\(-?sum\(case when [^()]*CONSUME[^()]*\), 0\))(?:::bigint)? as (\w+)", text
-        ):
-            copies.append((name, found.group(2), found.group(1)))
-        mentions = len(re.findall(r"'CONSUME' then amount", text))
-        assert mentions == len([c for c in copies if c[0] == name]), f"{name} sums CONSUME in a form not checked here"
-    assert {(what, rule) for _, what, rule in copies} == {("used", USED), ("total", TOTAL)}, copies
-    places = {name for name, _, _ in copies}
-    assert "queries/analysis_ledger.sql" in places and len(places) >= 2, places  # the app's part and the exports'
+def test_the_used_and_total_rule_is_written_once_and_included_where_ledgers_are_summed() -> None:
+    written = {name for name, text in sources().items() if "'CONSUME' then amount" in text}
+    assert written == {f"queries/rules/{RULE}.sql"}, written
+    including = {name for name, text in sources().items() if "{rule:" + RULE + "}" in text}
+    assert including == {
+        "queries/ingest/ledger_sums.sql",
+        "queries/analysis_ledger.sql",
+        "token_analytics/engine/spark_rollup.py",
+    }, including
+    # what runs has the fragment in place of the slot
+    for statement in (query_text("ingest/ledger_sums"), query_text("analysis_ledger"), spark_rollup.LEDGER_SUMS):
+        assert "{rule:" not in statement and rule_text(RULE) in statement
+    assert f"rules/{RULE}" not in query_names()  # a part of statements, not one to run
+
+
+def test_the_rule_gives_used_and_total_as_spec_4_defines_them() -> None:
+    # by hand: CONSUME -300 and -200 -> used 500; a RECHARGE 1000, a REFUND 50 and an ADJUSTMENT -25 -> total 1025
+    con = duckdb.connect()
+    con.execute("create table t (account_id varchar, type varchar, amount bigint)")
+    con.execute(
+        "insert into t values ('a', 'CONSUME', -300), ('a', 'CONSUME', -200), ('a', 'RECHARGE', 1000), "
+        "('a', 'REFUND', 50), ('a', 'ADJUSTMENT', -25), ('b', 'RECHARGE', 7)"
+    )
+    rows = con.execute(f"select account_id, {rule_text(RULE)} from t group by account_id order by 1").fetchall()
+    assert rows == [("a", 500, 1025), ("b", 0, 7)]
 
 
 def test_the_recent_entries_bound_is_one_constant() -> None:

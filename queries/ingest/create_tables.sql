@@ -1,10 +1,4 @@
-create table if not exists meta (key varchar primary key, value varchar);
-create table if not exists files (
-    file_id integer primary key, kind varchar, path varchar, size bigint, mtime_ns bigint,
-    status varchar, error varchar, rows_read bigint, accepted bigint, quarantined bigint,
-    latest_at timestamptz, read_at timestamptz
-);
-create table if not exists quarantine (file_id integer, reason varchar, rows bigint);
+-- The tables only a cache an ingest makes holds (with ingest/create_cache.sql, run before this).
 create table if not exists raw_accounts (
     file_id integer, row_no bigint, account_id varchar, account_name varchar, owner_name varchar,
     plan varchar, created_at timestamptz
@@ -20,15 +14,6 @@ create table if not exists raw_events (
 create table if not exists event_losers (
     file_id integer, row_no bigint, id_hash ubigint, id_hash2 ubigint, is_conflict boolean
 );
-create table if not exists usage_hourly (
-    account_id varchar, hour timestamptz, day date, user_id varchar, service varchar, model varchar, tokens bigint,
-    input_tokens bigint, output_tokens bigint, calls bigint, io_calls bigint, latest_at timestamptz
-);
-create table if not exists usage_daily (
-    account_id varchar, day date, user_id varchar, service varchar, model varchar, tokens bigint,
-    input_tokens bigint, output_tokens bigint, calls bigint, io_calls bigint, latest_at timestamptz
-);
-create table if not exists usage_totals (account_id varchar, tokens bigint, calls bigint);
 -- Rollup rows appended since each rollup was last written in order, and the ingests that appended them.
 create table if not exists rollup_appends (usage_hourly bigint, usage_daily bigint, ingests bigint);
 insert into rollup_appends select 0, 0, 0 where not exists (select 1 from rollup_appends);

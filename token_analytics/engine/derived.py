@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 
+from token_analytics.db.queries import query_text
 from token_analytics.engine import ingest as ingest_module
 
 log = logging.getLogger(__name__)
@@ -43,67 +44,47 @@ class DerivedError(Exception):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Writing. Each statement puts one table's rows, in the format's columns, into `export_rows` (a temp table
-# on the scratch cache); the same statements serve the comparison and the write. Each names the parameters
-# it takes (of the hourly window's values).
+# Writing. Each statement (queries/derived/export_*.sql) puts one table's rows, in the format's columns, into
+# `export_rows` (a temp table on the scratch cache); the same statements serve the comparison and the write. Each
+# names the parameters it takes (of the hourly window's values).
 Statement = ingest_module.Statement
+
+
+def _query(name: str, **slots: str) -> str:
+    """queries/<name>.sql with its slots filled (table names from TABLES, fixed SQL from this module)."""
+    return ingest_module.filled(name, **slots)
+
+
+def _table(name: str) -> str:
+    if name not in TABLES:
+        raise ValueError(f"not a derived table: {name!r}")
+    return name
+
+
 EXPORT = {
-    "files": Statement(
-        """
-        create or replace temp table export_rows as
-        select f.file_id, f.kind, f.path, f.size, f.mtime_ns, f.status, f.error, f.rows_read, f.accepted,
-            f.quarantined, coalesce(d.duplicates, 0)::bigint as duplicates,
-            coalesce(d.conflicts, 0)::bigint as conflicts, f.latest_at
-        from files as f left join file_duplicates as d using (file_id)
-        """
-    ),
-    "quarantine": Statement(
-        """
-        create or replace temp table export_rows as
-        select f.kind, f.path, q.reason, q.rows from quarantine as q inner join files as f using (file_id)
-        """
-    ),
-    "accounts": Statement("create or replace temp table export_rows as select * from accounts"),
-    "members": Statement("create or replace temp table export_rows as select * from members"),
-    "transactions": Statement("create or replace temp table export_rows as select * from transactions"),
-    "ledger_sums": Statement("create or replace temp table export_rows as select * from ledger_sums"),
-    "usage_totals": Statement("create or replace temp table export_rows as select * from usage_totals"),
-    "usage_daily": Statement("create or replace temp table export_rows as select * from usage_daily"),
-    "usage_hourly": Statement(
-        "create or replace temp table export_rows as select * from usage_hourly where day >= $hourly_from",
-        ("hourly_from",),
-    ),
-    # the instant bound (a day before the window) lets the scan skip older row groups
-    "recent_events": Statement(
-        """
-        create or replace temp table export_rows as
-        select account_id, occurred_at, user_id, service, model, tokens, day from recent_events
-        where occurred_at >= $hourly_from_at and day >= $hourly_from
-        """,
-        ("hourly_from_at", "hourly_from"),
-    ),
+    "files": Statement(_query("derived/export_files")),
+    "quarantine": Statement(_query("derived/export_quarantine")),
+    **{
+        table: Statement(_query("derived/export_table", table=_table(table)))
+        for table in ("accounts", "members", "transactions", "ledger_sums", "usage_totals", "usage_daily")
+    },
+    "usage_hourly": Statement(_query("derived/export_usage_hourly"), ("hourly_from",)),
+    "recent_events": Statement(_query("derived/export_recent_events"), ("hourly_from_at", "hourly_from")),
 }
-# Content signatures: a row count and a sum of row hashes, per day for the partitioned tables (row order
-# does not matter, as in the format).
+# Content signatures (True: per day, for the partitioned tables) of the cache's rows and of the folder's.
 NEW_SIGNATURES = {
-    True: "select day, count(*), sum(hash(e)::hugeint) from export_rows as e group by day",
-    False: "select null::date as day, count(*), sum(hash(e)::hugeint) from export_rows as e",
+    True: _query("derived/signatures_by_day", rows="export_rows"),
+    False: _query("derived/signatures_whole", rows="export_rows"),
 }
 OLD_SIGNATURES = {
-    True: "select day, count(*), sum(hash(e)::hugeint) from old_rows as e group by day",
-    False: "select null::date as day, count(*), sum(hash(e)::hugeint) from old_rows as e",
+    True: _query("derived/signatures_by_day", rows="old_rows"),
+    False: _query("derived/signatures_whole", rows="old_rows"),
 }
-OLD_EMPTY = "create or replace temp table old_rows as from export_rows limit 0"
-OLD_READ = {
-    True: "insert into old_rows by name select * from read_parquet($glob, hive_partitioning = true)",
-    False: "insert into old_rows by name select * from read_parquet($glob, hive_partitioning = false)",
-}
-COPY_DAYS = """
-copy (select * from export_rows where day in (select unnest($days::date[])) order by account_id)
-to $dir (format parquet, partition_by (day), filename_pattern 'part-{i}')
-"""
-COPY_TABLE = "copy export_rows to $path (format parquet)"
-READ_FILE_LIST = "select path, size, mtime_ns from read_parquet($glob, hive_partitioning = false)"
+OLD_EMPTY = query_text("derived/old_empty")
+OLD_READ = query_text("derived/old_read")
+COPY_DAYS = query_text("derived/copy_days")
+COPY_TABLE = query_text("derived/copy_table")
+READ_FILE_LIST = query_text("derived/file_list")
 
 
 @dataclass
@@ -208,7 +189,7 @@ def write_tables(cur: duckdb.DuckDBPyConnection, out: Path, window: dict[str, An
             cur.execute(OLD_EMPTY)
             glob, present = _globs(out, table)
             if present:
-                cur.execute(OLD_READ[partitioned], {"glob": glob})
+                cur.execute(OLD_READ, {"glob": glob, "partitioned": partitioned})
             old = {day: rest for day, *rest in cur.execute(OLD_SIGNATURES[partitioned]).fetchall()}
             if not partitioned:
                 if new != old or not present:
@@ -255,91 +236,35 @@ def write_format(out: Path, timezone: str, now: datetime, hourly_from: date) -> 
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Loading: the cache's own tables (the column types of engine/ingest.py), filled from the folder.
-CREATE_LOADED = """
-create table meta (key varchar primary key, value varchar);
-create table files (
-    file_id integer primary key, kind varchar, path varchar, size bigint, mtime_ns bigint,
-    status varchar, error varchar, rows_read bigint, accepted bigint, quarantined bigint,
-    latest_at timestamptz, read_at timestamptz
-);
-create table file_duplicates (file_id integer, duplicates bigint, conflicts bigint);
-create table quarantine (file_id integer, reason varchar, rows bigint);
-create table accounts (
-    account_id varchar, account_name varchar, owner_name varchar, plan varchar, created_at timestamptz
-);
-create table members (user_id varchar, account_id varchar, display_name varchar, email varchar);
-create table transactions (
-    txn_id varchar, account_id varchar, user_id varchar, type varchar, amount bigint, created_at timestamptz,
-    payment_method varchar, description varchar
-);
-create table ledger_sums (account_id varchar, used bigint, total bigint, recent_from timestamptz);
-create table usage_totals (account_id varchar, tokens bigint, calls bigint);
-create table usage_daily (
-    account_id varchar, day date, user_id varchar, service varchar, model varchar, tokens bigint,
-    input_tokens bigint, output_tokens bigint, calls bigint, io_calls bigint, latest_at timestamptz
-);
-create table usage_hourly (
-    account_id varchar, hour timestamptz, day date, user_id varchar, service varchar, model varchar, tokens bigint,
-    input_tokens bigint, output_tokens bigint, calls bigint, io_calls bigint, latest_at timestamptz
-);
-create table recent_events (
-    account_id varchar, occurred_at timestamptz, user_id varchar, service varchar, model varchar, tokens bigint,
-    day date
-);
-"""
-# The loader numbers the files itself (another engine's file_id may be anything) and joins by path.
+# Loading: the tables every cache has (ingest/create_cache.sql) and those of a loaded cache (create_loaded.sql),
+# filled from the folder: each table by its statements, run with the table's parquet glob.
+CREATE_LOADED = query_text("ingest/create_cache") + query_text("derived/create_loaded")
+# the order a table is loaded in (None: as read): an account's figures then read few row groups, as in the cache
+LOAD_ORDER = {
+    "transactions": "account_id, created_at",
+    "usage_daily": "account_id, day",
+    "usage_hourly": "account_id, day, hour",
+    "recent_events": "occurred_at",
+}
 LOAD = {
     "files": (
-        """
-        insert into files
-        select row_number() over (order by kind, path)::integer, kind, path, size, mtime_ns, status, error,
-            rows_read, accepted, quarantined, latest_at, null
-        from read_parquet($glob, hive_partitioning = false)
-        """,
-        """
-        insert into file_duplicates
-        select f.file_id, d.duplicates, d.conflicts
-        from read_parquet($glob, hive_partitioning = false) as d inner join files as f using (path)
-        where d.duplicates > 0 or d.conflicts > 0
-        """,
+        Statement(_query("derived/load_files"), ("glob",)),
+        Statement(_query("derived/load_file_duplicates"), ("glob",)),
     ),
-    "quarantine": (
-        """
-        insert into quarantine
-        select f.file_id, q.reason, q.rows
-        from read_parquet($glob, hive_partitioning = false) as q inner join files as f using (path)
-        """,
-    ),
-    "accounts": ("insert into accounts by name select * from read_parquet($glob, hive_partitioning = false)",),
-    "members": ("insert into members by name select * from read_parquet($glob, hive_partitioning = false)",),
-    "transactions": (
-        """
-        insert into transactions by name
-        select * from read_parquet($glob, hive_partitioning = false) order by account_id, created_at
-        """,
-    ),
-    "ledger_sums": ("insert into ledger_sums by name select * from read_parquet($glob, hive_partitioning = false)",),
-    "usage_totals": ("insert into usage_totals by name select * from read_parquet($glob, hive_partitioning = false)",),
-    # in (account, day) order like the cache: an account's figures then read few row groups
-    "usage_daily": (
-        """
-        insert into usage_daily by name
-        select * from read_parquet($glob, hive_partitioning = true) order by account_id, day
-        """,
-    ),
-    "usage_hourly": (
-        """
-        insert into usage_hourly by name
-        select * from read_parquet($glob, hive_partitioning = true) order by account_id, day, hour
-        """,
-    ),
-    "recent_events": (
-        """
-        insert into recent_events by name
-        select * from read_parquet($glob, hive_partitioning = true) order by occurred_at
-        """,
-    ),
+    "quarantine": (Statement(_query("derived/load_quarantine"), ("glob",)),),
+    **{
+        table: (
+            Statement(
+                _query(
+                    "derived/load_table",
+                    table=_table(table),
+                    order=f"order by {LOAD_ORDER[table]}" if table in LOAD_ORDER else "",
+                ),
+                ("glob", "partitioned"),
+            ),
+        )
+        for table in ("accounts", "members", "transactions", "ledger_sums", "usage_totals", *PARTITIONED)
+    },
 }
 LOAD_ATTEMPTS = 3  # a rollup that rewrites the folder during a load makes the load start again
 
@@ -406,7 +331,7 @@ def _load_tables(cur: duckdb.DuckDBPyConnection, folder: Path, text: str, conten
                 continue  # an empty partitioned table is a folder without day= subfolders
             raise DerivedError(f"{folder} has no {table}/ table; make the folder again with `rollup`.")
         for statement in LOAD[table]:
-            cur.execute(statement, {"glob": glob})
+            statement.run(cur, {"glob": glob, "partitioned": table in PARTITIONED})
     for key, value in (
         ("schema_version", SCHEMA_VERSION),
         ("timezone", content["timezone"]),

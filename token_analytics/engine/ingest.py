@@ -109,7 +109,7 @@ def table_name(name: str) -> str:
 # from, so that "the file whose path sorts last wins" can be re-decided whenever a
 # file arrives, changes or vanishes. `rollup_appends` (one row) counts the rollup rows appended since each
 # rollup was last written in order, and the ingests that appended them (see RESORT).
-CREATE_TABLES = query_text("ingest/create_tables")
+CREATE_TABLES = query_text("ingest/create_cache") + query_text("ingest/create_tables")
 DROP_TABLES = query_text("ingest/drop_tables")
 
 # The files are read where they lie (no copy): a view over a batch of files of one kind with the same

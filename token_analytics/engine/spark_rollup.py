@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from token_analytics.db.queries import with_rules
 from token_analytics.engine.ingest import (
     INT96,
     FileRejected,
@@ -597,11 +598,9 @@ select account_id, occurred_at, user_id, service, model, tokens, day from events
 # Mirrors engine.ingest.ALL_TOTALS.
 TOTALS = "select account_id, sum(tokens) as tokens, sum(calls) as calls from event_hours group by account_id"
 # Mirrors the ledger_sums statement of engine.ingest.CANONICAL.
-LEDGER_SUMS = """
+LEDGER_SUMS = with_rules("""
 with sums as (
-    select account_id, coalesce(-sum(case when type = 'CONSUME' then amount end), 0) as used,
-        coalesce(sum(case when type <> 'CONSUME' then amount end), 0) as total
-    from transactions group by account_id
+    select account_id, {rule:ledger_used_total} from transactions group by account_id
 ),
 recent as (
     select account_id, created_at as recent_from from (
@@ -611,7 +610,7 @@ recent as (
     ) where n = :recent_entries
 )
 select s.account_id, s.used, s.total, r.recent_from from sums s left join recent r on s.account_id = r.account_id
-"""
+""")
 # A rerun that only adds events with new ids: a touched day's rows are the folder's rows of that day plus the
 # new events' rows, summed by the table's key (a sum of sums is the sum; the optional columns' sums are already
 # coalesced on both sides, and a sum of zeros and values is the values' sum). The hourly merge is by `hour`: one

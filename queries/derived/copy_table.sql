@@ -1,0 +1,1 @@
+copy export_rows to $path (format parquet)

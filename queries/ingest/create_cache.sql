@@ -1,0 +1,17 @@
+-- The tables every cache holds, whether an ingest made it or it was loaded from a derived folder.
+create table if not exists meta (key varchar primary key, value varchar);
+create table if not exists files (
+    file_id integer primary key, kind varchar, path varchar, size bigint, mtime_ns bigint,
+    status varchar, error varchar, rows_read bigint, accepted bigint, quarantined bigint,
+    latest_at timestamptz, read_at timestamptz
+);
+create table if not exists quarantine (file_id integer, reason varchar, rows bigint);
+create table if not exists usage_hourly (
+    account_id varchar, hour timestamptz, day date, user_id varchar, service varchar, model varchar, tokens bigint,
+    input_tokens bigint, output_tokens bigint, calls bigint, io_calls bigint, latest_at timestamptz
+);
+create table if not exists usage_daily (
+    account_id varchar, day date, user_id varchar, service varchar, model varchar, tokens bigint,
+    input_tokens bigint, output_tokens bigint, calls bigint, io_calls bigint, latest_at timestamptz
+);
+create table if not exists usage_totals (account_id varchar, tokens bigint, calls bigint);
