@@ -41,15 +41,24 @@ store, app, hooks = base.store, base.app, base.hooks
 
 
 class Slow:
-    """A receiver that takes `delay` seconds to answer each POST (200, `ok`), counting them."""
+    """A receiver that takes `delay` seconds to answer each POST (200, `ok`), counting them. `arrived` is set when
+    a post comes in; while `held` is cleared, each post waits up to HOLD_S before its delay starts (together
+    under webhooks.TIMEOUT_S, so the sender never times out and tries again)."""
+
+    HOLD_S = 3.0
 
     def __init__(self, delay: float) -> None:
         self.posts: list[dict[str, Any]] = []
+        self.arrived = threading.Event()
+        self.held = threading.Event()
+        self.held.set()
         slow = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                slow.arrived.set()
+                slow.held.wait(timeout=Slow.HOLD_S)
                 time.sleep(delay)
                 slow.posts.append(json.loads(body))
                 self.send_response(200)
@@ -219,17 +228,26 @@ def set_over_thresholds() -> None:
 def test_two_alerts_processes_at_once_post_each_change_once(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, slow: Slow, dashboard: bool
 ) -> None:
-    """Two real `alerts` commands 0.5 s apart against a slow receiver: acct-over's 2 changes are posted once each."""
+    """Two real `alerts` commands, the second started while the first is posting to a slow receiver: acct-over's
+    2 changes are posted once each."""
     cli_env(monkeypatch, tmp_path, f"slack={slow.url()}")
     set_over_thresholds()
     holder = Store.open(load_settings()) if dashboard else None
     answering = service.start(holder) if holder else None
+    assert Slow.HOLD_S + 1.0 < webhooks.TIMEOUT_S
+    slow.held.clear()  # the first command's posts wait (up to 2 x 4 s), so the second starts while the first runs
     try:
         first = run_cli_async("alerts")
-        time.sleep(0.5)
+        assert slow.arrived.wait(timeout=120), first.communicate(timeout=5)
         second = run_cli_async("alerts")
+        if not dashboard:  # the second is refused while the first holds the files: let the first go on after
+            second.wait(timeout=120)
+        else:  # the dashboard queues the second behind the first; give it a moment to be queued
+            time.sleep(0.5)
+        slow.held.set()
         outs = [p.communicate(timeout=120) for p in (first, second)]
     finally:
+        slow.held.set()
         if answering:
             answering.close()
         if holder:
