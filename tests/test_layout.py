@@ -183,6 +183,20 @@ def test_pages_are_not_in_a_folder_streamlit_would_serve_without_the_router() ->
     assert (ROOT / "app_pages").is_dir()
 
 
+# A page file reads as the page, top to bottom: its heading, then one line per section, whose drawing code
+# lives in web/ (STYLE: ~70-100 lines). The longest page is 99 lines; 120 leaves room for a section or two
+# more, while a page that draws its own sections again (they ran 186-322 lines) fails.
+PAGE_LINES_MAX = 120
+
+
+def test_every_page_stays_a_list_of_its_sections() -> None:
+    lengths = {
+        path.name: len(path.read_text(encoding="utf-8").splitlines()) for path in (ROOT / "app_pages").glob("*.py")
+    }
+    assert {"analysis.py", "admin.py", "explore.py", "token_history.py"} <= set(lengths)
+    assert {name: lines for name, lines in lengths.items() if lines > PAGE_LINES_MAX} == {}
+
+
 def architecture_modules() -> set[str]:
     """The .py paths named at the start of a line in the module list of ARCHITECTURE.md."""
     text = ARCHITECTURE.read_text(encoding="utf-8")

@@ -1,10 +1,13 @@
-"""How /explore looks: the view kept in the URL, the stacked-bar chart, the tables (the figures are explore.py's)."""
+"""How /explore looks: the view kept in the URL, its controls, the stacked-bar chart, the tables, the rankings
+(the figures are engine/explore.py's).
+"""
 
 from __future__ import annotations
 
 import html
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -19,6 +22,7 @@ from babel.dates import format_skeleton
 from token_analytics.engine import explore as ex
 from token_analytics.engine.values import MonthToDate, Runway
 from token_analytics.web import fmt, ui
+from token_analytics.web.context import PageContext
 from token_analytics.web.i18n import current_language, t
 
 # widget keys (STYLE habit 6: the page's prefix)
@@ -531,3 +535,219 @@ def saved_views_sidebar(app_db: Any, user: Any) -> None:
                 st.success(t("views.saved", name=fmt.plain(" ".join(name.split()))))
                 st.rerun()
     st.sidebar.caption(t("views.link"))
+
+
+# A widget change reruns only its section (st.fragment), not the router and the whole page: the sign-in was
+# checked by the full run that drew the section, and is checked again on the next full run (DECISIONS).
+@st.fragment
+def view_section(page: PageContext, keys: Mapping[str, Mapping[str, str]], first_hour_day: date | None) -> None:
+    """The explore view: controls, chart, table, download and drill-down."""
+    account, store, now, zone = page.account, page.store, page.now, page.settings.zone
+    today = now.date()
+    # --- controls: every choice is a constant of an allowlist, or a key this account has ----------------
+    # two rows of three: every label and choice has room at 1280 px in both languages
+    period_col, gran_col, metric_col = st.columns(3)
+    preset = period_col.selectbox(
+        t("explore.period"), ex.PRESETS, format_func=lambda p: t(f"explore.period.{p}"), key=PERIOD
+    )
+    first = last = None
+    if preset == "custom":
+        first, last = custom_range(st, CUSTOM, (today - timedelta(days=6), today))
+    period, previous = ex.periods_for(preset, now, zone, first, last)
+    granularities = ex.granularities_for(period, first_hour_day)
+    chosen_granularity = st.session_state.get(GRANULARITY)
+    if chosen_granularity not in granularities:
+        if chosen_granularity == "hour" and "day" in granularities:
+            st.session_state[GRANULARITY] = "day"
+            st.info(t("explore.notice.hour_too_long"), icon=":material/schedule:")
+        else:
+            cleaned, _ = ex.clean_view(
+                ex.View(period=preset, start=first, end=last, granularity=chosen_granularity or "day"),
+                now,
+                first_hour_day,
+                zone,
+            )
+            st.session_state[GRANULARITY] = cleaned.granularity
+            st.info(t("explore.notice.too_many_buckets", max=ex.MAX_BUCKETS), icon=":material/schedule:")
+    granularity = gran_col.selectbox(
+        t("explore.granularity"),
+        granularities,
+        format_func=lambda g: t(f"explore.granularity.{g}"),
+        key=GRANULARITY,
+    )
+    metric = metric_col.selectbox(
+        t("explore.metric"), ex.METRICS, format_func=lambda m: t(f"explore.metric.{m}"), key=METRIC
+    )
+    group_col, top_col, sort_col = st.columns(3)
+    group = group_col.selectbox(t("explore.group"), ex.GROUPS, format_func=lambda g: t(f"explore.group.{g}"), key=GROUP)
+    top = top_col.selectbox(t("explore.top"), ex.TOP_NS, key=TOP, disabled=group == "none")
+    sort = sort_col.selectbox(t("explore.sort"), ex.SORTS, format_func=lambda k: t(f"explore.sort.{k}"), key=SORT)
+    filter_cols = st.columns(3)
+    chosen = {}
+    for col, (name, key) in zip(filter_cols, FILTERS.items(), strict=True):
+        names = keys[name]
+        chosen[name] = col.multiselect(
+            t(f"explore.filter.{name}"),
+            list(names),
+            format_func=(lambda k: t(f"service.{k}")) if name == "service" else (lambda k, n=names: n.get(k, k)),
+            placeholder=t("explore.filter.any"),
+            key=key,
+        )
+    view = ex.View(
+        period=preset,
+        start=period.start if preset == "custom" else None,
+        end=period.last if preset == "custom" else None,
+        granularity=granularity,
+        metric=metric,
+        group=group,
+        top=top,
+        services=tuple(chosen["service"]),
+        members=tuple(chosen["member"]),
+        models=tuple(chosen["model"]),
+        sort=sort,
+    )
+    compare = st.toggle(t("explore.compare"), key=COMPARE)
+    write_url(view, compare)
+
+    # --- the figures -----------------------------------------------------------------------------------
+    with VIEW_SLOT:
+        result = ex.explore(store, account, view, now)
+    if not result.available:
+        st.info(t("explore.not_in_exports"), icon=":material/info:")
+    elif result.total == 0 and result.previous_total == 0:
+        # nothing to draw or list: say so rather than show an empty chart and table
+        st.info(t("explore.empty_period", span=span_words(result.period, zone, now)), icon=":material/info:")
+    else:
+        growth = ex.growth_pct(result.total, result.previous_total)
+        change = t("rankings.new") if growth is None else f"{growth:+.1f}%"
+        span = span_words(result.period, zone, now)
+        st.markdown(
+            t(
+                "explore.summary",
+                metric=t(f"explore.metric.{metric}"),
+                span=span,
+                total=fmt.tokens(result.total),
+                previous_span=span_words(result.previous, zone),
+                previous=fmt.tokens(result.previous_total),
+                change=change,
+            )
+        )
+        if metric in ex.IO_METRICS and result.io_calls < result.calls:
+            st.caption(t("explore.io_partial", io_calls=fmt.tokens(result.io_calls), calls=fmt.tokens(result.calls)))
+        title = chart_title(result, group, span)
+        with VIEW_SLOT:
+            figure = stacked_bars(
+                result,
+                zone,
+                group,
+                title=title,
+                compare=previous_totals(store, account, result) if compare else None,
+            )
+        st.plotly_chart(figure, key="explore_chart")
+        table = group_table(result, group)
+        selection = st.dataframe(
+            table,
+            hide_index=True,
+            on_select="rerun" if group == "member" else "ignore",
+            selection_mode="single-row",
+            key=f"explore_table_{group}",
+            height=35 * (len(table) + 1) + 3,  # every row visible: top N and Other, no inner scrolling
+            column_config={
+                "group": t(f"explore.group.{group}") if group != "none" else t("explore.column.group"),
+                # the key is a fact of its own only for members (an id beside a name); elsewhere it repeats the name
+                "key": t("explore.column.member_id") if key_differs(result) else None,
+                "value": st.column_config.NumberColumn(t(f"explore.metric.{metric}"), format="localized"),
+                "share_pct": st.column_config.ProgressColumn(
+                    t("explore.column.share"), format="%.1f%%", min_value=0, max_value=100
+                ),
+                "previous": st.column_config.NumberColumn(t("explore.column.previous"), format="localized"),
+                "change": t("explore.column.change"),
+                "change_pct": t("explore.column.change_pct"),
+            },
+        )
+        csv_download(
+            t("explore.download"),
+            ex.explore_csv(result),
+            f"explore-{account}-{view.period}-{view.group}.csv",
+            key="explore_csv",
+        )
+        # --- drill-down: one member by service and by model ------------------------------------------
+        if group == "member":
+            rows = selection.selection.rows if selection else []
+            picked_row = result.table.iloc[rows[0]] if rows and rows[0] < len(result.table) else None
+            if picked_row is None or picked_row["is_other"]:
+                st.caption(t("explore.select_hint"))
+            else:
+                member = str(picked_row["key"])
+                st.subheader(t("explore.drill", name=plain(picked_row["label"])), anchor=False)  # data: no Markdown
+                by_service, by_model = st.columns(2)
+                for col, dimension in ((by_service, "service"), (by_model, "model")):
+                    drill = ex.explore(store, account, replace(view, group=dimension, members=(member,), top=20), now)
+                    col.plotly_chart(
+                        stacked_bars(drill, zone, dimension, title=chart_title(drill, dimension, span)),
+                        key=f"explore_drill_{dimension}",
+                    )
+
+
+# --- rankings, for everyone who sees the account --------------------------------------------------------
+@st.fragment
+def rankings_section(page: PageContext) -> None:
+    """The rankings of members: period, sort, table and download."""
+    account, store, now, zone = page.account, page.store, page.now, page.settings.zone
+    today = now.date()
+    st.subheader(t("rankings.title"), anchor=False)
+    rank_col, rank_sort_col, range_col = st.columns([1, 1, 2])
+    st.session_state.setdefault(RANK_PERIOD, "this_month")
+    rank_preset = rank_col.selectbox(
+        t("rankings.period"),
+        ex.RANKING_PRESETS,
+        format_func=lambda p: t(f"explore.period.{p}"),
+        key=RANK_PERIOD,
+    )
+    rank_sort = rank_sort_col.selectbox(
+        t("rankings.sort"), RANK_SORTS, format_func=lambda k: t(f"rankings.sort.{k}"), key=RANK_SORT
+    )
+    rank_first = rank_last = None
+    if rank_preset == "custom":
+        rank_first, rank_last = custom_range(range_col, RANK_CUSTOM, (today - timedelta(days=29), today))
+    rank_period, rank_previous = ex.periods_for(rank_preset, now, zone, rank_first, rank_last)
+    ranks = ex.rankings(store, account, rank_period, rank_previous)
+    st.caption(
+        t(
+            "rankings.caption",
+            span=span_words(rank_period, zone, now),
+            previous_span=span_words(rank_previous, zone),
+        )
+    )
+    if ranks.empty:
+        st.info(t("rankings.empty"))
+    else:
+        ranks = sort_rankings(ranks, rank_sort)
+        shown = ranks[["rank", "display_name", "user_id", "tokens", "calls", "share_pct", "previous_rank"]].copy()
+        shown["change"] = [
+            rank_change_text(c, bool(n)) for c, n in zip(ranks["rank_change"], ranks["is_new"], strict=True)
+        ]
+        st.dataframe(
+            shown,
+            hide_index=True,
+            key="explore_rankings",
+            height=35 * (len(shown) + 1) + 3,  # every member visible
+            column_config={
+                "rank": t("column.rank"),
+                "display_name": t("column.member"),
+                "user_id": t("explore.column.member_id"),
+                "tokens": st.column_config.NumberColumn(t("column.tokens"), format="localized"),
+                "calls": st.column_config.NumberColumn(t("column.calls"), format="localized"),
+                "share_pct": st.column_config.ProgressColumn(
+                    t("column.share"), format="%.1f%%", min_value=0, max_value=100
+                ),
+                "previous_rank": st.column_config.NumberColumn(t("rankings.column.previous_rank")),
+                "change": t("rankings.column.change"),
+            },
+        )
+        csv_download(
+            t("rankings.download"),
+            ex.rankings_csv(ranks),
+            f"rankings-{account}-{rank_period.start}-{rank_period.last}.csv",
+            key="explore_rankings_csv",
+        )
