@@ -782,3 +782,40 @@ def test_a_view_is_json_with_its_days_as_iso_dates() -> None:
         "sort": "value",
     }
     assert json.loads(json.dumps(ex.DEFAULT_VIEW.to_json()))["start"] is None
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        NY_NOW,
+        "2026-11-03T00:00:00-05:00",  # today's first instant: the previous span is yesterday's whole day
+        "2026-11-01T01:30:00-05:00",  # the repeated hour of the fall-back (its second pass)
+        "2026-11-01T01:30:00-04:00",  # its first pass
+        "2026-10-03T10:15:00-04:00",
+        "2026-03-08T03:30:00-04:00",  # just after the hour that never happens
+    ],
+)
+def test_today_so_far_cuts_the_spans_as_month_to_date_does(store: Store, at: str) -> None:
+    """queries/today_so_far.sql is month_to_date.sql summed over its keys: the same spans give the same sums."""
+    moment = datetime.fromisoformat(at)
+    zone = store.settings.zone
+    first_hour_day = ex.hourly_from(store)
+    for start_day, end, previous_start_day, previous_end in (
+        (
+            moment.astimezone(zone).date(),
+            moment,
+            date(2026, 10, 1),
+            datetime.fromisoformat("2026-10-03T10:30:00-04:00"),
+        ),
+        (date(2026, 11, 1), moment, date(2026, 10, 1), ex.previous_month_to_date_end(moment, zone)),
+    ):
+        params = {
+            "account_id": "acct-a",
+            **ex.span_params("current", start_day, end, zone, first_hour_day),
+            **ex.span_params("previous", previous_start_day, previous_end, zone, first_hour_day),
+        }
+        if params["previous_end"] > params["current_end"] or start_day > moment.astimezone(zone).date():
+            continue  # the statements take a previous span that ends before the current one starts
+        rows = store.run("month_to_date", **params)
+        summed = store.row("today_so_far", **params)
+        assert (summed["tokens"], summed["previous"]) == (int(rows["tokens"].sum()), int(rows["previous"].sum()))

@@ -114,16 +114,16 @@ def today_so_far(store: Store, account_id: str, now: datetime) -> Growth:
     zone = store.settings.zone
     window = TodaySoFar.at(now, zone)
     first_hour_day = explore.hourly_from(store)
-    # the same two-span statement as month to date, summed over its keys: one rule for "a span cut at an instant"
-    rows = store.run(
-        "month_to_date",
+    # the spans cut as month to date cuts them (explore.span_params), summed without its per-key rows
+    row = store.row(
+        "today_so_far",
         account_id=account_id,
         **explore.span_params("current", window.today, window.end, zone, first_hour_day),
         **explore.span_params(
             "previous", window.previous_start.astimezone(zone).date(), window.previous_end, zone, first_hour_day
         ),
     )
-    current, previous = int(rows["tokens"].sum()), int(rows["previous"].sum())
+    current, previous = int(row["tokens"]), int(row["previous"])
     return Growth(tokens=current, previous=previous, growth_pct=growth_pct(current, previous))
 
 
