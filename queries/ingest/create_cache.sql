@@ -23,3 +23,8 @@ create table if not exists account_months (
     services struct(service varchar, tokens bigint, calls bigint)[],
     leaderboard struct(rank bigint, user_id varchar, display_name varchar, tokens bigint, calls bigint, share_pct double)[]
 );
+-- Per account, calendar month, member, service and model: the month's tokens, so month to date reads a month's
+-- whole days as one row per key less the few days after the span (queries/ingest/insert_account_month_keys.sql).
+create table if not exists account_month_keys (
+    account_id varchar, month date, user_id varchar, service varchar, model varchar, tokens bigint
+);

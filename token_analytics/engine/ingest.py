@@ -223,16 +223,15 @@ PRUNE_HOURLY = statement("ingest/prune_hourly", "hourly_from")
 # every account in a full derivation, for the touched accounts otherwise.
 ALL_TOTALS = statement("ingest/all_totals")
 TOUCHED_TOTALS = (statement("ingest/touched_totals_delete"), statement("ingest/touched_totals_insert"))
-# /analysis's per-month rows (account_months): every account's after a full derivation or new members (their display
-# names are in the leaderboard), the touched accounts' otherwise; the derived-folder loader runs the same statements.
-ACCOUNT_MONTHS_ALL = (
-    statement("ingest/account_months_source_all"),
+# /analysis's per-month rows (account_months, account_month_keys): every account's after a full derivation or new
+# members (their display names are in the leaderboard), the touched accounts' otherwise; the derived-folder loader
+# runs the same statements.
+INSERT_ACCOUNT_MONTHS = (
     statement("ingest/insert_account_months", "leaderboard_entries"),
+    statement("ingest/insert_account_month_keys"),
 )
-ACCOUNT_MONTHS_TOUCHED = (
-    statement("ingest/account_months_source_touched"),
-    statement("ingest/insert_account_months", "leaderboard_entries"),
-)
+ACCOUNT_MONTHS_ALL = (statement("ingest/account_months_source_all"), *INSERT_ACCOUNT_MONTHS)
+ACCOUNT_MONTHS_TOUCHED = (statement("ingest/account_months_source_touched"), *INSERT_ACCOUNT_MONTHS)
 MONTHS_PARAMS = {"leaderboard_entries": LEADERBOARD_ENTRIES}
 # Local days before today the hourly rollup keeps: the month-to-date comparison needs the same day
 # last month (at most 31 days back); the explore page offers hours within this window.
