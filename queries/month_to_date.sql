@@ -6,8 +6,9 @@
 -- after an ingest, a table loaded from a derived folder). The whole days are the month's tokens per key that the
 -- ingest keeps (account_month_keys) less the days from the span's last day to the month's end (usage_daily): a
 -- month's row per key and a few days instead of every day of two months.
--- The rollups are read once for both spans; the previous span always ends before the current one starts.
-with day_parts as (
+-- The rollups are read once for both spans, and every part's rows are grouped once, by key; the previous span
+-- always ends before the current one starts.
+with spans as (
     select month = $current_start_day as is_current, user_id, service, model, tokens
     from account_month_keys
     where account_id = $account_id and (month = $current_start_day or month = $previous_start_day)
@@ -20,16 +21,8 @@ with day_parts as (
             (day >= $current_end_day and day < ($current_start_day + interval 1 month)::date)
             or (day >= $previous_end_day and day < ($previous_start_day + interval 1 month)::date)
         )
-),
-
-days as (
-    select is_current, user_id, service, model, sum(tokens) as tokens
-    from day_parts
-    group by all
-),
-
-hours as (
-    select day = $current_end_day as is_current, user_id, service, model, sum(tokens) as tokens
+    union all
+    select day = $current_end_day as is_current, user_id, service, model, tokens
     from usage_hourly
     where
         account_id = $account_id
@@ -37,32 +30,15 @@ hours as (
             (day = $current_end_day and hour < $current_end_hour)
             or (day = $previous_end_day and hour < $previous_end_hour)
         )
-    group by all
-),
-
--- the partial hours as two plain time ranges (each can skip row groups by occurred_at), not one OR
-current_partial as (
-    select true as is_current, user_id, service, model, sum(tokens) as tokens
+    union all
+    -- the partial hours as two plain time ranges (each can skip row groups by occurred_at), not one OR
+    select true as is_current, user_id, service, model, tokens
     from recent_events
     where account_id = $account_id and occurred_at >= $current_end_hour and occurred_at < $current_end
-    group by all
-),
-
-previous_partial as (
-    select false as is_current, user_id, service, model, sum(tokens) as tokens
+    union all
+    select false as is_current, user_id, service, model, tokens
     from recent_events
     where account_id = $account_id and occurred_at >= $previous_end_hour and occurred_at < $previous_end
-    group by all
-),
-
-spans as (
-    select * from days
-    union all
-    select * from hours
-    union all
-    select * from current_partial
-    union all
-    select * from previous_partial
 ),
 
 per_key as (
