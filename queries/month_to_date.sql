@@ -1,23 +1,28 @@
 -- tokens of one account per member, service and model in two spans of instants (SPEC §8 month to date): the
 -- current one [$current_start_day 00:00, $current_end) and the previous one [$previous_start_day 00:00,
--- $previous_end). Each span is whole local days from usage_daily, then the whole local hours of its last day from
--- usage_hourly, then the events of the partial last hour [$..._end_hour, $..._end) from recent_events (the winning
--- events: a view over the raw events after an ingest, a table loaded from a derived folder).
--- The rollups are read once for both spans; the previous span always ends before the current one starts.
-with days as (
-    select day >= $current_start_day as is_current, user_id, service, model, sum(tokens) as tokens
+-- $previous_end), each starting on the first day of a month and ending within it or at the next month's start.
+-- Each span is whole local days, then the whole local hours of its last day from usage_hourly, then the events of
+-- the partial last hour [$..._end_hour, $..._end) from recent_events (the winning events: a view over the raw events
+-- after an ingest, a table loaded from a derived folder). The whole days are the month's tokens per key that the
+-- ingest keeps (account_month_keys) less the days from the span's last day to the month's end (usage_daily): a
+-- month's row per key and a few days instead of every day of two months.
+-- The rollups are read once for both spans, and every part's rows are grouped once, by key; the previous span
+-- always ends before the current one starts.
+with spans as (
+    select month = $current_start_day as is_current, user_id, service, model, tokens
+    from account_month_keys
+    where account_id = $account_id and (month = $current_start_day or month = $previous_start_day)
+    union all
+    select day >= $current_start_day as is_current, user_id, service, model, -tokens as tokens
     from usage_daily
     where
         account_id = $account_id
         and (
-            (day >= $current_start_day and day < $current_end_day)
-            or (day >= $previous_start_day and day < $previous_end_day)
+            (day >= $current_end_day and day < ($current_start_day + interval 1 month)::date)
+            or (day >= $previous_end_day and day < ($previous_start_day + interval 1 month)::date)
         )
-    group by all
-),
-
-hours as (
-    select day = $current_end_day as is_current, user_id, service, model, sum(tokens) as tokens
+    union all
+    select day = $current_end_day as is_current, user_id, service, model, tokens
     from usage_hourly
     where
         account_id = $account_id
@@ -25,32 +30,15 @@ hours as (
             (day = $current_end_day and hour < $current_end_hour)
             or (day = $previous_end_day and hour < $previous_end_hour)
         )
-    group by all
-),
-
--- the partial hours as two plain time ranges (each can skip row groups by occurred_at), not one OR
-current_partial as (
-    select true as is_current, user_id, service, model, sum(tokens) as tokens
+    union all
+    -- the partial hours as two plain time ranges (each can skip row groups by occurred_at), not one OR
+    select true as is_current, user_id, service, model, tokens
     from recent_events
     where account_id = $account_id and occurred_at >= $current_end_hour and occurred_at < $current_end
-    group by all
-),
-
-previous_partial as (
-    select false as is_current, user_id, service, model, sum(tokens) as tokens
+    union all
+    select false as is_current, user_id, service, model, tokens
     from recent_events
     where account_id = $account_id and occurred_at >= $previous_end_hour and occurred_at < $previous_end
-    group by all
-),
-
-spans as (
-    select * from days
-    union all
-    select * from hours
-    union all
-    select * from current_partial
-    union all
-    select * from previous_partial
 ),
 
 per_key as (

@@ -29,6 +29,9 @@ SELF_HOSTED_APP_DB = "data/app-self-hosted.duckdb"
 # /analysis lists this many latest ledger entries; the ingest keeps, per account, the time of the exported ledger's
 # entry this far back (ledger_sums.recent_from), so the list never scans the whole ledger (queries/analysis_ledger.sql).
 RECENT_ENTRIES = 10
+# /analysis ranks this many members of the month; the ingest keeps each account's ranking per month this deep
+# (account_months.leaderboard, queries/ingest/insert_account_months.sql).
+LEADERBOARD_ENTRIES = 10
 ALERT_WEBHOOK_KINDS = ("json", "wecom", "dingtalk", "feishu", "slack")
 
 # name -> (default, meaning); the README's settings table is checked against this.

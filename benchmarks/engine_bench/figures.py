@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .common import LEADERBOARD_LIMIT, NOW, RECENT_LIMIT, BenchError, log, timed_runs
+from .common import NOW, RECENT_LIMIT, BenchError, log, timed_runs
 from .data import settings_env
 
 # --- figures assembled the SPEC §7 way (shared by the pandas and raw-parquet implementations) ----------------------
@@ -139,18 +139,18 @@ def part_engine(spec: dict[str, Any]) -> dict[str, Any]:
 def query_breakdown(store: Any, account: str, now: datetime, spec: dict[str, Any]) -> dict[str, float]:
     """Median ms of each part of the figure set (diagnostic; skipped if the engine's API moved)."""
     try:
-        from token_analytics.engine import explore
+        from token_analytics.engine import explore, figures
         from token_analytics.engine.periods import Windows
 
         windows = Windows.at(now, store.settings.zone)
-        usage = {"account_id": account, "limit": LEADERBOARD_LIMIT, **windows.params()}
         parts = {
-            "analysis_usage": lambda: store.row("analysis_usage", **usage),
+            "analysis_usage": lambda: figures.usage_figures(store, account, windows),
             "analysis_ledger": lambda: store.row(
                 "analysis_ledger", account_id=account, limit=RECENT_LIMIT, recent_entries=RECENT_LIMIT
             ),
             "runway": lambda: explore.runway(store, account, 1_000_000, now),
-            "month_to_date (query + pandas)": lambda: explore.month_to_date(store, account, now),
+            "month_to_date (query + contributors)": lambda: explore.month_to_date(store, account, now),
+            "today_so_far": lambda: figures.today_so_far(store, account, now),
         }
         return {name: 1000 * timed_runs(part, spec["runs"], 1, 5)["median_s"] for name, part in parts.items()}
     except Exception as exc:  # a diagnostic must not sink the benchmark

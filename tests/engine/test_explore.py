@@ -25,6 +25,7 @@ from tests.conftest import settings_for
 from token_analytics.engine import explore as ex
 from token_analytics.engine.explore import Period, View
 from token_analytics.engine.figures import analysis_figures
+from token_analytics.engine.periods import TodaySoFar, month_start, previous_month
 from token_analytics.engine.store import Store
 
 NY_NOW = "2026-11-03T10:30:00-05:00"
@@ -782,3 +783,77 @@ def test_a_view_is_json_with_its_days_as_iso_dates() -> None:
         "sort": "value",
     }
     assert json.loads(json.dumps(ex.DEFAULT_VIEW.to_json()))["start"] is None
+
+
+def span_sums(store: Store, params: dict[str, Any]) -> tuple[int, int]:
+    """Tokens of the winning events in each span's instants, summed straight from the events (no rollup)."""
+    zone = store.settings.zone
+    sums = []
+    for prefix in ("current", "previous"):
+        start = datetime.combine(params[f"{prefix}_start_day"], datetime.min.time(), tzinfo=zone)
+        rows = (
+            store.cursor()
+            .execute(
+                "select coalesce(sum(tokens), 0)::bigint from recent_events "
+                "where account_id = $account_id and occurred_at >= $start and occurred_at < $end",
+                {"account_id": params["account_id"], "start": start, "end": params[f"{prefix}_end"]},
+            )
+            .fetchall()
+        )
+        sums.append(rows[0][0])
+    return sums[0], sums[1]
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        NY_NOW,
+        "2026-11-03T00:00:00-05:00",  # today's first instant: the previous span is yesterday's whole day
+        "2026-11-01T01:30:00-05:00",  # the repeated hour of the fall-back (its second pass)
+        "2026-11-01T01:30:00-04:00",  # its first pass
+        "2026-11-01T00:00:00-04:00",  # a month's first instant: this month's span is empty
+        "2026-10-03T10:15:00-04:00",
+        "2026-03-08T03:30:00-04:00",  # just after the hour that never happens
+    ],
+)
+@pytest.mark.parametrize("windowed", [False, True])
+def test_span_statements_sum_the_events_of_their_spans(store: Store, tmp_path: Path, at: str, windowed: bool) -> None:
+    """month_to_date.sql (spans from a month's first day) and today_so_far.sql (from any day) give the tokens of
+    the events in their spans' instants, whatever part comes from the kept months, days, hours or the events."""
+    if windowed:  # hours kept from 4 Oct only (as test_hours_only_inside_the_hourly_window): older days read events
+        data = write_export(tmp_path / "export")
+        settings = settings_for(tmp_path, data, ANALYTICS_TIMEZONE="America/New_York", ANALYTICS_NOW=NY_NOW)
+        store = Store.open(settings)
+        store.cursor().execute("delete from usage_hourly where day < date '2026-10-04'")
+        store.cursor().execute("insert or replace into meta values ('hourly_from', '2026-10-04')")
+    moment = datetime.fromisoformat(at)
+    zone = store.settings.zone
+    local = moment.astimezone(zone)
+    first_hour_day = ex.hourly_from(store)
+    today = TodaySoFar.at(moment, zone)
+    found = {}
+    for statement, spans in (
+        (
+            "month_to_date",
+            (
+                (month_start(local.date()), moment),
+                (previous_month(local.date()), ex.previous_month_to_date_end(moment, zone)),
+            ),
+        ),
+        (
+            "today_so_far",
+            ((today.today, today.end), (today.previous_start.astimezone(zone).date(), today.previous_end)),
+        ),
+    ):
+        (start_day, end), (previous_start_day, previous_end) = spans
+        params = {
+            "account_id": "acct-a",
+            **ex.span_params("current", start_day, end, zone, first_hour_day),
+            **ex.span_params("previous", previous_start_day, previous_end, zone, first_hour_day),
+        }
+        names, rows = store.rows(statement, **params)
+        tokens, previous = names.index("tokens"), names.index("previous")
+        found[statement] = (sum(row[tokens] for row in rows), sum(row[previous] for row in rows))
+        assert found[statement] == span_sums(store, params)
+    if at == NY_NOW:  # the figures test_month_to_date_exact_to_the_token computes by hand
+        assert found["month_to_date"] == (337, 1066)

@@ -86,6 +86,8 @@ TABLES = {
     "usage_hourly": "select * from usage_hourly",
     "usage_daily": "select * from usage_daily",
     "usage_totals": "select * from usage_totals",
+    "account_months": "select * from account_months",
+    "account_month_keys": "select * from account_month_keys",
     "event_losers": """
         select f.path, l.row_no, l.id_hash, l.id_hash2, l.is_conflict from event_losers l join files f using (file_id)
     """,

@@ -32,7 +32,7 @@ VERSION = 1
 FORMAT_FILE = "_format.json"
 MAX_FORMAT_BYTES = 64 * 1024  # a real one is about 300 bytes
 # meta.schema_version of a cache loaded from a derived folder: a raw ingest sees another layout and starts again
-SCHEMA_VERSION = "derived-1"
+SCHEMA_VERSION = "derived-2"  # 2: with account_months, built after the load
 
 PARTITIONED = ("usage_daily", "usage_hourly", "recent_events")
 UNPARTITIONED = ("files", "quarantine", "accounts", "members", "transactions", "ledger_sums", "usage_totals")
@@ -332,6 +332,10 @@ def _load_tables(cur: duckdb.DuckDBPyConnection, folder: Path, text: str, conten
             raise DerivedError(f"{folder} has no {table}/ table; make the folder again with `rollup`.")
         for statement in LOAD[table]:
             statement.run(cur, {"glob": glob, "partitioned": table in PARTITIONED})
+    # not in the folder (the format is unchanged): built from the loaded rollup as an ingest builds it
+    for statement in ingest_module.ACCOUNT_MONTHS_ALL:
+        statement.run(cur, ingest_module.MONTHS_PARAMS)
+    cur.execute("drop view months_source")
     for key, value in (
         ("schema_version", SCHEMA_VERSION),
         ("timezone", content["timezone"]),

@@ -11,6 +11,7 @@ import pandas as pd
 from token_analytics.engine import explore
 from token_analytics.engine.explore import growth_pct
 from token_analytics.engine.periods import TodaySoFar, Windows, month_start, next_month, previous_month
+from token_analytics.engine.schema import SERVICES
 from token_analytics.engine.store import Store
 from token_analytics.engine.values import (
     Balance,
@@ -24,10 +25,10 @@ from token_analytics.engine.values import (
     TokenUsage,
     Transaction,
 )
-from token_analytics.settings import RECENT_ENTRIES, Mode
+from token_analytics.settings import LEADERBOARD_ENTRIES, RECENT_ENTRIES, Mode
 
 RECENT_LIMIT = RECENT_ENTRIES
-LEADERBOARD_LIMIT = 10
+LEADERBOARD_LIMIT = LEADERBOARD_ENTRIES  # the depth the ingest keeps per month (account_months.leaderboard)
 SPARK_DAYS = 30  # the Today and Service cards' sparklines: the last 30 local days, today included
 SPARK_MONTHS = 12  # the Monthly card's: the last 12 calendar months, this one included
 
@@ -75,21 +76,54 @@ def usage_of_ledger(ledger: dict[str, Any] | None, all_time_tokens: int) -> Toke
     )
 
 
+def usage_figures(store: Store, account_id: str, windows: Windows) -> dict[str, Any]:
+    """Tokens and calls of today, yesterday, this month, last month and all time; this month's services and
+    leaderboard (the rows of queries/analysis_usage.sql folded: a day or month without usage counts 0)."""
+    _, rows = store.rows(
+        "analysis_usage",
+        account_id=account_id,
+        today=windows.today,
+        yesterday=windows.yesterday,
+        month_start=windows.month_start,
+        last_month_start=windows.last_month_start,
+    )
+    days = {(kind, day): (tokens, calls, services, leaders) for kind, day, tokens, calls, services, leaders in rows}
+    empty = (0, 0, [{"service": service, "tokens": 0, "calls": 0} for service in SERVICES], [])
+    today = days.get(("day", windows.today), empty)
+    yesterday = days.get(("day", windows.yesterday), empty)
+    month = days.get(("month", windows.month_start), empty)
+    last_month = days.get(("month", windows.last_month_start), empty)
+    return {
+        "today_tokens": today[0],
+        "today_calls": today[1],
+        "yesterday_tokens": yesterday[0],
+        "yesterday_calls": yesterday[1],
+        "month_tokens": month[0],
+        "month_calls": month[1],
+        "last_month_tokens": last_month[0],
+        "last_month_calls": last_month[1],
+        "all_tokens": sum(tokens for kind, _, tokens, *_ in rows if kind == "all"),
+        "all_calls": sum(calls for kind, _, _, calls, *_ in rows if kind == "all"),
+        "services": month[2],
+        "leaderboard": month[3],
+    }
+
+
 def today_so_far(store: Store, account_id: str, now: datetime) -> Growth:
     """SPEC §9: tokens today up to `now` against yesterday up to the same local wall-clock time."""
     zone = store.settings.zone
     window = TodaySoFar.at(now, zone)
     first_hour_day = explore.hourly_from(store)
-    # the same two-span statement as month to date, summed over its keys: one rule for "a span cut at an instant"
-    rows = store.run(
-        "month_to_date",
+    # the spans cut as month to date cuts them (explore.span_params), summed without its per-key rows
+    row = store.row(
+        "today_so_far",
         account_id=account_id,
         **explore.span_params("current", window.today, window.end, zone, first_hour_day),
         **explore.span_params(
             "previous", window.previous_start.astimezone(zone).date(), window.previous_end, zone, first_hour_day
         ),
     )
-    current, previous = int(rows["tokens"].sum()), int(rows["previous"].sum())
+    current, previous = int(row["tokens"]), int(row["previous"])
     return Growth(tokens=current, previous=previous, growth_pct=growth_pct(current, previous))
 
 
@@ -104,7 +138,7 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
     windows = Windows.at(now, zone)
     # Two statements for the usage, service, leaderboard and ledger figures (each statement
     # costs milliseconds of parsing and planning whatever it reads); rows come back as tuples, not DataFrames.
-    usage = store.row("analysis_usage", account_id=account_id, limit=LEADERBOARD_LIMIT, **windows.params())
+    usage = usage_figures(store, account_id, windows)
     saas = mode != Mode.SELF_HOSTED
     ledger = (
         store.row("analysis_ledger", account_id=account_id, limit=RECENT_LIMIT, recent_entries=RECENT_ENTRIES)

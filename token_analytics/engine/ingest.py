@@ -26,11 +26,11 @@ import pyarrow.parquet as pq
 
 from token_analytics.db.queries import query_text
 from token_analytics.engine.schema import KINDS, Kind, compatible, reason_sql, type_name
-from token_analytics.settings import RECENT_ENTRIES
+from token_analytics.settings import LEADERBOARD_ENTRIES, RECENT_ENTRIES
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "7"
+SCHEMA_VERSION = "8"
 
 
 @dataclass(frozen=True)
@@ -223,6 +223,16 @@ PRUNE_HOURLY = statement("ingest/prune_hourly", "hourly_from")
 # every account in a full derivation, for the touched accounts otherwise.
 ALL_TOTALS = statement("ingest/all_totals")
 TOUCHED_TOTALS = (statement("ingest/touched_totals_delete"), statement("ingest/touched_totals_insert"))
+# /analysis's per-month rows (account_months, account_month_keys): every account's after a full derivation or new
+# members (their display names are in the leaderboard), the touched accounts' otherwise; the derived-folder loader
+# runs the same statements.
+INSERT_ACCOUNT_MONTHS = (
+    statement("ingest/insert_account_months", "leaderboard_entries"),
+    statement("ingest/insert_account_month_keys"),
+)
+ACCOUNT_MONTHS_ALL = (statement("ingest/account_months_source_all"), *INSERT_ACCOUNT_MONTHS)
+ACCOUNT_MONTHS_TOUCHED = (statement("ingest/account_months_source_touched"), *INSERT_ACCOUNT_MONTHS)
+MONTHS_PARAMS = {"leaderboard_entries": LEADERBOARD_ENTRIES}
 # Local days before today the hourly rollup keeps: the month-to-date comparison needs the same day
 # last month (at most 31 days back); the explore page offers hours within this window.
 HOURLY_DAYS = 35
@@ -683,6 +693,9 @@ def derive(
         INSERT_DAILY.run(cur)
         ALL_TOTALS.run(cur)
         clock.lap("daily")
+        for statement in ACCOUNT_MONTHS_ALL:
+            statement.run(cur, MONTHS_PARAMS)
+        clock.lap("months")
         appended = {"usage_hourly": 0, "usage_daily": 0, "ingests": 0}
     elif "usage_events" in kinds:
         values: dict[str, Any] = {"tz": timezone, "first_new_file": first_new_file}
@@ -710,6 +723,9 @@ def derive(
             statement.run(cur)
         appended["ingests"] += 1
         clock.lap("daily")
+        for statement in ACCOUNT_MONTHS_ALL if "members" in kinds else ACCOUNT_MONTHS_TOUCHED:
+            statement.run(cur, MONTHS_PARAMS)
+        clock.lap("months")
         for table in RESORT:
             total = cur.execute(COUNT_ROWS[table]).fetchall()[0][0]
             if appended[table] > RESORT_FRACTION * total or appended["ingests"] >= RESORT_INGESTS:
@@ -720,11 +736,15 @@ def derive(
         clock.lap("resort")
     else:
         appended = _appended(cur)
+        if "members" in kinds:
+            for statement in ACCOUNT_MONTHS_ALL:
+                statement.run(cur, MONTHS_PARAMS)
+            clock.lap("months")
     PRUNE_HOURLY.run(cur, window)  # the window moves with the clock
     SET_APPENDED.run(cur, appended)
     cur.execute(
         "drop view if exists candidates; drop view if exists rollup_local; drop view if exists rollup_source; "
-        "drop table if exists zone_hours"
+        "drop view if exists months_source; drop table if exists zone_hours"
     )
     clock.lap("hourly")
 
