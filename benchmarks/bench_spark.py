@@ -64,15 +64,35 @@ def cpu_seconds() -> float:
     return total
 
 
+JVM: list = []  # the driver JVM's gateway view, once started (its own counters of GC, JIT and code generation)
+
+
+def jvm_counters() -> tuple[float, float, int]:
+    """The JVM's GC seconds, JIT compiler seconds (elapsed in its threads) and Spark's generated-class compiles."""
+    if not JVM:
+        return 0.0, 0.0, 0
+    beans = JVM[0].java.lang.management.ManagementFactory
+    gc = sum(bean.getCollectionTime() for bean in beans.getGarbageCollectorMXBeans()) / 1000
+    jit = beans.getCompilationMXBean().getTotalCompilationTime() / 1000
+    compiles = JVM[0].org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME().getCount()
+    return gc, jit, compiles
+
+
 def timed(label: str, results: list[tuple[str, float, float]], fn):  # noqa: ANN001, ANN202
-    started, cpu = time.perf_counter(), cpu_seconds()
+    started, cpu, counters = time.perf_counter(), cpu_seconds(), jvm_counters()
     value = fn()
     if not JVM_PID and hasattr(value, "sparkContext"):
         JVM_PID.append(int(value.sparkContext._jvm.java.lang.ProcessHandle.current().pid()))
+        JVM.append(value.sparkContext._jvm)
         cpu = None
     spent = cpu_seconds() - cpu if cpu is not None else float("nan")
     results.append((label, time.perf_counter() - started, spent, os.getloadavg()[0]))
-    print(f"  {label}: {results[-1][1]:.1f} s, {spent:.1f} CPU s (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
+    gc, jit, compiles = (after - before for after, before in zip(jvm_counters(), counters, strict=True))
+    print(
+        f"  {label}: {results[-1][1]:.1f} s, {spent:.1f} CPU s (load {os.getloadavg()[0]:.1f}); "
+        f"JVM: GC {gc:.1f} s, JIT compiler threads {jit:.1f} s, {compiles} generated classes compiled",
+        file=sys.stderr,
+    )
     return value
 
 
