@@ -1,7 +1,7 @@
 """Cost of `rollup --engine spark` on this machine next to the DuckDB ingest. Not a test.
 
     python benchmarks/bench_spark.py [--events 1000000] [--accounts 50] [--master local[*]] [--exports DIR]
-        [--before REF]
+        [--before REF [--again]]
 
 Generates sample exports once per size (benchmarks/.data/spark-<events>/, git-ignored) unless --exports
 is given, then in one run, on the same files and clock: the DuckDB ingest of a fresh cache (what the
@@ -11,7 +11,8 @@ and a third after a new file with 1% more events arrives (removed afterwards). P
 seconds (this process plus the Spark JVM, read from /proc: the steady measure on a shared machine), the
 load average at each step, events per second, and each step's CPU against the plain job's and DuckDB's.
 With --before REF (a git commit), the same three rollups follow with that commit's engine/spark_rollup.py, in
-the same JVM and on the same files: a before/after at one load (the before runs last, on a warm JIT).
+the same JVM and on the same files: a before/after at one load (the before runs last, on a warm JIT); --again
+then runs this commit's three once more, as warm as the before's (after, before, after: the order's share shows).
 """
 
 from __future__ import annotations
@@ -177,6 +178,7 @@ def main() -> int:
     parser.add_argument("--exports", help="an existing export folder instead of generated sample exports")
     parser.add_argument("--no-reruns", action="store_true", help="only the first rollup (large sizes)")
     parser.add_argument("--before", metavar="REF", help="also run this git commit's rollup, last, in the same JVM")
+    parser.add_argument("--again", action="store_true", help="with --before: this commit's rollups once more, after it")
     args = parser.parse_args()
     exports = Path(args.exports) if args.exports else exports_for(args.events, args.accounts)
     results: list[tuple[str, float, float, float]] = []
@@ -208,6 +210,8 @@ def main() -> int:
             before = module_at(args.before)
             label = f"rollup at {args.before}"
             rollups(label, before, exports, str(work / "before"), spark, results, not args.no_reruns)
+            if args.again:  # the JVM is as warm for this one as for the before: the order's share shows
+                rollups("spark rollup again", spark_rollup, exports, str(work / "again"), spark, results, True)
         spark.stop()
     load_after = os.getloadavg()
     duckdb_cpu = results[0][2]
