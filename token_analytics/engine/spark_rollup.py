@@ -655,7 +655,6 @@ select account_id, hour, day, user_id, service, model, sum(tokens) as tokens, su
     sum(output_tokens) as output_tokens, sum(calls) as calls, sum(io_calls) as io_calls, max(latest_at) as latest_at
 from merged_rows group by account_id, hour, day, user_id, service, model
 """,
-    "recent_events": "select * from merged_rows",
     "usage_totals": """
 select account_id, sum(tokens) as tokens, sum(calls) as calls from merged_rows group by account_id
 """,
@@ -971,13 +970,12 @@ def add_events(
             folders = [join(uri, f"day={day.isoformat()}") for day in touched if f"day={day.isoformat()}" in present]
             old = spark.read.schema(frame.schema).option("basePath", uri).parquet(*folders) if folders else None
         rows = frame if old is None else old.select(*frame.columns).unionByName(frame)
-        # the sums of a few days: one partition, so the merge and the write need no shuffle (recent_events,
-        # one row per event, keeps a task per day)
-        (rows if table == "recent_events" else rows.coalesce(1)).createOrReplaceTempView("merged_rows")
+        # the sums of a few days: one partition, so the merge and the write need no shuffle
+        rows.coalesce(1).createOrReplaceTempView("merged_rows")
         merged[table] = spark.sql(MERGE[table])  # analysed now: the next table's merged_rows is another view
     with ThreadPoolExecutor(max_workers=4) as pool:
         jobs = [
-            pool.submit(write_days, frame, join(staging, table), table, None, spread=table == "recent_events")
+            pool.submit(write_days, frame, join(staging, table), table, None, spread=False)
             if table in PARTITIONED
             else pool.submit(write_whole, frame, join(staging, table), table)
             for table, frame in merged.items()
