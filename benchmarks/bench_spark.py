@@ -1,7 +1,7 @@
 """Cost of `rollup --engine spark` on this machine next to the DuckDB ingest. Not a test.
 
     python benchmarks/bench_spark.py [--events 1000000] [--accounts 50] [--master local[*]] [--exports DIR]
-        [--before REF]
+        [--before REF [--again]]
 
 Generates sample exports once per size (benchmarks/.data/spark-<events>/, git-ignored) unless --exports
 is given, then in one run, on the same files and clock: the DuckDB ingest of a fresh cache (what the
@@ -11,7 +11,8 @@ and a third after a new file with 1% more events arrives (removed afterwards). P
 seconds (this process plus the Spark JVM, read from /proc: the steady measure on a shared machine), the
 load average at each step, events per second, and each step's CPU against the plain job's and DuckDB's.
 With --before REF (a git commit), the same three rollups follow with that commit's engine/spark_rollup.py, in
-the same JVM and on the same files: a before/after at one load (the before runs last, on a warm JIT).
+the same JVM and on the same files: a before/after at one load (the before runs last, on a warm JIT); --again
+then runs this commit's three once more, as warm as the before's (after, before, after: the order's share shows).
 """
 
 from __future__ import annotations
@@ -64,15 +65,35 @@ def cpu_seconds() -> float:
     return total
 
 
+JVM: list = []  # the driver JVM's gateway view, once started (its own counters of GC, JIT and code generation)
+
+
+def jvm_counters() -> tuple[float, float, int]:
+    """The JVM's GC seconds, JIT compiler seconds (elapsed in its threads) and Spark's generated-class compiles."""
+    if not JVM:
+        return 0.0, 0.0, 0
+    beans = JVM[0].java.lang.management.ManagementFactory
+    gc = sum(bean.getCollectionTime() for bean in beans.getGarbageCollectorMXBeans()) / 1000
+    jit = beans.getCompilationMXBean().getTotalCompilationTime() / 1000
+    compiles = JVM[0].org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME().getCount()
+    return gc, jit, compiles
+
+
 def timed(label: str, results: list[tuple[str, float, float]], fn):  # noqa: ANN001, ANN202
-    started, cpu = time.perf_counter(), cpu_seconds()
+    started, cpu, counters = time.perf_counter(), cpu_seconds(), jvm_counters()
     value = fn()
     if not JVM_PID and hasattr(value, "sparkContext"):
         JVM_PID.append(int(value.sparkContext._jvm.java.lang.ProcessHandle.current().pid()))
+        JVM.append(value.sparkContext._jvm)
         cpu = None
     spent = cpu_seconds() - cpu if cpu is not None else float("nan")
     results.append((label, time.perf_counter() - started, spent, os.getloadavg()[0]))
-    print(f"  {label}: {results[-1][1]:.1f} s, {spent:.1f} CPU s (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
+    gc, jit, compiles = (after - before for after, before in zip(jvm_counters(), counters, strict=True))
+    print(
+        f"  {label}: {results[-1][1]:.1f} s, {spent:.1f} CPU s (load {os.getloadavg()[0]:.1f}); "
+        f"JVM: GC {gc:.1f} s, JIT compiler threads {jit:.1f} s, {compiles} generated classes compiled",
+        file=sys.stderr,
+    )
     return value
 
 
@@ -157,6 +178,7 @@ def main() -> int:
     parser.add_argument("--exports", help="an existing export folder instead of generated sample exports")
     parser.add_argument("--no-reruns", action="store_true", help="only the first rollup (large sizes)")
     parser.add_argument("--before", metavar="REF", help="also run this git commit's rollup, last, in the same JVM")
+    parser.add_argument("--again", action="store_true", help="with --before: this commit's rollups once more, after it")
     args = parser.parse_args()
     exports = Path(args.exports) if args.exports else exports_for(args.events, args.accounts)
     results: list[tuple[str, float, float, float]] = []
@@ -188,6 +210,8 @@ def main() -> int:
             before = module_at(args.before)
             label = f"rollup at {args.before}"
             rollups(label, before, exports, str(work / "before"), spark, results, not args.no_reruns)
+            if args.again:  # the JVM is as warm for this one as for the before: the order's share shows
+                rollups("spark rollup again", spark_rollup, exports, str(work / "again"), spark, results, True)
         spark.stop()
     load_after = os.getloadavg()
     duckdb_cpu = results[0][2]

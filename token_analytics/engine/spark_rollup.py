@@ -79,9 +79,14 @@ SESSION_CONF = {
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
+    # A run compiles about 190 generated classes (a rerun 80-90), Spark keeps 100: in a reused session the next
+    # run finds its classes compiled instead of compiling (and JIT-warming) them again.
+    "spark.sql.codegen.cache.maxEntries": "1000",
     # no _SUCCESS marker among the parquet parts (readers glob the folder)
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
 }
+
+STATIC_CONF = {"spark.sql.codegen.cache.maxEntries"}  # fixed when the session starts: not set again per run
 
 
 class RollupError(Exception):
@@ -242,6 +247,23 @@ class Storage:
                     table = table.set_column(index, column.name, table.column(index).cast(pa.int64()))
             rows += table.to_pylist()
         return rows
+
+    def write_parquet(self, uri: str, table: pa.Table) -> None:
+        """Write a small table as one parquet file (a local one through a rename, so it appears complete)."""
+        if is_local(uri):
+            path = Path(uri)
+            temp = path.with_name(f".{path.name}.tmp")
+            pq.write_table(table, temp)
+            os.replace(temp, path)
+            return
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        fs, path = self._fs(uri)
+        stream = fs.create(path, True)
+        try:
+            stream.write(bytearray(buffer.getvalue()))
+        finally:
+            stream.close()
 
     def write_text(self, uri: str, text: str) -> None:
         """Write a small file whole (a local one through a rename, so it appears complete)."""
@@ -507,6 +529,9 @@ KEY = {"usage_events": "event_id", "transactions": "txn_id", "accounts": "accoun
 BROADCAST_IDS = 2_000_000
 
 
+LOSERS = ("usage_events", "transactions")  # the kinds whose duplicates and conflicts data health counts
+
+
 def content_hash(columns: tuple[str, ...]) -> str:
     """xxhash64 over the columns and their null flags (Spark's hash skips nulls); names are constants."""
     return "xxhash64(" + ", ".join(f"`{c}`, `{c}` is null" for c in columns) + ")"
@@ -515,13 +540,17 @@ def content_hash(columns: tuple[str, ...]) -> str:
 def resolve(kind: str, valid: DataFrame) -> tuple[DataFrame, DataFrame | None]:
     """(winners, losers per file): a hash aggregate by id over (id, position, hash) finds the ids seen more
     than once, with their winning position and content hash; only those ids are joined back to the rows.
-    Events whose ids are all distinct (counted) are their own winners: no join, and losers None.
+    Events whose ids are all distinct (counted) are their own winners: no join, and losers None. Accounts and
+    members (no losers counted) are one aggregate: the content at the last position per id.
 
     `valid` has the kind's columns, file_id, path_rank and row_no.
     """
     from pyspark.sql import functions as F
 
     key = KEY[kind]
+    if kind not in LOSERS:  # no per-file counts wanted: the winners are one hash aggregate, no join
+        won = F.max_by(F.struct(*CONTENT[kind]), F.expr("shiftleft(cast(path_rank as bigint), 40) + row_no"))
+        return valid.groupBy(key).agg(won.alias("won")).select(key, "won.*"), None
     keyed = valid.withColumn("position", F.expr("shiftleft(cast(path_rank as bigint), 40) + row_no")).withColumn(
         "content_hash", F.expr(content_hash(CONTENT[kind]))
     )
@@ -626,17 +655,32 @@ select account_id, hour, day, user_id, service, model, sum(tokens) as tokens, su
     sum(output_tokens) as output_tokens, sum(calls) as calls, sum(io_calls) as io_calls, max(latest_at) as latest_at
 from merged_rows group by account_id, hour, day, user_id, service, model
 """,
-    "recent_events": "select * from merged_rows",
     "usage_totals": """
 select account_id, sum(tokens) as tokens, sum(calls) as calls from merged_rows group by account_id
 """,
 }
 # The data-health report (queries/data_health_files.sql's columns), built on the driver from the checks.
-FILE_COLUMNS = (
-    "file_id int, kind string, path string, size bigint, mtime_ns bigint, status string, error string, "
-    "rows_read bigint, accepted bigint, quarantined bigint, duplicates bigint, conflicts bigint, latest_us bigint"
+# Times as microseconds since 1970 in UTC (the format's TIMESTAMPTZ), as Spark writes them.
+FILE_SCHEMA = pa.schema(
+    [
+        ("file_id", pa.int32()),
+        ("kind", pa.string()),
+        ("path", pa.string()),
+        ("size", pa.int64()),
+        ("mtime_ns", pa.int64()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("rows_read", pa.int64()),
+        ("accepted", pa.int64()),
+        ("quarantined", pa.int64()),
+        ("duplicates", pa.int64()),
+        ("conflicts", pa.int64()),
+        ("latest_at", pa.timestamp("us", tz="UTC")),
+    ]
 )
-QUARANTINE_COLUMNS = "kind string, path string, reason string, rows bigint"
+QUARANTINE_SCHEMA = pa.schema(
+    [("kind", pa.string()), ("path", pa.string()), ("reason", pa.string()), ("rows", pa.int64())]
+)
 # What a rerun that only adds event files keeps of each old file's row.
 OLD_FILE_COLUMNS = ["path", "status", "error", "rows_read", "duplicates", "conflicts", "latest_at"]
 # The columns of each table, in the format's order (docs/DERIVED_FORMAT.md).
@@ -647,8 +691,6 @@ COLUMNS = {
 }
 # Within each file rows are written in the order the readers load them (zone maps per account).
 SORT = {
-    "files": ("kind", "path"),
-    "quarantine": ("kind", "path", "reason"),
     "accounts": ("account_id",),
     "members": ("account_id", "user_id"),
     "transactions": ("account_id", "created_at"),
@@ -721,23 +763,39 @@ def files_by_id(files: list[ExportFile]) -> dict[int, ExportFile]:
     return {item.file_id: item for item in files}
 
 
-def data_health(spark: SparkSession, files: list[ExportFile]) -> tuple[DataFrame, DataFrame]:
-    """The files and quarantine tables, from what the driver knows of each file."""
+def data_health(files: list[ExportFile]) -> dict[str, pa.Table]:
+    """The files and quarantine tables, from what the driver knows of each file, sorted as the readers load
+    them: pyarrow tables the driver writes itself (a Spark job for a few rows would cost more than the rows)."""
     file_rows = []
     quarantine_rows = []
-    for item in files:
+    for item in sorted(files, key=lambda i: (i.kind.name.encode(), i.rel.encode())):  # Spark's byte order
         quarantined = sum(item.quarantined.values())
         duplicates, conflicts = item.losers
         file_rows.append(
             (item.file_id, item.kind.name, item.rel, item.size, item.mtime_ns, item.status, item.error,
              item.rows_read, item.rows_read - quarantined, quarantined, duplicates, conflicts, item.latest_us)
         )  # fmt: skip
-        quarantine_rows += [(item.kind.name, item.rel, reason, rows) for reason, rows in item.quarantined.items()]
-    # times cross Py4J as microseconds: a Python datetime would pass through the driver's local zone
-    files_frame = local_frame(spark, file_rows, FILE_COLUMNS).selectExpr(
-        "* except (latest_us)", "timestamp_micros(latest_us) as latest_at"
-    )
-    return files_frame, local_frame(spark, quarantine_rows, QUARANTINE_COLUMNS)
+        quarantine_rows += [
+            (item.kind.name, item.rel, reason, rows)
+            for reason, rows in sorted(item.quarantined.items(), key=lambda pair: pair[0].encode())
+        ]
+    return {
+        "files": pa.Table.from_pylist(
+            [dict(zip(FILE_SCHEMA.names, row, strict=True)) for row in file_rows], FILE_SCHEMA
+        ),
+        "quarantine": pa.Table.from_pylist(
+            [dict(zip(QUARANTINE_SCHEMA.names, row, strict=True)) for row in quarantine_rows], QUARANTINE_SCHEMA
+        ),
+    }
+
+
+def write_health(storage: Storage, out: str, tables: dict[str, pa.Table]) -> None:
+    """Replace the folder's files and quarantine tables with the driver's (one parquet file each)."""
+    for table, rows in tables.items():
+        uri = join(out, table)
+        storage.delete(uri)
+        storage.mkdirs(uri)
+        storage.write_parquet(join(uri, "part-00000.parquet"), rows)
 
 
 def derive(spark: SparkSession, files: list[ExportFile], timezone: str, hourly_from: date) -> dict[str, DataFrame]:
@@ -749,7 +807,7 @@ def derive(spark: SparkSession, files: list[ExportFile], timezone: str, hourly_f
     loser_frames = []
     for kind in KINDS:
         winners, losers = resolve(kind.name, valid_rows(staged[kind.name], ids))
-        if kind.name in ("usage_events", "transactions") and losers is not None:
+        if losers is not None:
             loser_frames.append(losers)
         if kind.name == "usage_events":
             winners.drop("event_id").createOrReplaceTempView("events_won")
@@ -761,7 +819,6 @@ def derive(spark: SparkSession, files: list[ExportFile], timezone: str, hourly_f
     for frame in loser_frames:
         for row in frame.collect():
             by_id[row.file_id].losers = (row.duplicates, row.conflicts)
-    tables["files"], tables["quarantine"] = data_health(spark, files)
 
     spark.sql(LOCAL, args={"tz": timezone}).createOrReplaceTempView("events_local")
     hours = spark.sql(HOURS).persist()  # small next to the events: daily, hourly and totals read it
@@ -798,6 +855,11 @@ def write_days(frame: DataFrame, uri: str, table: str, days: list[date] | None, 
         writer.mode("overwrite").parquet(uri)
     else:
         writer.mode("overwrite").option("partitionOverwriteMode", "dynamic").parquet(uri)
+
+
+def append_days(frame: DataFrame, uri: str, table: str) -> None:
+    """Add the rows (few: a rerun's new events) to their days as one more file each, in one task."""
+    frame.coalesce(1).sortWithinPartitions("day", *SORT[table]).write.mode("append").partitionBy("day").parquet(uri)
 
 
 def day_checksums(frame: DataFrame) -> dict[date, tuple[int, Any]]:
@@ -898,7 +960,7 @@ def add_events(
     }
     merged = {}
     for table, (frame, touched) in added.items():
-        if touched == []:
+        if touched == [] or table == "recent_events":  # recent_events: one row per event, appended below
             continue
         uri = join(out, table)
         if touched is None:
@@ -908,21 +970,22 @@ def add_events(
             folders = [join(uri, f"day={day.isoformat()}") for day in touched if f"day={day.isoformat()}" in present]
             old = spark.read.schema(frame.schema).option("basePath", uri).parquet(*folders) if folders else None
         rows = frame if old is None else old.select(*frame.columns).unionByName(frame)
-        # the sums of a few days: one partition, so the merge and the write need no shuffle (recent_events,
-        # one row per event, keeps a task per day)
-        (rows if table == "recent_events" else rows.coalesce(1)).createOrReplaceTempView("merged_rows")
+        # the sums of a few days: one partition, so the merge and the write need no shuffle
+        rows.coalesce(1).createOrReplaceTempView("merged_rows")
         merged[table] = spark.sql(MERGE[table])  # analysed now: the next table's merged_rows is another view
-    files_frame, quarantine_frame = data_health(spark, files)
     with ThreadPoolExecutor(max_workers=4) as pool:
         jobs = [
-            pool.submit(write_days, frame, join(staging, table), table, None, spread=table == "recent_events")
+            pool.submit(write_days, frame, join(staging, table), table, None, spread=False)
             if table in PARTITIONED
             else pool.submit(write_whole, frame, join(staging, table), table)
             for table, frame in merged.items()
         ]
-        jobs.append(pool.submit(write_whole, files_frame, join(out, "files"), "files"))
-        jobs.append(pool.submit(write_whole, quarantine_frame, join(out, "quarantine"), "quarantine"))
+        write_health(storage, out, data_health(files))  # on the driver, while the jobs run
         jobs.append(pool.submit(lambda: hashes.write.mode("append").parquet(join(out, INDEX))))
+        if recent:  # new events are new rows: a file added to each touched day, the day's old files kept
+            jobs.append(
+                pool.submit(append_days, added["recent_events"][0], join(out, "recent_events"), "recent_events")
+            )
         for job in jobs:
             job.result()
     # the merged tables read the folder's own files: they replace them only once written whole
@@ -1007,7 +1070,7 @@ def rollup(
     own = spark is None
     spark = spark or session(master)
     for key, value in SESSION_CONF.items():
-        if not key.startswith("spark.ui") and not key.startswith("spark.hadoop"):
+        if key not in STATIC_CONF and not key.startswith(("spark.ui", "spark.hadoop")):
             spark.conf.set(key, value)
     size_partitions(spark)
     try:
@@ -1100,7 +1163,8 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
     # the tables are independent jobs: submitted together, small ones run beside the large ones' tasks
     with ThreadPoolExecutor(max_workers=4) as pool:
         jobs = [pool.submit(write_partitioned, table) for table in PARTITIONED]
-        jobs += [pool.submit(write_whole, tables[table], join(out, table), table) for table in WHOLE]
+        jobs += [pool.submit(write_whole, tables[table], join(out, table), table) for table in WHOLE if table in tables]
+        write_health(storage, out, data_health(files))  # on the driver, while the jobs run
         jobs.append(pool.submit(lambda: tables[INDEX].write.mode("overwrite").parquet(join(out, INDEX))))
         for job in jobs:
             job.result()
