@@ -6,7 +6,6 @@ from functools import partial
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from token_analytics.engine.explore import previous_month_to_date_end
@@ -29,8 +28,8 @@ day, month_name = fmt.day(windows.today), fmt.month(windows.month_start)
 now_time = fmt.clock(now, settings.zone)
 
 
-def chart(name: str, build: Callable[[], go.Figure]) -> go.Figure:
-    """A chart built once per figure set and language (building a Plotly figure costs more than the figures)."""
+def chart(name: str, build: Callable[[], charts.Spec]) -> charts.Spec:
+    """A chart built once per figure set and language (building a chart costs more than the figures)."""
     return data.memo(store, "chart", build, *figures_key, current_language(), name)
 
 
@@ -164,7 +163,7 @@ def month_span_text() -> str:
 
 def spark(where: Any, values: list[int], labels: list[str], metric: str, caption: str, key: str) -> None:
     figure = chart(key, partial(charts.sparkline, values, labels, metric))
-    where.plotly_chart(figure, key=key, config={"displayModeBar": False}, width="stretch")
+    charts.draw(where, figure, key)
     where.caption(caption)
 
 
@@ -245,7 +244,7 @@ for col, (key, labels) in zip(
     title = f"{t('comparison.' + pair)}<br>{t('metric.' + metric)}"  # two lines: a quarter width cuts one
     values = getattr(getattr(comparison, pair), metric)
     figure = chart(f"{pair}_{metric}", partial(charts.pair, title, labels, values, metric, partial=(True, False)))
-    col.plotly_chart(figure, key=f"analysis_{pair}_{metric}")
+    charts.draw(col, figure, f"analysis_{pair}_{metric}")
 st.caption(t("comparison.partial_note", time=now_time))
 
 st.subheader(t("section.services"))
@@ -254,7 +253,7 @@ chart_tokens, chart_calls, table = st.columns([2, 2, 3])
 for where, metric in ((chart_tokens, "tokens"), (chart_calls, "calls")):
     title = f"{t('metric.' + metric)} · {month_name}"
     figure = chart(f"services_{metric}", partial(charts.services, figures.services or (), metric, title))
-    where.plotly_chart(figure, key=f"analysis_services_{metric}")
+    charts.draw(where, figure, f"analysis_services_{metric}")
 services = pd.DataFrame([row.to_json() for row in figures.services or ()], columns=["service", "tokens", "calls"])
 services["service"] = services["service"].map(lambda s: t(f"service.{s}"))
 table.dataframe(
