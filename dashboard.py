@@ -17,7 +17,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from token_analytics.accounts import audit, sso, users
 from token_analytics.db import StoreError
 from token_analytics.settings import VARIABLES, Settings, SettingsError, load_settings
-from token_analytics.web import auth, charts, context, data, fmt, i18n, oidc, ui
+from token_analytics.web import auth, context, data, fmt, i18n, oidc, ui
 from token_analytics.web.i18n import t
 
 PAGE_DIR = Path(__file__).parent / "app_pages"
@@ -185,7 +185,6 @@ def main() -> None:
             st.query_params.clear()
             st.switch_page(pages[0])
         auth.remember_cookie(config, key)
-        charts.preload_plotly()  # for /explore's chart, while the person reads the first page
 
     ui.publish_session(user, account_ids, names)
     context.publish(context.build(user, account, settings))

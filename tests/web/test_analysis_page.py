@@ -408,19 +408,3 @@ def test_the_month_card_says_which_span_of_last_month_it_compares_with(
     at = open_analysis(given)
     span = fmt.day_span(date(2026, 2, 1), date(2026, 2, 6))
     assert expected.format(span=span) in [c.value for c in at.main.caption]
-
-
-def test_the_plotly_bundle_is_preloaded_once_per_session(app_env) -> None:  # noqa: ANN001
-    """/analysis draws no Plotly chart: the first signed-in run asks the browser to load /explore's bundle, once."""
-    bundle = charts.plotly_bundle()
-    assert bundle is not None and bundle.startswith("static/js/PlotlyChart.") and bundle.endswith(".js")
-    assert (charts.STREAMLIT_JS / bundle.removeprefix("static/js/")).is_file()
-    signed_out = _app()
-    signed_out.run()
-    assert not [h for h in signed_out.get("html") if "PlotlyChart" in h.proto.body]  # nothing before sign-in
-    # the preload script rides in the sidebar of the first signed-in run (sign-in straight into /analysis)
-    at = _sign_in(_app(), "manager", DEMO_PASSWORDS["manager"])
-    scripts = [h.proto.body for h in at.sidebar.get("html") if "PlotlyChart" in h.proto.body]
-    assert len(scripts) == 1 and f'"{bundle}"' in scripts[0]
-    at.run()  # and not again in that session
-    assert not [h for h in at.sidebar.get("html") if "PlotlyChart" in h.proto.body]

@@ -4,19 +4,13 @@ Each chart is a Vega-Lite spec with its values inline (no dataframe to serialise
 `draw`. Plotly drew them before: its 4.7 MB bundle and nine Plotly renders were most of what a
 person waited for after signing in (docs/BENCHMARK.md, "Where the browser's time goes"); Vega,
 which Streamlit already loads for its own elements, draws the same bars, labels and hovers in a
-fraction of that. The bigger /explore chart stays Plotly; `preload_plotly` loads its bundle while a
-person reads the first page, so the first switch to /explore does not wait for it.
+fraction of that. The bigger /explore chart stays Plotly.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from functools import cache
-from pathlib import Path
 from typing import Any
-
-import streamlit as st
 
 from token_analytics.engine.values import ServiceUsage
 from token_analytics.web import fmt
@@ -171,37 +165,3 @@ def services(rows: Sequence[ServiceUsage], metric: str, title: str | None = None
         for i, (label, value) in enumerate(zip(labels, values, strict=True))
     ]
     return _bars(title or t(f"metric.{metric}"), bars)
-
-
-# Streamlit's own file for its Plotly element (a content-hashed name, so looked up, never typed in).
-STREAMLIT_JS = Path(st.__file__).parent / "static" / "static" / "js"
-PRELOADED_KEY = "charts_plotly_preloaded"
-PRELOAD_DELAY_MS = 1500  # after the page that drew it is on screen, when the browser is idle
-_PRELOAD_SCRIPT = """<script>
-(() => {{
-  if (window.__plotlyPreload) {{ return; }}
-  window.__plotlyPreload = true;
-  const load = () => import(new URL({path}, document.baseURI).href).catch(() => {{}});
-  setTimeout(() => (window.requestIdleCallback || setTimeout)(load, {{timeout: 3000}}), {delay});
-}})();
-</script>"""
-
-
-@cache
-def plotly_bundle() -> str | None:
-    """The path of Streamlit's Plotly bundle relative to the app's root (`static/js/PlotlyChart.<hash>.js`), if any."""
-    found = sorted(STREAMLIT_JS.glob("PlotlyChart.*.js"))
-    return f"static/js/{found[0].name}" if found else None
-
-
-def preload_plotly() -> None:
-    """Once per session: the browser loads Streamlit's Plotly bundle (4.7 MB) when idle, after the first page.
-
-    /analysis draws no Plotly chart; without this, the first switch to /explore waited about a second for
-    the bundle. The same URL Streamlit imports, so the browser keeps one module. No data in the script.
-    """
-    bundle = plotly_bundle()
-    if bundle is None or st.session_state.get(PRELOADED_KEY):
-        return
-    st.session_state[PRELOADED_KEY] = True
-    st.html(_PRELOAD_SCRIPT.format(path=json.dumps(bundle), delay=PRELOAD_DELAY_MS), unsafe_allow_javascript=True)
