@@ -111,7 +111,8 @@ def st_pages(specs: list[ui.PageSpec], denied: Sequence[ui.PageSpec] = ()) -> li
 
 def sign_in_and_stop(settings: Settings, config: users.AuthConfig, key: str) -> None:
     """Signed out: the mode's pages registered hidden (the URL is kept), the form, and nothing else."""
-    st.navigation(st_pages(ui.allowed_pages(settings.mode, None)), position="hidden")
+    registered = st_pages(ui.allowed_pages(settings.mode, None))
+    page = st.navigation(registered, position="hidden")
     # No sidebar for a signed-out visitor. Without this, signing out while the page was still drawing
     # left the signed-in page's sidebar behind as an empty grey panel (seen on a loaded machine).
     st.html(HIDE_SIDEBAR)
@@ -122,7 +123,10 @@ def sign_in_and_stop(settings: Settings, config: users.AuthConfig, key: str) -> 
         st.title(t("app.title"))
         st.caption(t("login.intro"))
         try:
-            auth.sign_in_form(settings, config, key)  # a successful sign-in reruns into the user's pages
+            # A successful sign-in reruns into the user's pages; at the root straight into the landing page
+            # (one script run less than through the root page's own switch).
+            landing = next(p for p in registered if p.url_path == ui.LANDING) if page is registered[0] else None
+            auth.sign_in_form(settings, config, key, landing)
         except StoreError as exc:
             log.error("sign-in unavailable: %s", exc)
             st.error(ui.error_message(exc))

@@ -16,7 +16,7 @@ server. The sessions open /analysis at the same moment, as one of two clients:
   server under 30 sessions, without drawing.
 * `browser`: a Playwright context per session in one chromium. Timing is read in the browser
   (`performance.now()` from the navigation's start) when the sixth chart has its SVG and when
-  the page is complete. 30 chromium renderers drawing plotly need far more CPU than the server
+  the page is complete. 30 chromium renderers drawing charts need far more CPU than the server
   on 2 cores, so this measures the machine's browsers more than the server (docs/BENCHMARK.md).
 
 Server memory is the streamlit process's VmRSS from /proc, sampled every 50 ms. It is not a
@@ -55,7 +55,14 @@ from tests.e2e.support import (  # noqa: E402
     stop_server,
 )
 
-CHARTS = 6  # /analysis draws four comparison charts and two service charts (app_pages/analysis.py)
+# /analysis draws three sparklines, four comparison charts and two service charts (app_pages/analysis.py):
+# Vega-Lite since the page-speed work, Plotly before it (either counts, so an older checkout can be measured).
+CHARTS = 9
+CHART_ELEMENTS = frozenset({"vega_lite_chart", "plotly_chart"})
+# A chart is drawn once its surface exists: Plotly's SVG, Vega's canvas or SVG (class "marks").
+DRAWN_CHARTS_JS = """Array.from(
+        document.querySelectorAll('[data-testid="stPlotlyChart"], [data-testid="stVegaLiteChart"]')
+    ).filter((chart) => chart.querySelector('.main-svg, .marks')).length"""
 MEMORY_TARGET = 1.5  # the server's RSS after the sessions close, against the warm baseline
 LAUNCH_ARGS = [
     "--headless=new",
@@ -75,8 +82,11 @@ LAUNCH_ARGS = [
 # Evaluated in the page every 25 ms until true. Records, once each, when the last chart got its
 # SVG and when the page was complete: every chart drawn, no skeleton left, the script finished
 # and connected, no error box. performance.now() counts from the navigation's start.
-PAGE_DONE = """(charts) => {
-    const drawn = document.querySelectorAll('[data-testid="stPlotlyChart"] .main-svg').length;
+PAGE_DONE = (
+    """(charts) => {
+    const drawn = """
+    + DRAWN_CHARTS_JS
+    + """;
     if (drawn >= charts && window.__drawnAt === undefined) { window.__drawnAt = performance.now(); }
     const app = document.querySelector('[data-testid="stApp"]');
     const idle = app?.dataset.testScriptState === 'notRunning' && app?.dataset.testConnectionState === 'CONNECTED';
@@ -88,13 +98,18 @@ PAGE_DONE = """(charts) => {
     }
     return false;
 }"""
+)
 
 
-PAGE_STATE = """() => {
+PAGE_STATE = (
+    """() => {
     const app = document.querySelector('[data-testid="stApp"]');
-    const drawn = document.querySelectorAll('[data-testid="stPlotlyChart"] .main-svg').length;
+    const drawn = """
+    + DRAWN_CHARTS_JS
+    + """;
     return `script ${app?.dataset.testScriptState}, ${app?.dataset.testConnectionState}, ${drawn} charts drawn`;
 }"""
+)
 
 
 def rerun_message(url: str) -> bytes:
@@ -122,7 +137,7 @@ def read_page(messages: list[tuple[float, bytes]]) -> dict[str, Any]:
             element = message.delta.new_element.WhichOneof("type")
             if element == "exception":
                 return {"error": f"the page shows an error: {message.delta.new_element.exception.message}"}
-            if element == "plotly_chart":
+            if element in CHART_ELEMENTS:
                 charts += 1
                 drawn = at if charts == CHARTS else drawn
         elif kind == "script_finished":

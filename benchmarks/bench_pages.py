@@ -21,6 +21,13 @@ Streamlit's protocol (as benchmarks/bench_load.py) sends the rerun a browser sen
 for /explore, each view's query string) and times it until `script_finished`; the first run of a
 session is reported apart from the warm reruns that follow (a widget change is a warm rerun).
 
+`--trace N` splits N sign-ins (and the page switches after them) into where the time goes, from
+Chromium's own records (DevTools protocol): the click to the request on the websocket, each script
+run on the server (request to `script_finished`), the browser's drawing after the last run (to the
+last chart drawn and to the last element drawn), the main thread's script, style/layout and task
+time, and the bytes the page fetched and received. Each sign-in uses a new browser context (cold
+cache, as a new person), after one warm-up sign-in that opens the data for the server.
+
 `--baseline DIR` runs the same measures against a second checkout (e.g. `git worktree add
 /tmp/base <commit>`) in the same run (one server after the other), and prints the ratio current / baseline: the
 before/after of a change on the same machine at the same load. The load average is printed beside
@@ -55,10 +62,11 @@ from tests.e2e.support import (  # noqa: E402
     _free_port,
     _healthy,
     clean_env,
-    fill_sign_in,
     run_cli,
+    sign_in_form,
     stop_server,
 )
+from token_analytics.strings import t  # noqa: E402
 
 DATA = ROOT / "benchmarks" / ".data"
 ROLES = ("admin", "manager", "analyst")
@@ -182,8 +190,7 @@ def browser_measures(server: Server, checkout: str, results: Results, runs: int)
                     page = context.new_page()
                     page.set_default_timeout(180_000)
                     page.goto(server.url + "/")
-                    since = page.evaluate("() => performance.now()")
-                    fill_sign_in(page, role, PASSWORDS[role])
+                    since = fill_then_click(page, role)
                     expect(page).to_have_url(re.compile(r"/analysis(\?.*)?$"))
                     results.add(f"sign-in -> /analysis drawn [{role}]", checkout, drawn_ms(page, since))
                     nav = page.locator('[data-testid="stSidebarNav"]')
@@ -210,6 +217,21 @@ def browser_measures(server: Server, checkout: str, results: Results, runs: int)
     return cookies
 
 
+def fill_then_click(page: Any, role: str) -> float:
+    """Fill the sign-in form, then click "Sign in": the page's clock at the click (a person's wait starts there)."""
+    from playwright.sync_api import expect
+
+    form = sign_in_form(page)
+    expect(form).to_be_visible()
+    form.get_by_role("textbox", name=t("login.username"), exact=True).fill(role)
+    form.get_by_role("textbox", name=t("login.password"), exact=True).fill(PASSWORDS[role])
+    button = form.get_by_role("button", name=t("login.submit"))
+    button.wait_for()
+    since = page.evaluate("() => performance.now()")
+    button.click()
+    return float(since)
+
+
 def widget_changes(page: Any, server: Server, checkout: str, role: str, results: Results) -> None:
     """/explore opened afresh, then each of WIDGET_CHANGES: from the click on the option to the last element drawn."""
     page.goto(f"{server.url}/explore")
@@ -222,6 +244,133 @@ def widget_changes(page: Any, server: Server, checkout: str, role: str, results:
         since = page.evaluate("() => performance.now()")
         choice.click(no_wait_after=True)
         results.add(f"explore widget change: {label} -> {option} [{role}]", checkout, drawn_ms(page, since))
+
+
+# A chart is drawn once its surface exists (Plotly's SVG, Vega's canvas or SVG); the time of the last one.
+CHARTS_OBSERVE = """
+window.__chartsAt = 0;
+new MutationObserver(() => {
+    const charts = document.querySelectorAll('[data-testid="stPlotlyChart"], [data-testid="stVegaLiteChart"]');
+    const drawn = Array.from(charts).filter((chart) => chart.querySelector('.main-svg, .marks')).length;
+    if (drawn > (window.__chartsDrawn || 0)) { window.__chartsDrawn = drawn; window.__chartsAt = performance.now(); }
+}).observe(document, {subtree: true, childList: true});
+"""
+METRICS = ("ScriptDuration", "LayoutDuration", "RecalcStyleDuration", "TaskDuration")
+
+
+class Trace:
+    """Chromium's records of one page (DevTools protocol): websocket frames, fetched files, main-thread time."""
+
+    def __init__(self, context: Any, page: Any) -> None:
+        self.page = page
+        self.cdp = context.new_cdp_session(page)
+        self.cdp.send("Network.enable")
+        self.cdp.send("Performance.enable")
+        self.frames: list[tuple[str, float, str]] = []  # (sent|received, monotonic s, base64 payload)
+        self.fetched: list[tuple[float, int]] = []  # (monotonic s, bytes)
+        self.cdp.on("Network.webSocketFrameSent", lambda e: self._frame("sent", e))
+        self.cdp.on("Network.webSocketFrameReceived", lambda e: self._frame("received", e))
+        self.cdp.on("Network.loadingFinished", lambda e: self.fetched.append((e["timestamp"], e["encodedDataLength"])))
+
+    def _frame(self, direction: str, event: dict[str, Any]) -> None:
+        self.frames.append((direction, event["timestamp"], event["response"]["payloadData"]))
+
+    def metrics(self) -> dict[str, float]:
+        return {m["name"]: m["value"] for m in self.cdp.send("Performance.getMetrics")["metrics"]}
+
+    def mark(self) -> tuple[float, float, dict[str, float]]:
+        """(the page's clock in ms, the protocol's monotonic clock in s, the main-thread metrics), read together."""
+        before = self.metrics()
+        now = float(self.page.evaluate("() => performance.now()"))
+        after = self.metrics()
+        return now, (before["Timestamp"] + after["Timestamp"]) / 2, after
+
+    def split(self, start: tuple[float, float, dict[str, float]], drawn_at_ms: float) -> dict[str, float]:
+        """Where the time went from `start` (a mark taken just before the click) to `drawn_at_ms` (page clock)."""
+        import base64
+
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        page_ms, mono, before = start
+        offset = page_ms - mono * 1000  # page clock = protocol clock + offset
+        after = self.metrics()
+        charts_at = float(self.page.evaluate("() => window.__chartsAt || 0"))
+        sent = [at for d, at, _ in self.frames if d == "sent" and at >= mono]
+        runs, run_ms, finished_at, received = 0, 0.0, None, 0
+        started = sent[0] if sent else mono
+        for direction, at, payload in self.frames:
+            if direction != "received" or at < mono:
+                continue
+            raw = base64.b64decode(payload)
+            received += len(raw)
+            message = ForwardMsg()
+            message.ParseFromString(raw)
+            kind = message.WhichOneof("type")
+            if kind == "new_session":
+                started = at if finished_at is not None else started
+            elif kind == "script_finished":
+                runs += 1
+                run_ms += (at - started) * 1000
+                finished_at = at
+        end = finished_at if finished_at is not None else mono
+        return {
+            "click -> request on the websocket": ((sent[0] if sent else mono) - mono) * 1000,
+            "script runs (count)": runs,
+            "server: request -> last script finished": (end - (sent[0] if sent else mono)) * 1000,
+            "server: time inside script runs": run_ms,
+            "browser: last script finished -> last chart drawn": max(0.0, charts_at - offset - end * 1000)
+            if charts_at > page_ms
+            else 0.0,
+            "browser: last script finished -> last element drawn": drawn_at_ms - (end * 1000 + offset),
+            "click -> last element drawn": drawn_at_ms - page_ms,
+            "main thread: script": (after["ScriptDuration"] - before["ScriptDuration"]) * 1000,
+            "main thread: style and layout": (
+                after["RecalcStyleDuration"]
+                + after["LayoutDuration"]
+                - before["RecalcStyleDuration"]
+                - before["LayoutDuration"]
+            )
+            * 1000,
+            "main thread: all tasks": (after["TaskDuration"] - before["TaskDuration"]) * 1000,
+            "websocket bytes received": received,
+            "files fetched after the click (KB)": sum(n for at, n in self.fetched if at >= mono) / 1024,
+        }
+
+
+def trace_measures(server: Server, checkout: str, results: Results, runs: int, role: str = "manager") -> None:
+    """`runs` sign-ins of `role` and a switch to /token-history after each, split by Trace (after one warm-up)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=180_000)
+    with sync_playwright() as play:
+        browser = play.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            for run in range(runs + 1):
+                context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-US")
+                context.add_init_script(OBSERVE + CHARTS_OBSERVE)
+                page = context.new_page()
+                page.set_default_timeout(180_000)
+                trace = Trace(context, page)
+                page.goto(server.url + "/")
+                expect(sign_in_form(page)).to_be_visible()
+                start = trace.mark()
+                since = fill_then_click(page, role)
+                start = (since, start[1] + (since - start[0]) / 1000, start[2])  # the mark moved to the click
+                expect(page).to_have_url(re.compile(r"/analysis(\?.*)?$"))
+                drawn = drawn_ms(page, since) + since
+                if run > 0:  # the first sign-in of a server also opens the data
+                    for name, value in trace.split(start, drawn).items():
+                        results.add(f"trace sign-in -> /analysis: {name}", checkout, value)
+                start = trace.mark()
+                page.locator('[data-testid="stSidebarNav"] a[href$="/token-history"]').first.click()
+                expect(page).to_have_url(re.compile(r"/token-history(\?.*)?$"))
+                drawn = drawn_ms(page, start[0]) + start[0]
+                if run > 0:
+                    for name, value in trace.split(start, drawn).items():
+                        results.add(f"trace switch -> /token-history: {name}", checkout, value)
+                context.close()
+        finally:
+            browser.close()
 
 
 def rerun_message(url: str, page_name: str, query: str) -> bytes:
@@ -346,6 +495,30 @@ def report(results: Results, checkouts: list[Checkout]) -> None:
         print(f"{measure:<80} " + " ".join(cells) + ratio)
 
 
+def measure(checkout: Checkout, data_dir: Path, tmp: Path, results: Results, args: argparse.Namespace) -> None:
+    """Every measure the options ask for, on one server of `checkout`."""
+    server = start(checkout, data_dir, tmp)
+    try:
+        if args.trace:
+            trace_measures(server, checkout.name, results, args.trace)
+            return
+        started = time.perf_counter()
+        cookies = browser_measures(server, checkout.name, results, 1 if args.no_browser else args.runs)
+        print(f"{checkout.name}: browser measures done ({time.perf_counter() - started:.0f} s)")
+        server_measures(server, checkout.name, cookies, results, args.runs)
+        if args.contention:
+            seen = asyncio.run(
+                contention(server, cookies["manager"]["cookies"], cookies["analyst"]["cookies"], args.contention, 5)
+            )
+            for label, key in (("alone", "alone"), (f"while {args.contention} heavy views run", "during")):
+                for ms in seen[key]:
+                    results.add(f"server rerun: analysis [manager] {label}", checkout.name, ms)
+            for ms in seen["heavy"]:
+                results.add("server rerun: heaviest allowed /explore views [analyst]", checkout.name, ms)
+    finally:
+        stop_server(server)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events in the generated export")
@@ -354,6 +527,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="an existing export instead of a generated one")
     parser.add_argument("--baseline", type=Path, help="a second checkout measured in the same run")
     parser.add_argument("--no-browser", action="store_true", help="server times only (sign-in through chromium once)")
+    parser.add_argument(
+        "--trace", type=int, default=0, metavar="N", help="only: N sign-ins split into where the time goes"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --baseline: alternate the checkouts this many times"
+    )
     parser.add_argument(
         "--contention",
         type=int,
@@ -372,26 +551,11 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"load average before: {load_average()} on {os.cpu_count()} cores; {args.runs} runs per measure")
     with tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp:
-        for checkout in checkouts:  # one server at a time: the other checkout's server would share the cores
-            server = start(checkout, data_dir, Path(tmp))
-            try:
-                started = time.perf_counter()
-                cookies = browser_measures(server, checkout.name, results, 1 if args.no_browser else args.runs)
-                print(f"{checkout.name}: browser measures done ({time.perf_counter() - started:.0f} s)")
-                server_measures(server, checkout.name, cookies, results, args.runs)
-                if args.contention:
-                    seen = asyncio.run(
-                        contention(
-                            server, cookies["manager"]["cookies"], cookies["analyst"]["cookies"], args.contention, 5
-                        )
-                    )
-                    for label, key in (("alone", "alone"), (f"while {args.contention} heavy views run", "during")):
-                        for ms in seen[key]:
-                            results.add(f"server rerun: analysis [manager] {label}", checkout.name, ms)
-                    for ms in seen["heavy"]:
-                        results.add("server rerun: heaviest allowed /explore views [analyst]", checkout.name, ms)
-            finally:
-                stop_server(server)
+        # one server at a time: the other checkout's server would share the cores; rounds alternate them,
+        # so a change in the machine's load falls on both
+        for round_ in range(args.rounds):
+            for checkout in checkouts:
+                measure(checkout, data_dir, Path(tmp) / str(round_), results, args)
     print()
     report(results, checkouts)
     print(f"\nload average after: {load_average()}")

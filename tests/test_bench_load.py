@@ -26,6 +26,8 @@ def element(kind: str) -> bytes:
     message = ForwardMsg()
     if kind == "plotly_chart":
         message.delta.new_element.plotly_chart.spec = "{}"
+    elif kind == "vega_lite_chart":
+        message.delta.new_element.vega_lite_chart.spec = "{}"
     elif kind == "exception":
         message.delta.new_element.exception.message = "boom"
     else:
@@ -39,23 +41,24 @@ def finished(status: int = ForwardMsg.FINISHED_SUCCESSFULLY) -> bytes:
     return message.SerializeToString()
 
 
-def test_a_run_with_six_charts_gives_the_sixth_charts_time_and_the_end() -> None:
+def test_a_run_with_nine_charts_gives_the_ninth_charts_time_and_the_end() -> None:
     load = bench_load()
-    # the charts arrive at 0.1 .. 0.6 s, a table at 0.7 s, the end at 0.8 s
-    run = [(0.05, element("markdown"))] + [(0.1 * (i + 1), element("plotly_chart")) for i in range(6)]
-    run += [(0.7, element("markdown")), (0.8, finished())]
+    # the charts arrive at 0.1 .. 0.9 s (Vega and Plotly charts count alike), a table at 1.0 s, the end at 1.1 s
+    kinds = ["vega_lite_chart"] * 8 + ["plotly_chart"]
+    run = [(0.05, element("markdown"))] + [(0.1 * (i + 1), element(kind)) for i, kind in enumerate(kinds)]
+    run += [(1.0, element("markdown")), (1.1, finished())]
     page = load.read_page(run)
-    assert page["drawn"] == 0.1 * 6 * 1000 and page["complete"] == 800
+    assert page["drawn"] == 0.1 * 9 * 1000 and page["complete"] == 1100
 
 
 def test_a_run_that_is_not_a_complete_page_is_an_error() -> None:
     load = bench_load()
-    five = [(0.1, element("plotly_chart"))] * 5
-    assert "5 of 6 charts" in load.read_page([*five, (0.5, finished())])["error"]
+    eight = [(0.1, element("vega_lite_chart"))] * 8
+    assert "8 of 9 charts" in load.read_page([*eight, (0.5, finished())])["error"]
     assert "boom" in load.read_page([(0.1, element("exception")), (0.2, finished())])["error"]
-    six = [(0.1, element("plotly_chart"))] * 6
-    assert "status" in load.read_page([*six, (0.2, finished(ForwardMsg.FINISHED_WITH_COMPILE_ERROR))])["error"]
-    assert "before the script finished" in load.read_page(six)["error"]
+    nine = [(0.1, element("vega_lite_chart"))] * 9
+    assert "status" in load.read_page([*nine, (0.2, finished(ForwardMsg.FINISHED_WITH_COMPILE_ERROR))])["error"]
+    assert "before the script finished" in load.read_page(nine)["error"]
 
 
 def test_nearest_rank_percentile() -> None:

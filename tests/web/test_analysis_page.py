@@ -261,19 +261,28 @@ def test_the_cards_compare_like_for_like_and_say_with_what(open_analysis) -> Non
     assert "All of last month: 9.6K" in captions
 
 
+def chart_rows(spec: dict) -> list[dict]:
+    """The bars a chart spec draws: the values of its (first) layer."""
+    return spec["layer"][0]["data"]["values"]
+
+
+def chart_title(spec: dict) -> str:
+    text = spec.get("title", {}).get("text", "")
+    return " ".join(text) if isinstance(text, list) else text
+
+
 def test_the_comparison_charts_mark_the_partial_bars(open_analysis) -> None:  # noqa: ANN001
     at = open_analysis(world(MIXED, events=LIKE_FOR_LIKE))
-    specs = {c.proto.id: json.loads(c.proto.spec) for c in at.main.get("plotly_chart")}
-    pairs = [
-        spec
-        for spec in specs.values()
-        if spec["layout"].get("title", {}).get("text", "").startswith(("Today vs", "This Month"))
-    ]
+    specs = [json.loads(c.proto.spec) for c in at.main.get("vega_lite_chart")]
+    pairs = [spec for spec in specs if chart_title(spec).startswith(("Today vs", "This Month"))]
     assert len(pairs) == 4
     for spec in pairs:
-        bar = spec["data"][0]
-        assert bar["marker"]["pattern"]["shape"] == [charts.PARTIAL_PATTERN, ""]  # the current bar only
-        assert "(so far)" in bar["customdata"][0] and "(so far)" not in bar["customdata"][1]
+        current, previous = chart_rows(spec)
+        assert (current["partial"], previous["partial"]) == (True, False)  # the current bar only
+        assert current["opacity"] == charts.PARTIAL_OPACITY and previous["opacity"] == 1.0
+        hatched = spec["layer"][0]["layer"][1]
+        assert hatched["transform"] == [{"filter": "datum.partial"}] and hatched["mark"]["color"]["gradient"]
+        assert "(so far)" in current["hover"] and "(so far)" not in previous["hover"]
     assert any(
         c.value.startswith("Hatched, lighter bars are partial: today so far (to 10:00)") for c in at.main.caption
     )
@@ -285,17 +294,18 @@ def test_sparklines_are_labelled_and_coloured_by_their_metric(open_analysis) -> 
     at = open_analysis(world(MIXED, events=falling))
     assert {m.label: m.delta for m in at.main.metric}["Today's Usage"].startswith("-")
     sparks = [
-        json.loads(c.proto.spec)
-        for c in at.main.get("plotly_chart")
-        if c.proto.spec and '"height":56' in c.proto.spec.replace(" ", "")
+        spec
+        for spec in (json.loads(c.proto.spec) for c in at.main.get("vega_lite_chart"))
+        if spec["height"] == charts.SPARK_HEIGHT
     ]
     assert len(sparks) == 3
-    colours = [spark["data"][0]["marker"]["color"] for spark in sparks]
+    colours = [spark["layer"][0]["mark"]["color"] for spark in sparks]
     assert colours == [charts.METRIC_COLOURS["tokens"], charts.METRIC_COLOURS["tokens"], charts.METRIC_COLOURS["calls"]]
-    today, month, calls = (spark["data"][0]["y"] for spark in sparks)
+    today, month, calls = ([row["value"] for row in chart_rows(spark)] for spark in sparks)
     assert len(today) == 30 and today[-1] == 475 and today[-2] == 5250  # each card its own series
     assert len(month) == 12 and month[-2:] == [9600, 6725]
     assert len(calls) == 30 and calls[-1] == 3
+    assert [row["opacity"] for row in chart_rows(sparks[0])][-2:] == [1.0, 0.45]  # today so far is lighter
     captions = [c.value for c in at.main.caption]
     for caption in (
         "Last 30 days, daily (last bar: today so far)",
@@ -367,9 +377,9 @@ def test_chinese_charts_write_numbers_in_wan_and_yi(open_analysis) -> None:  # n
     ]
     at = open_analysis(world(MIXED, events=events), locale="zh-CN")
     assert at.title[0].value == "分析中心"
-    specs = [json.loads(c.proto.spec) for c in at.main.get("plotly_chart")]
-    texts = [text for spec in specs for text in spec["data"][0].get("text") or []]
-    hovers = [text for spec in specs for text in spec["data"][0].get("customdata") or []]
+    rows = [row for c in at.main.get("vega_lite_chart") for row in chart_rows(json.loads(c.proto.spec))]
+    texts = [row["text"] for row in rows if "text" in row]
+    hovers = [row["hover"] for row in rows]
     assert "1.2亿" in texts and "4.6万" in texts
     assert not [text for text in texts if text.endswith(("K", "M", "B"))]
     assert "今日（截至目前）：123,456,789 个 Token" in hovers

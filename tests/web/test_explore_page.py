@@ -229,7 +229,7 @@ def test_analysis_shows_runway_why_it_changed_and_sparklines(app_env: pytest.Mon
     from datetime import timedelta
 
     from token_analytics.engine.figures import analysis_figures
-    from token_analytics.web import fmt
+    from token_analytics.web import charts, fmt
 
     figures = analysis_figures(engine, "acct-001", datetime.fromisoformat(SAMPLE_NOW), "saas").to_json()
     at = _signed_in("manager")
@@ -244,11 +244,11 @@ def test_analysis_shows_runway_why_it_changed_and_sparklines(app_env: pytest.Mon
     assert any(c.startswith("Largest contributors by member:") and "from" in c for c in captions)
     assert top_member["change"] != 0
     spark = ex.daily_tokens(engine, "acct-001", TODAY - timedelta(days=29), TODAY)
-    # the Today card's sparkline is its own Plotly chart (coloured by the metric, not by the delta's sign)
-    today_spark = json.loads(next(c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith("spark_today")))
-    assert (
-        today_spark["data"][0]["y"] == spark and len(spark) == 30 and spark[-1] == figures["cards"]["today"]["tokens"]
-    )
+    # the Today card's sparkline is the first small chart (coloured by the metric, not by the delta's sign)
+    sparks = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    today_spark = next(spec for spec in sparks if spec["height"] == charts.SPARK_HEIGHT)
+    drawn = [row["value"] for row in today_spark["layer"][0]["data"]["values"]]
+    assert drawn == spark and len(spark) == 30 and spark[-1] == figures["cards"]["today"]["tokens"]
 
 
 def test_self_hosted_analysis_has_none_of_it(app_env: pytest.MonkeyPatch) -> None:

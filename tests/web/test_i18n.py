@@ -257,6 +257,12 @@ def visible_texts(at: AppTest) -> list[str]:
                 texts.extend(_strings(figure.get("layout", {}).get("title", {})))
                 for trace in figure.get("data", []):
                     texts.extend(str(x) for x in trace.get("x", []) if isinstance(x, str))
+            if kind == "vega_lite_chart":
+                spec = json.loads(proto.spec or "{}")
+                texts.extend(_strings(spec.get("title", {}).get("text", "")))
+                for layer in spec.get("layer", []):
+                    for row in layer.get("data", {}).get("values", []):
+                        texts.extend(str(row[k]) for k in ("label", "text", "hover") if isinstance(row.get(k), str))
         children = getattr(node, "children", None)
         for child in children.values() if isinstance(children, dict) else ():
             walk(child)

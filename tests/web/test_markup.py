@@ -39,7 +39,16 @@ HOSTILE = (
 # Each piece of markup in HOSTILE, as it would reach Markdown unescaped.
 MARKUP = ["![t]", "](http", "<img", "**b**", "_i_", "`c`", ":red[r]", ":material/home:", "$x^2$", "~s~"]
 # Elements Streamlit draws without Markdown: their text is shown as it is.
-PLAIN_ELEMENTS = {"text", "code", "arrow_data_frame", "dataframe", "plotly_chart", "exception", "json"}
+PLAIN_ELEMENTS = {
+    "text",
+    "code",
+    "arrow_data_frame",
+    "dataframe",
+    "plotly_chart",
+    "vega_lite_chart",
+    "exception",
+    "json",
+}
 # Fields drawn as plain text (checked in chromium, Streamlit 1.67): a selectbox's options and value are
 # not Markdown, so they are not escaped either (escaping would show the backslashes).
 _CHOICE = frozenset({"options", "default", "value", "raw_value", "raw_values"})

@@ -11,7 +11,6 @@ from functools import partial
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from token_analytics.engine.explore import previous_month_to_date_end
@@ -63,8 +62,8 @@ class Analysis:
             now_time=fmt.clock(now, settings.zone),
         )
 
-    def chart(self, name: str, build: Callable[[], go.Figure]) -> go.Figure:
-        """A chart built once per figure set and language (building a Plotly figure costs more than the figures)."""
+    def chart(self, name: str, build: Callable[[], charts.Spec]) -> charts.Spec:
+        """A chart built once per figure set and language (building a chart costs more than the figures)."""
         return data.memo(self.page.store, "chart", build, *self.figures_key, current_language(), name)
 
     def freshness(self) -> str:
@@ -176,7 +175,7 @@ def month_span_text(run: Analysis) -> str:
 
 def spark(run: Analysis, where: Any, values: list[int], labels: list[str], metric: str, caption: str, key: str) -> None:
     figure = run.chart(key, partial(charts.sparkline, values, labels, metric))
-    where.plotly_chart(figure, key=key, config={"displayModeBar": False}, width="stretch")
+    charts.draw(where, figure, key)
     where.caption(caption)
 
 
@@ -272,7 +271,7 @@ def comparison_charts(run: Analysis) -> None:
         figure = run.chart(
             f"{pair}_{metric}", partial(charts.pair, title, labels, values, metric, partial=(True, False))
         )
-        col.plotly_chart(figure, key=f"analysis_{pair}_{metric}")
+        charts.draw(col, figure, f"analysis_{pair}_{metric}")
     st.caption(t("comparison.partial_note", time=run.now_time))
 
 
@@ -284,7 +283,7 @@ def services_breakdown(run: Analysis) -> None:
     for where, metric in ((chart_tokens, "tokens"), (chart_calls, "calls")):
         title = f"{t('metric.' + metric)} · {month_name}"
         figure = run.chart(f"services_{metric}", partial(charts.services, figures.services or (), metric, title))
-        where.plotly_chart(figure, key=f"analysis_services_{metric}")
+        charts.draw(where, figure, f"analysis_services_{metric}")
     services = pd.DataFrame([row.to_json() for row in figures.services or ()], columns=["service", "tokens", "calls"])
     services["service"] = services["service"].map(lambda s: t(f"service.{s}"))
     table.dataframe(

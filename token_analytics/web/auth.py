@@ -200,11 +200,12 @@ def begin_session(session_id: str) -> None:
     st.session_state[IGNORE_COOKIE_KEY] = True
 
 
-def sign_in_form(settings: Settings, config: AuthConfig, key: str) -> None:
+def sign_in_form(settings: Settings, config: AuthConfig, key: str, landing: st.Page | None = None) -> None:
     """The sign-in form; a successful submit starts a session and reruns into the user's pages.
 
     A plain st.form: no component iframe reruns the script while a person types or clicks, so
-    a click is never lost, and `st.rerun()` is safe here.
+    a click is never lost, and `st.rerun()` is safe here. `landing`: the page to open instead of
+    rerunning this one (the form shown at the root), with the URL's query kept.
     """
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
@@ -231,6 +232,8 @@ def sign_in_form(settings: Settings, config: AuthConfig, key: str) -> None:
         st.error(attempt.message or t("login.failed"))
         return
     begin_session(attempt.session_id)
+    if landing is not None:
+        st.switch_page(landing, query_params=st.query_params.to_dict())
     st.rerun()
 
 

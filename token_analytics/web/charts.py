@@ -1,31 +1,93 @@
-"""Plotly figures for the pages: they draw numbers the figures module computed."""
+"""The small bar charts of /analysis: they draw numbers the figures module computed.
+
+Each chart is a Vega-Lite spec with its values inline (no dataframe to serialise), drawn with
+`draw`. Plotly drew them before: its 4.7 MB bundle and nine Plotly renders were most of what a
+person waited for after signing in (docs/BENCHMARK.md, "Where the browser's time goes"); Vega,
+which Streamlit already loads for its own elements, draws the same bars, labels and hovers in a
+fraction of that. The bigger /explore chart stays Plotly.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import plotly.graph_objects as go
+from typing import Any
 
 from token_analytics.engine.values import ServiceUsage
 from token_analytics.web import fmt
 from token_analytics.web.i18n import t
 
+Spec = dict[str, Any]
+
 CURRENT, PREVIOUS = "#2563eb", "#94a3b8"
 # the cards' sparklines are coloured by what they count, never by the sign of a change
 METRIC_COLOURS = {"tokens": "#2563eb", "calls": "#0891b2"}
-PARTIAL_PATTERN = "/"  # hatching marks a bar whose period is not over yet (today so far, this month so far)
+SERVICE_COLOURS = ("#2563eb", "#16a34a", "#f59e0b")
+PARTIAL_OPACITY = 0.55  # a bar whose period is not over yet (today so far, this month so far) is lighter
+HEIGHT = 260
+SPARK_HEIGHT = 56
 
 
-def _layout(fig: go.Figure, title: str) -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "font": {"size": 14}},
-        height=260,
-        margin={"l": 10, "r": 10, "t": 56, "b": 10},
-        showlegend=False,
-        yaxis={"visible": False},
-        uniformtext={"minsize": 11, "mode": "show"},
+def _hatching(stripes: int = 9) -> Spec:
+    """Diagonal white stripes over a bar: hatching marks a bar whose period is not over yet.
+
+    Vega has no fill patterns; a linear gradient with hard stops draws the same stripes.
+    """
+    stops = []
+    for i in range(stripes):
+        start, middle, end = i / stripes, (i + 0.3) / stripes, (i + 1) / stripes
+        stops += [
+            {"offset": start, "color": "rgba(255,255,255,0.7)"},
+            {"offset": middle, "color": "rgba(255,255,255,0.7)"},
+            {"offset": middle, "color": "rgba(255,255,255,0)"},
+            {"offset": end, "color": "rgba(255,255,255,0)"},
+        ]
+    return {"gradient": "linear", "x1": 0, "y1": 1, "x2": 1, "y2": 0, "stops": stops}
+
+
+def _bars(title: str | list[str], rows: list[Spec], height: int = HEIGHT) -> Spec:
+    """Labelled bars (x: `label`, height: `value`, text on top, `hover` on hover), one colour per row."""
+    x = {"field": "label", "type": "nominal", "sort": None, "title": None, "axis": {"labelAngle": 0}}
+    y = {"field": "value", "type": "quantitative", "axis": None}
+    bar = {
+        "mark": {"type": "bar", "cornerRadiusEnd": 0},
+        "encoding": {
+            "x": x,
+            "y": y,
+            "color": {"field": "colour", "type": "nominal", "scale": None},
+            "opacity": {"field": "opacity", "type": "quantitative", "scale": None},
+            "tooltip": {"field": "hover", "type": "nominal"},
+        },
+    }
+    layers = [bar]
+    if any(row.get("partial") for row in rows):
+        layers.append(
+            {
+                "transform": [{"filter": "datum.partial"}],
+                "mark": {"type": "bar", "color": _hatching()},
+                "encoding": {"x": x, "y": y, "tooltip": {"field": "hover", "type": "nominal"}},
+            }
+        )
+    layers.append(
+        {
+            "mark": {"type": "text", "baseline": "bottom", "dy": -3, "fontSize": 12},
+            "encoding": {"x": x, "y": y, "text": {"field": "text"}, "tooltip": {"field": "hover", "type": "nominal"}},
+        }
     )
-    return fig
+    return {
+        "title": {"text": title, "fontSize": 14, "anchor": "start"},
+        "height": height,
+        "layer": [{"data": {"values": rows}, "layer": layers}],
+        "config": {"view": {"stroke": None}},
+    }
+
+
+def draw(where: Any, spec: Spec, key: str) -> None:
+    """Draw `spec` in `where` (st or a column) at the column's width.
+
+    The values sit inside the spec's layer, not at its top: Streamlit would turn top-level values
+    into an Arrow table on every run, for a handful of numbers the JSON already carries.
+    """
+    where.vega_lite_chart(spec, key=key, width="stretch")
 
 
 def pair(
@@ -34,86 +96,72 @@ def pair(
     values: Sequence[int],
     metric: str = "tokens",
     partial: tuple[bool, bool] = (False, False),
-) -> go.Figure:
+) -> Spec:
     """Two bars, current then previous, each labelled with its number in the session's language (exact on hover).
 
     A bar whose period is not over (`partial`) is hatched and lighter, and its hover says "so far".
+    `title` may hold a line break (`<br>`): a quarter width cuts a long title.
     """
     names = [t("chart.so_far", label=label) if part else label for label, part in zip(labels, partial, strict=True)]
-    fig = go.Figure(
-        go.Bar(
-            x=list(labels),
-            y=list(values),
-            marker={
-                "color": [CURRENT, PREVIOUS],
-                "opacity": [0.55 if part else 1.0 for part in partial],
-                "pattern": {"shape": [PARTIAL_PATTERN if part else "" for part in partial], "solidity": 0.3},
-            },
-            text=[fmt.compact(v) for v in values],
-            textposition="outside",
-            customdata=[
-                t("chart.hover_value", label=name, value=fmt.tokens(v), unit=t(f"unit.{metric}"))
-                for name, v in zip(names, values, strict=True)
-            ],
-            hovertemplate="%{customdata}<extra></extra>",
-            cliponaxis=False,
-        )
-    )
-    return _layout(fig, title)
+    rows = [
+        {
+            "label": label,
+            "value": int(value),
+            "text": fmt.compact(value),
+            "hover": t("chart.hover_value", label=name, value=fmt.tokens(value), unit=t(f"unit.{metric}")),
+            "colour": colour,
+            "opacity": PARTIAL_OPACITY if part else 1.0,
+            "partial": part,
+        }
+        for label, name, value, part, colour in zip(labels, names, values, partial, (CURRENT, PREVIOUS), strict=True)
+    ]
+    return _bars(title.split("<br>"), rows)
 
 
-def sparkline(values: list[int], labels: list[str], metric: str) -> go.Figure:
+def sparkline(values: list[int], labels: list[str], metric: str) -> Spec:
     """A card's small bar chart: one colour for the metric, the last (partial) bar lighter; exact values on hover."""
     colour = METRIC_COLOURS[metric]
-    fig = go.Figure(
-        go.Bar(
-            x=list(range(len(values))),
-            y=values,
-            marker={
-                "color": colour,
-                "opacity": [1.0] * (len(values) - 1) + [0.45],
-            },
-            customdata=[
-                t("chart.hover_value", label=label, value=fmt.tokens(v), unit=t(f"unit.{metric}"))
-                for label, v in zip(labels, values, strict=True)
-            ],
-            hovertemplate="%{customdata}<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        height=56,
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        showlegend=False,
-        xaxis={"visible": False, "fixedrange": True},
-        yaxis={"visible": False, "fixedrange": True},
-        bargap=0.15,
-        plot_bgcolor="rgba(0,0,0,0)",
-        paper_bgcolor="rgba(0,0,0,0)",
-    )
-    return fig
+    rows = [
+        {
+            "i": i,
+            "value": int(value),
+            "hover": t("chart.hover_value", label=label, value=fmt.tokens(value), unit=t(f"unit.{metric}")),
+            "opacity": 0.45 if i == len(values) - 1 else 1.0,
+        }
+        for i, (value, label) in enumerate(zip(values, labels, strict=True))
+    ]
+    bars = {
+        "data": {"values": rows},
+        "mark": {"type": "bar", "color": colour},
+        "encoding": {
+            "x": {"field": "i", "type": "ordinal", "axis": None, "scale": {"paddingInner": 0.15, "paddingOuter": 0}},
+            "y": {"field": "value", "type": "quantitative", "axis": None},
+            "opacity": {"field": "opacity", "type": "quantitative", "scale": None},
+            "tooltip": {"field": "hover", "type": "nominal"},
+        },
+    }
+    return {
+        "height": SPARK_HEIGHT,
+        "layer": [bars],
+        "padding": 0,
+        "background": None,
+        "config": {"view": {"stroke": None}},
+    }
 
 
-def services(rows: Sequence[ServiceUsage], metric: str, title: str | None = None) -> go.Figure:
+def services(rows: Sequence[ServiceUsage], metric: str, title: str | None = None) -> Spec:
     """One bar per service (agent, operator, assistant) for `metric` ("tokens" or "calls"), titled what and when."""
     values = [int(getattr(row, metric)) for row in rows]
-    fig = go.Figure(
-        go.Bar(
-            x=[t(f"service.{row.service}") for row in rows],
-            y=values,
-            marker_color=["#2563eb", "#16a34a", "#f59e0b"],
-            text=[fmt.compact(v) for v in values],
-            textposition="outside",
-            customdata=[
-                t(
-                    "chart.hover_value",
-                    label=t(f"service.{row.service}"),
-                    value=fmt.tokens(v),
-                    unit=t(f"unit.{metric}"),
-                )
-                for row, v in zip(rows, values, strict=True)
-            ],
-            hovertemplate="%{customdata}<extra></extra>",
-            cliponaxis=False,
-        )
-    )
-    return _layout(fig, title or t(f"metric.{metric}"))
+    labels = [t(f"service.{row.service}") for row in rows]
+    bars = [
+        {
+            "label": label,
+            "value": value,
+            "text": fmt.compact(value),
+            "hover": t("chart.hover_value", label=label, value=fmt.tokens(value), unit=t(f"unit.{metric}")),
+            "colour": SERVICE_COLOURS[i % len(SERVICE_COLOURS)],
+            "opacity": 1.0,
+        }
+        for i, (label, value) in enumerate(zip(labels, values, strict=True))
+    ]
+    return _bars(title or t(f"metric.{metric}"), bars)
