@@ -86,22 +86,7 @@ class SchemaPart:
 # The file-wide version record kept since the first release; bumped when the core changes.
 SCHEMA_VERSION = 1
 
-_CORE_SCHEMA = (
-    """
-    create table if not exists app.schema_versions (
-        version integer primary key,
-        applied_at timestamptz not null
-    )
-    """,
-    """
-    create table if not exists app.schema_parts (
-        part varchar not null,
-        version integer not null,
-        applied_at timestamptz not null,
-        primary key (part, version)
-    )
-    """,
-)
+_CORE_SCHEMA = query_text("db/core_schema")
 
 
 def registered_parts() -> list[tuple[str, SchemaPart]]:
@@ -220,8 +205,7 @@ def ensure_schema(cur: duckdb.DuckDBPyConnection) -> None:
         return
     with WRITE_LOCK, transaction(cur):
         at = moment(None)
-        for statement in _CORE_SCHEMA:
-            cur.execute(statement)
+        cur.execute(_CORE_SCHEMA)
         # Read again under the lock (another session may have done it), after the create:
         # a missing table would abort the transaction.
         recorded = _part_versions(cur)

@@ -27,40 +27,10 @@ from token_analytics.settings import Settings
 log = logging.getLogger(__name__)
 
 
-# The ledger of SPEC §4: the exported transactions plus the app's own entries,
-# counted once per txn_id (an export that later carries an app entry's txn_id
-# replaces it instead of doubling it).
-# `app_ledger` is the app's part of it (queries that take the exported part from the per-account
-# sums in `ledger_sums` add only this).
-LEDGER_VIEW = """
-create or replace view app_ledger as
-select
-    e.txn_id, e.account_id, e.user_id, e.type, e.amount, e.created_at, e.payment_method, e.description,
-    'app' as source
-from app.ledger_entries e
-where not exists (select 1 from transactions t where t.txn_id = e.txn_id);
-create or replace view ledger as
-select txn_id, account_id, user_id, type, amount, created_at, payment_method, description, 'export' as source
-from transactions
-union all
-select * from app_ledger
-"""
-
-
-# Duplicates and conflicts per export file, for the data-health report (queries/data_health_files.sql). A view
-# over the losers after an ingest; a cache loaded from a derived folder has the counts as a table instead.
-FILE_DUPLICATES_VIEW = """
-create or replace view file_duplicates as
-with losers as (
-    select file_id, count(*) as duplicates, count(*) filter (where is_conflict) as conflicts
-    from event_losers group by file_id
-    union all
-    select file_id, count(*), count(*) filter (where is_conflict)
-    from transaction_losers group by file_id
-)
-select file_id, sum(duplicates)::bigint as duplicates, sum(conflicts)::bigint as conflicts
-from losers group by file_id
-"""
+# The ledger views of SPEC §4 (exports plus the app's own entries, once per txn_id) and the per-file duplicate
+# counts of an ingested cache, made on every open.
+LEDGER_VIEW = query_text("ledger_views")
+FILE_DUPLICATES_VIEW = query_text("file_duplicates_view")
 
 
 @dataclass(frozen=True)
