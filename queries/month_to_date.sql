@@ -1,11 +1,10 @@
 -- tokens of one account per member, service and model in two spans of instants (SPEC §8 month to date): the
 -- current one [$current_start_day 00:00, $current_end) and the previous one [$previous_start_day 00:00,
 -- $previous_end), each starting on the first day of a month and ending within it or at the next month's start.
--- Each span is whole local days, then the whole local hours of its last day from usage_hourly, then the events of
--- the partial last hour [$..._end_hour, $..._end) from recent_events (the winning events: a view over the raw events
--- after an ingest, a table loaded from a derived folder). The whole days are the month's tokens per key that the
--- ingest keeps (account_month_keys) less the days from the span's last day to the month's end (usage_daily): a
--- month's row per key and a few days instead of every day of two months.
+-- Each span is whole local days, then its last day cut as queries/rules/span_last_day.sql cuts it (the whole
+-- local hours from usage_hourly, the partial last hour from recent_events). The whole days are the month's tokens
+-- per key that the ingest keeps (account_month_keys) less the days from the span's last day to the month's end
+-- (usage_daily): a month's row per key and a few days instead of every day of two months.
 -- The rollups are read once for both spans, and every part's rows are grouped once, by key; the previous span
 -- always ends before the current one starts.
 with spans as (
@@ -22,23 +21,7 @@ with spans as (
             or (day >= $previous_end_day and day < ($previous_start_day + interval 1 month)::date)
         )
     union all
-    select day = $current_end_day as is_current, user_id, service, model, tokens
-    from usage_hourly
-    where
-        account_id = $account_id
-        and (
-            (day = $current_end_day and hour < $current_end_hour)
-            or (day = $previous_end_day and hour < $previous_end_hour)
-        )
-    union all
-    -- the partial hours as two plain time ranges (each can skip row groups by occurred_at), not one OR
-    select true as is_current, user_id, service, model, tokens
-    from recent_events
-    where account_id = $account_id and occurred_at >= $current_end_hour and occurred_at < $current_end
-    union all
-    select false as is_current, user_id, service, model, tokens
-    from recent_events
-    where account_id = $account_id and occurred_at >= $previous_end_hour and occurred_at < $previous_end
+    {rule:span_last_day}
 ),
 
 per_key as (
