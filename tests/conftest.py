@@ -17,6 +17,7 @@ import pytest
 from tests import builders as b
 from tests.apptest import app_env, demo_auth_file, sample_cache  # noqa: F401  (fixtures for the AppTest suites)
 from tests.builders import SAMPLE_NOW, ev, tx, utc
+from token_analytics.appdb import AppDB, open_app_db
 from token_analytics.engine.store import Store
 from token_analytics.settings import Settings, load_settings
 from token_analytics.web import data
@@ -300,3 +301,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             for function in functions
         ):
             item.add_marker(pytest.mark.pages)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[AppDB]:
+    """A new app database file (every concern's tables), closed after the test."""
+    app = open_app_db(tmp_path / "app.duckdb")
+    yield app
+    app.close()

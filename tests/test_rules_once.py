@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from token_analytics.db.queries import query_names, query_text, rule_text
+from token_analytics.db.queries import query_names, query_text, rule_text, with_rules
 from token_analytics.engine import figures, spark_rollup
 from token_analytics.settings import RECENT_ENTRIES
 
@@ -51,7 +51,9 @@ def test_the_rule_gives_used_and_total_as_spec_4_defines_them() -> None:
         "insert into t values ('a', 'CONSUME', -300), ('a', 'CONSUME', -200), ('a', 'RECHARGE', 1000), "
         "('a', 'REFUND', 50), ('a', 'ADJUSTMENT', -25), ('b', 'RECHARGE', 7)"
     )
-    rows = con.execute(f"select account_id, {rule_text(RULE)} from t group by account_id order by 1").fetchall()
+    rows = con.execute(
+        with_rules("select account_id, {rule:ledger_used_total} from t group by 1 order by 1")
+    ).fetchall()
     assert rows == [("a", 500, 1025), ("b", 0, 7)]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,13 +14,6 @@ from token_analytics.appdb import AppDB, open_app_db
 
 T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 IDLE = timedelta(hours=8)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[AppDB]:
-    app = open_app_db(tmp_path / "app.duckdb")
-    yield app
-    app.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ same attacks against a running server are in tests/e2e/test_signin_attacks.py.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,20 +18,13 @@ from token_analytics.accounts import users as user_file
 from token_analytics.accounts.audit import AuditLog
 from token_analytics.accounts.sessions import Sessions
 from token_analytics.accounts.throttle import Policy, Throttle
-from token_analytics.appdb import AppDB, open_app_db
+from token_analytics.appdb import AppDB
 from token_analytics.settings import load_settings
 from token_analytics.web import auth
 
 T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 PASSWORD = "right-password"
 HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[AppDB]:
-    app = open_app_db(tmp_path / "app.duckdb")
-    yield app
-    app.close()
 
 
 @pytest.fixture

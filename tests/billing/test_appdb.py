@@ -7,7 +7,6 @@ import base64
 import re
 import shutil
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -32,13 +31,6 @@ from token_analytics.db import queries as queries_module
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=timezone(timedelta(hours=8)))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[AppDB]:
-    app = open_app_db(tmp_path / "app.duckdb")
-    yield app
-    app.close()
 
 
 def balance(db: AppDB, account_id: str) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -15,51 +15,56 @@ from tests.conftest import NOW, settings_for
 from token_analytics.engine import derived, ingest, schema, spark_rollup
 from token_analytics.engine.store import Store
 
-# One row per rule, breaking that rule and no earlier one; (column values, reason expected).
+# One row per rule, breaking that rule and no earlier one; (column values, bound as parameters of the column's
+# type, and the reason expected).
 EVENT = {
-    "event_id": "'e'",
-    "account_id": "'a'",
-    "occurred_at": "timestamptz '2026-11-01 00:00:00+00'",
-    "tokens": "5",
-    "service": "'agent'",
+    "event_id": "e",
+    "account_id": "a",
+    "occurred_at": datetime(2026, 11, 1, 0, tzinfo=UTC),
+    "tokens": 5,
+    "service": "agent",
 }
 TXN = {
-    "txn_id": "'t'",
-    "account_id": "'a'",
-    "created_at": "timestamptz '2026-11-01 00:00:00+00'",
-    "amount": "5",
-    "type": "'RECHARGE'",
+    "txn_id": "t",
+    "account_id": "a",
+    "created_at": datetime(2026, 11, 1, 0, tzinfo=UTC),
+    "amount": 5,
+    "type": "RECHARGE",
 }
 CASES = {
     "usage_events": [
         ({}, None),
-        ({"event_id": "''"}, "missing event_id"),
-        ({"event_id": "null", "account_id": "null"}, "missing event_id"),  # the first broken rule names the row
-        ({"account_id": "null"}, "missing account_id"),
-        ({"occurred_at": "null::timestamptz"}, "missing occurred_at"),
-        ({"occurred_at": "timestamptz '9999-12-31 00:00:00+00'"}, "occurred_at out of range"),
-        ({"occurred_at": "timestamptz '0001-01-01 12:00:00+00'"}, "occurred_at out of range"),
-        ({"tokens": "null"}, "missing tokens"),
-        ({"service": "'Agent'"}, "unknown service"),
-        ({"service": "null"}, "unknown service"),
-        ({"tokens": "-1"}, "negative tokens"),
-        ({"tokens": "0", "service": "'assistant'"}, None),
+        ({"event_id": ""}, "missing event_id"),
+        ({"event_id": None, "account_id": None}, "missing event_id"),  # the first broken rule names the row
+        ({"account_id": None}, "missing account_id"),
+        ({"occurred_at": None}, "missing occurred_at"),
+        ({"occurred_at": datetime(9999, 12, 31, 0, tzinfo=UTC)}, "occurred_at out of range"),
+        ({"occurred_at": datetime(1, 1, 1, 12, tzinfo=UTC)}, "occurred_at out of range"),
+        ({"tokens": None}, "missing tokens"),
+        ({"service": "Agent"}, "unknown service"),
+        ({"service": None}, "unknown service"),
+        ({"tokens": -1}, "negative tokens"),
+        ({"tokens": 0, "service": "assistant"}, None),
     ],
     "transactions": [
         ({}, None),
-        ({"txn_id": "''"}, "missing txn_id"),
-        ({"account_id": "''"}, "missing account_id"),
-        ({"created_at": "null::timestamptz"}, "missing created_at"),
-        ({"amount": "null"}, "missing amount"),
-        ({"type": "'GIFT'"}, "unknown type"),
-        ({"type": "'CONSUME'"}, "amount of the wrong sign"),
-        ({"type": "'CONSUME'", "amount": "-5"}, None),
-        ({"type": "'REFUND'", "amount": "0"}, "amount of the wrong sign"),
-        ({"type": "'BONUS'", "amount": "-1"}, "amount of the wrong sign"),
-        ({"type": "'ADJUSTMENT'", "amount": "0"}, "amount of the wrong sign"),
-        ({"type": "'ADJUSTMENT'", "amount": "-3"}, None),
+        ({"txn_id": ""}, "missing txn_id"),
+        ({"account_id": ""}, "missing account_id"),
+        ({"created_at": None}, "missing created_at"),
+        ({"amount": None}, "missing amount"),
+        ({"type": "GIFT"}, "unknown type"),
+        ({"type": "CONSUME"}, "amount of the wrong sign"),
+        ({"type": "CONSUME", "amount": -5}, None),
+        ({"type": "REFUND", "amount": 0}, "amount of the wrong sign"),
+        ({"type": "BONUS", "amount": -1}, "amount of the wrong sign"),
+        ({"type": "ADJUSTMENT", "amount": 0}, "amount of the wrong sign"),
+        ({"type": "ADJUSTMENT", "amount": -3}, None),
     ],
 }
+
+
+# each column's type in the export (the value is bound as a parameter and cast to it)
+TYPES = {"occurred_at": "timestamptz", "created_at": "timestamptz", "tokens": "bigint", "amount": "bigint"}
 
 
 @pytest.mark.parametrize("dialect", schema.DIALECTS)
@@ -71,9 +76,10 @@ def test_each_rule_names_its_reason(kind: str, dialect: str) -> None:
     con.execute("set TimeZone = 'UTC'")
     for changes, expected in CASES[kind]:
         values = {**base, **changes}
-        row = ", ".join(f"{value} as {name}" for name, value in values.items())
-        got = con.execute(f"select {schema.reason_sql(kind, dialect)} from (select {row})").fetchall()[0][0]
-        assert got == expected, changes
+        # the column names and types are this test's constants; the values are bound
+        row = ", ".join(f"${name}::{TYPES.get(name, 'varchar')} as {name}" for name in values)
+        got = con.execute("select " + schema.reason_sql(kind, dialect) + " from (select " + row + ")", values)
+        assert got.fetchall()[0][0] == expected, changes
 
 
 def test_both_engines_take_the_rules_from_the_schema_module() -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,19 +12,12 @@ from token_analytics.accounts import audit
 from token_analytics.accounts.audit import AuditLog
 from token_analytics.accounts.sessions import Sessions
 from token_analytics.accounts.throttle import Policy, Throttle
-from token_analytics.appdb import AppDB, open_app_db
+from token_analytics.appdb import AppDB
 from token_analytics.settings import load_settings
 from token_analytics.strings import language
 from token_analytics.web import security_panel
 
 T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[AppDB]:
-    app = open_app_db(tmp_path / "app.duckdb")
-    yield app
-    app.close()
 
 
 def flood(throttle: Throttle, address: str, start: datetime, attempts: int, spacing: timedelta) -> None:
