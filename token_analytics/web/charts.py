@@ -47,7 +47,9 @@ def _hatching(stripes: int = 9) -> Spec:
 def _bars(title: str | list[str], rows: list[Spec], height: int = HEIGHT) -> Spec:
     """Labelled bars (x: `label`, height: `value`, text on top, `hover` on hover), one colour per row."""
     x = {"field": "label", "type": "nominal", "sort": None, "title": None, "axis": {"labelAngle": 0}}
-    y = {"field": "value", "type": "quantitative", "axis": None}
+    y: Spec = {"field": "value", "type": "quantitative", "axis": None}
+    if not any(row["value"] for row in rows):  # all zero: Vega centres an empty domain; keep "0" on the baseline
+        y["scale"] = {"domain": [0, 1]}
     bar = {
         "mark": {"type": "bar", "cornerRadiusEnd": 0},
         "encoding": {
