@@ -11,12 +11,24 @@ from tests import builders as b
 from tests.builders import ev, utc
 from tests.conftest import NOW, settings_for
 from token_analytics.db import query_names
+from token_analytics.engine import explore
 from token_analytics.engine.figures import analysis_figures, growth_pct
 from token_analytics.engine.store import Store
 from token_analytics.settings import RECENT_ENTRIES
 from token_analytics.web import data
 
 now = datetime.fromisoformat(NOW)
+
+
+def ledger_row(store: Store, account_id: str, limit: int) -> dict[str, object]:
+    """The row of queries/analysis_ledger.sql as the figure set asks for it (the runway's windows at `now`)."""
+    return store.row(
+        "analysis_ledger",
+        account_id=account_id,
+        limit=limit,
+        recent_entries=RECENT_ENTRIES,
+        **explore.runway_params(now, store.settings.zone),
+    )
 
 
 def figures_of(tmp_path: Path, events: list[dict], account: str, at: str, **env: str) -> dict:
@@ -268,7 +280,7 @@ def test_usage_and_recent_list_from_the_per_account_sums(tmp_path: Path) -> None
         }
         insert_entry(store.cursor(), entry)
         # exported: recharges 100..111 (sum 1266), consume 50; the app's adjustment -5 is a credit of -5
-        ledger = store.row("analysis_ledger", account_id="acct-l", limit=10, recent_entries=RECENT_ENTRIES)
+        ledger = ledger_row(store, "acct-l", 10)
         assert {key: ledger[key] for key in ("used", "total", "remaining")} == {
             "used": 50,
             "total": 1266 - 5,
@@ -278,13 +290,10 @@ def test_usage_and_recent_list_from_the_per_account_sums(tmp_path: Path) -> None
         recent = [entry["txn_id"] for entry in ledger["recent"]]
         assert recent == ["app-adj-1", "c1", *[f"r{i:02d}" for i in range(11, 3, -1)]]
         # a longer list is not bounded
-        assert (
-            len(store.row("analysis_ledger", account_id="acct-l", limit=20, recent_entries=RECENT_ENTRIES)["recent"])
-            == 14
-        )
-        acct_m = store.row("analysis_ledger", account_id="acct-m", limit=10, recent_entries=RECENT_ENTRIES)
+        assert len(ledger_row(store, "acct-l", 20)["recent"]) == 14
+        acct_m = ledger_row(store, "acct-m", 10)
         assert (acct_m["used"], acct_m["total"], acct_m["remaining"]) == (0, 7, 7)
-        nobody = store.row("analysis_ledger", account_id="nobody", limit=10, recent_entries=RECENT_ENTRIES)
+        nobody = ledger_row(store, "nobody", 10)
         assert (nobody["used"], nobody["total"], nobody["remaining"], nobody["recent"]) == (0, 0, 0, [])
         assert nobody["owner_name"] is None
 
@@ -299,3 +308,35 @@ def test_kept_figures_follow_an_adjustment_posted_in_the_same_minute(edge_store:
     assert after.cards.balance.tokens == before.cards.balance.tokens + 500
     assert after.recent_transactions and after.recent_transactions[0].txn_id == txn
     assert after == analysis_figures(edge_store, "acct-a", now, "saas")  # what `report` computes now
+
+
+def test_the_runway_comes_with_the_ledger_row(edge_store: Store) -> None:
+    """The runway's consumption comes with the ledger row, the same sums as the `ledger` view's CONSUME entries in
+    the 7 and 30 complete days before today; the app's own entries (recharges and adjustments) are not consumption."""
+    from token_analytics.billing.ledger_entries import insert_entry
+
+    insert_entry(
+        edge_store.cursor(),
+        {
+            "txn_id": "app-adj",
+            "account_id": "acct-over",
+            "user_id": None,
+            "type": "ADJUSTMENT",
+            "amount": -40,
+            "created_at": utc("2026-10-28T00:00:00+00:00"),
+            "payment_method": None,
+            "description": None,
+            "source": "adjustment",
+        },
+    )
+    row = ledger_row(edge_store, "acct-over", 10)
+    assert (row["consumed_7d"], row["consumed_30d"], row["remaining"]) == (0, 250, 100 - 250 - 40)
+    windows = explore.runway_params(now, edge_store.settings.zone)
+    by_view = edge_store.cursor().execute(
+        "select -sum(amount) from ledger where account_id = 'acct-over' and type = 'CONSUME'"
+        " and created_at >= $start_30d and created_at < $end",
+        {"start_30d": windows["start_30d"], "end": windows["end"]},
+    )
+    assert by_view.fetchall() == [(row["consumed_30d"],)]
+    runway = explore.runway(edge_store, "acct-over", 1000, now)
+    assert (runway.burn_7d, runway.burn_30d, runway.days_left_30d) == (0, 250 / 30, 1000 * 30 // 250)

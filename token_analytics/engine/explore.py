@@ -32,6 +32,7 @@ from token_analytics.engine.periods import (
 )
 from token_analytics.engine.store import Store
 from token_analytics.engine.values import Contribution, Contributors, MonthToDate, Runway, json_of
+from token_analytics.settings import RECENT_ENTRIES
 
 PRESETS = (
     "today",
@@ -759,19 +760,35 @@ def rankings_csv(frame: pd.DataFrame) -> bytes:
 CONTRIBUTORS_SHOWN = 3
 
 
+def runway_params(now: datetime, zone: ZoneInfo) -> dict[str, datetime]:
+    """The runway's windows (SPEC §8): the 7 and 30 complete local days before `now`'s day, as instants."""
+    today = now.astimezone(zone).date()
+    return {
+        "start_7d": local_midnight(today - timedelta(days=7), zone),
+        "start_30d": local_midnight(today - timedelta(days=30), zone),
+        "end": local_midnight(today, zone),
+    }
+
+
 def runway(store: Store, account_id: str, balance: int, now: datetime) -> Runway:
     """SPEC §8 runway: days the balance lasts at the average consumption of the last 7 and 30 complete days."""
-    zone = store.settings.zone
-    today = now.astimezone(zone).date()
-    row = store.run(
-        "runway_consumption",
+    # the consumption is a part of the ledger statement (queries/analysis_ledger.sql); no list of entries here
+    row = store.row(
+        "analysis_ledger",
         account_id=account_id,
-        start_7d=local_midnight(today - timedelta(days=7), zone),
-        start_30d=local_midnight(today - timedelta(days=30), zone),
-        end=local_midnight(today, zone),
-    ).iloc[0]
+        limit=0,
+        recent_entries=RECENT_ENTRIES,
+        **runway_params(now, store.settings.zone),
+    )
+    return runway_of(
+        balance, int(row["consumed_7d"]), int(row["consumed_30d"]), now.astimezone(store.settings.zone).date()
+    )
+
+
+def runway_of(balance: int, consumed_7d: int, consumed_30d: int, today: date) -> Runway:
+    """The runway of a balance at the consumption of the 7 and 30 complete local days before `today`."""
     out: dict[str, Any] = {"balance": balance}
-    for days, consumed in ((7, int(row["consumed_7d"])), (30, int(row["consumed_30d"]))):
+    for days, consumed in ((7, consumed_7d), (30, consumed_30d)):
         burn = consumed / days
         out[f"burn_{days}d"] = burn
         if balance <= 0:

@@ -59,7 +59,13 @@ def exported_plan(store: Store, account_id: str) -> str | None:
 def token_usage(store: Store, account_id: str, mode: str, all_time_tokens: int) -> TokenUsage:
     """SPEC §4 token usage of one account (the balance of /recharge and the alerts; /analysis reads it with more)."""
     ledger = (
-        store.row("analysis_ledger", account_id=account_id, limit=0, recent_entries=RECENT_ENTRIES)
+        store.row(
+            "analysis_ledger",
+            account_id=account_id,
+            limit=0,
+            recent_entries=RECENT_ENTRIES,
+            **explore.runway_params(store.settings.now(), store.settings.zone),  # the runway's part, not read here
+        )
         if mode != Mode.SELF_HOSTED
         else None
     )
@@ -136,12 +142,18 @@ def analysis_figures(store: Store, account_id: str, now: datetime, mode: str) ->
 def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -> FigureSet:
     zone = store.settings.zone
     windows = Windows.at(now, zone)
-    # Two statements for the usage, service, leaderboard and ledger figures (each statement
-    # costs milliseconds of parsing and planning whatever it reads); rows come back as tuples, not DataFrames.
+    # Two statements for the usage, service, leaderboard, ledger and runway figures (each statement costs
+    # milliseconds of binding and planning whatever it reads); rows come back as tuples, not DataFrames.
     usage = usage_figures(store, account_id, windows)
     saas = mode != Mode.SELF_HOSTED
     ledger = (
-        store.row("analysis_ledger", account_id=account_id, limit=RECENT_LIMIT, recent_entries=RECENT_ENTRIES)
+        store.row(
+            "analysis_ledger",
+            account_id=account_id,
+            limit=RECENT_LIMIT,
+            recent_entries=RECENT_ENTRIES,
+            **explore.runway_params(now, zone),
+        )
         if saas
         else None
     )
@@ -218,7 +230,9 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
         services=services,
         recent_transactions=recent,
         leaderboard=leaderboard,
-        runway=explore.runway(store, account_id, token_use.remaining, now),
+        runway=explore.runway_of(
+            token_use.remaining, int(ledger["consumed_7d"]), int(ledger["consumed_30d"]), now.astimezone(zone).date()
+        ),
         month_to_date=explore.month_to_date(store, account_id, now),
         today_so_far=so_far,
     )
