@@ -145,10 +145,14 @@ def query_breakdown(store: Any, account: str, now: datetime, spec: dict[str, Any
         windows = Windows.at(now, store.settings.zone)
         parts = {
             "analysis_usage": lambda: figures.usage_figures(store, account, windows),
-            "analysis_ledger": lambda: store.row(
-                "analysis_ledger", account_id=account, limit=RECENT_LIMIT, recent_entries=RECENT_LIMIT
+            # the ledger, its latest entries and the runway's consumption: one statement
+            "analysis_ledger (with the runway)": lambda: store.row(
+                "analysis_ledger",
+                account_id=account,
+                limit=RECENT_LIMIT,
+                recent_entries=RECENT_LIMIT,
+                **explore.runway_params(now, store.settings.zone),
             ),
-            "runway": lambda: explore.runway(store, account, 1_000_000, now),
             "month_to_date (query + contributors)": lambda: explore.month_to_date(store, account, now),
             "today_so_far": lambda: figures.today_so_far(store, account, now),
         }
