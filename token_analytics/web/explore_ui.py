@@ -255,17 +255,20 @@ def stacked_bars(
         seen[label] = seen.get(label, 0) + 1
         axis.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
     position = {bucket: i for i, bucket in enumerate(buckets)}
+    # one pass over the series' plain columns: a boolean filter per group cost more than the rest of the chart
+    values_of: dict[object, list[int]] = {key: [0] * len(buckets) for key in result.labels}
+    columns = (series[name].tolist() for name in ("bucket", "key", "is_other", "value"))
+    for bucket, key, is_other, value in zip(*columns, strict=True):
+        row = values_of.get(ex.OTHER if is_other else key)
+        if row is not None:
+            row[position[bucket]] += int(value)
     drawn = []
     for index, (key, label) in enumerate(result.labels.items()):
         is_other = key is ex.OTHER
-        rows = series[series["is_other"]] if is_other else series[~series["is_other"] & (series["key"] == key)]
-        values = [0] * len(buckets)
-        for bucket, value in zip(rows["bucket"], rows["value"], strict=True):
-            values[position[bucket]] += int(value)
         name = label_of(key, label, is_other)
         if group == "service" and not is_other:
             name = t(f"service.{key}")
-        drawn.append((name, OTHER_COLOUR if is_other else PALETTE[index % len(PALETTE)], values))
+        drawn.append((name, OTHER_COLOUR if is_other else PALETTE[index % len(PALETTE)], values_of[key]))
     totals = [sum(values[i] for _, _, values in drawn) for i in range(len(buckets))]
     fits = len(buckets) <= 16  # a label per bar only while the bars are wide enough for one
     top = max(totals, default=0)
