@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -445,3 +446,14 @@ def test_names_from_the_data_are_drawn_as_their_characters() -> None:
     # every member has the same hostile name: the legend tells them apart
     assert names[1:5] == [f"{HOSTILE} ({n})" for n in range(2, 6)] and len(set(names)) == len(names)
     assert "&lt;" not in json.dumps(chart(at))
+
+
+def test_no_page_draws_with_plotly() -> None:
+    """Plotly's bundle (4.7 MB) loads with the first Plotly element: the app draws none, and does not depend on it."""
+    root = Path(__file__).resolve().parents[2]
+    sources = [root / "dashboard.py", *(root / "app_pages").glob("*.py"), *root.glob("token_analytics/**/*.py")]
+    assert len(sources) > 20
+    drawing = re.compile(r"import plotly|from plotly|plotly_chart")
+    uses = [str(path.relative_to(root)) for path in sources if drawing.search(path.read_text(encoding="utf-8"))]
+    assert uses == []
+    assert "plotly" not in (root / "requirements.txt").read_text(encoding="utf-8")
