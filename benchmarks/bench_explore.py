@@ -15,6 +15,7 @@ No asserts, no targets.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -173,7 +174,7 @@ def bench_heavy(store: Store, account: str, now: datetime, runs: int) -> float:
 
         def page(v: ex.View = cleaned) -> Any:
             result = ex.explore(store, account, v, now)
-            explore_ui.stacked_bars(result, zone, v.group, title="t").to_json()
+            json.dumps(explore_ui.stacked_bars(result, zone, v.group, title="t"))
             return explore_ui.group_table(result, v.group), result
 
         ms, (_, result) = median_ms(page, runs)

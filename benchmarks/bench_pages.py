@@ -28,6 +28,11 @@ last chart drawn and to the last element drawn), the main thread's script, style
 time, and the bytes the page fetched and received. Each sign-in uses a new browser context (cold
 cache, as a new person), after one warm-up sign-in that opens the data for the server.
 
+`--explore` measures /explore only, per role (manager and analyst; `--roles` to choose): the first switch
+to /explore after sign-in (the browser has not drawn an /explore chart yet in that page load), each of
+WIDGET_CHANGES, and a shared link; with `--trace N`, N rounds of the widget changes split by the same
+DevTools records instead (the chart's last change counted as "drawn" for the chart).
+
 `--baseline DIR` runs the same measures against a second checkout (e.g. `git worktree add
 /tmp/base <commit>`) in the same run (one server after the other), and prints the ratio current / baseline: the
 before/after of a change on the same machine at the same load. The load average is printed beside
@@ -373,6 +378,101 @@ def trace_measures(server: Server, checkout: str, results: Results, runs: int, r
             browser.close()
 
 
+# --- /explore alone (`--explore`) ----------------------------------------------------------------------------
+
+EXPLORE_ROLES = ("manager", "analyst")
+# The time of the last change inside a chart (a redraw of an existing chart adds no new chart element).
+CHART_MUTATIONS = """
+window.__chartsAt = 0;
+new MutationObserver((records) => {
+    for (const record of records) {
+        const node = record.target.nodeType === 1 ? record.target : record.target.parentElement;
+        if (node?.closest?.('[data-testid="stPlotlyChart"], [data-testid="stVegaLiteChart"]')) {
+            window.__chartsAt = performance.now();
+            return;
+        }
+    }
+}).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+"""
+
+
+def signed_in_page(browser: Any, server: Server, role: str, script: str) -> tuple[Any, Any]:
+    """A new browser context (cold cache) signed in as `role`, on a drawn /analysis: (context, page)."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-US")
+    context.add_init_script(script)
+    page = context.new_page()
+    page.set_default_timeout(180_000)
+    page.goto(server.url + "/")
+    since = fill_then_click(page, role)
+    expect(page).to_have_url(re.compile(r"/analysis(\?.*)?$"))
+    drawn_ms(page, since)
+    return context, page
+
+
+def explore_browser_measures(
+    server: Server, checkout: str, results: Results, runs: int, roles: tuple[str, ...]
+) -> None:
+    """Per role and run: first switch to /explore, each widget change, a shared link (a new context each run)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=180_000)
+    with sync_playwright() as play:
+        browser = play.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            warm, _ = signed_in_page(browser, server, roles[0], OBSERVE)  # the first sign-in opens the data
+            warm.close()
+            for _ in range(runs):
+                for role in roles:
+                    context, page = signed_in_page(browser, server, role, OBSERVE)
+                    since = page.evaluate("() => performance.now()")
+                    page.locator('[data-testid="stSidebarNav"] a[href$="/explore"]').first.click()
+                    expect(page).to_have_url(re.compile(r"/explore(\?.*)?$"))
+                    results.add(f"first switch -> /explore drawn [{role}]", checkout, drawn_ms(page, since))
+                    widget_changes(page, server, checkout, role, results)
+                    page.goto(f"{server.url}/explore?{EXPLORE_VIEWS[1]}")
+                    results.add(f"shared /explore link drawn [{role}]", checkout, drawn_ms(page, 0.0))
+                    context.close()
+        finally:
+            browser.close()
+
+
+def explore_trace_measures(server: Server, checkout: str, results: Results, runs: int, role: str = "manager") -> None:
+    """`runs` rounds of WIDGET_CHANGES on a drawn /explore, each change split by Trace (after one warm-up round)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=180_000)
+    with sync_playwright() as play:
+        browser = play.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            for run in range(runs + 1):
+                context, page = signed_in_page(browser, server, role, OBSERVE + CHART_MUTATIONS)
+                trace = Trace(context, page)
+                start = trace.mark()
+                page.locator('[data-testid="stSidebarNav"] a[href$="/explore"]').first.click()
+                expect(page).to_have_url(re.compile(r"/explore(\?.*)?$"))
+                drawn = drawn_ms(page, start[0]) + start[0]
+                if run > 0:
+                    for name, value in trace.split(start, drawn).items():
+                        results.add(f"trace first switch -> /explore: {name}", checkout, value)
+                main = page.locator('[data-testid="stMain"]')
+                for label, option in WIDGET_CHANGES:
+                    main.get_by_role("combobox", name=label, exact=True).click(no_wait_after=True)
+                    choice = page.get_by_role("option", name=option, exact=True)
+                    choice.wait_for()
+                    page.evaluate("() => { window.__chartsAt = 0; }")
+                    start = trace.mark()
+                    choice.click(no_wait_after=True)
+                    drawn = drawn_ms(page, start[0]) + start[0]
+                    if run > 0:  # the first round warms the server's caches and the browser's files
+                        for name, value in trace.split(start, drawn).items():
+                            results.add(f"trace {label} -> {option}: {name}", checkout, value)
+                context.close()
+        finally:
+            browser.close()
+
+
 def rerun_message(url: str, page_name: str, query: str) -> bytes:
     from streamlit.proto.BackMsg_pb2 import BackMsg
 
@@ -499,6 +599,13 @@ def measure(checkout: Checkout, data_dir: Path, tmp: Path, results: Results, arg
     """Every measure the options ask for, on one server of `checkout`."""
     server = start(checkout, data_dir, tmp)
     try:
+        if args.explore:
+            roles = tuple(args.roles.split(",")) if args.roles else EXPLORE_ROLES
+            if args.trace:
+                explore_trace_measures(server, checkout.name, results, args.trace, roles[0])
+            else:
+                explore_browser_measures(server, checkout.name, results, args.runs, roles)
+            return
         if args.trace:
             trace_measures(server, checkout.name, results, args.trace)
             return
@@ -533,6 +640,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=1, help="with --baseline: alternate the checkouts this many times"
     )
+    parser.add_argument("--explore", action="store_true", help="only /explore: first switch, widget changes, link")
+    parser.add_argument("--roles", help="with --explore: comma-separated roles (default manager,analyst)")
     parser.add_argument(
         "--contention",
         type=int,

@@ -697,45 +697,47 @@ def test_hours_only_inside_the_hourly_window(tmp_path: Path) -> None:
 
 
 def test_chart_keeps_the_repeated_dst_hour_and_names_its_offset(store: Store) -> None:
+    from tests import vega
     from token_analytics.web import explore_ui
 
     view = View(period="custom", start=date(2026, 11, 1), end=date(2026, 11, 1), granularity="hour", group="service")
     result = ex.explore(store, "acct-a", view, TODAY)
-    fig = explore_ui.stacked_bars(result, store.settings.zone, "service")
-    axis = list(fig.data[0].x)
+    spec = explore_ui.stacked_bars(result, store.settings.zone, "service")
+    axis = vega.axis(spec)
     assert len(axis) == len(set(axis)) == 25
     assert axis[1:3] == ["2026-11-01 01:00", "2026-11-01 01:00 (2)"]
-    hover = list(fig.data[-1].customdata[1:3])  # the range, on the total's hover
+    hover = [row["range"] for row in vega.totals(spec)[1:3]]  # the range, on the total's hover
     assert hover == [
         "2026-11-01 01:00 (UTC-04:00) to 01:00 (UTC-05:00)",
         "2026-11-01 01:00 (UTC-05:00) to 02:00",
     ]
-    assert [int(v) for v in fig.data[0].y[1:3]] == [10, 20]  # agent: a1 at 01:30 EDT, a2 at 01:30 EST
+    assert vega.series(spec)["Agent"][1:3] == [10, 20]  # agent: a1 at 01:30 EDT, a2 at 01:30 EST
     # every hour has room on the axis for one day: the date once, under the first tick, then the hours
-    assert fig.layout.xaxis.ticktext[0] == "00:00<br>Nov 1" and sum("<br>" in x for x in fig.layout.xaxis.ticktext) == 1
+    ticks = vega.x_ticks(spec)
+    assert ticks[0] == ["00:00", "Nov 1"] and sum(isinstance(x, list) for x in ticks) == 1
 
 
 def test_hour_ticks_are_thinned_and_name_each_date_once(store: Store) -> None:
+    from tests import vega
     from token_analytics.web import explore_ui
 
     view = View(period="custom", start=date(2026, 10, 28), end=date(2026, 11, 3), granularity="hour", group="none")
-    fig = explore_ui.stacked_bars(ex.explore(store, "acct-a", view, TODAY), store.settings.zone, "none")
-    texts = fig.layout.xaxis.ticktext
+    texts = vega.x_ticks(explore_ui.stacked_bars(ex.explore(store, "acct-a", view, TODAY), store.settings.zone, "none"))
     assert len(texts) <= 16  # 7 days x 24 hours = 169 bars, one tick every 12 hours
-    assert texts[:3] == ("00:00<br>Oct 28", "12:00", "00:00<br>Oct 29")
-    assert sum("<br>" in text for text in texts) == 7  # each date once
+    assert texts[:3] == [["00:00", "Oct 28"], "12:00", ["00:00", "Oct 29"]]
+    assert sum(isinstance(text, list) for text in texts) == 7  # each date once
 
 
 def test_week_labels_carry_the_year_and_numbers_follow_the_language(store: Store) -> None:
+    from tests import vega
     from token_analytics.strings import language
     from token_analytics.web import explore_ui
 
     view = View(period="custom", start=date(2025, 12, 29), end=date(2026, 1, 11), granularity="week", group="none")
     result = ex.explore(store, "acct-a", view, TODAY)
-    labels = list(explore_ui.stacked_bars(result, store.settings.zone, "none").data[0].x)
-    assert labels == ["Dec 29, 2025", "Jan 5, 2026"]
+    assert vega.axis(explore_ui.stacked_bars(result, store.settings.zone, "none")) == ["Dec 29, 2025", "Jan 5, 2026"]
     with language("zh"):
-        fig = explore_ui.stacked_bars(
+        spec = explore_ui.stacked_bars(
             ex.explore(
                 store,
                 "acct-many",
@@ -745,12 +747,29 @@ def test_week_labels_carry_the_year_and_numbers_follow_the_language(store: Store
             store.settings.zone,
             "none",
         )
-        assert list(fig.data[0].x) == ["11月1日", "11月2日"]
-        assert "万" not in "".join(fig.layout.yaxis.ticktext) and fig.layout.yaxis.ticktext[0] == "0"
+        assert vega.axis(spec) == ["11月1日", "11月2日"]
+        assert "万" not in "".join(vega.y_ticks(spec)) and vega.y_ticks(spec)[0] == "0"
         big = explore_ui.nice_ticks(2_400_000)
         from token_analytics.web import fmt
 
         assert fmt.compact(big[1]) == "50万"
+
+
+def test_chart_sends_one_row_per_bucket_and_group_with_a_value(store: Store) -> None:
+    """The bars' data is what the screen needs: no row for a zero, no per-point hover text, exact values."""
+    from tests import vega
+    from token_analytics.web import explore_ui
+
+    view = View(period="custom", start=date(2026, 10, 28), end=date(2026, 11, 3), granularity="day", group="member")
+    result = ex.explore(store, "acct-a", view, TODAY)
+    spec = explore_ui.stacked_bars(result, store.settings.zone, "member")
+    rows = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "bar")["data"]["values"]
+    assert rows and all(row["value"] != 0 for row in rows)
+    assert all(set(row) == {"label", "group", "value", "order"} for row in rows)
+    assert len({(row["label"], row["group"]) for row in rows}) == len(rows)
+    expected = result.series.groupby("bucket", sort=True)["value"].sum().astype(int).tolist()
+    assert [row["total"] for row in vega.totals(spec)] == expected
+    assert sum(sum(values) for values in vega.series(spec).values()) == result.total
 
 
 def test_summaries_read_like_a_person_wrote_them() -> None:

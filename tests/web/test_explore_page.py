@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -10,11 +12,15 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests import vega
 from tests.apptest import _signed_in
 from tests.builders import SAMPLE_NOW
+from tests.web.test_markup import HOSTILE, hostile_dir, hostile_env  # noqa: F401 (fixtures)
 from token_analytics.engine import explore as ex
 from token_analytics.engine.store import Store
 from token_analytics.settings import load_settings
+from token_analytics.web import fmt
+from token_analytics.web.i18n import t
 
 NOW = datetime.fromisoformat(SAMPLE_NOW).astimezone(ZoneInfo("Asia/Shanghai"))  # 29 Nov 2026 10:00
 TODAY = NOW.date()
@@ -48,6 +54,11 @@ def shown_table(at: AppTest) -> list[tuple[str, int, int]]:
 def engine_table(store: Store, account: str, view: ex.View) -> list[tuple[str, int, int]]:
     result = ex.explore(store, account, view, NOW)
     return [("" if r.is_other else r.key, int(r.value), int(r.previous)) for r in result.table.itertuples(index=False)]
+
+
+def chart(at: AppTest, index: int = 0) -> vega.Spec:
+    """The spec of the page's `index`-th chart (0: the view's chart; 1, 2: a member's by service and by model)."""
+    return vega.spec_of(at.main.get("vega_lite_chart")[index])
 
 
 def url(at: AppTest) -> dict[str, list[str]]:
@@ -170,6 +181,19 @@ def test_member_drill_down_and_csv(app_env: pytest.MonkeyPatch, engine: Store) -
     ]
     drill = ex.explore(engine, "acct-001", ex.View(period="last_month", group="service", members=(member,)), NOW)
     assert drill.total == at.dataframe[0].value["value"].iloc[0]
+    # the member's two charts: by service and by model, each bar the engine's figure for that member
+    for index, dimension in ((1, "service"), (2, "model")):
+        view = ex.View(period="last_month", group=dimension, members=(member,), top=20)
+        result = ex.explore(engine, "acct-001", view, NOW)
+        spec = chart(at, index)
+        assert vega.title(spec).startswith(f"Tokens by {dimension}, ")
+        drawn = vega.series(spec)
+        assert sum(map(sum, drawn.values())) == result.total == drill.total
+        for key, label in result.labels.items():
+            name = f"service.{key}" if dimension == "service" else str(label)
+            shown = drawn[t(name) if dimension == "service" else name]
+            rows = result.series[~result.series["is_other"] & (result.series["key"] == key)]
+            assert sum(shown) == int(rows["value"].sum())
     csv = ex.explore_csv(ex.explore(engine, "acct-001", ex.View(period="last_month", group="member"), NOW))
     assert csv.decode().splitlines()[0] == "\ufeffgroup,key,tokens,share_pct,previous,change,change_pct"
 
@@ -278,11 +302,7 @@ def test_a_forged_heavy_link_is_drawn_coarser_with_a_notice(app_env: pytest.Monk
     assert at.selectbox(key="explore_granularity").value == "month"
     assert at.selectbox(key="explore_granularity").options == ["Month"]
     assert url(at)["granularity"] == ["month"]
-    chart = at.get("plotly_chart")[0]
-    import json
-
-    figure = json.loads(chart.proto.spec)
-    assert len(figure["data"][0]["x"]) == 121  # Nov 2016 to Nov 2026: 121 months, no more
+    assert len(vega.axis(chart(at))) == 121  # Nov 2016 to Nov 2026: 121 months, no more
     view = ex.View(
         period="custom", start=date(2016, 11, 30), end=date(2026, 11, 29), granularity="month", group="member"
     )
@@ -312,27 +332,20 @@ def test_table_sorts_by_change_and_every_row_is_visible(app_env: pytest.MonkeyPa
     changes = sorted(named["change"].astype(int).tolist(), reverse=True)
     assert [int(v) - int(p) for v, p in zip(frame["value"], frame["previous"], strict=True)][: len(changes)] == changes
     assert url(at)["sort"] == ["change"]
-    # the chart's legend is in the table's order
-    import json
-
-    names = [
-        trace["name"]
-        for trace in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
-        if trace.get("type") == "bar"
-    ]
-    assert names == frame["group"].tolist()
+    # the chart's legend (and stack) is in the table's order, and each group's bars add up to its row
+    spec = chart(at)
+    assert vega.legend(spec) == frame["group"].tolist()
+    assert [sum(values) for values in vega.series(spec).values()] == [int(v) for v in frame["value"]]
 
 
 def test_no_bucket_after_now_and_a_summary_in_words(app_env: pytest.MonkeyPatch) -> None:
     at = explore_page("analyst", {"period": "this_month"})
-    import json
-
-    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert len(figure["data"][0]["x"]) == 29  # 1-29 Nov: nothing drawn after today
+    spec = chart(at)
+    assert len(vega.axis(spec)) == 29  # 1-29 Nov: nothing drawn after today
     summary = next(m.value for m in at.markdown if m.value.startswith("Tokens,"))
     assert "Nov 1, 2026 to Nov 29, 2026 (29 days, so far)" in summary
     assert "Oct 1, 2026 to Oct 29, 2026 10:00 (29 days)" in summary
-    assert "Tokens by service, Nov 1, 2026" in figure["layout"]["title"]["text"]
+    assert "Tokens by service, Nov 1, 2026" in vega.title(spec)
 
 
 def test_analysts_rankings_sort_by_movement(app_env: pytest.MonkeyPatch, engine: Store) -> None:
@@ -391,15 +404,11 @@ def test_saved_views_are_per_user_and_the_latest_counts(tmp_path: Path) -> None:
 
 
 def test_compare_draws_the_previous_period_and_is_in_the_link(app_env: pytest.MonkeyPatch, engine: Store) -> None:
-    import json
-
     at = explore_page("analyst", {"period": "last_week", "compare": "1"})
     assert at.toggle(key="explore_compare").value is True
     assert url(at)["compare"] == ["1"]
-    traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
-    line = next(trace for trace in traces if trace.get("line", {}).get("dash") == "dash")
+    values = vega.previous_line(chart(at))
     result = ex.explore(engine, "acct-001", ex.View(period="last_week"), NOW)
-    values = line["y"] if isinstance(line["y"], list) else None
     previous = ex.explore(
         engine,
         "acct-001",
@@ -409,3 +418,42 @@ def test_compare_draws_the_previous_period_and_is_in_the_link(app_env: pytest.Mo
     assert values == [int(v) for v in previous.series["value"]] and sum(values) == result.previous_total
     at.toggle(key="explore_compare").set_value(False).run()
     assert "compare" not in url(at)
+    assert vega.previous_line(chart(at)) is None
+
+
+def test_the_chart_draws_each_groups_value_per_bucket(app_env: pytest.MonkeyPatch, engine: Store) -> None:
+    at = explore_page("analyst", {"period": "last_week", "group": "service"})
+    result = ex.explore(engine, "acct-001", ex.View(period="last_week", group="service"), NOW)
+    spec = chart(at)
+    assert vega.axis(spec) == ["Nov 16", "Nov 17", "Nov 18", "Nov 19", "Nov 20", "Nov 21", "Nov 22"]
+    drawn = vega.series(spec)
+    for key in result.labels:
+        rows = result.series[result.series["key"] == key].sort_values("bucket")
+        assert drawn[t(f"service.{key}")] == [int(v) for v in rows["value"]]
+    assert vega.colours(spec)["Agent"] == "#2563eb"  # the palette's first colour, as the table's first row
+    totals = vega.totals(spec)
+    assert [row["total"] for row in totals] == [sum(day) for day in zip(*drawn.values(), strict=True)]
+    assert [row["text"] for row in totals] == [fmt.compact(row["total"]) if row["total"] else "" for row in totals]
+    assert totals[0]["range"] == "Nov 16, 2026"
+
+
+@pytest.mark.usefixtures("hostile_env")
+def test_names_from_the_data_are_drawn_as_their_characters() -> None:
+    """Vega draws legend and axis texts as text and its hover escapes HTML: a name arrives unescaped, once each."""
+    at = explore_page("analyst", {"period": "last_30_days", "group": "member", "top": "5"})
+    names = vega.legend(chart(at))
+    assert names[0] == HOSTILE
+    # every member has the same hostile name: the legend tells them apart
+    assert names[1:5] == [f"{HOSTILE} ({n})" for n in range(2, 6)] and len(set(names)) == len(names)
+    assert "&lt;" not in json.dumps(chart(at))
+
+
+def test_no_page_draws_with_plotly() -> None:
+    """Plotly's bundle (4.7 MB) loads with the first Plotly element: the app draws none, and does not depend on it."""
+    root = Path(__file__).resolve().parents[2]
+    sources = [root / "dashboard.py", *(root / "app_pages").glob("*.py"), *root.glob("token_analytics/**/*.py")]
+    assert len(sources) > 20
+    drawing = re.compile(r"import plotly|from plotly|plotly_chart")
+    uses = [str(path.relative_to(root)) for path in sources if drawing.search(path.read_text(encoding="utf-8"))]
+    assert uses == []
+    assert "plotly" not in (root / "requirements.txt").read_text(encoding="utf-8")

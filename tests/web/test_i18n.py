@@ -252,17 +252,17 @@ def visible_texts(at: AppTest) -> list[str]:
             if kind in ("arrow_data_frame", "dataframe"):
                 config = json.loads(getattr(proto, "columns", "") or "{}")
                 texts.extend(str(c.get("label", "")) for c in config.values() if isinstance(c, dict))
-            if kind == "plotly_chart":
-                figure = json.loads(proto.spec or "{}")
-                texts.extend(_strings(figure.get("layout", {}).get("title", {})))
-                for trace in figure.get("data", []):
-                    texts.extend(str(x) for x in trace.get("x", []) if isinstance(x, str))
             if kind == "vega_lite_chart":
                 spec = json.loads(proto.spec or "{}")
                 texts.extend(_strings(spec.get("title", {}).get("text", "")))
+                for param in spec.get("params", []):  # axis texts looked up by value
+                    texts.extend(_strings(param.get("value", {})))
                 for layer in spec.get("layer", []):
                     for row in layer.get("data", {}).get("values", []):
-                        texts.extend(str(row[k]) for k in ("label", "text", "hover") if isinstance(row.get(k), str))
+                        fields = ("label", "text", "hover", "group", "range")
+                        texts.extend(str(row[k]) for k in fields if isinstance(row.get(k), str))
+                    tooltip = layer.get("encoding", {}).get("tooltip", [])
+                    texts.extend(str(f["title"]) for f in tooltip if isinstance(f, dict) and f.get("title"))
         children = getattr(node, "children", None)
         for child in children.values() if isinstance(children, dict) else ():
             walk(child)

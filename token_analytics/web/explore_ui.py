@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-import html
+import functools
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
@@ -13,15 +13,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 from babel.dates import format_skeleton
 
 from token_analytics.engine import explore as ex
 from token_analytics.engine.values import MonthToDate, Runway
-from token_analytics.web import fmt, ui
+from token_analytics.web import charts, fmt, ui
 from token_analytics.web.context import PageContext
 from token_analytics.web.i18n import current_language, t
 
@@ -155,6 +153,15 @@ def _axis_locale() -> str:
 
 def bucket_text(bucket: date | datetime, granularity: str, period: ex.Period, zone: ZoneInfo) -> tuple[str, str]:
     """(axis label, local time range) of a bucket; week and month labels always carry the year."""
+    return _bucket_text(bucket, granularity, period, zone, current_language())
+
+
+# A view change redraws the same buckets (another metric, group or filter): their texts are kept, per language
+# (the texts are in it). 14 days of hours cost ~20 ms a redraw to write again.
+@functools.lru_cache(maxsize=8192)
+def _bucket_text(
+    bucket: date | datetime, granularity: str, period: ex.Period, zone: ZoneInfo, language: str
+) -> tuple[str, str]:
     start, end = ex.bucket_range(bucket, granularity, period, zone)
     if granularity == "hour":
         # the offset tells the two 01:00s of a DST fall-back apart; the end names its own when it differs
@@ -197,8 +204,8 @@ def nice_ticks(top: float, count: int = 5) -> list[int]:
 
 def _tick_positions(
     axis: list[str], buckets: list[date | datetime], granularity: str, zone: ZoneInfo
-) -> tuple[list[str], list[str]]:
-    """(tick values, tick texts): as many as fit side by side; hours show the date once per day, then the hour."""
+) -> tuple[list[str], list[str | list[str]]]:
+    """(tick values, tick texts): as many as fit side by side; hours show the hour, the date under a day's first."""
     count = len(axis)
     if granularity != "hour":
         # the plot is about 700 px wide on a 1280 px screen; a CJK character is about twice a Latin one
@@ -208,17 +215,20 @@ def _tick_positions(
         chosen = list(range(0, count, step))
         return [axis[i] for i in chosen], [axis[i] for i in chosen]
     step = next((h for h in (1, 2, 3, 6, 12, 24) if count / h <= 16), 24)
-    values, texts, seen_days = [], [], set()
+    values: list[str] = []
+    texts: list[str | list[str]] = []
+    seen_days = set()
     for index, bucket in enumerate(buckets):
         local = bucket.astimezone(zone) if isinstance(bucket, datetime) else None
         if local is None or local.hour % step:
             continue
-        text = local.strftime("%H:%M")
-        if local.date() not in seen_days:  # the date once, under the day's first tick
+        hour = local.strftime("%H:%M")
+        if local.date() not in seen_days:  # the date once, under the day's first tick (two lines)
             seen_days.add(local.date())
-            text += "<br>" + format_skeleton("MMMd", local.date(), locale=_axis_locale())
+            texts.append([hour, format_skeleton("MMMd", local.date(), locale=_axis_locale())])
+        else:
+            texts.append(hour)
         values.append(axis[index])
-        texts.append(text)
     return values, texts
 
 
@@ -241,10 +251,11 @@ def stacked_bars(
     group: str,
     title: str | None = None,
     compare: list[int] | None = None,
-) -> go.Figure:
+) -> charts.Spec:
     """Stacked bars over time, one colour per group in the table's order, the total above each bar where it fits.
 
     `compare`: the previous period's totals bucket by bucket, drawn as a dashed line on the same chart.
+    A Vega-Lite spec (web/charts.py): one row per bucket and group with a value, names as their characters.
     """
     series = result.series
     buckets = list(dict.fromkeys(series["bucket"]))
@@ -253,79 +264,47 @@ def stacked_bars(
     for label, _ in texts:  # a DST fall-back repeats a local hour: keep both bars
         seen[label] = seen.get(label, 0) + 1
         axis.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
-    ranges = [html.escape(text) for _, text in texts]
-    axis_array = np.asarray(axis, dtype=object)
-    fig = go.Figure()
-    totals = [0] * len(buckets)
+    position = {bucket: i for i, bucket in enumerate(buckets)}
+    # one pass over the series' plain columns: a boolean filter per group cost more than the rest of the chart
+    values_of: dict[object, list[int]] = {key: [0] * len(buckets) for key in result.labels}
+    columns = (series[name].tolist() for name in ("bucket", "key", "is_other", "value"))
+    for bucket, key, is_other, value in zip(*columns, strict=True):
+        row = values_of.get(ex.OTHER if is_other else key)
+        if row is not None:
+            row[position[bucket]] += int(value)
+    drawn = []
     for index, (key, label) in enumerate(result.labels.items()):
         is_other = key is ex.OTHER
-        rows = series[series["is_other"]] if is_other else series[~series["is_other"] & (series["key"] == key)]
-        values = [int(v) for v in rows["value"]]
-        totals = [a + b for a, b in zip(totals, values, strict=True)]
         name = label_of(key, label, is_other)
         if group == "service" and not is_other:
             name = t(f"service.{key}")
-        fig.add_bar(
-            x=axis_array,
-            y=np.asarray(values, dtype="int64"),  # an array is passed through, a list is checked item by item
-            name=html.escape(name),  # names come from the data; Plotly would render tags in them
-            marker_color=OTHER_COLOUR if is_other else PALETTE[index % len(PALETTE)],
-            # exact values by Plotly's own grouping (1,234,567, as both languages write it), and the bucket's
-            # range once, on the total's hover: per-point texts on every trace cost more than the figures
-            hovertemplate="%{fullData.name}<br>%{x}<br><b>%{y:,}</b><extra></extra>",
-        )
+        drawn.append((name, OTHER_COLOUR if is_other else PALETTE[index % len(PALETTE)], values_of[key]))
+    totals = [sum(values[i] for _, _, values in drawn) for i in range(len(buckets))]
     fits = len(buckets) <= 16  # a label per bar only while the bars are wide enough for one
-    fig.add_scatter(
-        x=axis_array,
-        y=np.asarray(totals, dtype="int64"),
-        mode="text",
-        text=[fmt.compact(v) if v and fits else "" for v in totals],
-        textposition="top center",
-        name=t("explore.total"),
-        customdata=ranges,
-        hovertemplate=html.escape(t("explore.total")) + "<br>%{customdata}<br><b>%{y:,}</b><extra></extra>",
-        showlegend=False,
-        cliponaxis=False,
-    )
     top = max(totals, default=0)
+    shown = None
     if compare is not None:
         shown = [int(v) for v in compare[: len(axis)]]
         top = max(top, *shown) if shown else top
-        fig.add_scatter(
-            x=axis[: len(shown)],
-            y=shown,
-            mode="lines+markers",
-            line={"dash": "dash", "color": "#475569", "width": 2},
-            marker={"size": 4},
-            name=t("explore.previous_line"),
-            hovertemplate=html.escape(t("explore.previous_line")) + "<br><b>%{y:,}</b><extra></extra>",
-        )
-    ticks = nice_ticks(top * 1.1)
+    y_ticks = nice_ticks(top * 1.1)
     tick_values, tick_texts = _tick_positions(axis, buckets, result.view.granularity, zone)
-    fig.update_layout(
-        title={"text": html.escape(title) if title else None, "font": {"size": 14}},
-        separators=".,",
-        barmode="stack",
-        height=420,
-        margin={"l": 10, "r": 10, "t": 50 if title else 30, "b": 10},
-        legend={"orientation": "h", "y": -0.25 if result.view.granularity == "hour" else -0.18, "traceorder": "normal"},
-        xaxis={
-            "type": "category",
-            "tickmode": "array",
-            "tickvals": tick_values,
-            "ticktext": tick_texts,
-            "tickangle": 0,
-            "automargin": True,
+    granularity = result.view.granularity
+    return charts.stacked(
+        title,
+        axis,
+        drawn,
+        totals_text=[fmt.compact(v) if v and fits else "" for v in totals],
+        ranges=[text for _, text in texts],
+        ticks=(tick_values, tick_texts),
+        y_ticks=(y_ticks, [fmt.compact(v) for v in y_ticks]),
+        titles={
+            "group": t(f"explore.group.{group}") if group != "none" else t("explore.column.group"),
+            "bucket": t(f"explore.granularity.{granularity}"),
+            "value": t(f"explore.metric.{result.view.metric}"),
+            "total": t("explore.total"),
         },
-        yaxis={
-            "rangemode": "tozero",
-            "tickmode": "array",
-            "tickvals": ticks,
-            "ticktext": [fmt.compact(v) for v in ticks],
-            "automargin": True,
-        },
+        compare=(t("explore.previous_line"), shown) if shown is not None else None,
     )
-    return fig
 
 
 def group_table(result: ex.Explore, group: str) -> pd.DataFrame:
@@ -643,7 +622,7 @@ def view_section(page: PageContext, keys: Mapping[str, Mapping[str, str]], first
                 title=title,
                 compare=previous_totals(store, account, result) if compare else None,
             )
-        st.plotly_chart(figure, key="explore_chart")
+        charts.draw(st, figure, key="explore_chart")
         table = group_table(result, group)
         selection = st.dataframe(
             table,
@@ -683,7 +662,8 @@ def view_section(page: PageContext, keys: Mapping[str, Mapping[str, str]], first
                 by_service, by_model = st.columns(2)
                 for col, dimension in ((by_service, "service"), (by_model, "model")):
                     drill = ex.explore(store, account, replace(view, group=dimension, members=(member,), top=20), now)
-                    col.plotly_chart(
+                    charts.draw(
+                        col,
                         stacked_bars(drill, zone, dimension, title=chart_title(drill, dimension, span)),
                         key=f"explore_drill_{dimension}",
                     )
