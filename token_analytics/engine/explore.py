@@ -21,6 +21,7 @@ import pandas as pd
 
 from token_analytics.engine.ledger_csv import neutralise
 from token_analytics.engine.periods import (
+    TodaySoFar,
     local_midnight,
     month_start,
     next_month,
@@ -829,8 +830,9 @@ def previous_month_to_date_end(now: datetime, zone: ZoneInfo) -> datetime:
     return same_span_end(now, "month", zone).astimezone(zone)
 
 
-def _month_to_date_rows(store: Store, account_id: str, now: datetime) -> dict[str, list[Any]]:
-    """Tokens per member, service and model this month so far and in the same span of last month, as columns.
+def to_date_rows(store: Store, account_id: str, now: datetime) -> dict[str, list[Any]]:
+    """Tokens per member, service and model this month so far and in the same span of last month, today so far and
+    yesterday up to the same wall time (SPEC §8, §9), as columns: one statement for month to date and today so far.
 
     Plain lists, not a DataFrame: building one and iterating its arrow-backed columns cost more than the query.
     """
@@ -838,11 +840,15 @@ def _month_to_date_rows(store: Store, account_id: str, now: datetime) -> dict[st
     local = now.astimezone(zone)
     today = local.date()
     first_hour_day = hourly_from(store)
+    window = TodaySoFar.at(now, zone)
     names, rows = store.rows(
         "month_to_date",
         account_id=account_id,
         **span_params("current", month_start(today), local, zone, first_hour_day),
         **span_params("previous", previous_month(today), previous_month_to_date_end(local, zone), zone, first_hour_day),
+        **span_params(
+            "yesterday", window.previous_start.astimezone(zone).date(), window.previous_end, zone, first_hour_day
+        ),
     )
     return {name: [row[n] for row in rows] for n, name in enumerate(names)}
 
@@ -866,7 +872,11 @@ def month_to_date(store: Store, account_id: str, now: datetime) -> MonthToDate:
 
     A key whose change is 0 is not a contributor; the shown ones are the 3 largest by absolute change.
     """
-    rows = _month_to_date_rows(store, account_id, now)
+    return month_to_date_of(to_date_rows(store, account_id, now))
+
+
+def month_to_date_of(rows: Mapping[str, Sequence[Any]]) -> MonthToDate:
+    """Month to date from the rows of `to_date_rows`."""
     current, previous = sum(rows["tokens"]), sum(rows["previous"])
     shown = {
         dimension: tuple([c for c in contributions(rows, dimension) if c.change != 0][:CONTRIBUTORS_SHOWN])

@@ -10,7 +10,7 @@ import pandas as pd
 
 from token_analytics.engine import explore
 from token_analytics.engine.explore import growth_pct
-from token_analytics.engine.periods import TodaySoFar, Windows, month_start, next_month, previous_month
+from token_analytics.engine.periods import Windows, month_start, next_month, previous_month
 from token_analytics.engine.schema import SERVICES
 from token_analytics.engine.store import Store
 from token_analytics.engine.values import (
@@ -117,19 +117,12 @@ def usage_figures(store: Store, account_id: str, windows: Windows) -> dict[str, 
 
 def today_so_far(store: Store, account_id: str, now: datetime) -> Growth:
     """SPEC §9: tokens today up to `now` against yesterday up to the same local wall-clock time."""
-    zone = store.settings.zone
-    window = TodaySoFar.at(now, zone)
-    first_hour_day = explore.hourly_from(store)
-    # the spans cut as month to date cuts them (explore.span_params), summed without its per-key rows
-    row = store.row(
-        "today_so_far",
-        account_id=account_id,
-        **explore.span_params("current", window.today, window.end, zone, first_hour_day),
-        **explore.span_params(
-            "previous", window.previous_start.astimezone(zone).date(), window.previous_end, zone, first_hour_day
-        ),
-    )
-    current, previous = int(row["tokens"]), int(row["previous"])
+    return today_so_far_of(explore.to_date_rows(store, account_id, now))
+
+
+def today_so_far_of(rows: dict[str, list[Any]]) -> Growth:
+    """Today so far from the rows of `explore.to_date_rows` (month to date's statement), summed over every key."""
+    current, previous = sum(rows["today"]), sum(rows["yesterday"])
     return Growth(tokens=current, previous=previous, growth_pct=growth_pct(current, previous))
 
 
@@ -158,7 +151,9 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
         else None
     )
     token_use = usage_of_ledger(ledger, int(usage["all_tokens"]))
-    so_far = today_so_far(store, account_id, now)
+    # month to date and today so far: one statement (its rows are per key; today so far sums them)
+    to_date = explore.to_date_rows(store, account_id, now)
+    so_far = today_so_far_of(to_date)
     if ledger is None:
         return FigureSet(
             token_usage=token_use,
@@ -233,7 +228,7 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
         runway=explore.runway_of(
             token_use.remaining, int(ledger["consumed_7d"]), int(ledger["consumed_30d"]), now.astimezone(zone).date()
         ),
-        month_to_date=explore.month_to_date(store, account_id, now),
+        month_to_date=explore.month_to_date_of(to_date),
         today_so_far=so_far,
     )
 
