@@ -10,7 +10,8 @@
 -- month's whole days are the month's tokens per key that the ingest keeps (account_month_keys) less the days from
 -- the span's last day to the month's end (usage_daily): a month's row per key and a few days instead of every day
 -- of two months. The previous month's span always ends before the current one starts. Today so far is the sum of
--- today and yesterday over every key.
+-- today and yesterday over every key. $month is true here (the rule's switch: queries/today_so_far.sql, for the
+-- self-hosted mode, sets it false).
 with {rule:span_last_day},
 
 spans as (

@@ -77,11 +77,11 @@ def test_the_recent_entries_bound_is_one_constant() -> None:
 
 def test_a_spans_last_day_is_cut_by_one_rule_in_month_to_date_and_today_so_far() -> None:
     # the whole hours of the last day and the partial hour (SPEC §9) are written in one file, which the one
-    # statement of month to date and today so far includes (today so far has no statement of its own)
+    # statement of month to date and today so far includes, and today so far's own (the self-hosted mode's)
     cut = "hour < $current_end_hour"
     written = {name for name, text in sources().items() if cut in text}
     assert written == {"queries/rules/span_last_day.sql"}, written
     including = {name for name, text in sources().items() if "{rule:span_last_day}" in text}
-    assert including == {"queries/month_to_date.sql"}, including
-    assert rule_text("span_last_day") in query_text("month_to_date")
-    assert not (ROOT / "queries" / "today_so_far.sql").exists()
+    assert including == {"queries/month_to_date.sql", "queries/today_so_far.sql"}, including
+    for name in ("month_to_date", "today_so_far"):
+        assert rule_text("span_last_day") in query_text(name)

@@ -8,15 +8,21 @@
 -- start) has no hour and no event of its own: a row is in at most one span, which the `case` names.
 -- The partial hours are read once (one read of recent_events, so one anti join of the losers, not one per span);
 -- when all three are empty (on the hour) the first condition is false on constants and nothing is read.
+-- $month is false when only today so far is wanted (the self-hosted mode): month to date's previous span is then
+-- left out, again on constants, so that its reads are not even planned.
 partial_hours as materialized (
     select occurred_at, user_id, service, model, tokens
     from recent_events
     where
-        ($current_end_hour < $current_end or $previous_end_hour < $previous_end or $yesterday_end_hour < $yesterday_end)
+        (
+            $current_end_hour < $current_end
+            or ($month and $previous_end_hour < $previous_end)
+            or $yesterday_end_hour < $yesterday_end
+        )
         and account_id = $account_id
         and (
             (occurred_at >= $current_end_hour and occurred_at < $current_end)
-            or (occurred_at >= $previous_end_hour and occurred_at < $previous_end)
+            or ($month and occurred_at >= $previous_end_hour and occurred_at < $previous_end)
             or (occurred_at >= $yesterday_end_hour and occurred_at < $yesterday_end)
         )
 ),
@@ -34,7 +40,7 @@ last_days as (
         account_id = $account_id
         and (
             (day = $current_end_day and hour < $current_end_hour)
-            or (day = $previous_end_day and hour < $previous_end_hour)
+            or ($month and day = $previous_end_day and hour < $previous_end_hour)
             or (day = $yesterday_end_day and hour < $yesterday_end_hour)
         )
     union all

@@ -818,9 +818,9 @@ def span_sums(store: Store, params: dict[str, Any]) -> tuple[int, int]:
 )
 @pytest.mark.parametrize("windowed", [False, True])
 def test_span_statements_sum_the_events_of_their_spans(store: Store, tmp_path: Path, at: str, windowed: bool) -> None:
-    """month_to_date.sql gives the tokens of the events in its four spans' instants (this month and the same span of
-    last month, from a month's first day; today and yesterday up to the same time, from any day), whatever part
-    comes from the kept months, days, hours or the events."""
+    """month_to_date.sql (and today_so_far.sql, its today and yesterday) gives the tokens of the events in its four
+    spans' instants (this month and the same span of last month, from a month's first day; today and yesterday up to
+    the same time, from any day), whatever part comes from the kept months, days, hours or the events."""
     if windowed:  # hours kept from 4 Oct only (as test_hours_only_inside_the_hourly_window): older days read events
         data = write_export(tmp_path / "export")
         settings = settings_for(tmp_path, data, ANALYTICS_TIMEZONE="America/New_York", ANALYTICS_NOW=NY_NOW)
@@ -837,7 +837,7 @@ def test_span_statements_sum_the_events_of_their_spans(store: Store, tmp_path: P
         "previous": (previous_month(local.date()), ex.previous_month_to_date_end(moment, zone)),
         "yesterday": (today.previous_start.astimezone(zone).date(), today.previous_end),
     }
-    params: dict[str, Any] = {"account_id": "acct-a"}
+    params: dict[str, Any] = {"account_id": "acct-a", "month": True}
     for prefix, (start_day, end) in spans.items():
         params.update(ex.span_params(prefix, start_day, end, zone, first_hour_day))
     names, rows = store.rows("month_to_date", **params)
@@ -850,5 +850,9 @@ def test_span_statements_sum_the_events_of_their_spans(store: Store, tmp_path: P
         **{key.replace("yesterday_", "previous_"): value for key, value in params.items() if "yesterday_" in key},
     }
     assert found["today_so_far"] == span_sums(store, today_params)
+    # today so far's own statement (the self-hosted mode's) cuts the same spans
+    alone = {key: value for key, value in params.items() if key not in ("current_start_day", "previous_start_day")}
+    row = store.row("today_so_far", **{**alone, "month": False})
+    assert (row["tokens"], row["previous"]) == found["today_so_far"]
     if at == NY_NOW:  # the figures test_month_to_date_exact_to_the_token computes by hand
         assert found["month_to_date"] == (337, 1066)

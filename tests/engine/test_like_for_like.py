@@ -225,6 +225,8 @@ def test_partial_hours_count_the_winning_copy_of_events_exported_again_later(
     settings = settings_for(tmp_path, root, ANALYTICS_NOW=ingest_clock or at)
     with Store.open(settings) as store:
         found = analysis_figures(store, "acct-x", datetime.fromisoformat(at), "saas").to_json()
+        hosted = analysis_figures(store, "acct-x", datetime.fromisoformat(at), "self-hosted").to_json()
+    assert hosted["today_so_far"] == found["today_so_far"]  # today so far's own statement
     assert found["today_so_far"] == {"tokens": 50, "previous": 70, "growth_pct": pytest.approx((50 - 70) / 70 * 100)}
     # this month so far: t1 and y1 (5 Dec is this month); last month to 6 Nov 10:42: p1 once
     assert (found["month_to_date"]["tokens"], found["month_to_date"]["previous"]) == (120, 9)

@@ -830,26 +830,35 @@ def previous_month_to_date_end(now: datetime, zone: ZoneInfo) -> datetime:
     return same_span_end(now, "month", zone).astimezone(zone)
 
 
+def to_date_params(store: Store, account_id: str, now: datetime, month: bool = True) -> dict[str, Any]:
+    """The values of queries/month_to_date.sql and queries/today_so_far.sql: this month's span, last month's, today's
+    (the current span's last day) and yesterday's up to the same time; `month` false leaves month to date's out."""
+    zone = store.settings.zone
+    local = now.astimezone(zone)
+    today = local.date()
+    first_hour_day = hourly_from(store)
+    window = TodaySoFar.at(now, zone)
+    params = {
+        "account_id": account_id,
+        "month": month,
+        **span_params("current", month_start(today), local, zone, first_hour_day),
+        **span_params("previous", previous_month(today), previous_month_to_date_end(local, zone), zone, first_hour_day),
+        **span_params(
+            "yesterday", window.previous_start.astimezone(zone).date(), window.previous_end, zone, first_hour_day
+        ),
+    }
+    if not month:  # the months' whole days are month to date's alone (today so far's statement has no such part)
+        del params["current_start_day"], params["previous_start_day"]
+    return params
+
+
 def to_date_rows(store: Store, account_id: str, now: datetime) -> dict[str, list[Any]]:
     """Tokens per member, service and model this month so far and in the same span of last month, today so far and
     yesterday up to the same wall time (SPEC §8, §9), as columns: one statement for month to date and today so far.
 
     Plain lists, not a DataFrame: building one and iterating its arrow-backed columns cost more than the query.
     """
-    zone = store.settings.zone
-    local = now.astimezone(zone)
-    today = local.date()
-    first_hour_day = hourly_from(store)
-    window = TodaySoFar.at(now, zone)
-    names, rows = store.rows(
-        "month_to_date",
-        account_id=account_id,
-        **span_params("current", month_start(today), local, zone, first_hour_day),
-        **span_params("previous", previous_month(today), previous_month_to_date_end(local, zone), zone, first_hour_day),
-        **span_params(
-            "yesterday", window.previous_start.astimezone(zone).date(), window.previous_end, zone, first_hour_day
-        ),
-    )
+    names, rows = store.rows("month_to_date", **to_date_params(store, account_id, now))
     return {name: [row[n] for row in rows] for n, name in enumerate(names)}
 
 

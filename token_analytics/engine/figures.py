@@ -116,8 +116,14 @@ def usage_figures(store: Store, account_id: str, windows: Windows) -> dict[str, 
 
 
 def today_so_far(store: Store, account_id: str, now: datetime) -> Growth:
-    """SPEC §9: tokens today up to `now` against yesterday up to the same local wall-clock time."""
-    return today_so_far_of(explore.to_date_rows(store, account_id, now))
+    """SPEC §9: tokens today up to `now` against yesterday up to the same local wall-clock time.
+
+    Its own statement, for the self-hosted mode; the SaaS figure set reads it from month to date's
+    (`today_so_far_of`), which cuts the same spans by the same rule.
+    """
+    row = store.row("today_so_far", **explore.to_date_params(store, account_id, now, month=False))
+    current, previous = int(row["tokens"]), int(row["previous"])
+    return Growth(tokens=current, previous=previous, growth_pct=growth_pct(current, previous))
 
 
 def today_so_far_of(rows: dict[str, list[Any]]) -> Growth:
@@ -151,10 +157,7 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
         else None
     )
     token_use = usage_of_ledger(ledger, int(usage["all_tokens"]))
-    # month to date and today so far: one statement (its rows are per key; today so far sums them)
-    to_date = explore.to_date_rows(store, account_id, now)
-    so_far = today_so_far_of(to_date)
-    if ledger is None:
+    if ledger is None:  # self-hosted: today so far alone, in a statement without month to date
         return FigureSet(
             token_usage=token_use,
             cards=None,
@@ -164,10 +167,12 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
             leaderboard=None,
             runway=None,
             month_to_date=None,
-            today_so_far=so_far,
+            today_so_far=today_so_far(store, account_id, now),
         )
 
     assert token_use.remaining is not None  # a ledger always gives a balance
+    # month to date and today so far: one statement (its rows are per key; today so far sums them)
+    to_date = explore.to_date_rows(store, account_id, now)
     cards = Cards(
         balance=Balance(tokens=token_use.remaining, owner_name=optional_text(ledger["owner_name"])),
         today=Growth(
@@ -229,7 +234,7 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
             token_use.remaining, int(ledger["consumed_7d"]), int(ledger["consumed_30d"]), now.astimezone(zone).date()
         ),
         month_to_date=explore.month_to_date_of(to_date),
-        today_so_far=so_far,
+        today_so_far=today_so_far_of(to_date),
     )
 
 
