@@ -1,18 +1,27 @@
--- tokens of one account per member, service and model in two spans of instants (SPEC §8 month to date): the
--- current one [$current_start_day 00:00, $current_end) and the previous one [$previous_start_day 00:00,
--- $previous_end), each starting on the first day of a month and ending within it or at the next month's start.
+-- Tokens of one account per member, service and model in four spans of instants, one statement for month to date
+-- (SPEC §8) and today so far (SPEC §9):
+-- * tokens: this month so far [$current_start_day 00:00, $current_end), the month's first day to now;
+-- * previous: the same span of last month [$previous_start_day 00:00, $previous_end);
+-- * today: today so far [$current_end_day 00:00, $current_end), the current span's last day;
+-- * yesterday: [$yesterday_start_day 00:00, $yesterday_end), yesterday up to the same wall time.
 -- Each span is whole local days, then its last day cut as queries/rules/span_last_day.sql cuts it (the whole
--- local hours from usage_hourly, the partial last hour from recent_events). The whole days are the month's tokens
--- per key that the ingest keeps (account_month_keys) less the days from the span's last day to the month's end
--- (usage_daily): a month's row per key and a few days instead of every day of two months.
--- The rollups are read once for both spans, and every part's rows are grouped once, by key; the previous span
--- always ends before the current one starts.
-with spans as (
-    select month = $current_start_day as is_current, user_id, service, model, tokens
+-- local hours from usage_hourly, the partial last hour from recent_events); today has no whole day (its span is
+-- its last day), so the current span's last day is today's, cut once for both figures. This month's and last
+-- month's whole days are the month's tokens per key that the ingest keeps (account_month_keys) less the days from
+-- the span's last day to the month's end (usage_daily): a month's row per key and a few days instead of every day
+-- of two months. The previous month's span always ends before the current one starts. Today so far is the sum of
+-- today and yesterday over every key. $month is true here (the rule's switch: queries/today_so_far.sql, for the
+-- self-hosted mode, sets it false).
+with {rule:span_last_day},
+
+spans as (
+    select case when month = $current_start_day then 'month' else 'previous' end as span,
+        user_id, service, model, tokens
     from account_month_keys
     where account_id = $account_id and (month = $current_start_day or month = $previous_start_day)
     union all
-    select day >= $current_start_day as is_current, user_id, service, model, -tokens as tokens
+    select case when day >= $current_start_day then 'month' else 'previous' end as span,
+        user_id, service, model, -tokens as tokens
     from usage_daily
     where
         account_id = $account_id
@@ -21,7 +30,11 @@ with spans as (
             or (day >= $previous_end_day and day < ($previous_start_day + interval 1 month)::date)
         )
     union all
-    {rule:span_last_day}
+    select 'yesterday' as span, user_id, service, model, tokens
+    from usage_daily
+    where account_id = $account_id and day >= $yesterday_start_day and day < $yesterday_end_day
+    union all
+    select span, user_id, service, model, tokens from last_days
 ),
 
 per_key as (
@@ -29,8 +42,10 @@ per_key as (
         user_id,
         service,
         model,
-        coalesce(sum(case when is_current then tokens end), 0)::bigint as tokens,
-        coalesce(sum(case when not is_current then tokens end), 0)::bigint as previous
+        coalesce(sum(case when span = 'month' or span = 'today' then tokens end), 0)::bigint as tokens,
+        coalesce(sum(case when span = 'previous' then tokens end), 0)::bigint as previous,
+        coalesce(sum(case when span = 'today' then tokens end), 0)::bigint as today,
+        coalesce(sum(case when span = 'yesterday' then tokens end), 0)::bigint as yesterday
     from spans
     group by all
 ),
@@ -46,7 +61,9 @@ final as (
         k.service,
         coalesce(k.model, 'unknown') as model,
         k.tokens,
-        k.previous
+        k.previous,
+        k.today,
+        k.yesterday
     from per_key as k
     left join members_of_account as m using (user_id)
 )

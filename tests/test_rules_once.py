@@ -76,7 +76,8 @@ def test_the_recent_entries_bound_is_one_constant() -> None:
 
 
 def test_a_spans_last_day_is_cut_by_one_rule_in_month_to_date_and_today_so_far() -> None:
-    # the whole hours of the last day and the partial hour (SPEC §9) are written in one file
+    # the whole hours of the last day and the partial hour (SPEC §9) are written in one file, which the one
+    # statement of month to date and today so far includes, and today so far's own (the self-hosted mode's)
     cut = "hour < $current_end_hour"
     written = {name for name, text in sources().items() if cut in text}
     assert written == {"queries/rules/span_last_day.sql"}, written

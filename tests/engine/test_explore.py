@@ -631,7 +631,7 @@ def test_month_to_date_exact_to_the_token(store: Store) -> None:
 
 
 def test_contributions_sum_to_the_change(store: Store) -> None:
-    rows = ex._month_to_date_rows(store, "acct-a", now)
+    rows = ex.to_date_rows(store, "acct-a", now)
     for dimension in ("member", "service", "model"):
         assert sum(c.change for c in ex.contributions(rows, dimension)) == 337 - 1066
 
@@ -837,8 +837,9 @@ def span_sums(store: Store, params: dict[str, Any]) -> tuple[int, int]:
 )
 @pytest.mark.parametrize("windowed", [False, True])
 def test_span_statements_sum_the_events_of_their_spans(store: Store, tmp_path: Path, at: str, windowed: bool) -> None:
-    """month_to_date.sql (spans from a month's first day) and today_so_far.sql (from any day) give the tokens of
-    the events in their spans' instants, whatever part comes from the kept months, days, hours or the events."""
+    """month_to_date.sql (and today_so_far.sql, its today and yesterday) gives the tokens of the events in its four
+    spans' instants (this month and the same span of last month, from a month's first day; today and yesterday up to
+    the same time, from any day), whatever part comes from the kept months, days, hours or the events."""
     if windowed:  # hours kept from 4 Oct only (as test_hours_only_inside_the_hourly_window): older days read events
         data = write_export(tmp_path / "export")
         settings = settings_for(tmp_path, data, ANALYTICS_TIMEZONE="America/New_York", ANALYTICS_NOW=NY_NOW)
@@ -850,29 +851,27 @@ def test_span_statements_sum_the_events_of_their_spans(store: Store, tmp_path: P
     local = moment.astimezone(zone)
     first_hour_day = ex.hourly_from(store)
     today = TodaySoFar.at(moment, zone)
-    found = {}
-    for statement, spans in (
-        (
-            "month_to_date",
-            (
-                (month_start(local.date()), moment),
-                (previous_month(local.date()), ex.previous_month_to_date_end(moment, zone)),
-            ),
-        ),
-        (
-            "today_so_far",
-            ((today.today, today.end), (today.previous_start.astimezone(zone).date(), today.previous_end)),
-        ),
-    ):
-        (start_day, end), (previous_start_day, previous_end) = spans
-        params = {
-            "account_id": "acct-a",
-            **ex.span_params("current", start_day, end, zone, first_hour_day),
-            **ex.span_params("previous", previous_start_day, previous_end, zone, first_hour_day),
-        }
-        names, rows = store.rows(statement, **params)
-        tokens, previous = names.index("tokens"), names.index("previous")
-        found[statement] = (sum(row[tokens] for row in rows), sum(row[previous] for row in rows))
-        assert found[statement] == span_sums(store, params)
+    spans = {
+        "current": (month_start(local.date()), moment),
+        "previous": (previous_month(local.date()), ex.previous_month_to_date_end(moment, zone)),
+        "yesterday": (today.previous_start.astimezone(zone).date(), today.previous_end),
+    }
+    params: dict[str, Any] = {"account_id": "acct-a", "month": True}
+    for prefix, (start_day, end) in spans.items():
+        params.update(ex.span_params(prefix, start_day, end, zone, first_hour_day))
+    names, rows = store.rows("month_to_date", **params)
+    sums = {name: sum(row[names.index(name)] for row in rows) for name in ("tokens", "previous", "today", "yesterday")}
+    found = {"month_to_date": (sums["tokens"], sums["previous"]), "today_so_far": (sums["today"], sums["yesterday"])}
+    assert found["month_to_date"] == span_sums(store, params)
+    today_params = {
+        "account_id": "acct-a",
+        **ex.span_params("current", today.today, today.end, zone, first_hour_day),
+        **{key.replace("yesterday_", "previous_"): value for key, value in params.items() if "yesterday_" in key},
+    }
+    assert found["today_so_far"] == span_sums(store, today_params)
+    # today so far's own statement (the self-hosted mode's) cuts the same spans
+    alone = {key: value for key, value in params.items() if key not in ("current_start_day", "previous_start_day")}
+    row = store.row("today_so_far", **{**alone, "month": False})
+    assert (row["tokens"], row["previous"]) == found["today_so_far"]
     if at == NY_NOW:  # the figures test_month_to_date_exact_to_the_token computes by hand
         assert found["month_to_date"] == (337, 1066)

@@ -197,3 +197,36 @@ def test_report_prints_today_so_far_in_both_modes(tmp_path: Path) -> None:
         )
         printed = json.loads(done.stdout)
         assert printed["today_so_far"] == {"tokens": 10, "previous": 4, "growth_pct": 150.0}, mode
+
+
+@pytest.mark.parametrize("ingest_clock", [None, LATER], ids=["hourly-rollup", "events-only"])
+def test_partial_hours_count_the_winning_copy_of_events_exported_again_later(
+    tmp_path: Path, ingest_clock: str | None
+) -> None:
+    # Now 6 Dec 10:42: the partial hours are today's, yesterday's and 6 Nov's 10:00-10:42 (month to date's
+    # previous span), read in one statement; each has an event exported again in a later file (its path sorts
+    # after the first), which wins: changed tokens, the same content, or a time moved out of the span.
+    first = [
+        x("t1", "2026-12-06T10:20:00+08:00", 5),
+        x("y1", "2026-12-05T10:20:00+08:00", 7),
+        x("p1", "2026-11-06T10:20:00+08:00", 9),
+        x("p2", "2026-11-06T10:30:00+08:00", 11),
+    ]
+    later = [
+        x("t1", "2026-12-06T10:20:00+08:00", 50),
+        x("y1", "2026-12-05T10:20:00+08:00", 70),
+        x("p1", "2026-11-06T10:20:00+08:00", 9),
+        x("p2", "2026-11-06T10:50:00+08:00", 11),  # after 10:42: no longer in last month's span
+    ]
+    root = tmp_path / "export"
+    b.events(root, "usage_events/a.parquet", first)
+    b.events(root, "usage_events/b.parquet", later)
+    at = "2026-12-06T10:42:00+08:00"
+    settings = settings_for(tmp_path, root, ANALYTICS_NOW=ingest_clock or at)
+    with Store.open(settings) as store:
+        found = analysis_figures(store, "acct-x", datetime.fromisoformat(at), "saas").to_json()
+        hosted = analysis_figures(store, "acct-x", datetime.fromisoformat(at), "self-hosted").to_json()
+    assert hosted["today_so_far"] == found["today_so_far"]  # today so far's own statement
+    assert found["today_so_far"] == {"tokens": 50, "previous": 70, "growth_pct": pytest.approx((50 - 70) / 70 * 100)}
+    # this month so far: t1 and y1 (5 Dec is this month); last month to 6 Nov 10:42: p1 once
+    assert (found["month_to_date"]["tokens"], found["month_to_date"]["previous"]) == (120, 9)

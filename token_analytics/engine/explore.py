@@ -21,6 +21,7 @@ import pandas as pd
 
 from token_analytics.engine.ledger_csv import neutralise
 from token_analytics.engine.periods import (
+    TodaySoFar,
     local_midnight,
     month_start,
     next_month,
@@ -829,21 +830,35 @@ def previous_month_to_date_end(now: datetime, zone: ZoneInfo) -> datetime:
     return same_span_end(now, "month", zone).astimezone(zone)
 
 
-def _month_to_date_rows(store: Store, account_id: str, now: datetime) -> dict[str, list[Any]]:
-    """Tokens per member, service and model this month so far and in the same span of last month, as columns.
-
-    Plain lists, not a DataFrame: building one and iterating its arrow-backed columns cost more than the query.
-    """
+def to_date_params(store: Store, account_id: str, now: datetime, month: bool = True) -> dict[str, Any]:
+    """The values of queries/month_to_date.sql and queries/today_so_far.sql: this month's span, last month's, today's
+    (the current span's last day) and yesterday's up to the same time; `month` false leaves month to date's out."""
     zone = store.settings.zone
     local = now.astimezone(zone)
     today = local.date()
     first_hour_day = hourly_from(store)
-    names, rows = store.rows(
-        "month_to_date",
-        account_id=account_id,
+    window = TodaySoFar.at(now, zone)
+    params = {
+        "account_id": account_id,
+        "month": month,
         **span_params("current", month_start(today), local, zone, first_hour_day),
         **span_params("previous", previous_month(today), previous_month_to_date_end(local, zone), zone, first_hour_day),
-    )
+        **span_params(
+            "yesterday", window.previous_start.astimezone(zone).date(), window.previous_end, zone, first_hour_day
+        ),
+    }
+    if not month:  # the months' whole days are month to date's alone (today so far's statement has no such part)
+        del params["current_start_day"], params["previous_start_day"]
+    return params
+
+
+def to_date_rows(store: Store, account_id: str, now: datetime) -> dict[str, list[Any]]:
+    """Tokens per member, service and model this month so far and in the same span of last month, today so far and
+    yesterday up to the same wall time (SPEC §8, §9), as columns: one statement for month to date and today so far.
+
+    Plain lists, not a DataFrame: building one and iterating its arrow-backed columns cost more than the query.
+    """
+    names, rows = store.rows("month_to_date", **to_date_params(store, account_id, now))
     return {name: [row[n] for row in rows] for n, name in enumerate(names)}
 
 
@@ -866,7 +881,11 @@ def month_to_date(store: Store, account_id: str, now: datetime) -> MonthToDate:
 
     A key whose change is 0 is not a contributor; the shown ones are the 3 largest by absolute change.
     """
-    rows = _month_to_date_rows(store, account_id, now)
+    return month_to_date_of(to_date_rows(store, account_id, now))
+
+
+def month_to_date_of(rows: Mapping[str, Sequence[Any]]) -> MonthToDate:
+    """Month to date from the rows of `to_date_rows`."""
     current, previous = sum(rows["tokens"]), sum(rows["previous"])
     shown = {
         dimension: tuple([c for c in contributions(rows, dimension) if c.change != 0][:CONTRIBUTORS_SHOWN])

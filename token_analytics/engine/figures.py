@@ -10,7 +10,7 @@ import pandas as pd
 
 from token_analytics.engine import explore
 from token_analytics.engine.explore import growth_pct
-from token_analytics.engine.periods import TodaySoFar, Windows, month_start, next_month, previous_month
+from token_analytics.engine.periods import Windows, month_start, next_month, previous_month
 from token_analytics.engine.schema import SERVICES
 from token_analytics.engine.store import Store
 from token_analytics.engine.values import (
@@ -116,20 +116,19 @@ def usage_figures(store: Store, account_id: str, windows: Windows) -> dict[str, 
 
 
 def today_so_far(store: Store, account_id: str, now: datetime) -> Growth:
-    """SPEC §9: tokens today up to `now` against yesterday up to the same local wall-clock time."""
-    zone = store.settings.zone
-    window = TodaySoFar.at(now, zone)
-    first_hour_day = explore.hourly_from(store)
-    # the spans cut as month to date cuts them (explore.span_params), summed without its per-key rows
-    row = store.row(
-        "today_so_far",
-        account_id=account_id,
-        **explore.span_params("current", window.today, window.end, zone, first_hour_day),
-        **explore.span_params(
-            "previous", window.previous_start.astimezone(zone).date(), window.previous_end, zone, first_hour_day
-        ),
-    )
+    """SPEC §9: tokens today up to `now` against yesterday up to the same local wall-clock time.
+
+    Its own statement, for the self-hosted mode; the SaaS figure set reads it from month to date's
+    (`today_so_far_of`), which cuts the same spans by the same rule.
+    """
+    row = store.row("today_so_far", **explore.to_date_params(store, account_id, now, month=False))
     current, previous = int(row["tokens"]), int(row["previous"])
+    return Growth(tokens=current, previous=previous, growth_pct=growth_pct(current, previous))
+
+
+def today_so_far_of(rows: dict[str, list[Any]]) -> Growth:
+    """Today so far from the rows of `explore.to_date_rows` (month to date's statement), summed over every key."""
+    current, previous = sum(rows["today"]), sum(rows["yesterday"])
     return Growth(tokens=current, previous=previous, growth_pct=growth_pct(current, previous))
 
 
@@ -158,8 +157,7 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
         else None
     )
     token_use = usage_of_ledger(ledger, int(usage["all_tokens"]))
-    so_far = today_so_far(store, account_id, now)
-    if ledger is None:
+    if ledger is None:  # self-hosted: today so far alone, in a statement without month to date
         return FigureSet(
             token_usage=token_use,
             cards=None,
@@ -169,10 +167,12 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
             leaderboard=None,
             runway=None,
             month_to_date=None,
-            today_so_far=so_far,
+            today_so_far=today_so_far(store, account_id, now),
         )
 
     assert token_use.remaining is not None  # a ledger always gives a balance
+    # month to date and today so far: one statement (its rows are per key; today so far sums them)
+    to_date = explore.to_date_rows(store, account_id, now)
     cards = Cards(
         balance=Balance(tokens=token_use.remaining, owner_name=optional_text(ledger["owner_name"])),
         today=Growth(
@@ -233,8 +233,8 @@ def _analysis_figures(store: Store, account_id: str, now: datetime, mode: str) -
         runway=explore.runway_of(
             token_use.remaining, int(ledger["consumed_7d"]), int(ledger["consumed_30d"]), now.astimezone(zone).date()
         ),
-        month_to_date=explore.month_to_date(store, account_id, now),
-        today_so_far=so_far,
+        month_to_date=explore.month_to_date_of(to_date),
+        today_so_far=today_so_far_of(to_date),
     )
 
 
