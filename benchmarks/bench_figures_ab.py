@@ -55,11 +55,13 @@ if runs:
                 analysis_figures(store, account, now, "saas")
                 cpu.append(time.process_time() - c)
                 wall.append(time.perf_counter() - w)
+            figures = analysis_figures(store, account, now, "saas")
             out[f"{label} {at}"] = {
                 "account": account,
                 "wall_ms": statistics.median(wall) * 1000,
                 "cpu_ms": statistics.median(cpu) * 1000,
-                "figures": analysis_figures(store, account, now, "saas").to_json(),
+                # a checkout from before the typed figure values returns a dict: not compared
+                "figures": figures.to_json() if hasattr(figures, "to_json") else None,
             }
 store.close()
 print(json.dumps(out, default=str))
@@ -113,9 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         (bw, bc), (tw, tc) = medians["baseline"], medians["this"]
         ratio = f"ratio {bw / tw:4.2f}x ({bc / tc:4.2f}x)"
         print(f"  {key:13} baseline {bw:6.1f} ({bc:5.1f})  this {tw:6.1f} ({tc:5.1f})  {ratio}")
-    same = all(
-        results["baseline"][0][key]["figures"] == results["this"][0][key]["figures"] for key in results["this"][0]
-    )
+    pairs = [(results["baseline"][0][key]["figures"], results["this"][0][key]["figures"]) for key in results["this"][0]]
+    if any(before is None for before, _ in pairs):
+        # a checkout from before the typed figure values returns a dict of another shape: nothing to compare
+        print("figures not compared: the baseline returns them in an older form (compare `report` output instead)")
+        return 0
+    same = all(before == after for before, after in pairs)
     print("figures identical on both sides:", same)
     return 0 if same else 1
 
