@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -170,19 +171,9 @@ def pa_string(text: str):  # noqa: ANN201
     return pa.scalar(text, pa.string())
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--accounts", type=int, default=50)
-    parser.add_argument("--master", default="local[2]")
-    parser.add_argument("--exports", help="an existing export folder instead of generated sample exports")
-    parser.add_argument("--no-reruns", action="store_true", help="only the first rollup (large sizes)")
-    parser.add_argument("--before", metavar="REF", help="also run this git commit's rollup, last, in the same JVM")
-    parser.add_argument("--again", action="store_true", help="with --before: this commit's rollups once more, after it")
-    args = parser.parse_args()
-    exports = Path(args.exports) if args.exports else exports_for(args.events, args.accounts)
+def measure(args: argparse.Namespace, exports: Path, only: str | None) -> tuple[int, str, list]:
+    """The steps in this process and one JVM: all of them, or (`only`) the plain job or the rollups alone."""
     results: list[tuple[str, float, float, float]] = []
-    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-spark-") as scratch:
         work = Path(scratch)
         settings = load_settings(
@@ -197,27 +188,106 @@ def main() -> int:
         store = timed("duckdb ingest (fresh cache)", results, lambda: Store.open(settings))
         events = store.cursor().execute("select count(*) from raw_events").fetchall()[0][0]
         store.close()
-        spark = timed("spark session start", results, lambda: spark_rollup.session(args.master))
+        conf = dict(item.split("=", 1) for item in args.conf)
+        spark = timed(
+            "spark session start",
+            results,
+            lambda: spark_rollup.session(args.master, java_options=args.java_options, conf=conf),
+        )
+        runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+        print(f"  JVM options: {' '.join(runtime.getInputArguments())}", file=sys.stderr)
         spark_rollup.size_partitions(spark)  # the plain job gets the rollup's shuffle width: a fair yardstick
         partitions = spark.conf.get("spark.sql.shuffle.partitions")
-        timed(
-            "plain job (read, dedup, daily sums, write)",
-            results,
-            lambda: plain_job(spark, exports / "usage_events", str(work / "plain")),
-        )
-        rollups("spark rollup", spark_rollup, exports, str(work / "derived"), spark, results, not args.no_reruns)
-        if args.before:
+        if only in (None, "plain"):
+            timed(
+                "plain job (read, dedup, daily sums, write)",
+                results,
+                lambda: plain_job(spark, exports / "usage_events", str(work / "plain")),
+            )
+        if only in (None, "rollup"):
+            rollups("spark rollup", spark_rollup, exports, str(work / "derived"), spark, results, not args.no_reruns)
+        if only in (None, "before") and args.before:
             before = module_at(args.before)
             label = f"rollup at {args.before}"
             rollups(label, before, exports, str(work / "before"), spark, results, not args.no_reruns)
-            if args.again:  # the JVM is as warm for this one as for the before: the order's share shows
+            if args.again and only is None:  # the JVM is as warm for this one as for the before: the order shows
                 rollups("spark rollup again", spark_rollup, exports, str(work / "again"), spark, results, True)
         spark.stop()
+    return events, partitions, results
+
+
+def fresh(args: argparse.Namespace, exports: Path) -> tuple[int, str, list]:
+    """Each of the plain job, the rollups (and --before's) in its own process and JVM: none warms another.
+
+    The plain job runs twice: as a Spark user would start it (Java's and Spark's defaults), and with the
+    rollup's Java options; --conf applies to the rollups' JVMs only.
+    """
+    options = spark_rollup.DEFAULT_JAVA_OPTIONS if args.java_options is None else args.java_options
+    steps = [
+        ("plain", "", [], "plain job, Java's defaults"),
+        ("plain", options, [], "plain job, the rollup's Java options"),
+    ]
+    steps += [("rollup", options, args.conf, "")] + ([("before", options, args.conf, "")] if args.before else [])
+    combined: list = []
+    events, partitions = 0, ""
+    for only, java, conf, name in steps:
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            command = [sys.executable, __file__, "--only", only, "--json", out.name, "--exports", str(exports)]
+            command += ["--master", args.master, f"--java-options={java}"]  # with `=`: options start with a dash
+            command += [f"--conf={item}" for item in conf]
+            command += ["--before", args.before] if args.before else []
+            command += ["--no-reruns"] if args.no_reruns else []
+            print(f"fresh JVM: {name or only}, Java options {java!r}, settings {conf}", file=sys.stderr, flush=True)
+            subprocess.run(command, check=True)
+            found = json.loads(Path(out.name).read_text())
+        events, partitions = found["events"], found["partitions"]
+        for label, seconds, cpu, load in found["results"]:
+            if label.startswith("duckdb") and combined:
+                continue
+            if label == "spark session start":
+                label = f"spark session start (for the {name or only} JVM)"
+            elif label.startswith("plain job"):
+                label = f"{name} (read, dedup, daily sums, write)"
+            combined.append((label, seconds, cpu, load))
+    return events, partitions, combined
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--accounts", type=int, default=50)
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--exports", help="an existing export folder instead of generated sample exports")
+    parser.add_argument("--no-reruns", action="store_true", help="only the first rollup (large sizes)")
+    parser.add_argument("--before", metavar="REF", help="also run this git commit's rollup, last, in the same JVM")
+    parser.add_argument("--again", action="store_true", help="with --before: this commit's rollups once more, after it")
+    parser.add_argument(
+        "--fresh", action="store_true", help="the plain job, the rollups and --before's each in a JVM of its own"
+    )
+    parser.add_argument(
+        "--java-options", help="the driver JVM's options (default: the rollup's, spark_rollup.DEFAULT_JAVA_OPTIONS)"
+    )
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a session setting")
+    parser.add_argument("--only", choices=["plain", "rollup", "before"], help=argparse.SUPPRESS)
+    parser.add_argument("--json", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    exports = Path(args.exports) if args.exports else exports_for(args.events, args.accounts)
+    load_before = os.getloadavg()
+    if args.fresh:
+        events, partitions, results = fresh(args, exports)
+    else:
+        events, partitions, results = measure(args, exports, args.only)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"events": events, "partitions": partitions, "results": results}))
+        return 0
     load_after = os.getloadavg()
     duckdb_cpu = results[0][2]
-    plain_cpu = results[2][2]
+    plain = [cpu for label, _, cpu, _ in results if label.startswith("plain job")]
+    plain_cpu = plain[0] if plain else float("nan")
     print(
-        f"\n{events:,} accepted events, {os.cpu_count()} cores, master {args.master}, {partitions} shuffle partitions"
+        f"\n{events:,} accepted events, {os.cpu_count()} cores, master {args.master}, {partitions} shuffle partitions, "
+        f"{'each step in a fresh JVM' if args.fresh else 'one JVM'}, settings {args.conf or 'the defaults'}, "
+        f"Java options {args.java_options if args.java_options is not None else 'the default'}"
     )
     print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} (1 min)\n")
     print(

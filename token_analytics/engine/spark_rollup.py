@@ -74,20 +74,18 @@ SESSION_CONF = {
     "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
     "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
     "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
-    # adaptive execution coalesces the small shuffles of the rollups (nothing cached is wider than the scan)
-    "spark.sql.adaptive.enabled": "true",
-    "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    # A run compiles about 190 generated classes (a rerun 80-90), Spark keeps 100: in a reused session the next
-    # run finds its classes compiled instead of compiling (and JIT-warming) them again.
-    "spark.sql.codegen.cache.maxEntries": "1000",
     # no _SUCCESS marker among the parquet parts (readers glob the folder)
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
 }
-
-STATIC_CONF = {"spark.sql.codegen.cache.maxEntries"}  # fixed when the session starts: not set again per run
-
+# Speed, not meaning: set when this module builds the session, never over a session's own choice (a session
+# handed to rollup() or a --conf keeps its values). docs/SPARK.md "Settings" has the measurements.
+TUNING = {
+    # A run compiles about 190 generated classes (a rerun 80-90), Spark keeps 100: in a reused session the next
+    # run finds its classes compiled instead of compiling (and JIT-warming) them again.
+    "spark.sql.codegen.cache.maxEntries": "1000",
+}
 
 class RollupError(Exception):
     """The rollup cannot run; the message is one sentence for a person."""
@@ -1014,15 +1012,27 @@ def add_events(
 
 
 DRIVER_MEMORY = "SPARK_DRIVER_MEMORY"  # Spark's own variable (e.g. 4g), read when this process starts the JVM
+# The driver JVM's options when this process starts it (docs/SPARK.md "Settings"): a rollup is a short job that
+# compiles a few hundred generated classes once, so the JIT's top tier and a concurrent collector cost more
+# CPU than they give back. Measured (docs/BENCHMARK.md, "First run and rerun"); empty to keep Java's own.
+JAVA_OPTIONS = "ANALYTICS_SPARK_JAVA_OPTIONS"
+DEFAULT_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseParallelGC"
 
 
 def session(
-    master: str | None, app_name: str = "token-analytics-rollup", driver_memory: str | None = None
+    master: str | None,
+    app_name: str = "token-analytics-rollup",
+    driver_memory: str | None = None,
+    *,
+    java_options: str | None = None,
+    conf: dict[str, str] | None = None,
 ) -> SparkSession:
     """A SparkSession with the format's settings; the master from --master, spark-submit or local[*].
 
-    `driver_memory` (default: $SPARK_DRIVER_MEMORY, else Spark's 1g) only takes effect when this
-    call starts the JVM; under spark-submit it is spark-submit's --driver-memory.
+    `driver_memory` (default: $SPARK_DRIVER_MEMORY, else Spark's 1g) and `java_options` (default:
+    $ANALYTICS_SPARK_JAVA_OPTIONS, else DEFAULT_JAVA_OPTIONS) only take effect when this call starts the
+    JVM; under spark-submit they are spark-submit's --driver-memory and --driver-java-options. `conf`: more
+    session settings (a person's or a benchmark's), applied last.
     """
     # the Spark path never converts to pandas, so pyspark's warning about pandas 3 does not concern it
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
@@ -1035,11 +1045,16 @@ def session(
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
-    for key, value in SESSION_CONF.items():
+    for key, value in {**SESSION_CONF, **TUNING}.items():
         builder = builder.config(key, value)
     memory = driver_memory or os.environ.get(DRIVER_MEMORY)
     if memory:
         builder = builder.config("spark.driver.memory", memory)
+    options = java_options if java_options is not None else os.environ.get(JAVA_OPTIONS, DEFAULT_JAVA_OPTIONS)
+    if options.strip():
+        builder = builder.config("spark.driver.extraJavaOptions", options)
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
@@ -1070,7 +1085,7 @@ def rollup(
     own = spark is None
     spark = spark or session(master)
     for key, value in SESSION_CONF.items():
-        if key not in STATIC_CONF and not key.startswith(("spark.ui", "spark.hadoop")):
+        if not key.startswith(("spark.ui", "spark.hadoop")):
             spark.conf.set(key, value)
     size_partitions(spark)
     try:
