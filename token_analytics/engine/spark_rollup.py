@@ -87,6 +87,7 @@ TUNING = {
     "spark.sql.codegen.cache.maxEntries": "1000",
 }
 
+
 class RollupError(Exception):
     """The rollup cannot run; the message is one sentence for a person."""
 
