@@ -1,7 +1,7 @@
 """Cost of `rollup --engine spark` on this machine next to the DuckDB ingest. Not a test.
 
     python benchmarks/bench_spark.py [--events 1000000] [--accounts 50] [--master local[*]] [--exports DIR]
-        [--before REF [--again]]
+        [--before REF [--again]] [--fresh] [--conf KEY=VALUE ...] [--java-options="-XX:..."]
 
 Generates sample exports once per size (benchmarks/.data/spark-<events>/, git-ignored) unless --exports
 is given, then in one run, on the same files and clock: the DuckDB ingest of a fresh cache (what the
@@ -13,6 +13,10 @@ load average at each step, events per second, and each step's CPU against the pl
 With --before REF (a git commit), the same three rollups follow with that commit's engine/spark_rollup.py, in
 the same JVM and on the same files: a before/after at one load (the before runs last, on a warm JIT); --again
 then runs this commit's three once more, as warm as the before's (after, before, after: the order's share shows).
+With --fresh nothing shares a JVM: the plain job (twice: Java's default options, then the rollup's), this
+commit's rollups and --before's each run in a process and JVM of their own, so none pays or skips another's
+warm-up; the table then has one session start per JVM. --conf (a session setting) and --java-options (the
+driver JVM's; default spark_rollup.DEFAULT_JAVA_OPTIONS) apply to this commit's rollups.
 """
 
 from __future__ import annotations
@@ -69,15 +73,17 @@ def cpu_seconds() -> float:
 JVM: list = []  # the driver JVM's gateway view, once started (its own counters of GC, JIT and code generation)
 
 
-def jvm_counters() -> tuple[float, float, int]:
-    """The JVM's GC seconds, JIT compiler seconds (elapsed in its threads) and Spark's generated-class compiles."""
+def jvm_counters() -> tuple[float, float, int, float]:
+    """The JVM's GC seconds, JIT compiler seconds (elapsed in its threads), Spark's generated-class compiles and
+    their seconds (Janino; the histogram keeps its last 1028 samples, so exact for a few hundred compiles)."""
     if not JVM:
-        return 0.0, 0.0, 0
+        return 0.0, 0.0, 0, 0.0
     beans = JVM[0].java.lang.management.ManagementFactory
     gc = sum(bean.getCollectionTime() for bean in beans.getGarbageCollectorMXBeans()) / 1000
     jit = beans.getCompilationMXBean().getTotalCompilationTime() / 1000
-    compiles = JVM[0].org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME().getCount()
-    return gc, jit, compiles
+    histogram = JVM[0].org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME()
+    compile_seconds = sum(histogram.getSnapshot().getValues()) / 1000
+    return gc, jit, histogram.getCount(), compile_seconds
 
 
 def timed(label: str, results: list[tuple[str, float, float]], fn):  # noqa: ANN001, ANN202
@@ -89,10 +95,11 @@ def timed(label: str, results: list[tuple[str, float, float]], fn):  # noqa: ANN
         cpu = None
     spent = cpu_seconds() - cpu if cpu is not None else float("nan")
     results.append((label, time.perf_counter() - started, spent, os.getloadavg()[0]))
-    gc, jit, compiles = (after - before for after, before in zip(jvm_counters(), counters, strict=True))
+    gc, jit, compiles, compiling = (after - before for after, before in zip(jvm_counters(), counters, strict=True))
     print(
         f"  {label}: {results[-1][1]:.1f} s, {spent:.1f} CPU s (load {os.getloadavg()[0]:.1f}); "
-        f"JVM: GC {gc:.1f} s, JIT compiler threads {jit:.1f} s, {compiles} generated classes compiled",
+        f"JVM: GC {gc:.1f} s, JIT compiler threads {jit:.1f} s, {compiles} generated classes compiled "
+        f"in {compiling:.1f} s",
         file=sys.stderr,
     )
     return value
@@ -220,14 +227,16 @@ def fresh(args: argparse.Namespace, exports: Path) -> tuple[int, str, list]:
     """Each of the plain job, the rollups (and --before's) in its own process and JVM: none warms another.
 
     The plain job runs twice: as a Spark user would start it (Java's and Spark's defaults), and with the
-    rollup's Java options; --conf applies to the rollups' JVMs only.
+    rollup's Java options; --conf and --java-options apply to this commit's rollups only (--before's runs with
+    Java's own options, as it did).
     """
     options = spark_rollup.DEFAULT_JAVA_OPTIONS if args.java_options is None else args.java_options
     steps = [
         ("plain", "", [], "plain job, Java's defaults"),
         ("plain", options, [], "plain job, the rollup's Java options"),
     ]
-    steps += [("rollup", options, args.conf, "")] + ([("before", options, args.conf, "")] if args.before else [])
+    # the before as it ran: Java's own options (the rollup's came with this change), Spark's defaults
+    steps += [("rollup", options, args.conf, "")] + ([("before", "", [], "")] if args.before else [])
     combined: list = []
     events, partitions = 0, ""
     for only, java, conf, name in steps:
