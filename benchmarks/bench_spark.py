@@ -154,20 +154,41 @@ def module_at(ref: str):  # noqa: ANN201
     return module
 
 
-def rollups(label: str, engine, exports: Path, out: str, spark, results: list, reruns: bool) -> None:  # noqa: ANN001
-    """Into an empty folder; again with nothing new; again after a new file with 1% more events (then removed)."""
+def rollups(  # noqa: PLR0913
+    label: str,
+    engine,
+    exports: Path,
+    out: str,
+    spark,
+    results: list,
+    reruns: bool,
+    keep: Path | None = None,  # noqa: ANN001
+) -> None:
+    """Into an empty folder; again with nothing new; again after a new file with 1% more events (then removed).
+    `keep`: a copy of the folder as the first rollup left it goes there (for a rerun in another JVM)."""
     now = datetime.fromisoformat(NOW)
 
     def run():  # noqa: ANN202
         return engine.rollup(str(exports), out, timezone=TIMEZONE, now=now, spark=spark)
 
     timed(f"{label} (empty folder)", results, run)
+    if keep is not None:
+        shutil.copytree(out, keep / "derived")
     if not reruns:
         return
     timed(f"{label} (nothing new)", results, run)
+    rerun(f"{label} (1% new events)", engine, exports, out, spark, results)
+
+
+def rerun(label: str, engine, exports: Path, out: str, spark, results: list) -> None:  # noqa: ANN001
+    """The rollup after a new file with 1% more events arrives (removed afterwards)."""
     added = add_new_events(exports, 0.01)
     try:
-        timed(f"{label} (1% new events)", results, run)
+        timed(
+            label,
+            results,
+            lambda: engine.rollup(str(exports), out, timezone=TIMEZONE, now=datetime.fromisoformat(NOW), spark=spark),
+        )
     finally:
         added.unlink()
 
@@ -211,8 +232,16 @@ def measure(args: argparse.Namespace, exports: Path, only: str | None) -> tuple[
                 results,
                 lambda: plain_job(spark, exports / "usage_events", str(work / "plain")),
             )
+        if args.small_run_rows is not None:
+            spark_rollup.SMALL_RUN_ROWS = args.small_run_rows
+        keep = Path(args.keep) if args.keep else None
         if only in (None, "rollup"):
-            rollups("spark rollup", spark_rollup, exports, str(work / "derived"), spark, results, not args.no_reruns)
+            derived = str(work / "derived")
+            rollups("spark rollup", spark_rollup, exports, derived, spark, results, not args.no_reruns, keep)
+        if only == "rerun":  # the folder a first rollup left, brought up to date in a JVM of its own
+            assert keep is not None
+            label = "spark rollup (1% new events, a JVM of its own)"
+            rerun(label, spark_rollup, exports, str(keep / "derived"), spark, results)
         if only in (None, "before") and args.before:
             before = module_at(args.before)
             label = f"rollup at {args.before}"
@@ -236,7 +265,10 @@ def fresh(args: argparse.Namespace, exports: Path) -> tuple[int, str, list]:
         ("plain", options, [], "plain job, the rollup's Java options"),
     ]
     # the before as it ran: Java's own options (the rollup's came with this change), Spark's defaults
-    steps += [("rollup", options, args.conf, "")] + ([("before", "", [], "")] if args.before else [])
+    steps += [("rollup", options, args.conf, "")]
+    steps += [] if args.no_reruns else [("rerun", options, args.conf, "1% rerun")]
+    steps += [("before", "", [], "")] if args.before else []
+    keep = tempfile.mkdtemp(prefix="bench-spark-keep-")
     combined: list = []
     events, partitions = 0, ""
     for only, java, conf, name in steps:
@@ -244,6 +276,8 @@ def fresh(args: argparse.Namespace, exports: Path) -> tuple[int, str, list]:
             command = [sys.executable, __file__, "--only", only, "--json", out.name, "--exports", str(exports)]
             command += ["--master", args.master, f"--java-options={java}"]  # with `=`: options start with a dash
             command += [f"--conf={item}" for item in conf]
+            command += ["--keep", keep] if only in ("rollup", "rerun") else []
+            command += [f"--small-run-rows={args.small_run_rows}"] if args.small_run_rows is not None else []
             command += ["--before", args.before] if args.before else []
             command += ["--no-reruns"] if args.no_reruns else []
             print(f"fresh JVM: {name or only}, Java options {java!r}, settings {conf}", file=sys.stderr, flush=True)
@@ -258,6 +292,7 @@ def fresh(args: argparse.Namespace, exports: Path) -> tuple[int, str, list]:
             elif label.startswith("plain job"):
                 label = f"{name} (read, dedup, daily sums, write)"
             combined.append((label, seconds, cpu, load))
+    shutil.rmtree(keep, ignore_errors=True)
     return events, partitions, combined
 
 
@@ -277,7 +312,13 @@ def main() -> int:
         "--java-options", help="the driver JVM's options (default: the rollup's, spark_rollup.DEFAULT_JAVA_OPTIONS)"
     )
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a session setting")
-    parser.add_argument("--only", choices=["plain", "rollup", "before"], help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=["plain", "rollup", "rerun", "before"], help=argparse.SUPPRESS)
+    parser.add_argument("--keep", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--small-run-rows",
+        type=int,
+        help="spark_rollup.SMALL_RUN_ROWS for this commit's rollups (whole-stage off below)",
+    )
     parser.add_argument("--json", help=argparse.SUPPRESS)
     args = parser.parse_args()
     exports = Path(args.exports) if args.exports else exports_for(args.events, args.accounts)
@@ -311,8 +352,8 @@ def main() -> int:
         )
     spent = {label: cpu for label, _, cpu, _ in results}
     for label in spent:
-        if label.endswith("(1% new events)"):
-            full = spent[label.replace("(1% new events)", "(empty folder)")]
+        if "(1% new events" in label:
+            full = spent[label.split(" (1% new events")[0] + " (empty folder)"]
             print(f"\n{label}: {spent[label] / full:.0%} of the same engine's full run (CPU)")
     return 0
 
