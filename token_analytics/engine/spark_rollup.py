@@ -20,9 +20,7 @@ import re
 import shutil
 import time
 import warnings
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -907,25 +905,6 @@ def offset_changes(timezone: str, day: date) -> bool:
     return len({(start + timedelta(minutes=15 * n)).astimezone(zone).utcoffset() for n in range(steps + 1)}) > 1
 
 
-# A rerun that reads fewer rows than this (the new files' and the folder's index) runs without whole-stage code
-# generation: compiling a stage's class costs more than the rows it would speed up (measured at 1M events: the
-# 1% rerun compiled 17 classes instead of 33, docs/BENCHMARK.md "First run and rerun"). Expressions are still
-# compiled; a full run keeps whole-stage code generation (without it, 1M events cost as much or more).
-SMALL_RUN_ROWS = 2_000_000
-
-
-@contextmanager
-def whole_stage_codegen(spark: SparkSession, *, enabled: bool) -> Iterator[None]:
-    """spark.sql.codegen.wholeStage as asked for the block, then as it was (the session may be a caller's)."""
-    key = "spark.sql.codegen.wholeStage"
-    before = spark.conf.get(key, "true")
-    spark.conf.set(key, "true" if enabled else "false")
-    try:
-        yield
-    finally:
-        spark.conf.set(key, before)
-
-
 def add_events(
     spark: SparkSession,
     storage: Storage,
@@ -936,13 +915,14 @@ def add_events(
     hourly_from: date,
     result: RollupResult,
 ) -> bool:
-    """Bring the folder up to date from new event files alone (screened by the caller), reading neither the old
-    exports nor more of the folder than the days the new events touch. False, with nothing written, when a full
-    run is needed: a new id is already in the folder's index (a winner may change, an old file's counts too), or
-    a touched day of the hourly window is one on which the zone's offset changes.
+    """Bring the folder up to date from new event files alone, reading neither the old exports nor more of the
+    folder than the days the new events touch. False, with nothing written, when a full run is needed: a new
+    id is already in the folder's index (a winner may change, an old file's counts too), or a touched day of
+    the hourly window is one on which the zone's offset changes.
     """
     from pyspark.sql import functions as F
 
+    screen_all(storage, new)
     rank_paths(files)
     (events,) = [kind for kind in KINDS if kind.name == "usage_events"]
     staged = stage(spark, (events,), new)
@@ -1148,11 +1128,9 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
     files = export_files()
     result = RollupResult(out=out, files=len(files))
     known: dict[str, tuple[int, int]] = {}
-    held = 0  # the events the folder holds (about its index's ids)
     if previous is not None:
-        for row in storage.read_table(join(out, "files"), ["path", "size", "mtime_ns", "kind", "accepted"]):
+        for row in storage.read_table(join(out, "files"), ["path", "size", "mtime_ns"]):
             known[row["path"]] = (row["size"], row["mtime_ns"])
-            held += row["accepted"] if row["kind"] == "usage_events" else 0
     result.changed = sum(1 for item in files if known.get(item.rel) != (item.size, item.mtime_ns))
     gone = set(known) - {item.rel for item in files}
     window = hourly_window(now, timezone)
@@ -1176,11 +1154,7 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
         and all(item.kind.name == "usage_events" for item in new)
         and storage.entries(join(out, INDEX))
     ):
-        screen_all(storage, new)
-        small = sum(item.rows_read for item in new) + held <= SMALL_RUN_ROWS
-        with whole_stage_codegen(spark, enabled=not small):
-            added = add_events(spark, storage, files, new, out, timezone, window["hourly_from"], result)
-        if added:
+        if add_events(spark, storage, files, new, out, timezone, window["hourly_from"], result):
             write_format(storage, out, timezone, now, window["hourly_from"])
             return result
         spark.catalog.clearCache()
