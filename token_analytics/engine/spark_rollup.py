@@ -1020,11 +1020,25 @@ def add_events(
 
 
 DRIVER_MEMORY = "SPARK_DRIVER_MEMORY"  # Spark's own variable (e.g. 4g), read when this process starts the JVM
-# The driver JVM's options when this process starts it (docs/SPARK.md "Settings"): a rollup is a short job that
-# compiles a few hundred generated classes once, so the JIT's top tier and a concurrent collector cost more
-# CPU than they give back. Measured (docs/BENCHMARK.md, "First run and rerun"); empty to keep Java's own.
+# The driver JVM's options when this process starts it (docs/SPARK.md "Settings"): a small rollup is a short job
+# that runs a few hundred generated classes once, so the JIT's top tier and a concurrent collector cost more CPU
+# than they give back (1M events: 56.6 CPU s against 63.3); a large one runs them long enough for the top tier
+# to pay (10M: 327.9 against 191.5). Measured in docs/BENCHMARK.md, "First run and rerun".
 JAVA_OPTIONS = "ANALYTICS_SPARK_JAVA_OPTIONS"
 DEFAULT_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseParallelGC"
+SMALL_EXPORT_BYTES = 32_000_000  # event files up to this size take DEFAULT_JAVA_OPTIONS (1M sample events: 15 MB)
+
+
+def java_options_for(exports: str) -> str:
+    """$ANALYTICS_SPARK_JAVA_OPTIONS when set; else DEFAULT_JAVA_OPTIONS for a local export folder whose event
+    files are small, Java's own options for a larger one or one on another file system (not listed here)."""
+    if JAVA_OPTIONS in os.environ:
+        return os.environ[JAVA_OPTIONS]
+    events = Path(exports) / "usage_events"
+    if not is_local(exports) or not events.is_dir():
+        return ""
+    size = sum(path.stat().st_size for path in events.rglob("*.parquet") if path.is_file())
+    return DEFAULT_JAVA_OPTIONS if size <= SMALL_EXPORT_BYTES else ""
 
 
 def session(
@@ -1038,7 +1052,8 @@ def session(
     """A SparkSession with the format's settings; the master from --master, spark-submit or local[*].
 
     `driver_memory` (default: $SPARK_DRIVER_MEMORY, else Spark's 1g) and `java_options` (default:
-    $ANALYTICS_SPARK_JAVA_OPTIONS, else DEFAULT_JAVA_OPTIONS) only take effect when this call starts the
+    $ANALYTICS_SPARK_JAVA_OPTIONS, else DEFAULT_JAVA_OPTIONS; rollup() passes java_options_for) only take effect
+    when this call starts the
     JVM; under spark-submit they are spark-submit's --driver-memory and --driver-java-options. `conf`: more
     session settings (a person's or a benchmark's), applied last.
     """
@@ -1091,7 +1106,7 @@ def rollup(
     """Write (or bring up to date) the derived folder `out` from the export folder `exports`."""
     started = time.perf_counter()
     own = spark is None
-    spark = spark or session(master)
+    spark = spark or session(master, java_options=java_options_for(exports))
     for key, value in SESSION_CONF.items():
         if not key.startswith(("spark.ui", "spark.hadoop")):
             spark.conf.set(key, value)
