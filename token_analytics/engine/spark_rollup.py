@@ -1053,9 +1053,8 @@ def session(
 
     `driver_memory` (default: $SPARK_DRIVER_MEMORY, else Spark's 1g) and `java_options` (default:
     $ANALYTICS_SPARK_JAVA_OPTIONS, else DEFAULT_JAVA_OPTIONS; rollup() passes java_options_for) only take effect
-    when this call starts the
-    JVM; under spark-submit they are spark-submit's --driver-memory and --driver-java-options. `conf`: more
-    session settings (a person's or a benchmark's), applied last.
+    when this call starts the JVM; under spark-submit they are spark-submit's --driver-memory and
+    --driver-java-options. `conf`: more session settings (a person's or a benchmark's), applied last.
     """
     # the Spark path never converts to pandas, so pyspark's warning about pandas 3 does not concern it
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
