@@ -1,7 +1,7 @@
 """Cost of `rollup --engine spark` on this machine next to the DuckDB ingest. Not a test.
 
     python benchmarks/bench_spark.py [--events 1000000] [--accounts 50] [--master local[*]] [--exports DIR]
-        [--before REF [--again]]
+        [--before REF [--again]] [--fresh] [--conf KEY=VALUE ...] [--java-options="-XX:..."]
 
 Generates sample exports once per size (benchmarks/.data/spark-<events>/, git-ignored) unless --exports
 is given, then in one run, on the same files and clock: the DuckDB ingest of a fresh cache (what the
@@ -13,12 +13,19 @@ load average at each step, events per second, and each step's CPU against the pl
 With --before REF (a git commit), the same three rollups follow with that commit's engine/spark_rollup.py, in
 the same JVM and on the same files: a before/after at one load (the before runs last, on a warm JIT); --again
 then runs this commit's three once more, as warm as the before's (after, before, after: the order's share shows).
+With --fresh nothing shares a JVM: the plain job (twice: Java's default options, then the rollup's), this
+commit's rollups and --before's each run in a process and JVM of their own, so none pays or skips another's
+warm-up; the table then has one session start per JVM. --conf (a session setting) and --java-options (the
+driver JVM's; default spark_rollup.DEFAULT_JAVA_OPTIONS) apply to this commit's rollups.
+Two runs at once on the same size share one export folder: the 1% file one adds shows up in the other's
+runs (a "nothing new" run that is not). Give each its own --exports, or run them one after the other.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -68,15 +75,17 @@ def cpu_seconds() -> float:
 JVM: list = []  # the driver JVM's gateway view, once started (its own counters of GC, JIT and code generation)
 
 
-def jvm_counters() -> tuple[float, float, int]:
-    """The JVM's GC seconds, JIT compiler seconds (elapsed in its threads) and Spark's generated-class compiles."""
+def jvm_counters() -> tuple[float, float, int, float]:
+    """The JVM's GC seconds, JIT compiler seconds (elapsed in its threads), Spark's generated-class compiles and
+    their seconds (Janino; the histogram keeps its last 1028 samples, so exact for a few hundred compiles)."""
     if not JVM:
-        return 0.0, 0.0, 0
+        return 0.0, 0.0, 0, 0.0
     beans = JVM[0].java.lang.management.ManagementFactory
     gc = sum(bean.getCollectionTime() for bean in beans.getGarbageCollectorMXBeans()) / 1000
     jit = beans.getCompilationMXBean().getTotalCompilationTime() / 1000
-    compiles = JVM[0].org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME().getCount()
-    return gc, jit, compiles
+    histogram = JVM[0].org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME()
+    compile_seconds = sum(histogram.getSnapshot().getValues()) / 1000
+    return gc, jit, histogram.getCount(), compile_seconds
 
 
 def timed(label: str, results: list[tuple[str, float, float]], fn):  # noqa: ANN001, ANN202
@@ -88,10 +97,11 @@ def timed(label: str, results: list[tuple[str, float, float]], fn):  # noqa: ANN
         cpu = None
     spent = cpu_seconds() - cpu if cpu is not None else float("nan")
     results.append((label, time.perf_counter() - started, spent, os.getloadavg()[0]))
-    gc, jit, compiles = (after - before for after, before in zip(jvm_counters(), counters, strict=True))
+    gc, jit, compiles, compiling = (after - before for after, before in zip(jvm_counters(), counters, strict=True))
     print(
         f"  {label}: {results[-1][1]:.1f} s, {spent:.1f} CPU s (load {os.getloadavg()[0]:.1f}); "
-        f"JVM: GC {gc:.1f} s, JIT compiler threads {jit:.1f} s, {compiles} generated classes compiled",
+        f"JVM: GC {gc:.1f} s, JIT compiler threads {jit:.1f} s, {compiles} generated classes compiled "
+        f"in {compiling:.1f} s",
         file=sys.stderr,
     )
     return value
@@ -146,20 +156,41 @@ def module_at(ref: str):  # noqa: ANN201
     return module
 
 
-def rollups(label: str, engine, exports: Path, out: str, spark, results: list, reruns: bool) -> None:  # noqa: ANN001
-    """Into an empty folder; again with nothing new; again after a new file with 1% more events (then removed)."""
+def rollups(  # noqa: PLR0913
+    label: str,
+    engine,
+    exports: Path,
+    out: str,
+    spark,
+    results: list,
+    reruns: bool,
+    keep: Path | None = None,  # noqa: ANN001
+) -> None:
+    """Into an empty folder; again with nothing new; again after a new file with 1% more events (then removed).
+    `keep`: a copy of the folder as the first rollup left it goes there (for a rerun in another JVM)."""
     now = datetime.fromisoformat(NOW)
 
     def run():  # noqa: ANN202
         return engine.rollup(str(exports), out, timezone=TIMEZONE, now=now, spark=spark)
 
     timed(f"{label} (empty folder)", results, run)
+    if keep is not None:
+        shutil.copytree(out, keep / "derived")
     if not reruns:
         return
     timed(f"{label} (nothing new)", results, run)
+    rerun(f"{label} (1% new events)", engine, exports, out, spark, results)
+
+
+def rerun(label: str, engine, exports: Path, out: str, spark, results: list) -> None:  # noqa: ANN001
+    """The rollup after a new file with 1% more events arrives (removed afterwards)."""
     added = add_new_events(exports, 0.01)
     try:
-        timed(f"{label} (1% new events)", results, run)
+        timed(
+            label,
+            results,
+            lambda: engine.rollup(str(exports), out, timezone=TIMEZONE, now=datetime.fromisoformat(NOW), spark=spark),
+        )
     finally:
         added.unlink()
 
@@ -170,19 +201,9 @@ def pa_string(text: str):  # noqa: ANN201
     return pa.scalar(text, pa.string())
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--accounts", type=int, default=50)
-    parser.add_argument("--master", default="local[2]")
-    parser.add_argument("--exports", help="an existing export folder instead of generated sample exports")
-    parser.add_argument("--no-reruns", action="store_true", help="only the first rollup (large sizes)")
-    parser.add_argument("--before", metavar="REF", help="also run this git commit's rollup, last, in the same JVM")
-    parser.add_argument("--again", action="store_true", help="with --before: this commit's rollups once more, after it")
-    args = parser.parse_args()
-    exports = Path(args.exports) if args.exports else exports_for(args.events, args.accounts)
+def measure(args: argparse.Namespace, exports: Path, only: str | None) -> tuple[int, str, list]:
+    """The steps in this process and one JVM: all of them, or (`only`) the plain job or the rollups alone."""
     results: list[tuple[str, float, float, float]] = []
-    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-spark-") as scratch:
         work = Path(scratch)
         settings = load_settings(
@@ -197,27 +218,120 @@ def main() -> int:
         store = timed("duckdb ingest (fresh cache)", results, lambda: Store.open(settings))
         events = store.cursor().execute("select count(*) from raw_events").fetchall()[0][0]
         store.close()
-        spark = timed("spark session start", results, lambda: spark_rollup.session(args.master))
+        conf = dict(item.split("=", 1) for item in args.conf)
+        spark = timed(
+            "spark session start",
+            results,
+            lambda: spark_rollup.session(args.master, java_options=args.java_options, conf=conf),
+        )
+        runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+        print(f"  JVM options: {' '.join(runtime.getInputArguments())}", file=sys.stderr)
         spark_rollup.size_partitions(spark)  # the plain job gets the rollup's shuffle width: a fair yardstick
         partitions = spark.conf.get("spark.sql.shuffle.partitions")
-        timed(
-            "plain job (read, dedup, daily sums, write)",
-            results,
-            lambda: plain_job(spark, exports / "usage_events", str(work / "plain")),
-        )
-        rollups("spark rollup", spark_rollup, exports, str(work / "derived"), spark, results, not args.no_reruns)
-        if args.before:
+        if only in (None, "plain"):
+            timed(
+                "plain job (read, dedup, daily sums, write)",
+                results,
+                lambda: plain_job(spark, exports / "usage_events", str(work / "plain")),
+            )
+        keep = Path(args.keep) if args.keep else None
+        if only in (None, "rollup"):
+            derived = str(work / "derived")
+            rollups("spark rollup", spark_rollup, exports, derived, spark, results, not args.no_reruns, keep)
+        if only == "rerun":  # the folder a first rollup left, brought up to date in a JVM of its own
+            assert keep is not None
+            label = "spark rollup (1% new events, a JVM of its own)"
+            rerun(label, spark_rollup, exports, str(keep / "derived"), spark, results)
+        if only in (None, "before") and args.before:
             before = module_at(args.before)
             label = f"rollup at {args.before}"
             rollups(label, before, exports, str(work / "before"), spark, results, not args.no_reruns)
-            if args.again:  # the JVM is as warm for this one as for the before: the order's share shows
+            if args.again and only is None:  # the JVM is as warm for this one as for the before: the order shows
                 rollups("spark rollup again", spark_rollup, exports, str(work / "again"), spark, results, True)
         spark.stop()
+    return events, partitions, results
+
+
+def fresh(args: argparse.Namespace, exports: Path) -> tuple[int, str, list]:
+    """Each of the plain job, the rollups (and --before's) in its own process and JVM: none warms another.
+
+    The plain job runs twice: as a Spark user would start it (Java's and Spark's defaults), and with the
+    rollup's Java options; --conf and --java-options apply to this commit's rollups only (--before's runs with
+    Java's own options, as it did).
+    """
+    options = spark_rollup.DEFAULT_JAVA_OPTIONS if args.java_options is None else args.java_options
+    steps = [
+        ("plain", "", [], "plain job, Java's defaults"),
+        ("plain", options, [], "plain job, the rollup's Java options"),
+    ]
+    # the before as it ran: Java's own options (the rollup's came with this change), Spark's defaults
+    steps += [("rollup", options, args.conf, "")]
+    steps += [] if args.no_reruns else [("rerun", options, args.conf, "1% rerun")]
+    steps += [("before", "", [], "")] if args.before else []
+    keep = tempfile.mkdtemp(prefix="bench-spark-keep-")
+    combined: list = []
+    events, partitions = 0, ""
+    for only, java, conf, name in steps:
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            command = [sys.executable, __file__, "--only", only, "--json", out.name, "--exports", str(exports)]
+            command += ["--master", args.master, f"--java-options={java}"]  # with `=`: options start with a dash
+            command += [f"--conf={item}" for item in conf]
+            command += ["--keep", keep] if only in ("rollup", "rerun") else []
+            command += ["--before", args.before] if args.before else []
+            command += ["--no-reruns"] if args.no_reruns else []
+            print(f"fresh JVM: {name or only}, Java options {java!r}, settings {conf}", file=sys.stderr, flush=True)
+            subprocess.run(command, check=True)
+            found = json.loads(Path(out.name).read_text())
+        events, partitions = found["events"], found["partitions"]
+        for label, seconds, cpu, load in found["results"]:
+            if label.startswith("duckdb") and combined:
+                continue
+            if label == "spark session start":
+                label = f"spark session start (for the {name or only} JVM)"
+            elif label.startswith("plain job"):
+                label = f"{name} (read, dedup, daily sums, write)"
+            combined.append((label, seconds, cpu, load))
+    shutil.rmtree(keep, ignore_errors=True)
+    return events, partitions, combined
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--accounts", type=int, default=50)
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--exports", help="an existing export folder instead of generated sample exports")
+    parser.add_argument("--no-reruns", action="store_true", help="only the first rollup (large sizes)")
+    parser.add_argument("--before", metavar="REF", help="also run this git commit's rollup, last, in the same JVM")
+    parser.add_argument("--again", action="store_true", help="with --before: this commit's rollups once more, after it")
+    parser.add_argument(
+        "--fresh", action="store_true", help="the plain job, the rollups and --before's each in a JVM of its own"
+    )
+    parser.add_argument(
+        "--java-options", help="the driver JVM's options (default: the rollup's, spark_rollup.DEFAULT_JAVA_OPTIONS)"
+    )
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a session setting")
+    parser.add_argument("--only", choices=["plain", "rollup", "rerun", "before"], help=argparse.SUPPRESS)
+    parser.add_argument("--keep", help=argparse.SUPPRESS)
+    parser.add_argument("--json", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    exports = Path(args.exports) if args.exports else exports_for(args.events, args.accounts)
+    load_before = os.getloadavg()
+    if args.fresh:
+        events, partitions, results = fresh(args, exports)
+    else:
+        events, partitions, results = measure(args, exports, args.only)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"events": events, "partitions": partitions, "results": results}))
+        return 0
     load_after = os.getloadavg()
     duckdb_cpu = results[0][2]
-    plain_cpu = results[2][2]
+    plain = [cpu for label, _, cpu, _ in results if label.startswith("plain job")]
+    plain_cpu = plain[0] if plain else float("nan")
     print(
-        f"\n{events:,} accepted events, {os.cpu_count()} cores, master {args.master}, {partitions} shuffle partitions"
+        f"\n{events:,} accepted events, {os.cpu_count()} cores, master {args.master}, {partitions} shuffle partitions, "
+        f"{'each step in a fresh JVM' if args.fresh else 'one JVM'}, settings {args.conf or 'the defaults'}, "
+        f"Java options {args.java_options if args.java_options is not None else 'the default'}"
     )
     print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} (1 min)\n")
     print(
@@ -232,8 +346,8 @@ def main() -> int:
         )
     spent = {label: cpu for label, _, cpu, _ in results}
     for label in spent:
-        if label.endswith("(1% new events)"):
-            full = spent[label.replace("(1% new events)", "(empty folder)")]
+        full = spent.get(label.split(" (1% new events")[0] + " (empty folder)")
+        if "(1% new events" in label and full:  # a rerun alone in its process has no full run beside it
             print(f"\n{label}: {spent[label] / full:.0%} of the same engine's full run (CPU)")
     return 0
 

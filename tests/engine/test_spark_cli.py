@@ -50,3 +50,21 @@ def test_a_foreign_out_folder_is_refused_before_anything_is_read(tmp_path: Path)
     (tmp_path / "_format.json").unlink()
     (tmp_path / "usage_daily").mkdir()  # a run stopped before _format.json: rewritten whole, not refused
     assert spark_rollup.read_format(NoSpark(), str(tmp_path)) is None
+
+
+def test_the_jvm_options_follow_the_size_of_the_event_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Small event files: the first JIT tier (a short job); large ones or an object store: Java's own; the
+    variable, when set, wins (empty included)."""
+    monkeypatch.delenv(spark_rollup.JAVA_OPTIONS, raising=False)
+    events = tmp_path / "usage_events" / "month=2026-11"
+    events.mkdir(parents=True)
+    (events / "a.parquet").write_bytes(b"\0" * 1000)
+    assert spark_rollup.java_options_for(str(tmp_path)) == spark_rollup.DEFAULT_JAVA_OPTIONS
+    monkeypatch.setattr(spark_rollup, "SMALL_EXPORT_BYTES", 999)
+    assert spark_rollup.java_options_for(str(tmp_path)) == ""
+    assert spark_rollup.java_options_for("s3a://lake/exports") == ""
+    monkeypatch.setenv(spark_rollup.JAVA_OPTIONS, "-XX:+UseSerialGC")
+    assert spark_rollup.java_options_for(str(tmp_path)) == "-XX:+UseSerialGC"
+    monkeypatch.setenv(spark_rollup.JAVA_OPTIONS, "")
+    monkeypatch.setattr(spark_rollup, "SMALL_EXPORT_BYTES", 10**9)
+    assert spark_rollup.java_options_for(str(tmp_path)) == ""

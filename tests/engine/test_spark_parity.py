@@ -91,6 +91,8 @@ def spark() -> Iterator[Any]:
     builder = SparkSession.builder.master("local[2]").appName("parity").config("spark.sql.shuffle.partitions", "4")
     for key, value in spark_rollup.SESSION_CONF.items():
         builder = builder.config(key, value)
+    # the JVM options the rollup starts its own JVM with: a short job, the JIT's first tier is enough
+    builder = builder.config("spark.driver.extraJavaOptions", spark_rollup.DEFAULT_JAVA_OPTIONS)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     yield session

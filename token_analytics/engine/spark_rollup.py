@@ -74,19 +74,22 @@ SESSION_CONF = {
     "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
     "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
     "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
-    # adaptive execution coalesces the small shuffles of the rollups (nothing cached is wider than the scan)
-    "spark.sql.adaptive.enabled": "true",
-    "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    # A run compiles about 190 generated classes (a rerun 80-90), Spark keeps 100: in a reused session the next
-    # run finds its classes compiled instead of compiling (and JIT-warming) them again.
-    "spark.sql.codegen.cache.maxEntries": "1000",
     # no _SUCCESS marker among the parquet parts (readers glob the folder)
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
 }
-
-STATIC_CONF = {"spark.sql.codegen.cache.maxEntries"}  # fixed when the session starts: not set again per run
+# Speed, not meaning: set when this module builds the session, never over a session's own choice (a session
+# handed to rollup() or a --conf keeps its values). docs/SPARK.md "Settings" has the measurements.
+TUNING = {
+    # A run compiles about 190 generated classes (a rerun 80-90), Spark keeps 100: in a reused session the next
+    # run finds its classes compiled instead of compiling (and JIT-warming) them again.
+    "spark.sql.codegen.cache.maxEntries": "1000",
+    # A stage's class named without its stage id: the same stage in another query (the scan of a cached kind, read
+    # by several tables) is the same source and found in that cache instead of compiled again (a 1M full run
+    # compiled 166 classes instead of 188-192). Only the names in a stack trace change.
+    "spark.sql.codegen.useIdInClassName": "false",
+}
 
 
 class RollupError(Exception):
@@ -816,8 +819,11 @@ def derive(spark: SparkSession, files: list[ExportFile], timezone: str, hourly_f
             tables[kind.name] = winners.selectExpr(*COLUMNS[kind.name].split(", "))
             tables[kind.name].createOrReplaceTempView(kind.name)
     by_id = files_by_id(files)
-    for frame in loser_frames:
-        for row in frame.collect():
+    if loser_frames:  # both kinds' counts in one job (file ids are distinct across kinds)
+        counts = loser_frames[0]
+        for frame in loser_frames[1:]:
+            counts = counts.unionByName(frame)
+        for row in counts.collect():
             by_id[row.file_id].losers = (row.duplicates, row.conflicts)
 
     spark.sql(LOCAL, args={"tz": timezone}).createOrReplaceTempView("events_local")
@@ -1014,15 +1020,41 @@ def add_events(
 
 
 DRIVER_MEMORY = "SPARK_DRIVER_MEMORY"  # Spark's own variable (e.g. 4g), read when this process starts the JVM
+# The driver JVM's options when this process starts it (docs/SPARK.md "Settings"): a small rollup is a short job
+# that runs a few hundred generated classes once, so the JIT's top tier and a concurrent collector cost more CPU
+# than they give back (1M events: 56.6 CPU s against 63.3); a large one runs them long enough for the top tier
+# to pay (10M: 327.9 against 191.5). Measured in docs/BENCHMARK.md, "First run and rerun".
+JAVA_OPTIONS = "ANALYTICS_SPARK_JAVA_OPTIONS"
+DEFAULT_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseParallelGC"
+SMALL_EXPORT_BYTES = 32_000_000  # event files up to this size take DEFAULT_JAVA_OPTIONS (1M sample events: 15 MB)
+
+
+def java_options_for(exports: str) -> str:
+    """$ANALYTICS_SPARK_JAVA_OPTIONS when set; else DEFAULT_JAVA_OPTIONS for a local export folder whose event
+    files are small, Java's own options for a larger one or one on another file system (not listed here)."""
+    if JAVA_OPTIONS in os.environ:
+        return os.environ[JAVA_OPTIONS]
+    events = Path(exports) / "usage_events"
+    if not is_local(exports) or not events.is_dir():
+        return ""
+    size = sum(path.stat().st_size for path in events.rglob("*.parquet") if path.is_file())
+    return DEFAULT_JAVA_OPTIONS if size <= SMALL_EXPORT_BYTES else ""
 
 
 def session(
-    master: str | None, app_name: str = "token-analytics-rollup", driver_memory: str | None = None
+    master: str | None,
+    app_name: str = "token-analytics-rollup",
+    driver_memory: str | None = None,
+    *,
+    java_options: str | None = None,
+    conf: dict[str, str] | None = None,
 ) -> SparkSession:
     """A SparkSession with the format's settings; the master from --master, spark-submit or local[*].
 
-    `driver_memory` (default: $SPARK_DRIVER_MEMORY, else Spark's 1g) only takes effect when this
-    call starts the JVM; under spark-submit it is spark-submit's --driver-memory.
+    `driver_memory` (default: $SPARK_DRIVER_MEMORY, else Spark's 1g) and `java_options` (default:
+    $ANALYTICS_SPARK_JAVA_OPTIONS, else DEFAULT_JAVA_OPTIONS; rollup() passes java_options_for) only take effect
+    when this call starts the JVM; under spark-submit they are spark-submit's --driver-memory and
+    --driver-java-options. `conf`: more session settings (a person's or a benchmark's), applied last.
     """
     # the Spark path never converts to pandas, so pyspark's warning about pandas 3 does not concern it
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
@@ -1035,11 +1067,16 @@ def session(
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
-    for key, value in SESSION_CONF.items():
+    for key, value in {**SESSION_CONF, **TUNING}.items():
         builder = builder.config(key, value)
     memory = driver_memory or os.environ.get(DRIVER_MEMORY)
     if memory:
         builder = builder.config("spark.driver.memory", memory)
+    options = java_options if java_options is not None else os.environ.get(JAVA_OPTIONS, DEFAULT_JAVA_OPTIONS)
+    if options.strip():
+        builder = builder.config("spark.driver.extraJavaOptions", options)
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
@@ -1068,9 +1105,9 @@ def rollup(
     """Write (or bring up to date) the derived folder `out` from the export folder `exports`."""
     started = time.perf_counter()
     own = spark is None
-    spark = spark or session(master)
+    spark = spark or session(master, java_options=java_options_for(exports))
     for key, value in SESSION_CONF.items():
-        if key not in STATIC_CONF and not key.startswith(("spark.ui", "spark.hadoop")):
+        if not key.startswith(("spark.ui", "spark.hadoop")):
             spark.conf.set(key, value)
     size_partitions(spark)
     try:
