@@ -264,13 +264,13 @@ def preload_page_code() -> None:
     """Hidden copies of the element kinds the next pages draw, so their code is loaded before it is needed.
 
     Hidden with CSS, not left out: the browser loads an element's code only when it is drawn. No text
-    input and no button among them (the form's own stay the first of their kind).
+    input and no button among them (the form's own stay the first of their kind), and no metric: a
+    signed-out page shows no figure, not even a hidden constant (its code is small).
     """
     st.html(_PRELOAD_CSS)
     with st.container(key=PRELOAD_KEY):
         st.vega_lite_chart(_PRELOAD_CHART, width=40, height=20)
         st.dataframe({"x": [1]}, hide_index=True)
-        st.metric("x", 1)
         st.progress(0.5)
         hidden = {"label_visibility": "collapsed", "disabled": True}
         st.multiselect("x", ["x"], key="login_preload_multiselect", **hidden)
