@@ -134,6 +134,7 @@ def sign_in_and_stop(settings: Settings, config: users.AuthConfig, key: str) -> 
             oidc.login_button()
         if settings.auth_file == DEMO_AUTH_FILE:
             st.caption(t("login.demo_hint"))
+    auth.preload_page_code()
     st.stop()
 
 

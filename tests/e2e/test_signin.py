@@ -79,3 +79,20 @@ def test_thirty_sign_ins_and_outs_none_lost(page: Page, saas: Server, busy_core:
         sign_in(page, saas, "manager")
         expect(main_area(page).get_by_role("heading", name=t("page.analysis"), exact=True)).to_be_visible()
         sign_out(page)
+
+
+def test_the_sign_in_page_shows_only_the_form_while_it_loads_the_next_pages_code(page: Page, saas: Server) -> None:
+    """The landing page's element kinds are drawn hidden under the form (their code loads while the person
+    types): nothing of them may be seen or reached, and the chart and grid code is there before "Sign in"."""
+    page.goto(saas.url + "/")
+    form = sign_in_form(page)
+    expect(form).to_be_visible()
+    preload = page.locator(".st-key-login_preload")
+    expect(preload.locator('[data-testid="stDataFrame"]')).to_have_count(1)  # drawn, so its code was loaded
+    expect(preload).to_be_hidden()
+    main = main_area(page)
+    expect(main.get_by_role("textbox")).to_have_count(2)  # username and password, nothing hidden reachable
+    expect(main.get_by_role("combobox")).to_have_count(0)
+    expect(main.get_by_role("checkbox")).to_have_count(0)
+    expect(main.get_by_role("spinbutton")).to_have_count(0)
+    expect(main.locator('[data-testid="stVegaLiteChart"]:visible')).to_have_count(0)

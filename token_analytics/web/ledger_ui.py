@@ -4,15 +4,21 @@ and the CSV download, all in one fragment (the ledger itself is engine/ledger.py
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
 import pandas as pd
 import streamlit as st
 
 from token_analytics.accounts import users
 from token_analytics.engine import ledger, ledger_csv
 from token_analytics.settings import Settings
+from token_analytics.strings import language
 from token_analytics.web import data, fmt, tables, ui
 from token_analytics.web.context import PageContext
-from token_analytics.web.i18n import t
+from token_analytics.web.i18n import current_language, t
+
+T = TypeVar("T")
 
 # The filters: every choice is a constant from an allowlist or a bound value.
 ANY = ""  # "all" in the selectboxes; not None, which Streamlit shows as "Choose an option"
@@ -30,17 +36,37 @@ def user_names(settings: Settings) -> dict[str, str]:
     return {user.username: user.name for user in config.users.values()}
 
 
+def kept(page: PageContext, name: str, compute: Callable[[], T], *key: Hashable) -> T:
+    """A ledger read once per account, data generation and count of the app's own entries (as the figure set).
+
+    The ledger is the exports' transactions (a new data generation when they change) plus the app's own
+    entries, which are only ever appended: their count is their version, so nothing kept is older than the
+    ledger. A copy of a frame is not needed: the page only reads what it gets.
+    """
+    entries = data.app_entries(page.store, page.account)
+    return data.memo(page.store, name, compute, page.account, entries, *key)
+
+
 # A filter or page change reruns only this section (st.fragment), not the router and the whole page; the
 # sign-in is checked again on the next full run (DECISIONS).
 @st.fragment
 def ledger_section(page: PageContext) -> None:
     """Filters, totals, one page of the ledger, paging and the CSV download."""
+    # The session's language read once for the whole section: a page of entries formats ~500 numbers and
+    # labels, and each would otherwise look the language up in the session state.
+    with language(current_language()):
+        _ledger_section(page)
+
+
+def _ledger_section(page: PageContext) -> None:
     account, settings, store = page.account, page.settings, page.store
     saas = settings.saas
     if not saas:
         st.caption(t("history.not_billed"))
     usernames = user_names(settings)
-    names = ledger.member_names(store, account, usernames)
+    names = kept(
+        page, "ledger_names", lambda: ledger.member_names(store, account, usernames), tuple(sorted(usernames.items()))
+    )
     methods = ledger.METHODS if saas else ()
     for key, choices in (("history_member", (ANY, *names)), ("history_method", (ANY, *methods))):
         # a member of the account shown before an admin switched, or None from an older session
@@ -84,7 +110,7 @@ def ledger_section(page: PageContext) -> None:
         st.stop()
 
     # --- totals of the filtered set ------------------------------------------------------------
-    totals = ledger.totals(store, account, flt)
+    totals = kept(page, "ledger_totals", lambda: ledger.totals(store, account, flt), flt)
     st.subheader(t("history.totals", count=fmt.tokens(totals.count)))
     kinds = (*ledger.types_for(saas), None)  # None: the net of all types
     # three to a row, so exact signed totals of many digits stay readable
@@ -106,7 +132,8 @@ def ledger_section(page: PageContext) -> None:
         st.session_state["history_shown"] = (account, flt)
         st.session_state["history_page"] = 1
     st.session_state["history_page"] = ledger.clamp_page(st.session_state.get("history_page", 1) - 1, totals.count) + 1
-    rows = ledger.page(store, account, flt, st.session_state["history_page"] - 1)
+    number = st.session_state["history_page"] - 1
+    rows = kept(page, "ledger_page", lambda: ledger.page(store, account, flt, number), flt, number)
     if rows.empty:
         st.info(t("history.empty"))
     else:
