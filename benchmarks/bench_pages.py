@@ -102,6 +102,7 @@ WIDGET_CHANGES = (
     ("Period", "This year (so far)"),
 )
 QUIET_MS = 400
+WIDGET_WAIT_MS = 30_000  # a control the page does not offer is skipped after this, not waited for
 TYPING_MS = 120  # a key every 120 ms: a quick typist; "manager" and its password take about 2.3 s
 
 # Installed before any of the app's scripts: the time of the last change to the page.
@@ -243,13 +244,21 @@ def fill_then_click(page: Any, role: str) -> float:
 
 def widget_changes(page: Any, server: Server, checkout: str, role: str, results: Results) -> None:
     """/explore opened afresh, then each of WIDGET_CHANGES: from the click on the option to the last element drawn."""
+    from playwright.sync_api import TimeoutError as TimeoutError_
+
     page.goto(f"{server.url}/explore")
     drawn_ms(page, 0.0)
     main = page.locator('[data-testid="stMain"]')
     for label, option in WIDGET_CHANGES:
-        main.get_by_role("combobox", name=label, exact=True).click(no_wait_after=True)
-        choice = page.get_by_role("option", name=option, exact=True)
-        choice.wait_for()
+        try:
+            main.get_by_role("combobox", name=label, exact=True).click(no_wait_after=True, timeout=WIDGET_WAIT_MS)
+            choice = page.get_by_role("option", name=option, exact=True)
+            choice.wait_for(timeout=WIDGET_WAIT_MS)
+        except TimeoutError_:
+            # an older checkout may name a control or an option otherwise: that change is not measured there
+            print(f"{checkout}: no {label!r} -> {option!r} on /explore [{role}]; not measured", flush=True)
+            page.keyboard.press("Escape")
+            continue
         since = page.evaluate("() => performance.now()")
         choice.click(no_wait_after=True)
         results.add(f"explore widget change: {label} -> {option} [{role}]", checkout, drawn_ms(page, since))
