@@ -50,6 +50,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,46 +183,49 @@ def drawn_ms(page: Any, since: float, timeout_ms: int = 180_000) -> float:
     return float(value["ms"])
 
 
-def browser_measures(server: Server, checkout: str, results: Results, runs: int) -> dict[str, dict[str, Any]]:
-    """Sign-in, page switches and shared /explore links per role; returns each role's cookies and pages."""
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's chromium through Playwright, every expectation waiting up to 3 minutes (a 10M first load)."""
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=180_000)
-    cookies: dict[str, dict[str, Any]] = {}
     with sync_playwright() as play:
         browser = play.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         try:
-            for role in ROLES:
-                for run in range(runs):
-                    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-US")
-                    context.add_init_script(OBSERVE)
-                    page = context.new_page()
-                    page.set_default_timeout(180_000)
-                    page.goto(server.url + "/")
-                    since = fill_then_click(page, role)
-                    expect(page).to_have_url(re.compile(r"/analysis(\?.*)?$"))
-                    results.add(f"sign-in -> /analysis drawn [{role}]", checkout, drawn_ms(page, since))
-                    nav = page.locator('[data-testid="stSidebarNav"]')
-                    opened = []
-                    for path in PAGES:
-                        link = nav.locator(f'a[href$="/{path}"]')
-                        if path == "analysis" or link.count() == 0:
-                            continue
-                        since = page.evaluate("() => performance.now()")
-                        link.first.click()
-                        expect(page).to_have_url(re.compile(rf"/{re.escape(path)}(\?.*)?$"))
-                        results.add(f"page switch -> /{path} drawn [{role}]", checkout, drawn_ms(page, since))
-                        opened.append(path)
-                    if run == 0:
-                        cookies[role] = {"cookies": context.cookies(), "pages": ["analysis"] + opened}
-                    if "explore" in opened:
-                        widget_changes(page, server, checkout, role, results)
-                    for view in EXPLORE_VIEWS[1:2]:
-                        page.goto(f"{server.url}/explore?{view}")
-                        results.add(f"shared /explore link drawn [{role}]", checkout, drawn_ms(page, 0.0))
-                    context.close()
+            yield browser
         finally:
             browser.close()
+
+
+def browser_measures(server: Server, checkout: str, results: Results, runs: int) -> dict[str, dict[str, Any]]:
+    """Sign-in, page switches and shared /explore links per role; returns each role's cookies and pages."""
+    from playwright.sync_api import expect
+
+    cookies: dict[str, dict[str, Any]] = {}
+    with chromium() as browser:
+        for role in ROLES:
+            for run in range(runs):
+                context, page, signing_in = signed_in_page(browser, server, role, OBSERVE)
+                results.add(f"sign-in -> /analysis drawn [{role}]", checkout, signing_in)
+                nav = page.locator('[data-testid="stSidebarNav"]')
+                opened = []
+                for path in PAGES:
+                    link = nav.locator(f'a[href$="/{path}"]')
+                    if path == "analysis" or link.count() == 0:
+                        continue
+                    since = page.evaluate("() => performance.now()")
+                    link.first.click()
+                    expect(page).to_have_url(re.compile(rf"/{re.escape(path)}(\?.*)?$"))
+                    results.add(f"page switch -> /{path} drawn [{role}]", checkout, drawn_ms(page, since))
+                    opened.append(path)
+                if run == 0:
+                    cookies[role] = {"cookies": context.cookies(), "pages": ["analysis"] + opened}
+                if "explore" in opened:
+                    widget_changes(page, server, checkout, role, results)
+                for view in EXPLORE_VIEWS[1:2]:
+                    page.goto(f"{server.url}/explore?{view}")
+                    results.add(f"shared /explore link drawn [{role}]", checkout, drawn_ms(page, 0.0))
+                context.close()
     return cookies
 
 
@@ -355,40 +360,42 @@ class Trace:
         }
 
 
+def traced_switch(page: Any, trace: Any, path: str, label: str, checkout: str, results: Results, keep: bool) -> None:
+    """A click on the sidebar's link to /`path`, split by Trace to the last element drawn (kept when `keep`)."""
+    from playwright.sync_api import expect
+
+    start = trace.mark()
+    page.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]').first.click()
+    expect(page).to_have_url(re.compile(rf"/{re.escape(path)}(\?.*)?$"))
+    drawn = drawn_ms(page, start[0]) + start[0]
+    if keep:
+        for name, value in trace.split(start, drawn).items():
+            results.add(f"{label}: {name}", checkout, value)
+
+
 def trace_measures(server: Server, checkout: str, results: Results, runs: int, role: str = "manager") -> None:
     """`runs` sign-ins of `role` and a switch to /token-history after each, split by Trace (after one warm-up)."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    expect.set_options(timeout=180_000)
-    with sync_playwright() as play:
-        browser = play.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            for run in range(runs + 1):
-                context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-US")
-                context.add_init_script(OBSERVE + CHARTS_OBSERVE)
-                page = context.new_page()
-                page.set_default_timeout(180_000)
-                trace = Trace(context, page)
-                page.goto(server.url + "/")
-                expect(sign_in_form(page)).to_be_visible()
-                start = trace.mark()
-                since = fill_then_click(page, role)
-                start = (since, start[1] + (since - start[0]) / 1000, start[2])  # the mark moved to the click
-                expect(page).to_have_url(re.compile(r"/analysis(\?.*)?$"))
-                drawn = drawn_ms(page, since) + since
-                if run > 0:  # the first sign-in of a server also opens the data
-                    for name, value in trace.split(start, drawn).items():
-                        results.add(f"trace sign-in -> /analysis: {name}", checkout, value)
-                start = trace.mark()
-                page.locator('[data-testid="stSidebarNav"] a[href$="/token-history"]').first.click()
-                expect(page).to_have_url(re.compile(r"/token-history(\?.*)?$"))
-                drawn = drawn_ms(page, start[0]) + start[0]
-                if run > 0:
-                    for name, value in trace.split(start, drawn).items():
-                        results.add(f"trace switch -> /token-history: {name}", checkout, value)
-                context.close()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        for run in range(runs + 1):
+            context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-US")
+            context.add_init_script(OBSERVE + CHARTS_OBSERVE)
+            page = context.new_page()
+            page.set_default_timeout(180_000)
+            trace = Trace(context, page)
+            page.goto(server.url + "/")
+            expect(sign_in_form(page)).to_be_visible()
+            start = trace.mark()
+            since = fill_then_click(page, role)
+            start = (since, start[1] + (since - start[0]) / 1000, start[2])  # the mark moved to the click
+            expect(page).to_have_url(re.compile(r"/analysis(\?.*)?$"))
+            drawn = drawn_ms(page, since) + since
+            if run > 0:  # the first sign-in of a server also opens the data
+                for name, value in trace.split(start, drawn).items():
+                    results.add(f"trace sign-in -> /analysis: {name}", checkout, value)
+            traced_switch(page, trace, "token-history", "trace switch -> /token-history", checkout, results, run > 0)
+            context.close()
 
 
 # --- /explore alone (`--explore`) ----------------------------------------------------------------------------
@@ -409,8 +416,9 @@ new MutationObserver((records) => {
 """
 
 
-def signed_in_page(browser: Any, server: Server, role: str, script: str) -> tuple[Any, Any]:
-    """A new browser context (cold cache) signed in as `role`, on a drawn /analysis: (context, page)."""
+def signed_in_page(browser: Any, server: Server, role: str, script: str) -> tuple[Any, Any, float]:
+    """A new browser context (cold cache) signed in as `role`, on a drawn /analysis: (context, page, the ms
+    from the click on "Sign in" to the last element drawn)."""
     from playwright.sync_api import expect
 
     context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-US")
@@ -420,70 +428,52 @@ def signed_in_page(browser: Any, server: Server, role: str, script: str) -> tupl
     page.goto(server.url + "/")
     since = fill_then_click(page, role)
     expect(page).to_have_url(re.compile(r"/analysis(\?.*)?$"))
-    drawn_ms(page, since)
-    return context, page
+    return context, page, drawn_ms(page, since)
 
 
 def explore_browser_measures(
     server: Server, checkout: str, results: Results, runs: int, roles: tuple[str, ...]
 ) -> None:
     """Per role and run: first switch to /explore, each widget change, a shared link (a new context each run)."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    expect.set_options(timeout=180_000)
-    with sync_playwright() as play:
-        browser = play.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            warm, _ = signed_in_page(browser, server, roles[0], OBSERVE)  # the first sign-in opens the data
-            warm.close()
-            for _ in range(runs):
-                for role in roles:
-                    context, page = signed_in_page(browser, server, role, OBSERVE)
-                    since = page.evaluate("() => performance.now()")
-                    page.locator('[data-testid="stSidebarNav"] a[href$="/explore"]').first.click()
-                    expect(page).to_have_url(re.compile(r"/explore(\?.*)?$"))
-                    results.add(f"first switch -> /explore drawn [{role}]", checkout, drawn_ms(page, since))
-                    widget_changes(page, server, checkout, role, results)
-                    page.goto(f"{server.url}/explore?{EXPLORE_VIEWS[1]}")
-                    results.add(f"shared /explore link drawn [{role}]", checkout, drawn_ms(page, 0.0))
-                    context.close()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        warm, _, _ = signed_in_page(browser, server, roles[0], OBSERVE)  # the first sign-in opens the data
+        warm.close()
+        for _ in range(runs):
+            for role in roles:
+                context, page, _ = signed_in_page(browser, server, role, OBSERVE)
+                since = page.evaluate("() => performance.now()")
+                page.locator('[data-testid="stSidebarNav"] a[href$="/explore"]').first.click()
+                expect(page).to_have_url(re.compile(r"/explore(\?.*)?$"))
+                results.add(f"first switch -> /explore drawn [{role}]", checkout, drawn_ms(page, since))
+                widget_changes(page, server, checkout, role, results)
+                page.goto(f"{server.url}/explore?{EXPLORE_VIEWS[1]}")
+                results.add(f"shared /explore link drawn [{role}]", checkout, drawn_ms(page, 0.0))
+                context.close()
 
 
 def explore_trace_measures(server: Server, checkout: str, results: Results, runs: int, role: str = "manager") -> None:
     """`runs` rounds of WIDGET_CHANGES on a drawn /explore, each change split by Trace (after one warm-up round)."""
-    from playwright.sync_api import expect, sync_playwright
 
-    expect.set_options(timeout=180_000)
-    with sync_playwright() as play:
-        browser = play.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            for run in range(runs + 1):
-                context, page = signed_in_page(browser, server, role, OBSERVE + CHART_MUTATIONS)
-                trace = Trace(context, page)
+    with chromium() as browser:
+        for run in range(runs + 1):
+            context, page, _ = signed_in_page(browser, server, role, OBSERVE + CHART_MUTATIONS)
+            trace = Trace(context, page)
+            traced_switch(page, trace, "explore", "trace first switch -> /explore", checkout, results, run > 0)
+            main = page.locator('[data-testid="stMain"]')
+            for label, option in WIDGET_CHANGES:
+                main.get_by_role("combobox", name=label, exact=True).click(no_wait_after=True)
+                choice = page.get_by_role("option", name=option, exact=True)
+                choice.wait_for()
+                page.evaluate("() => { window.__chartsAt = 0; }")
                 start = trace.mark()
-                page.locator('[data-testid="stSidebarNav"] a[href$="/explore"]').first.click()
-                expect(page).to_have_url(re.compile(r"/explore(\?.*)?$"))
+                choice.click(no_wait_after=True)
                 drawn = drawn_ms(page, start[0]) + start[0]
-                if run > 0:
+                if run > 0:  # the first round warms the server's caches and the browser's files
                     for name, value in trace.split(start, drawn).items():
-                        results.add(f"trace first switch -> /explore: {name}", checkout, value)
-                main = page.locator('[data-testid="stMain"]')
-                for label, option in WIDGET_CHANGES:
-                    main.get_by_role("combobox", name=label, exact=True).click(no_wait_after=True)
-                    choice = page.get_by_role("option", name=option, exact=True)
-                    choice.wait_for()
-                    page.evaluate("() => { window.__chartsAt = 0; }")
-                    start = trace.mark()
-                    choice.click(no_wait_after=True)
-                    drawn = drawn_ms(page, start[0]) + start[0]
-                    if run > 0:  # the first round warms the server's caches and the browser's files
-                        for name, value in trace.split(start, drawn).items():
-                            results.add(f"trace {label} -> {option}: {name}", checkout, value)
-                context.close()
-        finally:
-            browser.close()
+                        results.add(f"trace {label} -> {option}: {name}", checkout, value)
+            context.close()
 
 
 def rerun_message(url: str, page_name: str, query: str) -> bytes:
