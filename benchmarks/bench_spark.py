@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -340,6 +341,9 @@ def main() -> int:
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for label, seconds, cpu, load in results:
+        if math.isnan(cpu):  # a session start: its JVM did not exist when it began; its CPU is in no step
+            print(f"| {label} | {seconds:.1f} | — | {load:.1f} | — | — | — |")
+            continue
         print(
             f"| {label} | {seconds:.1f} | {cpu:.1f} | {load:.1f} | {events / seconds:,.0f} "
             f"| {cpu / plain_cpu:.2f}x | {cpu / duckdb_cpu:.1f}x |"
