@@ -363,13 +363,5 @@ def leaderboard(run: Analysis) -> None:
         st.dataframe(
             board,
             hide_index=True,
-            column_config={
-                "rank": t("column.rank"),
-                "display_name": t("column.member"),
-                "tokens": st.column_config.NumberColumn(t("column.tokens"), format="localized"),
-                "calls": st.column_config.NumberColumn(t("column.calls"), format="localized"),
-                "share_pct": st.column_config.ProgressColumn(
-                    t("column.share"), format="%.1f%%", min_value=0, max_value=100
-                ),
-            },
+            column_config=tables.ranking_columns(),
         )

@@ -19,7 +19,7 @@ from babel.dates import format_skeleton
 
 from token_analytics.engine import explore as ex
 from token_analytics.engine.values import MonthToDate, Runway
-from token_analytics.web import charts, fmt, ui
+from token_analytics.web import charts, fmt, tables, ui
 from token_analytics.web.context import PageContext
 from token_analytics.web.i18n import current_language, t
 
@@ -713,14 +713,8 @@ def rankings_section(page: PageContext) -> None:
             key="explore_rankings",
             height=35 * (len(shown) + 1) + 3,  # every member visible
             column_config={
-                "rank": t("column.rank"),
-                "display_name": t("column.member"),
+                **tables.ranking_columns(),
                 "user_id": t("explore.column.member_id"),
-                "tokens": st.column_config.NumberColumn(t("column.tokens"), format="localized"),
-                "calls": st.column_config.NumberColumn(t("column.calls"), format="localized"),
-                "share_pct": st.column_config.ProgressColumn(
-                    t("column.share"), format="%.1f%%", min_value=0, max_value=100
-                ),
                 "previous_rank": st.column_config.NumberColumn(t("rankings.column.previous_rank")),
                 "change": t("rankings.column.change"),
             },

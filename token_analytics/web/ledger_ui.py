@@ -36,6 +36,20 @@ def user_names(settings: Settings) -> dict[str, str]:
     return {user.username: user.name for user in config.users.values()}
 
 
+def column_labels(settings: Settings) -> dict[str, str]:
+    """The ledger's column labels in the page's language, shared by the table and the CSV's label row (each adds
+    its own member columns)."""
+    return {
+        "created_at": t("column.time_in", zone=settings.timezone),
+        "txn_id": t("history.column_txn"),
+        "type": t("column.type"),
+        "amount": t("column.amount"),
+        "running_balance": t("history.column_balance"),
+        "payment_method": t("column.method"),
+        "description": t("column.description"),
+    }
+
+
 def kept(page: PageContext, name: str, compute: Callable[[], T], *key: Hashable) -> T:
     """A ledger read once per account, data generation and count of the app's own entries (as the figure set).
 
@@ -151,16 +165,7 @@ def _ledger_section(page: PageContext) -> None:
         )
         if not saas:  # not billed: no balance to run down, no way of paying
             shown = shown.drop(columns=["running_balance", "payment_method"])
-        labels = {
-            "created_at": t("column.time_in", zone=settings.timezone),
-            "type": t("column.type"),
-            "amount": t("column.amount"),
-            "running_balance": t("history.column_balance"),
-            "member": t("column.member"),
-            "payment_method": t("column.method"),
-            "description": t("column.description"),
-            "txn_id": t("history.column_txn"),
-        }
+        labels = {**column_labels(settings), "member": t("column.member")}
         st.dataframe(
             tables.style_ledger(shown, rows["type"]),
             hide_index=True,
@@ -184,15 +189,9 @@ def _ledger_section(page: PageContext) -> None:
         )
         # Labels are made now, in the page's language: the file itself is built later, outside this run.
         csv_labels = {
-            "created_at": t("column.time_in", zone=settings.timezone),
-            "txn_id": t("history.column_txn"),
-            "type": t("column.type"),
-            "amount": t("column.amount"),
-            "running_balance": t("history.column_balance"),
+            **column_labels(settings),
             "user_id": t("history.column_user_id"),
             "member_name": t("column.member"),
-            "payment_method": t("column.method"),
-            "description": t("column.description"),
         }
         st.download_button(
             t("history.download"),

@@ -15,6 +15,7 @@ import streamlit as st
 from pandas.io.formats.style import Styler
 
 from token_analytics.web import fmt
+from token_analytics.web.i18n import t
 
 TYPE_COLOURS = {
     "CONSUME": "#dc2626",
@@ -79,3 +80,15 @@ def style_ledger(shown: pd.DataFrame, types: pd.Series) -> Styler:
         .map(lambda v: f"color: {GAIN if v > 0 else LOSS}", subset=["amount"])
         .format(formats)
     )
+
+
+def ranking_columns() -> dict[str, object]:
+    """The columns a ranking of members shares, on /analysis's leaderboard and Explore's rankings: rank, member,
+    tokens and calls as localized numbers, the share as a bar."""
+    return {
+        "rank": t("column.rank"),
+        "display_name": t("column.member"),
+        "tokens": st.column_config.NumberColumn(t("column.tokens"), format="localized"),
+        "calls": st.column_config.NumberColumn(t("column.calls"), format="localized"),
+        "share_pct": st.column_config.ProgressColumn(t("column.share"), format="%.1f%%", min_value=0, max_value=100),
+    }
