@@ -471,6 +471,31 @@ def test_rerun_with_new_event_files_reads_only_them(spark: Any, tmp_path: Path) 
     assert_same(reference(tmp_path / "repeat", exports, "Asia/Shanghai", NEXT_DAY), folder_tables(out))
 
 
+def test_a_file_changed_while_the_run_reads_it_fails_the_run(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tables read each export file more than once (no cache of the rows): a file rewritten between those
+    reads fails the run with one line, leaves the folder without _format.json (a reader refuses it), and the
+    next run writes the tables whole from what the files hold then."""
+    exports = write_edge_export(tmp_path / "export")
+    out = tmp_path / "derived"
+    target = exports / "usage_events/month=2026-11/part-0.parquet"
+    write_health = spark_rollup.write_health
+
+    def rewrite_during(*args: Any) -> None:  # runs while the table jobs run: a delivery overwrites a file
+        write_health(*args)
+        table = pq.read_table(target)
+        pq.write_table(table.slice(0, table.num_rows - 1), target)
+
+    monkeypatch.setattr(spark_rollup, "write_health", rewrite_during)
+    with pytest.raises(spark_rollup.RollupError, match=r"^usage_events/month=2026-11/part-0\.parquet changed while"):
+        spark_folder(spark, exports, out, "Asia/Shanghai", NOW)
+    assert not (out / "_format.json").exists()
+    monkeypatch.setattr(spark_rollup, "write_health", write_health)
+    assert not spark_folder(spark, exports, out, "Asia/Shanghai", NOW).incremental
+    assert_same(reference(tmp_path, exports, "Asia/Shanghai", NOW), folder_tables(out))
+
+
 def test_generated_sample_same_tables_and_report(
     spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

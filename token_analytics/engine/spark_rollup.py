@@ -446,7 +446,8 @@ def file_checks(staged: dict[str, DataFrame], files: list[ExportFile]) -> dict[s
     a file DuckDB fails on ("unreadable (…)"): a damaged page (Spark keeps the rows before it, so the count
     falls short of the footer's) or text that is not UTF-8 (DuckDB refuses it; Spark would read the bytes).
     Sets each file's quarantine counts and latest time; returns Spark's file_path of each file still ok.
-    `staged` must be persisted, so a file whose rows all decoded here decodes in every later use.
+    Later queries read the files again and decode the same rows: a file that changes while the run reads it
+    fails the run (`unchanged`), so every read of a run sees the same bytes.
     """
     from pyspark.sql import functions as F
 
@@ -590,45 +591,47 @@ def resolve(kind: str, valid: DataFrame) -> tuple[DataFrame, DataFrame | None]:
     return winners, losers
 
 
-# The pre-aggregate every events table but recent_events is read from: one pass over the winners, the zone
-# conversion done once. `hour` is the instant the local hour starts (the local hour minus the event's UTC
+# The winners with their local day and hour, the zone conversion in the same projection as each table's scan
+# (a cached pre-aggregate by hour cost more than it saved: at the sample's density it has 0.64 rows per event).
+# `local_hour` with the event's UTC offset gives the instant the local hour starts (the local hour minus the
 # offset), so a 30-minute zone has its own hours and a DST fall-back's repeated hour stays two buckets (two
-# offsets), as engine.ingest.INSERT_HOURLY. Sums of optional columns stay null until the last step.
+# offsets), as engine.ingest.INSERT_HOURLY.
 LOCAL = """
 select account_id, user_id, service, model, occurred_at, tokens, input_tokens, output_tokens,
     to_date(local_at) as day, date_trunc('HOUR', local_at) as local_hour,
     unix_micros(local_at) - unix_micros(occurred_at) as offset_us
 from (select *, from_utc_timestamp(occurred_at, :tz) as local_at from events_won)
 """
-HOURS = """
-select account_id, day, local_hour, offset_us, user_id, service, model, sum(tokens) as tokens,
-    sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens, count(*) as calls,
+# The sums every events table keeps (sums of optional columns coalesced: engine.ingest's INSERT_DAILY).
+SUMS = """sum(tokens) as tokens, coalesce(sum(input_tokens), 0) as input_tokens,
+    coalesce(sum(output_tokens), 0) as output_tokens, count(*) as calls,
     count(case when input_tokens is not null or output_tokens is not null then 1 end) as io_calls,
-    max(occurred_at) as latest_at
+    max(occurred_at) as latest_at"""
+# Mirrors engine.ingest.INSERT_DAILY. (The f-strings below join this module's constants: no input.)
+DAILY = f"""
+select account_id, day, user_id, service, model, {SUMS}
 from events_local
-group by account_id, day, local_hour, offset_us, user_id, service, model
-"""
-# Mirrors engine.ingest.INSERT_DAILY.
-DAILY = """
-select account_id, day, user_id, service, model, sum(tokens) as tokens,
-    coalesce(sum(input_tokens), 0) as input_tokens, coalesce(sum(output_tokens), 0) as output_tokens,
-    sum(calls) as calls, sum(io_calls) as io_calls, max(latest_at) as latest_at
-from event_hours
 group by account_id, day, user_id, service, model
-"""
-# Mirrors engine.ingest.INSERT_HOURLY: the pre-aggregate's rows of the window, as they are.
-HOURLY = """
+"""  # noqa: S608
+# The window's rows: `occurred_at` first (a day before the window in UTC, as engine.ingest's scan), so the other
+# days' events are dropped before their zone conversion.
+WINDOW = "occurred_at >= :hourly_from_at and day >= :hourly_from"
+# Mirrors engine.ingest.INSERT_HOURLY.
+HOURLY = f"""
 select account_id, timestamp_micros(unix_micros(local_hour) - offset_us) as hour, day, user_id, service, model,
-    tokens, coalesce(input_tokens, 0) as input_tokens, coalesce(output_tokens, 0) as output_tokens, calls, io_calls,
-    latest_at
-from event_hours where day >= :hourly_from
-"""
+    tokens, input_tokens, output_tokens, calls, io_calls, latest_at
+from (
+    select account_id, local_hour, offset_us, day, user_id, service, model, {SUMS}
+    from events_local where {WINDOW}
+    group by account_id, local_hour, offset_us, day, user_id, service, model
+)
+"""  # noqa: S608
 # The winning events of the hourly window (the month-to-date figure's partial hour reads them).
-RECENT = """
-select account_id, occurred_at, user_id, service, model, tokens, day from events_local where day >= :hourly_from
-"""
+RECENT = f"""
+select account_id, occurred_at, user_id, service, model, tokens, day from events_local where {WINDOW}
+"""  # noqa: S608
 # Mirrors engine.ingest.ALL_TOTALS.
-TOTALS = "select account_id, sum(tokens) as tokens, sum(calls) as calls from event_hours group by account_id"
+TOTALS = "select account_id, sum(tokens) as tokens, count(*) as calls from events_won group by account_id"
 # Mirrors the ledger_sums statement of engine.ingest.CANONICAL.
 LEDGER_SUMS = with_rules("""
 with sums as (
@@ -729,8 +732,9 @@ def rank_paths(files: list[ExportFile]) -> None:
 
 
 def stage(spark: SparkSession, kinds: tuple[Kind, ...] | list[Kind], files: list[ExportFile]) -> dict[str, DataFrame]:
-    """Each kind's rows of its readable files with the row-level quarantine reason, persisted as read: the
-    checks, the winners and the losers all read the cached rows (a file that decodes once decodes in each)."""
+    """Each kind's rows of its readable files with the row-level quarantine reason, as a scan of the files: the
+    checks, the winners and each table read them again rather than from a cache (a parquet scan cost less CPU
+    than building Spark's in-memory cache of the rows: 1.0 against 4.2-8.8 CPU s at 1M, docs/SPARK.md "Cost")."""
     from pyspark.sql import functions as F
 
     staged: dict[str, DataFrame] = {}
@@ -739,7 +743,7 @@ def stage(spark: SparkSession, kinds: tuple[Kind, ...] | list[Kind], files: list
         if landed is None:
             raw = ", ".join(f"{c.name} {SPARK_TYPES[type_name(c.type)]}" for c in kind.columns)
             landed = local_frame(spark, [], f"{raw}, file_path string, row_no bigint")
-        staged[kind.name] = landed.withColumn("reason", F.expr(REASON[kind.name])).persist()
+        staged[kind.name] = landed.withColumn("reason", F.expr(REASON[kind.name]))
     return staged
 
 
@@ -801,8 +805,20 @@ def write_health(storage: Storage, out: str, tables: dict[str, pa.Table]) -> Non
         storage.write_parquet(join(uri, "part-00000.parquet"), rows)
 
 
-def derive(spark: SparkSession, files: list[ExportFile], timezone: str, hourly_from: date) -> dict[str, DataFrame]:
-    """Every table of the derived folder as Spark DataFrames (lazy; the scan and the pre-aggregate are cached)."""
+def event_tables(spark: SparkSession, window: dict[str, Any]) -> dict[str, DataFrame]:
+    """usage_daily, usage_hourly, recent_events and usage_totals from the views events_won and events_local:
+    each its own query over the event files' scan (lazy)."""
+    bounds = {key: window[key] for key in ("hourly_from", "hourly_from_at")}
+    return {
+        "usage_daily": spark.sql(DAILY),
+        "usage_hourly": spark.sql(HOURLY, args=bounds),
+        "recent_events": spark.sql(RECENT, args=bounds),
+        "usage_totals": spark.sql(TOTALS),
+    }
+
+
+def derive(spark: SparkSession, files: list[ExportFile], timezone: str, window: dict[str, Any]) -> dict[str, DataFrame]:
+    """Every table of the derived folder as Spark DataFrames (lazy; only the repeated event ids are cached)."""
     rank_paths(files)
     staged = stage(spark, KINDS, files)
     ids = checked(spark, staged, files)
@@ -827,12 +843,7 @@ def derive(spark: SparkSession, files: list[ExportFile], timezone: str, hourly_f
             by_id[row.file_id].losers = (row.duplicates, row.conflicts)
 
     spark.sql(LOCAL, args={"tz": timezone}).createOrReplaceTempView("events_local")
-    hours = spark.sql(HOURS).persist()  # small next to the events: daily, hourly and totals read it
-    hours.createOrReplaceTempView("event_hours")
-    tables["usage_daily"] = spark.sql(DAILY)
-    tables["usage_hourly"] = spark.sql(HOURLY, args={"hourly_from": hourly_from})
-    tables["recent_events"] = spark.sql(RECENT, args={"hourly_from": hourly_from})
-    tables["usage_totals"] = spark.sql(TOTALS)
+    tables.update(event_tables(spark, window))
     tables["ledger_sums"] = spark.sql(LEDGER_SUMS, args={"recent_entries": RECENT_ENTRIES})
     return tables
 
@@ -912,7 +923,7 @@ def add_events(
     new: list[ExportFile],
     out: str,
     timezone: str,
-    hourly_from: date,
+    window: dict[str, Any],
     result: RollupResult,
 ) -> bool:
     """Bring the folder up to date from new event files alone, reading neither the old exports nor more of the
@@ -934,9 +945,9 @@ def add_events(
         return False
     winners.drop("event_id").createOrReplaceTempView("events_won")
     spark.sql(LOCAL, args={"tz": timezone}).createOrReplaceTempView("events_local")
-    hours = spark.sql(HOURS).persist()
-    hours.createOrReplaceTempView("event_hours")
-    days = sorted(row.day for row in hours.select("day").distinct().collect())
+    added = event_tables(spark, window)
+    days = sorted(row.day for row in spark.table("events_local").select("day").distinct().collect())
+    hourly_from = window["hourly_from"]
     recent = [day for day in days if day >= hourly_from]
     if any(offset_changes(timezone, day) for day in recent):
         log.info("new events on a day the zone's offset changes: every export is read again")
@@ -958,14 +969,10 @@ def add_events(
     storage.delete(join(out, "_format.json"))
     staging = join(out, STAGING)
     storage.delete(staging)
-    added = {
-        "usage_daily": (spark.sql(DAILY), days),
-        "usage_hourly": (spark.sql(HOURLY, args={"hourly_from": hourly_from}), recent),
-        "recent_events": (spark.sql(RECENT, args={"hourly_from": hourly_from}), recent),
-        "usage_totals": (spark.sql(TOTALS), None),
-    }
+    touches = {"usage_daily": days, "usage_hourly": recent, "recent_events": recent, "usage_totals": None}
     merged = {}
-    for table, (frame, touched) in added.items():
+    for table, frame in added.items():
+        touched = touches[table]
         if touched == [] or table == "recent_events":  # recent_events: one row per event, appended below
             continue
         uri = join(out, table)
@@ -989,9 +996,7 @@ def add_events(
         write_health(storage, out, data_health(files))  # on the driver, while the jobs run
         jobs.append(pool.submit(lambda: hashes.write.mode("append").parquet(join(out, INDEX))))
         if recent:  # new events are new rows: a file added to each touched day, the day's old files kept
-            jobs.append(
-                pool.submit(append_days, added["recent_events"][0], join(out, "recent_events"), "recent_events")
-            )
+            jobs.append(pool.submit(append_days, added["recent_events"], join(out, "recent_events"), "recent_events"))
         for job in jobs:
             job.result()
     # the merged tables read the folder's own files: they replace them only once written whole
@@ -1000,7 +1005,7 @@ def add_events(
             storage.delete(join(out, table))
             storage.rename(join(staging, table), join(out, table))
             continue
-        for day in added[table][1] or []:
+        for day in touches[table] or []:
             name = f"day={day.isoformat()}"
             storage.delete(join(out, table, name))
             storage.rename(join(staging, table, name), join(out, table, name))
@@ -1011,7 +1016,7 @@ def add_events(
                 storage.delete(join(out, table, name))
                 result.days_removed[table] = result.days_removed.get(table, 0) + 1
     result.incremental = True
-    result.days_written = {table: len(added[table][1] or []) for table in PARTITIONED}
+    result.days_written = {table: len(touches[table] or []) for table in PARTITIONED}
     result.days_removed = {table: result.days_removed.get(table, 0) for table in PARTITIONED}
     return True
 
@@ -1168,7 +1173,8 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
         and all(item.kind.name == "usage_events" for item in new)
         and storage.entries(join(out, INDEX))
     ):
-        if add_events(spark, storage, files, new, out, timezone, window["hourly_from"], result):
+        if add_events(spark, storage, files, new, out, timezone, window, result):
+            unchanged(storage, exports, new)
             write_format(storage, out, timezone, now, window["hourly_from"])
             return result
         spark.catalog.clearCache()
@@ -1178,7 +1184,7 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
     storage.delete(join(out, STAGING))
 
     screen_all(storage, files)
-    tables = derive(spark, files, timezone, window["hourly_from"])
+    tables = derive(spark, files, timezone, window)
     result.rejected = sum(1 for item in files if item.status != "ok")  # derive rejects what Spark cannot decode
     # a folder written for another zone has other days: rewrite it whole
     full = previous is None or previous.get("timezone") != timezone
@@ -1205,8 +1211,19 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
         jobs.append(pool.submit(lambda: tables[INDEX].write.mode("overwrite").parquet(join(out, INDEX))))
         for job in jobs:
             job.result()
+    unchanged(storage, exports, files)
     write_format(storage, out, timezone, now, window["hourly_from"])
     return result
+
+
+def unchanged(storage: Storage, exports: str, files: list[ExportFile]) -> None:
+    """RollupError when an export file the run read changed (size or mtime) or went away while it ran: the
+    tables read each file more than once, so every read must have seen the same bytes. The folder is then left
+    without _format.json (readers refuse it) and the next run writes it whole."""
+    now = {rel: (size, mtime) for _, rel, _, _, size, mtime in storage.list_exports(exports)}
+    for item in files:
+        if now.get(item.rel) != (item.size, item.mtime_ns):
+            raise RollupError(f"{item.rel} changed while the rollup read it: run the rollup again.")
 
 
 def write_format(storage: Storage, out: str, timezone: str, now: datetime, hourly_from: date) -> None:
