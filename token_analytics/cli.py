@@ -223,6 +223,9 @@ def unknown_account(account: str, settings: Settings) -> str:
 def cmd_rollup(args: argparse.Namespace, settings: Settings) -> int:
     """Apply the ingest rules to an export folder and write the derived folder (docs/DERIVED_FORMAT.md)."""
     now = parse_instant(args.now, "--now") if args.now else settings.now()
+    if args.every and args.engine != "spark":
+        print("rollup: --every keeps a Spark session between runs; run the duckdb engine from cron.", file=sys.stderr)
+        return 2
     if args.engine == "spark":
         try:
             from token_analytics.engine import spark_rollup  # type: ignore[attr-defined]
@@ -230,6 +233,18 @@ def cmd_rollup(args: argparse.Namespace, settings: Settings) -> int:
             print(f"rollup: the Spark engine is not available here ({exc.name} is missing).", file=sys.stderr)
             return 2
         try:
+            if args.every:
+                ok = spark_rollup.every(
+                    str(args.exports),
+                    str(args.out),
+                    timezone=settings.timezone,
+                    seconds=spark_rollup.parse_every(args.every),
+                    clock=(lambda: now) if args.now else settings.now,
+                    master=args.master,
+                    rounds=args.rounds,
+                    stop=spark_rollup.stop_on_signals(),
+                )
+                return 0 if ok else 2
             result = spark_rollup.rollup(
                 str(args.exports), str(args.out), timezone=settings.timezone, now=now, master=args.master
             )
@@ -504,6 +519,13 @@ def parser() -> argparse.ArgumentParser:
     rol.add_argument("--now", help="ISO-8601 with offset, places the hourly window; default ANALYTICS_NOW or the clock")
     rol.add_argument("--master", help="spark: the master URL (default local[*])")
     rol.add_argument("--cache", help="duckdb: keep the ingest database here between runs (default: scratch)")
+    rol.add_argument(
+        "--every",
+        metavar="DURATION",
+        help="spark: keep the Spark session and run again every DURATION (600, 10m, 1h) until stopped (SIGTERM, "
+        "Ctrl-C): a rerun then costs what it adds, not a JVM's start (docs/SPARK.md)",
+    )
+    rol.add_argument("--rounds", type=int, help="spark, with --every: stop after this many runs")
     rol.add_argument("--progress", action="store_true")
     rol.set_defaults(func=cmd_rollup)
     alr = commands.add_parser("alerts", help="evaluate every account's alert thresholds and post changes to webhooks")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import NOW, write_edge_export
 from token_analytics import cli
 from token_analytics.engine import spark_rollup
 
@@ -68,3 +73,56 @@ def test_the_jvm_options_follow_the_size_of_the_event_files(monkeypatch: pytest.
     monkeypatch.setenv(spark_rollup.JAVA_OPTIONS, "")
     monkeypatch.setattr(spark_rollup, "SMALL_EXPORT_BYTES", 10**9)
     assert spark_rollup.java_options_for(str(tmp_path)) == ""
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("600", 600), ("45s", 45), ("10m", 600), ("1h", 3600), (" 2h ", 7200)])
+def test_every_reads_a_duration(text: str, seconds: int) -> None:
+    assert spark_rollup.parse_every(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "10 m", "1d", "-5", "1.5h", "", "h"])
+def test_every_refuses_what_is_not_a_duration(text: str) -> None:
+    with pytest.raises(spark_rollup.RollupError, match="give a duration such as 600, 10m or 1h"):
+        spark_rollup.parse_every(text)
+
+
+def test_every_is_refused_in_one_line_before_spark_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the DuckDB engine (a cron job suits it), or with a duration that is not one: exit 2, nothing started."""
+    monkeypatch.setenv("ANALYTICS_APP_DB", str(tmp_path / "app.duckdb"))
+    monkeypatch.setattr(spark_rollup, "session", lambda *a, **k: pytest.fail("no session may start"))
+    base = ["rollup", "--exports", str(tmp_path), "--out", str(tmp_path / "out"), "--every"]
+    assert cli.main([*base, "10m"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "rollup: --every keeps a Spark session between runs; run the duckdb engine from cron."
+    )
+    assert cli.main([*base, "ten", "--engine", "spark"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "rollup: --every 'ten': give a duration such as 600, 10m or 1h."
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.spark
+def test_every_stops_on_sigterm_after_the_run_under_way(tmp_path: Path) -> None:
+    """As a service manager stops it: SIGTERM while the command waits for its next round ends it with exit 0, the
+    folder whole (its _format.json written) and the JVM gone with it."""
+    pytest.importorskip("pyspark", reason="pyspark is a dev requirement")
+    exports = write_edge_export(tmp_path / "export")
+    env = {**os.environ, "ANALYTICS_APP_DB": str(tmp_path / "app.duckdb"), "ANALYTICS_NOW": NOW}
+    env["SPARK_LOCAL_IP"] = "127.0.0.1"
+    command = [sys.executable, "-m", "token_analytics", "rollup", "--engine", "spark", "--master", "local[1]"]
+    command += ["--exports", str(exports), "--out", str(tmp_path / "out"), "--every", "1h"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # the first round's line: the command now waits an hour
+        assert " spark rollup: " in first and "into " in first, first
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        assert time.monotonic() - started < 60
+    finally:
+        process.kill()
+    assert (tmp_path / "out" / "_format.json").is_file()
+    assert process.stdout.read() == ""

@@ -496,6 +496,32 @@ def test_a_file_changed_while_the_run_reads_it_fails_the_run(
     assert_same(reference(tmp_path, exports, "Asia/Shanghai", NOW), folder_tables(out))
 
 
+def test_every_keeps_one_session_and_the_next_round_reads_only_the_new_file(
+    spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rollup --engine spark --every`: round one writes the folder, a delivery arrives, round two (same session,
+    the next day's clock) reads only the new file and gives the tables of a full run; each round prints a line."""
+    exports = write_edge_export(tmp_path / "export")
+    out = tmp_path / "derived"
+    clocks = iter([datetime.fromisoformat(NOW), datetime.fromisoformat(NEXT_DAY)])
+
+    def clock() -> datetime:  # read at each round's start: the delivery lands just before round two
+        now = next(clocks)
+        if now == datetime.fromisoformat(NEXT_DAY):
+            b.events(exports, NEW_EVENTS, [ev("new-1", "acct-a", "u1", "agent", utc("2026-10-31T20:00:00+00:00"), 5)])
+        return now
+
+    ok = spark_rollup.every(
+        str(exports), str(out), timezone="Asia/Shanghai", seconds=0, clock=clock, rounds=2, spark=spark
+    )
+    assert ok
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    assert "read only the 1 new" not in lines[0] and "read only the 1 new" in lines[1]
+    assert spark.sparkContext._jsc is not None  # the caller's session is left running
+    assert_same(reference(tmp_path / "full", exports, "Asia/Shanghai", NEXT_DAY), folder_tables(out))
+
+
 def test_generated_sample_same_tables_and_report(
     spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

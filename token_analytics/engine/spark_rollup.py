@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,8 @@ from token_analytics.engine.schema import KINDS, Kind, reason_sql, type_name
 from token_analytics.settings import RECENT_ENTRIES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
@@ -116,6 +119,7 @@ class ExportFile:
     quarantined: dict[str, int] = field(default_factory=dict)  # rows per reason
     latest_us: int | None = None  # the latest accepted occurred_at (events), microseconds since 1970
     losers: tuple[int, int] = (0, 0)  # (duplicates, conflicts): this file's rows that lost to another copy
+    days: set[date] = field(default_factory=set)  # local days of its accepted events (only when asked for)
 
 
 @dataclass
@@ -439,13 +443,14 @@ REASON = {kind.name: reason_sql(kind.name, "spark") for kind in KINDS}
 TIME_COLUMN = {"usage_events": "occurred_at"}  # the file's latest time (data health) for events
 
 
-def file_checks(staged: dict[str, DataFrame], files: list[ExportFile]) -> dict[str, int]:
+def file_checks(staged: dict[str, DataFrame], files: list[ExportFile], timezone: str | None = None) -> dict[str, int]:
     """One aggregate over every kind's scan: rows, text that is not UTF-8, quarantine reasons, latest time.
 
     Rejects (status, error, rows_read 0) each file Spark could not decode whole, as the DuckDB ingest rejects
     a file DuckDB fails on ("unreadable (…)"): a damaged page (Spark keeps the rows before it, so the count
     falls short of the footer's) or text that is not UTF-8 (DuckDB refuses it; Spark would read the bytes).
-    Sets each file's quarantine counts and latest time; returns Spark's file_path of each file still ok.
+    Sets each file's quarantine counts and latest time, and with `timezone` the local days of its accepted
+    events (a rerun's touched days, without a query of their own); returns Spark's file_path of each file ok.
     Later queries read the files again and decode the same rows: a file that changes while the run reads it
     fails the run (`unchanged`), so every read of a run sees the same bytes.
     """
@@ -457,16 +462,20 @@ def file_checks(staged: dict[str, DataFrame], files: list[ExportFile]) -> dict[s
         text = [column.name for column in kind.columns if type_name(column.type) == "VARCHAR"]
         # a null is valid text; names come from the schema module, never from input
         invalid = " or ".join(f"not coalesce(is_valid_utf8(`{name}`), true)" for name in text)
-        latest = (
-            F.max(F.when(F.col("reason").isNull(), F.unix_micros(TIME_COLUMN[kind.name])))
-            if kind.name in TIME_COLUMN
-            else F.lit(None).cast("bigint")
+        timed = kind.name in TIME_COLUMN
+        accepted = F.col("reason").isNull()
+        latest = F.max(F.when(accepted, F.unix_micros(TIME_COLUMN[kind.name]))) if timed else F.lit(None).cast("bigint")
+        days = (
+            F.collect_set(F.when(accepted, F.to_date(F.from_utc_timestamp(TIME_COLUMN[kind.name], timezone))))
+            if timed and timezone
+            else F.lit(None).cast("array<date>")
         )
         parts.append(
             frame.groupBy("file_path", "reason").agg(
                 F.count(F.lit(1)).alias("rows"),
                 F.count(F.when(F.expr(invalid), 1)).alias("bad_text"),
                 latest.alias("latest_us"),
+                days.alias("days"),
             )
         )
     checks = parts[0]
@@ -481,6 +490,7 @@ def file_checks(staged: dict[str, DataFrame], files: list[ExportFile]) -> dict[s
             raise RollupError(f"Spark read {row.file_path}, which is not among the listed export files.")
         paths[item.file_id] = row.file_path
         counts = seen.setdefault(item.file_id, {"rows": 0, "bad_text": 0, "reasons": {}, "latest_us": None})
+        counts.setdefault("days", set()).update(row.days or ())
         counts["rows"] += row.rows
         counts["bad_text"] += row.bad_text
         if row.reason is not None:
@@ -498,7 +508,11 @@ def file_checks(staged: dict[str, DataFrame], files: list[ExportFile]) -> dict[s
         elif bad_text:
             item.error = f"unreadable (text that is not valid UTF-8 in {bad_text} of its {rows} rows)"
         else:
-            item.quarantined, item.latest_us = counts["reasons"], counts["latest_us"]
+            item.quarantined, item.latest_us, item.days = (
+                counts["reasons"],
+                counts["latest_us"],
+                counts.get("days", set()),
+            )
             if item.file_id in paths:
                 ok[paths[item.file_id]] = item.file_id
             continue
@@ -747,9 +761,11 @@ def stage(spark: SparkSession, kinds: tuple[Kind, ...] | list[Kind], files: list
     return staged
 
 
-def checked(spark: SparkSession, staged: dict[str, DataFrame], files: list[ExportFile]) -> DataFrame:
+def checked(
+    spark: SparkSession, staged: dict[str, DataFrame], files: list[ExportFile], timezone: str | None = None
+) -> DataFrame:
     """file_checks, then the files still ok as (file_path, file_id, path_rank): the rows to keep join it."""
-    readable = file_checks(staged, files)
+    readable = file_checks(staged, files, timezone)
     by_id = files_by_id(files)
     return local_frame(
         spark,
@@ -937,7 +953,9 @@ def add_events(
     rank_paths(files)
     (events,) = [kind for kind in KINDS if kind.name == "usage_events"]
     staged = stage(spark, (events,), new)
-    winners, losers = resolve(events.name, valid_rows(staged[events.name], checked(spark, staged, new)))
+    # the checks also give each new file's local days: the days its accepted rows touch (a loser's day too, whose
+    # rows are then written again unchanged), so no query of their own
+    winners, losers = resolve(events.name, valid_rows(staged[events.name], checked(spark, staged, new, timezone)))
     hashes = winners.selectExpr(ID_HASH).persist()
     index = spark.read.schema("id_hash bigint").parquet(join(out, INDEX))
     if not index.join(F.broadcast(hashes), "id_hash", "left_semi").isEmpty():
@@ -946,7 +964,7 @@ def add_events(
     winners.drop("event_id").createOrReplaceTempView("events_won")
     spark.sql(LOCAL, args={"tz": timezone}).createOrReplaceTempView("events_local")
     added = event_tables(spark, window)
-    days = sorted(row.day for row in spark.table("events_local").select("day").distinct().collect())
+    days = sorted(set().union(*(item.days for item in new if item.status == "ok")))
     hourly_from = window["hourly_from"]
     recent = [day for day in days if day >= hourly_from]
     if any(offset_changes(timezone, day) for day in recent):
@@ -1030,7 +1048,7 @@ DRIVER_MEMORY = "SPARK_DRIVER_MEMORY"  # Spark's own variable (e.g. 4g), read wh
 # than they give back (1M events: 56.6 CPU s against 63.3); a large one runs them long enough for the top tier
 # to pay (10M: 327.9 against 191.5). Measured in docs/BENCHMARK.md, "First run and rerun".
 JAVA_OPTIONS = "ANALYTICS_SPARK_JAVA_OPTIONS"
-DEFAULT_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseParallelGC"
+DEFAULT_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseParallelGC -XX:ReservedCodeCacheSize=256m"
 SMALL_EXPORT_BYTES = 32_000_000  # event files up to this size take DEFAULT_JAVA_OPTIONS (1M sample events: 15 MB)
 
 
@@ -1129,6 +1147,74 @@ def rollup(
             spark.stop()
     result.seconds = time.perf_counter() - started
     return result
+
+
+EVERY = re.compile(r"(\d+)([smh]?)")
+
+
+def parse_every(text: str) -> int:
+    """--every as seconds: 600, 600s, 10m or 1h (at least one second)."""
+    match = EVERY.fullmatch(text.strip())
+    if not match or not int(match.group(1)):
+        raise RollupError(f"--every {text!r}: give a duration such as 600, 10m or 1h.")
+    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def every(  # noqa: PLR0913
+    exports: str,
+    out: str,
+    *,
+    timezone: str,
+    seconds: int,
+    clock: Callable[[], datetime],
+    master: str | None = None,
+    rounds: int | None = None,
+    stop: threading.Event | None = None,
+    spark: SparkSession | None = None,
+) -> bool:
+    """Keep one Spark session and bring `out` up to date every `seconds` (start to start), `rounds` times or
+    until `stop` is set (between runs: a run under way finishes). Each run's line goes to stdout with its time,
+    a run that fails to stderr, and the next round runs all the same. True when the last run succeeded.
+
+    A session that stays up is how a rerun costs what it adds: a run in a JVM of its own first pays Spark's
+    start, planner and code generation (docs/SPARK.md "Running again").
+    """
+    import sys
+
+    stop = stop or threading.Event()
+    own = spark is None
+    spark = spark or session(master, java_options=java_options_for(exports))
+    done, ok = 0, True
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            now = clock()
+            try:
+                result = rollup(exports, out, timezone=timezone, now=now, spark=spark)
+            except RollupError as exc:
+                ok = False
+                print(f"{datetime.now(UTC).isoformat(timespec='seconds')} rollup: {exc}", file=sys.stderr, flush=True)
+            else:
+                ok = True
+                print(f"{datetime.now(UTC).isoformat(timespec='seconds')} {result}", flush=True)
+            done += 1
+            if rounds is not None and done >= rounds:
+                break
+            stop.wait(max(0.0, seconds - (time.monotonic() - started)))
+    finally:
+        if own:
+            spark.stop()
+    return ok
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT (a service manager's stop, Ctrl-C): `every` ends after the run under way."""
+    import signal
+
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    return stop
 
 
 def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: datetime) -> RollupResult:
@@ -1273,12 +1359,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master", help="default: spark-submit's, else local[*]")
     parser.add_argument("--timezone", default=os.environ.get("ANALYTICS_TIMEZONE", "Asia/Shanghai"))
     parser.add_argument("--now", default=os.environ.get("ANALYTICS_NOW") or None)
+    parser.add_argument("--every", help="keep the session; run again every DURATION (600, 10m, 1h) until stopped")
+    parser.add_argument("--rounds", type=int, help="with --every: stop after this many runs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         timezone = check_zone(args.timezone, "--timezone")
-        now = parse_instant(args.now, "--now") if args.now else datetime.now(UTC)
-        print(rollup(args.exports, args.out, timezone=timezone, now=now, master=args.master))
+        now = parse_instant(args.now, "--now") if args.now else None
+        if args.every:
+            seconds = parse_every(args.every)
+            clock = (lambda: now) if now else (lambda: datetime.now(UTC))
+            ok = every(
+                args.exports, args.out, timezone=timezone, seconds=seconds, clock=clock, master=args.master,
+                rounds=args.rounds, stop=stop_on_signals(),
+            )  # fmt: skip
+            return 0 if ok else 2
+        print(rollup(args.exports, args.out, timezone=timezone, now=now or datetime.now(UTC), master=args.master))
     except (SettingsError, RollupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
