@@ -1,7 +1,7 @@
 """Cost of `rollup --engine spark` on this machine next to the DuckDB ingest. Not a test.
 
     python benchmarks/bench_spark.py [--events 1000000] [--accounts 50] [--master local[*]] [--exports DIR]
-        [--before REF [--again]] [--fresh] [--conf KEY=VALUE ...] [--java-options="-XX:..."]
+        [--before REF [--again]] [--fresh] [--conf KEY=VALUE ...] [--java-options="-XX:..."] [--deliveries N]
 
 Generates sample exports once per size (benchmarks/.data/spark-<events>/, git-ignored) unless --exports
 is given, then in one run, on the same files and clock: the DuckDB ingest of a fresh cache (what the
@@ -16,7 +16,9 @@ then runs this commit's three once more, as warm as the before's (after, before,
 With --fresh nothing shares a JVM: the plain job (twice: Java's default options, then the rollup's), this
 commit's rollups and --before's each run in a process and JVM of their own, so none pays or skips another's
 warm-up; the table then has one session start per JVM. --conf (a session setting) and --java-options (the
-driver JVM's; default spark_rollup.DEFAULT_JAVA_OPTIONS) apply to this commit's rollups.
+driver JVM's; default spark_rollup.DEFAULT_JAVA_OPTIONS) apply to this commit's rollups. --deliveries N: after the
+1% rerun, N more 1% files arrive one at a time, each brought in by a rollup in the same session (what
+`rollup --engine spark --every` does day after day; the files stay until the last, then go).
 Two runs at once on the same size share one export folder: the 1% file one adds shows up in the other's
 runs (a "nothing new" run that is not). Give each its own --exports, or run them one after the other.
 """
@@ -124,8 +126,9 @@ def plain_job(spark, events_dir: Path, out: str) -> None:  # noqa: ANN001
     daily.write.mode("overwrite").partitionBy("day").parquet(out)
 
 
-def add_new_events(exports: Path, share: float) -> Path:
-    """A new events file with `share` of the events again under new ids (the next export's delivery)."""
+def add_new_events(exports: Path, share: float, number: int = 0) -> Path:
+    """A new events file with `share` of the events again under new ids (the next export's delivery; `number`
+    tells deliveries apart: each has its own file and ids)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -133,8 +136,9 @@ def add_new_events(exports: Path, share: float) -> Path:
     table = pq.read_table(files[-1])
     total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     table = table.slice(0, min(table.num_rows, max(1, int(total * share))))
-    ids = pc.binary_join_element_wise(pa_string("bench-new-"), table.column("event_id"), pa_string(""))
-    path = files[-1].with_name("zz-bench-new.parquet")
+    prefix = f"bench-new-{number}-" if number else "bench-new-"
+    ids = pc.binary_join_element_wise(pa_string(prefix), table.column("event_id"), pa_string(""))
+    path = files[-1].with_name(f"zz-bench-new-{number}.parquet" if number else "zz-bench-new.parquet")
     pq.write_table(table.set_column(table.schema.get_field_index("event_id"), "event_id", ids), path)
     return path
 
@@ -166,8 +170,10 @@ def rollups(  # noqa: PLR0913
     results: list,
     reruns: bool,
     keep: Path | None = None,  # noqa: ANN001
+    deliveries: int = 0,
 ) -> None:
-    """Into an empty folder; again with nothing new; again after a new file with 1% more events (then removed).
+    """Into an empty folder; again with nothing new; again after a new file with 1% more events, then after each of
+    `deliveries` more (the new files removed at the end).
     `keep`: a copy of the folder as the first rollup left it goes there (for a rerun in another JVM)."""
     now = datetime.fromisoformat(NOW)
 
@@ -180,7 +186,15 @@ def rollups(  # noqa: PLR0913
     if not reruns:
         return
     timed(f"{label} (nothing new)", results, run)
-    rerun(f"{label} (1% new events)", engine, exports, out, spark, results)
+    added = [add_new_events(exports, 0.01)]
+    try:  # `rollup --every` day after day: each delivery stays (a file gone would mean a full run), all in one session
+        timed(f"{label} (1% new events)", results, run)
+        for number in range(1, deliveries + 1):
+            added.append(add_new_events(exports, 0.01, number))
+            timed(f"{label} (1% new events, delivery {number + 1} in the session)", results, run)
+    finally:
+        for path in added:
+            path.unlink()
 
 
 def rerun(label: str, engine, exports: Path, out: str, spark, results: list) -> None:  # noqa: ANN001
@@ -238,7 +252,8 @@ def measure(args: argparse.Namespace, exports: Path, only: str | None) -> tuple[
         keep = Path(args.keep) if args.keep else None
         if only in (None, "rollup"):
             derived = str(work / "derived")
-            rollups("spark rollup", spark_rollup, exports, derived, spark, results, not args.no_reruns, keep)
+            reruns = not args.no_reruns
+            rollups("spark rollup", spark_rollup, exports, derived, spark, results, reruns, keep, args.deliveries)
         if only == "rerun":  # the folder a first rollup left, brought up to date in a JVM of its own
             assert keep is not None
             label = "spark rollup (1% new events, a JVM of its own)"
@@ -280,6 +295,7 @@ def fresh(args: argparse.Namespace, exports: Path) -> tuple[int, str, list]:
             command += ["--keep", keep] if only in ("rollup", "rerun") else []
             command += ["--before", args.before] if args.before else []
             command += ["--no-reruns"] if args.no_reruns else []
+            command += ["--deliveries", str(args.deliveries)]
             print(f"fresh JVM: {name or only}, Java options {java!r}, settings {conf}", file=sys.stderr, flush=True)
             subprocess.run(command, check=True)
             found = json.loads(Path(out.name).read_text())
@@ -303,6 +319,13 @@ def main() -> int:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--exports", help="an existing export folder instead of generated sample exports")
     parser.add_argument("--no-reruns", action="store_true", help="only the first rollup (large sizes)")
+    parser.add_argument(
+        "--deliveries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after the 1%% rerun, N more 1%% deliveries in the same session (as rollup --every runs day after day)",
+    )
     parser.add_argument("--before", metavar="REF", help="also run this git commit's rollup, last, in the same JVM")
     parser.add_argument("--again", action="store_true", help="with --before: this commit's rollups once more, after it")
     parser.add_argument(

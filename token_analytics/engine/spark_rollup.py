@@ -955,12 +955,20 @@ def add_events(
     staged = stage(spark, (events,), new)
     # the checks also give each new file's local days: the days its accepted rows touch (a loser's day too, whose
     # rows are then written again unchanged), so no query of their own
-    winners, losers = resolve(events.name, valid_rows(staged[events.name], checked(spark, staged, new, timezone)))
-    hashes = winners.selectExpr(ID_HASH).persist()
+    valid = valid_rows(staged[events.name], checked(spark, staged, new, timezone))
+    # one query: do the new ids repeat among themselves, and does any meet the folder's index (the new rows' hashes
+    # broadcast to its scan)? Distinct and new, the rows are their own winners: no aggregate by id
     index = spark.read.schema("id_hash bigint").parquet(join(out, INDEX))
-    if not index.join(F.broadcast(hashes), "id_hash", "left_semi").isEmpty():
+    seen = index.join(F.broadcast(valid.selectExpr(ID_HASH)), "id_hash", "left_semi").select(F.count(F.lit(1)))
+    rows, ids, old = valid.select(F.count(F.lit(1)), F.count_distinct("event_id")).crossJoin(seen).first()
+    if old:
         log.info("a new event file repeats an id the folder holds: every export is read again")
         return False
+    if rows == ids:
+        winners, losers = valid.drop("file_id", "path_rank", "row_no"), None
+    else:
+        winners, losers = resolve(events.name, valid)
+    hashes = winners.selectExpr(ID_HASH)
     winners.drop("event_id").createOrReplaceTempView("events_won")
     spark.sql(LOCAL, args={"tz": timezone}).createOrReplaceTempView("events_local")
     added = event_tables(spark, window)
