@@ -13,12 +13,13 @@ load average at each step, events per second, and each step's CPU against the pl
 With --before REF (a git commit), the same three rollups follow with that commit's engine/spark_rollup.py, in
 the same JVM and on the same files: a before/after at one load (the before runs last, on a warm JIT); --again
 then runs this commit's three once more, as warm as the before's (after, before, after: the order's share shows).
-With --fresh nothing shares a JVM: the plain job (twice: Java's default options, then the rollup's), this
+With --fresh nothing shares a JVM: the plain job (with Java's default options, then the rollup's if other), this
 commit's rollups and --before's each run in a process and JVM of their own, so none pays or skips another's
 warm-up; the table then has one session start per JVM. --conf (a session setting) and --java-options (the
-driver JVM's; default spark_rollup.DEFAULT_JAVA_OPTIONS) apply to this commit's rollups. --deliveries N: after the
-1% rerun, N more 1% files arrive one at a time, each brought in by a rollup in the same session (what
-`rollup --engine spark --every` does day after day; the files stay until the last, then go).
+driver JVM's; default: what `rollup --engine spark` starts for this folder, by its event files' size) apply to
+this commit's rollups. --deliveries N: after the 1% rerun, N more 1% files arrive one at a time, each brought in
+by a rollup in the same session (what `rollup --engine spark --every` does day after day; the files stay until
+the last, then go).
 Two runs at once on the same size share one export folder: the 1% file one adds shows up in the other's
 runs (a "nothing new" run that is not). Give each its own --exports, or run them one after the other.
 """
@@ -237,7 +238,7 @@ def measure(args: argparse.Namespace, exports: Path, only: str | None) -> tuple[
         spark = timed(
             "spark session start",
             results,
-            lambda: spark_rollup.session(args.master, java_options=args.java_options, conf=conf),
+            lambda: spark_rollup.session(args.master, java_options=java_options(args, exports), conf=conf),
         )
         runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
         print(f"  JVM options: {' '.join(runtime.getInputArguments())}", file=sys.stderr)
@@ -268,6 +269,11 @@ def measure(args: argparse.Namespace, exports: Path, only: str | None) -> tuple[
     return events, partitions, results
 
 
+def java_options(args: argparse.Namespace, exports: Path) -> str:
+    """--java-options, else what the rollup itself starts its JVM with for this folder (by the event files' size)."""
+    return spark_rollup.java_options_for(str(exports)) if args.java_options is None else args.java_options
+
+
 def fresh(args: argparse.Namespace, exports: Path) -> tuple[int, str, list]:
     """Each of the plain job, the rollups (and --before's) in its own process and JVM: none warms another.
 
@@ -275,11 +281,12 @@ def fresh(args: argparse.Namespace, exports: Path) -> tuple[int, str, list]:
     rollup's Java options; --conf and --java-options apply to this commit's rollups only (--before's runs with
     Java's own options, as it did).
     """
-    options = spark_rollup.DEFAULT_JAVA_OPTIONS if args.java_options is None else args.java_options
+    options = java_options(args, exports)
     steps = [
         ("plain", "", [], "plain job, Java's defaults"),
-        ("plain", options, [], "plain job, the rollup's Java options"),
     ]
+    if options.strip():  # the rollup's differ from Java's own (a small export): the plain job with them too
+        steps.append(("plain", options, [], "plain job, the rollup's Java options"))
     # the before as it ran: Java's own options (the rollup's came with this change), Spark's defaults
     steps += [("rollup", options, args.conf, "")]
     steps += [] if args.no_reruns else [("rerun", options, args.conf, "1% rerun")]
@@ -332,7 +339,7 @@ def main() -> int:
         "--fresh", action="store_true", help="the plain job, the rollups and --before's each in a JVM of its own"
     )
     parser.add_argument(
-        "--java-options", help="the driver JVM's options (default: the rollup's, spark_rollup.DEFAULT_JAVA_OPTIONS)"
+        "--java-options", help="the driver JVM's options (default: the rollup's for this folder, by its size)"
     )
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a session setting")
     parser.add_argument("--only", choices=["plain", "rollup", "rerun", "before"], help=argparse.SUPPRESS)
@@ -355,7 +362,7 @@ def main() -> int:
     print(
         f"\n{events:,} accepted events, {os.cpu_count()} cores, master {args.master}, {partitions} shuffle partitions, "
         f"{'each step in a fresh JVM' if args.fresh else 'one JVM'}, settings {args.conf or 'the defaults'}, "
-        f"Java options {args.java_options if args.java_options is not None else 'the default'}"
+        f"Java options {java_options(args, exports)!r}"
     )
     print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} (1 min)\n")
     print(
