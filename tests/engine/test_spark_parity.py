@@ -509,6 +509,7 @@ def test_every_keeps_one_session_and_the_next_round_reads_only_the_new_file(
         now = next(clocks)
         if now == datetime.fromisoformat(NEXT_DAY):
             b.events(exports, NEW_EVENTS, [ev("new-1", "acct-a", "u1", "agent", utc("2026-10-31T20:00:00+00:00"), 5)])
+            write_damaged(exports, DAMAGED)  # rejected by the checks: its 10 decoded rows (acct-x) must stay out
         return now
 
     ok = spark_rollup.every(
@@ -517,9 +518,12 @@ def test_every_keeps_one_session_and_the_next_round_reads_only_the_new_file(
     assert ok
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2
-    assert "read only the 1 new" not in lines[0] and "read only the 1 new" in lines[1]
+    assert "4 rejected" in lines[0] and "read only the 2 new, 5 rejected" in lines[1]
     assert spark.sparkContext._jsc is not None  # the caller's session is left running
-    assert_same(reference(tmp_path / "full", exports, "Asia/Shanghai", NEXT_DAY), folder_tables(out))
+    tables = folder_tables(out)
+    assert_same(reference(tmp_path / "full", exports, "Asia/Shanghai", NEXT_DAY), tables)
+    assert file_row(tables, DAMAGED)[4] == "rejected"
+    assert "acct-x" not in {row[0] for row in tables["usage_totals"]}
 
 
 def test_generated_sample_same_tables_and_report(

@@ -443,14 +443,17 @@ REASON = {kind.name: reason_sql(kind.name, "spark") for kind in KINDS}
 TIME_COLUMN = {"usage_events": "occurred_at"}  # the file's latest time (data health) for events
 
 
-def file_checks(staged: dict[str, DataFrame], files: list[ExportFile], timezone: str | None = None) -> dict[str, int]:
+def file_checks(
+    staged: dict[str, DataFrame], files: list[ExportFile], timezone: str | None = None
+) -> tuple[dict[str, int], list[str]]:
     """One aggregate over every kind's scan: rows, text that is not UTF-8, quarantine reasons, latest time.
 
     Rejects (status, error, rows_read 0) each file Spark could not decode whole, as the DuckDB ingest rejects
     a file DuckDB fails on ("unreadable (…)"): a damaged page (Spark keeps the rows before it, so the count
     falls short of the footer's) or text that is not UTF-8 (DuckDB refuses it; Spark would read the bytes).
     Sets each file's quarantine counts and latest time, and with `timezone` the local days of its accepted
-    events (a rerun's touched days, without a query of their own); returns Spark's file_path of each file ok.
+    events (a rerun's touched days, without a query of their own); returns Spark's file_path of each file ok
+    (with its file id) and of each file it rejected.
     Later queries read the files again and decode the same rows: a file that changes while the run reads it
     fails the run (`unchanged`), so every read of a run sees the same bytes.
     """
@@ -497,7 +500,7 @@ def file_checks(staged: dict[str, DataFrame], files: list[ExportFile], timezone:
             counts["reasons"][row.reason] = row.rows
         else:
             counts["latest_us"] = row.latest_us
-    ok = {}
+    ok, rejected = {}, []
     for item in files:
         if item.status != "ok" or item.kind.name not in staged:
             continue
@@ -518,7 +521,9 @@ def file_checks(staged: dict[str, DataFrame], files: list[ExportFile], timezone:
             continue
         log.warning("rejecting %s: %s", item.uri, item.error)
         item.status, item.rows_read = "rejected", 0
-    return ok
+        if item.file_id in paths:
+            rejected.append(paths[item.file_id])
+    return ok, rejected
 
 
 # --- winners: mirrors engine.ingest CANONICAL and INSERT_EVENT_LOSERS -------------------------------
@@ -555,13 +560,14 @@ def content_hash(columns: tuple[str, ...]) -> str:
     return "xxhash64(" + ", ".join(f"`{c}`, `{c}` is null" for c in columns) + ")"
 
 
-def resolve(kind: str, valid: DataFrame) -> tuple[DataFrame, DataFrame | None]:
+def resolve(kind: str, valid: DataFrame, accepted: DataFrame | None = None) -> tuple[DataFrame, DataFrame | None]:
     """(winners, losers per file): a hash aggregate by id over (id, position, hash) finds the ids seen more
     than once, with their winning position and content hash; only those ids are joined back to the rows.
     Events whose ids are all distinct (counted) are their own winners: no join, and losers None. Accounts and
     members (no losers counted) are one aggregate: the content at the last position per id.
 
-    `valid` has the kind's columns, file_id, path_rank and row_no.
+    `valid` has the kind's columns, file_id, path_rank and row_no; `accepted` (accepted_rows), when given, is what
+    events whose ids are all distinct return: the same rows without the join that gives file_id and path_rank.
     """
     from pyspark.sql import functions as F
 
@@ -586,7 +592,7 @@ def resolve(kind: str, valid: DataFrame) -> tuple[DataFrame, DataFrame | None]:
         repeated = repeated.persist()
         count = repeated.count()
         if not count:
-            return valid.drop("file_id", "path_rank", "row_no"), None
+            return (accepted if accepted is not None else valid.drop("file_id", "path_rank", "row_no")), None
         if count <= BROADCAST_IDS:
             repeated = F.broadcast(repeated)
     # the other kinds are small: adaptive execution broadcasts their repeated ids once it has counted them
@@ -763,15 +769,17 @@ def stage(spark: SparkSession, kinds: tuple[Kind, ...] | list[Kind], files: list
 
 def checked(
     spark: SparkSession, staged: dict[str, DataFrame], files: list[ExportFile], timezone: str | None = None
-) -> DataFrame:
-    """file_checks, then the files still ok as (file_path, file_id, path_rank): the rows to keep join it."""
-    readable = file_checks(staged, files, timezone)
+) -> tuple[DataFrame, list[str]]:
+    """file_checks, then the files still ok as (file_path, file_id, path_rank), which the rows to keep join,
+    and Spark's file_path of each file the checks rejected."""
+    readable, rejected = file_checks(staged, files, timezone)
     by_id = files_by_id(files)
-    return local_frame(
+    ids = local_frame(
         spark,
         [(path, file_id, by_id[file_id].path_rank) for path, file_id in readable.items()],
         "file_path string, file_id int, path_rank int",
     )
+    return ids, rejected
 
 
 def valid_rows(staged: DataFrame, ids: DataFrame) -> DataFrame:
@@ -780,6 +788,18 @@ def valid_rows(staged: DataFrame, ids: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     return staged.where("reason is null").drop("reason").join(F.broadcast(ids), "file_path").drop("file_path")
+
+
+def accepted_rows(staged: DataFrame, rejected: list[str]) -> DataFrame:
+    """The rows without a quarantine reason of files still ok, as the kind's columns alone: valid_rows without its
+    join (a file the checks rejected, which is rare, is left out by its path). The winners when no id repeats:
+    each events table then reads the files without a broadcast join on a path string per row."""
+    from pyspark.sql import functions as F
+
+    rows = staged.where("reason is null")
+    if rejected:
+        rows = rows.where(~F.col("file_path").isin(rejected))
+    return rows.drop("reason", "file_path", "row_no")
 
 
 def files_by_id(files: list[ExportFile]) -> dict[int, ExportFile]:
@@ -837,11 +857,12 @@ def derive(spark: SparkSession, files: list[ExportFile], timezone: str, window: 
     """Every table of the derived folder as Spark DataFrames (lazy; only the repeated event ids are cached)."""
     rank_paths(files)
     staged = stage(spark, KINDS, files)
-    ids = checked(spark, staged, files)
+    ids, rejected = checked(spark, staged, files)
     tables: dict[str, DataFrame] = {}
     loser_frames = []
     for kind in KINDS:
-        winners, losers = resolve(kind.name, valid_rows(staged[kind.name], ids))
+        accepted = accepted_rows(staged[kind.name], rejected)
+        winners, losers = resolve(kind.name, valid_rows(staged[kind.name], ids), accepted)
         if losers is not None:
             loser_frames.append(losers)
         if kind.name == "usage_events":
@@ -955,17 +976,18 @@ def add_events(
     staged = stage(spark, (events,), new)
     # the checks also give each new file's local days: the days its accepted rows touch (a loser's day too, whose
     # rows are then written again unchanged), so no query of their own
-    valid = valid_rows(staged[events.name], checked(spark, staged, new, timezone))
+    ids, rejected = checked(spark, staged, new, timezone)
+    valid = valid_rows(staged[events.name], ids)
     # one query: do the new ids repeat among themselves, and does any meet the folder's index (the new rows' hashes
     # broadcast to its scan)? Distinct and new, the rows are their own winners: no aggregate by id
     index = spark.read.schema("id_hash bigint").parquet(join(out, INDEX))
     seen = index.join(F.broadcast(valid.selectExpr(ID_HASH)), "id_hash", "left_semi").select(F.count(F.lit(1)))
-    rows, ids, old = valid.select(F.count(F.lit(1)), F.count_distinct("event_id")).crossJoin(seen).first()
+    rows, distinct, old = valid.select(F.count(F.lit(1)), F.count_distinct("event_id")).crossJoin(seen).first()
     if old:
         log.info("a new event file repeats an id the folder holds: every export is read again")
         return False
-    if rows == ids:
-        winners, losers = valid.drop("file_id", "path_rank", "row_no"), None
+    if rows == distinct:
+        winners, losers = accepted_rows(staged[events.name], rejected), None
     else:
         winners, losers = resolve(events.name, valid)
     hashes = winners.selectExpr(ID_HASH)
