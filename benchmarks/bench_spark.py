@@ -279,7 +279,7 @@ def fresh(args: argparse.Namespace, exports: Path) -> tuple[int, str, list]:
 
     The plain job runs twice: as a Spark user would start it (Java's and Spark's defaults), and with the
     rollup's Java options; --conf and --java-options apply to this commit's rollups only (--before's runs with
-    Java's own options, as it did).
+    the Java options its own rollup chose for the folder, or Java's own before it chose any).
     """
     options = java_options(args, exports)
     steps = [
@@ -287,10 +287,11 @@ def fresh(args: argparse.Namespace, exports: Path) -> tuple[int, str, list]:
     ]
     if options.strip():  # the rollup's differ from Java's own (a small export): the plain job with them too
         steps.append(("plain", options, [], "plain job, the rollup's Java options"))
-    # the before as it ran: Java's own options (the rollup's came with this change), Spark's defaults
     steps += [("rollup", options, args.conf, "")]
     steps += [] if args.no_reruns else [("rerun", options, args.conf, "1% rerun")]
-    steps += [("before", "", [], "")] if args.before else []
+    if args.before:  # the before as it ran: its own choice of Java options for this folder (none before it had one)
+        chosen = getattr(module_at(args.before), "java_options_for", lambda _: "")(str(exports))
+        steps += [("before", chosen, [], "")]
     keep = tempfile.mkdtemp(prefix="bench-spark-keep-")
     combined: list = []
     events, partitions = 0, ""

@@ -562,7 +562,8 @@ def content_hash(columns: tuple[str, ...]) -> str:
 
 def resolve(kind: str, valid: DataFrame, accepted: DataFrame | None = None) -> tuple[DataFrame, DataFrame | None]:
     """(winners, losers per file): a hash aggregate by id over (id, position, hash) finds the ids seen more
-    than once, with their winning position and content hash; only those ids are joined back to the rows.
+    than once, with their winning position and content hash; only those ids are joined back to the rows. For events
+    an aggregate of the ids' hashes comes first, and the aggregate by id reads only the rows of hashes seen twice.
     Events whose ids are all distinct (counted) are their own winners: no join, and losers None. Accounts and
     members (no losers counted) are one aggregate: the content at the last position per id.
 
@@ -578,8 +579,22 @@ def resolve(kind: str, valid: DataFrame, accepted: DataFrame | None = None) -> t
     keyed = valid.withColumn("position", F.expr("shiftleft(cast(path_rank as bigint), 40) + row_no")).withColumn(
         "content_hash", F.expr(content_hash(CONTENT[kind]))
     )
+    unique = (accepted if accepted is not None else valid.drop("file_id", "path_rank", "row_no")), None
+    candidates = keyed
+    if kind == "usage_events":
+        # First the id hashes seen more than once: a long per row through the shuffle instead of the id, its position
+        # and content hash. Distinct hashes are distinct ids, so an export without copies stops here (the sample's 1M
+        # events: one aggregate of longs); with copies, the aggregate by id below reads only their rows.
+        rows = accepted if accepted is not None else valid
+        hashes = rows.select(F.xxhash64(key).alias("id_hash")).groupBy("id_hash").count().where("count > 1")
+        hashes = hashes.select("id_hash").persist()
+        seen_twice = hashes.count()
+        if not seen_twice:
+            return unique
+        hashes = F.broadcast(hashes) if seen_twice <= BROADCAST_IDS else hashes
+        candidates = keyed.withColumn("id_hash", F.xxhash64(key)).join(hashes, "id_hash", "left_semi")
     repeated = (
-        keyed.groupBy(key)
+        candidates.groupBy(key)
         .agg(
             F.count(F.lit(1)).alias("copies"),
             F.max("position").alias("won_at"),
@@ -591,8 +606,8 @@ def resolve(kind: str, valid: DataFrame, accepted: DataFrame | None = None) -> t
     if kind == "usage_events":  # counted once (and kept): broadcast unless there are very many
         repeated = repeated.persist()
         count = repeated.count()
-        if not count:
-            return (accepted if accepted is not None else valid.drop("file_id", "path_rank", "row_no")), None
+        if not count:  # the hashes seen twice were collisions of distinct ids
+            return unique
         if count <= BROADCAST_IDS:
             repeated = F.broadcast(repeated)
     # the other kinds are small: adaptive execution broadcasts their repeated ids once it has counted them
