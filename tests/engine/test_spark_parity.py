@@ -496,6 +496,30 @@ def test_a_file_changed_while_the_run_reads_it_fails_the_run(
     assert_same(reference(tmp_path, exports, "Asia/Shanghai", NOW), folder_tables(out))
 
 
+def test_a_read_that_fails_after_the_checks_fails_the_run_instead_of_losing_rows(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks' scan is lenient (a damaged page ends a file's rows, the file is then rejected whole); the tables
+    read the files that passed again, strictly. A file damaged after the checks, size and mtime kept (as an object
+    store's failed read looks), fails the run with one line; it does not drop the rows after the page."""
+    exports = write_edge_export(tmp_path / "export")
+    path = write_damaged(exports, DAMAGED, damage=False)
+    stat = path.stat()
+    checked = spark_rollup.checked
+
+    def damage_after_the_checks(*args: Any) -> Any:
+        ids = checked(*args)
+        write_damaged(exports, DAMAGED)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert path.stat().st_size == stat.st_size
+        return ids
+
+    monkeypatch.setattr(spark_rollup, "checked", damage_after_the_checks)
+    with pytest.raises(spark_rollup.RollupError, match=r"^the Spark job failed: "):
+        spark_folder(spark, exports, tmp_path / "derived", "Asia/Shanghai", NOW)
+    assert not (tmp_path / "derived" / "_format.json").exists()
+
+
 def test_every_keeps_one_session_and_the_next_round_reads_only_the_new_file(
     spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -375,14 +375,17 @@ def screen_all(storage: Storage, files: list[ExportFile]) -> None:
 SPARK_TYPES = {"VARCHAR": "string", "BIGINT": "bigint", "TIMESTAMP": "timestamp"}
 # The export scan's options. Names starting with `_` or `.` are export files like any other (DuckDB reads
 # them; Spark would skip them as hidden). The local file system without checksums: its lookup of
-# `.<name>.crc` fails on a `:` in a name. A damaged data page ends that file's rows instead of failing the
-# job; the checks then compare each file's rows with its footer and reject the short ones whole.
+# `.<name>.crc` fails on a `:` in a name. In the checks' scan (LENIENT) a damaged data page ends that file's
+# rows instead of failing the job, and the checks compare each file's rows with its footer and reject the short
+# ones whole; the tables' scans read only the files that passed, strictly: a read that fails there (a file
+# damaged since, an object store's error Hadoop did not retry away) fails the run instead of losing rows.
 READ_OPTIONS = {
     "ignoredPathSegmentRegex": "",
-    "ignoreCorruptFiles": "true",
+    "ignoreCorruptFiles": "false",
     "fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
     "fs.file.impl.disable.cache": "true",
 }
+LENIENT = {**READ_OPTIONS, "ignoreCorruptFiles": "true"}
 GLOB = re.compile(r"([\\{}\[\]*?])")
 
 
@@ -391,7 +394,7 @@ def literal(uri: str) -> str:
     return GLOB.sub(r"\\\1", uri)
 
 
-def land(spark: SparkSession, kind: Kind, files: list[ExportFile]) -> DataFrame | None:
+def land(spark: SparkSession, kind: Kind, files: list[ExportFile], *, lenient: bool = False) -> DataFrame | None:
     """Every row of the kind's readable files, cast to the export types, with file_path and row_no.
 
     Files are read in groups of one schema (one Spark read each); a missing optional column is null,
@@ -413,7 +416,9 @@ def land(spark: SparkSession, kind: Kind, files: list[ExportFile]) -> DataFrame 
     for group in groups.values():
         schema = group[0].schema
         assert schema is not None
-        read = spark.read.options(**READ_OPTIONS).parquet(*[literal(item.uri) for item in group])
+        read = spark.read.options(**(LENIENT if lenient else READ_OPTIONS)).parquet(
+            *[literal(item.uri) for item in group]
+        )
         columns = []
         for column in kind.columns:
             spark_type = SPARK_TYPES[type_name(column.type)]
@@ -443,19 +448,16 @@ REASON = {kind.name: reason_sql(kind.name, "spark") for kind in KINDS}
 TIME_COLUMN = {"usage_events": "occurred_at"}  # the file's latest time (data health) for events
 
 
-def file_checks(
-    staged: dict[str, DataFrame], files: list[ExportFile], timezone: str | None = None
-) -> tuple[dict[str, int], list[str]]:
+def file_checks(staged: dict[str, DataFrame], files: list[ExportFile], timezone: str | None = None) -> dict[str, int]:
     """One aggregate over every kind's scan: rows, text that is not UTF-8, quarantine reasons, latest time.
 
     Rejects (status, error, rows_read 0) each file Spark could not decode whole, as the DuckDB ingest rejects
     a file DuckDB fails on ("unreadable (…)"): a damaged page (Spark keeps the rows before it, so the count
     falls short of the footer's) or text that is not UTF-8 (DuckDB refuses it; Spark would read the bytes).
     Sets each file's quarantine counts and latest time, and with `timezone` the local days of its accepted
-    events (a rerun's touched days, without a query of their own); returns Spark's file_path of each file ok
-    (with its file id) and of each file it rejected.
-    Later queries read the files again and decode the same rows: a file that changes while the run reads it
-    fails the run (`unchanged`), so every read of a run sees the same bytes.
+    events (a rerun's touched days, without a query of their own); returns Spark's file_path of each file ok.
+    Later queries read the files it passes again, strictly (a read error fails the run), and a file that changes
+    while the run reads it fails the run too (`unchanged`): every read of a run sees the same rows.
     """
     from pyspark.sql import functions as F
 
@@ -500,7 +502,7 @@ def file_checks(
             counts["reasons"][row.reason] = row.rows
         else:
             counts["latest_us"] = row.latest_us
-    ok, rejected = {}, []
+    ok = {}
     for item in files:
         if item.status != "ok" or item.kind.name not in staged:
             continue
@@ -521,9 +523,7 @@ def file_checks(
             continue
         log.warning("rejecting %s: %s", item.uri, item.error)
         item.status, item.rows_read = "rejected", 0
-        if item.file_id in paths:
-            rejected.append(paths[item.file_id])
-    return ok, rejected
+    return ok
 
 
 # --- winners: mirrors engine.ingest CANONICAL and INSERT_EVENT_LOSERS -------------------------------
@@ -766,15 +766,20 @@ def rank_paths(files: list[ExportFile]) -> None:
             item.path_rank = rank
 
 
-def stage(spark: SparkSession, kinds: tuple[Kind, ...] | list[Kind], files: list[ExportFile]) -> dict[str, DataFrame]:
-    """Each kind's rows of its readable files with the row-level quarantine reason, as a scan of the files: the
-    checks, the winners and each table read them again rather than from a cache (a parquet scan cost less CPU
-    than building Spark's in-memory cache of the rows: 1.0 against 4.2-8.8 CPU s at 1M, docs/SPARK.md "Cost")."""
+def stage(
+    spark: SparkSession, kinds: tuple[Kind, ...] | list[Kind], files: list[ExportFile], *, lenient: bool = False
+) -> dict[str, DataFrame]:
+    """Each kind's rows of its files still ok with the row-level quarantine reason, as a scan of the files:
+    `lenient` for the checks (a damaged page ends a file's rows), strict for the winners and each table, which
+    read the files the checks passed again rather than from a cache (a parquet scan cost less CPU than building
+    Spark's in-memory cache of the rows: about 1 against 8.3-10.1 CPU s at 1M, docs/SPARK.md "What runs where")."""
     from pyspark.sql import functions as F
 
     staged: dict[str, DataFrame] = {}
     for kind in kinds:
-        landed = land(spark, kind, [item for item in files if item.kind is kind and item.status == "ok"])
+        landed = land(
+            spark, kind, [item for item in files if item.kind is kind and item.status == "ok"], lenient=lenient
+        )
         if landed is None:
             raw = ", ".join(f"{c.name} {SPARK_TYPES[type_name(c.type)]}" for c in kind.columns)
             landed = local_frame(spark, [], f"{raw}, file_path string, row_no bigint")
@@ -784,17 +789,15 @@ def stage(spark: SparkSession, kinds: tuple[Kind, ...] | list[Kind], files: list
 
 def checked(
     spark: SparkSession, staged: dict[str, DataFrame], files: list[ExportFile], timezone: str | None = None
-) -> tuple[DataFrame, list[str]]:
-    """file_checks, then the files still ok as (file_path, file_id, path_rank), which the rows to keep join,
-    and Spark's file_path of each file the checks rejected."""
-    readable, rejected = file_checks(staged, files, timezone)
+) -> DataFrame:
+    """file_checks, then the files still ok as (file_path, file_id, path_rank): the rows to keep join it."""
+    readable = file_checks(staged, files, timezone)
     by_id = files_by_id(files)
-    ids = local_frame(
+    return local_frame(
         spark,
         [(path, file_id, by_id[file_id].path_rank) for path, file_id in readable.items()],
         "file_path string, file_id int, path_rank int",
     )
-    return ids, rejected
 
 
 def valid_rows(staged: DataFrame, ids: DataFrame) -> DataFrame:
@@ -805,16 +808,11 @@ def valid_rows(staged: DataFrame, ids: DataFrame) -> DataFrame:
     return staged.where("reason is null").drop("reason").join(F.broadcast(ids), "file_path").drop("file_path")
 
 
-def accepted_rows(staged: DataFrame, rejected: list[str]) -> DataFrame:
-    """The rows without a quarantine reason of files still ok, as the kind's columns alone: valid_rows without its
-    join (a file the checks rejected, which is rare, is left out by its path). The winners when no id repeats:
-    each events table then reads the files without a broadcast join on a path string per row."""
-    from pyspark.sql import functions as F
-
-    rows = staged.where("reason is null")
-    if rejected:
-        rows = rows.where(~F.col("file_path").isin(rejected))
-    return rows.drop("reason", "file_path", "row_no")
+def accepted_rows(staged: DataFrame) -> DataFrame:
+    """The rows without a quarantine reason (of files the checks passed: `staged` reads only those), as the kind's
+    columns alone: valid_rows without its join. The winners when no id repeats: each events table then reads the
+    files without a broadcast join on a path string per row."""
+    return staged.where("reason is null").drop("reason", "file_path", "row_no")
 
 
 def files_by_id(files: list[ExportFile]) -> dict[int, ExportFile]:
@@ -871,13 +869,12 @@ def event_tables(spark: SparkSession, window: dict[str, Any]) -> dict[str, DataF
 def derive(spark: SparkSession, files: list[ExportFile], timezone: str, window: dict[str, Any]) -> dict[str, DataFrame]:
     """Every table of the derived folder as Spark DataFrames (lazy; only the repeated event ids are cached)."""
     rank_paths(files)
-    staged = stage(spark, KINDS, files)
-    ids, rejected = checked(spark, staged, files)
+    ids = checked(spark, stage(spark, KINDS, files, lenient=True), files)
+    staged = stage(spark, KINDS, files)  # the files the checks passed, read strictly
     tables: dict[str, DataFrame] = {}
     loser_frames = []
     for kind in KINDS:
-        accepted = accepted_rows(staged[kind.name], rejected)
-        winners, losers = resolve(kind.name, valid_rows(staged[kind.name], ids), accepted)
+        winners, losers = resolve(kind.name, valid_rows(staged[kind.name], ids), accepted_rows(staged[kind.name]))
         if losers is not None:
             loser_frames.append(losers)
         if kind.name == "usage_events":
@@ -988,10 +985,10 @@ def add_events(
     screen_all(storage, new)
     rank_paths(files)
     (events,) = [kind for kind in KINDS if kind.name == "usage_events"]
-    staged = stage(spark, (events,), new)
     # the checks also give each new file's local days: the days its accepted rows touch (a loser's day too, whose
     # rows are then written again unchanged), so no query of their own
-    ids, rejected = checked(spark, staged, new, timezone)
+    ids = checked(spark, stage(spark, (events,), new, lenient=True), new, timezone)
+    staged = stage(spark, (events,), new)  # the new files the checks passed, read strictly
     valid = valid_rows(staged[events.name], ids)
     # one query: do the new ids repeat among themselves, and does any meet the folder's index (the new rows' hashes
     # broadcast to its scan)? Distinct and new, the rows are their own winners: no aggregate by id
@@ -1002,7 +999,7 @@ def add_events(
         log.info("a new event file repeats an id the folder holds: every export is read again")
         return False
     if rows == distinct:
-        winners, losers = accepted_rows(staged[events.name], rejected), None
+        winners, losers = accepted_rows(staged[events.name]), None
     else:
         winners, losers = resolve(events.name, valid)
     hashes = winners.selectExpr(ID_HASH)
