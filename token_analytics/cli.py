@@ -226,6 +226,9 @@ def cmd_rollup(args: argparse.Namespace, settings: Settings) -> int:
     if args.every and args.engine != "spark":
         print("rollup: --every keeps a Spark session between runs; run the duckdb engine from cron.", file=sys.stderr)
         return 2
+    if args.rounds is not None and (not args.every or args.rounds < 1):
+        print("rollup: --rounds counts the runs of --every: give both, and at least 1 round.", file=sys.stderr)
+        return 2
     if args.engine == "spark":
         try:
             from token_analytics.engine import spark_rollup  # type: ignore[attr-defined]

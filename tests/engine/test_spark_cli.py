@@ -100,6 +100,13 @@ def test_every_is_refused_in_one_line_before_spark_starts(
     assert cli.main([*base, "ten", "--engine", "spark"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "rollup: --every 'ten': give a duration such as 600, 10m or 1h."
+    for rounds in (["--every", "1h", "--rounds", "0"], ["--rounds", "2"]):  # no round, or rounds without --every
+        assert cli.main([*base[:-1], "--engine", "spark", *rounds]) == 2
+        assert capsys.readouterr().err.strip() == (
+            "rollup: --rounds counts the runs of --every: give both, and at least 1 round."
+        )
+    assert spark_rollup.main(["--exports", str(tmp_path), "--out", str(tmp_path / "out"), "--rounds", "3"]) == 2
+    assert "--rounds counts the runs of --every" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

@@ -1408,6 +1408,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         timezone = check_zone(args.timezone, "--timezone")
         now = parse_instant(args.now, "--now") if args.now else None
+        if args.rounds is not None and (not args.every or args.rounds < 1):
+            raise RollupError("--rounds counts the runs of --every: give both, and at least 1 round.")
         if args.every:
             seconds = parse_every(args.every)
             clock = (lambda: now) if now else (lambda: datetime.now(UTC))
