@@ -223,11 +223,8 @@ def unknown_account(account: str, settings: Settings) -> str:
 def cmd_rollup(args: argparse.Namespace, settings: Settings) -> int:
     """Apply the ingest rules to an export folder and write the derived folder (docs/DERIVED_FORMAT.md)."""
     now = parse_instant(args.now, "--now") if args.now else settings.now()
-    if args.every and args.engine != "spark":
+    if (args.every or args.rounds is not None) and args.engine != "spark":
         print("rollup: --every keeps a Spark session between runs; run the duckdb engine from cron.", file=sys.stderr)
-        return 2
-    if args.rounds is not None and (not args.every or args.rounds < 1):
-        print("rollup: --rounds counts the runs of --every: give both, and at least 1 round.", file=sys.stderr)
         return 2
     if args.engine == "spark":
         try:
@@ -236,12 +233,13 @@ def cmd_rollup(args: argparse.Namespace, settings: Settings) -> int:
             print(f"rollup: the Spark engine is not available here ({exc.name} is missing).", file=sys.stderr)
             return 2
         try:
-            if args.every:
+            seconds = spark_rollup.schedule(args.every, args.rounds)
+            if seconds:
                 ok = spark_rollup.every(
                     str(args.exports),
                     str(args.out),
                     timezone=settings.timezone,
-                    seconds=spark_rollup.parse_every(args.every),
+                    seconds=seconds,
                     clock=(lambda: now) if args.now else settings.now,
                     master=args.master,
                     rounds=args.rounds,

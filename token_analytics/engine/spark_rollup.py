@@ -487,6 +487,10 @@ def file_checks(staged: dict[str, DataFrame], files: list[ExportFile], timezone:
     for part in parts[1:]:
         checks = checks.unionByName(part)
     by_key = {item.key: item for item in files}
+
+    def no_rows() -> dict[str, Any]:
+        return {"rows": 0, "bad_text": 0, "reasons": {}, "latest_us": None, "days": set()}
+
     seen: dict[int, dict[str, Any]] = {}
     paths: dict[int, str] = {}
     for row in checks.collect():
@@ -494,8 +498,8 @@ def file_checks(staged: dict[str, DataFrame], files: list[ExportFile], timezone:
         if item is None:  # not a file of this run: cannot happen, Spark reads only the files it is given
             raise RollupError(f"Spark read {row.file_path}, which is not among the listed export files.")
         paths[item.file_id] = row.file_path
-        counts = seen.setdefault(item.file_id, {"rows": 0, "bad_text": 0, "reasons": {}, "latest_us": None})
-        counts.setdefault("days", set()).update(row.days or ())
+        counts = seen.setdefault(item.file_id, no_rows())
+        counts["days"].update(row.days or ())
         counts["rows"] += row.rows
         counts["bad_text"] += row.bad_text
         if row.reason is not None:
@@ -506,18 +510,14 @@ def file_checks(staged: dict[str, DataFrame], files: list[ExportFile], timezone:
     for item in files:
         if item.status != "ok" or item.kind.name not in staged:
             continue
-        counts = seen.get(item.file_id, {"rows": 0, "bad_text": 0, "reasons": {}, "latest_us": None})
+        counts = seen.get(item.file_id) or no_rows()
         rows, bad_text = counts["rows"], counts["bad_text"]
         if rows < item.rows_read:
             item.error = f"unreadable (a damaged data page: Spark decoded {rows} of the footer's {item.rows_read} rows)"
         elif bad_text:
             item.error = f"unreadable (text that is not valid UTF-8 in {bad_text} of its {rows} rows)"
         else:
-            item.quarantined, item.latest_us, item.days = (
-                counts["reasons"],
-                counts["latest_us"],
-                counts.get("days", set()),
-            )
+            item.quarantined, item.latest_us, item.days = counts["reasons"], counts["latest_us"], counts["days"]
             if item.file_id in paths:
                 ok[paths[item.file_id]] = item.file_id
             continue
@@ -579,9 +579,9 @@ def resolve(kind: str, valid: DataFrame, accepted: DataFrame | None = None) -> t
     keyed = valid.withColumn("position", F.expr("shiftleft(cast(path_rank as bigint), 40) + row_no")).withColumn(
         "content_hash", F.expr(content_hash(CONTENT[kind]))
     )
-    unique = (accepted if accepted is not None else valid.drop("file_id", "path_rank", "row_no")), None
     candidates = keyed
     if kind == "usage_events":
+        unique = (accepted if accepted is not None else valid.drop("file_id", "path_rank", "row_no")), None
         # First the id hashes seen more than once: a long per row through the shuffle instead of the id, its position
         # and content hash. Distinct hashes are distinct ids, so an export without copies stops here (the sample's 1M
         # events: one aggregate of longs); with copies, the aggregate by id below reads only their rows.
@@ -1197,9 +1197,17 @@ EVERY = re.compile(r"(\d+)([smh]?)")
 def parse_every(text: str) -> int:
     """--every as seconds: 600, 600s, 10m or 1h (at least one second)."""
     match = EVERY.fullmatch(text.strip())
-    if not match or not int(match.group(1)):
+    seconds = int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)] if match else 0
+    if not seconds:
         raise RollupError(f"--every {text!r}: give a duration such as 600, 10m or 1h.")
-    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    return seconds
+
+
+def schedule(every: str | None, rounds: int | None) -> int | None:
+    """The seconds between runs of --every (None: one run), checked with --rounds before anything starts."""
+    if rounds is not None and (not every or rounds < 1):
+        raise RollupError("--rounds counts the runs of --every: give both, and at least 1 round.")
+    return parse_every(every) if every else None
 
 
 def every(  # noqa: PLR0913
@@ -1232,13 +1240,11 @@ def every(  # noqa: PLR0913
             started = time.monotonic()
             now = clock()
             try:
-                result = rollup(exports, out, timezone=timezone, now=now, spark=spark)
+                line, ok = str(rollup(exports, out, timezone=timezone, now=now, spark=spark)), True
             except RollupError as exc:
-                ok = False
-                print(f"{datetime.now(UTC).isoformat(timespec='seconds')} rollup: {exc}", file=sys.stderr, flush=True)
-            else:
-                ok = True
-                print(f"{datetime.now(UTC).isoformat(timespec='seconds')} {result}", flush=True)
+                line, ok = f"rollup: {exc}", False
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            print(f"{stamp} {line}", file=sys.stdout if ok else sys.stderr, flush=True)
             done += 1
             if rounds is not None and done >= rounds:
                 break
@@ -1408,10 +1414,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         timezone = check_zone(args.timezone, "--timezone")
         now = parse_instant(args.now, "--now") if args.now else None
-        if args.rounds is not None and (not args.every or args.rounds < 1):
-            raise RollupError("--rounds counts the runs of --every: give both, and at least 1 round.")
-        if args.every:
-            seconds = parse_every(args.every)
+        seconds = schedule(args.every, args.rounds)
+        if seconds:
             clock = (lambda: now) if now else (lambda: datetime.now(UTC))
             ok = every(
                 args.exports, args.out, timezone=timezone, seconds=seconds, clock=clock, master=args.master,
