@@ -133,3 +133,42 @@ def test_every_stops_on_sigterm_after_the_run_under_way(tmp_path: Path) -> None:
         process.kill()
     assert (tmp_path / "out" / "_format.json").is_file()
     assert process.stdout.read() == ""
+
+
+def test_every_refuses_a_wait_past_a_year() -> None:
+    """A thread cannot wait 10^11 hours (OverflowError after the first run); the duration is refused up front."""
+    assert spark_rollup.parse_every("8784h") == 366 * 24 * 3600
+    for text in ("8785h", "99999999999h"):
+        with pytest.raises(spark_rollup.RollupError, match=r"at most a year \(8784h\) between runs"):
+            spark_rollup.parse_every(text)
+
+
+def test_a_second_rollup_on_the_same_folder_is_refused_while_one_writes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two writers on one local folder (two --every services, cron over a slow run): the second is refused in one
+    line before it reads or writes anything, and stops the session it started; once the first lets go, the folder
+    is free again."""
+    import fcntl
+
+    stopped = []
+
+    class Started:
+        """The session this run starts (none of its work is reached): the refused run still stops it."""
+
+        def stop(self) -> None:
+            stopped.append(True)
+
+    monkeypatch.setattr(spark_rollup, "session", lambda *a, **k: Started())
+    out = tmp_path / "derived"
+    out.mkdir()
+    with open(out / spark_rollup.LOCK, "a") as held:  # the first writer, as another process holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(spark_rollup.RollupError, match=r"^another rollup is writing .*derived now: wait for it"):
+            spark_rollup.rollup(
+                str(tmp_path), str(out), timezone="UTC", now=spark_rollup.datetime.now(spark_rollup.UTC)
+            )
+    with spark_rollup.writing(str(out)):  # released: the next writer takes it
+        pass
+    assert stopped == [True]
+    assert [p.name for p in out.iterdir()] == [spark_rollup.LOCK]  # nothing written by the refused run

@@ -12,6 +12,7 @@ needs it.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import logging
@@ -22,6 +23,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -46,7 +48,7 @@ from token_analytics.engine.schema import KINDS, Kind, reason_sql, type_name
 from token_analytics.settings import RECENT_ENTRIES
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from pyspark.sql import DataFrame, SparkSession
 
@@ -1158,6 +1160,28 @@ def size_partitions(spark: SparkSession) -> None:
     spark.conf.set("spark.sql.shuffle.partitions", str(max(2, 3 * spark.sparkContext.defaultParallelism)))
 
 
+LOCK = ".rollup.lock"  # hidden (readers glob the tables by name; a leftover is not a table)
+
+
+@contextmanager
+def writing(out: str) -> Iterator[None]:
+    """Hold the folder's writer lock while a run writes it: two runs on one folder (two --every services, a cron
+    job over a slow run) would interleave their partitions and _format.json. A plain path only: an object store
+    has no lock to take (run one writer per folder there). The lock goes with the process, however it ends."""
+    if not is_local(out):
+        yield
+        return
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with open(Path(out) / LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RollupError(
+                f"another rollup is writing {out} now: wait for it to end, or give another --out."
+            ) from None
+        yield
+
+
 def rollup(
     exports: str,
     out: str,
@@ -1167,24 +1191,28 @@ def rollup(
     master: str | None = None,
     spark: SparkSession | None = None,
 ) -> RollupResult:
-    """Write (or bring up to date) the derived folder `out` from the export folder `exports`."""
+    """Write (or bring up to date) the derived folder `out` from the export folder `exports`: one writer at a time
+    (`writing`), taken once the session is up (so a missing Spark or Java is said first and leaves no folder)."""
     started = time.perf_counter()
     own = spark is None
     spark = spark or session(master, java_options=java_options_for(exports))
-    for key, value in SESSION_CONF.items():
-        if not key.startswith(("spark.ui", "spark.hadoop")):
-            spark.conf.set(key, value)
-    size_partitions(spark)
     try:
-        result = _rollup(spark, exports, out, timezone, now)
-    except RollupError:
-        raise
-    except Exception as exc:  # Py4J and Spark raise many types; a person gets one line, the log the rest
-        log.exception("spark rollup of %s into %s failed", exports, out)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise RollupError(f"the Spark job failed: {first}") from exc
+        with writing(out):
+            for key, value in SESSION_CONF.items():
+                if not key.startswith(("spark.ui", "spark.hadoop")):
+                    spark.conf.set(key, value)
+            size_partitions(spark)
+            try:
+                result = _rollup(spark, exports, out, timezone, now)
+            except RollupError:
+                raise
+            except Exception as exc:  # Py4J and Spark raise many types; a person gets one line, the log the rest
+                log.exception("spark rollup of %s into %s failed", exports, out)
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+                raise RollupError(f"the Spark job failed: {first}") from exc
+            finally:
+                spark.catalog.clearCache()
     finally:
-        spark.catalog.clearCache()
         if own:
             spark.stop()
     result.seconds = time.perf_counter() - started
@@ -1194,12 +1222,17 @@ def rollup(
 EVERY = re.compile(r"(\d+)([smh]?)")
 
 
+EVERY_LONGEST = 366 * 24 * 3600  # a wait longer than a year is a typo (and past what a thread's wait accepts)
+
+
 def parse_every(text: str) -> int:
-    """--every as seconds: 600, 600s, 10m or 1h (at least one second)."""
+    """--every as seconds: 600, 600s, 10m or 1h (at least one second, at most a year)."""
     match = EVERY.fullmatch(text.strip())
     seconds = int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)] if match else 0
     if not seconds:
         raise RollupError(f"--every {text!r}: give a duration such as 600, 10m or 1h.")
+    if seconds > EVERY_LONGEST:
+        raise RollupError(f"--every {text!r}: at most a year (8784h) between runs.")
     return seconds
 
 
