@@ -396,8 +396,11 @@ def literal(uri: str) -> str:
     return GLOB.sub(r"\\\1", uri)
 
 
-def land(spark: SparkSession, kind: Kind, files: list[ExportFile], *, lenient: bool = False) -> DataFrame | None:
-    """Every row of the kind's readable files, cast to the export types, with file_path and row_no.
+def land(
+    spark: SparkSession, kind: Kind, files: list[ExportFile], *, lenient: bool = False, source: bool = True
+) -> DataFrame | None:
+    """Every row of the kind's readable files, cast to the export types, with file_path and row_no (`source`
+    False: without them, so the scan reads no file metadata: the events tables' scan when no id repeats).
 
     Files are read in groups of one schema (one Spark read each); a missing optional column is null,
     a naive timestamp is UTC (the session zone), a millisecond, nanosecond or INT96 one becomes micros.
@@ -434,7 +437,8 @@ def land(spark: SparkSession, kind: Kind, files: list[ExportFile], *, lenient: b
                 # does (the instant's own day; a double would round to 256 ns steps)
                 value = F.timestamp_micros(F.expr(f"(`{column.name}` - pmod(`{column.name}`, 1000)) div 1000"))
             columns.append(value.cast(spark_type).alias(column.name))
-        columns += [F.col("_metadata.file_path").alias("file_path"), F.col("_metadata.row_index").alias("row_no")]
+        if source:
+            columns += [F.col("_metadata.file_path").alias("file_path"), F.col("_metadata.row_index").alias("row_no")]
         frames.append(read.select(*columns))
     if not frames:
         return None
@@ -653,16 +657,23 @@ group by account_id, day, user_id, service, model
 # The window's rows: `occurred_at` first (a day before the window in UTC, as engine.ingest's scan), so the other
 # days' events are dropped before their zone conversion.
 WINDOW = "occurred_at >= :hourly_from_at and day >= :hourly_from"
-# Mirrors engine.ingest.INSERT_HOURLY.
-HOURLY = f"""
+# Mirrors engine.ingest.INSERT_HOURLY. In a full run (BY_DAY) the window's events are distributed by day before
+# the aggregate: its buckets (0.64 per event at the sample's density) then need no shuffle of their own and none
+# to be written one writer per day (write_days, `distributed`): one shuffle of the events instead of two of the
+# buckets, 0.8 of 5.2-6.9 CPU s less at 1M with the same rows. A daily sum (0.19 rows per event) keeps the
+# aggregate's shuffle: distributing its events first cost more. A rerun's few new rows are not distributed.
+HOURLY = """
 select account_id, timestamp_micros(unix_micros(local_hour) - offset_us) as hour, day, user_id, service, model,
     tokens, input_tokens, output_tokens, calls, io_calls, latest_at
 from (
-    select account_id, local_hour, offset_us, day, user_id, service, model, {SUMS}
-    from events_local where {WINDOW}
+    select account_id, local_hour, offset_us, day, user_id, service, model, {sums}
+    from {rows}
     group by account_id, local_hour, offset_us, day, user_id, service, model
 )
-"""  # noqa: S608
+"""
+WINDOW_ROWS = f"events_local where {WINDOW}"
+BY_DAY = f"(select * from {WINDOW_ROWS} distribute by day)"  # noqa: S608
+DISTRIBUTED = ("usage_hourly",)  # the tables whose full-run query leaves its rows distributed by day
 # The winning events of the hourly window (the month-to-date figure's partial hour reads them).
 RECENT = f"""
 select account_id, occurred_at, user_id, service, model, tokens, day from events_local where {WINDOW}
@@ -769,22 +780,27 @@ def rank_paths(files: list[ExportFile]) -> None:
 
 
 def stage(
-    spark: SparkSession, kinds: tuple[Kind, ...] | list[Kind], files: list[ExportFile], *, lenient: bool = False
+    spark: SparkSession,
+    kinds: tuple[Kind, ...] | list[Kind],
+    files: list[ExportFile],
+    *,
+    lenient: bool = False,
+    source: bool = True,
 ) -> dict[str, DataFrame]:
     """Each kind's rows of its files still ok with the row-level quarantine reason, as a scan of the files:
     `lenient` for the checks (a damaged page ends a file's rows), strict for the winners and each table, which
     read the files the checks passed again rather than from a cache (a parquet scan cost less CPU than building
-    Spark's in-memory cache of the rows: about 1 against 8.3-10.1 CPU s at 1M, docs/SPARK.md "What runs where")."""
+    Spark's in-memory cache of the rows: about 1 against 8.3-10.1 CPU s at 1M, docs/SPARK.md "What runs where").
+    `source` False: without file_path and row_no (accepted_rows' scan)."""
     from pyspark.sql import functions as F
 
     staged: dict[str, DataFrame] = {}
     for kind in kinds:
-        landed = land(
-            spark, kind, [item for item in files if item.kind is kind and item.status == "ok"], lenient=lenient
-        )
+        ok = [item for item in files if item.kind is kind and item.status == "ok"]
+        landed = land(spark, kind, ok, lenient=lenient, source=source)
         if landed is None:
             raw = ", ".join(f"{c.name} {SPARK_TYPES[type_name(c.type)]}" for c in kind.columns)
-            landed = local_frame(spark, [], f"{raw}, file_path string, row_no bigint")
+            landed = local_frame(spark, [], f"{raw}, file_path string, row_no bigint" if source else raw)
         staged[kind.name] = landed.withColumn("reason", F.expr(REASON[kind.name]))
     return staged
 
@@ -811,10 +827,11 @@ def valid_rows(staged: DataFrame, ids: DataFrame) -> DataFrame:
 
 
 def accepted_rows(staged: DataFrame) -> DataFrame:
-    """The rows without a quarantine reason (of files the checks passed: `staged` reads only those), as the kind's
-    columns alone: valid_rows without its join. The winners when no id repeats: each events table then reads the
-    files without a broadcast join on a path string per row."""
-    return staged.where("reason is null").drop("reason", "file_path", "row_no")
+    """The rows without a quarantine reason (of files the checks passed: `staged`, staged without source, reads
+    only those), as the kind's columns alone: valid_rows without its join. The winners when no id repeats: each
+    events table then reads the files without a broadcast join on a path string per row, and without the file
+    metadata the scan would otherwise carry for it."""
+    return staged.where("reason is null").drop("reason")
 
 
 def files_by_id(files: list[ExportFile]) -> dict[int, ExportFile]:
@@ -856,13 +873,15 @@ def write_health(storage: Storage, out: str, tables: dict[str, pa.Table]) -> Non
         storage.write_parquet(join(uri, "part-00000.parquet"), rows)
 
 
-def event_tables(spark: SparkSession, window: dict[str, Any]) -> dict[str, DataFrame]:
+def event_tables(spark: SparkSession, window: dict[str, Any], *, by_day: bool = False) -> dict[str, DataFrame]:
     """usage_daily, usage_hourly, recent_events and usage_totals from the views events_won and events_local:
-    each its own query over the event files' scan (lazy)."""
+    each its own query over the event files' scan (lazy). `by_day`: the tables of DISTRIBUTED come distributed
+    by day (a full run's, for write_days)."""
     bounds = {key: window[key] for key in ("hourly_from", "hourly_from_at")}
+    hourly = HOURLY.format(sums=SUMS, rows=BY_DAY if by_day else WINDOW_ROWS)  # this module's constants: no input
     return {
         "usage_daily": spark.sql(DAILY),
-        "usage_hourly": spark.sql(HOURLY, args=bounds),
+        "usage_hourly": spark.sql(hourly, args=bounds),
         "recent_events": spark.sql(RECENT, args=bounds),
         "usage_totals": spark.sql(TOTALS),
     }
@@ -873,10 +892,13 @@ def derive(spark: SparkSession, files: list[ExportFile], timezone: str, window: 
     rank_paths(files)
     ids = checked(spark, stage(spark, KINDS, files, lenient=True), files)
     staged = stage(spark, KINDS, files)  # the files the checks passed, read strictly
+    (events,) = [kind for kind in KINDS if kind.name == "usage_events"]
+    accepted = accepted_rows(stage(spark, (events,), files, source=False)[events.name])
     tables: dict[str, DataFrame] = {}
     loser_frames = []
     for kind in KINDS:
-        winners, losers = resolve(kind.name, valid_rows(staged[kind.name], ids), accepted_rows(staged[kind.name]))
+        distinct = accepted if kind is events else None
+        winners, losers = resolve(kind.name, valid_rows(staged[kind.name], ids), distinct)
         if losers is not None:
             loser_frames.append(losers)
         if kind.name == "usage_events":
@@ -894,7 +916,7 @@ def derive(spark: SparkSession, files: list[ExportFile], timezone: str, window: 
             by_id[row.file_id].losers = (row.duplicates, row.conflicts)
 
     spark.sql(LOCAL, args={"tz": timezone}).createOrReplaceTempView("events_local")
-    tables.update(event_tables(spark, window))
+    tables.update(event_tables(spark, window, by_day=True))
     tables["ledger_sums"] = spark.sql(LEDGER_SUMS, args={"recent_entries": RECENT_ENTRIES})
     return tables
 
@@ -907,9 +929,12 @@ def write_whole(frame: DataFrame, uri: str, table: str) -> None:
     frame.coalesce(1).sortWithinPartitions(*SORT[table]).write.mode("overwrite").parquet(uri)
 
 
-def write_days(frame: DataFrame, uri: str, table: str, days: list[date] | None, *, spread: bool = True) -> None:
+def write_days(
+    frame: DataFrame, uri: str, table: str, days: list[date] | None, *, spread: bool = True, distributed: bool = False
+) -> None:
     """Write the table's day= partitions: all of them (days None) or only the listed ones. `spread` False: the
-    rows are few (a rerun's merged days) and one task writes them all, without a shuffle."""
+    rows are few (a rerun's merged days) and one task writes them all, without a shuffle. `distributed`: the
+    frame's rows are already distributed by day (event_tables' `by_day`), one writer per day without a shuffle."""
     from pyspark.sql import functions as F
 
     if days is not None:
@@ -917,7 +942,10 @@ def write_days(frame: DataFrame, uri: str, table: str, days: list[date] | None, 
             return
         frame = frame.where(F.col("day").isin(days))
     # one writer per day: a day's rows in one file, sorted as the readers load them
-    frame = frame.repartition("day") if spread else frame.coalesce(1)
+    if not spread:
+        frame = frame.coalesce(1)
+    elif not distributed:
+        frame = frame.repartition("day")
     writer = frame.sortWithinPartitions("day", *SORT[table]).write.partitionBy("day")
     if days is None:
         writer.mode("overwrite").parquet(uri)
@@ -1001,7 +1029,7 @@ def add_events(
         log.info("a new event file repeats an id the folder holds: every export is read again")
         return False
     if rows == distinct:
-        winners, losers = accepted_rows(staged[events.name]), None
+        winners, losers = accepted_rows(stage(spark, (events,), new, source=False)[events.name]), None
     else:
         winners, losers = resolve(events.name, valid)
     hashes = winners.selectExpr(ID_HASH)
@@ -1360,12 +1388,12 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
         uri = join(out, table)
         if full:
             storage.delete(uri)
-            write_days(tables[table], uri, table, None)
+            write_days(tables[table], uri, table, None, distributed=table in DISTRIBUTED)
             storage.mkdirs(uri)  # a table without rows is an empty folder
             result.days_written[table] = len([n for n in storage.entries(uri) if n.startswith("day=")])
             return
         write, remove = changed_days(spark, storage, tables[table], uri)
-        write_days(tables[table], uri, table, write)
+        write_days(tables[table], uri, table, write, distributed=table in DISTRIBUTED)
         for day in remove:
             storage.delete(join(uri, f"day={day.isoformat()}"))
         result.days_written[table], result.days_removed[table] = len(write), len(remove)
