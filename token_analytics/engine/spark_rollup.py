@@ -1018,20 +1018,20 @@ def add_events(
     # the checks also give each new file's local days: the days its accepted rows touch (a loser's day too, whose
     # rows are then written again unchanged), so no query of their own
     ids = checked(spark, stage(spark, (events,), new, lenient=True), new, timezone)
-    staged = stage(spark, (events,), new)  # the new files the checks passed, read strictly
-    valid = valid_rows(staged[events.name], ids)
+    # the new files the checks passed, read strictly: their accepted rows (no file metadata, no join to the files)
+    accepted = accepted_rows(stage(spark, (events,), new, source=False)[events.name])
     # one query: do the new ids repeat among themselves, and does any meet the folder's index (the new rows' hashes
     # broadcast to its scan)? Distinct and new, the rows are their own winners: no aggregate by id
     index = spark.read.schema("id_hash bigint").parquet(join(out, INDEX))
-    seen = index.join(F.broadcast(valid.selectExpr(ID_HASH)), "id_hash", "left_semi").select(F.count(F.lit(1)))
-    rows, distinct, old = valid.select(F.count(F.lit(1)), F.count_distinct("event_id")).crossJoin(seen).first()
+    seen = index.join(F.broadcast(accepted.selectExpr(ID_HASH)), "id_hash", "left_semi").select(F.count(F.lit(1)))
+    rows, distinct, old = accepted.select(F.count(F.lit(1)), F.count_distinct("event_id")).crossJoin(seen).first()
     if old:
         log.info("a new event file repeats an id the folder holds: every export is read again")
         return False
     if rows == distinct:
-        winners, losers = accepted_rows(stage(spark, (events,), new, source=False)[events.name]), None
+        winners, losers = accepted, None
     else:
-        winners, losers = resolve(events.name, valid)
+        winners, losers = resolve(events.name, valid_rows(stage(spark, (events,), new)[events.name], ids))
     hashes = winners.selectExpr(ID_HASH)
     winners.drop("event_id").createOrReplaceTempView("events_won")
     spark.sql(LOCAL, args={"tz": timezone}).createOrReplaceTempView("events_local")
