@@ -19,7 +19,8 @@ warm-up; the table then has one session start per JVM. --conf (a session setting
 driver JVM's; default: what `rollup --engine spark` starts for this folder, by its event files' size) apply to
 this commit's rollups. --deliveries N: after the 1% rerun, N more 1% files arrive one at a time, each brought in
 by a rollup in the same session (what `rollup --engine spark --every` does day after day; the files stay until
-the last, then go).
+the last, then go). With --fresh and reruns, one more JVM runs any job's first query (one event file summed by
+account and written): what a rerun as a spark-submit of its own pays before its own work.
 Two runs at once on the same size share one export folder: the 1% file one adds shows up in the other's
 runs (a "nothing new" run that is not). Give each its own --exports, or run them one after the other.
 """
@@ -125,6 +126,14 @@ def plain_job(spark, events_dir: Path, out: str) -> None:  # noqa: ANN001
         F.sum("tokens").alias("tokens"), F.count(F.lit(1)).alias("calls")
     )
     daily.write.mode("overwrite").partitionBy("day").parquet(out)
+
+
+def first_query(spark, events_dir: Path, out: str) -> None:  # noqa: ANN001
+    """The least a job run as its own spark-submit pays before its own work: one event file (the smallest) read,
+    summed by account and written, as a fresh JVM's first query (Spark's planner, readers and writers loaded and
+    compiled). The floor under a rerun in a JVM of its own."""
+    smallest = min(events_dir.rglob("*.parquet"), key=lambda path: path.stat().st_size)
+    spark.read.parquet(str(smallest)).groupBy("account_id").sum("tokens").write.mode("overwrite").parquet(out)
 
 
 def add_new_events(exports: Path, share: float, number: int = 0) -> Path:
@@ -244,6 +253,12 @@ def measure(args: argparse.Namespace, exports: Path, only: str | None) -> tuple[
         print(f"  JVM options: {' '.join(runtime.getInputArguments())}", file=sys.stderr)
         spark_rollup.size_partitions(spark)  # the plain job gets the rollup's shuffle width: a fair yardstick
         partitions = spark.conf.get("spark.sql.shuffle.partitions")
+        if only == "first":
+            timed(
+                "any job's first query in a fresh JVM (one event file summed by account, written)",
+                results,
+                lambda: first_query(spark, exports / "usage_events", str(work / "first")),
+            )
         if only in (None, "plain"):
             timed(
                 "plain job (read, dedup, daily sums, write)",
@@ -288,7 +303,8 @@ def fresh(args: argparse.Namespace, exports: Path) -> tuple[int, str, list]:
     if options.strip():  # the rollup's differ from Java's own (a small export): the plain job with them too
         steps.append(("plain", options, [], "plain job, the rollup's Java options"))
     steps += [("rollup", options, args.conf, "")]
-    steps += [] if args.no_reruns else [("rerun", options, args.conf, "1% rerun")]
+    if not args.no_reruns:  # the rerun alone, and the floor under it: any job's first query in a fresh JVM
+        steps += [("rerun", options, args.conf, "1% rerun"), ("first", options, [], "first query")]
     if args.before:  # the before as it ran: its own choice of Java options for this folder (none before it had one)
         chosen = getattr(module_at(args.before), "java_options_for", lambda _: "")(str(exports))
         steps += [("before", chosen, [], "")]
@@ -343,7 +359,7 @@ def main() -> int:
         "--java-options", help="the driver JVM's options (default: the rollup's for this folder, by its size)"
     )
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a session setting")
-    parser.add_argument("--only", choices=["plain", "rollup", "rerun", "before"], help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=["plain", "rollup", "rerun", "before", "first"], help=argparse.SUPPRESS)
     parser.add_argument("--keep", help=argparse.SUPPRESS)
     parser.add_argument("--json", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -384,6 +400,8 @@ def main() -> int:
         full = spent.get(label.split(" (1% new events")[0] + " (empty folder)")
         if "(1% new events" in label and full:  # a rerun alone in its process has no full run beside it
             print(f"\n{label}: {spent[label] / full:.0%} of the same engine's full run (CPU)")
+        if label.startswith("any job's first query") and "spark rollup (empty folder)" in spent:
+            print(f"\n{label}: {spent[label] / spent['spark rollup (empty folder)']:.0%} of the full run (CPU)")
     return 0
 
 
