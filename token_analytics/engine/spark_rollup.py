@@ -657,23 +657,16 @@ group by account_id, day, user_id, service, model
 # The window's rows: `occurred_at` first (a day before the window in UTC, as engine.ingest's scan), so the other
 # days' events are dropped before their zone conversion.
 WINDOW = "occurred_at >= :hourly_from_at and day >= :hourly_from"
-# Mirrors engine.ingest.INSERT_HOURLY. In a full run (BY_DAY) the window's events are distributed by day before
-# the aggregate: its buckets (0.64 per event at the sample's density) then need no shuffle of their own and none
-# to be written one writer per day (write_days, `distributed`): one shuffle of the events instead of two of the
-# buckets, 0.8 of 5.2-6.9 CPU s less at 1M with the same rows. A daily sum (0.19 rows per event) keeps the
-# aggregate's shuffle: distributing its events first cost more. A rerun's few new rows are not distributed.
-HOURLY = """
+# Mirrors engine.ingest.INSERT_HOURLY.
+HOURLY = f"""
 select account_id, timestamp_micros(unix_micros(local_hour) - offset_us) as hour, day, user_id, service, model,
     tokens, input_tokens, output_tokens, calls, io_calls, latest_at
 from (
-    select account_id, local_hour, offset_us, day, user_id, service, model, {sums}
-    from {rows}
+    select account_id, local_hour, offset_us, day, user_id, service, model, {SUMS}
+    from events_local where {WINDOW}
     group by account_id, local_hour, offset_us, day, user_id, service, model
 )
-"""
-WINDOW_ROWS = f"events_local where {WINDOW}"
-BY_DAY = f"(select * from {WINDOW_ROWS} distribute by day)"  # noqa: S608
-DISTRIBUTED = ("usage_hourly",)  # the tables whose full-run query leaves its rows distributed by day
+"""  # noqa: S608
 # The winning events of the hourly window (the month-to-date figure's partial hour reads them).
 RECENT = f"""
 select account_id, occurred_at, user_id, service, model, tokens, day from events_local where {WINDOW}
@@ -873,15 +866,13 @@ def write_health(storage: Storage, out: str, tables: dict[str, pa.Table]) -> Non
         storage.write_parquet(join(uri, "part-00000.parquet"), rows)
 
 
-def event_tables(spark: SparkSession, window: dict[str, Any], *, by_day: bool = False) -> dict[str, DataFrame]:
+def event_tables(spark: SparkSession, window: dict[str, Any]) -> dict[str, DataFrame]:
     """usage_daily, usage_hourly, recent_events and usage_totals from the views events_won and events_local:
-    each its own query over the event files' scan (lazy). `by_day`: the tables of DISTRIBUTED come distributed
-    by day (a full run's, for write_days)."""
+    each its own query over the event files' scan (lazy)."""
     bounds = {key: window[key] for key in ("hourly_from", "hourly_from_at")}
-    hourly = HOURLY.format(sums=SUMS, rows=BY_DAY if by_day else WINDOW_ROWS)  # this module's constants: no input
     return {
         "usage_daily": spark.sql(DAILY),
-        "usage_hourly": spark.sql(hourly, args=bounds),
+        "usage_hourly": spark.sql(HOURLY, args=bounds),
         "recent_events": spark.sql(RECENT, args=bounds),
         "usage_totals": spark.sql(TOTALS),
     }
@@ -916,7 +907,7 @@ def derive(spark: SparkSession, files: list[ExportFile], timezone: str, window: 
             by_id[row.file_id].losers = (row.duplicates, row.conflicts)
 
     spark.sql(LOCAL, args={"tz": timezone}).createOrReplaceTempView("events_local")
-    tables.update(event_tables(spark, window, by_day=True))
+    tables.update(event_tables(spark, window))
     tables["ledger_sums"] = spark.sql(LEDGER_SUMS, args={"recent_entries": RECENT_ENTRIES})
     return tables
 
@@ -929,12 +920,9 @@ def write_whole(frame: DataFrame, uri: str, table: str) -> None:
     frame.coalesce(1).sortWithinPartitions(*SORT[table]).write.mode("overwrite").parquet(uri)
 
 
-def write_days(
-    frame: DataFrame, uri: str, table: str, days: list[date] | None, *, spread: bool = True, distributed: bool = False
-) -> None:
+def write_days(frame: DataFrame, uri: str, table: str, days: list[date] | None, *, spread: bool = True) -> None:
     """Write the table's day= partitions: all of them (days None) or only the listed ones. `spread` False: the
-    rows are few (a rerun's merged days) and one task writes them all, without a shuffle. `distributed`: the
-    frame's rows are already distributed by day (event_tables' `by_day`), one writer per day without a shuffle."""
+    rows are few (a rerun's merged days) and one task writes them all, without a shuffle."""
     from pyspark.sql import functions as F
 
     if days is not None:
@@ -942,10 +930,7 @@ def write_days(
             return
         frame = frame.where(F.col("day").isin(days))
     # one writer per day: a day's rows in one file, sorted as the readers load them
-    if not spread:
-        frame = frame.coalesce(1)
-    elif not distributed:
-        frame = frame.repartition("day")
+    frame = frame.repartition("day") if spread else frame.coalesce(1)
     writer = frame.sortWithinPartitions("day", *SORT[table]).write.partitionBy("day")
     if days is None:
         writer.mode("overwrite").parquet(uri)
@@ -1388,12 +1373,12 @@ def _rollup(spark: SparkSession, exports: str, out: str, timezone: str, now: dat
         uri = join(out, table)
         if full:
             storage.delete(uri)
-            write_days(tables[table], uri, table, None, distributed=table in DISTRIBUTED)
+            write_days(tables[table], uri, table, None)
             storage.mkdirs(uri)  # a table without rows is an empty folder
             result.days_written[table] = len([n for n in storage.entries(uri) if n.startswith("day=")])
             return
         write, remove = changed_days(spark, storage, tables[table], uri)
-        write_days(tables[table], uri, table, write, distributed=table in DISTRIBUTED)
+        write_days(tables[table], uri, table, write)
         for day in remove:
             storage.delete(join(uri, f"day={day.isoformat()}"))
         result.days_written[table], result.days_removed[table] = len(write), len(remove)
