@@ -128,6 +128,9 @@ def plain_job(spark, events_dir: Path, out: str) -> None:  # noqa: ANN001
     daily.write.mode("overwrite").partitionBy("day").parquet(out)
 
 
+FIRST_QUERY = "any job's first query in a fresh JVM (one event file summed by account, written)"
+
+
 def first_query(spark, events_dir: Path, out: str) -> None:  # noqa: ANN001
     """The least a job run as its own spark-submit pays before its own work: one event file (the smallest) read,
     summed by account and written, as a fresh JVM's first query (Spark's planner, readers and writers loaded and
@@ -255,7 +258,7 @@ def measure(args: argparse.Namespace, exports: Path, only: str | None) -> tuple[
         partitions = spark.conf.get("spark.sql.shuffle.partitions")
         if only == "first":
             timed(
-                "any job's first query in a fresh JVM (one event file summed by account, written)",
+                FIRST_QUERY,
                 results,
                 lambda: first_query(spark, exports / "usage_events", str(work / "first")),
             )
@@ -391,8 +394,9 @@ def main() -> int:
         if math.isnan(cpu):  # a session start: its JVM did not exist when it began; its CPU is in no step
             print(f"| {label} | {seconds:.1f} | — | {load:.1f} | — | — | — |")
             continue
+        rate = "—" if label == FIRST_QUERY else f"{events / seconds:,.0f}"  # it reads one file, not the events
         print(
-            f"| {label} | {seconds:.1f} | {cpu:.1f} | {load:.1f} | {events / seconds:,.0f} "
+            f"| {label} | {seconds:.1f} | {cpu:.1f} | {load:.1f} | {rate} "
             f"| {cpu / plain_cpu:.2f}x | {cpu / duckdb_cpu:.1f}x |"
         )
     spent = {label: cpu for label, _, cpu, _ in results}
@@ -400,8 +404,9 @@ def main() -> int:
         full = spent.get(label.split(" (1% new events")[0] + " (empty folder)")
         if "(1% new events" in label and full:  # a rerun alone in its process has no full run beside it
             print(f"\n{label}: {spent[label] / full:.0%} of the same engine's full run (CPU)")
-        if label.startswith("any job's first query") and "spark rollup (empty folder)" in spent:
-            print(f"\n{label}: {spent[label] / spent['spark rollup (empty folder)']:.0%} of the full run (CPU)")
+        full_run = spent.get("spark rollup (empty folder)")
+        if label == FIRST_QUERY and full_run:
+            print(f"\n{label}: {spent[label] / full_run:.0%} of the full run (CPU)")
     return 0
 
 
